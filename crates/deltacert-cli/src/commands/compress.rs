@@ -1,0 +1,68 @@
+//! `deltacert compress MODEL (--prune F [--structured|--global] | --quantize S [--per-channel]) -o OUT`.
+
+use crate::args::CompressArgs;
+use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
+use deltacert::io::onnx::{write, ExportFormat};
+use deltacert::io::{read_model, write_new_file};
+use serde_json::json;
+use std::process::ExitCode;
+
+pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
+    let net = read_model(&args.model)?;
+    let float_format = if args.dtype == "float32" { ExportFormat::Float32 } else { ExportFormat::Float64 };
+    let (compressed, format, report, summary) = if let Some(fraction) = args.prune {
+        let (pruned, report) = if args.structured {
+            prune_structured(&net, fraction)?
+        } else {
+            prune_unstructured(&net, fraction, if args.global { PruneScope::Global } else { PruneScope::PerLayer })?
+        };
+        let summary = if args.structured {
+            format!(
+                "structured pruning: removed {:?} hidden neurons, widths now {:?}, {} parameters (was {})",
+                report.removed_neurons,
+                report.widths,
+                report.parameters,
+                net.parameter_count()
+            )
+        } else {
+            format!(
+                "pruned {:.1}% of weights: sparsity {:.2}% -> {:.2}%, max weight change {:.6}",
+                100.0 * fraction,
+                100.0 * report.sparsity_before,
+                100.0 * report.sparsity_after,
+                report.max_weight_change
+            )
+        };
+        (pruned, float_format, serde_json::to_value(&report).expect("plain data"), summary)
+    } else {
+        let scheme = QuantScheme::parse(args.quantize.as_deref().unwrap_or_default(), args.per_channel)?;
+        let (quantised, report) = quantize(&net, scheme)?;
+        let format = match &report.scales {
+            Some(scales) => ExportFormat::QdqInt8 { scales: scales.clone() },
+            None => float_format,
+        };
+        let summary = match scheme {
+            QuantScheme::Integer { bits, per_channel } => format!(
+                "quantised weights to int{bits} (symmetric, {}), max weight change {:.6}",
+                if per_channel { "per channel" } else { "per tensor" },
+                report.max_weight_change
+            ),
+            QuantScheme::FixedTruncate { fraction_bits } | QuantScheme::FixedRound { fraction_bits } => format!(
+                "quantised weights and biases to fixed point with {fraction_bits} fractional bits (step {}), {}, max weight change {:.6}",
+                2f64.powi(-(fraction_bits as i32)),
+                if matches!(scheme, QuantScheme::FixedTruncate { .. }) { "truncated toward zero" } else { "rounded to nearest" },
+                report.max_weight_change
+            ),
+        };
+        (quantised, format, serde_json::to_value(&report).expect("plain data"), summary)
+    };
+    let bytes = write(&compressed, &format)?;
+    write_new_file(&args.output, &bytes, args.force)?;
+    if args.json {
+        println!("{}", json!({"output": args.output.display().to_string(), "report": report, "sparsity": compressed.sparsity(), "parameters": compressed.parameter_count()}));
+    } else {
+        println!("{summary}");
+        println!("wrote {}", args.output.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,54 @@
+//! `deltacert info MODEL`.
+
+use crate::args::InfoArgs;
+use deltacert::io::read_model;
+use serde_json::json;
+use std::process::ExitCode;
+
+pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
+    let net = read_model(&args.model)?;
+    let layers: Vec<_> = net
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            json!({
+                "layer": k + 1,
+                "width": l.width(),
+                "activation": l.activation.name(),
+                "reads": l.terms.iter().map(|t| t.source).collect::<Vec<_>>(),
+                "parameters": l.bias.len() + l.terms.iter().map(|t| t.weights.data.len()).sum::<usize>(),
+            })
+        })
+        .collect();
+    let report = json!({
+        "model": args.model.display().to_string(),
+        "inputs": net.input_dim,
+        "outputs": net.output_dim(),
+        "layers": layers,
+        "parameters": net.parameter_count(),
+        "sparsity": net.sparsity(),
+        "dtype": net.source_dtype,
+        "input_normalisation": net.input_transform.is_some(),
+        "structured_pruning_map": net.kept_neurons.is_some(),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!("model:       {}", args.model.display());
+        println!("inputs:      {}", net.input_dim);
+        println!("outputs:     {}", net.output_dim());
+        println!("dtype:       {}", net.source_dtype);
+        println!("parameters:  {}", net.parameter_count());
+        println!("sparsity:    {:.2}% of weights are zero", 100.0 * net.sparsity());
+        if net.input_transform.is_some() {
+            println!("input:       clipped to [min, max] and normalised (x - mean) / range");
+        }
+        for (k, l) in net.layers.iter().enumerate() {
+            let kind = if k + 1 == net.layers.len() { "output" } else { "hidden" };
+            let reads: Vec<String> = l.terms.iter().map(|t| if t.source == 0 { "input".into() } else { format!("layer {}", t.source) }).collect();
+            println!("layer {:>2}:    {kind} width {:>4}  {:<10} reads {}", k + 1, l.width(), l.activation.name(), reads.join(" + "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

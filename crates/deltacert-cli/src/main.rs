@@ -1,0 +1,20 @@
+//! `deltacert`: a thin command-line layer over the deltacert library.
+//! Parse the arguments, run one command, turn its outcome into an exit code:
+//! 0 success, 1 counterexample above `--eps`, 2 bad input, 3 no certificate.
+
+mod args;
+mod commands;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Runs the real `deltacert` binary: outputs, and every class of bad input
+//! (exit code 2 with a message naming the cause).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(relative: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(relative).display().to_string()
+}
+
+fn deltacert(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deltacert")).args(args).output().expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("deltacert-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Asserts exit code 2, a one-line message, and that it contains every `needle`.
+fn assert_bad_input(o: &Output, needles: &[&str]) {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let message = stderr(o);
+    assert_eq!(message.trim_end().lines().count(), 1, "one line: {message}");
+    for needle in needles {
+        assert!(message.contains(needle), "'{needle}' not in: {message}");
+    }
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn info_reports_layers_and_parameters() {
+    let o = deltacert(&["info", &fixture("paper/paper_quant_orig.onnx"), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["parameters"], 141);
+    assert_eq!(v["dtype"], "float64");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(v["layers"][0]["activation"], "relu");
+}
+
+#[test]
+fn eval_prints_single_and_batched_outputs() {
+    let single = scratch("single.json");
+    std::fs::write(&single, "[0.77]").unwrap();
+    let o = deltacert(&["eval", &fixture("paper/paper_quant_q.onnx"), "--input", single.to_str().unwrap()]);
+    assert!(o.status.success());
+    let v: Vec<f64> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v[0] - -12.254375).abs() < 1e-12);
+    let batch = scratch("batch.json");
+    std::fs::write(&batch, "[[-1.0], [1.0]]").unwrap();
+    let o = deltacert(&["eval", &fixture("paper/paper_quant_q.onnx"), "--input", batch.to_str().unwrap()]);
+    let v: Vec<Vec<f64>> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, vec![vec![-3.625], vec![-13.921875]]);
+}
+
+#[test]
+fn compress_fixed_point_matches_the_papers_quantised_network() {
+    let out = scratch("quant.onnx");
+    let _ = std::fs::remove_file(&out);
+    let o = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--quantize", "fixed:2", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("max weight change"));
+    let inputs = scratch("grid.json");
+    let grid: Vec<Vec<f64>> = (0..=200).map(|i| vec![-1.0 + 0.01 * i as f64]).collect();
+    std::fs::write(&inputs, serde_json::to_string(&grid).unwrap()).unwrap();
+    let ours = deltacert(&["eval", out.to_str().unwrap(), "--input", inputs.to_str().unwrap()]);
+    let theirs = deltacert(&["eval", &fixture("paper/paper_quant_q.onnx"), "--input", inputs.to_str().unwrap()]);
+    assert_eq!(ours.stdout, theirs.stdout);
+    // never overwrite without being asked
+    let again = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--quantize", "fixed:2", "-o", out.to_str().unwrap()]);
+    assert_bad_input(&again, &["already exists", "--force"]);
+    let forced = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--quantize", "fixed:3", "-o", out.to_str().unwrap(), "--force"]);
+    assert!(forced.status.success());
+}
+
+#[test]
+fn compress_structured_and_int8_write_loadable_models() {
+    let pruned = scratch("pruned.onnx");
+    let _ = std::fs::remove_file(&pruned);
+    let o = deltacert(&["compress", &fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), "--prune", "0.5", "--structured", "-o", pruned.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = deltacert(&["info", pruned.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["layers"][0]["width"], 25);
+    assert_eq!(v["structured_pruning_map"], true);
+    let q = scratch("int8.onnx");
+    let _ = std::fs::remove_file(&q);
+    let o = deltacert(&["compress", &fixture("paper/paper_cmp_nn1.onnx"), "--quantize", "int8", "--per-channel", "-o", q.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = deltacert(&["info", q.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert!(v["dtype"].as_str().unwrap().starts_with("int8-qdq"));
+}
+
+#[test]
+fn missing_file_is_named() {
+    let o = deltacert(&["info", "/nonexistent/model.onnx"]);
+    assert_bad_input(&o, &["/nonexistent/model.onnx", "cannot read"]);
+}
+
+#[test]
+fn garbage_and_truncated_protobuf_are_rejected() {
+    let garbage = scratch("garbage.onnx");
+    std::fs::write(&garbage, b"\xff\xff\xff\xff this is not protobuf \x00\x01").unwrap();
+    assert_bad_input(&deltacert(&["info", garbage.to_str().unwrap()]), &["garbage.onnx", "not a valid ONNX protobuf"]);
+    let bytes = std::fs::read(fixture("paper/paper_quant_orig.onnx")).unwrap();
+    let truncated = scratch("truncated.onnx");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert_bad_input(&deltacert(&["info", truncated.to_str().unwrap()]), &["truncated.onnx", "not a valid ONNX protobuf"]);
+}
+
+#[test]
+fn unsupported_operator_names_the_node() {
+    let mut bytes = std::fs::read(fixture("paper/paper_quant_orig.onnx")).unwrap();
+    // op_type is field 4 of NodeProto: tag 0x22, length 4, "Relu"
+    let at = bytes.windows(6).position(|w| w == b"\x22\x04Relu").expect("a Relu node");
+    bytes[at + 5] = b'x';
+    let path = scratch("relx.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_bad_input(&deltacert(&["info", path.to_str().unwrap()]), &["relx.onnx", "node", "unsupported operator Relx"]);
+}
+
+#[test]
+fn nan_weight_names_the_layer() {
+    let text = "2,2,1,3,\n2,3,1,\n0,\n-1,-1,\n1,1,\n0,0,\n1,1,\n1,0,\nnan,1,\n1,1,\n0.5,\n0,\n-1,\n1,-1,1,\n0.25,\n";
+    let path = scratch("nan.nnet");
+    std::fs::write(&path, text).unwrap();
+    assert_bad_input(&deltacert(&["info", path.to_str().unwrap()]), &["nan.nnet", "layer 1", "NaN"]);
+}
+
+#[test]
+fn malformed_nnet_names_the_line() {
+    let path = scratch("cut.nnet");
+    std::fs::write(&path, "2,2,1,3,\n2,3,1,\n0,\n-1,-1,\n1,1,\n0,0,\n1,1,\n1,0,\n").unwrap();
+    assert_bad_input(&deltacert(&["info", path.to_str().unwrap()]), &["cut.nnet", "file ends before layer 1 weight row 1"]);
+}
+
+#[test]
+fn wrong_input_length_is_rejected() {
+    let input = scratch("two.json");
+    std::fs::write(&input, "[0.1, 0.2]").unwrap();
+    let o = deltacert(&["eval", &fixture("paper/paper_quant_orig.onnx"), "--input", input.to_str().unwrap()]);
+    assert_bad_input(&o, &["two.json", "2 values", "takes 1"]);
+    let bad_json = scratch("bad.json");
+    std::fs::write(&bad_json, "[0.1, ").unwrap();
+    let o = deltacert(&["eval", &fixture("paper/paper_quant_orig.onnx"), "--input", bad_json.to_str().unwrap()]);
+    assert_bad_input(&o, &["bad.json", "not valid JSON"]);
+}
+
+#[test]
+fn bad_options_are_rejected() {
+    let out = scratch("never.onnx");
+    let o = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--quantize", "int7", "-o", out.to_str().unwrap()]);
+    assert_bad_input(&o, &["int7"]);
+    let o = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--prune", "1.5", "-o", out.to_str().unwrap()]);
+    assert_bad_input(&o, &["1.5"]);
+    assert!(!out.exists());
+    let o = deltacert(&["info", "model.txt"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,155 @@
+//! Element-wise activation functions, one file per family.
+//!
+//! Each family declares everything the rest of the crate needs about it:
+//! evaluation, derivative (for gradient ascent), its slope restriction
+//! `alpha <= (sigma(s) - sigma(t)) / (s - t) <= beta` (which yields the sector
+//! and incremental quadratic constraints of method.md section 3) and whether
+//! it is piecewise linear with a kink at zero (ReLU-like, which enables the
+//! exact ReLU constraints and stable-neuron elimination).
+//!
+//! Adding an activation: one new file implementing [`ActivationRule`] plus one
+//! line in [`Activation::rule`].
+
+mod identity;
+mod leaky_relu;
+mod relu;
+mod sigmoid;
+mod tanh;
+
+use serde::Serialize;
+
+/// What every activation family declares about itself.
+pub trait ActivationRule {
+    /// `sigma(v)`.
+    fn eval(&self, pre_activation: f64) -> f64;
+    /// `sigma'(v)` (a subgradient at kinks).
+    fn derivative(&self, pre_activation: f64) -> f64;
+    /// Slope bounds `(alpha, beta)`: every difference quotient lies in `[alpha, beta]`.
+    fn slope_bounds(&self) -> (f64, f64);
+    /// Sharp bounds of `sigma` over `[lower, upper]`: every activation here is
+    /// monotone non-decreasing, so the image is `[sigma(lower), sigma(upper)]`.
+    fn interval(&self, lower: f64, upper: f64) -> (f64, f64) {
+        (self.eval(lower), self.eval(upper))
+    }
+}
+
+/// The activation functions of the IR.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Activation {
+    /// `max(v, 0)`.
+    Relu,
+    /// `v` for `v >= 0`, `alpha v` otherwise (`0 <= alpha < 1`).
+    LeakyRelu {
+        /// Slope for negative inputs.
+        alpha: f64,
+    },
+    /// `tanh(v)`.
+    Tanh,
+    /// `1 / (1 + exp(-v))`.
+    Sigmoid,
+    /// `v` (affine output layer).
+    Identity,
+}
+
+impl Activation {
+    /// The rule implementing this activation.
+    pub fn rule(&self) -> Box<dyn ActivationRule> {
+        match *self {
+            Activation::Relu => Box::new(relu::Relu),
+            Activation::LeakyRelu { alpha } => Box::new(leaky_relu::LeakyRelu { alpha }),
+            Activation::Tanh => Box::new(tanh::Tanh),
+            Activation::Sigmoid => Box::new(sigmoid::Sigmoid),
+            Activation::Identity => Box::new(identity::Identity),
+        }
+    }
+    /// `sigma(v)` without boxing (hot path of evaluation).
+    #[inline]
+    pub fn eval(&self, v: f64) -> f64 {
+        match *self {
+            Activation::Relu => v.max(0.0),
+            Activation::LeakyRelu { alpha } => leaky_relu::LeakyRelu { alpha }.eval(v),
+            Activation::Tanh => v.tanh(),
+            Activation::Sigmoid => sigmoid::Sigmoid.eval(v),
+            Activation::Identity => v,
+        }
+    }
+    /// `sigma'(v)`.
+    pub fn derivative(&self, v: f64) -> f64 {
+        self.rule().derivative(v)
+    }
+    /// Slope bounds `(alpha, beta)`.
+    pub fn slope_bounds(&self) -> (f64, f64) {
+        self.rule().slope_bounds()
+    }
+    /// `Some(negative_slope)` for the piecewise-linear family `max(v, alpha v)`
+    /// (ReLU: 0, leaky ReLU: alpha); these are linear on either side of 0, so a
+    /// neuron whose pre-activation keeps one sign is *stable* (method.md §3).
+    pub fn piecewise_linear_slope(&self) -> Option<f64> {
+        match *self {
+            Activation::Relu => Some(0.0),
+            Activation::LeakyRelu { alpha } => Some(alpha),
+            _ => None,
+        }
+    }
+    /// Short name as used in `info` and in ONNX op types.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Identity => "identity",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slope bounds and interval rules must enclose dense samples.
+    #[test]
+    fn slope_bounds_and_intervals_enclose_samples() {
+        let all = [
+            Activation::Relu,
+            Activation::LeakyRelu { alpha: 0.1 },
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Identity,
+        ];
+        for act in all {
+            let (alpha, beta) = act.slope_bounds();
+            let points: Vec<f64> = (0..401).map(|i| -8.0 + 0.04 * i as f64).collect();
+            for &s in &points {
+                for &t in points.iter().step_by(7) {
+                    if (s - t).abs() > 1e-9 {
+                        let q = (act.eval(s) - act.eval(t)) / (s - t);
+                        assert!(q >= alpha - 1e-12 && q <= beta + 1e-12, "{act:?} {s} {t} {q}");
+                    }
+                }
+                let d = act.derivative(s);
+                assert!(d >= alpha - 1e-12 && d <= beta + 1e-12);
+            }
+            let (lo, hi) = act.rule().interval(-1.3, 2.1);
+            for &s in &points {
+                if (-1.3..=2.1).contains(&s) {
+                    let y = act.eval(s);
+                    assert!(y >= lo - 1e-15 && y <= hi + 1e-15);
+                }
+            }
+        }
+    }
+
+    /// Derivatives agree with finite differences away from kinks.
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for act in [Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.2 }] {
+            for &v in &[-2.3, -0.7, 0.4, 1.9] {
+                let h = 1e-6;
+                let fd = (act.eval(v + h) - act.eval(v - h)) / (2.0 * h);
+                assert!((fd - act.derivative(v)).abs() < 1e-6);
+            }
+        }
+    }
+}

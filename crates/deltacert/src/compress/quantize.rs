@@ -1,0 +1,160 @@
+//! Quantisation of weights (and, for fixed point, biases).
+//!
+//! - `fixed:Q` (the seed paper's rule): `trunc(w 2^Q) / 2^Q`, toward zero.
+//! - `round:Q`: `round(w 2^Q) / 2^Q`, to the nearest multiple.
+//! - `int8` / `int4`: symmetric, zero point 0, `w = s q` with
+//!   `q = clamp(round(w / s), -m, m)`, `m = 127` (resp. 7), `s = max|w| / m`
+//!   per tensor or per output channel, rounded to float32 so the QDQ file stores
+//!   it exactly. Biases stay in floating point, rounded to float32 as the QDQ
+//!   file stores them, so the network in memory is exactly the one written.
+
+use super::max_parameter_change;
+use crate::error::{invalid_option, Result};
+use crate::network::Network;
+use serde::Serialize;
+
+/// A quantisation rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum QuantScheme {
+    /// Truncation toward zero to a multiple of `2^-fraction_bits`.
+    FixedTruncate {
+        /// `Q`: number of fractional bits.
+        fraction_bits: u32,
+    },
+    /// Rounding to the nearest multiple of `2^-fraction_bits`.
+    FixedRound {
+        /// `Q`: number of fractional bits.
+        fraction_bits: u32,
+    },
+    /// Symmetric integer quantisation of the weights.
+    Integer {
+        /// 8 or 4.
+        bits: u32,
+        /// One scale per output channel instead of one per tensor.
+        per_channel: bool,
+    },
+}
+
+impl QuantScheme {
+    /// Parses `fixed:Q`, `round:Q`, `int8`, `int4`.
+    pub fn parse(text: &str, per_channel: bool) -> Result<Self> {
+        let bits = |s: &str| -> Result<u32> {
+            s.parse::<u32>().ok().filter(|q| *q <= 52).ok_or_else(|| invalid_option(format!("'{s}' is not a number of fractional bits in 0..=52")))
+        };
+        match text {
+            "int8" => Ok(QuantScheme::Integer { bits: 8, per_channel }),
+            "int4" => Ok(QuantScheme::Integer { bits: 4, per_channel }),
+            _ if text.starts_with("fixed:") => Ok(QuantScheme::FixedTruncate { fraction_bits: bits(&text[6..])? }),
+            _ if text.starts_with("round:") => Ok(QuantScheme::FixedRound { fraction_bits: bits(&text[6..])? }),
+            _ => Err(invalid_option(format!("unknown quantisation '{text}' (expected int8, int4, fixed:Q or round:Q)"))),
+        }
+    }
+}
+
+/// What a quantisation run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuantReport {
+    /// The rule applied.
+    pub scheme: QuantScheme,
+    /// Bits per weight (integer schemes) or fractional bits (fixed point).
+    pub bits: u32,
+    /// Largest absolute change of any parameter.
+    pub max_weight_change: f64,
+    /// Integer schemes: scales per layer, per term, per channel (or one per tensor).
+    pub scales: Option<Vec<Vec<Vec<f64>>>>,
+}
+
+/// Applies `scheme` to a copy of `network`.
+pub fn quantize(network: &Network, scheme: QuantScheme) -> Result<(Network, QuantReport)> {
+    let mut q = network.clone();
+    let mut scales = None;
+    let bits = match scheme {
+        QuantScheme::FixedTruncate { fraction_bits } | QuantScheme::FixedRound { fraction_bits } => {
+            let step = 2f64.powi(fraction_bits as i32);
+            let rule = |w: f64| -> f64 {
+                if matches!(scheme, QuantScheme::FixedTruncate { .. }) { (w * step).trunc() / step } else { (w * step).round() / step }
+            };
+            for layer in &mut q.layers {
+                for term in &mut layer.terms {
+                    term.weights.data.iter_mut().for_each(|w| *w = rule(*w));
+                }
+                layer.bias.iter_mut().for_each(|b| *b = rule(*b));
+            }
+            fraction_bits
+        }
+        QuantScheme::Integer { bits, per_channel } => {
+            let levels = ((1u32 << (bits - 1)) - 1) as f64; // 127 or 7
+            let mut all = Vec::new();
+            for layer in &mut q.layers {
+                let mut layer_scales = Vec::new();
+                for term in &mut layer.terms {
+                    let w = &mut term.weights;
+                    let groups: Vec<(usize, usize)> = if per_channel { (0..w.rows).map(|r| (r * w.cols, (r + 1) * w.cols)).collect() } else { vec![(0, w.data.len())] };
+                    let mut term_scales = Vec::new();
+                    for (start, end) in groups {
+                        let max_abs = w.data[start..end].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                        let scale = if max_abs > 0.0 { ((max_abs / levels) as f32) as f64 } else { 1.0 };
+                        for v in &mut w.data[start..end] {
+                            *v = (*v / scale).round().clamp(-levels, levels) * scale;
+                        }
+                        term_scales.push(scale);
+                    }
+                    layer_scales.push(term_scales);
+                }
+                layer.bias.iter_mut().for_each(|b| *b = (*b as f32) as f64);
+                all.push(layer_scales);
+            }
+            scales = Some(all);
+            bits
+        }
+    };
+    let report = QuantReport { scheme, bits, max_weight_change: max_parameter_change(network, &q), scales };
+    q.source_dtype = match scheme {
+        QuantScheme::Integer { bits, .. } => format!("int{bits}-qdq"),
+        _ => network.source_dtype.clone(),
+    };
+    Ok((q, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tests::small_residual;
+
+    #[test]
+    fn fixed_point_truncates_toward_zero() {
+        let (q, report) = quantize(&small_residual(), QuantScheme::FixedTruncate { fraction_bits: 2 }).unwrap();
+        // 0.3 -> 0.25, -0.2 -> 0 (toward zero), 0.05 -> 0
+        assert_eq!(q.layers[0].bias, vec![0.0, 0.0, 0.25]);
+        assert_eq!(q.layers[1].bias, vec![0.0]);
+        assert!(report.max_weight_change < 0.25);
+    }
+
+    #[test]
+    fn int8_weights_are_integer_multiples_of_float32_scales() {
+        for per_channel in [false, true] {
+            let (q, report) = quantize(&small_residual(), QuantScheme::Integer { bits: 8, per_channel }).unwrap();
+            let scales = report.scales.unwrap();
+            for (k, layer) in q.layers.iter().enumerate() {
+                for (t, term) in layer.terms.iter().enumerate() {
+                    for r in 0..term.weights.rows {
+                        let s = if per_channel { scales[k][t][r] } else { scales[k][t][0] };
+                        assert_eq!((s as f32) as f64, s);
+                        for &w in term.weights.row(r) {
+                            let level = w / s;
+                            assert_eq!(level, level.round());
+                            assert!(level.abs() <= 127.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parses_schemes_and_rejects_garbage() {
+        assert_eq!(QuantScheme::parse("fixed:2", false).unwrap(), QuantScheme::FixedTruncate { fraction_bits: 2 });
+        assert!(QuantScheme::parse("int7", false).is_err());
+        assert!(QuantScheme::parse("fixed:x", false).is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! Reading and writing models and input files.
+//!
+//! The format is taken from the file extension: `.nnet` (the ACAS Xu text
+//! format) or `.onnx` (protobuf).
+
+pub mod json;
+pub mod nnet;
+pub mod onnx;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::network::Network;
+use std::path::Path;
+
+/// Reads a model, choosing the reader by extension. Errors name the file.
+pub fn read_model(path: &Path) -> Result<Network> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+    let bytes = std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
+    let net = match ext.as_deref() {
+        Some("nnet") => nnet::parse(&String::from_utf8_lossy(&bytes)),
+        Some("onnx") => onnx::read(&bytes),
+        _ => Err(Error::new(ErrorKind::Unsupported, "unknown model format (expected a .onnx or .nnet file)")),
+    }
+    .map_err(|e| e.within(path.display()))?;
+    net.validate().map_err(|e| e.within(path.display()))?;
+    Ok(net)
+}
+
+/// Writes bytes to `path`, refusing to replace an existing file unless `overwrite`.
+pub fn write_new_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    if path.exists() && !overwrite {
+        return Err(Error::new(
+            ErrorKind::InvalidOption,
+            format!("{} already exists (pass --force to overwrite it)", path.display()),
+        ));
+    }
+    std::fs::write(path, bytes).map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,13 @@
+//! ONNX models: a reader that lowers supported graphs to the IR, and a writer
+//! producing float32/float64 or int8 QDQ models that onnxruntime and PyTorch
+//! users can load.
+
+mod proto;
+mod read;
+mod write;
+
+pub use read::read;
+pub use write::{write, ExportFormat};
+
+/// Metadata key under which structured pruning records the kept neurons.
+pub const KEPT_NEURONS_KEY: &str = "deltacert.kept_neurons";

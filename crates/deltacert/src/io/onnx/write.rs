@@ -1,0 +1,189 @@
+//! IR → ONNX (opset 13). Each term of a layer becomes a `Gemm` (transB=1, so
+//! weights keep the IR's `out x in` layout), terms are summed with `Add`, and
+//! the activation follows. The `.nnet` input prologue is written as
+//! `Max`/`Min` (clipping), `Sub` (mean) and `Div` (range). Quantised output
+//! stores each weight as an int8 initializer followed by `DequantizeLinear`
+//! (QDQ), which onnxruntime and PyTorch read as ordinary quantised models.
+
+use super::proto::{self, attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+use super::KEPT_NEURONS_KEY;
+use crate::activation::Activation;
+use crate::error::{invalid_option, Result};
+use crate::network::Network;
+use prost::Message;
+
+/// How the parameters are stored in the written file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportFormat {
+    /// float32 initializers (and a float32 input).
+    Float32,
+    /// float64 initializers (and a float64 input).
+    Float64,
+    /// int8 weights with float32 scales (QDQ), float32 biases. `scales[k][t]`
+    /// lists the per-tensor (one entry) or per-output-channel scales of term `t`
+    /// of layer `k`; every weight must be an integer multiple of its scale with
+    /// `|q| <= 127`, and scales must be float32 values.
+    QdqInt8 {
+        /// Scales per layer, per term, per channel (or one per tensor).
+        scales: Vec<Vec<Vec<f64>>>,
+    },
+}
+
+struct GraphBuilder {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    float_type: i32,
+}
+
+impl GraphBuilder {
+    fn float_tensor(&mut self, name: &str, dims: &[usize], values: &[f64]) -> String {
+        let mut t = TensorProto { name: name.into(), dims: dims.iter().map(|&d| d as i64).collect(), data_type: self.float_type, ..Default::default() };
+        if self.float_type == data_type::DOUBLE {
+            t.raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        } else {
+            t.raw_data = values.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect();
+        }
+        self.initializers.push(t);
+        name.into()
+    }
+    fn raw_tensor(&mut self, name: &str, dims: &[usize], dtype: i32, raw: Vec<u8>) -> String {
+        self.initializers.push(TensorProto { name: name.into(), dims: dims.iter().map(|&d| d as i64).collect(), data_type: dtype, raw_data: raw, ..Default::default() });
+        name.into()
+    }
+    fn node(&mut self, op: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>) -> String {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            name: format!("{op}_{output}"),
+            op_type: op.into(),
+            attribute: attributes,
+            ..Default::default()
+        });
+        output.into()
+    }
+}
+
+fn int_attribute(name: &str, value: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), i: value, r#type: attribute_type::INT, ..Default::default() }
+}
+fn float_attribute(name: &str, value: f64) -> AttributeProto {
+    AttributeProto { name: name.into(), f: value as f32, r#type: attribute_type::FLOAT, ..Default::default() }
+}
+
+fn value_info(name: &str, elem_type: i32, width: usize) -> ValueInfoProto {
+    let dims = vec![
+        proto::Dimension { dim_value: None, dim_param: Some("N".into()) },
+        proto::Dimension { dim_value: Some(width as i64), dim_param: None },
+    ];
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(proto::TypeProto { tensor_type: Some(proto::TensorTypeProto { elem_type, shape: Some(proto::TensorShapeProto { dim: dims }) }) }),
+    }
+}
+
+/// Serialises `network` as an ONNX model.
+pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
+    let float_type = if *format == ExportFormat::Float64 { data_type::DOUBLE } else { data_type::FLOAT };
+    let mut g = GraphBuilder { nodes: Vec::new(), initializers: Vec::new(), float_type };
+    let mut current = "input".to_string();
+    if let Some(t) = &network.input_transform {
+        let n = network.input_dim;
+        if t.min.iter().any(|v| v.is_finite()) {
+            let c = g.float_tensor("clip_min", &[n], &t.min);
+            current = g.node("Max", &[&current, &c], "clipped_low", vec![]);
+        }
+        if t.max.iter().any(|v| v.is_finite()) {
+            let c = g.float_tensor("clip_max", &[n], &t.max);
+            current = g.node("Min", &[&current, &c], "clipped", vec![]);
+        }
+        let m = g.float_tensor("input_mean", &[n], &t.mean);
+        current = g.node("Sub", &[&current, &m], "centred", vec![]);
+        let r = g.float_tensor("input_range", &[n], &t.range);
+        current = g.node("Div", &[&current, &r], "normalised", vec![]);
+    }
+    let mut activation_names = vec![current];
+    let last = network.layers.len();
+    for (index, layer) in network.layers.iter().enumerate() {
+        let k = index + 1;
+        let out_name = if k == last { "output".to_string() } else { format!("a{k}") };
+        let mut sum: Option<String> = None;
+        for (t, term) in layer.terms.iter().enumerate() {
+            let weight = match format {
+                ExportFormat::QdqInt8 { scales } => {
+                    let scale = scales.get(index).and_then(|s| s.get(t)).ok_or_else(|| invalid_option(format!("no quantisation scale for layer {k} term {t}")))?;
+                    write_qdq_weight(&mut g, &format!("W{k}_{t}"), &term.weights, scale, k)?
+                }
+                _ => g.float_tensor(&format!("W{k}_{t}"), &[term.weights.rows, term.weights.cols], &term.weights.data),
+            };
+            let source = activation_names[term.source].clone();
+            let gemm_out = if layer.terms.len() == 1 && layer.activation == Activation::Identity { out_name.clone() } else { format!("v{k}_{t}") };
+            let gemm = if t == 0 {
+                let b = g.float_tensor(&format!("b{k}"), &[layer.width()], &layer.bias);
+                g.node("Gemm", &[&source, &weight, &b], &gemm_out, vec![int_attribute("transB", 1)])
+            } else {
+                g.node("Gemm", &[&source, &weight], &gemm_out, vec![int_attribute("transB", 1)])
+            };
+            sum = Some(match sum {
+                None => gemm,
+                Some(prev) => {
+                    let name = if t + 1 == layer.terms.len() && layer.activation == Activation::Identity { out_name.clone() } else { format!("v{k}_sum{t}") };
+                    g.node("Add", &[&prev, &gemm], &name, vec![])
+                }
+            });
+        }
+        let pre = sum.expect("validated layers have terms");
+        let out = match layer.activation {
+            Activation::Identity => pre,
+            Activation::Relu => g.node("Relu", &[&pre], &out_name, vec![]),
+            Activation::LeakyRelu { alpha } => g.node("LeakyRelu", &[&pre], &out_name, vec![float_attribute("alpha", alpha)]),
+            Activation::Tanh => g.node("Tanh", &[&pre], &out_name, vec![]),
+            Activation::Sigmoid => g.node("Sigmoid", &[&pre], &out_name, vec![]),
+        };
+        activation_names.push(out);
+    }
+    let graph = GraphProto {
+        node: g.nodes,
+        name: "deltacert".into(),
+        initializer: g.initializers,
+        input: vec![value_info("input", float_type, network.input_dim)],
+        output: vec![value_info("output", float_type, network.output_dim())],
+        ..Default::default()
+    };
+    let mut metadata = Vec::new();
+    if let Some(kept) = &network.kept_neurons {
+        metadata.push(proto::StringStringEntryProto { key: KEPT_NEURONS_KEY.into(), value: serde_json::to_string(kept).expect("plain data serialises") });
+    }
+    let model = ModelProto {
+        ir_version: 8,
+        producer_name: "deltacert".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        opset_import: vec![proto::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        metadata_props: metadata,
+        ..Default::default()
+    };
+    Ok(model.encode_to_vec())
+}
+
+fn write_qdq_weight(g: &mut GraphBuilder, name: &str, weights: &crate::network::Matrix, scale: &[f64], layer: usize) -> Result<String> {
+    let per_channel = scale.len() > 1;
+    if per_channel && scale.len() != weights.rows {
+        return Err(invalid_option(format!("layer {layer}: {} scales for {} output channels", scale.len(), weights.rows)));
+    }
+    let mut q = Vec::with_capacity(weights.data.len());
+    for r in 0..weights.rows {
+        let s = if per_channel { scale[r] } else { scale[0] };
+        for &w in weights.row(r) {
+            let level = if s > 0.0 { w / s } else { 0.0 };
+            if level.round() != level || level.abs() > 127.0 {
+                return Err(invalid_option(format!("layer {layer}: weight {w} is not an int8 multiple of its scale {s}; quantise the network first")));
+            }
+            q.push(level as i8 as u8);
+        }
+    }
+    let q_name = g.raw_tensor(&format!("{name}_quantized"), &[weights.rows, weights.cols], data_type::INT8, q);
+    let scale_dims: Vec<usize> = if per_channel { vec![scale.len()] } else { vec![] };
+    let scale_name = g.raw_tensor(&format!("{name}_scale"), &scale_dims, data_type::FLOAT, scale.iter().flat_map(|&s| (s as f32).to_le_bytes()).collect());
+    let zero_name = g.raw_tensor(&format!("{name}_zero_point"), &scale_dims, data_type::INT8, vec![0; scale.len()]);
+    Ok(g.node("DequantizeLinear", &[&q_name, &scale_name, &zero_name], name, vec![int_attribute("axis", 0)]))
+}

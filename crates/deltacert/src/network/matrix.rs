@@ -1,0 +1,116 @@
+//! A small dense row-major matrix: what the IR stores for every affine map.
+
+use serde::Serialize;
+
+/// Dense `rows x cols` matrix, row-major.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Matrix {
+    /// Number of rows (outputs of the map).
+    pub rows: usize,
+    /// Number of columns (inputs of the map).
+    pub cols: usize,
+    /// Entries, row-major: entry `(r, c)` is `data[r * cols + c]`.
+    pub data: Vec<f64>,
+}
+
+impl Matrix {
+    /// A zero matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Matrix { rows, cols, data: vec![0.0; rows * cols] }
+    }
+    /// The identity of size `n`.
+    pub fn identity(n: usize) -> Self {
+        let mut m = Matrix::zeros(n, n);
+        for i in 0..n {
+            m.data[i * n + i] = 1.0;
+        }
+        m
+    }
+    /// Builds from row-major data; `data.len()` must equal `rows * cols`.
+    pub fn from_rows(rows: usize, cols: usize, data: Vec<f64>) -> Self {
+        assert_eq!(data.len(), rows * cols, "matrix data length");
+        Matrix { rows, cols, data }
+    }
+    /// Entry `(r, c)`.
+    #[inline]
+    pub fn get(&self, r: usize, c: usize) -> f64 {
+        self.data[r * self.cols + c]
+    }
+    /// Mutable entry `(r, c)`.
+    #[inline]
+    pub fn get_mut(&mut self, r: usize, c: usize) -> &mut f64 {
+        &mut self.data[r * self.cols + c]
+    }
+    /// Row `r` as a slice.
+    #[inline]
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+    /// `out += self * x`.
+    pub fn mul_vec_add(&self, x: &[f64], out: &mut [f64]) {
+        debug_assert_eq!(x.len(), self.cols);
+        for (r, o) in out.iter_mut().enumerate() {
+            *o += dot(self.row(r), x);
+        }
+    }
+    /// `out += self^T * y`.
+    pub fn mul_transpose_vec_add(&self, y: &[f64], out: &mut [f64]) {
+        for (r, &yr) in y.iter().enumerate() {
+            if yr != 0.0 {
+                for (o, w) in out.iter_mut().zip(self.row(r)) {
+                    *o += yr * w;
+                }
+            }
+        }
+    }
+    /// `self * other`.
+    pub fn matmul(&self, other: &Matrix) -> Matrix {
+        assert_eq!(self.cols, other.rows, "matmul shapes");
+        let mut out = Matrix::zeros(self.rows, other.cols);
+        for r in 0..self.rows {
+            let out_row = &mut out.data[r * other.cols..(r + 1) * other.cols];
+            for k in 0..self.cols {
+                let a = self.data[r * self.cols + k];
+                if a != 0.0 {
+                    for (o, b) in out_row.iter_mut().zip(other.row(k)) {
+                        *o += a * b;
+                    }
+                }
+            }
+        }
+        out
+    }
+    /// The transpose.
+    pub fn transpose(&self) -> Matrix {
+        let mut t = Matrix::zeros(self.cols, self.rows);
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                t.data[c * self.rows + r] = self.data[r * self.cols + c];
+            }
+        }
+        t
+    }
+    /// Keeps only the rows listed in `rows` (in that order).
+    pub fn select_rows(&self, rows: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(rows.len() * self.cols);
+        for &r in rows {
+            data.extend_from_slice(self.row(r));
+        }
+        Matrix::from_rows(rows.len(), self.cols, data)
+    }
+    /// Keeps only the columns listed in `cols` (in that order).
+    pub fn select_cols(&self, cols: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(self.rows * cols.len());
+        for r in 0..self.rows {
+            let row = self.row(r);
+            data.extend(cols.iter().map(|&c| row[c]));
+        }
+        Matrix::from_rows(self.rows, cols.len(), data)
+    }
+}
+
+/// Dot product.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

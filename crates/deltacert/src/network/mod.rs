@@ -1,0 +1,398 @@
+//! The network IR: feed-forward graphs of affine layers and element-wise
+//! activations.
+//!
+//! Layer `k` (1-based) computes
+//!
+//! ```text
+//! v^k = sum_{(j, W) in terms} W a^j + b^k,      a^k = sigma_k(v^k),
+//! ```
+//!
+//! where `a^0` is the (normalised) input and each term reads the output of an
+//! *earlier* layer `j < k`. A plain MLP has the single term `(k-1, W^k)`; a
+//! residual connection adds a term reading an older layer; convolutions are
+//! lowered to dense affine maps by the importer. The last layer is the output
+//! (usually with the identity activation). Because every pre-activation is
+//! affine in the stacked activations, this is exactly the class of networks
+//! that the lifting of method.md §2 handles.
+
+mod matrix;
+
+pub use matrix::{dot, Matrix};
+
+use crate::activation::Activation;
+use crate::error::{shape, Error, ErrorKind, Result};
+use serde::Serialize;
+
+/// One affine term `W a^source` of a layer's pre-activation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Term {
+    /// Which activation vector this term reads: 0 is the input, `k` the output of layer `k`.
+    pub source: usize,
+    /// The weight matrix, `width(layer) x width(source)`.
+    pub weights: Matrix,
+}
+
+/// One layer: an affine map of earlier activations followed by an activation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Layer {
+    /// The affine terms of the pre-activation.
+    pub terms: Vec<Term>,
+    /// The bias `b^k`.
+    pub bias: Vec<f64>,
+    /// The element-wise activation `sigma_k`.
+    pub activation: Activation,
+}
+
+impl Layer {
+    /// Number of neurons.
+    pub fn width(&self) -> usize {
+        self.bias.len()
+    }
+    /// A plain dense layer reading the previous layer `k - 1` (given as `source`).
+    pub fn dense(source: usize, weights: Matrix, bias: Vec<f64>, activation: Activation) -> Self {
+        Layer { terms: vec![Term { source, weights }], bias, activation }
+    }
+}
+
+/// Per-coordinate preprocessing of the raw input (the `.nnet` convention):
+/// clip to `[min, max]`, then normalise `(x - mean) / range`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputTransform {
+    /// Lower clipping bound per input.
+    pub min: Vec<f64>,
+    /// Upper clipping bound per input.
+    pub max: Vec<f64>,
+    /// Mean subtracted after clipping.
+    pub mean: Vec<f64>,
+    /// Range divided by after centring (positive).
+    pub range: Vec<f64>,
+}
+
+impl InputTransform {
+    /// Clips and normalises one raw input.
+    pub fn apply(&self, raw: &[f64]) -> Vec<f64> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, &x)| (x.clamp(self.min[i], self.max[i]) - self.mean[i]) / self.range[i])
+            .collect()
+    }
+}
+
+/// A feed-forward network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Network {
+    /// Number of inputs.
+    pub input_dim: usize,
+    /// Optional clipping + normalisation applied before the first layer.
+    pub input_transform: Option<InputTransform>,
+    /// The layers; the last one is the output layer.
+    pub layers: Vec<Layer>,
+    /// For each hidden layer, the index in the *original* network of each kept
+    /// neuron (set by structured pruning, `None` when widths are the original's).
+    /// Used to match neurons of a pruned network with those of its reference.
+    pub kept_neurons: Option<Vec<Vec<usize>>>,
+    /// How the parameters were stored in the source file (`float32`, `float64`,
+    /// `int8-qdq`, `nnet-text`, ...), for `info`.
+    pub source_dtype: String,
+}
+
+impl Network {
+    /// Number of outputs.
+    pub fn output_dim(&self) -> usize {
+        self.layers.last().map_or(self.input_dim, |l| l.width())
+    }
+    /// Width of activation vector `j` (0 = input).
+    pub fn width_of(&self, j: usize) -> usize {
+        if j == 0 { self.input_dim } else { self.layers[j - 1].width() }
+    }
+    /// Number of hidden layers (all but the output layer).
+    pub fn hidden_count(&self) -> usize {
+        self.layers.len().saturating_sub(1)
+    }
+    /// Whether every layer reads only the previous one (a plain MLP).
+    pub fn is_chain(&self) -> bool {
+        self.layers
+            .iter()
+            .enumerate()
+            .all(|(k, l)| l.terms.len() == 1 && l.terms[0].source == k)
+    }
+
+    /// Checks shapes, sources and finiteness. Importers call this; the error
+    /// names the layer.
+    pub fn validate(&self) -> Result<()> {
+        if self.layers.is_empty() {
+            return Err(Error::new(ErrorKind::Malformed, "network has no layers"));
+        }
+        if self.input_dim == 0 {
+            return Err(Error::new(ErrorKind::Malformed, "network has no inputs"));
+        }
+        if let Some(t) = &self.input_transform {
+            let n = self.input_dim;
+            if t.min.len() != n || t.max.len() != n || t.mean.len() != n || t.range.len() != n {
+                return Err(shape("input normalisation has the wrong number of entries"));
+            }
+            for i in 0..n {
+                let vals = [t.min[i], t.max[i], t.mean[i], t.range[i]];
+                if vals.iter().any(|v| v.is_nan()) || !t.mean[i].is_finite() || !t.range[i].is_finite() {
+                    return Err(Error::new(ErrorKind::NonFiniteWeight, format!("input normalisation entry {i} is not finite")));
+                }
+                if t.range[i] <= 0.0 {
+                    return Err(Error::new(ErrorKind::Malformed, format!("input range {i} is not positive ({})", t.range[i])));
+                }
+                if t.min[i] > t.max[i] {
+                    return Err(Error::new(ErrorKind::Malformed, format!("input {i}: min {} > max {}", t.min[i], t.max[i])));
+                }
+            }
+        }
+        for (index, layer) in self.layers.iter().enumerate() {
+            let k = index + 1;
+            if layer.terms.is_empty() {
+                return Err(Error::new(ErrorKind::Malformed, format!("layer {k} reads no input")));
+            }
+            for term in &layer.terms {
+                if term.source >= k {
+                    return Err(Error::new(ErrorKind::Malformed, format!("layer {k} reads layer {} which is not earlier", term.source)));
+                }
+                let expected = (layer.width(), self.width_of(term.source));
+                if (term.weights.rows, term.weights.cols) != expected {
+                    return Err(shape(format!(
+                        "layer {k}: weight matrix is {}x{} but must be {}x{}",
+                        term.weights.rows, term.weights.cols, expected.0, expected.1
+                    )));
+                }
+                if let Some(pos) = term.weights.data.iter().position(|w| !w.is_finite()) {
+                    return Err(Error::new(
+                        ErrorKind::NonFiniteWeight,
+                        format!("layer {k}: weight ({}, {}) is {}", pos / term.weights.cols, pos % term.weights.cols, term.weights.data[pos]),
+                    ));
+                }
+            }
+            if let Some(pos) = layer.bias.iter().position(|b| !b.is_finite()) {
+                return Err(Error::new(ErrorKind::NonFiniteWeight, format!("layer {k}: bias {pos} is {}", layer.bias[pos])));
+            }
+        }
+        if let Some(kept) = &self.kept_neurons {
+            if kept.len() != self.hidden_count() || kept.iter().zip(&self.layers).any(|(m, l)| m.len() != l.width()) {
+                return Err(Error::new(ErrorKind::Malformed, "kept-neuron map does not match the hidden layer widths"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `input` has the network's input length.
+    pub fn check_input(&self, input: &[f64]) -> Result<()> {
+        if input.len() != self.input_dim {
+            return Err(shape(format!("input has {} values but the network takes {}", input.len(), self.input_dim)));
+        }
+        if input.iter().any(|v| !v.is_finite()) {
+            return Err(Error::new(ErrorKind::InvalidOption, "input contains NaN or infinity"));
+        }
+        Ok(())
+    }
+
+    /// All activation vectors `[a^0, a^1, ..., a^L]` at a raw input (`a^0` is
+    /// the input after the optional transform). The last entry is the output.
+    pub fn activations(&self, raw_input: &[f64]) -> Vec<Vec<f64>> {
+        let first = match &self.input_transform {
+            Some(t) => t.apply(raw_input),
+            None => raw_input.to_vec(),
+        };
+        self.activations_from(first)
+    }
+
+    /// Like [`Network::activations`] starting from an already transformed input.
+    pub fn activations_from(&self, input: Vec<f64>) -> Vec<Vec<f64>> {
+        let mut acts = Vec::with_capacity(self.layers.len() + 1);
+        acts.push(input);
+        for layer in &self.layers {
+            let pre = self.pre_activation(layer, &acts);
+            acts.push(pre.into_iter().map(|v| layer.activation.eval(v)).collect());
+        }
+        acts
+    }
+
+    /// The pre-activation of `layer` given the earlier activation vectors.
+    pub fn pre_activation(&self, layer: &Layer, acts: &[Vec<f64>]) -> Vec<f64> {
+        let mut pre = layer.bias.clone();
+        for term in &layer.terms {
+            term.weights.mul_vec_add(&acts[term.source], &mut pre);
+        }
+        pre
+    }
+
+    /// `f(x)` at a raw input (length must be `input_dim`; see [`Network::check_input`]).
+    pub fn eval(&self, raw_input: &[f64]) -> Vec<f64> {
+        self.activations(raw_input).pop().unwrap_or_default()
+    }
+
+    /// Evaluates a batch of inputs, checking each one's length.
+    pub fn eval_batch(&self, inputs: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                self.check_input(x).map_err(|e| e.within(format!("input {i}")))?;
+                Ok(self.eval(x))
+            })
+            .collect()
+    }
+
+    /// Gradient of `c^T f(x)` with respect to the raw input `x` (reverse mode;
+    /// clipping contributes zero derivative outside `[min, max]`).
+    pub fn gradient(&self, raw_input: &[f64], output_weights: &[f64]) -> Vec<f64> {
+        let first = match &self.input_transform {
+            Some(t) => t.apply(raw_input),
+            None => raw_input.to_vec(),
+        };
+        let mut acts = Vec::with_capacity(self.layers.len() + 1);
+        let mut pres = Vec::with_capacity(self.layers.len());
+        acts.push(first);
+        for layer in &self.layers {
+            let pre = self.pre_activation(layer, &acts);
+            acts.push(pre.iter().map(|&v| layer.activation.eval(v)).collect());
+            pres.push(pre);
+        }
+        // adjoints of every activation vector
+        let mut adjoint: Vec<Vec<f64>> = acts.iter().map(|a| vec![0.0; a.len()]).collect();
+        adjoint[self.layers.len()].copy_from_slice(output_weights);
+        for k in (1..=self.layers.len()).rev() {
+            let layer = &self.layers[k - 1];
+            let pre_adj: Vec<f64> = adjoint[k]
+                .iter()
+                .zip(&pres[k - 1])
+                .map(|(g, &v)| g * layer.activation.derivative(v))
+                .collect();
+            for term in &layer.terms {
+                let (before, after) = adjoint.split_at_mut(term.source + 1);
+                let _ = after;
+                term.weights.mul_transpose_vec_add(&pre_adj, &mut before[term.source]);
+            }
+        }
+        let mut grad = adjoint.swap_remove(0);
+        if let Some(t) = &self.input_transform {
+            for i in 0..grad.len() {
+                let inside = raw_input[i] >= t.min[i] && raw_input[i] <= t.max[i];
+                grad[i] = if inside { grad[i] / t.range[i] } else { 0.0 };
+            }
+        }
+        grad
+    }
+
+    /// Number of weights (all terms) and biases.
+    pub fn parameter_count(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.bias.len() + l.terms.iter().map(|t| t.weights.data.len()).sum::<usize>())
+            .sum()
+    }
+
+    /// Fraction of weights (not biases) that are exactly zero.
+    pub fn sparsity(&self) -> f64 {
+        let (zeros, total) = self.layers.iter().flat_map(|l| &l.terms).fold((0usize, 0usize), |(z, t), term| {
+            (z + term.weights.data.iter().filter(|w| **w == 0.0).count(), t + term.weights.data.len())
+        });
+        if total == 0 { 0.0 } else { zeros as f64 / total as f64 }
+    }
+
+    /// A copy with the input normalisation folded into the layers that read
+    /// the input, so that the copy maps a raw input *already inside* `[min, max]`
+    /// to the same output with no transform. Clipping is not representable by an
+    /// affine map; callers clamp their input set to `[min, max]` first
+    /// (the set of clipped inputs of a box is the clamped box).
+    pub fn with_transform_folded(&self) -> Network {
+        let mut net = self.clone();
+        if let Some(t) = net.input_transform.take() {
+            for layer in &mut net.layers {
+                for term in layer.terms.iter_mut().filter(|t| t.source == 0) {
+                    // W ((x - mean) / range) = (W diag(1/range)) x - W (mean / range)
+                    let shift: Vec<f64> = (0..t.mean.len()).map(|i| t.mean[i] / t.range[i]).collect();
+                    let mut offset = vec![0.0; layer.bias.len()];
+                    term.weights.mul_vec_add(&shift, &mut offset);
+                    for r in 0..term.weights.rows {
+                        for c in 0..term.weights.cols {
+                            *term.weights.get_mut(r, c) /= t.range[c];
+                        }
+                    }
+                    for (b, o) in layer.bias.iter_mut().zip(offset) {
+                        *b -= o;
+                    }
+                }
+            }
+        }
+        net
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A 2-3-1 ReLU network with a residual term, for unit tests.
+    pub fn small_residual() -> Network {
+        Network {
+            input_dim: 2,
+            input_transform: None,
+            layers: vec![
+                Layer::dense(0, Matrix::from_rows(3, 2, vec![1.0, -1.0, 0.5, 2.0, -1.0, 0.0]), vec![0.1, -0.2, 0.3], Activation::Relu),
+                Layer {
+                    terms: vec![
+                        Term { source: 1, weights: Matrix::from_rows(1, 3, vec![1.0, -2.0, 0.5]) },
+                        Term { source: 0, weights: Matrix::from_rows(1, 2, vec![0.25, 0.75]) },
+                    ],
+                    bias: vec![0.05],
+                    activation: Activation::Identity,
+                },
+            ],
+            kept_neurons: None,
+            source_dtype: "float64".into(),
+        }
+    }
+
+    #[test]
+    fn evaluates_residual_network_by_hand() {
+        let net = small_residual();
+        net.validate().unwrap();
+        let x = [0.4, -0.3];
+        // v1 = [0.7+0.1, 0.2-0.6-0.2, -0.4+0.3] = [0.8, -0.6, -0.1]; a1 = [0.8, 0, 0]
+        let y = net.eval(&x);
+        let expected = 0.8 + 0.25 * 0.4 + 0.75 * -0.3 + 0.05;
+        assert!((y[0] - expected).abs() < 1e-15);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let net = small_residual();
+        let x = [0.4, -0.3];
+        let g = net.gradient(&x, &[1.0]);
+        for i in 0..2 {
+            let h = 1e-7;
+            let mut xp = x;
+            xp[i] += h;
+            let mut xm = x;
+            xm[i] -= h;
+            let fd = (net.eval(&xp)[0] - net.eval(&xm)[0]) / (2.0 * h);
+            assert!((fd - g[i]).abs() < 1e-6, "{fd} {}", g[i]);
+        }
+    }
+
+    #[test]
+    fn folding_the_transform_preserves_outputs_inside_the_clip_box() {
+        let mut net = small_residual();
+        net.input_transform = Some(InputTransform { min: vec![-5.0, 0.0], max: vec![5.0, 10.0], mean: vec![1.0, 2.0], range: vec![4.0, 8.0] });
+        let folded = net.with_transform_folded();
+        for x in [[0.3, 1.0], [-4.0, 9.0], [2.0, 5.5]] {
+            let a = net.eval(&x)[0];
+            let b = folded.eval(&x)[0];
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn validate_names_the_layer_with_a_nan_weight() {
+        let mut net = small_residual();
+        net.layers[1].terms[0].weights.data[1] = f64::NAN;
+        let err = net.validate().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NonFiniteWeight);
+        assert!(err.context.contains("layer 2"), "{}", err.context);
+    }
+}

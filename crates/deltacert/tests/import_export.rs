@@ -1,0 +1,165 @@
+//! Import, evaluation, export and compression against independent reference values.
+
+mod common;
+
+use common::{close, fixture, model};
+use deltacert::activation::Activation;
+use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
+use deltacert::io::onnx::{read, write, ExportFormat};
+use deltacert::network::{Layer, Matrix, Network, Term};
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+#[test]
+fn nnet_evaluation_matches_the_independent_reader() {
+    let text = std::fs::read_to_string(fixture("nnet_reference_outputs.json")).unwrap();
+    let reference: Value = serde_json::from_str(&text).unwrap();
+    let mut checked = 0;
+    for (file, cases) in reference.as_object().unwrap() {
+        let net = model(file);
+        for case in cases.as_array().unwrap() {
+            let input: Vec<f64> = case["input"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let expected: Vec<f64> = case["output"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let got = net.eval(&input);
+            assert_eq!(got.len(), expected.len(), "{file}");
+            for (g, e) in got.iter().zip(&expected) {
+                assert!((g - e).abs() <= 1e-9, "{file}: {g} vs {e}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 26);
+}
+
+#[test]
+fn paper_networks_match_their_reference_outputs() {
+    let text = std::fs::read_to_string(fixture("paper/reference_outputs.json")).unwrap();
+    let reference: Value = serde_json::from_str(&text).unwrap();
+    for (file, case) in reference.as_object().unwrap() {
+        let inputs = case["inputs"].as_array().unwrap();
+        let outputs = case["outputs"].as_array().unwrap();
+        let f64_net = model(&format!("paper/{file}"));
+        let f32_net = model(&format!("paper/f32/{file}"));
+        assert_eq!(f64_net.source_dtype, "float64");
+        assert_eq!(f32_net.source_dtype, "float32");
+        for (x, y) in inputs.iter().zip(outputs) {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(close(f64_net.eval(&[x])[0], y, 1e-12, 1e-12), "{file} at {x}");
+            assert!(close(f32_net.eval(&[x])[0], y, 1e-5, 1e-5), "{file} (f32) at {x}");
+        }
+    }
+}
+
+#[test]
+fn paper_fixed_point_rule_reproduces_the_quantised_network_exactly() {
+    let original = model("paper/paper_quant_orig.onnx");
+    let expected = model("paper/paper_quant_q.onnx");
+    let (quantised, _) = quantize(&original, QuantScheme::FixedTruncate { fraction_bits: 2 }).unwrap();
+    for i in 0..=2000 {
+        let x = -1.0 + i as f64 * 1e-3;
+        assert_eq!(quantised.eval(&[x]), expected.eval(&[x]), "x = {x}");
+    }
+    // and after writing and re-reading the ONNX file
+    let reread = read(&write(&quantised, &ExportFormat::Float64).unwrap()).unwrap();
+    assert_eq!(reread.eval(&[0.77]), expected.eval(&[0.77]));
+}
+
+/// A random network exercising every activation and a residual term.
+fn random_network(seed: u64) -> Network {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut dense = |rows: usize, cols: usize| Matrix::from_rows(rows, cols, (0..rows * cols).map(|_| rng.gen_range(-1.0..1.0)).collect());
+    let layers = vec![
+        Layer::dense(0, dense(6, 3), vec![0.1; 6], Activation::Relu),
+        Layer::dense(1, dense(5, 6), vec![-0.2; 5], Activation::Tanh),
+        Layer { terms: vec![Term { source: 2, weights: dense(4, 5) }, Term { source: 1, weights: dense(4, 6) }], bias: vec![0.3; 4], activation: Activation::Sigmoid },
+        Layer::dense(3, dense(4, 4), vec![0.0; 4], Activation::LeakyRelu { alpha: 0.125 }),
+        Layer::dense(4, dense(2, 4), vec![0.05, -0.05], Activation::Identity),
+    ];
+    let net = Network { input_dim: 3, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into() };
+    net.validate().unwrap();
+    net
+}
+
+#[test]
+fn onnx_round_trip_is_exact_in_f64_and_within_f32_rounding() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut nets: Vec<Network> = (0..3).map(random_network).collect();
+    nets.push(model("paper/paper_cmp_nn1.onnx"));
+    nets.push(model("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"));
+    for net in &nets {
+        let exact = read(&write(net, &ExportFormat::Float64).unwrap()).unwrap();
+        assert_eq!(exact.layers, net.layers);
+        assert_eq!(exact.input_transform, net.input_transform);
+        let single = read(&write(net, &ExportFormat::Float32).unwrap()).unwrap();
+        assert_eq!(single.source_dtype, "float32");
+        for (a, b) in single.layers.iter().flat_map(|l| &l.terms).zip(net.layers.iter().flat_map(|l| &l.terms)) {
+            for (x, y) in a.weights.data.iter().zip(&b.weights.data) {
+                assert_eq!(*x, (*y as f32) as f64);
+            }
+        }
+        for _ in 0..50 {
+            let x: Vec<f64> = (0..net.input_dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let (y, y32) = (net.eval(&x), single.eval(&x));
+            let scale = y.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in y.iter().zip(&y32) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_qdq_export_round_trips_exactly() {
+    let net = model("paper/paper_quant3d_orig.onnx");
+    for per_channel in [false, true] {
+        for bits in [8, 4] {
+            let (q, report) = quantize(&net, QuantScheme::Integer { bits, per_channel }).unwrap();
+            let bytes = write(&q, &ExportFormat::QdqInt8 { scales: report.scales.unwrap() }).unwrap();
+            let back = read(&bytes).unwrap();
+            assert!(back.source_dtype.starts_with("int8-qdq"));
+            assert_eq!(back.layers, q.layers, "bits {bits} per_channel {per_channel}");
+            assert!(report.max_weight_change > 0.0);
+        }
+    }
+}
+
+#[test]
+fn structured_pruning_shrinks_the_network_and_matches_zeroed_neurons() {
+    let net = model("acasxu/ACASXU_run2a_1_1_batch_2000.nnet");
+    let (pruned, report) = prune_structured(&net, 0.3).unwrap();
+    assert_eq!(report.widths[..6], [35; 6]);
+    assert!(pruned.parameter_count() < net.parameter_count());
+    // the same network with the removed neurons' rows, biases and columns zeroed
+    let kept = pruned.kept_neurons.clone().unwrap();
+    let mut zeroed = net.clone();
+    for (k, kept_here) in kept.iter().enumerate() {
+        for neuron in (0..50).filter(|n| !kept_here.contains(n)) {
+            let w = &mut zeroed.layers[k].terms[0].weights;
+            let cols = w.cols;
+            w.data[neuron * cols..(neuron + 1) * cols].fill(0.0);
+            zeroed.layers[k].bias[neuron] = 0.0;
+            let next = &mut zeroed.layers[k + 1].terms[0].weights;
+            for r in 0..next.rows {
+                *next.get_mut(r, neuron) = 0.0;
+            }
+        }
+    }
+    let reread = read(&write(&pruned, &ExportFormat::Float64).unwrap()).unwrap();
+    assert_eq!(reread.kept_neurons, pruned.kept_neurons);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for _ in 0..100 {
+        let x = [rng.gen_range(0.0..60000.0), rng.gen_range(-3.0..3.0), rng.gen_range(-3.0..3.0), rng.gen_range(100.0..1200.0), rng.gen_range(0.0..1200.0)];
+        let (a, b) = (reread.eval(&x), zeroed.eval(&x));
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() <= 1e-12 * (1.0 + u.abs()), "{u} vs {v}");
+        }
+    }
+}
+
+#[test]
+fn unstructured_global_pruning_reaches_the_fraction() {
+    let net = model("mnist/mnist_relu_3_100.nnet");
+    let (pruned, report) = prune_unstructured(&net, 0.6, PruneScope::Global).unwrap();
+    assert!(report.sparsity_after >= 0.6 && report.sparsity_after < 0.6 + 1e-3, "{}", report.sparsity_after);
+    assert_eq!(pruned.parameter_count(), net.parameter_count());
+}
