@@ -164,3 +164,35 @@ fn bad_options_are_rejected() {
     let o = deltacert(&["info", "model.txt"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Models written by `compress` load in onnxruntime and agree with `eval`
+/// (float32, float64 and int8 QDQ). Needs python3 with onnx and onnxruntime,
+/// which scripts/test.sh installs.
+#[test]
+fn exported_models_run_in_onnxruntime() {
+    let inputs = scratch("ort_inputs.json");
+    std::fs::write(&inputs, "[[60000, 0.1, 0.2, 1150, 30], [56000, -2.0, 3.0, 1199, 59]]").unwrap();
+    let paper_inputs = scratch("ort_paper.json");
+    std::fs::write(&paper_inputs, "[[-1.0], [-0.3], [0.5], [1.0]]").unwrap();
+    let cases: [(&str, &[&str], &PathBuf); 4] = [
+        ("acasxu/ACASXU_run2a_1_1_batch_2000.nnet", &["--quantize", "int8", "--per-channel"], &inputs),
+        ("acasxu/ACASXU_run2a_1_1_batch_2000.nnet", &["--prune", "0.3", "--structured"], &inputs),
+        ("paper/paper_cmp_nn1.onnx", &["--prune", "0.2", "--dtype", "float32"], &paper_inputs),
+        ("paper/paper_prune_orig.onnx", &["--quantize", "int4"], &paper_inputs),
+    ];
+    for (i, (model, options, input)) in cases.iter().enumerate() {
+        let out = scratch(&format!("ort_{i}.onnx"));
+        let _ = std::fs::remove_file(&out);
+        let mut args = vec!["compress", &fixture(model)].into_iter().map(String::from).collect::<Vec<_>>();
+        args.extend(options.iter().map(|s| s.to_string()));
+        args.extend(["-o".to_string(), out.display().to_string()]);
+        let o = Command::new(env!("CARGO_BIN_EXE_deltacert")).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let check = Command::new("python3")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/onnxruntime_check.py"))
+            .args([env!("CARGO_BIN_EXE_deltacert"), out.to_str().unwrap(), input.to_str().unwrap()])
+            .output()
+            .expect("python3 runs");
+        assert!(check.status.success(), "{model} {options:?}: {}{}", String::from_utf8_lossy(&check.stdout), stderr(&check));
+    }
+}

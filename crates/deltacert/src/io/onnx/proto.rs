@@ -101,6 +101,8 @@ pub struct AttributeProto {
 pub mod attribute_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
+    #[cfg(test)]
+    pub const INTS: i32 = 7;
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

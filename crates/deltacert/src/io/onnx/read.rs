@@ -753,3 +753,82 @@ fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.ints.clone())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::onnx::proto::{attribute_type, AttributeProto, GraphProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto};
+
+    fn tensor(name: &str, dims: &[i64], values: &[f64]) -> TensorProto {
+        TensorProto { name: name.into(), dims: dims.to_vec(), data_type: data_type::DOUBLE, double_data: values.to_vec(), ..Default::default() }
+    }
+    fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+        NodeProto { input: inputs.iter().map(|s| s.to_string()).collect(), output: vec![output.into()], name: output.into(), op_type: op.into(), attribute, ..Default::default() }
+    }
+    fn ints(name: &str, values: &[i64]) -> AttributeProto {
+        AttributeProto { name: name.into(), ints: values.to_vec(), r#type: attribute_type::INTS, ..Default::default() }
+    }
+    fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+        let dim = dims.iter().map(|&d| proto::Dimension { dim_value: Some(d), dim_param: None }).collect();
+        ValueInfoProto { name: name.into(), r#type: Some(TypeProto { tensor_type: Some(TensorTypeProto { elem_type: data_type::DOUBLE, shape: Some(TensorShapeProto { dim }) }) }) }
+    }
+
+    /// Conv (padding 1, stride 2, two channels) → Relu → Flatten → MatMul → Add,
+    /// compared with a direct convolution written out in the test.
+    #[test]
+    fn convolution_is_lowered_exactly() {
+        let kernel: Vec<f64> = (0..18).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0).collect();
+        let conv_bias = [0.5, -0.25];
+        let head: Vec<f64> = (0..8).map(|i| (i as f64 - 3.5) / 2.0).collect();
+        let graph = GraphProto {
+            node: vec![
+                node("Conv", &["x", "k", "kb"], "c", vec![ints("pads", &[1, 1, 1, 1]), ints("strides", &[2, 2])]),
+                node("Relu", &["c"], "r", vec![]),
+                node("Flatten", &["r"], "f", vec![]),
+                node("MatMul", &["f", "head"], "m", vec![]),
+                node("Add", &["m", "hb"], "y", vec![]),
+            ],
+            initializer: vec![tensor("k", &[2, 1, 3, 3], &kernel), tensor("kb", &[2], &conv_bias), tensor("head", &[8, 1], &head), tensor("hb", &[1], &[0.125])],
+            input: vec![value_info("x", &[1, 1, 4, 4])],
+            output: vec![value_info("y", &[1, 1])],
+            ..Default::default()
+        };
+        let model = ModelProto { graph: Some(graph), ..Default::default() };
+        let net = read(&model.encode_to_vec()).unwrap();
+        net.validate().unwrap();
+        assert_eq!(net.input_dim, 16);
+        assert_eq!(net.layers[0].width(), 8);
+        let x: Vec<f64> = (0..16).map(|i| ((i * 5 % 7) as f64 - 3.0) / 3.0).collect();
+        // direct convolution: output 2 x 2 x 2
+        let mut expected = 0.125;
+        for m in 0..2 {
+            for oy in 0..2 {
+                for ox in 0..2 {
+                    let mut s = conv_bias[m];
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let (iy, ix) = ((oy * 2 + ky) as isize - 1, (ox * 2 + kx) as isize - 1);
+                            if (0..4).contains(&iy) && (0..4).contains(&ix) {
+                                s += kernel[m * 9 + ky * 3 + kx] * x[iy as usize * 4 + ix as usize];
+                            }
+                        }
+                    }
+                    expected += head[m * 4 + oy * 2 + ox] * s.max(0.0);
+                }
+            }
+        }
+        assert!((net.eval(&x)[0] - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unknown_operator_is_named() {
+        let graph = GraphProto {
+            node: vec![node("Softmax", &["x"], "y", vec![])],
+            input: vec![value_info("x", &[1, 3])],
+            output: vec![value_info("y", &[1, 3])],
+            ..Default::default()
+        };
+        let err = read(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec()).unwrap_err();
+        assert!(err.context.contains("node 'y' (Softmax)") && err.context.contains("unsupported operator Softmax"), "{}", err.context);
+    }
+}
