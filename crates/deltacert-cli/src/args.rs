@@ -20,6 +20,116 @@ pub enum Command {
     Eval(EvalArgs),
     /// Produce a pruned or quantised copy of a model (ONNX out).
     Compress(CompressArgs),
+    /// Certify an upper bound on the output difference of two networks over an input set.
+    Bound(BoundArgs),
+    /// Search for the largest output difference only (a lower bound with its witness).
+    Attack(AttackArgs),
+}
+
+/// The input set: exactly one of --box, --box-file, --vnnlib, --center/--radius.
+#[derive(Args, Debug, Clone)]
+pub struct InputSetArgs {
+    /// Every input coordinate in [LO, HI], written LO,HI.
+    #[arg(long = "box", value_name = "LO,HI", allow_hyphen_values = true, group = "input_set")]
+    pub box_range: Option<String>,
+    /// JSON file {"lower": [...], "upper": [...]}.
+    #[arg(long, group = "input_set")]
+    pub box_file: Option<PathBuf>,
+    /// Input bounds of a VNN-LIB property file.
+    #[arg(long, group = "input_set")]
+    pub vnnlib: Option<PathBuf>,
+    /// Centre of a ball (JSON array); needs --radius.
+    #[arg(long, group = "input_set", requires = "radius")]
+    pub center: Option<PathBuf>,
+    /// Radius of the ball around --center.
+    #[arg(long, requires = "center")]
+    pub radius: Option<f64>,
+    /// Ball norm for --center/--radius.
+    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
+    pub ball: String,
+    /// Also require A x <= b: JSON {"A": [[...], ...], "b": [...]}.
+    #[arg(long)]
+    pub polytope: Option<PathBuf>,
+    /// For .nnet models: the set is in physical units (raw, normalised by the file) or already normalised.
+    #[arg(long, value_parser = ["raw", "normalized"], default_value = "raw")]
+    pub input_space: String,
+}
+
+/// How the two networks see the input.
+#[derive(Args, Debug, Clone)]
+pub struct CouplingArgs {
+    /// The compressed network sees x' with |x' - x| <= STEP per coordinate.
+    #[arg(long, value_name = "STEP", conflicts_with = "independent_inputs")]
+    pub input_quant: Option<f64>,
+    /// Comparison mode: f and g get independent inputs from the set.
+    #[arg(long)]
+    pub independent_inputs: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BoundArgs {
+    /// Reference model (.onnx or .nnet).
+    pub reference: PathBuf,
+    /// Compressed model (.onnx or .nnet).
+    pub compressed: PathBuf,
+    #[command(flatten)]
+    pub set: InputSetArgs,
+    #[command(flatten)]
+    pub coupling: CouplingArgs,
+    /// Output norm: linf bounds max_j |f_j - g_j| (and each output), l2 bounds ||f - g||_2.
+    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
+    pub norm: String,
+    /// Bounding method (auto currently runs the SDP).
+    #[arg(long, value_parser = ["auto", "sdp"], default_value = "auto")]
+    pub method: String,
+    /// Quadratic-constraint families: auto, default, full, per-neuron, or e.g. matched+intervals.
+    #[arg(long, default_value = "auto")]
+    pub qcs: String,
+    /// Decide mode: exit 0 if bound <= E is proven, 1 if an error above E is found.
+    #[arg(long, value_name = "E")]
+    pub eps: Option<f64>,
+    /// Time limit per SDP solve, seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Random samples for the lower bound.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Seed of the lower-bound search.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the result line (no progress).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AttackArgs {
+    /// Reference model (.onnx or .nnet).
+    pub reference: PathBuf,
+    /// Compressed model (.onnx or .nnet).
+    pub compressed: PathBuf,
+    #[command(flatten)]
+    pub set: InputSetArgs,
+    #[command(flatten)]
+    pub coupling: CouplingArgs,
+    /// Output norm.
+    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
+    pub norm: String,
+    /// Random samples.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -10,13 +10,27 @@
 //! together with a witness input showing how close `eps` is to the truth.
 //!
 //! Pipeline: models are read into the IR ([`network`], [`io`]); compression
-//! ([`compress`]) produces pruned or quantised copies.
+//! ([`compress`]) produces pruned or quantised copies; [`bounds`] computes
+//! pre-activation intervals; [`sdp`] lifts both networks into one vector,
+//! describes every activation by quadratic constraints and solves the
+//! S-procedure semidefinite program (method.md §2–4); its certificate is
+//! re-checked in f64 (§5) before any number is reported; [`search`] finds the
+//! largest observed error (the lower bound and its witness). [`bound`] ties
+//! these together.
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod bound;
+pub mod bounds;
 pub mod compress;
 pub mod error;
+pub mod input_set;
 pub mod io;
 pub mod network;
+pub mod sdp;
+pub mod search;
 
 pub use error::{Error, ErrorKind, Result};
+
+// BLAS/LAPACK for Clarabel's PSD cone: link Debian's OpenBLAS.
+extern crate openblas_src;

@@ -1,6 +1,9 @@
 //! One module per command.
 
+mod attack;
+mod bound;
 mod compress;
+mod input;
 mod eval;
 mod info;
 
@@ -13,5 +16,7 @@ pub fn run(cli: Cli) -> deltacert::Result<ExitCode> {
         Command::Info(args) => info::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Compress(args) => compress::run(args),
+        Command::Bound(args) => bound::run(args),
+        Command::Attack(args) => attack::run(args),
     }
 }

@@ -1,6 +1,9 @@
-//! Leaky ReLU, `sigma(v) = max(v, alpha v)` for `0 <= alpha < 1`:
-//! slope-restricted in `[alpha, 1]`.
-use super::ActivationRule;
+//! Leaky ReLU, `sigma(v) = max(v, alpha v)` for `0 <= alpha < 1` (ReLU is
+//! `alpha = 0`): slope-restricted in `[alpha, 1]`, and exactly described by
+//! `a - v >= 0`, `a - alpha v >= 0`, `(a - v)(a - alpha v) = 0`. With
+//! `l < 0 < u` the chord through `(l, alpha l)` and `(u, u)` bounds `a` above:
+//! `a <= alpha l + (u - alpha l)(v - l) / (u - l)`.
+use super::{ActivationRule, NeuronAffine, NeuronFact};
 
 pub(super) struct LeakyRelu {
     pub alpha: f64,
@@ -15,5 +18,34 @@ impl ActivationRule for LeakyRelu {
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (self.alpha.min(1.0), self.alpha.max(1.0))
+    }
+    fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
+        if lower >= 0.0 {
+            (1.0, 1.0)
+        } else if upper <= 0.0 {
+            (self.alpha, self.alpha)
+        } else {
+            self.slope_bounds()
+        }
+    }
+    fn neuron_facts(&self, lower: f64, upper: f64, _a_lower: f64, _a_upper: f64) -> Vec<NeuronFact> {
+        let above_identity = NeuronAffine::new(-1.0, 1.0, 0.0); // a - v
+        let above_leak = NeuronAffine::new(-self.alpha, 1.0, 0.0); // a - alpha v
+        let mut facts = vec![
+            NeuronFact::NonNegative(above_identity),
+            NeuronFact::NonNegative(above_leak),
+            NeuronFact::ProductZero(above_identity, above_leak),
+        ];
+        if lower < 0.0 && upper > 0.0 {
+            // chord: alpha l + slope (v - l) - a >= 0, slope = (u - alpha l) / (u - l)
+            let slope = (upper - self.alpha * lower) / (upper - lower);
+            let constant = self.alpha * lower - slope * lower;
+            // the chord's coefficients are rounded: the error is bounded by a few
+            // ulps of the terms, relative to |v| <= max(|l|, |u|)
+            let scale = lower.abs().max(upper.abs());
+            let error = 8.0 * f64::EPSILON * (slope.abs() * scale + constant.abs() + self.alpha * scale);
+            facts.push(NeuronFact::NonNegative(NeuronAffine { v_coef: slope, a_coef: -1.0, constant, constant_error: error }));
+        }
+        facts
     }
 }

@@ -18,6 +18,54 @@ mod tanh;
 
 use serde::Serialize;
 
+/// An affine expression `v_coef * v + a_coef * a + constant` in one neuron's
+/// pre-activation `v` and activation `a`; `constant_error` bounds the rounding
+/// error of `constant` (values of tanh/sigmoid are faithful, not exact).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeuronAffine {
+    /// Coefficient of `v`.
+    pub v_coef: f64,
+    /// Coefficient of `a`.
+    pub a_coef: f64,
+    /// Constant term.
+    pub constant: f64,
+    /// Bound on the rounding error of `constant`.
+    pub constant_error: f64,
+}
+
+impl NeuronAffine {
+    /// `v_coef v + a_coef a + constant` with an exact constant.
+    pub fn new(v_coef: f64, a_coef: f64, constant: f64) -> Self {
+        NeuronAffine { v_coef, a_coef, constant, constant_error: 0.0 }
+    }
+}
+
+/// A fact about one neuron with `l <= v <= u` (method.md §3), in terms of its
+/// `v` and `a`; the SDP substitutes the lifted linear forms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NeuronFact {
+    /// `e >= 0`.
+    NonNegative(NeuronAffine),
+    /// `e1 * e2 >= 0`.
+    ProductNonNegative(NeuronAffine, NeuronAffine),
+    /// `e1 * e2 = 0`.
+    ProductZero(NeuronAffine, NeuronAffine),
+}
+
+/// Widens slope bounds computed from library `tanh`/`exp` values so they
+/// certainly contain the true ones.
+pub(crate) fn widen_slopes(alpha: f64, beta: f64) -> (f64, f64) {
+    ((alpha * (1.0 - 1e-12) - 1e-300).max(0.0), beta * (1.0 + 1e-12) + 1e-300)
+}
+
+/// The sector constraint around the point `(v0, sigma(v0))` for slopes in
+/// `[alpha, beta]`: `(a - s0 - alpha (v - v0)) (beta (v - v0) - (a - s0)) >= 0`.
+pub(crate) fn sector(v0: f64, s0: f64, s0_error: f64, alpha: f64, beta: f64) -> NeuronFact {
+    let lower = NeuronAffine { v_coef: -alpha, a_coef: 1.0, constant: alpha * v0 - s0, constant_error: s0_error + 4.0 * f64::EPSILON * (alpha * v0).abs() };
+    let upper = NeuronAffine { v_coef: beta, a_coef: -1.0, constant: s0 - beta * v0, constant_error: s0_error + 4.0 * f64::EPSILON * (beta * v0).abs() };
+    NeuronFact::ProductNonNegative(lower, upper)
+}
+
 /// What every activation family declares about itself.
 pub trait ActivationRule {
     /// `sigma(v)`.
@@ -31,6 +79,14 @@ pub trait ActivationRule {
     fn interval(&self, lower: f64, upper: f64) -> (f64, f64) {
         (self.eval(lower), self.eval(upper))
     }
+    /// Slope bounds valid for difference quotients of points in `[lower, upper]`
+    /// (tighter than [`ActivationRule::slope_bounds`] on small intervals).
+    fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64);
+    /// The quadratic and linear facts describing `a = sigma(v)` for an
+    /// *unstable* neuron with `v in [lower, upper]` and `a in [a_lower, a_upper]`.
+    /// The interval QC `(v - l)(u - v) >= 0` is added by the caller for every
+    /// activation.
+    fn neuron_facts(&self, lower: f64, upper: f64, a_lower: f64, a_upper: f64) -> Vec<NeuronFact>;
 }
 
 /// The activation functions of the IR.
@@ -77,6 +133,10 @@ impl Activation {
     /// `sigma'(v)`.
     pub fn derivative(&self, v: f64) -> f64 {
         self.rule().derivative(v)
+    }
+    /// Local slope bounds on `[lower, upper]`.
+    pub fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
+        self.rule().local_slope_bounds(lower, upper)
     }
     /// Slope bounds `(alpha, beta)`.
     pub fn slope_bounds(&self) -> (f64, f64) {
@@ -136,6 +196,38 @@ mod tests {
                 if (-1.3..=2.1).contains(&s) {
                     let y = act.eval(s);
                     assert!(y >= lo - 1e-15 && y <= hi + 1e-15);
+                }
+            }
+        }
+    }
+
+    /// Every fact an activation declares holds at dense samples of its graph,
+    /// and local slope bounds contain the sampled difference quotients.
+    #[test]
+    fn neuron_facts_hold_on_samples() {
+        let all = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid];
+        let eval = |e: &NeuronAffine, v: f64, a: f64| e.v_coef * v + e.a_coef * a + e.constant;
+        for act in all {
+            for &(l, u) in &[(-2.0, 3.0), (-0.5, 0.25), (0.3, 1.7), (-4.0, -1.0)] {
+                let (al, au) = act.rule().interval(l, u);
+                let facts = act.rule().neuron_facts(l, u, al, au);
+                let (alpha, beta) = act.local_slope_bounds(l, u);
+                for i in 0..=200 {
+                    let v = l + (u - l) * i as f64 / 200.0;
+                    let a = act.eval(v);
+                    for f in &facts {
+                        let ok = match f {
+                            NeuronFact::NonNegative(e) => eval(e, v, a) >= -1e-12,
+                            NeuronFact::ProductNonNegative(p, q) => eval(p, v, a) * eval(q, v, a) >= -1e-12,
+                            NeuronFact::ProductZero(p, q) => (eval(p, v, a) * eval(q, v, a)).abs() <= 1e-12,
+                        };
+                        assert!(ok, "{act:?} on [{l}, {u}] at {v}: {f:?}");
+                    }
+                    let w = l + (u - l) * ((i * 37) % 201) as f64 / 200.0;
+                    if (w - v).abs() > 1e-9 {
+                        let q = (act.eval(w) - a) / (w - v);
+                        assert!(q >= alpha - 1e-12 && q <= beta + 1e-12, "{act:?} slope {q} not in [{alpha}, {beta}]");
+                    }
                 }
             }
         }

@@ -1,6 +1,9 @@
 //! Logistic sigmoid `1 / (1 + e^-v)`: slope-restricted in `[0, 1/4]`
-//! (`sigma' = sigma (1 - sigma) <= 1/4`).
-use super::ActivationRule;
+//! (`sigma' = sigma (1 - sigma) <= 1/4`, unimodal with its peak at 0), so on
+//! `[l, u]` difference quotients lie in `[min(sigma'(l), sigma'(u)),
+//! sigma'(clamp(0, l, u))]`; described like tanh by a local sector constraint
+//! and `sigma(l) <= a <= sigma(u)`.
+use super::{sector, widen_slopes, ActivationRule, NeuronAffine, NeuronFact};
 
 pub(super) struct Sigmoid;
 
@@ -19,5 +22,21 @@ impl ActivationRule for Sigmoid {
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (0.0, 0.25)
+    }
+    fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
+        let alpha = self.derivative(lower).min(self.derivative(upper));
+        let beta = self.derivative(0f64.clamp(lower, upper));
+        let (alpha, beta) = widen_slopes(alpha, beta);
+        (alpha, beta.min(0.25))
+    }
+    fn neuron_facts(&self, lower: f64, upper: f64, a_lower: f64, a_upper: f64) -> Vec<NeuronFact> {
+        let (alpha, beta) = self.local_slope_bounds(lower, upper);
+        let mid = 0.5 * (lower + upper);
+        let s0 = self.eval(mid);
+        vec![
+            sector(mid, s0, 8.0 * f64::EPSILON * s0.abs(), alpha, beta),
+            NeuronFact::NonNegative(NeuronAffine::new(0.0, 1.0, -a_lower)),
+            NeuronFact::NonNegative(NeuronAffine::new(0.0, -1.0, a_upper)),
+        ]
     }
 }

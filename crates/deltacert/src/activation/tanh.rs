@@ -1,5 +1,9 @@
 //! Hyperbolic tangent: slope-restricted in `[0, 1]` (`tanh' = 1 - tanh^2`).
-use super::ActivationRule;
+//! `tanh'` is unimodal with its peak at 0, so on `[l, u]` every difference
+//! quotient lies in `[min(tanh'(l), tanh'(u)), tanh'(clamp(0, l, u))]`; the
+//! neuron is described by the sector constraint with these local slopes around
+//! the midpoint of `[l, u]`, and by `tanh(l) <= a <= tanh(u)`.
+use super::{sector, widen_slopes, ActivationRule, NeuronAffine, NeuronFact};
 
 pub(super) struct Tanh;
 
@@ -13,5 +17,21 @@ impl ActivationRule for Tanh {
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (0.0, 1.0)
+    }
+    fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
+        let alpha = self.derivative(lower).min(self.derivative(upper));
+        let beta = self.derivative(0f64.clamp(lower, upper));
+        let (alpha, beta) = widen_slopes(alpha, beta);
+        (alpha, beta.min(1.0))
+    }
+    fn neuron_facts(&self, lower: f64, upper: f64, a_lower: f64, a_upper: f64) -> Vec<NeuronFact> {
+        let (alpha, beta) = self.local_slope_bounds(lower, upper);
+        let mid = 0.5 * (lower + upper);
+        let s0 = mid.tanh();
+        vec![
+            sector(mid, s0, 4.0 * f64::EPSILON * s0.abs(), alpha, beta),
+            NeuronFact::NonNegative(NeuronAffine::new(0.0, 1.0, -a_lower)),
+            NeuronFact::NonNegative(NeuronAffine::new(0.0, -1.0, a_upper)),
+        ]
     }
 }

@@ -1,0 +1,111 @@
+//! `deltacert bound REFERENCE COMPRESSED [input set] [options]`.
+
+use super::input;
+use crate::args::BoundArgs;
+use deltacert::bound::{bound, BoundReport, BoundRequest, Method, Status};
+use deltacert::error::{Error, ErrorKind};
+use deltacert::io::read_model;
+use deltacert::sdp::qc::QcOptions;
+use deltacert::sdp::{QcChoice, SdpSettings};
+use deltacert::search::AttackSettings;
+use std::process::ExitCode;
+
+pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
+    if let Some(threads) = args.threads {
+        if threads == 0 {
+            return Err(Error::new(ErrorKind::InvalidOption, "--threads must be at least 1"));
+        }
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    }
+    if let Some(t) = args.timeout {
+        if !(t > 0.0) {
+            return Err(Error::new(ErrorKind::InvalidOption, format!("--timeout {t}: must be positive")));
+        }
+    }
+    if let Some(e) = args.eps {
+        if !(e >= 0.0) || !e.is_finite() {
+            return Err(Error::new(ErrorKind::InvalidOption, format!("--eps {e}: must be a finite number >= 0")));
+        }
+    }
+    let reference = read_model(&args.reference)?;
+    let compressed = read_model(&args.compressed)?;
+    let set = input::input_set(&args.set, &reference)?;
+    let qcs = if args.qcs == "auto" { QcChoice::Auto } else { QcChoice::Fixed(QcOptions::parse(&args.qcs)?) };
+    let request = BoundRequest {
+        set,
+        coupling: input::coupling(&args.coupling, reference.input_dim)?,
+        norm: input::norm(&args.norm),
+        method: Method::Sdp,
+        sdp: SdpSettings { qcs, time_limit: args.timeout },
+        attack: AttackSettings { samples: args.samples, seed: args.seed, ..AttackSettings::default() },
+    };
+    if !args.quiet && !args.json {
+        eprintln!("deltacert: bounding {} vs {} with the SDP ...", args.reference.display(), args.compressed.display());
+    }
+    let report = bound(&reference, &compressed, &request)?;
+    if args.json {
+        let mut value = serde_json::to_value(&report).expect("report serialises");
+        value["reference"] = args.reference.display().to_string().into();
+        value["compressed"] = args.compressed.display().to_string().into();
+        if let Some(eps) = args.eps {
+            value["eps"] = eps.into();
+            value["decision"] = decision_name(&report, eps).into();
+        }
+        println!("{value}");
+    } else {
+        print_human(&report, &args);
+    }
+    Ok(exit_code(&report, args.eps))
+}
+
+fn decision_name(report: &BoundReport, eps: f64) -> &'static str {
+    match (report.certified_bound, report.lower_bound > eps) {
+        (Some(b), _) if b <= eps => "proven",
+        (_, true) => "counterexample",
+        _ => "unknown",
+    }
+}
+
+fn exit_code(report: &BoundReport, eps: Option<f64>) -> ExitCode {
+    match eps {
+        Some(eps) => match decision_name(report, eps) {
+            "proven" => ExitCode::SUCCESS,
+            "counterexample" => ExitCode::from(1),
+            _ => ExitCode::from(3),
+        },
+        None if report.status == Status::Certified => ExitCode::SUCCESS,
+        None => ExitCode::from(3),
+    }
+}
+
+fn print_human(report: &BoundReport, args: &BoundArgs) {
+    let norm = if args.norm == "l2" { "||f(x) - g(x)||_2" } else { "max_j |f_j(x) - g_j(x)|" };
+    match report.certified_bound {
+        Some(b) => println!("certified: {norm} <= {b:.9e} for every x in the set"),
+        None => {
+            let reason = report.details["sdp"]["solves"]
+                .as_array()
+                .and_then(|s| s.iter().find_map(|s| s["refusal"].as_str().map(String::from)))
+                .unwrap_or_else(|| "unknown".into());
+            println!("no certificate ({reason})");
+        }
+    }
+    println!("observed:  {:.9e} at x = {:?}", report.lower_bound, report.witness);
+    if let Some(xg) = &report.witness_compressed {
+        println!("           (compressed network's input x' = {xg:?})");
+    }
+    if let Some(r) = report.ratio {
+        println!("ratio:     certified / observed = {r:.4}");
+    }
+    if report.per_output_bound.len() > 1 {
+        for (j, (b, l)) in report.per_output_bound.iter().zip(&report.per_output_lower).enumerate() {
+            let b = b.map_or("no certificate".to_string(), |b| format!("{b:.6e}"));
+            println!("output {j}:  certified {b}, observed {l:.6e}");
+        }
+    }
+    let sdp = &report.details["sdp"];
+    println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp["dim"], sdp["variable_neurons"], sdp["stable_neurons"], sdp["matched_pairs"], report.seconds);
+    if let Some(eps) = args.eps {
+        println!("decision:  {} (eps = {eps})", decision_name(report, eps));
+    }
+}

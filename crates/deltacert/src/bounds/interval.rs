@@ -1,0 +1,93 @@
+//! Interval arithmetic, with outward rounding.
+//!
+//! For `v_i = b_i + sum_j W_ij a_j` with `a_j in [l_j, u_j]` the exact range is
+//! `[b_i + sum_j min(W_ij l_j, W_ij u_j), b_i + sum_j max(...)]`. Floating-point
+//! evaluation of either sum is off by at most `gamma_{n+1} (|b_i| + sum_j |W_ij|
+//! max(|l_j|, |u_j|))` with `gamma_n = n u / (1 - n u)` (Higham, Thm 3.5), so
+//! each bound is moved outward by that amount: the bounds hold for the exact
+//! real-arithmetic network.
+
+use super::{LayerBounds, NetworkBounds};
+use crate::network::Network;
+
+/// `gamma_n = n u / (1 - n u)` with the unit roundoff `u = 2^-53`.
+pub fn rounding_gamma(n: usize) -> f64 {
+    let nu = n as f64 * f64::EPSILON * 0.5;
+    nu / (1.0 - nu)
+}
+
+/// Interval bounds of every layer of `network` (no input transform: the box is
+/// in first-layer coordinates) over `[input_lower, input_upper]`.
+pub fn interval_bounds(network: &Network, input_lower: &[f64], input_upper: &[f64]) -> NetworkBounds {
+    let mut bounds = NetworkBounds { input_lower: input_lower.to_vec(), input_upper: input_upper.to_vec(), layers: Vec::new() };
+    for layer in &network.layers {
+        let width = layer.width();
+        let mut lower = layer.bias.clone();
+        let mut upper = layer.bias.clone();
+        let mut magnitude: Vec<f64> = layer.bias.iter().map(|b| b.abs()).collect();
+        let mut terms = 1;
+        for term in &layer.terms {
+            let (al, au) = bounds.activation(term.source);
+            terms += term.weights.cols;
+            for i in 0..width {
+                let row = term.weights.row(i);
+                let (mut lo, mut hi, mut mag) = (0.0, 0.0, 0.0);
+                for ((&w, &l), &u) in row.iter().zip(al).zip(au) {
+                    let (p, q) = (w * l, w * u);
+                    lo += p.min(q);
+                    hi += p.max(q);
+                    mag += w.abs() * l.abs().max(u.abs());
+                }
+                lower[i] += lo;
+                upper[i] += hi;
+                magnitude[i] += mag;
+            }
+        }
+        let gamma = rounding_gamma(terms + 1);
+        for i in 0..width {
+            let slack = gamma * magnitude[i] * 1.0000001 + f64::MIN_POSITIVE;
+            lower[i] -= slack;
+            upper[i] += slack;
+        }
+        let rule = layer.activation.rule();
+        let mut post_lower = Vec::with_capacity(width);
+        let mut post_upper = Vec::with_capacity(width);
+        for i in 0..width {
+            let (lo, hi) = rule.interval(lower[i], upper[i]);
+            // library functions (tanh, exp) are faithful to a few ulps
+            let widen = |v: f64| 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE;
+            let exact = layer.activation.piecewise_linear_slope() == Some(0.0) || layer.activation == crate::activation::Activation::Identity;
+            post_lower.push(if exact { lo } else { lo - widen(lo) });
+            post_upper.push(if exact { hi } else { hi + widen(hi) });
+        }
+        bounds.layers.push(LayerBounds { pre_lower: lower, pre_upper: upper, post_lower, post_upper });
+    }
+    bounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::tests::small_residual;
+    use rand::{Rng, SeedableRng};
+
+    /// Bounds must enclose dense samples of the true values.
+    #[test]
+    fn interval_bounds_enclose_samples() {
+        let net = small_residual();
+        let (lo, hi) = (vec![-1.0, -0.5], vec![0.5, 2.0]);
+        let b = interval_bounds(&net, &lo, &hi);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..5000 {
+            let x: Vec<f64> = (0..2).map(|i| rng.gen_range(lo[i]..=hi[i])).collect();
+            let acts = net.activations_from(x);
+            for (k, layer) in net.layers.iter().enumerate() {
+                let pre = net.pre_activation(layer, &acts);
+                for i in 0..layer.width() {
+                    assert!(pre[i] >= b.layers[k].pre_lower[i] && pre[i] <= b.layers[k].pre_upper[i]);
+                    assert!(acts[k + 1][i] >= b.layers[k].post_lower[i] && acts[k + 1][i] <= b.layers[k].post_upper[i]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The seed paper's method: certified bounds from a semidefinite program.
+//!
+//! 1. [`lift`]: both networks in one vector `zeta` (method.md §2), stable
+//!    neurons substituted.
+//! 2. [`qc`]: every known fact as a quadratic constraint (§3).
+//! 3. [`solve`]: the S-procedure SDP with Clarabel (§4), one for `||Delta||^2`
+//!    (`l2`) or two per output (`linf`, both signs, linear objective).
+//! 4. [`certificate`]: the multipliers are re-checked in f64 (§5); a bound is
+//!    reported only if the check passes.
+
+pub mod certificate;
+pub mod form;
+pub mod lift;
+pub mod qc;
+pub mod solve;
+pub mod svec;
+
+use crate::bounds::{interval_bounds, rounding_gamma};
+use crate::input_set::InputSet;
+use crate::network::Network;
+use form::{LinearForm, SymmetricSparse};
+use lift::{InputCoupling, Lifted};
+use qc::{Constraint, QcOptions};
+use rayon::prelude::*;
+use serde::Serialize;
+use solve::{SdpProblem, SolveStatus};
+use std::collections::BTreeMap;
+
+/// Output norm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    /// `max_j |f_j - g_j|`, with a bound per output.
+    Linf,
+    /// `||f - g||_2`.
+    L2,
+}
+
+/// Which quadratic constraints to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum QcChoice {
+    /// [`QcOptions::FULL`] when the lifted dimension is at most
+    /// [`FULL_SET_MAX_DIM`], [`QcOptions::DEFAULT`] otherwise.
+    Auto,
+    /// A fixed set.
+    Fixed(QcOptions),
+}
+
+/// Largest lifted dimension for which `auto` uses the full QC set.
+pub const FULL_SET_MAX_DIM: usize = 60;
+
+/// Settings of the SDP method.
+#[derive(Debug, Clone, Serialize)]
+pub struct SdpSettings {
+    /// QC families.
+    pub qcs: QcChoice,
+    /// Time limit per solve, seconds.
+    pub time_limit: Option<f64>,
+}
+
+impl Default for SdpSettings {
+    fn default() -> Self {
+        SdpSettings { qcs: QcChoice::Auto, time_limit: None }
+    }
+}
+
+/// One solve and its check.
+#[derive(Debug, Clone, Serialize)]
+pub struct SolveReport {
+    /// `"l2"` or `"output j, +"` / `"output j, -"`.
+    pub objective: String,
+    /// Solver outcome.
+    pub status: SolveStatus,
+    /// Clarabel's status.
+    pub solver_status: String,
+    /// Seconds in the solver.
+    pub seconds: f64,
+    /// Iterations.
+    pub iterations: u32,
+    /// The solver's raw optimum `gamma`.
+    pub solver_gamma: f64,
+    /// The checked value (None when refused).
+    pub checked: Option<certificate::CheckedBound>,
+    /// Why the certificate was refused.
+    pub refusal: Option<String>,
+}
+
+/// Result of the SDP method.
+#[derive(Debug, Clone, Serialize)]
+pub struct SdpResult {
+    /// The certified bound on the chosen norm (None: no certificate).
+    pub bound: Option<f64>,
+    /// `linf`: certified bound per output (None where refused); `l2`: empty.
+    pub per_output: Vec<Option<f64>>,
+    /// Independent inputs: the certified `gamma` and `gamma_x` of
+    /// `||f(x1) - g(x2)||^2 <= gamma + gamma_x ||x1 - x2||^2` (`l2`).
+    pub gamma_pair: Option<(f64, f64)>,
+    /// Lifted dimension `d`.
+    pub dim: usize,
+    /// Neurons with their own coordinate.
+    pub variable_neurons: usize,
+    /// Neurons substituted as stable.
+    pub stable_neurons: usize,
+    /// Matched neuron pairs.
+    pub matched_pairs: usize,
+    /// The QC families used.
+    pub qc_options: QcOptions,
+    /// Constraint count per family.
+    pub constraints: BTreeMap<String, usize>,
+    /// Every solve.
+    pub solves: Vec<SolveReport>,
+}
+
+/// The problem in first-layer coordinates: networks without input transform,
+/// the input set and the coupling mapped through the shared normalisation.
+pub struct Prepared {
+    /// `f` without input transform.
+    pub reference: Network,
+    /// `g` without input transform.
+    pub compressed: Network,
+    /// The input set in first-layer coordinates.
+    pub set: InputSet,
+    /// The coupling in first-layer coordinates.
+    pub coupling: InputCoupling,
+}
+
+fn widen_down(v: f64) -> f64 {
+    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
+}
+fn widen_up(v: f64) -> f64 {
+    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
+}
+
+/// Maps the raw-unit problem into first-layer coordinates. Both networks must
+/// share their input normalisation; clipping is exact for boxes (the clipped
+/// box is the clamped box), so ball and polytope sets require networks without
+/// normalisation.
+pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupling: &InputCoupling) -> crate::Result<Prepared> {
+    use crate::error::{shape, unsupported};
+    if reference.input_dim != compressed.input_dim {
+        return Err(shape(format!("the networks take {} and {} inputs", reference.input_dim, compressed.input_dim)));
+    }
+    if reference.output_dim() != compressed.output_dim() {
+        return Err(shape(format!("the networks have {} and {} outputs", reference.output_dim(), compressed.output_dim())));
+    }
+    if set.dim() != reference.input_dim {
+        return Err(shape(format!("the input set has {} coordinates but the networks take {}", set.dim(), reference.input_dim)));
+    }
+    if reference.input_transform != compressed.input_transform {
+        return Err(unsupported("the two networks normalise their inputs differently"));
+    }
+    let mut f = reference.clone();
+    let mut g = compressed.clone();
+    let Some(t) = f.input_transform.take() else {
+        return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
+    };
+    g.input_transform = None;
+    if set.ball.is_some() || !set.polytope.is_empty() {
+        return Err(unsupported("L2-ball and polytope input sets are supported only for networks without input normalisation (use a box)"));
+    }
+    let n = set.dim();
+    let mut lower = Vec::with_capacity(n);
+    let mut upper = Vec::with_capacity(n);
+    for i in 0..n {
+        let lo = set.lower[i].clamp(t.min[i], t.max[i]);
+        let hi = set.upper[i].clamp(t.min[i], t.max[i]);
+        lower.push(widen_down((lo - t.mean[i]) / t.range[i]));
+        upper.push(widen_up((hi - t.mean[i]) / t.range[i]));
+    }
+    let coupling = match coupling {
+        InputCoupling::Quantised(steps) => InputCoupling::Quantised(steps.iter().zip(&t.range).map(|(s, r)| widen_up(s / r)).collect()),
+        other => other.clone(),
+    };
+    Ok(Prepared { reference: f, compressed: g, set: InputSet::from_box(lower, upper)?, coupling })
+}
+
+/// Certifies a bound with the SDP (method.md §2–5).
+pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpResult {
+    let Prepared { reference: f, compressed: g, set, coupling } = prepared;
+    let bounds_f = interval_bounds(f, &set.lower, &set.upper);
+    let bounds_g = interval_bounds(g, &set.lower, &set.upper);
+    let lifted = lift::lift(f, g, &bounds_f, &bounds_g, coupling);
+    let options = match settings.qcs {
+        QcChoice::Fixed(o) => o,
+        QcChoice::Auto if lifted.dim <= FULL_SET_MAX_DIM => QcOptions::FULL,
+        QcChoice::Auto => QcOptions::DEFAULT,
+    };
+    let constraints = qc::build(&lifted, set, coupling, options);
+    let mut counts = BTreeMap::new();
+    for c in &constraints {
+        *counts.entry(format!("{:?}", c.family).to_lowercase()).or_insert(0usize) += 1;
+    }
+    let independent = matches!(coupling, InputCoupling::Independent);
+    let distance = independent.then(|| distance_matrix(&lifted));
+    let diameter_sq: f64 = set.lower.iter().zip(&set.upper).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
+    let radius_squared = lifted.radius_squared();
+    let one = LinearForm { terms: vec![(lifted.constant, 1.0)], error: 0.0 };
+
+    // the objectives: ||Delta||^2, or +-Delta_j
+    let objectives: Vec<(String, SymmetricSparse)> = match norm {
+        Norm::L2 => {
+            let mut entries = Vec::new();
+            for d in &lifted.difference {
+                entries.extend(SymmetricSparse::product(d, d).entries);
+            }
+            vec![("l2".into(), SymmetricSparse { entries }.consolidated())]
+        }
+        Norm::Linf => lifted
+            .difference
+            .iter()
+            .enumerate()
+            .flat_map(|(j, d)| {
+                let minus = d.scaled(-1.0, &lifted.coordinate_magnitude);
+                [(format!("output {j}, +"), SymmetricSparse::product(d, &one)), (format!("output {j}, -"), SymmetricSparse::product(&minus, &one))]
+            })
+            .collect(),
+    };
+    let output_count = lifted.difference.len();
+    let solves: Vec<SolveReport> = objectives
+        .par_iter()
+        .map(|(name, objective)| {
+            let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)) };
+            let outcome = solve::solve(&problem, settings.time_limit);
+            let mut report = SolveReport {
+                objective: name.clone(),
+                status: outcome.status,
+                solver_status: outcome.solver_status.clone(),
+                seconds: outcome.seconds,
+                iterations: outcome.iterations,
+                solver_gamma: outcome.multipliers.gamma,
+                checked: None,
+                refusal: None,
+            };
+            if matches!(outcome.status, SolveStatus::Solved | SolveStatus::AlmostSolved) {
+                match certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), &outcome.multipliers, radius_squared) {
+                    Ok(mut checked) => {
+                        // the objective's own entries were rounded when formed
+                        checked.value += rounding_gamma(output_count + 3) * objective.magnitude(&lifted.coordinate_magnitude);
+                        report.checked = Some(checked);
+                    }
+                    Err(refusal) => report.refusal = Some(refusal.reason),
+                }
+            } else {
+                report.refusal = Some(format!("solver status {}", outcome.solver_status));
+            }
+            report
+        })
+        .collect();
+
+    let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
+    let (bound, per_output, gamma_pair) = match norm {
+        Norm::L2 => {
+            let error_norm = lifted.difference.iter().map(|d| d.error * d.error).sum::<f64>().sqrt();
+            match (checked_value(0), &solves[0].checked) {
+                (Some(value), Some(c)) => {
+                    let total = value + c.gamma_x * diameter_sq;
+                    (Some(total.max(0.0).sqrt() * (1.0 + 2.0 * f64::EPSILON) + error_norm), Vec::new(), independent.then_some((value, c.gamma_x)))
+                }
+                _ => (None, Vec::new(), None),
+            }
+        }
+        Norm::Linf => {
+            let per: Vec<Option<f64>> = (0..output_count)
+                .map(|j| {
+                    let plus = checked_value(2 * j)? + solves[2 * j].checked.as_ref()?.gamma_x * diameter_sq;
+                    let minus = checked_value(2 * j + 1)? + solves[2 * j + 1].checked.as_ref()?.gamma_x * diameter_sq;
+                    let b = plus.max(minus) + lifted.difference[j].error;
+                    Some(b + 2.0 * f64::EPSILON * b.abs())
+                })
+                .collect();
+            let bound = per.iter().try_fold(0.0f64, |m, b| b.map(|b| m.max(b)));
+            (bound, per, None)
+        }
+    };
+    SdpResult {
+        bound,
+        per_output,
+        gamma_pair,
+        dim: lifted.dim,
+        variable_neurons: lifted.variable_neurons(),
+        stable_neurons: lifted.neurons.len() - lifted.variable_neurons(),
+        matched_pairs: lifted.matches.len(),
+        qc_options: options,
+        constraints: counts,
+        solves,
+    }
+}
+
+/// `||x1 - x2||^2` as a quadratic form in `zeta` (independent inputs).
+fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
+    let mut entries = Vec::new();
+    for (&a, &b) in lifted.input_f.iter().zip(&lifted.input_g) {
+        let d = LinearForm { terms: vec![(a, 1.0), (b, -1.0)], error: 0.0 };
+        entries.extend(SymmetricSparse::product(&d, &d).entries);
+    }
+    SymmetricSparse { entries }.consolidated()
+}
+
+/// Exposes the constraint list for tests and diagnostics.
+pub fn constraints_for(prepared: &Prepared, options: QcOptions) -> (Lifted, Vec<Constraint>) {
+    let bounds_f = interval_bounds(&prepared.reference, &prepared.set.lower, &prepared.set.upper);
+    let bounds_g = interval_bounds(&prepared.compressed, &prepared.set.lower, &prepared.set.upper);
+    let lifted = lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling);
+    let constraints = qc::build(&lifted, &prepared.set, &prepared.coupling, options);
+    (lifted, constraints)
+}

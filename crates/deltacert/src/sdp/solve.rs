@@ -1,0 +1,145 @@
+//! The S-procedure SDP (method.md §4) in Clarabel's standard form
+//!
+//! ```text
+//! minimise  gamma + s * gamma_x
+//! subject to  -M = -Obj + gamma E + gamma_x D - sum_i lambda_i Q_i - sum_j mu_j P_j  is PSD,
+//!             lambda >= 0, gamma_x >= 0,
+//! ```
+//!
+//! i.e. `A x + s = b` with `x = (gamma, [gamma_x], lambda, mu)`, the
+//! nonnegative cone for `lambda` (and `gamma_x`) and the PSD triangle cone of
+//! dimension `d` for `svec(-M)`.
+
+use super::form::SymmetricSparse;
+use super::qc::{Constraint, Sense};
+use super::svec;
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+use serde::Serialize;
+
+/// Our view of the solver's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolveStatus {
+    /// Converged to the requested accuracy.
+    Solved,
+    /// Converged to reduced accuracy (the certificate check decides).
+    AlmostSolved,
+    /// The SDP has no feasible multipliers (no certificate of this form exists).
+    Infeasible,
+    /// Iteration or time limit.
+    Limit,
+    /// Numerical failure or lack of progress.
+    NumericalFailure,
+    /// The problem could not be set up.
+    SetupFailure,
+}
+
+/// Multipliers returned by the solver.
+#[derive(Debug, Clone, Serialize)]
+pub struct Multipliers {
+    /// `gamma`.
+    pub gamma: f64,
+    /// `gamma_x` (independent-inputs mode), else 0.
+    pub gamma_x: f64,
+    /// One multiplier per constraint, in order.
+    pub constraint: Vec<f64>,
+}
+
+/// One SDP to solve.
+pub struct SdpProblem<'a> {
+    /// Dimension `d`.
+    pub dim: usize,
+    /// Index of the constant coordinate.
+    pub constant: usize,
+    /// The objective quadratic `Obj` (`||Delta||^2`, or a linear term `c^T Delta`).
+    pub objective: &'a SymmetricSparse,
+    /// Constraints.
+    pub constraints: &'a [Constraint],
+    /// `D`, the matrix of `||x1 - x2||^2`, and the weight `s` of `gamma_x` in the objective.
+    pub distance: Option<(&'a SymmetricSparse, f64)>,
+}
+
+/// Solver outcome with timing and size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SolveOutcome {
+    /// Status.
+    pub status: SolveStatus,
+    /// Clarabel's own status name.
+    pub solver_status: String,
+    /// Multipliers (meaningful for `Solved` / `AlmostSolved`).
+    pub multipliers: Multipliers,
+    /// Solver wall time.
+    pub seconds: f64,
+    /// Interior-point iterations.
+    pub iterations: u32,
+}
+
+/// Solves the SDP with Clarabel.
+pub fn solve(problem: &SdpProblem, time_limit: Option<f64>) -> SolveOutcome {
+    let start = std::time::Instant::now();
+    let has_distance = problem.distance.is_some();
+    let first_multiplier = if has_distance { 2 } else { 1 };
+    let n_vars = first_multiplier + problem.constraints.len();
+    let nonneg_vars: Vec<usize> = (has_distance.then_some(1))
+        .into_iter()
+        .chain(problem.constraints.iter().enumerate().filter(|(_, c)| c.sense == Sense::NonNegative).map(|(i, _)| first_multiplier + i))
+        .collect();
+    let n_nonneg = nonneg_vars.len();
+    let psd_len = svec::packed_len(problem.dim);
+    let (mut rows, mut cols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    for (r, &v) in nonneg_vars.iter().enumerate() {
+        rows.push(r);
+        cols.push(v);
+        vals.push(-1.0);
+    }
+    let mut push_matrix = |matrix: &SymmetricSparse, column: usize, sign: f64| {
+        for &(r, c, v) in &matrix.entries {
+            rows.push(n_nonneg + svec::index(r, c));
+            cols.push(column);
+            vals.push(sign * v * svec::scale(r, c));
+        }
+    };
+    // gamma: A column = -svec(E)
+    let unit = SymmetricSparse { entries: vec![(problem.constant, problem.constant, 1.0)] };
+    push_matrix(&unit, 0, -1.0);
+    if let Some((distance, _)) = problem.distance {
+        push_matrix(distance, 1, -1.0);
+    }
+    for (i, c) in problem.constraints.iter().enumerate() {
+        push_matrix(&c.matrix, first_multiplier + i, 1.0);
+    }
+    let a = CscMatrix::new_from_triplets(n_nonneg + psd_len, n_vars, rows, cols, vals);
+    let mut b = vec![0.0; n_nonneg + psd_len];
+    for &(r, c, v) in &problem.objective.entries {
+        b[n_nonneg + svec::index(r, c)] -= v * svec::scale(r, c);
+    }
+    let mut objective = vec![0.0; n_vars];
+    objective[0] = 1.0;
+    if let Some((_, weight)) = problem.distance {
+        objective[1] = weight;
+    }
+    let p = CscMatrix::zeros((n_vars, n_vars));
+    let cones = [SupportedConeT::NonnegativeConeT(n_nonneg), SupportedConeT::PSDTriangleConeT(problem.dim)];
+    let cones: Vec<_> = cones.into_iter().filter(|c| !matches!(c, SupportedConeT::NonnegativeConeT(0))).collect();
+    let settings = DefaultSettings { verbose: false, time_limit: time_limit.unwrap_or(f64::INFINITY), max_iter: 200, ..DefaultSettings::default() };
+    let empty = Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: Vec::new() };
+    let mut solver = match DefaultSolver::new(&p, &objective, &a, &b, &cones, settings) {
+        Ok(s) => s,
+        Err(e) => {
+            return SolveOutcome { status: SolveStatus::SetupFailure, solver_status: format!("{e:?}"), multipliers: empty, seconds: start.elapsed().as_secs_f64(), iterations: 0 };
+        }
+    };
+    solver.solve();
+    let solution = &solver.solution;
+    let status = match solution.status {
+        SolverStatus::Solved => SolveStatus::Solved,
+        SolverStatus::AlmostSolved => SolveStatus::AlmostSolved,
+        SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible | SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => SolveStatus::Infeasible,
+        SolverStatus::MaxIterations | SolverStatus::MaxTime => SolveStatus::Limit,
+        _ => SolveStatus::NumericalFailure,
+    };
+    let x = &solution.x;
+    let multipliers = Multipliers { gamma: x[0], gamma_x: if has_distance { x[1] } else { 0.0 }, constraint: x[first_multiplier..].to_vec() };
+    SolveOutcome { status, solver_status: format!("{:?}", solution.status), multipliers, seconds: start.elapsed().as_secs_f64(), iterations: solution.iterations }
+}

@@ -1,0 +1,216 @@
+//! Lower bounds: the largest error actually observed, and where.
+//!
+//! Uniform sampling of the input set, then projected (sign-)gradient ascent on
+//! the error from the best samples and from random points. Every reported
+//! number is an evaluated `||f(x) - g(x')||` at a feasible input pair, so it is
+//! a true lower bound on the worst case.
+
+use crate::input_set::InputSet;
+use crate::network::Network;
+use crate::sdp::lift::InputCoupling;
+use crate::sdp::Norm;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Settings of the search.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackSettings {
+    /// Uniform samples.
+    pub samples: usize,
+    /// Gradient-ascent starts.
+    pub starts: usize,
+    /// Steps per start.
+    pub steps: usize,
+    /// Seed of the random generator.
+    pub seed: u64,
+}
+
+impl Default for AttackSettings {
+    fn default() -> Self {
+        AttackSettings { samples: 10_000, starts: 16, steps: 100, seed: 0 }
+    }
+}
+
+/// The largest error found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Witness {
+    /// `||f(x) - g(x')||` in the chosen norm.
+    pub error: f64,
+    /// The input `x` of `f` (raw units).
+    pub input: Vec<f64>,
+    /// The input `x'` of `g` when it differs from `x` (quantised or independent inputs).
+    pub compressed_input: Option<Vec<f64>>,
+    /// Largest `|f_j - g_j|` observed per output (over all evaluated points).
+    pub per_output: Vec<f64>,
+    /// Number of input pairs evaluated.
+    pub evaluations: usize,
+}
+
+struct Problem<'a> {
+    f: &'a Network,
+    g: &'a Network,
+    set: &'a InputSet,
+    coupling: &'a InputCoupling,
+    norm: Norm,
+}
+
+impl Problem<'_> {
+    fn difference(&self, x: &[f64], xg: &[f64]) -> Vec<f64> {
+        self.f.eval(x).iter().zip(self.g.eval(xg)).map(|(a, b)| a - b).collect()
+    }
+    fn error(&self, d: &[f64]) -> f64 {
+        match self.norm {
+            Norm::L2 => d.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            Norm::Linf => d.iter().fold(0.0, |m, v| m.max(v.abs())),
+        }
+    }
+    /// Projects the pair onto the feasible set of the coupling.
+    fn project(&self, x: &mut [f64], xg: &mut [f64]) {
+        self.set.project(x);
+        match self.coupling {
+            InputCoupling::Same => xg.copy_from_slice(x),
+            InputCoupling::Quantised(steps) => {
+                self.set.project(xg);
+                for k in 0..x.len() {
+                    xg[k] = xg[k].clamp(x[k] - steps[k], x[k] + steps[k]).clamp(self.set.lower[k], self.set.upper[k]);
+                }
+            }
+            InputCoupling::Independent => self.set.project(xg),
+        }
+    }
+    fn sample(&self, rng: &mut impl Rng) -> (Vec<f64>, Vec<f64>) {
+        let mut x = self.set.sample(rng);
+        let mut xg = match self.coupling {
+            InputCoupling::Same => x.clone(),
+            InputCoupling::Quantised(steps) => x.iter().zip(steps).map(|(v, s)| v + rng.gen_range(-1.0..=1.0) * s).collect(),
+            InputCoupling::Independent => self.set.sample(rng),
+        };
+        self.project(&mut x, &mut xg);
+        (x, xg)
+    }
+    fn feasible(&self, x: &[f64], xg: &[f64]) -> bool {
+        self.set.contains(x, 0.0) && self.set.contains(xg, 0.0)
+    }
+}
+
+fn merge_per_output(into: &mut [f64], d: &[f64]) {
+    for (m, v) in into.iter_mut().zip(d) {
+        *m = m.max(v.abs());
+    }
+}
+
+/// Searches for the largest error of `f` versus `g` over `set` (raw units).
+pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings) -> Witness {
+    let problem = Problem { f, g, set, coupling, norm };
+    let outputs = f.output_dim();
+    // sampling, in parallel chunks with their own seeds
+    let chunks = 8usize;
+    let per_chunk = settings.samples.div_ceil(chunks);
+    let sampled: Vec<(Vec<(f64, Vec<f64>, Vec<f64>)>, Vec<f64>, usize)> = (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed.wrapping_mul(1_000_003).wrapping_add(c as u64));
+            let mut per_output = vec![0.0; outputs];
+            let mut best: Vec<(f64, Vec<f64>, Vec<f64>)> = Vec::new();
+            let mut count = 0;
+            for _ in 0..per_chunk.min(settings.samples.saturating_sub(c * per_chunk)) {
+                let (x, xg) = problem.sample(&mut rng);
+                if !problem.feasible(&x, &xg) {
+                    continue;
+                }
+                let d = problem.difference(&x, &xg);
+                merge_per_output(&mut per_output, &d);
+                best.push((problem.error(&d), x, xg));
+                count += 1;
+                if best.len() > 4 * settings.starts.max(1) {
+                    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    best.truncate(settings.starts.max(1));
+                }
+            }
+            best.sort_by(|a, b| b.0.total_cmp(&a.0));
+            best.truncate(settings.starts.max(1));
+            (best, per_output, count)
+        })
+        .collect();
+    let mut per_output = vec![0.0; outputs];
+    let mut candidates = Vec::new();
+    let mut evaluations = 0;
+    for (best, po, count) in sampled {
+        merge_per_output(&mut per_output, &po);
+        candidates.extend(best);
+        evaluations += count;
+    }
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // starts: the best half from sampling, the rest random
+    let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed ^ 0x5eed);
+    let mut starts: Vec<(Vec<f64>, Vec<f64>)> = candidates.iter().take(settings.starts.div_ceil(2)).map(|(_, x, xg)| (x.clone(), xg.clone())).collect();
+    while starts.len() < settings.starts {
+        starts.push(problem.sample(&mut rng));
+    }
+    let mut best = candidates.first().cloned().unwrap_or_else(|| {
+        let (x, xg) = problem.sample(&mut rng);
+        (problem.error(&problem.difference(&x, &xg)), x, xg)
+    });
+    let ascended: Vec<((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize)> = starts.into_par_iter().map(|(x, xg)| ascend(&problem, x, xg, settings.steps)).collect();
+    for (result, po, count) in ascended {
+        merge_per_output(&mut per_output, &po);
+        evaluations += count;
+        if result.0 > best.0 {
+            best = result;
+        }
+    }
+    let (error, input, compressed_input) = best;
+    let compressed_input = (!matches!(coupling, InputCoupling::Same)).then_some(compressed_input);
+    Witness { error, input, compressed_input, per_output, evaluations }
+}
+
+/// Projected sign-gradient ascent with a step shrinking from 10% to 0.1% of
+/// the box width; returns the best feasible point seen.
+fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) -> ((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize) {
+    let width: Vec<f64> = problem.set.lower.iter().zip(&problem.set.upper).map(|(l, u)| u - l).collect();
+    let mut per_output = vec![0.0; problem.f.output_dim()];
+    let d = problem.difference(&x, &xg);
+    merge_per_output(&mut per_output, &d);
+    let mut best = (problem.error(&d), x.clone(), xg.clone());
+    let mut evaluations = 1;
+    for step in 0..steps {
+        let d = problem.difference(&x, &xg);
+        // weights w with error-ascent direction: grad of w^T (f(x) - g(x'))
+        let weights: Vec<f64> = match problem.norm {
+            Norm::L2 => d.clone(),
+            Norm::Linf => {
+                let j = (0..d.len()).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())).unwrap_or(0);
+                (0..d.len()).map(|i| if i == j { d[j].signum() } else { 0.0 }).collect()
+            }
+        };
+        let grad_f = problem.f.gradient(&x, &weights);
+        let grad_g = problem.g.gradient(&xg, &weights);
+        let rate = 0.1 * (0.01f64).powf(step as f64 / steps.max(1) as f64);
+        match problem.coupling {
+            InputCoupling::Same => {
+                for k in 0..x.len() {
+                    x[k] += rate * width[k] * (grad_f[k] - grad_g[k]).signum();
+                }
+            }
+            _ => {
+                for k in 0..x.len() {
+                    x[k] += rate * width[k] * grad_f[k].signum();
+                    xg[k] -= rate * width[k] * grad_g[k].signum();
+                }
+            }
+        }
+        problem.project(&mut x, &mut xg);
+        if !problem.feasible(&x, &xg) {
+            continue;
+        }
+        let d = problem.difference(&x, &xg);
+        merge_per_output(&mut per_output, &d);
+        evaluations += 1;
+        let e = problem.error(&d);
+        if e > best.0 {
+            best = (e, x.clone(), xg.clone());
+        }
+    }
+    (best, per_output, evaluations)
+}
