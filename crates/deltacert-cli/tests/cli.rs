@@ -196,3 +196,66 @@ fn exported_models_run_in_onnxruntime() {
         assert!(check.status.success(), "{model} {options:?}: {}{}", String::from_utf8_lossy(&check.stdout), stderr(&check));
     }
 }
+
+#[test]
+fn bound_certifies_the_paper_pair_in_json() {
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "certified");
+    assert_eq!(v["norm"], "linf");
+    assert_eq!(v["method"], "sdp");
+    let certified = v["certified_bound"].as_f64().unwrap();
+    assert!((3.861206614305957..3.87).contains(&certified), "{certified}");
+    assert!((v["lower_bound"].as_f64().unwrap() - 3.861206614305957).abs() < 1e-9);
+    assert_eq!(v["witness"].as_array().unwrap().len(), 1);
+    assert!(v["ratio"].as_f64().unwrap() >= 1.0);
+    assert_eq!(v["per_output_bound"].as_array().unwrap().len(), 1);
+    assert!(v["details"]["sdp"]["solves"][0]["checked"]["shift"].as_f64().is_some());
+    assert_eq!(v["reference"], fixture("paper/paper_quant_orig.onnx"));
+}
+
+#[test]
+fn decide_mode_exit_codes() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let proven = deltacert(&["bound", &f, &g, "--box", "-1,1", "--eps", "4.0", "--quiet"]);
+    assert_eq!(proven.status.code(), Some(0), "{}", stderr(&proven));
+    assert!(String::from_utf8_lossy(&proven.stdout).contains("decision:  proven"));
+    let refuted = deltacert(&["bound", &f, &g, "--box", "-1,1", "--eps", "3.0", "--json"]);
+    assert_eq!(refuted.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&refuted.stdout).unwrap();
+    assert_eq!(v["decision"], "counterexample");
+    assert!(v["lower_bound"].as_f64().unwrap() > 3.0);
+}
+
+#[test]
+fn no_certificate_exits_3_and_prints_no_number() {
+    // a time limit far too short for any solve
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--timeout", "1e-9", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "no_certificate");
+    assert!(v["certified_bound"].is_null());
+    let human = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--timeout", "1e-9", "--quiet"]);
+    assert_eq!(human.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.starts_with("no certificate"), "{text}");
+    assert!(!text.contains("certified:"));
+}
+
+#[test]
+fn bad_input_sets_are_rejected() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "1,-1"]), &["inverted", "lower 1 > upper -1"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,x"]), &["'x' is not a number"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g]), &["no input set"]);
+    let box_file = scratch("box.json");
+    std::fs::write(&box_file, r#"{"lower": [0.0, 0.0], "upper": [1.0, 1.0]}"#).unwrap();
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", box_file.to_str().unwrap()]), &["2 coordinates", "take 1"]);
+    let empty = scratch("empty.json");
+    std::fs::write(&empty, r#"{"lower": [], "upper": []}"#).unwrap();
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", empty.to_str().unwrap()]), &["empty.json", "box has 0 lower"]);
+    assert_bad_input(&deltacert(&["bound", &f, &fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), "--box", "0,1"]), &["do not fit together"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--input-quant=-0.5"]), &["--input-quant"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--qcs", "everything"]), &["unknown QC family 'everything'"]);
+}

@@ -74,8 +74,8 @@ pub struct BoundReport {
     pub details: serde_json::Value,
 }
 
-/// Checks the pair and the set fit together.
-fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<()> {
+/// Checks the pair, the set and the coupling fit together (bad input: `Err`).
+pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<()> {
     if f.input_dim != g.input_dim || f.output_dim() != g.output_dim() {
         return Err(shape(format!(
             "the networks do not fit together: {} -> {} versus {} -> {}",

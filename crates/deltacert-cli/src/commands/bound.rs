@@ -2,7 +2,7 @@
 
 use super::input;
 use crate::args::BoundArgs;
-use deltacert::bound::{bound, BoundReport, BoundRequest, Method, Status};
+use deltacert::bound::{bound, check_shapes, BoundReport, BoundRequest, Method, Status};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
 use deltacert::sdp::qc::QcOptions;
@@ -39,6 +39,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         sdp: SdpSettings { qcs, time_limit: args.timeout },
         attack: AttackSettings { samples: args.samples, seed: args.seed, ..AttackSettings::default() },
     };
+    check_shapes(&reference, &compressed, &request)?;
     if !args.quiet && !args.json {
         eprintln!("deltacert: bounding {} vs {} with the SDP ...", args.reference.display(), args.compressed.display());
     }

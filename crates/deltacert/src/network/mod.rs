@@ -16,6 +16,7 @@
 //! that the lifting of method.md §2 handles.
 
 mod matrix;
+pub mod random;
 
 pub use matrix::{dot, Matrix};
 

@@ -39,15 +39,19 @@ pub enum Norm {
 /// Which quadratic constraints to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum QcChoice {
-    /// [`QcOptions::FULL`] when the lifted dimension is at most
-    /// [`FULL_SET_MAX_DIM`], [`QcOptions::DEFAULT`] otherwise.
+    /// By lifted dimension `d`: [`QcOptions::FULL`] up to
+    /// [`FULL_SET_MAX_DIM`], the default plus all-pairs QCs up to
+    /// [`ALL_PAIRS_MAX_DIM`], [`QcOptions::DEFAULT`] above.
     Auto,
     /// A fixed set.
     Fixed(QcOptions),
 }
 
-/// Largest lifted dimension for which `auto` uses the full QC set.
-pub const FULL_SET_MAX_DIM: usize = 60;
+/// Largest lifted dimension for which `auto` uses the full QC set (the
+/// products family grows quadratically with the layer width).
+pub const FULL_SET_MAX_DIM: usize = 32;
+/// Largest lifted dimension for which `auto` adds the all-pairs QCs.
+pub const ALL_PAIRS_MAX_DIM: usize = 48;
 
 /// Settings of the SDP method.
 #[derive(Debug, Clone, Serialize)]
@@ -183,6 +187,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
     let options = match settings.qcs {
         QcChoice::Fixed(o) => o,
         QcChoice::Auto if lifted.dim <= FULL_SET_MAX_DIM => QcOptions::FULL,
+        QcChoice::Auto if lifted.dim <= ALL_PAIRS_MAX_DIM => QcOptions { all_pairs: true, ..QcOptions::DEFAULT },
         QcChoice::Auto => QcOptions::DEFAULT,
     };
     let constraints = qc::build(&lifted, set, coupling, options);
@@ -194,24 +199,16 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
     let distance = independent.then(|| distance_matrix(&lifted));
     let diameter_sq: f64 = set.lower.iter().zip(&set.upper).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
     let radius_squared = lifted.radius_squared();
-    let one = LinearForm { terms: vec![(lifted.constant, 1.0)], error: 0.0 };
 
     // the objectives: ||Delta||^2, or +-Delta_j
     let objectives: Vec<(String, SymmetricSparse)> = match norm {
-        Norm::L2 => {
-            let mut entries = Vec::new();
-            for d in &lifted.difference {
-                entries.extend(SymmetricSparse::product(d, d).entries);
-            }
-            vec![("l2".into(), SymmetricSparse { entries }.consolidated())]
-        }
-        Norm::Linf => lifted
-            .difference
-            .iter()
-            .enumerate()
-            .flat_map(|(j, d)| {
-                let minus = d.scaled(-1.0, &lifted.coordinate_magnitude);
-                [(format!("output {j}, +"), SymmetricSparse::product(d, &one)), (format!("output {j}, -"), SymmetricSparse::product(&minus, &one))]
+        Norm::L2 => vec![("l2".into(), objective_matrix(&lifted, Objective::SquaredNorm))],
+        Norm::Linf => (0..lifted.difference.len())
+            .flat_map(|j| {
+                [
+                    (format!("output {j}, +"), objective_matrix(&lifted, Objective::Output { index: j, sign: 1.0 })),
+                    (format!("output {j}, -"), objective_matrix(&lifted, Objective::Output { index: j, sign: -1.0 })),
+                ]
             })
             .collect(),
     };
@@ -283,6 +280,38 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
         qc_options: options,
         constraints: counts,
         solves,
+    }
+}
+
+/// What one SDP bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective {
+    /// `||Delta||^2`.
+    SquaredNorm,
+    /// `sign * Delta_index` (a linear objective, written `sign Delta_j * 1`).
+    Output {
+        /// Output index `j`.
+        index: usize,
+        /// +1 or -1.
+        sign: f64,
+    },
+}
+
+/// The matrix `Obj` of an objective: `sum_j sym(Delta_j Delta_j^T)` or
+/// `sym(sign Delta_j e_1^T)` with `e_1` the constant coordinate.
+pub fn objective_matrix(lifted: &Lifted, objective: Objective) -> SymmetricSparse {
+    match objective {
+        Objective::SquaredNorm => {
+            let mut entries = Vec::new();
+            for d in &lifted.difference {
+                entries.extend(SymmetricSparse::product(d, d).entries);
+            }
+            SymmetricSparse { entries }.consolidated()
+        }
+        Objective::Output { index, sign } => {
+            let one = LinearForm { terms: vec![(lifted.constant, 1.0)], error: 0.0 };
+            SymmetricSparse::product(&lifted.difference[index].scaled(sign, &lifted.coordinate_magnitude), &one)
+        }
     }
 }
 

@@ -75,8 +75,23 @@ pub struct SolveOutcome {
     pub iterations: u32,
 }
 
+extern "C" {
+    /// OpenBLAS's own thread control (Debian's libopenblas).
+    fn openblas_set_num_threads(num_threads: std::os::raw::c_int);
+}
+
+/// Solves run in parallel (rayon) and the blocks Clarabel hands to LAPACK are
+/// small: OpenBLAS's threads only fight the solver's for the cores (measured:
+/// 2.3x less wall time on 30 random pairs with one OpenBLAS thread).
+fn single_threaded_blas() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a plain setter in OpenBLAS, called once before any BLAS use here.
+    ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+}
+
 /// Solves the SDP with Clarabel.
 pub fn solve(problem: &SdpProblem, time_limit: Option<f64>) -> SolveOutcome {
+    single_threaded_blas();
     let start = std::time::Instant::now();
     let has_distance = problem.distance.is_some();
     let first_multiplier = if has_distance { 2 } else { 1 };

@@ -1,0 +1,80 @@
+//! The seed paper's example pairs against their known exact worst cases.
+
+mod common;
+
+use common::model;
+use deltacert::bound::{bound, BoundReport, BoundRequest, Method};
+use deltacert::input_set::InputSet;
+use deltacert::sdp::lift::InputCoupling;
+use deltacert::sdp::qc::QcOptions;
+use deltacert::sdp::{Norm, QcChoice, SdpSettings};
+use deltacert::search::AttackSettings;
+
+/// Exact worst cases over x in [-1, 1] (mixed-integer program, confirmed by
+/// 10^6-point sampling; tests/fixtures/README.md).
+const EXACT_SAME_INPUT: f64 = 3.861206614305957;
+const EXACT_QUANTISED_INPUT: f64 = 5.673706614305949;
+
+fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOptions) -> BoundReport {
+    let request = BoundRequest {
+        set: InputSet::uniform_box(1, -1.0, 1.0).unwrap(),
+        coupling,
+        norm: Norm::Linf,
+        method: Method::Sdp,
+        sdp: SdpSettings { qcs: QcChoice::Fixed(qcs), time_limit: None },
+        attack: AttackSettings::default(),
+    };
+    bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()
+}
+
+#[test]
+fn quantisation_pair_is_bounded_above_its_exact_worst_case_and_tightly() {
+    for (qcs, target) in [(QcOptions::DEFAULT, 1.5), (QcOptions::FULL, 1.01)] {
+        let same = run("paper_quant_orig", "paper_quant_q", InputCoupling::Same, qcs);
+        let certified = same.certified_bound.expect("certified");
+        assert!(certified >= EXACT_SAME_INPUT, "{certified} below the exact worst case");
+        assert!((same.lower_bound - EXACT_SAME_INPUT).abs() < 1e-9, "witness search found {}", same.lower_bound);
+        assert!(certified / EXACT_SAME_INPUT <= target, "{qcs:?}: ratio {}", certified / EXACT_SAME_INPUT);
+
+        let quantised = run("paper_quant_orig", "paper_quant_q", InputCoupling::Quantised(vec![0.25]), qcs);
+        let certified = quantised.certified_bound.expect("certified");
+        assert!(certified >= EXACT_QUANTISED_INPUT, "{certified} below the exact worst case");
+        assert!((quantised.lower_bound - EXACT_QUANTISED_INPUT).abs() < 1e-9);
+        assert!(certified / EXACT_QUANTISED_INPUT <= target.max(1.3), "{qcs:?}: ratio {}", certified / EXACT_QUANTISED_INPUT);
+    }
+}
+
+#[test]
+fn pruned_and_comparison_pairs_are_bounded_above_the_observed_error() {
+    for (reference, compressed, default_target) in [
+        ("paper_prune_orig", "paper_prune_pruned", 1.5),
+        ("paper_quant3d_orig", "paper_quant3d_q", 1.5),
+        ("paper_cmp_nn1", "paper_cmp_nn2", 2.0),
+    ] {
+        for (qcs, target) in [(QcOptions::DEFAULT, default_target), (QcOptions::FULL, 1.01)] {
+            let report = run(reference, compressed, InputCoupling::Same, qcs);
+            let ratio = report.ratio.expect("certified with a positive lower bound");
+            assert!(ratio >= 1.0, "{reference}: certified below observed");
+            assert!(ratio <= target, "{reference} {qcs:?}: ratio {ratio}");
+        }
+    }
+}
+
+#[test]
+fn independent_inputs_bound_the_largest_difference_over_pairs() {
+    let request = BoundRequest {
+        set: InputSet::uniform_box(1, -1.0, 1.0).unwrap(),
+        coupling: InputCoupling::Independent,
+        norm: Norm::L2,
+        method: Method::Sdp,
+        sdp: SdpSettings::default(),
+        attack: AttackSettings::default(),
+    };
+    let (f, g) = (model("paper/paper_cmp_nn1.onnx"), model("paper/paper_cmp_nn2.onnx"));
+    let report = bound(&f, &g, &request).unwrap();
+    let certified = report.certified_bound.unwrap();
+    // exhaustive check on a grid of pairs
+    let grid: Vec<f64> = (0..=400).map(|i| -1.0 + i as f64 / 200.0).collect();
+    let worst = grid.iter().flat_map(|&a| grid.iter().map(move |&b| (a, b))).map(|(a, b)| (f.eval(&[a])[0] - g.eval(&[b])[0]).abs()).fold(0.0, f64::max);
+    assert!(certified >= worst && certified <= 1.01 * worst, "certified {certified}, grid worst {worst}");
+}
