@@ -2,7 +2,8 @@
 //!
 //! 300 seeded random pairs (ReLU, tanh, sigmoid, leaky ReLU; 1–8 inputs; 1–3
 //! hidden layers up to width 16; pruned, structurally pruned, quantised,
-//! unrelated; same, quantised and independent inputs; linf and l2), each
+//! unrelated; same, quantised and independent inputs; boxes, L2 balls and
+//! polytopes; linf and l2), each
 //! checked against 10,000 uniform samples plus projected gradient ascent.
 
 use deltacert::activation::Activation;
@@ -37,7 +38,22 @@ fn no_sampled_error_exceeds_the_certified_bound_on_300_random_pairs() {
         let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
         let g = partner(&mut rng, &f, relation, activation);
         let lo: f64 = rng.gen_range(-1.0..0.5);
-        let set = InputSet::uniform_box(inputs, lo, lo + rng.gen_range(0.05..1.5)).unwrap();
+        let width = rng.gen_range(0.05..1.5);
+        let mut set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
+        let center: Vec<f64> = vec![lo + width / 2.0; inputs];
+        match case % 10 {
+            // an L2 ball
+            3 => set = InputSet::ball(center, width / 2.0, true).unwrap(),
+            // a box cut by two half-spaces through points near the centre
+            5 => {
+                for _ in 0..2 {
+                    let a: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                    let b = a.iter().zip(&center).map(|(x, c)| x * c).sum::<f64>() + 0.1 * width;
+                    set.polytope.push((a, b));
+                }
+            }
+            _ => {}
+        }
         let coupling = match case % 10 {
             7 => InputCoupling::Quantised(vec![rng.gen_range(0.01..0.2); inputs]),
             9 => InputCoupling::Independent,
@@ -54,6 +70,8 @@ fn no_sampled_error_exceeds_the_certified_bound_on_300_random_pairs() {
         };
         let report = bound(&f, &g, &request).unwrap();
         total += 1;
+        // the witness is a real input of the set (0 is reported when none was found)
+        assert!(report.lower_bound == 0.0 || request.set.contains(&report.witness, 1e-12), "case {case}: witness outside the set");
         let Some(certified_bound) = report.certified_bound else { continue };
         certified += 1;
         assert_eq!(report.status, Status::Certified);

@@ -259,18 +259,18 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
         }
     }
     if options.products {
-        // products within a layer (both networks), and of the input facts with
-        // the first layer's (products across deeper layers cost many
-        // constraints and bought nothing on the paper's pairs)
+        // products within a layer (both networks) and between consecutive
+        // layers (the input counting as layer 0): on the paper's quantised
+        // pair with quantised input they take the ratio from 1.025 to 1.003
         for k in 0..linear_facts.len() {
             for i in 0..linear_facts[k].len() {
                 for j in i + 1..linear_facts[k].len() {
                     let (p, q) = (linear_facts[k][i].clone(), linear_facts[k][j].clone());
                     b.product(Family::Products, Sense::NonNegative, &p, &q);
                 }
-                if k == 0 && linear_facts.len() > 1 {
-                    for j in 0..linear_facts[1].len() {
-                        let (p, q) = (linear_facts[0][i].clone(), linear_facts[1][j].clone());
+                if k + 1 < linear_facts.len() {
+                    for j in 0..linear_facts[k + 1].len() {
+                        let (p, q) = (linear_facts[k][i].clone(), linear_facts[k + 1][j].clone());
                         b.product(Family::Products, Sense::NonNegative, &p, &q);
                     }
                 }

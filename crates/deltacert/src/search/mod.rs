@@ -148,9 +148,10 @@ pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling
     while starts.len() < settings.starts {
         starts.push(problem.sample(&mut rng));
     }
+    // no feasible sample at all (a thin polytope): 0 is still a valid lower bound
     let mut best = candidates.first().cloned().unwrap_or_else(|| {
         let (x, xg) = problem.sample(&mut rng);
-        (problem.error(&problem.difference(&x, &xg)), x, xg)
+        (0.0, x, xg)
     });
     let ascended: Vec<((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize)> = starts.into_par_iter().map(|(x, xg)| ascend(&problem, x, xg, settings.steps)).collect();
     for (result, po, count) in ascended {
@@ -170,10 +171,15 @@ pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling
 fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) -> ((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize) {
     let width: Vec<f64> = problem.set.lower.iter().zip(&problem.set.upper).map(|(l, u)| u - l).collect();
     let mut per_output = vec![0.0; problem.f.output_dim()];
-    let d = problem.difference(&x, &xg);
-    merge_per_output(&mut per_output, &d);
-    let mut best = (problem.error(&d), x.clone(), xg.clone());
-    let mut evaluations = 1;
+    // random starts may lie outside a polytope: they count only if feasible
+    let mut best = (f64::NEG_INFINITY, x.clone(), xg.clone());
+    let mut evaluations = 0;
+    if problem.feasible(&x, &xg) {
+        let d = problem.difference(&x, &xg);
+        merge_per_output(&mut per_output, &d);
+        best.0 = problem.error(&d);
+        evaluations = 1;
+    }
     for step in 0..steps {
         let d = problem.difference(&x, &xg);
         // weights w with error-ascent direction: grad of w^T (f(x) - g(x'))
