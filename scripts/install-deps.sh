@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages deltacert needs to build and test:
-# OpenBLAS/LAPACK (Clarabel's semidefinite cone) and libgfortran (linked by OpenBLAS).
+# OpenBLAS/LAPACK (Clarabel's semidefinite cone), libgfortran (linked by OpenBLAS),
+# cmake, g++ and libclang (to build HiGHS, the MILP solver, from its bundled source).
 set -euo pipefail
-packages=(libopenblas-dev libgfortran-12-dev pkg-config)
+packages=(libopenblas-dev libgfortran-12-dev pkg-config cmake g++ libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,46 @@ pub enum Command {
     Bound(BoundArgs),
     /// Search for the largest output difference only (a lower bound with its witness).
     Attack(AttackArgs),
+    /// Compress at several settings, certify each, and pick the most aggressive one within a tolerance.
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Model to compress (.onnx or .nnet).
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub set: InputSetArgs,
+    /// Largest acceptable certified error.
+    #[arg(long)]
+    pub tolerance: f64,
+    /// Fixed-point range fixed:A..B or round:A..B (fractional bits).
+    #[arg(long, conflicts_with = "prune", required_unless_present = "prune")]
+    pub quantize: Option<String>,
+    /// Pruning fractions A..B[:STEP] (default step 0.1), unstructured per layer.
+    #[arg(long)]
+    pub prune: Option<String>,
+    /// Remove whole neurons instead of single weights (with --prune).
+    #[arg(long, requires = "prune")]
+    pub structured: bool,
+    /// Output norm.
+    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
+    pub norm: String,
+    /// Bounding method for every setting.
+    #[arg(long, value_parser = ["auto", "sdp", "milp"], default_value = "auto")]
+    pub method: String,
+    /// Time limit per solve, seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Draw certified and observed error against the setting (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Overwrite the --plot file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The input set: exactly one of --box, --box-file, --vnnlib, --center/--radius.
@@ -79,9 +119,16 @@ pub struct BoundArgs {
     /// Output norm: linf bounds max_j |f_j - g_j| (and each output), l2 bounds ||f - g||_2.
     #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
     pub norm: String,
-    /// Bounding method (auto currently runs the SDP).
-    #[arg(long, value_parser = ["auto", "sdp"], default_value = "auto")]
+    /// Bounding method: sdp (the paper's semidefinite program), milp (exact
+    /// worst case, ReLU networks, HiGHS), auto (currently the SDP).
+    #[arg(long, value_parser = ["auto", "sdp", "milp"], default_value = "auto")]
     pub method: String,
+    /// Draw a figure of the error and its bounds (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Overwrite the --plot file if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Quadratic-constraint families: auto, default, full, per-neuron, or e.g. matched+intervals.
     #[arg(long, default_value = "auto")]
     pub qcs: String,

@@ -259,3 +259,56 @@ fn bad_input_sets_are_rejected() {
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--input-quant=-0.5"]), &["--input-quant"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--qcs", "everything"]), &["unknown QC family 'everything'"]);
 }
+
+#[test]
+fn milp_method_gives_the_exact_worst_case() {
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "milp", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["method"], "milp");
+    assert!((v["lower_bound"].as_f64().unwrap() - 3.861206614305957).abs() < 1e-9);
+    assert!(v["certified_bound"].as_f64().unwrap() >= 3.861206614305957);
+    assert_eq!(v["details"]["milp"]["solves"][0]["status"], "Optimal");
+    let tanh = scratch("tanh_plan.svg");
+    let _ = tanh;
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "milp", "--norm", "l2"]);
+    assert_bad_input(&o, &["--method milp", "linf"]);
+}
+
+#[test]
+fn bound_draws_the_papers_figure() {
+    let path = scratch("paper.svg");
+    let _ = std::fs::remove_file(&path);
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--plot", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("certified bound"));
+    // an existing figure is not overwritten without --force
+    let again = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--plot", path.to_str().unwrap()]);
+    assert_bad_input(&again, &["already exists"]);
+}
+
+#[test]
+fn planner_picks_the_fewest_bits_within_the_tolerance() {
+    let plot = scratch("plan.png");
+    let _ = std::fs::remove_file(&plot);
+    let tolerance = 1.0;
+    let o = deltacert(&["plan", &fixture("paper/paper_quant_orig.onnx"), "--box", "-1,1", "--quantize", "fixed:1..8", "--tolerance", &tolerance.to_string(), "--json", "--plot", plot.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    let certified: Vec<f64> = rows.iter().map(|r| r["certified_bound"].as_f64().expect("every setting certified")).collect();
+    let lower: Vec<f64> = rows.iter().map(|r| r["lower_bound"].as_f64().unwrap()).collect();
+    for (c, l) in certified.iter().zip(&lower) {
+        assert!(c >= l);
+    }
+    // the certified bound falls as bits grow (from 1 to 8 bits: by two orders of magnitude)
+    for w in certified.windows(2) {
+        assert!(w[1] <= w[0] * 1.05, "certified bound rose: {certified:?}");
+    }
+    assert!(certified[7] < certified[0] / 20.0, "{certified:?}");
+    let smallest = rows.iter().find(|r| r["certified_bound"].as_f64().unwrap() <= tolerance).unwrap();
+    assert_eq!(v["chosen"], smallest["setting"]);
+    assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
+}

@@ -26,7 +26,9 @@ pub mod compress;
 pub mod error;
 pub mod input_set;
 pub mod io;
+pub mod milp;
 pub mod network;
+pub mod report;
 pub mod sdp;
 pub mod search;
 

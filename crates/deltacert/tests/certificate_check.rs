@@ -29,10 +29,10 @@ fn perturbed_multipliers_widen_the_bound_or_are_refused() {
     for sign in [1.0, -1.0] {
         let truth = grid_max(sign);
         let objective = objective_matrix(&lifted, Objective::Output { index: 0, sign });
-        let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective: &objective, constraints: &constraints, distance: None };
+        let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective: &objective, constraints: &constraints, distance: None, coordinate_scale: &lifted.coordinate_magnitude };
         let outcome = solve(&problem, None);
         assert!(matches!(outcome.status, SolveStatus::Solved | SolveStatus::AlmostSolved));
-        let r2 = lifted.radius_squared();
+        let r2 = &lifted.coordinate_magnitude;
         let exact = check(lifted.dim, lifted.constant, &objective, &constraints, None, &outcome.multipliers, r2).expect("the solver's own multipliers pass");
         assert!(exact.value >= truth - 1e-6, "checked {} below the true maximum {truth}", exact.value);
         println!("sign {sign}: solver gamma {:.10}, checked {:.10}, grid maximum {truth:.10}", outcome.multipliers.gamma, exact.value);

@@ -5,6 +5,7 @@ use crate::args::BoundArgs;
 use deltacert::bound::{bound, check_shapes, BoundReport, BoundRequest, Method, Status};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
+use deltacert::report::plot::{plot_bound, BoundFigure};
 use deltacert::sdp::qc::QcOptions;
 use deltacert::sdp::{QcChoice, SdpSettings};
 use deltacert::search::AttackSettings;
@@ -35,15 +36,33 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         set,
         coupling: input::coupling(&args.coupling, reference.input_dim)?,
         norm: input::norm(&args.norm),
-        method: Method::Sdp,
+        method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
         sdp: SdpSettings { qcs, time_limit: args.timeout },
         attack: AttackSettings { samples: args.samples, seed: args.seed, ..AttackSettings::default() },
     };
     check_shapes(&reference, &compressed, &request)?;
+    if let Some(path) = &args.plot {
+        if path.exists() && !args.force {
+            return Err(Error::new(ErrorKind::InvalidOption, format!("{} already exists (pass --force to overwrite it)", path.display())));
+        }
+    }
     if !args.quiet && !args.json {
-        eprintln!("deltacert: bounding {} vs {} with the SDP ...", args.reference.display(), args.compressed.display());
+        let method = if request.method == Method::Milp { "the MILP" } else { "the SDP" };
+        eprintln!("deltacert: bounding {} vs {} with {method} ...", args.reference.display(), args.compressed.display());
     }
     let report = bound(&reference, &compressed, &request)?;
+    if let Some(path) = &args.plot {
+        let figure = BoundFigure {
+            certified: report.certified_bound,
+            lower: report.lower_bound,
+            witness: report.witness.clone(),
+            per_output_certified: report.per_output_bound.clone(),
+            per_output_lower: report.per_output_lower.clone(),
+            l2: args.norm == "l2",
+            note: format!("({})", args.method),
+        };
+        plot_bound(path, &reference, &compressed, &request.set, &figure)?;
+    }
     if args.json {
         let mut value = serde_json::to_value(&report).expect("report serialises");
         value["reference"] = args.reference.display().to_string().into();
@@ -84,9 +103,9 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     match report.certified_bound {
         Some(b) => println!("certified: {norm} <= {b:.9e} for every x in the set"),
         None => {
-            let reason = report.details["sdp"]["solves"]
+            let reason = report.details.get("sdp").or(report.details.get("milp")).unwrap_or(&report.details)["solves"]
                 .as_array()
-                .and_then(|s| s.iter().find_map(|s| s["refusal"].as_str().map(String::from)))
+                .and_then(|s| s.iter().find_map(|s| s["refusal"].as_str().or(s["status"].as_str().filter(|st| *st != "Optimal")).map(String::from)))
                 .unwrap_or_else(|| "unknown".into());
             println!("no certificate ({reason})");
         }
@@ -104,8 +123,16 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
             println!("output {j}:  certified {b}, observed {l:.6e}");
         }
     }
-    let sdp = &report.details["sdp"];
-    println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp["dim"], sdp["variable_neurons"], sdp["stable_neurons"], sdp["matched_pairs"], report.seconds);
+    if let Some(sdp) = report.details.get("sdp") {
+        println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp["dim"], sdp["variable_neurons"], sdp["stable_neurons"], sdp["matched_pairs"], report.seconds);
+    }
+    if let Some(milp) = report.details.get("milp") {
+        let statuses: Vec<String> = milp["solves"].as_array().map(|s| s.iter().map(|s| format!("{}", s["status"].as_str().unwrap_or("?"))).collect()).unwrap_or_default();
+        println!("milp:      {} binaries per solve, statuses {}, {:.2} s", milp["binaries"], statuses.join("/"), report.seconds);
+    }
+    if let Some(path) = &args.plot {
+        println!("figure:    {}", path.display());
+    }
     if let Some(eps) = args.eps {
         println!("decision:  {} (eps = {eps})", decision_name(report, eps));
     }

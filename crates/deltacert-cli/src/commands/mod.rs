@@ -4,6 +4,7 @@ mod attack;
 mod bound;
 mod compress;
 mod input;
+mod plan;
 mod eval;
 mod info;
 
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> deltacert::Result<ExitCode> {
         Command::Compress(args) => compress::run(args),
         Command::Bound(args) => bound::run(args),
         Command::Attack(args) => attack::run(args),
+        Command::Plan(args) => plan::run(args),
     }
 }

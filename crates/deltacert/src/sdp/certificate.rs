@@ -17,6 +17,11 @@
 //! ```text
 //! Obj(zeta) <= gamma + gamma_x ||x1 - x2||^2 + (t + e) R^2 + sum_i lambda_i slack_i + sum_j |mu_j| slack_j .
 //! ```
+//!
+//! A second, scaled variant proves `-M + t W` positive definite with
+//! `W = diag(1 / m_i^2)` (`|zeta_i| <= m_i`), which costs `t * d` instead of
+//! `t R^2`: better when the violation of the solver's `M` sits on coordinates
+//! much smaller than `R`. Both are sound; the smaller bound is reported.
 
 use super::form::SymmetricSparse;
 use super::qc::{Constraint, Sense};
@@ -42,6 +47,8 @@ pub struct CheckedBound {
     pub assembly_error: f64,
     /// `R^2`.
     pub radius_squared: f64,
+    /// `"uniform"` (`t I`) or `"scaled"` (`t diag(1/m_i^2)`): which shift gave the bound.
+    pub shift_kind: &'static str,
     /// `sum lambda_i slack_i + sum |mu_j| slack_j`.
     pub constraint_slack: f64,
     /// Cholesky attempts made.
@@ -80,8 +87,9 @@ pub fn check(
     constraints: &[Constraint],
     distance: Option<&SymmetricSparse>,
     multipliers: &Multipliers,
-    radius_squared: f64,
+    coordinate_magnitude: &[f64],
 ) -> Result<CheckedBound, Refusal> {
+    let radius_squared = coordinate_magnitude.iter().map(|m| m * m).sum::<f64>() * (1.0 + 4.0 * dim as f64 * f64::EPSILON);
     let gamma = multipliers.gamma;
     if !gamma.is_finite() || multipliers.constraint.len() != constraints.len() || multipliers.constraint.iter().any(|v| !v.is_finite()) {
         return Err(Refusal { reason: "solver returned non-finite or missing multipliers".into() });
@@ -115,25 +123,55 @@ pub fn check(
     }
     let assembly_error = assembly_sq.sqrt() * 1.001 + f64::MIN_POSITIVE;
 
-    let eigenvalues = m.self_adjoint_eigenvalues(Side::Lower).map_err(|e| Refusal { reason: format!("eigenvalue computation failed: {e:?}") })?;
-    let max_eigenvalue = eigenvalues.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let scale = (0..dim).map(|i| m[(i, i)].abs()).fold(1e-300, f64::max);
-    let mut shift = max_eigenvalue.max(0.0) * (1.0 + 1e-9) + 1e-13 * scale;
-    for attempt in 1..=40u32 {
-        // A = -M + shift I; prove A PD via Cholesky of A - alpha I
-        let trace: f64 = (0..dim).map(|i| -m[(i, i)] + shift).sum();
-        let g = rounding_gamma(dim + 2);
-        let alpha = (g / (1.0 - g)) * trace.abs() * 1.01 + 1e-290;
-        let a = Mat::<f64>::from_fn(dim, dim, |r, c| if r == c { -m[(r, c)] + shift - alpha } else { -m[(r, c)] });
-        // the diagonal of `a` was rounded once more: cover it with an extra ulp-sized shift
-        if a.llt(Side::Lower).is_ok() {
-            let diagonal_rounding = 2.0 * f64::EPSILON * (0..dim).map(|i| m[(i, i)].abs() + shift + alpha).fold(0.0, f64::max);
-            let total_shift = shift + diagonal_rounding + assembly_error;
-            let value = gamma + total_shift * radius_squared * (1.0 + 4.0 * f64::EPSILON) + constraint_slack;
-            let value = value + 4.0 * f64::EPSILON * value.abs();
-            return Ok(CheckedBound { value, solver_gamma: gamma, gamma_x, max_eigenvalue, shift: total_shift, assembly_error, radius_squared, constraint_slack, attempts: attempt });
+    let uniform = vec![1.0; dim];
+    // the scaled variant: weights 1/m_i^2 (coordinates known to be 0 keep weight 1)
+    let scaled: Vec<f64> = coordinate_magnitude.iter().map(|&mi| if mi > 0.0 { 1.0 / (mi * mi) } else { 1.0 }).collect();
+    // cost of a unit shift: sum_i w_i m_i^2 (R^2 for the uniform one)
+    let scaled_cost: f64 = scaled.iter().zip(coordinate_magnitude).map(|(w, mi)| w * mi * mi).sum::<f64>() * (1.0 + 4.0 * dim as f64 * f64::EPSILON);
+    let mut best: Option<CheckedBound> = None;
+    let mut last_eigenvalue = f64::NAN;
+    for (kind, weights, cost) in [("uniform", &uniform, radius_squared), ("scaled", &scaled, scaled_cost)] {
+        // largest eigenvalue of W^{-1/2} M W^{-1/2}: the smallest t with -M + t W >= 0
+        let sqrt_inv: Vec<f64> = weights.iter().map(|w| 1.0 / w.sqrt()).collect();
+        let normalised = Mat::<f64>::from_fn(dim, dim, |r, c| m[(r, c)] * sqrt_inv[r] * sqrt_inv[c]);
+        let eigenvalues = normalised.self_adjoint_eigenvalues(Side::Lower).map_err(|e| Refusal { reason: format!("eigenvalue computation failed: {e:?}") })?;
+        let max_eigenvalue = eigenvalues.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        last_eigenvalue = max_eigenvalue;
+        let scale = (0..dim).map(|i| normalised[(i, i)].abs()).fold(1e-300, f64::max);
+        let mut shift = max_eigenvalue.max(0.0) * (1.0 + 1e-9) + 1e-13 * scale;
+        for attempt in 1..=40u32 {
+            // A = -M + shift W; prove A PD via Cholesky of A - alpha I (Rump)
+            let trace: f64 = (0..dim).map(|i| -m[(i, i)] + shift * weights[i]).sum();
+            let g = rounding_gamma(dim + 2);
+            let alpha = (g / (1.0 - g)) * trace.abs() * 1.01 + 1e-290;
+            let a = Mat::<f64>::from_fn(dim, dim, |r, c| if r == c { -m[(r, c)] + shift * weights[r] - alpha } else { -m[(r, c)] });
+            if a.llt(Side::Lower).is_ok() {
+                // the diagonal of `a` was rounded once more: cover it with a uniform extra shift
+                let diagonal_rounding = 2.0 * f64::EPSILON * (0..dim).map(|i| m[(i, i)].abs() + shift * weights[i] + alpha).fold(0.0, f64::max);
+                let value = gamma + shift * cost * (1.0 + 4.0 * f64::EPSILON) + (diagonal_rounding + assembly_error) * radius_squared + constraint_slack;
+                let value = value + 4.0 * f64::EPSILON * value.abs();
+                if best.as_ref().is_none_or(|b| value < b.value) {
+                    best = Some(CheckedBound {
+                        value,
+                        solver_gamma: gamma,
+                        gamma_x,
+                        max_eigenvalue,
+                        shift,
+                        assembly_error,
+                        radius_squared,
+                        shift_kind: kind,
+                        constraint_slack,
+                        attempts: attempt,
+                    });
+                }
+                break;
+            }
+            shift = shift * 2.0 + 1e-12 * scale;
         }
-        shift = shift * 2.0 + 1e-12 * scale;
     }
+    if let Some(b) = best {
+        return Ok(b);
+    }
+    let max_eigenvalue = last_eigenvalue;
     Err(Refusal { reason: format!("could not prove -M + tI positive definite (largest eigenvalue of M {max_eigenvalue:.3e})") })
 }

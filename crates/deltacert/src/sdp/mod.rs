@@ -198,7 +198,6 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
     let independent = matches!(coupling, InputCoupling::Independent);
     let distance = independent.then(|| distance_matrix(&lifted));
     let diameter_sq: f64 = set.lower.iter().zip(&set.upper).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
-    let radius_squared = lifted.radius_squared();
 
     // the objectives: ||Delta||^2, or +-Delta_j
     let objectives: Vec<(String, SymmetricSparse)> = match norm {
@@ -216,7 +215,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
     let solves: Vec<SolveReport> = objectives
         .par_iter()
         .map(|(name, objective)| {
-            let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)) };
+            let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &lifted.coordinate_magnitude };
             let outcome = solve::solve(&problem, settings.time_limit);
             let mut report = SolveReport {
                 objective: name.clone(),
@@ -229,7 +228,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
                 refusal: None,
             };
             if matches!(outcome.status, SolveStatus::Solved | SolveStatus::AlmostSolved) {
-                match certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), &outcome.multipliers, radius_squared) {
+                match certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), &outcome.multipliers, &lifted.coordinate_magnitude) {
                     Ok(mut checked) => {
                         // the objective's own entries were rounded when formed
                         checked.value += rounding_gamma(output_count + 3) * objective.magnitude(&lifted.coordinate_magnitude);

@@ -1,0 +1,152 @@
+//! `deltacert plan MODEL [input set] --tolerance T --quantize fixed:A..B | --prune A..B[:STEP]`:
+//! compress at each setting, certify each, name the most aggressive setting
+//! whose certified error is within the tolerance.
+
+use super::input;
+use crate::args::PlanArgs;
+use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
+use deltacert::error::{Error, ErrorKind};
+use deltacert::io::read_model;
+use deltacert::network::Network;
+use deltacert::report::plot::{plot_plan, PlanPoint};
+use deltacert::sdp::lift::InputCoupling;
+use deltacert::sdp::{QcChoice, SdpSettings};
+use deltacert::search::AttackSettings;
+use serde_json::json;
+use std::process::ExitCode;
+
+fn invalid(msg: String) -> Error {
+    Error::new(ErrorKind::InvalidOption, msg)
+}
+
+/// One setting to try: its label, its numeric value for the figure, and how to compress.
+struct Setting {
+    label: String,
+    value: f64,
+    kind: SettingKind,
+}
+
+enum SettingKind {
+    Quantise(QuantScheme),
+    Prune { fraction: f64, structured: bool },
+}
+
+fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
+    if let Some(text) = &args.quantize {
+        let (kind, range) = text.split_once(':').ok_or_else(|| invalid(format!("--quantize {text}: expected fixed:A..B or round:A..B")))?;
+        let (a, b) = range.split_once("..").ok_or_else(|| invalid(format!("--quantize {text}: expected a range A..B")))?;
+        let parse = |s: &str| s.trim().parse::<u32>().ok().filter(|v| *v <= 52).ok_or_else(|| invalid(format!("--quantize {text}: '{s}' is not a number of bits")));
+        let (a, b) = (parse(a)?, parse(b)?);
+        if a > b {
+            return Err(invalid(format!("--quantize {text}: empty range")));
+        }
+        let settings = (a..=b)
+            .map(|bits| {
+                let scheme = match kind {
+                    "fixed" => Ok(QuantScheme::FixedTruncate { fraction_bits: bits }),
+                    "round" => Ok(QuantScheme::FixedRound { fraction_bits: bits }),
+                    _ => Err(invalid(format!("--quantize {text}: use fixed:A..B or round:A..B"))),
+                }?;
+                Ok(Setting { label: format!("{kind}:{bits}"), value: bits as f64, kind: SettingKind::Quantise(scheme) })
+            })
+            .collect::<deltacert::Result<_>>()?;
+        return Ok((settings, true));
+    }
+    let text = args.prune.as_deref().unwrap_or_default();
+    let (range, step) = match text.split_once(':') {
+        Some((r, s)) => (r, s.parse::<f64>().map_err(|_| invalid(format!("--prune {text}: bad step")))?),
+        None => (text, 0.1),
+    };
+    let (a, b) = range.split_once("..").ok_or_else(|| invalid(format!("--prune {text}: expected A..B[:STEP]")))?;
+    let parse = |s: &str| s.trim().parse::<f64>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(|| invalid(format!("--prune {text}: '{s}' is not a fraction in [0, 1]")));
+    let (a, b) = (parse(a)?, parse(b)?);
+    if a > b || !(step > 0.0) {
+        return Err(invalid(format!("--prune {text}: empty range or non-positive step")));
+    }
+    let count = ((b - a) / step + 1e-9).floor() as usize;
+    let settings = (0..=count)
+        .map(|i| {
+            let fraction = a + step * i as f64;
+            Setting { label: format!("prune {fraction:.2}"), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
+        })
+        .collect();
+    Ok((settings, false))
+}
+
+fn compress(model: &Network, kind: &SettingKind) -> deltacert::Result<Network> {
+    Ok(match *kind {
+        SettingKind::Quantise(scheme) => quantize(model, scheme)?.0,
+        SettingKind::Prune { fraction, structured: true } => prune_structured(model, fraction)?.0,
+        SettingKind::Prune { fraction, structured: false } => prune_unstructured(model, fraction, PruneScope::PerLayer)?.0,
+    })
+}
+
+pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
+    if !(args.tolerance >= 0.0) || !args.tolerance.is_finite() {
+        return Err(invalid(format!("--tolerance {}: must be a finite number >= 0", args.tolerance)));
+    }
+    if let Some(path) = &args.plot {
+        if path.exists() && !args.force {
+            return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));
+        }
+    }
+    let model = read_model(&args.model)?;
+    let set = input::input_set(&args.set, &model)?;
+    let (settings, quantising) = parse_settings(&args)?;
+    let request = BoundRequest {
+        set,
+        coupling: InputCoupling::Same,
+        norm: input::norm(&args.norm),
+        method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
+        sdp: SdpSettings { qcs: QcChoice::Auto, time_limit: args.timeout },
+        attack: AttackSettings::default(),
+    };
+    let mut rows = Vec::new();
+    if !args.json {
+        println!("{:<12} {:>10} {:>10} {:>14} {:>14} {:>8}", "setting", "nonzeros", "bits", "certified", "observed", "seconds");
+    }
+    for (i, setting) in settings.iter().enumerate() {
+        let compressed = compress(&model, &setting.kind)?;
+        let report = bound(&model, &compressed, &request)?;
+        let nonzeros = compressed.layers.iter().flat_map(|l| l.terms.iter().flat_map(|t| t.weights.data.iter()).chain(l.bias.iter())).filter(|w| **w != 0.0).count();
+        let bits = match setting.kind {
+            SettingKind::Quantise(QuantScheme::FixedTruncate { fraction_bits } | QuantScheme::FixedRound { fraction_bits }) => format!("Q{fraction_bits}"),
+            _ => "float".into(),
+        };
+        if !args.json {
+            let certified = report.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
+            println!("{:<12} {:>10} {:>10} {:>14} {:>14.6e} {:>8.2}", setting.label, nonzeros, bits, certified, report.lower_bound, report.seconds);
+            eprintln!("deltacert: {}/{} settings done", i + 1, settings.len());
+        }
+        rows.push((setting, nonzeros, report));
+    }
+    // most aggressive: fewest bits, or the largest pruned fraction
+    let within: Vec<&(&Setting, usize, _)> = rows.iter().filter(|(_, _, r)| r.certified_bound.is_some_and(|b| b <= args.tolerance)).collect();
+    let chosen = if quantising {
+        within.iter().min_by(|a, b| a.0.value.total_cmp(&b.0.value))
+    } else {
+        within.iter().max_by(|a, b| a.0.value.total_cmp(&b.0.value))
+    };
+    if let Some(path) = &args.plot {
+        let points: Vec<PlanPoint> = rows.iter().map(|(s, _, r)| PlanPoint { setting: s.value, certified: r.certified_bound, lower: r.lower_bound }).collect();
+        let label = if quantising { "fractional bits Q" } else { "pruned fraction" };
+        plot_plan(path, &points, label, args.tolerance, quantising)?;
+    }
+    if args.json {
+        let table: Vec<_> = rows
+            .iter()
+            .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "seconds": r.seconds}))
+            .collect();
+        println!("{}", json!({"tolerance": args.tolerance, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
+    } else {
+        match chosen {
+            Some((s, _, r)) => println!("chosen: {} (certified {:.6e} <= tolerance {})", s.label, r.certified_bound.unwrap_or_default(), args.tolerance),
+            None => println!("chosen: none: no setting has a certified error <= {}", args.tolerance),
+        }
+        if let Some(path) = &args.plot {
+            println!("figure: {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,3 @@
+//! Reports for people: figures of the error and its bounds.
+
+pub mod plot;

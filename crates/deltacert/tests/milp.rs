@@ -1,0 +1,130 @@
+//! The MILP is the exact worst case: it equals an exhaustive enumeration on
+//! 1-D pairs, no sample beats it, and no certified bound is below it.
+
+mod common;
+
+use common::model;
+use deltacert::activation::Activation;
+use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::input_set::InputSet;
+use deltacert::milp;
+use deltacert::network::random::{partner, random_mlp, Relation};
+use deltacert::network::Network;
+use deltacert::sdp::lift::InputCoupling;
+use deltacert::sdp::{prepare, Norm, SdpSettings};
+use deltacert::search::AttackSettings;
+use rand::{Rng, SeedableRng};
+
+/// Exact `max |f(x) - g(x)|` of two 1-input ReLU chains over `[lo, hi]`:
+/// between consecutive breakpoints of all neurons both networks are affine,
+/// so the maximum is attained at a breakpoint or an end point. Breakpoints are
+/// found layer by layer (a pre-activation is affine between the breakpoints
+/// of the earlier layers, so its zero there is one linear solve).
+fn exact_1d(f: &Network, g: &Network, lo: f64, hi: f64) -> f64 {
+    let mut points = vec![lo, hi];
+    for net in [f, g] {
+        let mut breakpoints = vec![lo, hi];
+        for k in 0..net.layers.len() {
+            let mut new_points = Vec::new();
+            let pre = |x: f64| {
+                let acts = net.activations(&[x]);
+                net.pre_activation(&net.layers[k], &acts)
+            };
+            for pair in breakpoints.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                let (va, vb) = (pre(a), pre(b));
+                for i in 0..va.len() {
+                    if (va[i] < 0.0) != (vb[i] < 0.0) {
+                        new_points.push(a + (b - a) * va[i] / (va[i] - vb[i]));
+                    }
+                }
+            }
+            breakpoints.extend(new_points);
+            breakpoints.sort_by(f64::total_cmp);
+            breakpoints.dedup();
+        }
+        points.extend(breakpoints);
+    }
+    points.iter().map(|&x| (f.eval(&[x])[0] - g.eval(&[x])[0]).abs()).fold(0.0, f64::max)
+}
+
+fn milp_bound(f: &Network, g: &Network, set: InputSet, coupling: InputCoupling) -> deltacert::bound::BoundReport {
+    let request = BoundRequest { set, coupling, norm: Norm::Linf, method: Method::Milp, sdp: SdpSettings::default(), attack: AttackSettings::default() };
+    bound(f, g, &request).unwrap()
+}
+
+#[test]
+fn milp_equals_exhaustive_enumeration_on_the_papers_pairs() {
+    for (a, b) in [("paper_quant_orig", "paper_quant_q"), ("paper_quant3d_orig", "paper_quant3d_q"), ("paper_prune_orig", "paper_prune_pruned"), ("paper_cmp_nn1", "paper_cmp_nn2")] {
+        let (f, g) = (model(&format!("paper/{a}.onnx")), model(&format!("paper/{b}.onnx")));
+        let exact = exact_1d(&f, &g, -1.0, 1.0);
+        let report = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same);
+        assert!((report.lower_bound - exact).abs() <= 1e-9, "{a}: MILP {} vs enumeration {exact}", report.lower_bound);
+        let upper = report.certified_bound.unwrap();
+        assert!(upper >= exact && upper <= exact + 1e-5 * (1.0 + exact), "{a}: dual bound {upper} vs {exact}");
+        let witness_error = (f.eval(&report.witness)[0] - g.eval(&report.witness)[0]).abs();
+        assert!((witness_error - report.lower_bound).abs() <= 1e-12);
+    }
+    // quantised input: the data README's exact value
+    let (f, g) = (model("paper/paper_quant_orig.onnx"), model("paper/paper_quant_q.onnx"));
+    let report = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Quantised(vec![0.25]));
+    assert!((report.lower_bound - 5.673706614305949).abs() <= 1e-9, "{}", report.lower_bound);
+}
+
+#[test]
+fn milp_is_never_beaten_by_sampling_on_random_two_input_pairs() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for case in 0..20 {
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(3..=8)).collect();
+        let f = random_mlp(&mut rng, 2, &hidden, 1, Activation::Relu);
+        let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::StructurallyPruned][case % 4];
+        let g = partner(&mut rng, &f, relation, Activation::Relu);
+        let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
+        let report = milp_bound(&f, &g, set, InputCoupling::Same);
+        let exact = report.lower_bound;
+        let grid_max = (0..=300)
+            .flat_map(|i| (0..=300).map(move |j| [-1.0 + i as f64 / 150.0, -1.0 + j as f64 / 150.0]))
+            .map(|x| (f.eval(&x)[0] - g.eval(&x)[0]).abs())
+            .fold(0.0, f64::max);
+        assert!(grid_max <= exact + 1e-9 * (1.0 + exact), "case {case}: grid {grid_max} above the MILP optimum {exact}");
+        assert!(grid_max >= 0.95 * exact - 1e-9, "case {case}: MILP optimum {exact} far above the grid {grid_max}");
+        assert!(report.certified_bound.unwrap() >= exact);
+    }
+}
+
+#[test]
+fn certified_bounds_are_never_below_the_milp_optimum_on_100_random_pairs() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let mut checked = 0;
+    for case in 0..100 {
+        let inputs = rng.gen_range(1..=3);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=6)).collect();
+        let f = random_mlp(&mut rng, inputs, &hidden, rng.gen_range(1..=2), Activation::Relu);
+        let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::StructurallyPruned][case % 4];
+        let g = partner(&mut rng, &f, relation, Activation::Relu);
+        let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
+        let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
+        let request = BoundRequest { set, coupling: InputCoupling::Same, norm: Norm::Linf, method: Method::Sdp, sdp: SdpSettings::default(), attack: AttackSettings { samples: 500, starts: 2, steps: 10, seed: 1 } };
+        let sdp = bound(&f, &g, &request).unwrap();
+        if let Some(b) = sdp.certified_bound {
+            assert!(b >= exact.lower_bound - 1e-10 * (1.0 + b), "case {case}: SDP {b} below the MILP optimum {}", exact.lower_bound);
+            for (j, pb) in sdp.per_output_bound.iter().enumerate() {
+                if let Some(pb) = pb {
+                    assert!(*pb >= exact.per_output_lower[j] - 1e-10 * (1.0 + pb), "case {case} output {j}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 95, "only {checked} SDP certificates");
+}
+
+#[test]
+fn milp_refuses_non_relu_networks() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let f = random_mlp(&mut rng, 2, &[4], 1, Activation::Tanh);
+    let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &f, &set, &InputCoupling::Same).unwrap();
+    let err = milp::solve(&prepared, None).unwrap_err();
+    assert!(err.context.contains("layer 1 uses tanh"), "{}", err.context);
+}
