@@ -269,8 +269,6 @@ fn milp_method_gives_the_exact_worst_case() {
     assert!((v["lower_bound"].as_f64().unwrap() - 3.861206614305957).abs() < 1e-9);
     assert!(v["certified_bound"].as_f64().unwrap() >= 3.861206614305957);
     assert_eq!(v["details"]["milp"]["solves"][0]["status"], "Optimal");
-    let tanh = scratch("tanh_plan.svg");
-    let _ = tanh;
     let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "milp", "--norm", "l2"]);
     assert_bad_input(&o, &["--method milp", "linf"]);
 }

@@ -90,6 +90,13 @@ pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<
     if request.set.dim() != f.input_dim {
         return Err(shape(format!("the input set has {} coordinates but the networks take {}", request.set.dim(), f.input_dim)));
     }
+    if request.method == Method::Milp {
+        if request.norm != Norm::Linf {
+            return Err(crate::error::invalid_option("--method milp bounds the linf norm (per output, both signs); use --norm linf"));
+        }
+        crate::milp::check_relu(f, "the reference network")?;
+        crate::milp::check_relu(g, "the compressed network")?;
+    }
     if let InputCoupling::Quantised(steps) = &request.coupling {
         if steps.len() != f.input_dim || steps.iter().any(|s| !(*s >= 0.0) || !s.is_finite()) {
             return Err(crate::error::invalid_option("--input-quant needs a finite step >= 0"));
@@ -149,9 +156,6 @@ fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
 /// `--method milp`: HiGHS's dual bound as the certified bound, the incumbent
 /// (re-evaluated in f64) as the lower bound.
 fn bound_milp(reference: &Network, prepared: &sdp::Prepared, request: &BoundRequest, start: Instant) -> Result<BoundReport> {
-    if request.norm != Norm::Linf {
-        return Err(crate::error::invalid_option("--method milp bounds the linf norm (per output, both signs); use --norm linf"));
-    }
     let result = crate::milp::solve(prepared, request.sdp.time_limit)?;
     let status = if result.upper.is_some() { Status::Certified } else { Status::NoCertificate };
     let ratio = result.upper.filter(|_| result.lower > 0.0).map(|u| u / result.lower);

@@ -99,7 +99,8 @@ fn certified_bounds_are_never_below_the_milp_optimum_on_100_random_pairs() {
     for case in 0..100 {
         let inputs = rng.gen_range(1..=3);
         let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=6)).collect();
-        let f = random_mlp(&mut rng, inputs, &hidden, rng.gen_range(1..=2), Activation::Relu);
+        let outputs = rng.gen_range(1..=2);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, Activation::Relu);
         let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::StructurallyPruned][case % 4];
         let g = partner(&mut rng, &f, relation, Activation::Relu);
         let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
