@@ -138,6 +138,9 @@ pub struct BoundArgs {
     /// Time limit per SDP solve, seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Largest lifted SDP dimension attempted (memory grows like d^4).
+    #[arg(long, default_value_t = deltacert::sdp::DEFAULT_MAX_DIMENSION)]
+    pub sdp_max_dim: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -310,3 +310,23 @@ fn planner_picks_the_fewest_bits_within_the_tolerance() {
     assert_eq!(v["chosen"], smallest["setting"]);
     assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
 }
+
+#[test]
+fn too_large_sdp_is_refused_with_exit_3_instead_of_exhausting_memory() {
+    let box_file = scratch("acas_p3.json");
+    std::fs::write(&box_file, r#"{"lower": [1500, -0.06, 3.10, 980, 960], "upper": [1800, 0.06, 3.141592, 1200, 1200]}"#).unwrap();
+    let o = deltacert(&[
+        "bound",
+        &fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"),
+        &fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"),
+        "--box-file",
+        box_file.to_str().unwrap(),
+        "--samples",
+        "2000",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("exceeds the SDP limit 150"), "{text}");
+    assert!(!text.contains("certified:"));
+}

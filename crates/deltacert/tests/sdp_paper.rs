@@ -21,7 +21,7 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         coupling,
         norm: Norm::Linf,
         method: Method::Sdp,
-        sdp: SdpSettings { qcs: QcChoice::Fixed(qcs), time_limit: None },
+        sdp: SdpSettings { qcs: QcChoice::Fixed(qcs), ..SdpSettings::default() },
         attack: AttackSettings::default(),
     };
     bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()

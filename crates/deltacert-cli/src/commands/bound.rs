@@ -37,7 +37,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         coupling: input::coupling(&args.coupling, reference.input_dim)?,
         norm: input::norm(&args.norm),
         method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
-        sdp: SdpSettings { qcs, time_limit: args.timeout },
+        sdp: SdpSettings { qcs, time_limit: args.timeout, max_dimension: args.sdp_max_dim },
         attack: AttackSettings { samples: args.samples, seed: args.seed, ..AttackSettings::default() },
     };
     check_shapes(&reference, &compressed, &request)?;

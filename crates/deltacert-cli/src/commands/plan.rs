@@ -99,7 +99,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         coupling: InputCoupling::Same,
         norm: input::norm(&args.norm),
         method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
-        sdp: SdpSettings { qcs: QcChoice::Auto, time_limit: args.timeout },
+        sdp: SdpSettings { qcs: QcChoice::Auto, time_limit: args.timeout, ..SdpSettings::default() },
         attack: AttackSettings::default(),
     };
     let mut rows = Vec::new();

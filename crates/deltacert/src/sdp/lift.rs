@@ -80,11 +80,6 @@ pub struct Lifted {
 }
 
 impl Lifted {
-    /// `R^2 >= ||zeta||^2` over the feasible set.
-    pub fn radius_squared(&self) -> f64 {
-        let s: f64 = self.coordinate_magnitude.iter().map(|m| m * m).sum();
-        s * (1.0 + 4.0 * self.dim as f64 * f64::EPSILON)
-    }
     /// Number of neurons with their own coordinate.
     pub fn variable_neurons(&self) -> usize {
         self.neurons.iter().filter(|n| n.variable).count()

@@ -60,11 +60,20 @@ pub struct SdpSettings {
     pub qcs: QcChoice,
     /// Time limit per solve, seconds.
     pub time_limit: Option<f64>,
+    /// Largest lifted dimension attempted. Clarabel's memory grows like
+    /// `d^4`: measured here, two parallel solves at `d = 201` (two hidden layers
+    /// of width 50, default QCs) exceeded 24 GiB and were killed.
+    pub max_dimension: usize,
 }
+
+/// Default [`SdpSettings::max_dimension`].
+pub const DEFAULT_MAX_DIMENSION: usize = 150;
+/// Above this lifted dimension the per-output solves run one at a time (memory).
+pub const PARALLEL_SOLVES_MAX_DIM: usize = 100;
 
 impl Default for SdpSettings {
     fn default() -> Self {
-        SdpSettings { qcs: QcChoice::Auto, time_limit: None }
+        SdpSettings { qcs: QcChoice::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION }
     }
 }
 
@@ -180,10 +189,8 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
 
 /// Certifies a bound with the SDP (method.md §2–5).
 pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpResult {
-    let Prepared { reference: f, compressed: g, set, coupling } = prepared;
-    let bounds_f = interval_bounds(f, &set.lower, &set.upper);
-    let bounds_g = interval_bounds(g, &set.lower, &set.upper);
-    let lifted = lift::lift(f, g, &bounds_f, &bounds_g, coupling);
+    let Prepared { set, coupling, .. } = prepared;
+    let lifted = lift_pair(prepared);
     let options = match settings.qcs {
         QcChoice::Fixed(o) => o,
         QcChoice::Auto if lifted.dim <= FULL_SET_MAX_DIM => QcOptions::FULL,
@@ -212,9 +219,23 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
             .collect(),
     };
     let output_count = lifted.difference.len();
-    let solves: Vec<SolveReport> = objectives
-        .par_iter()
-        .map(|(name, objective)| {
+    let too_large = lifted.dim > settings.max_dimension;
+    let run = |(name, objective): &(String, SymmetricSparse)| -> SolveReport {
+            if too_large {
+                return SolveReport {
+                    objective: name.clone(),
+                    status: SolveStatus::SetupFailure,
+                    solver_status: "NotAttempted".into(),
+                    seconds: 0.0,
+                    iterations: 0,
+                    solver_gamma: f64::NAN,
+                    checked: None,
+                    refusal: Some(format!(
+                        "lifted dimension {} exceeds the SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk)",
+                        lifted.dim, settings.max_dimension
+                    )),
+                };
+            }
             let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &lifted.coordinate_magnitude };
             let outcome = solve::solve(&problem, settings.time_limit);
             let mut report = SolveReport {
@@ -240,8 +261,8 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
                 report.refusal = Some(format!("solver status {}", outcome.solver_status));
             }
             report
-        })
-        .collect();
+    };
+    let solves: Vec<SolveReport> = if lifted.dim > PARALLEL_SOLVES_MAX_DIM { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
 
     let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
     let (bound, per_output, gamma_pair) = match norm {
@@ -324,11 +345,16 @@ fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
     SymmetricSparse { entries }.consolidated()
 }
 
-/// Exposes the constraint list for tests and diagnostics.
-pub fn constraints_for(prepared: &Prepared, options: QcOptions) -> (Lifted, Vec<Constraint>) {
+/// Interval bounds of both networks over the set, then the lifting.
+fn lift_pair(prepared: &Prepared) -> Lifted {
     let bounds_f = interval_bounds(&prepared.reference, &prepared.set.lower, &prepared.set.upper);
     let bounds_g = interval_bounds(&prepared.compressed, &prepared.set.lower, &prepared.set.upper);
-    let lifted = lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling);
+    lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling)
+}
+
+/// The lifted problem and its constraints, for tests and diagnostics.
+pub fn constraints_for(prepared: &Prepared, options: QcOptions) -> (Lifted, Vec<Constraint>) {
+    let lifted = lift_pair(prepared);
     let constraints = qc::build(&lifted, &prepared.set, &prepared.coupling, options);
     (lifted, constraints)
 }
