@@ -11,7 +11,7 @@
 //!
 //! Pipeline: models are read into the IR ([`network`], [`io`]); compression
 //! ([`compress`]) produces pruned or quantised copies; [`bounds`] computes
-//! pre-activation intervals; [`sdp`] lifts both networks into one vector,
+//! pre-activation bounds (interval and linear propagation); [`sdp`] lifts both networks into one vector,
 //! describes every activation by quadratic constraints and solves the
 //! S-procedure semidefinite program (method.md §2–4); its certificate is
 //! re-checked in f64 (§5) before any number is reported; [`search`] finds the

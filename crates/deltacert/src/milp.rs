@@ -2,7 +2,7 @@
 //! (method.md §6), solved with HiGHS.
 //!
 //! Big-M encoding of an unstable neuron `a = max(v, 0)` with `l < 0 < u`
-//! (interval bounds): `a >= 0`, `a >= v`, `a <= v - l (1 - z)`, `a <= u z`,
+//! (linear-propagation bounds): `a >= 0`, `a >= v`, `a <= v - l (1 - z)`, `a <= u z`,
 //! `z in {0, 1}`; stable neurons are substituted (`a = v` or `a = 0`). For each
 //! output `j` and sign `s` the MILP maximises `s (y_f,j(x) - y_g,j(x'))` over
 //! the input set (box and polytope rows; `x' = x`, `|x' - x| <= step`, or `x'`
@@ -11,7 +11,7 @@
 //! upper bound. When both meet (gap 0) the value is the exact worst case.
 
 use crate::activation::Activation;
-use crate::bounds::interval_bounds;
+use crate::bounds::linear_bounds;
 use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
 use crate::network::Network;
@@ -100,7 +100,7 @@ impl Encoder {
     }
     /// Encodes `network` on the input columns; returns the output expressions.
     fn network(&mut self, network: &Network, inputs: &[usize], input_lower: &[f64], input_upper: &[f64]) -> Vec<Expr> {
-        let bounds = interval_bounds(network, input_lower, input_upper);
+        let bounds = linear_bounds(network, input_lower, input_upper);
         let mut acts: Vec<Vec<Expr>> = vec![inputs.iter().map(|&c| Expr { terms: vec![(c, 1.0)], constant: 0.0 }).collect()];
         for (layer, b) in network.layers.iter().zip(&bounds.layers) {
             let mut out = Vec::with_capacity(layer.width());

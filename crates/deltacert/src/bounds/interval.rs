@@ -16,6 +16,18 @@ pub fn rounding_gamma(n: usize) -> f64 {
     nu / (1.0 - nu)
 }
 
+/// Bounds of `sigma([lower, upper])`. Library functions (tanh, exp) are
+/// faithful to a few ulps, so their results are widened; ReLU and identity are exact.
+pub fn activation_image(activation: crate::activation::Activation, lower: f64, upper: f64) -> (f64, f64) {
+    let (lo, hi) = activation.rule().interval(lower, upper);
+    let exact = activation.piecewise_linear_slope() == Some(0.0) || activation == crate::activation::Activation::Identity;
+    if exact {
+        return (lo, hi);
+    }
+    let widen = |v: f64| 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE;
+    (lo - widen(lo), hi + widen(hi))
+}
+
 /// Interval bounds of every layer of `network` (no input transform: the box is
 /// in first-layer coordinates) over `[input_lower, input_upper]`.
 pub fn interval_bounds(network: &Network, input_lower: &[f64], input_upper: &[f64]) -> NetworkBounds {
@@ -49,17 +61,7 @@ pub fn interval_bounds(network: &Network, input_lower: &[f64], input_upper: &[f6
             lower[i] -= slack;
             upper[i] += slack;
         }
-        let rule = layer.activation.rule();
-        let mut post_lower = Vec::with_capacity(width);
-        let mut post_upper = Vec::with_capacity(width);
-        for i in 0..width {
-            let (lo, hi) = rule.interval(lower[i], upper[i]);
-            // library functions (tanh, exp) are faithful to a few ulps
-            let widen = |v: f64| 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE;
-            let exact = layer.activation.piecewise_linear_slope() == Some(0.0) || layer.activation == crate::activation::Activation::Identity;
-            post_lower.push(if exact { lo } else { lo - widen(lo) });
-            post_upper.push(if exact { hi } else { hi + widen(hi) });
-        }
+        let (post_lower, post_upper): (Vec<f64>, Vec<f64>) = (0..width).map(|i| activation_image(layer.activation, lower[i], upper[i])).unzip();
         bounds.layers.push(LayerBounds { pre_lower: lower, pre_upper: upper, post_lower, post_upper });
     }
     bounds

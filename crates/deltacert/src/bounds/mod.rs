@@ -4,8 +4,10 @@
 //! certificate check (§5).
 
 mod interval;
+mod linear;
 
 pub use interval::{interval_bounds, rounding_gamma};
+pub use linear::linear_bounds;
 
 use serde::Serialize;
 

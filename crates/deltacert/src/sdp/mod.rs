@@ -15,7 +15,7 @@ pub mod qc;
 pub mod solve;
 pub mod svec;
 
-use crate::bounds::{interval_bounds, rounding_gamma};
+use crate::bounds::{linear_bounds, rounding_gamma};
 use crate::input_set::InputSet;
 use crate::network::Network;
 use form::{LinearForm, SymmetricSparse};
@@ -345,10 +345,11 @@ fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
     SymmetricSparse { entries }.consolidated()
 }
 
-/// Interval bounds of both networks over the set, then the lifting.
+/// Pre-activation bounds of both networks over the set (linear propagation,
+/// never looser than intervals), then the lifting.
 fn lift_pair(prepared: &Prepared) -> Lifted {
-    let bounds_f = interval_bounds(&prepared.reference, &prepared.set.lower, &prepared.set.upper);
-    let bounds_g = interval_bounds(&prepared.compressed, &prepared.set.lower, &prepared.set.upper);
+    let bounds_f = linear_bounds(&prepared.reference, &prepared.set.lower, &prepared.set.upper);
+    let bounds_g = linear_bounds(&prepared.compressed, &prepared.set.lower, &prepared.set.upper);
     lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling)
 }
 
