@@ -106,8 +106,9 @@ pub struct CouplingArgs {
     pub independent_inputs: bool,
 }
 
+/// The two models, the input set, how they see it, and the norm: shared by `bound` and `attack`.
 #[derive(Args, Debug)]
-pub struct BoundArgs {
+pub struct PairArgs {
     /// Reference model (.onnx or .nnet).
     pub reference: PathBuf,
     /// Compressed model (.onnx or .nnet).
@@ -119,6 +120,21 @@ pub struct BoundArgs {
     /// Output norm: linf bounds max_j |f_j - g_j| (and each output), l2 bounds ||f - g||_2.
     #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
     pub norm: String,
+    /// Random samples for the lower bound.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Seed of the lower-bound search.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BoundArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
     /// Bounding method: sdp (the paper's semidefinite program), milp (exact
     /// worst case, ReLU networks, HiGHS), auto (currently the SDP).
     #[arg(long, value_parser = ["auto", "sdp", "milp"], default_value = "auto")]
@@ -144,15 +160,6 @@ pub struct BoundArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Random samples for the lower bound.
-    #[arg(long, default_value_t = 10_000)]
-    pub samples: usize,
-    /// Seed of the lower-bound search.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
     /// Print only the result line (no progress).
     #[arg(long)]
     pub quiet: bool,
@@ -160,26 +167,8 @@ pub struct BoundArgs {
 
 #[derive(Args, Debug)]
 pub struct AttackArgs {
-    /// Reference model (.onnx or .nnet).
-    pub reference: PathBuf,
-    /// Compressed model (.onnx or .nnet).
-    pub compressed: PathBuf,
     #[command(flatten)]
-    pub set: InputSetArgs,
-    #[command(flatten)]
-    pub coupling: CouplingArgs,
-    /// Output norm.
-    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
-    pub norm: String,
-    /// Random samples.
-    #[arg(long, default_value_t = 10_000)]
-    pub samples: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
+    pub pair: PairArgs,
 }
 
 #[derive(Args, Debug)]

@@ -7,16 +7,16 @@ use deltacert::search::{attack, AttackSettings};
 use std::process::ExitCode;
 
 pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
-    let reference = read_model(&args.reference)?;
-    let compressed = read_model(&args.compressed)?;
+    let reference = read_model(&args.pair.reference)?;
+    let compressed = read_model(&args.pair.compressed)?;
     if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {
         return Err(deltacert::Error::new(deltacert::ErrorKind::ShapeMismatch, "the two networks have different input or output sizes"));
     }
-    let set = input::input_set(&args.set, &reference)?;
-    let coupling = input::coupling(&args.coupling, reference.input_dim)?;
-    let settings = AttackSettings { samples: args.samples, seed: args.seed, ..AttackSettings::default() };
-    let witness = attack(&reference, &compressed, &set, &coupling, input::norm(&args.norm), &settings);
-    if args.json {
+    let set = input::input_set(&args.pair.set, &reference)?;
+    let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
+    let settings = AttackSettings { samples: args.pair.samples, seed: args.pair.seed, ..AttackSettings::default() };
+    let witness = attack(&reference, &compressed, &set, &coupling, input::norm(&args.pair.norm), &settings);
+    if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));
     } else {
         println!("largest observed error: {:.9e} at x = {:?}", witness.error, witness.input);

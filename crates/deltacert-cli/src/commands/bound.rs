@@ -28,17 +28,17 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             return Err(Error::new(ErrorKind::InvalidOption, format!("--eps {e}: must be a finite number >= 0")));
         }
     }
-    let reference = read_model(&args.reference)?;
-    let compressed = read_model(&args.compressed)?;
-    let set = input::input_set(&args.set, &reference)?;
+    let reference = read_model(&args.pair.reference)?;
+    let compressed = read_model(&args.pair.compressed)?;
+    let set = input::input_set(&args.pair.set, &reference)?;
     let qcs = if args.qcs == "auto" { QcChoice::Auto } else { QcChoice::Fixed(QcOptions::parse(&args.qcs)?) };
     let request = BoundRequest {
         set,
-        coupling: input::coupling(&args.coupling, reference.input_dim)?,
-        norm: input::norm(&args.norm),
+        coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
+        norm: input::norm(&args.pair.norm),
         method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
         sdp: SdpSettings { qcs, time_limit: args.timeout, max_dimension: args.sdp_max_dim },
-        attack: AttackSettings { samples: args.samples, seed: args.seed, ..AttackSettings::default() },
+        attack: AttackSettings { samples: args.pair.samples, seed: args.pair.seed, ..AttackSettings::default() },
     };
     check_shapes(&reference, &compressed, &request)?;
     if let Some(path) = &args.plot {
@@ -46,9 +46,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             return Err(Error::new(ErrorKind::InvalidOption, format!("{} already exists (pass --force to overwrite it)", path.display())));
         }
     }
-    if !args.quiet && !args.json {
+    if !args.quiet && !args.pair.json {
         let method = if request.method == Method::Milp { "the MILP" } else { "the SDP" };
-        eprintln!("deltacert: bounding {} vs {} with {method} ...", args.reference.display(), args.compressed.display());
+        eprintln!("deltacert: bounding {} vs {} with {method} ...", args.pair.reference.display(), args.pair.compressed.display());
     }
     let report = bound(&reference, &compressed, &request)?;
     if let Some(path) = &args.plot {
@@ -58,15 +58,15 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             witness: report.witness.clone(),
             per_output_certified: report.per_output_bound.clone(),
             per_output_lower: report.per_output_lower.clone(),
-            l2: args.norm == "l2",
+            l2: args.pair.norm == "l2",
             note: format!("({})", args.method),
         };
         plot_bound(path, &reference, &compressed, &request.set, &figure)?;
     }
-    if args.json {
+    if args.pair.json {
         let mut value = serde_json::to_value(&report).expect("report serialises");
-        value["reference"] = args.reference.display().to_string().into();
-        value["compressed"] = args.compressed.display().to_string().into();
+        value["reference"] = args.pair.reference.display().to_string().into();
+        value["compressed"] = args.pair.compressed.display().to_string().into();
         if let Some(eps) = args.eps {
             value["eps"] = eps.into();
             value["decision"] = decision_name(&report, eps).into();
@@ -99,7 +99,7 @@ fn exit_code(report: &BoundReport, eps: Option<f64>) -> ExitCode {
 }
 
 fn print_human(report: &BoundReport, args: &BoundArgs) {
-    let norm = if args.norm == "l2" { "||f(x) - g(x)||_2" } else { "max_j |f_j(x) - g_j(x)|" };
+    let norm = if args.pair.norm == "l2" { "||f(x) - g(x)||_2" } else { "max_j |f_j(x) - g_j(x)|" };
     match report.certified_bound {
         Some(b) => println!("certified: {norm} <= {b:.9e} for every x in the set"),
         None => {

@@ -58,6 +58,17 @@ pub(crate) fn widen_slopes(alpha: f64, beta: f64) -> (f64, f64) {
     ((alpha * (1.0 - 1e-12) - 1e-300).max(0.0), beta * (1.0 + 1e-12) + 1e-300)
 }
 
+/// Local slope bounds of a smooth activation whose derivative is unimodal
+/// with its peak at 0 (tanh, sigmoid): on `[l, u]` every difference quotient
+/// lies in `[min(sigma'(l), sigma'(u)), sigma'(clamp(0, l, u))]`, widened for
+/// rounding and capped by the global slope bound `cap`.
+pub(crate) fn peaked_slope_bounds(rule: &dyn ActivationRule, lower: f64, upper: f64, cap: f64) -> (f64, f64) {
+    let alpha = rule.derivative(lower).min(rule.derivative(upper));
+    let beta = rule.derivative(0f64.clamp(lower, upper));
+    let (alpha, beta) = widen_slopes(alpha, beta);
+    (alpha, beta.min(cap))
+}
+
 /// The sector constraint around the point `(v0, sigma(v0))` for slopes in
 /// `[alpha, beta]`: `(a - s0 - alpha (v - v0)) (beta (v - v0) - (a - s0)) >= 0`.
 pub(crate) fn sector(v0: f64, s0: f64, s0_error: f64, alpha: f64, beta: f64) -> NeuronFact {

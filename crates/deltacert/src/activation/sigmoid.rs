@@ -3,7 +3,7 @@
 //! `[l, u]` difference quotients lie in `[min(sigma'(l), sigma'(u)),
 //! sigma'(clamp(0, l, u))]`; described like tanh by a local sector constraint
 //! and `sigma(l) <= a <= sigma(u)`.
-use super::{sector, widen_slopes, ActivationRule, NeuronAffine, NeuronFact};
+use super::{peaked_slope_bounds, sector, ActivationRule, NeuronAffine, NeuronFact};
 
 pub(super) struct Sigmoid;
 
@@ -24,10 +24,7 @@ impl ActivationRule for Sigmoid {
         (0.0, 0.25)
     }
     fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
-        let alpha = self.derivative(lower).min(self.derivative(upper));
-        let beta = self.derivative(0f64.clamp(lower, upper));
-        let (alpha, beta) = widen_slopes(alpha, beta);
-        (alpha, beta.min(0.25))
+        peaked_slope_bounds(self, lower, upper, 0.25)
     }
     fn neuron_facts(&self, lower: f64, upper: f64, a_lower: f64, a_upper: f64) -> Vec<NeuronFact> {
         let (alpha, beta) = self.local_slope_bounds(lower, upper);

@@ -3,7 +3,7 @@
 //! quotient lies in `[min(tanh'(l), tanh'(u)), tanh'(clamp(0, l, u))]`; the
 //! neuron is described by the sector constraint with these local slopes around
 //! the midpoint of `[l, u]`, and by `tanh(l) <= a <= tanh(u)`.
-use super::{sector, widen_slopes, ActivationRule, NeuronAffine, NeuronFact};
+use super::{peaked_slope_bounds, sector, ActivationRule, NeuronAffine, NeuronFact};
 
 pub(super) struct Tanh;
 
@@ -19,10 +19,7 @@ impl ActivationRule for Tanh {
         (0.0, 1.0)
     }
     fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
-        let alpha = self.derivative(lower).min(self.derivative(upper));
-        let beta = self.derivative(0f64.clamp(lower, upper));
-        let (alpha, beta) = widen_slopes(alpha, beta);
-        (alpha, beta.min(1.0))
+        peaked_slope_bounds(self, lower, upper, 1.0)
     }
     fn neuron_facts(&self, lower: f64, upper: f64, a_lower: f64, a_upper: f64) -> Vec<NeuronFact> {
         let (alpha, beta) = self.local_slope_bounds(lower, upper);

@@ -58,7 +58,7 @@ fn numel(shape: &[usize]) -> usize {
 pub fn read(bytes: &[u8]) -> Result<Network> {
     let model = ModelProto::decode(bytes).map_err(|e| malformed(format!("not a valid ONNX protobuf: {e}")))?;
     let graph = model.graph.as_ref().ok_or_else(|| malformed("ONNX model has no graph"))?;
-    let mut importer = Importer { values: HashMap::new(), layers: Vec::new(), transform: None, saw_dequantize: false, float_types: Vec::new() };
+    let mut importer = Importer { values: HashMap::new(), layers: Vec::new(), transform: None, saw_dequantize: false, float_types: Vec::new(), input_dim: 0 };
 
     for init in &graph.initializer {
         let t = tensor_from_proto(init).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
@@ -77,6 +77,7 @@ pub fn read(bytes: &[u8]) -> Result<Network> {
     if input_dim == 0 {
         return Err(malformed(format!("input '{}' has no elements", input.name)));
     }
+    importer.input_dim = input_dim;
     importer.values.insert(
         input.name.clone(),
         Value::Input(InputStage {
@@ -182,6 +183,8 @@ struct Importer {
     transform: Option<InputTransform>,
     saw_dequantize: bool,
     float_types: Vec<i32>,
+    /// Width of the graph input (activation vector 0).
+    input_dim: usize,
 }
 
 impl Importer {
@@ -202,8 +205,8 @@ impl Importer {
         if self.saw_dequantize { format!("int8-qdq (+{float})") } else { float.to_string() }
     }
 
-    fn width_of(&self, source: usize, input_dim: usize) -> usize {
-        if source == 0 { input_dim } else { self.layers[source - 1].width() }
+    fn width_of(&self, source: usize) -> usize {
+        if source == 0 { self.input_dim } else { self.layers[source - 1].width() }
     }
 
     fn get(&self, node: &NodeProto, i: usize) -> Result<Value> {
@@ -248,7 +251,6 @@ impl Importer {
 
     /// Adds a layer whose pre-activation is `expr`; returns its output as an expression.
     fn materialize(&mut self, expr: Affine, activation: Activation) -> Affine {
-        let input_dim = self.values.values().find_map(|v| if let Value::Input(s) = v { Some(numel(&s.shape)) } else { None }).unwrap_or(0);
         let width = expr.bias.len();
         let terms = expr
             .terms
@@ -256,7 +258,7 @@ impl Importer {
             .map(|(source, map)| Term {
                 source,
                 weights: match map {
-                    Map::Identity => Matrix::identity(self.width_of(source, input_dim)),
+                    Map::Identity => Matrix::identity(self.width_of(source)),
                     Map::Dense(m) => m,
                 },
             })
