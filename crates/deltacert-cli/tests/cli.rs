@@ -330,3 +330,15 @@ fn too_large_sdp_is_refused_with_exit_3_instead_of_exhausting_memory() {
     assert!(text.contains("exceeds the SDP limit 150"), "{text}");
     assert!(!text.contains("certified:"));
 }
+
+#[test]
+fn planner_and_plot_options_are_checked() {
+    let model = fixture("paper/paper_quant_orig.onnx");
+    assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:8..2", "--tolerance", "1"]), &["empty range"]);
+    assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "int8..4", "--tolerance", "1"]), &["fixed:A..B"]);
+    assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--prune", "0.2..1.5", "--tolerance", "1"]), &["'1.5' is not a fraction"]);
+    assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:1..2", "--tolerance=-1"]), &["--tolerance"]);
+    let jpg = scratch("figure.jpg");
+    let o = deltacert(&["bound", &model, &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--plot", jpg.to_str().unwrap(), "--quiet"]);
+    assert_bad_input(&o, &["figure.jpg", ".svg or .png"]);
+}

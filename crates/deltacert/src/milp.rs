@@ -7,11 +7,14 @@
 //! output `j` and sign `s` the MILP maximises `s (y_f,j(x) - y_g,j(x'))` over
 //! the input set (box and polytope rows; `x' = x`, `|x' - x| <= step`, or `x'`
 //! free). The incumbent is evaluated in f64 and reported as a lower bound with
-//! its input; HiGHS's dual bound, widened by its feasibility tolerance, is the
-//! upper bound. When both meet (gap 0) the value is the exact worst case.
+//! its input; HiGHS's dual bound, widened by `1e-6 (1 + |bound|)` for its
+//! tolerances, is the upper bound. Unlike the SDP's certificate, this dual
+//! bound is *not* re-checked in exact arithmetic: it is as trustworthy as
+//! HiGHS's floating-point branch and bound. The incumbent, being an evaluated
+//! input, is always a true lower bound.
 
 use crate::activation::Activation;
-use crate::bounds::linear_bounds;
+use crate::bounds::{linear_bounds, NetworkBounds};
 use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
 use crate::network::Network;
@@ -98,9 +101,9 @@ impl Encoder {
         let factors: Vec<(highs::Col, f64)> = expr.terms.iter().map(|&(c, v)| (self.columns[c], v)).collect();
         self.problem.add_row((lower - expr.constant)..=(upper - expr.constant), &factors);
     }
-    /// Encodes `network` on the input columns; returns the output expressions.
-    fn network(&mut self, network: &Network, inputs: &[usize], input_lower: &[f64], input_upper: &[f64]) -> Vec<Expr> {
-        let bounds = linear_bounds(network, input_lower, input_upper);
+    /// Encodes `network` on the input columns with its pre-activation bounds;
+    /// returns the output expressions.
+    fn network(&mut self, network: &Network, bounds: &NetworkBounds, inputs: &[usize]) -> Vec<Expr> {
         let mut acts: Vec<Vec<Expr>> = vec![inputs.iter().map(|&c| Expr { terms: vec![(c, 1.0)], constant: 0.0 }).collect()];
         for (layer, b) in network.layers.iter().zip(&bounds.layers) {
             let mut out = Vec::with_capacity(layer.width());
@@ -178,11 +181,13 @@ pub fn solve(prepared: &Prepared, time_limit: Option<f64>) -> Result<MilpResult>
         return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
     }
     let outputs = f.output_dim();
+    // bounds once for every output and sign (x' ranges over the same box)
+    let bounds = (linear_bounds(f, &set.lower, &set.upper), linear_bounds(g, &set.lower, &set.upper));
     let mut solves = Vec::new();
     let mut binaries = 0;
     for output in 0..outputs {
         for sign in [1.0, -1.0] {
-            let (solve, count) = solve_one(f, g, set, coupling, output, sign, time_limit)?;
+            let (solve, count) = solve_one(f, g, &bounds, set, coupling, output, sign, time_limit)?;
             binaries = count;
             solves.push(solve);
         }
@@ -213,7 +218,7 @@ pub fn solve(prepared: &Prepared, time_limit: Option<f64>) -> Result<MilpResult>
 }
 
 #[allow(clippy::too_many_arguments)]
-fn solve_one(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, time_limit: Option<f64>) -> Result<(MilpSolve, usize)> {
+fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, time_limit: Option<f64>) -> Result<(MilpSolve, usize)> {
     let start = std::time::Instant::now();
     let n = set.dim();
     let mut enc = Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0 };
@@ -232,8 +237,8 @@ fn solve_one(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling,
             enc.row(&Expr { terms: copy.iter().zip(a).map(|(&c, &v)| (c, v)).collect(), constant: 0.0 }, f64::NEG_INFINITY, *b);
         }
     }
-    let yf = enc.network(f, &x, &set.lower, &set.upper);
-    let yg = enc.network(g, &xg, &set.lower, &set.upper);
+    let yf = enc.network(f, &bounds.0, &x);
+    let yg = enc.network(g, &bounds.1, &xg);
     let mut objective = sub(&yf[output], &yg[output]);
     objective.terms.iter_mut().for_each(|t| t.1 *= sign);
     objective.constant *= sign;

@@ -45,6 +45,10 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         if path.exists() && !args.force {
             return Err(Error::new(ErrorKind::InvalidOption, format!("{} already exists (pass --force to overwrite it)", path.display())));
         }
+        let extension = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        if !matches!(extension.as_deref(), Some("svg" | "png")) {
+            return Err(Error::new(ErrorKind::InvalidOption, format!("{}: plots are written as .svg or .png", path.display())));
+        }
     }
     if !args.quiet && !args.pair.json {
         let method = if request.method == Method::Milp { "the MILP" } else { "the SDP" };

@@ -90,6 +90,10 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         if path.exists() && !args.force {
             return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));
         }
+        let extension = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        if !matches!(extension.as_deref(), Some("svg" | "png")) {
+            return Err(Error::new(ErrorKind::InvalidOption, format!("{}: plots are written as .svg or .png", path.display())));
+        }
     }
     let model = read_model(&args.model)?;
     let set = input::input_set(&args.set, &model)?;

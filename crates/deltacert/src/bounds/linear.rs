@@ -119,9 +119,8 @@ fn back_substitute(
 
 /// Linear-propagation bounds of every layer (intersected with interval bounds).
 pub fn linear_bounds(network: &Network, input_lower: &[f64], input_upper: &[f64]) -> NetworkBounds {
-    let interval = interval_bounds(network, input_lower, input_upper);
     if !network.is_chain() {
-        return interval;
+        return interval_bounds(network, input_lower, input_upper);
     }
     let mut bounds = NetworkBounds { input_lower: input_lower.to_vec(), input_upper: input_upper.to_vec(), layers: Vec::new() };
     let mut relaxations: Vec<Vec<Relaxation>> = Vec::new();
