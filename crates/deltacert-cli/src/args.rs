@@ -50,7 +50,7 @@ pub struct PlanArgs {
     #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
     pub norm: String,
     /// Bounding method for every setting.
-    #[arg(long, value_parser = ["auto", "sdp", "milp"], default_value = "auto")]
+    #[arg(long, value_parser = ["auto", "sdp", "propagate", "milp"], default_value = "auto")]
     pub method: String,
     /// Time limit per solve, seconds.
     #[arg(long)]
@@ -135,9 +135,11 @@ pub struct PairArgs {
 pub struct BoundArgs {
     #[command(flatten)]
     pub pair: PairArgs,
-    /// Bounding method: sdp (the paper's semidefinite program), milp (exact
-    /// worst case, ReLU networks, HiGHS), auto (currently the SDP).
-    #[arg(long, value_parser = ["auto", "sdp", "milp"], default_value = "auto")]
+    /// Bounding method: auto (differential propagation, then input
+    /// splitting, plus the SDP when the problem is small), propagate (one pass
+    /// of differential bound propagation), sdp (the paper's semidefinite
+    /// program), milp (exact worst case, ReLU networks, HiGHS).
+    #[arg(long, value_parser = ["auto", "sdp", "propagate", "milp"], default_value = "auto")]
     pub method: String,
     /// Draw a figure of the error and its bounds (.svg or .png).
     #[arg(long, value_name = "FILE")]
@@ -151,9 +153,13 @@ pub struct BoundArgs {
     /// Decide mode: exit 0 if bound <= E is proven, 1 if an error above E is found.
     #[arg(long, value_name = "E")]
     pub eps: Option<f64>,
-    /// Time limit per SDP solve, seconds.
+    /// Time limit, seconds. auto: the input-splitting search stops then and
+    /// reports the bound reached (default 10 s); sdp/milp: per solve.
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// auto: stop splitting once certified <= RATIO * observed.
+    #[arg(long, value_name = "RATIO", default_value_t = deltacert::bound::DEFAULT_TARGET_RATIO)]
+    pub target_ratio: f64,
     /// Largest lifted SDP dimension attempted (memory grows like d^4).
     #[arg(long, default_value_t = deltacert::sdp::DEFAULT_MAX_DIMENSION)]
     pub sdp_max_dim: usize,

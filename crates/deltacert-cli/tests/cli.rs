@@ -199,7 +199,17 @@ fn exported_models_run_in_onnxruntime() {
 
 #[test]
 fn bound_certifies_the_paper_pair_in_json() {
+    // the default (auto): propagation, the SDP (small here), then splitting
     let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["method"], "auto");
+    let certified = v["certified_bound"].as_f64().unwrap();
+    assert!((3.861206614305957..3.87).contains(&certified), "{certified}");
+    assert!(v["details"]["sdp"]["solves"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(v["details"]["split"]["stop"].is_string());
+    // the SDP alone
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "certified");
@@ -231,12 +241,12 @@ fn decide_mode_exit_codes() {
 #[test]
 fn no_certificate_exits_3_and_prints_no_number() {
     // a time limit far too short for any solve
-    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--timeout", "1e-9", "--json"]);
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--timeout", "1e-9", "--json"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "no_certificate");
     assert!(v["certified_bound"].is_null());
-    let human = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--timeout", "1e-9", "--quiet"]);
+    let human = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--timeout", "1e-9", "--quiet"]);
     assert_eq!(human.status.code(), Some(3));
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.starts_with("no certificate"), "{text}");
@@ -323,6 +333,8 @@ fn too_large_sdp_is_refused_with_exit_3_instead_of_exhausting_memory() {
         box_file.to_str().unwrap(),
         "--samples",
         "2000",
+        "--method",
+        "sdp",
         "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -341,4 +353,64 @@ fn planner_and_plot_options_are_checked() {
     let jpg = scratch("figure.jpg");
     let o = deltacert(&["bound", &model, &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--plot", jpg.to_str().unwrap(), "--quiet"]);
     assert_bad_input(&o, &["figure.jpg", ".svg or .png"]);
+}
+
+fn acas(name: &str) -> String {
+    fixture(&format!("acasxu/ACASXU_run2a_{name}_batch_2000.nnet"))
+}
+
+#[test]
+fn propagate_bounds_acas_in_one_pass() {
+    let o = deltacert(&["bound", &acas("1_1"), &fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"), "--box-file", &fixture("acasxu/property_4.json"), "--method", "propagate", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["method"], "propagate");
+    assert_eq!(v["status"], "certified");
+    let (certified, lower) = (v["certified_bound"].as_f64().unwrap(), v["lower_bound"].as_f64().unwrap());
+    // one pass over property 4: about 0.021, observed about 1.9e-3
+    assert!(certified >= lower && certified < 0.05, "certified {certified}, observed {lower}");
+    assert!(v["details"]["split"].is_null());
+}
+
+#[test]
+fn decide_mode_proves_refutes_and_times_out_on_acas() {
+    let (f, g) = (acas("1_1"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
+    // proven: property 3 needs splitting (one pass gives 0.17)
+    let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_3.json"), "--eps", "0.05", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "proven");
+    assert!(v["certified_bound"].as_f64().unwrap() <= 0.05);
+    assert!(v["details"]["split"]["pieces_bounded"].as_u64().unwrap() > 1);
+    assert_eq!(v["details"]["split"]["stop"], "proven");
+    // refuted: the observed error (about 1.5e-3) is above 1e-4; the witness is in the box
+    let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_3.json"), "--eps", "1e-4", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "counterexample");
+    let witness: Vec<f64> = v["witness"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let (lo, hi) = ([1500.0, -0.06, 3.10, 980.0, 960.0], [1800.0, 0.06, 3.141592, 1200.0, 1200.0]);
+    assert!(witness.iter().zip(lo.iter().zip(hi)).all(|(x, (l, h))| *x >= *l && *x <= h), "{witness:?}");
+    assert!(v["lower_bound"].as_f64().unwrap() > 1e-4);
+    // undecided within the time limit: property 1 at 5e-5 (observed about 4.3e-5)
+    let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_1.json"), "--eps", "5e-5", "--timeout", "2.5"]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("decision:  unknown"), "{text}");
+    // progress on standard error for a run of more than a second
+    assert!(stderr(&o).contains("pieces bounded"), "{}", stderr(&o));
+}
+
+#[test]
+fn auto_bound_with_timeout_is_anytime_and_tighter_than_one_pass() {
+    let (f, g) = (acas("1_1"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
+    let one = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_3.json"), "--method", "propagate", "--json"]);
+    let split = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_3.json"), "--timeout", "2", "--json", "--quiet"]);
+    assert!(split.status.success(), "{}", stderr(&split));
+    let (one, split): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&one.stdout).unwrap(), serde_json::from_slice(&split.stdout).unwrap());
+    let (a, b) = (one["certified_bound"].as_f64().unwrap(), split["certified_bound"].as_f64().unwrap());
+    assert!(b < 0.2 * a, "split {b} vs one pass {a}");
+    assert!(b >= split["lower_bound"].as_f64().unwrap());
+    assert_eq!(split["details"]["split"]["stop"], "time_limit");
+    assert!(split["seconds"].as_f64().unwrap() < 6.0);
 }

@@ -11,7 +11,10 @@
 //!
 //! Pipeline: models are read into the IR ([`network`], [`io`]); compression
 //! ([`compress`]) produces pruned or quantised copies; [`bounds`] computes
-//! pre-activation bounds (interval and linear propagation); [`sdp`] lifts both networks into one vector,
+//! pre-activation bounds (interval and linear propagation) and differential
+//! bounds on `v_f - v_g` and `f - g` ([`bounds::differential_bounds`]);
+//! [`search::split`] splits the input box (branch and bound) and keeps the
+//! maximum of the pieces' bounds; [`sdp`] lifts both networks into one vector,
 //! describes every activation by quadratic constraints and solves the
 //! S-procedure semidefinite program (method.md §2–4); its certificate is
 //! re-checked in f64 (§5) before any number is reported; [`search`] finds the

@@ -5,7 +5,7 @@ mod common;
 
 use common::model;
 use deltacert::activation::Activation;
-use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::bound::{bound, BoundRequest, Method, DEFAULT_SPLIT_SECONDS, DEFAULT_TARGET_RATIO};
 use deltacert::input_set::InputSet;
 use deltacert::milp;
 use deltacert::network::random::{partner, random_mlp, Relation};
@@ -49,7 +49,7 @@ fn exact_1d(f: &Network, g: &Network, lo: f64, hi: f64) -> f64 {
 }
 
 fn milp_bound(f: &Network, g: &Network, set: InputSet, coupling: InputCoupling) -> deltacert::bound::BoundReport {
-    let request = BoundRequest { set, coupling, norm: Norm::Linf, method: Method::Milp, sdp: SdpSettings::default(), attack: AttackSettings::default() };
+    let request = BoundRequest { set, coupling, norm: Norm::Linf, method: Method::Milp, sdp: SdpSettings::default(), attack: AttackSettings::default(), eps: None, split_seconds: DEFAULT_SPLIT_SECONDS, target_ratio: DEFAULT_TARGET_RATIO };
     bound(f, g, &request).unwrap()
 }
 
@@ -93,7 +93,7 @@ fn milp_is_never_beaten_by_sampling_on_random_two_input_pairs() {
 }
 
 #[test]
-fn certified_bounds_are_never_below_the_milp_optimum_on_100_random_pairs() {
+fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
     let mut checked = 0;
     for case in 0..100 {
@@ -105,16 +105,23 @@ fn certified_bounds_are_never_below_the_milp_optimum_on_100_random_pairs() {
         let g = partner(&mut rng, &f, relation, Activation::Relu);
         let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
         let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
-        let request = BoundRequest { set, coupling: InputCoupling::Same, norm: Norm::Linf, method: Method::Sdp, sdp: SdpSettings::default(), attack: AttackSettings { samples: 500, starts: 2, steps: 10, seed: 1 } };
-        let sdp = bound(&f, &g, &request).unwrap();
-        if let Some(b) = sdp.certified_bound {
-            assert!(b >= exact.lower_bound - 1e-10 * (1.0 + b), "case {case}: SDP {b} below the MILP optimum {}", exact.lower_bound);
-            for (j, pb) in sdp.per_output_bound.iter().enumerate() {
+        for method in [Method::Sdp, Method::Propagate, Method::Auto] {
+            let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
+            request.attack = AttackSettings { samples: 500, starts: 2, steps: 10, seed: 1 };
+            request.split_seconds = 0.1;
+            request.target_ratio = 1.0;
+            let report = bound(&f, &g, &request).unwrap();
+            let Some(b) = report.certified_bound else {
+                assert_eq!(method, Method::Sdp, "case {case}: {method:?} gave no bound");
+                continue;
+            };
+            assert!(b >= exact.lower_bound - 1e-10 * (1.0 + b), "case {case}: {method:?} {b} below the MILP optimum {}", exact.lower_bound);
+            for (j, pb) in report.per_output_bound.iter().enumerate() {
                 if let Some(pb) = pb {
-                    assert!(*pb >= exact.per_output_lower[j] - 1e-10 * (1.0 + pb), "case {case} output {j}");
+                    assert!(*pb >= exact.per_output_lower[j] - 1e-10 * (1.0 + pb), "case {case} output {j} ({method:?})");
                 }
             }
-            checked += 1;
+            checked += usize::from(method == Method::Sdp);
         }
     }
     assert!(checked >= 95, "only {checked} SDP certificates");

@@ -3,7 +3,7 @@
 mod common;
 
 use common::model;
-use deltacert::bound::{bound, BoundReport, BoundRequest, Method};
+use deltacert::bound::{bound, BoundReport, BoundRequest, Method, DEFAULT_SPLIT_SECONDS, DEFAULT_TARGET_RATIO};
 use deltacert::input_set::InputSet;
 use deltacert::sdp::lift::InputCoupling;
 use deltacert::sdp::qc::QcOptions;
@@ -23,6 +23,9 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         method: Method::Sdp,
         sdp: SdpSettings { qcs: QcChoice::Fixed(qcs), ..SdpSettings::default() },
         attack: AttackSettings::default(),
+        eps: None,
+        split_seconds: DEFAULT_SPLIT_SECONDS,
+        target_ratio: DEFAULT_TARGET_RATIO,
     };
     bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()
 }
@@ -69,6 +72,9 @@ fn independent_inputs_bound_the_largest_difference_over_pairs() {
         method: Method::Sdp,
         sdp: SdpSettings::default(),
         attack: AttackSettings::default(),
+        eps: None,
+        split_seconds: DEFAULT_SPLIT_SECONDS,
+        target_ratio: DEFAULT_TARGET_RATIO,
     };
     let (f, g) = (model("paper/paper_cmp_nn1.onnx"), model("paper/paper_cmp_nn2.onnx"));
     let report = bound(&f, &g, &request).unwrap();

@@ -2,7 +2,7 @@
 
 use super::input;
 use crate::args::BoundArgs;
-use deltacert::bound::{bound, check_shapes, BoundReport, BoundRequest, Method, Status};
+use deltacert::bound::{bound_with_progress, check_shapes, BoundReport, BoundRequest, Method, Status, DEFAULT_SPLIT_SECONDS};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
 use deltacert::report::plot::{plot_bound, BoundFigure};
@@ -28,6 +28,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             return Err(Error::new(ErrorKind::InvalidOption, format!("--eps {e}: must be a finite number >= 0")));
         }
     }
+    if !(args.target_ratio >= 1.0) || !args.target_ratio.is_finite() {
+        return Err(Error::new(ErrorKind::InvalidOption, format!("--target-ratio {}: must be a finite number >= 1", args.target_ratio)));
+    }
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
     let set = input::input_set(&args.pair.set, &reference)?;
@@ -36,9 +39,12 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         set,
         coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
         norm: input::norm(&args.pair.norm),
-        method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
+        method: method(&args.method),
         sdp: SdpSettings { qcs, time_limit: args.timeout, max_dimension: args.sdp_max_dim },
         attack: AttackSettings { samples: args.pair.samples, seed: args.pair.seed, ..AttackSettings::default() },
+        eps: args.eps,
+        split_seconds: args.timeout.unwrap_or(DEFAULT_SPLIT_SECONDS),
+        target_ratio: args.target_ratio,
     };
     check_shapes(&reference, &compressed, &request)?;
     if let Some(path) = &args.plot {
@@ -51,10 +57,20 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         }
     }
     if !args.quiet && !args.pair.json {
-        let method = if request.method == Method::Milp { "the MILP" } else { "the SDP" };
+        let method = match request.method {
+            Method::Milp => "the MILP",
+            Method::Sdp => "the SDP",
+            Method::Propagate => "differential propagation",
+            Method::Auto => "differential propagation and input splitting",
+        };
         eprintln!("deltacert: bounding {} vs {} with {method} ...", args.pair.reference.display(), args.pair.compressed.display());
     }
-    let report = bound(&reference, &compressed, &request)?;
+    let quiet = args.quiet;
+    let report = bound_with_progress(&reference, &compressed, &request, &|p| {
+        if !quiet && p.seconds >= 1.0 {
+            eprintln!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
+        }
+    })?;
     if let Some(path) = &args.plot {
         let figure = BoundFigure {
             certified: report.certified_bound,
@@ -82,6 +98,16 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     Ok(exit_code(&report, args.eps))
 }
 
+/// The library's method for a `--method` value.
+pub fn method(name: &str) -> Method {
+    match name {
+        "milp" => Method::Milp,
+        "sdp" => Method::Sdp,
+        "propagate" => Method::Propagate,
+        _ => Method::Auto,
+    }
+}
+
 fn decision_name(report: &BoundReport, eps: f64) -> &'static str {
     match (report.certified_bound, report.lower_bound > eps) {
         (Some(b), _) if b <= eps => "proven",
@@ -107,7 +133,7 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     match report.certified_bound {
         Some(b) => println!("certified: {norm} <= {b:.9e} for every x in the set"),
         None => {
-            let reason = report.details.get("sdp").or(report.details.get("milp")).unwrap_or(&report.details)["solves"]
+            let reason = report.details.get("sdp").filter(|s| !s.is_null()).or(report.details.get("milp")).unwrap_or(&report.details)["solves"]
                 .as_array()
                 .and_then(|s| s.iter().find_map(|s| s["refusal"].as_str().or(s["status"].as_str().filter(|st| *st != "Optimal")).map(String::from)))
                 .unwrap_or_else(|| "unknown".into());
@@ -127,7 +153,13 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
             println!("output {j}:  certified {b}, observed {l:.6e}");
         }
     }
-    if let Some(sdp) = report.details.get("sdp") {
+    if let Some(p) = report.details.get("propagate") {
+        println!("propagate: one pass {:.6e}, {} unstable neurons", p["one_pass_bound"].as_f64().unwrap_or(f64::NAN), p["unstable_neurons"]);
+    }
+    if let Some(split) = report.details.get("split").filter(|s| !s.is_null()) {
+        println!("split:     {} pieces bounded, {} open, depth {}, stopped: {}, {:.2} s", split["pieces_bounded"], split["pieces_open"], split["max_depth"], split["stop"].as_str().unwrap_or("?"), split["seconds"].as_f64().unwrap_or(0.0));
+    }
+    if let Some(sdp) = report.details.get("sdp").filter(|s| !s.is_null()) {
         println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp["dim"], sdp["variable_neurons"], sdp["stable_neurons"], sdp["matched_pairs"], report.seconds);
     }
     if let Some(milp) = report.details.get("milp") {

@@ -4,7 +4,7 @@
 
 use super::input;
 use crate::args::PlanArgs;
-use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::bound::{bound, BoundRequest, DEFAULT_SPLIT_SECONDS, DEFAULT_TARGET_RATIO};
 use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
@@ -102,9 +102,12 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         set,
         coupling: InputCoupling::Same,
         norm: input::norm(&args.norm),
-        method: if args.method == "milp" { Method::Milp } else { Method::Sdp },
+        method: super::bound::method(&args.method),
         sdp: SdpSettings { qcs: QcChoice::Auto, time_limit: args.timeout, ..SdpSettings::default() },
         attack: AttackSettings::default(),
+        eps: None,
+        split_seconds: args.timeout.unwrap_or(DEFAULT_SPLIT_SECONDS),
+        target_ratio: DEFAULT_TARGET_RATIO,
     };
     let mut rows = Vec::new();
     if !args.json {

@@ -3,11 +3,13 @@
 //! elimination of the SDP (method.md §3), and the radius `R` of the
 //! certificate check (§5).
 
+mod differential;
 mod interval;
 mod linear;
 
 pub use interval::{interval_bounds, rounding_gamma};
-pub use linear::linear_bounds;
+pub use differential::{align, differential_bounds, differential_bounds_within, DifferentialBounds, DifferentialRegion};
+pub use linear::{linear_bounds, linear_bounds_within};
 
 use serde::Serialize;
 

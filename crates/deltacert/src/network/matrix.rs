@@ -63,22 +63,31 @@ impl Matrix {
             }
         }
     }
-    /// `self * other`.
+    /// `self * other` (faer's blocked product; its rounding error obeys the
+    /// same `gamma_n |A| |B|` bound as the plain loop, whatever the order).
     pub fn matmul(&self, other: &Matrix) -> Matrix {
-        assert_eq!(self.cols, other.rows, "matmul shapes");
         let mut out = Matrix::zeros(self.rows, other.cols);
-        for r in 0..self.rows {
-            let out_row = &mut out.data[r * other.cols..(r + 1) * other.cols];
-            for k in 0..self.cols {
-                let a = self.data[r * self.cols + k];
-                if a != 0.0 {
-                    for (o, b) in out_row.iter_mut().zip(other.row(k)) {
-                        *o += a * b;
-                    }
-                }
-            }
-        }
+        self.matmul_into(other, &mut out, false);
         out
+    }
+    /// `into = self * other`, or `into += self * other` when `accumulate`.
+    pub fn matmul_into(&self, other: &Matrix, into: &mut Matrix, accumulate: bool) {
+        assert_eq!(self.cols, other.rows, "matmul shapes");
+        assert!(into.rows == self.rows && into.cols == other.cols, "matmul output shape");
+        if self.rows == 0 || other.cols == 0 {
+            return;
+        }
+        if self.cols == 0 {
+            if !accumulate {
+                into.data.iter_mut().for_each(|v| *v = 0.0);
+            }
+            return;
+        }
+        let lhs = faer::MatRef::from_row_major_slice(&self.data, self.rows, self.cols);
+        let rhs = faer::MatRef::from_row_major_slice(&other.data, other.rows, other.cols);
+        let dst = faer::MatMut::from_row_major_slice_mut(&mut into.data, self.rows, other.cols);
+        let mode = if accumulate { faer::Accum::Add } else { faer::Accum::Replace };
+        faer::linalg::matmul::matmul(dst, mode, lhs, rhs, 1.0, faer::Par::Seq);
     }
     /// The transpose.
     pub fn transpose(&self) -> Matrix {

@@ -5,6 +5,8 @@
 //! number is an evaluated `||f(x) - g(x')||` at a feasible input pair, so it is
 //! a true lower bound on the worst case.
 
+pub mod split;
+
 use crate::input_set::InputSet;
 use crate::network::Network;
 use crate::sdp::lift::InputCoupling;

@@ -1,0 +1,157 @@
+//! Tight and fast at scale (not a test: prints tables).
+//!
+//! Sections (pick with arguments; default all):
+//! - `decide`: all 45 ACAS Xu pairs (original vs `_16bit`), properties 1, 3
+//!   and 4, `--method auto --eps 0.05`: the decision and its time.
+//! - `anytime`: ACAS 1_1, properties 1, 3, 4, no `--eps`: the certified bound
+//!   reached with a 10 s and a 60 s budget, next to the lower bound.
+//! - `mnist`: MNIST 3x100 vs its 16-bit copy, L-inf balls of radius 0.01 and
+//!   0.05 around 5 seeded points of [0, 1]^784: one propagation pass and
+//!   `auto` with a 10 s budget.
+//!
+//! Every row runs the library's full `bound` pipeline (attack included), as
+//! `deltacert bound` does. Run: `cargo bench -p deltacert --bench scale_table
+//! [-- decide anytime mnist]`. The 45 ACAS pairs are read from
+//! `DELTACERT_ACAS_DIR` (default `../../../shared/data/acasxu`, the shared data
+//! directory); `DELTACERT_BENCH_LIMIT` caps each decision (seconds, default 120).
+
+use deltacert::bound::{bound, BoundReport, BoundRequest, Method};
+use deltacert::input_set::InputSet;
+use deltacert::io::read_model;
+use deltacert::network::Network;
+use deltacert::sdp::lift::InputCoupling;
+use deltacert::sdp::Norm;
+use rand::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The standard ACAS Xu property boxes (physical units).
+const PROPERTIES: [(usize, [f64; 5], [f64; 5]); 3] = [
+    (1, [55947.691, -3.141592, -3.141592, 1145.0, 0.0], [60760.0, 3.141592, 3.141592, 1200.0, 60.0]),
+    (3, [1500.0, -0.06, 3.10, 980.0, 960.0], [1800.0, 0.06, 3.141592, 1200.0, 1200.0]),
+    (4, [1500.0, -0.06, 0.0, 1000.0, 700.0], [1800.0, 0.06, 0.0, 1200.0, 800.0]),
+];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn acas_pair(dir: &Path, name: &str) -> Option<(Network, Network)> {
+    let f = read_model(&dir.join(format!("ACASXU_run2a_{name}_batch_2000.nnet"))).ok()?;
+    let g = read_model(&dir.join(format!("ACASXU_run2a_{name}_batch_2000_16bit.nnet"))).ok()?;
+    Some((f, g))
+}
+
+fn run(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64) -> BoundReport {
+    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, method);
+    request.eps = eps;
+    request.split_seconds = seconds;
+    bound(f, g, &request).expect("valid benchmark input")
+}
+
+fn decision(report: &BoundReport, eps: f64) -> &'static str {
+    match report.certified_bound {
+        Some(b) if b <= eps => "proven",
+        _ if report.lower_bound > eps => "counterexample",
+        _ => "timeout",
+    }
+}
+
+fn decide_section(limit: f64) {
+    let dir = std::env::var("DELTACERT_ACAS_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/acasxu"));
+    println!("\n## ACAS Xu, original vs 16-bit, --eps 0.05 (limit {limit} s per decision)\n");
+    println!("| pair | property 1 | s | property 3 | s | property 4 | s |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut totals = [0.0f64; 3];
+    let mut proven = [0usize; 3];
+    let mut pairs = 0;
+    let start = Instant::now();
+    for i in 1..=5 {
+        for j in 1..=9 {
+            let name = format!("{i}_{j}");
+            let Some((f, g)) = acas_pair(&dir, &name) else {
+                println!("| {name} | missing in {} | | | | | |", dir.display());
+                continue;
+            };
+            pairs += 1;
+            let mut row = format!("| {name} |");
+            for (p, (_, lower, upper)) in PROPERTIES.iter().enumerate() {
+                let set = InputSet::from_box(lower.to_vec(), upper.to_vec()).expect("valid box");
+                let report = run(&f, &g, set, Method::Auto, Some(0.05), limit);
+                totals[p] += report.seconds;
+                let d = decision(&report, 0.05);
+                proven[p] += usize::from(d == "proven");
+                row += &format!(" {d} | {:.2} |", report.seconds);
+            }
+            println!("{row}");
+        }
+    }
+    println!("| **total** | {}/{pairs} proven | {:.1} | {}/{pairs} proven | {:.1} | {}/{pairs} proven | {:.1} |", proven[0], totals[0], proven[1], totals[1], proven[2], totals[2]);
+    println!("\nall {} decisions: {:.1} s wall time", 3 * pairs, start.elapsed().as_secs_f64());
+}
+
+fn anytime_section() {
+    let (f, g) = acas_pair(&fixtures().join("acasxu"), "1_1").expect("fixtures");
+    println!("\n## ACAS Xu 1_1 vs 16-bit: certified bound reached by time budget\n");
+    println!("| property | one pass | certified 10 s | certified 60 s | lower bound | ratio at 60 s | pieces at 60 s |");
+    println!("|---|---|---|---|---|---|---|");
+    for (number, lower, upper) in PROPERTIES {
+        let set = InputSet::from_box(lower.to_vec(), upper.to_vec()).expect("valid box");
+        let one = run(&f, &g, set.clone(), Method::Propagate, None, 0.0);
+        let ten = run(&f, &g, set.clone(), Method::Auto, None, 10.0);
+        let sixty = run(&f, &g, set, Method::Auto, None, 60.0);
+        let lower_bound = one.lower_bound.max(ten.lower_bound).max(sixty.lower_bound);
+        let c = |r: &BoundReport| r.certified_bound.map_or("none".into(), |b| format!("{b:.3e}"));
+        println!(
+            "| {number} | {} | {} | {} | {lower_bound:.3e} | {:.2} | {} |",
+            c(&one),
+            c(&ten),
+            c(&sixty),
+            sixty.certified_bound.unwrap_or(f64::NAN) / lower_bound,
+            sixty.details["split"]["pieces_bounded"]
+        );
+    }
+}
+
+fn mnist_section() {
+    let dir = fixtures().join("mnist");
+    let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
+    let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(784);
+    let centers: Vec<Vec<f64>> = (0..5).map(|_| (0..784).map(|_| rng.gen_range(0.0..1.0)).collect()).collect();
+    println!("\n## MNIST 3x100 vs 16-bit, L-inf balls around 5 seeded points\n");
+    println!("| radius | point | one pass | s | auto (10 s) | s | lower bound | ratio one pass | ratio auto |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for radius in [0.01, 0.05] {
+        let mut ratios = Vec::new();
+        for (k, center) in centers.iter().enumerate() {
+            let set = InputSet::ball(center.clone(), radius, false).expect("valid ball");
+            // the ball is clipped to the valid pixel range [0, 1]
+            let set = InputSet::from_box(set.lower.iter().map(|v| v.max(0.0)).collect(), set.upper.iter().map(|v| v.min(1.0)).collect()).expect("valid box");
+            let one = run(&f, &g, set.clone(), Method::Propagate, None, 0.0);
+            let auto = run(&f, &g, set, Method::Auto, None, 10.0);
+            let lower_bound = one.lower_bound.max(auto.lower_bound);
+            let (a, b) = (one.certified_bound.unwrap_or(f64::NAN), auto.certified_bound.unwrap_or(f64::NAN));
+            ratios.push(b / lower_bound);
+            println!("| {radius} | {k} | {a:.3e} | {:.2} | {b:.3e} | {:.2} | {lower_bound:.3e} | {:.2} | {:.2} |", one.seconds, auto.seconds, a / lower_bound, b / lower_bound);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!("| {radius} | median | | | | | | | {:.2} |", ratios[ratios.len() / 2]);
+    }
+}
+
+fn main() {
+    let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    let limit: f64 = std::env::var("DELTACERT_BENCH_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(120.0);
+    println!("threads: {}", rayon::current_num_threads());
+    if wants("mnist") {
+        mnist_section();
+    }
+    if wants("anytime") {
+        anytime_section();
+    }
+    if wants("decide") {
+        decide_section(limit);
+    }
+}

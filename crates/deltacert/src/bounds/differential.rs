@@ -1,0 +1,646 @@
+//! Differential bound propagation: bounds on `Delta v = v_f - v_g` for
+//! matched neurons and on the output difference `Delta y = y_f - y_g`,
+//! without forgetting that `f` and `g` are nearly the same function.
+//!
+//! Write `Delta a = a_f - a_g`. For layer `k` (weights `W_f`, `W_g`, biases
+//! `b_f`, `b_g`)
+//!
+//! ```text
+//! Delta v^k = W_g^k Delta a^(k-1) + (W_f^k - W_g^k) a_f^(k-1) + (b_f^k - b_g^k),
+//! v_f^k     = W_f^k a_f^(k-1) + b_f^k,
+//! ```
+//!
+//! and at the input `Delta a^(-1) = x - x'` (zero when both networks see the
+//! same input, bounded by the quantisation step otherwise). The weight
+//! difference is small for a compressed copy, so the `a_f` path carries little
+//! and the `Delta a` path stays at the scale of the difference: this is what a
+//! bound on the merged network `f - g` loses.
+//!
+//! Bounds on a linear function of `Delta v^K` (or `Delta y`) come from
+//! back-substitution, as in [`super::linear`] (CROWN/DeepPoly), through the
+//! pair of states `(Delta a^j, a_f^j)`: `a_f` is replaced by the relaxation of
+//! `f`'s activation on its pre-activation interval, `Delta a` by a linear
+//! relaxation in `Delta v` (below), then both by the affine maps above, down
+//! to the input, where the linear function is maximised over the box (and the
+//! L2 ball when there is one).
+//!
+//! **Relaxation of `Delta a = sigma(v_f) - sigma(v_g)`.** By the mean value
+//! theorem `Delta a = q Delta v` with `q` a difference quotient of `sigma`.
+//! When `Delta v > 0` both points lie in `[l_g, u_f]`, so
+//! `q in [p_lo, p_hi]` = the local slope bounds there; when `Delta v < 0` they
+//! lie in `[l_f, u_g]`, `q in [n_lo, n_hi]`. Hence on `[ld, ud]`
+//!
+//! ```text
+//! L(Delta v) <= Delta a <= U(Delta v),
+//! U(d) = p_hi d (d >= 0), n_lo d (d <= 0);   L(d) = p_lo d (d >= 0), n_hi d (d <= 0).
+//! ```
+//!
+//! `U` is convex when `n_lo <= p_hi` (then its chord over `[ld, ud]` lies
+//! above it), otherwise every line `s d` with `s in [p_hi, n_lo]` does;
+//! symmetrically for `L`. For ReLU this gives the relaxations of the
+//! differential-verification literature (ReluDiff, NeuroDiff): both neurons
+//! active `Delta a = Delta v`, both inactive `Delta a = 0`, `f` active `Delta a
+//! <= Delta v`, otherwise chords of `max(0, d)` and `min(0, d)`. The constant
+//! bounds `[l(a_f) - u(a_g), u(a_f) - l(a_g)]` replace a line when they are
+//! lower on average. Neuron intervals are tightened by
+//! `v_g = v_f - Delta v` before use.
+//!
+//! **Rounding.** Every coefficient is tracked together with the same
+//! expression in absolute values; the computed bound is moved outward by
+//! `gamma_N` times that magnitude (Higham, Thm 3.5), and chord intercepts are
+//! moved by a few ulps, so the bounds hold for the exact networks.
+//!
+//! **Pairing.** Neuron `i` of `f` is paired with neuron `i` of `g`; a
+//! structurally pruned `g` is first padded back to `f`'s widths through its
+//! kept-neuron map ([`align`]), which does not change its function. Pairs that
+//! cannot be aligned (different depths, activations or graphs) fall back to
+//! separate linear bounds, `Delta y in [l_f - u_g, u_f - l_g]`.
+
+use super::interval::activation_image;
+use super::linear::{relaxation, Relaxation};
+use super::{interval_bounds, linear_bounds, linear_bounds_within, rounding_gamma, NetworkBounds};
+use crate::activation::Activation;
+use crate::network::{dot, Layer, Matrix, Network};
+use serde::Serialize;
+
+/// The inputs of both networks for one propagation (first-layer coordinates).
+#[derive(Debug, Clone)]
+pub struct DifferentialRegion {
+    /// Lower corner of the box of `f`'s input `x`.
+    pub lower: Vec<f64>,
+    /// Upper corner of the box of `x`.
+    pub upper: Vec<f64>,
+    /// Lower corner of the box of `g`'s input `x'`.
+    pub compressed_lower: Vec<f64>,
+    /// Upper corner of the box of `x'`.
+    pub compressed_upper: Vec<f64>,
+    /// Lower bounds of `x - x'` (all 0 when both see the same input).
+    pub shift_lower: Vec<f64>,
+    /// Upper bounds of `x - x'`.
+    pub shift_upper: Vec<f64>,
+    /// An L2 ball `(center, radius)` containing `x` (and `x'`), if any.
+    pub ball: Option<(Vec<f64>, f64)>,
+}
+
+impl DifferentialRegion {
+    /// Both networks see the same `x` in the box.
+    pub fn same_input(lower: Vec<f64>, upper: Vec<f64>) -> Self {
+        let zeros = vec![0.0; lower.len()];
+        DifferentialRegion { compressed_lower: lower.clone(), compressed_upper: upper.clone(), shift_lower: zeros.clone(), shift_upper: zeros, lower, upper, ball: None }
+    }
+}
+
+/// The result of one differential propagation.
+#[derive(Debug, Clone, Serialize)]
+pub struct DifferentialBounds {
+    /// Lower bounds of `Delta y_j = f_j - g_j`.
+    pub output_lower: Vec<f64>,
+    /// Upper bounds of `Delta y_j`.
+    pub output_upper: Vec<f64>,
+    /// Bounds `(lower, upper)` of `Delta v` per hidden layer (empty on fallback).
+    pub hidden: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Bounds `(lower, upper)` of `g`'s pre-activations per hidden layer (empty on fallback).
+    #[serde(skip)]
+    pub compressed_hidden: Vec<(Vec<f64>, Vec<f64>)>,
+    /// `f`'s own bounds.
+    #[serde(skip)]
+    pub reference_bounds: NetworkBounds,
+    /// The corner of the box that maximises the linear bound of the worst
+    /// output objective: a candidate witness.
+    pub candidate: Vec<f64>,
+    /// Per input coordinate, `|coefficient| * width` of the worst output
+    /// objective's final linear bound: a hint for splitting.
+    pub influence: Vec<f64>,
+    /// Unstable neurons of `f` and of `g` (they set the size of an SDP here).
+    pub unstable_neurons: usize,
+    /// Whether the differential propagation ran (false: separate bounds).
+    pub differential: bool,
+}
+
+impl DifferentialBounds {
+    /// `max(upper_j, -lower_j)`: the bound on `|Delta y_j|`.
+    pub fn per_output_abs(&self) -> Vec<f64> {
+        self.output_lower.iter().zip(&self.output_upper).map(|(l, u)| u.max(-l).max(0.0)).collect()
+    }
+}
+
+/// `g` padded to `f`'s hidden widths (through `g`'s kept-neuron map, or
+/// index by index when the widths agree), so neuron `i` of `f` pairs with
+/// neuron `i` of the result; the padded neurons have no weights in or out, so
+/// the function is unchanged. `None` when the two cannot be paired (not plain
+/// chains, different depths, activations, input or output widths, or a map
+/// that is not one-to-one).
+pub fn align(f: &Network, g: &Network) -> Option<Network> {
+    if !f.is_chain() || !g.is_chain() || f.layers.len() != g.layers.len() || f.input_dim != g.input_dim || f.output_dim() != g.output_dim() {
+        return None;
+    }
+    let depth = f.layers.len();
+    // map[k][j]: the index in f's layer k of g's neuron j
+    let mut maps: Vec<Vec<usize>> = Vec::with_capacity(depth);
+    for k in 0..depth {
+        let (lf, lg) = (&f.layers[k], &g.layers[k]);
+        if lf.activation != lg.activation {
+            return None;
+        }
+        let map: Vec<usize> = match &g.kept_neurons {
+            Some(kept) if k < kept.len() => kept[k].clone(),
+            _ if lf.width() == lg.width() => (0..lg.width()).collect(),
+            _ => return None,
+        };
+        let mut seen = vec![false; lf.width()];
+        for &i in &map {
+            if i >= lf.width() || seen[i] {
+                return None;
+            }
+            seen[i] = true;
+        }
+        if k + 1 == depth && map.iter().enumerate().any(|(j, &i)| i != j) {
+            return None;
+        }
+        maps.push(map);
+    }
+    let mut aligned = g.clone();
+    aligned.kept_neurons = None;
+    for k in 0..depth {
+        let rows = f.layers[k].width();
+        let cols = f.width_of(k);
+        let source = &g.layers[k];
+        let mut weights = Matrix::zeros(rows, cols);
+        let mut bias = vec![0.0; rows];
+        for (j, &i) in maps[k].iter().enumerate() {
+            bias[i] = source.bias[j];
+            for c in 0..source.terms[0].weights.cols {
+                let column = if k == 0 { c } else { maps[k - 1][c] };
+                *weights.get_mut(i, column) = source.terms[0].weights.get(j, c);
+            }
+        }
+        aligned.layers[k] = Layer::dense(k, weights, bias, source.activation);
+    }
+    Some(aligned)
+}
+
+/// Per-layer data of the pair: weights, their difference and magnitudes.
+struct LayerPair {
+    weights_f: Matrix,
+    weights_g: Matrix,
+    weights_difference: Matrix,
+    abs_f: Matrix,
+    abs_g: Matrix,
+    /// `|W_f - W_g|` as computed.
+    abs_difference: Matrix,
+    bias_f: Vec<f64>,
+    bias_difference: Vec<f64>,
+    abs_bias_f: Vec<f64>,
+    abs_bias_difference: Vec<f64>,
+}
+
+fn abs_matrix(m: &Matrix) -> Matrix {
+    Matrix { rows: m.rows, cols: m.cols, data: m.data.iter().map(|v| v.abs()).collect() }
+}
+
+impl LayerPair {
+    fn new(f: &Layer, g: &Layer) -> Self {
+        let (wf, wg) = (&f.terms[0].weights, &g.terms[0].weights);
+        let difference = Matrix { rows: wf.rows, cols: wf.cols, data: wf.data.iter().zip(&wg.data).map(|(a, b)| a - b).collect() };
+        // |fl(a - b) - (a - b)| <= u |fl(a - b)| / (1 - u): the computed
+        // difference's magnitude covers its own rounding (one more operation
+        // in the chain)
+        let abs_difference = abs_matrix(&difference);
+        LayerPair {
+            abs_f: abs_matrix(wf),
+            abs_g: abs_matrix(wg),
+            weights_f: wf.clone(),
+            weights_g: wg.clone(),
+            weights_difference: difference,
+            abs_difference,
+            abs_bias_f: f.bias.iter().map(|b| b.abs()).collect(),
+            abs_bias_difference: f.bias.iter().zip(&g.bias).map(|(a, b)| (a - b).abs()).collect(),
+            bias_difference: f.bias.iter().zip(&g.bias).map(|(a, b)| a - b).collect(),
+            bias_f: f.bias.clone(),
+        }
+    }
+}
+
+fn down(v: f64) -> f64 {
+    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
+}
+fn up(v: f64) -> f64 {
+    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
+}
+
+/// The chord through `(x0, y0)` and `(x1, y1)` as `(slope, intercept)`, with
+/// the intercept moved by `direction` (+1 up, -1 down) enough to cover rounding.
+fn chord(x0: f64, y0: f64, x1: f64, y1: f64, direction: f64) -> (f64, f64) {
+    let slope = (y1 - y0) / (x1 - x0);
+    let intercept = y1 - slope * x1;
+    let margin = 8.0 * f64::EPSILON * (slope.abs() * (x0.abs() + x1.abs()) + y0.abs() + y1.abs() + intercept.abs()) + f64::MIN_POSITIVE;
+    (slope, intercept + direction * margin)
+}
+
+/// Linear relaxation of `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v`
+/// (module docs), given `v_f in f`, `v_g in g`, `Delta v in delta`, and the
+/// activation bounds `post = (l(a_f) - u(a_g), u(a_f) - l(a_g))`.
+fn difference_relaxation(activation: Activation, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> Relaxation {
+    if activation == Activation::Identity {
+        return Relaxation { lower_slope: 1.0, lower_intercept: 0.0, upper_slope: 1.0, upper_intercept: 0.0 };
+    }
+    let constant = Relaxation { lower_slope: 0.0, lower_intercept: post.0, upper_slope: 0.0, upper_intercept: post.1 };
+    let positive = (delta.1 > 0.0 && f.1 > g.0).then(|| activation.local_slope_bounds(g.0, f.1));
+    let negative = (delta.0 < 0.0 && g.1 > f.0).then(|| activation.local_slope_bounds(f.0, g.1));
+    let upper_delta = if positive.is_some() { delta.1 } else { delta.1.min(0.0) };
+    let lower_delta = if negative.is_some() { delta.0 } else { delta.0.max(0.0) };
+    if lower_delta > upper_delta {
+        return constant;
+    }
+    let (ld, ud) = (lower_delta, upper_delta);
+    let (p_lo, p_hi) = positive.unwrap_or((0.0, 0.0));
+    let (n_lo, n_hi) = negative.unwrap_or((0.0, 0.0));
+    let (upper_slope, upper_intercept) = if ld >= 0.0 {
+        (p_hi, 0.0)
+    } else if ud <= 0.0 {
+        (n_lo, 0.0)
+    } else if n_lo <= p_hi {
+        chord(ld, n_lo * ld, ud, p_hi * ud, 1.0)
+    } else {
+        (if ud >= -ld { p_hi } else { n_lo }, 0.0)
+    };
+    let (lower_slope, lower_intercept) = if ld >= 0.0 {
+        (p_lo, 0.0)
+    } else if ud <= 0.0 {
+        (n_hi, 0.0)
+    } else if p_lo <= n_hi {
+        chord(ld, n_hi * ld, ud, p_lo * ud, -1.0)
+    } else {
+        (if ud >= -ld { p_lo } else { n_hi }, 0.0)
+    };
+    let mut r = Relaxation { lower_slope, lower_intercept, upper_slope, upper_intercept };
+    // both networks on one linear piece: Delta a = slope * Delta v exactly,
+    // which keeps the correlation a constant would lose
+    let exact = (positive.is_none() || p_lo == p_hi) && (negative.is_none() || n_lo == n_hi) && (positive.is_none() || negative.is_none() || p_lo == n_lo);
+    if exact {
+        return r;
+    }
+    let middle = 0.5 * (ld + ud);
+    if post.1 < upper_slope * middle + upper_intercept {
+        (r.upper_slope, r.upper_intercept) = (0.0, post.1);
+    }
+    if post.0 > lower_slope * middle + lower_intercept {
+        (r.lower_slope, r.lower_intercept) = (0.0, post.0);
+    }
+    r
+}
+
+/// A linear bound being back-substituted: rows of `Lambda_D Delta a + Lambda_F a_f + c`
+/// and the same expression in absolute values (for the rounding slack).
+struct Backward {
+    on_delta: Matrix,
+    on_reference: Matrix,
+    constant: Vec<f64>,
+    magnitude_delta: Matrix,
+    magnitude_reference: Matrix,
+    magnitude_constant: Vec<f64>,
+    chain: usize,
+}
+
+impl Backward {
+    /// `sign * Delta v^k` for every neuron of layer `k`, already substituted
+    /// through layer `k`'s affine maps (so in terms of `Delta a^(k-1)`, `a_f^(k-1)`).
+    fn start(pair: &LayerPair, rows: &[usize], sign: f64) -> Self {
+        let scale = |m: &Matrix| {
+            let mut m = m.select_rows(rows);
+            m.data.iter_mut().for_each(|v| *v *= sign);
+            m
+        };
+        Backward {
+            on_delta: scale(&pair.weights_g),
+            on_reference: scale(&pair.weights_difference),
+            constant: rows.iter().map(|&i| sign * pair.bias_difference[i]).collect(),
+            magnitude_delta: pair.abs_g.select_rows(rows),
+            magnitude_reference: pair.abs_difference.select_rows(rows),
+            magnitude_constant: rows.iter().map(|&i| pair.abs_bias_difference[i]).collect(),
+            chain: 2 * pair.weights_f.cols + 4,
+        }
+    }
+
+    /// Replaces `Delta a^j` and `a_f^j` by their relaxations (chosen per
+    /// coefficient sign: this bounds from above), then by layer `j`'s maps.
+    fn through(&mut self, delta_relax: &[Relaxation], reference_relax: &[Relaxation], pair: &LayerPair) {
+        for r in 0..self.on_delta.rows {
+            for (m, (dr, fr)) in delta_relax.iter().zip(reference_relax).enumerate() {
+                let index = r * self.on_delta.cols + m;
+                for (lambda, magnitude, relax) in [
+                    (&mut self.on_delta.data[index], &mut self.magnitude_delta.data[index], dr),
+                    (&mut self.on_reference.data[index], &mut self.magnitude_reference.data[index], fr),
+                ] {
+                    let c = *lambda;
+                    if c == 0.0 && *magnitude == 0.0 {
+                        continue;
+                    }
+                    let (slope, intercept) = if c >= 0.0 { (relax.upper_slope, relax.upper_intercept) } else { (relax.lower_slope, relax.lower_intercept) };
+                    self.constant[r] += c * intercept;
+                    self.magnitude_constant[r] += *magnitude * intercept.abs();
+                    *lambda = c * slope;
+                    *magnitude *= slope.abs();
+                }
+            }
+            self.constant[r] += dot(self.on_delta.row(r), &pair.bias_difference) + dot(self.on_reference.row(r), &pair.bias_f);
+            self.magnitude_constant[r] += dot(self.magnitude_delta.row(r), &pair.abs_bias_difference) + dot(self.magnitude_reference.row(r), &pair.abs_bias_f);
+        }
+        let on_delta = self.on_delta.matmul(&pair.weights_g);
+        let mut on_reference = self.on_delta.matmul(&pair.weights_difference);
+        self.on_reference.matmul_into(&pair.weights_f, &mut on_reference, true);
+        let magnitude_delta = self.magnitude_delta.matmul(&pair.abs_g);
+        let mut magnitude_reference = self.magnitude_delta.matmul(&pair.abs_difference);
+        self.magnitude_reference.matmul_into(&pair.abs_f, &mut magnitude_reference, true);
+        self.on_delta = on_delta;
+        self.on_reference = on_reference;
+        self.magnitude_delta = magnitude_delta;
+        self.magnitude_reference = magnitude_reference;
+        self.chain += 2 * pair.weights_f.cols + 6;
+    }
+
+    /// Maximises each row over the region: the bound, the maximising corner
+    /// and the per-coordinate influence.
+    fn concretize(&self, region: &DifferentialRegion) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
+        let n = region.lower.len();
+        let gamma = rounding_gamma(self.chain + 2 * n + 8);
+        (0..self.on_delta.rows)
+            .map(|r| {
+                let (lf, ld) = (self.on_reference.row(r), self.on_delta.row(r));
+                let (mf, md) = (self.magnitude_reference.row(r), self.magnitude_delta.row(r));
+                let mut shift_part = 0.0;
+                let mut shift_magnitude = 0.0;
+                let mut influence = vec![0.0; n];
+                for i in 0..n {
+                    shift_part += (ld[i] * region.shift_lower[i]).max(ld[i] * region.shift_upper[i]);
+                    shift_magnitude += md[i] * region.shift_lower[i].abs().max(region.shift_upper[i].abs());
+                    influence[i] = lf[i].abs() * (region.upper[i] - region.lower[i]) + ld[i].abs() * (region.shift_upper[i] - region.shift_lower[i]);
+                }
+                let mut box_part = 0.0;
+                let mut box_magnitude = 0.0;
+                let mut corner = Vec::with_capacity(n);
+                for i in 0..n {
+                    let (a, b) = (lf[i] * region.lower[i], lf[i] * region.upper[i]);
+                    box_part += a.max(b);
+                    corner.push(if b >= a { region.upper[i] } else { region.lower[i] });
+                    box_magnitude += mf[i] * region.lower[i].abs().max(region.upper[i].abs());
+                }
+                let base = self.constant[r] + shift_part;
+                let base_magnitude = self.magnitude_constant[r] + shift_magnitude;
+                let mut value = base + box_part + gamma * (base_magnitude + box_magnitude) * 1.01;
+                if let Some((center, radius)) = &region.ball {
+                    let norm = lf.iter().map(|c| c * c).sum::<f64>().sqrt();
+                    let ball_part = dot(lf, center) + radius * norm * (1.0 + 4.0 * n as f64 * f64::EPSILON);
+                    let ball_magnitude: f64 = mf.iter().zip(center).map(|(m, c)| m * (c.abs() + radius)).sum();
+                    value = value.min(base + ball_part + gamma * (base_magnitude + ball_magnitude) * 1.01);
+                }
+                (value + f64::MIN_POSITIVE, corner, influence)
+            })
+            .collect()
+    }
+}
+
+/// Differential bounds of `f` versus `g` over `region` (first-layer
+/// coordinates; neither network has an input transform).
+pub fn differential_bounds(f: &Network, g: &Network, region: &DifferentialRegion) -> DifferentialBounds {
+    differential_bounds_within(f, g, region, None)
+}
+
+/// Relative size of the weight difference above which `g` gets its own
+/// linear bounds (a close pair gets them from `v_g = v_f - Delta v`, which is
+/// as tight and a third cheaper).
+const CLOSE_PAIR_RELATIVE_DIFFERENCE: f64 = 0.05;
+
+fn is_close_pair(f: &Network, g: &Network) -> bool {
+    f.layers.iter().zip(&g.layers).all(|(a, b)| {
+        let (wa, wb) = (&a.terms[0].weights.data, &b.terms[0].weights.data);
+        let difference: f64 = wa.iter().zip(wb).map(|(x, y)| (x - y).abs()).sum();
+        let size: f64 = wa.iter().map(|x| x.abs()).sum();
+        difference <= CLOSE_PAIR_RELATIVE_DIFFERENCE * size
+    })
+}
+
+/// [`differential_bounds`] over a sub-region of the region `parent` was
+/// computed on (input splitting): the parent's bounds stay valid, are
+/// intersected in, and neurons that are linear there are not bounded again.
+pub fn differential_bounds_within(f: &Network, g: &Network, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
+    let bounds_f = linear_bounds_within(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds));
+    match align(f, g) {
+        Some(aligned) => {
+            let bounds_g = if is_close_pair(f, &aligned) {
+                interval_bounds(&aligned, &region.compressed_lower, &region.compressed_upper)
+            } else {
+                linear_bounds(&aligned, &region.compressed_lower, &region.compressed_upper)
+            };
+            propagate(f, &aligned, bounds_f, &bounds_g, region, parent.filter(|p| p.differential))
+        }
+        None => {
+            let bounds_g = linear_bounds(g, &region.compressed_lower, &region.compressed_upper);
+            separate(f, g, bounds_f, &bounds_g, region)
+        }
+    }
+}
+
+fn unstable_count(network: &Network, bounds: &NetworkBounds) -> usize {
+    let hidden = network.layers.len().saturating_sub(1);
+    let all: usize = network.layers[..hidden].iter().filter(|l| l.activation != Activation::Identity).map(|l| l.width()).sum();
+    all - bounds.stable_count(network).min(all)
+}
+
+/// Fallback: `Delta y in [l_f - u_g, u_f - l_g]`.
+fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion) -> DifferentialBounds {
+    let (last_f, last_g) = (bounds_f.layers.last().expect("layers"), bounds_g.layers.last().expect("layers"));
+    let output_upper: Vec<f64> = last_f.post_upper.iter().zip(&last_g.post_lower).map(|(a, b)| up(a - b)).collect();
+    let output_lower: Vec<f64> = last_f.post_lower.iter().zip(&last_g.post_upper).map(|(a, b)| down(a - b)).collect();
+    let n = region.lower.len();
+    DifferentialBounds {
+        output_lower,
+        output_upper,
+        hidden: Vec::new(),
+        candidate: region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect(),
+        influence: (0..n).map(|i| region.upper[i] - region.lower[i]).collect(),
+        unstable_neurons: unstable_count(f, &bounds_f) + unstable_count(g, bounds_g),
+        differential: false,
+        compressed_hidden: Vec::new(),
+        reference_bounds: bounds_f,
+    }
+}
+
+/// The differential propagation proper (`g` aligned to `f`).
+fn propagate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
+    let pairs: Vec<LayerPair> = f.layers.iter().zip(&g.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
+    let depth = pairs.len();
+    let mut delta_relax: Vec<Vec<Relaxation>> = Vec::new();
+    let mut reference_relax: Vec<Vec<Relaxation>> = Vec::new();
+    let mut hidden = Vec::new();
+    let mut compressed_hidden = Vec::new();
+    let mut unstable = 0;
+    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<Relaxation>], reference_relax: &[Vec<Relaxation>]| {
+        let mut backward = Backward::start(&pairs[k], rows, sign);
+        for j in (0..k).rev() {
+            backward.through(&delta_relax[j], &reference_relax[j], &pairs[j]);
+        }
+        backward.concretize(region)
+    };
+    for k in 0..depth {
+        let width = f.layers[k].width();
+        let activation = f.layers[k].activation;
+        // neurons where both networks are on one linear piece need no new bounds
+        let rows: Vec<usize> = match parent.filter(|_| k + 1 < depth) {
+            Some(p) => (0..width)
+                .filter(|&i| {
+                    let (f_pre, g_pre) = (&p.reference_bounds.layers[k], &p.compressed_hidden[k]);
+                    let slope = activation.piecewise_linear_slope();
+                    let piece = |l: f64, u: f64| if l >= 0.0 { Some(1) } else if u <= 0.0 { Some(0) } else { None };
+                    let same_piece = activation == Activation::Identity
+                        || (slope.is_some() && piece(f_pre.pre_lower[i], f_pre.pre_upper[i]).is_some() && piece(f_pre.pre_lower[i], f_pre.pre_upper[i]) == piece(g_pre.0[i], g_pre.1[i]));
+                    !same_piece
+                })
+                .collect(),
+            None => (0..width).collect(),
+        };
+        let (upper_rows, lower_rows) = rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax), || run(k, &rows, -1.0, &delta_relax, &reference_relax));
+        let (bf, bg) = (&bounds_f.layers[k], &bounds_g.layers[k]);
+        let (mut delta_lower, mut delta_upper) = match parent.filter(|_| k + 1 < depth) {
+            Some(p) => p.hidden[k].clone(),
+            None => (vec![f64::NEG_INFINITY; width], vec![f64::INFINITY; width]),
+        };
+        for (r, &i) in rows.iter().enumerate() {
+            delta_upper[i] = delta_upper[i].min(upper_rows[r].0);
+            delta_lower[i] = delta_lower[i].max(-lower_rows[r].0);
+        }
+        for i in 0..width {
+            // Delta v = v_f - v_g also lies in [l_f - u_g, u_f - l_g]
+            delta_upper[i] = delta_upper[i].min(up(bf.pre_upper[i] - bg.pre_lower[i]));
+            delta_lower[i] = delta_lower[i].max(down(bf.pre_lower[i] - bg.pre_upper[i]));
+        }
+        if k + 1 == depth {
+            let objectives: Vec<&(f64, Vec<f64>, Vec<f64>)> = upper_rows.iter().chain(&lower_rows).collect();
+            let worst = objectives.iter().max_by(|a, b| a.0.total_cmp(&b.0)).expect("outputs");
+            return DifferentialBounds {
+                output_lower: delta_lower,
+                output_upper: delta_upper,
+                hidden,
+                candidate: worst.1.clone(),
+                influence: worst.2.clone(),
+                unstable_neurons: unstable,
+                differential: true,
+                compressed_hidden,
+                reference_bounds: bounds_f,
+            };
+        }
+        let mut compressed_pre = (Vec::with_capacity(width), Vec::with_capacity(width));
+        let mut layer_delta = Vec::with_capacity(width);
+        let mut layer_reference = Vec::with_capacity(width);
+        for i in 0..width {
+            let (dl, du) = (delta_lower[i], delta_upper[i]);
+            // v_f = v_g + Delta v, v_g = v_f - Delta v
+            let fl = bf.pre_lower[i].max(down(bg.pre_lower[i] + dl));
+            let fu = bf.pre_upper[i].min(up(bg.pre_upper[i] + du));
+            let gl = bg.pre_lower[i].max(down(bf.pre_lower[i] - du));
+            let gu = bg.pre_upper[i].min(up(bf.pre_upper[i] - dl));
+            let (fl, fu) = if fl <= fu { (fl, fu) } else { (bf.pre_lower[i], bf.pre_upper[i]) };
+            let (gl, gu) = if gl <= gu { (gl, gu) } else { (bg.pre_lower[i], bg.pre_upper[i]) };
+            // the parent's bounds of g hold on this sub-region too
+            let (gl, gu) = match parent {
+                Some(p) if p.compressed_hidden[k].0[i].max(gl) <= p.compressed_hidden[k].1[i].min(gu) => (p.compressed_hidden[k].0[i].max(gl), p.compressed_hidden[k].1[i].min(gu)),
+                _ => (gl, gu),
+            };
+            compressed_pre.0.push(gl);
+            compressed_pre.1.push(gu);
+            let (afl, afu) = activation_image(activation, fl, fu);
+            let (agl, agu) = activation_image(activation, gl, gu);
+            if activation.piecewise_linear_slope().is_some() {
+                unstable += usize::from(fl < 0.0 && fu > 0.0) + usize::from(gl < 0.0 && gu > 0.0);
+            } else if activation != Activation::Identity {
+                unstable += 2;
+            }
+            layer_reference.push(relaxation(activation, fl, fu, afl, afu));
+            layer_delta.push(difference_relaxation(activation, (fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl))));
+        }
+        delta_relax.push(layer_delta);
+        reference_relax.push(layer_reference);
+        hidden.push((delta_lower, delta_upper));
+        compressed_hidden.push(compressed_pre);
+    }
+    unreachable!("the loop returns at the output layer")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::random::{partner, random_mlp, Relation};
+    use rand::{Rng, SeedableRng};
+
+    /// The relaxation of `sigma(v_f) - sigma(v_g)` holds at dense samples of
+    /// `(v_f, v_g)` inside the boxes, for every activation.
+    #[test]
+    fn difference_relaxation_holds_on_samples() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for activation in [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid] {
+            for _ in 0..400 {
+                let fl = rng.gen_range(-3.0..2.0);
+                let fu = fl + rng.gen_range(0.0..3.0);
+                let dl = rng.gen_range(-1.0..0.5);
+                let du = dl + rng.gen_range(0.0..1.0);
+                let (gl, gu) = (fl - du, fu - dl);
+                let (afl, afu) = activation_image(activation, fl, fu);
+                let (agl, agu) = activation_image(activation, gl, gu);
+                let r = difference_relaxation(activation, (fl, fu), (gl, gu), (dl, du), (afl - agu, afu - agl));
+                for _ in 0..200 {
+                    let vf = rng.gen_range(fl..=fu);
+                    let d = rng.gen_range(dl..=du);
+                    let vg = vf - d;
+                    let da = activation.eval(vf) - activation.eval(vg);
+                    let tolerance = 1e-12;
+                    assert!(da <= r.upper_slope * d + r.upper_intercept + tolerance, "{activation:?} upper: {da} at d={d} with {r:?}");
+                    assert!(da >= r.lower_slope * d + r.lower_intercept - tolerance, "{activation:?} lower: {da} at d={d} with {r:?}");
+                }
+            }
+        }
+    }
+
+    /// Output-difference bounds enclose sampled differences for every
+    /// activation and relation, and beat separate bounds on close pairs.
+    #[test]
+    fn differential_bounds_enclose_samples() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut tighter = 0;
+        let relations = [Relation::Quantised, Relation::Pruned, Relation::StructurallyPruned, Relation::Unrelated];
+        for case in 0..32 {
+            let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.2 }, Activation::Tanh, Activation::Sigmoid][case % 4];
+            let relation = relations[(case / 4) % 4];
+            let inputs = 1 + case % 3;
+            let f = random_mlp(&mut rng, inputs, &[8, 6], 2, activation);
+            let g = partner(&mut rng, &f, relation, activation);
+            let lower: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..0.0)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + rng.gen_range(0.05..1.0)).collect();
+            let region = DifferentialRegion::same_input(lower.clone(), upper.clone());
+            let d = differential_bounds(&f, &g, &region);
+            let separate_bounds = separate(&f, &g, linear_bounds(&f, &lower, &upper), &linear_bounds(&g, &lower, &upper), &region);
+            for j in 0..2 {
+                if d.output_upper[j] - d.output_lower[j] < 0.9 * (separate_bounds.output_upper[j] - separate_bounds.output_lower[j]) {
+                    tighter += 1;
+                }
+            }
+            for _ in 0..2000 {
+                let x: Vec<f64> = (0..inputs).map(|i| rng.gen_range(lower[i]..=upper[i])).collect();
+                let (yf, yg) = (f.eval(&x), g.eval(&x));
+                for j in 0..2 {
+                    let diff = yf[j] - yg[j];
+                    assert!(diff <= d.output_upper[j] && diff >= d.output_lower[j], "case {case} ({relation:?}, {activation:?}) output {j}: {diff} not in [{}, {}]", d.output_lower[j], d.output_upper[j]);
+                }
+            }
+        }
+        assert!(tighter >= 20, "differential propagation beat separate bounds on only {tighter} outputs");
+    }
+
+    /// A network compared with itself has a zero difference bound.
+    #[test]
+    fn identical_networks_give_zero() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let f = random_mlp(&mut rng, 3, &[10, 10], 3, Activation::Relu);
+        let d = differential_bounds(&f, &f, &DifferentialRegion::same_input(vec![-1.0; 3], vec![1.0; 3]));
+        assert!(d.per_output_abs().iter().all(|b| *b < 1e-300), "{:?}", d.per_output_abs());
+    }
+}

@@ -1,0 +1,59 @@
+//! Differential propagation and `auto` (propagation, input splitting, the
+//! SDP where small) are theorems too: no sampled error may exceed them.
+//!
+//! The 300 seeded random pairs of the SDP property test (same generator,
+//! another seed). Each pair is bounded by `propagate` (one pass) and by
+//! `auto` with splitting forced to run (target ratio 1, a 0.2 s budget, so
+//! every pair is split into many pieces); every third `auto` run may also use
+//! the SDP on the whole set. Both are checked against 10,000 uniform samples
+//! plus projected gradient ascent, and `auto` must never be looser than one
+//! pass of propagation.
+
+mod common;
+
+use common::{assert_sound, random_case};
+use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::search::AttackSettings;
+use rand::SeedableRng;
+
+#[test]
+fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261127);
+    let mut split_runs = 0;
+    let mut tighter = 0;
+    let mut ratios = Vec::new();
+    for case in 0..300 {
+        let c = random_case(&mut rng, case);
+        let mut request = BoundRequest::new(c.set.clone(), c.coupling.clone(), c.norm, Method::Propagate);
+        request.attack = AttackSettings { samples: 10_000, starts: 8, steps: 60, seed: case as u64 };
+        let one_pass = bound(&c.f, &c.g, &request).unwrap();
+        assert_sound(&one_pass, &c.set, &c.description);
+        let one_pass_bound = one_pass.certified_bound.unwrap_or_else(|| panic!("{}: propagation gave no bound", c.description));
+
+        request.method = Method::Auto;
+        request.split_seconds = 0.2;
+        request.target_ratio = 1.0;
+        if case % 3 != 0 {
+            request.sdp.max_dimension = 0;
+        }
+        let auto = bound(&c.f, &c.g, &request).unwrap();
+        assert_sound(&auto, &c.set, &c.description);
+        let auto_bound = auto.certified_bound.unwrap_or_else(|| panic!("{}: auto gave no bound", c.description));
+        assert!(auto_bound <= one_pass_bound * (1.0 + 1e-12) + 1e-300, "{}: auto {auto_bound} looser than one pass {one_pass_bound}", c.description);
+        let pieces = auto.details["split"]["pieces_bounded"].as_u64().unwrap_or(0);
+        if pieces > 10 {
+            split_runs += 1;
+        }
+        if auto_bound < 0.9 * one_pass_bound {
+            tighter += 1;
+        }
+        let lower = one_pass.lower_bound.max(auto.lower_bound);
+        if lower > 1e-9 {
+            ratios.push(auto_bound / lower);
+        }
+    }
+    assert!(split_runs >= 150, "only {split_runs} runs split into more than 10 pieces");
+    assert!(tighter >= 100, "splitting tightened only {tighter} of 300 pairs by 10%");
+    ratios.sort_by(f64::total_cmp);
+    println!("{split_runs} split runs; {tighter} tightened by >10%; median ratio auto/observed {:.3}", ratios[ratios.len() / 2]);
+}
