@@ -424,7 +424,10 @@ fn is_close_pair(f: &Network, g: &Network) -> bool {
 /// computed on (input splitting): the parent's bounds stay valid, are
 /// intersected in, and neurons that are linear there are not bounded again.
 pub fn differential_bounds_within(f: &Network, g: &Network, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
-    let bounds_f = linear_bounds_within(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds));
+    let parent = parent.filter(|p| p.differential);
+    let depth = f.layers.len();
+    let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, k, i));
+    let bounds_f = linear_bounds_within(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep);
     match align(f, g) {
         Some(aligned) => {
             let bounds_g = if is_close_pair(f, &aligned) {
@@ -432,13 +435,30 @@ pub fn differential_bounds_within(f: &Network, g: &Network, region: &Differentia
             } else {
                 linear_bounds(&aligned, &region.compressed_lower, &region.compressed_upper)
             };
-            propagate(f, &aligned, bounds_f, &bounds_g, region, parent.filter(|p| p.differential))
+            propagate(f, &aligned, bounds_f, &bounds_g, region, parent)
         }
         None => {
             let bounds_g = linear_bounds(g, &region.compressed_lower, &region.compressed_upper);
             separate(f, g, bounds_f, &bounds_g, region)
         }
     }
+}
+
+/// Whether neuron `i` of hidden layer `k` has `f` and `g` on one linear
+/// piece over the region of `parent` (so `Delta a = slope Delta v` exactly
+/// there and on every sub-region).
+fn one_linear_piece(parent: &DifferentialBounds, activation: Activation, k: usize, i: usize) -> bool {
+    if activation == Activation::Identity {
+        return true;
+    }
+    if activation.piecewise_linear_slope().is_none() {
+        return false;
+    }
+    let piece = |l: f64, u: f64| if l >= 0.0 { Some(1) } else if u <= 0.0 { Some(0) } else { None };
+    let f_pre = &parent.reference_bounds.layers[k];
+    let g_pre = &parent.compressed_hidden[k];
+    let f_piece = piece(f_pre.pre_lower[i], f_pre.pre_upper[i]);
+    f_piece.is_some() && f_piece == piece(g_pre.0[i], g_pre.1[i])
 }
 
 fn unstable_count(network: &Network, bounds: &NetworkBounds) -> usize {
@@ -487,16 +507,7 @@ fn propagate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Netwo
         let activation = f.layers[k].activation;
         // neurons where both networks are on one linear piece need no new bounds
         let rows: Vec<usize> = match parent.filter(|_| k + 1 < depth) {
-            Some(p) => (0..width)
-                .filter(|&i| {
-                    let (f_pre, g_pre) = (&p.reference_bounds.layers[k], &p.compressed_hidden[k]);
-                    let slope = activation.piecewise_linear_slope();
-                    let piece = |l: f64, u: f64| if l >= 0.0 { Some(1) } else if u <= 0.0 { Some(0) } else { None };
-                    let same_piece = activation == Activation::Identity
-                        || (slope.is_some() && piece(f_pre.pre_lower[i], f_pre.pre_upper[i]).is_some() && piece(f_pre.pre_lower[i], f_pre.pre_upper[i]) == piece(g_pre.0[i], g_pre.1[i]));
-                    !same_piece
-                })
-                .collect(),
+            Some(p) => (0..width).filter(|&i| !one_linear_piece(p, activation, k, i)).collect(),
             None => (0..width).collect(),
         };
         let (upper_rows, lower_rows) = rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax), || run(k, &rows, -1.0, &delta_relax, &reference_relax));
