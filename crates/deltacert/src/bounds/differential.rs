@@ -57,7 +57,7 @@
 //! separate linear bounds, `Delta y in [l_f - u_g, u_f - l_g]`.
 
 use super::interval::activation_image;
-use super::linear::{relaxation, Relaxation};
+use super::linear::{relax_row, relaxation, Relaxation};
 use super::{interval_bounds, linear_bounds, linear_bounds_within, rounding_gamma, NetworkBounds};
 use crate::activation::Activation;
 use crate::network::{dot, Layer, Matrix, Network};
@@ -325,24 +325,13 @@ impl Backward {
     /// Replaces `Delta a^j` and `a_f^j` by their relaxations (chosen per
     /// coefficient sign: this bounds from above), then by layer `j`'s maps.
     fn through(&mut self, delta_relax: &[Relaxation], reference_relax: &[Relaxation], pair: &LayerPair) {
+        let cols = self.on_delta.cols;
         for r in 0..self.on_delta.rows {
-            for (m, (dr, fr)) in delta_relax.iter().zip(reference_relax).enumerate() {
-                let index = r * self.on_delta.cols + m;
-                for (lambda, magnitude, relax) in [
-                    (&mut self.on_delta.data[index], &mut self.magnitude_delta.data[index], dr),
-                    (&mut self.on_reference.data[index], &mut self.magnitude_reference.data[index], fr),
-                ] {
-                    let c = *lambda;
-                    if c == 0.0 && *magnitude == 0.0 {
-                        continue;
-                    }
-                    let (slope, intercept) = if c >= 0.0 { (relax.upper_slope, relax.upper_intercept) } else { (relax.lower_slope, relax.lower_intercept) };
-                    self.constant[r] += c * intercept;
-                    self.magnitude_constant[r] += *magnitude * intercept.abs();
-                    *lambda = c * slope;
-                    *magnitude *= slope.abs();
-                }
-            }
+            let span = r * cols..(r + 1) * cols;
+            let (a, am) = relax_row(&mut self.on_delta.data[span.clone()], &mut self.magnitude_delta.data[span.clone()], delta_relax);
+            let (b, bm) = relax_row(&mut self.on_reference.data[span.clone()], &mut self.magnitude_reference.data[span], reference_relax);
+            self.constant[r] += a + b;
+            self.magnitude_constant[r] += am + bm;
             self.constant[r] += dot(self.on_delta.row(r), &pair.bias_difference) + dot(self.on_reference.row(r), &pair.bias_f);
             self.magnitude_constant[r] += dot(self.magnitude_delta.row(r), &pair.abs_bias_difference) + dot(self.magnitude_reference.row(r), &pair.abs_bias_f);
         }

@@ -57,6 +57,26 @@ pub(super) fn relaxation(activation: Activation, lower: f64, upper: f64, post_lo
     }
 }
 
+/// Replaces every coefficient `c` of `row` (on activations) by `c * slope` of
+/// its relaxation, the upper one where `c >= 0` (this bounds from above), and
+/// returns the constant `sum c * intercept` this adds with its magnitude
+/// `sum |c| |intercept|` (`magnitude` holds `|c|`-bounds and is scaled alike).
+#[inline]
+pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[Relaxation]) -> (f64, f64) {
+    let mut constant = 0.0;
+    let mut constant_magnitude = 0.0;
+    for ((c, m), rel) in row.iter_mut().zip(magnitude.iter_mut()).zip(relax) {
+        let positive = *c >= 0.0;
+        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
+        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
+        constant += *c * intercept;
+        constant_magnitude += *m * intercept.abs();
+        *c *= slope;
+        *m *= slope.abs();
+    }
+    (constant, constant_magnitude)
+}
+
 /// Bounds of `max_x (sign * (Lambda x + c))` over the box for every row, with
 /// back-substitution through `layers_below` (their relaxations), outward rounded.
 fn back_substitute(
@@ -79,16 +99,11 @@ fn back_substitute(
     for j in (0..k).rev() {
         // replace a^(j+1) (the output of layer index j) by its relaxation
         let relax = &relaxations[j];
+        let cols = lambda.cols;
         for r in 0..lambda.rows {
-            for (m, rel) in relax.iter().enumerate() {
-                let coefficient = lambda.get(r, m);
-                // maximising: positive coefficients take the upper relaxation
-                let (slope, intercept) = if coefficient >= 0.0 { (rel.upper_slope, rel.upper_intercept) } else { (rel.lower_slope, rel.lower_intercept) };
-                constant[r] += coefficient * intercept;
-                constant_magnitude[r] += magnitude.get(r, m) * intercept.abs();
-                *lambda.get_mut(r, m) = coefficient * slope;
-                *magnitude.get_mut(r, m) *= slope.abs();
-            }
+            let (added, added_magnitude) = relax_row(&mut lambda.data[r * cols..(r + 1) * cols], &mut magnitude.data[r * cols..(r + 1) * cols], relax);
+            constant[r] += added;
+            constant_magnitude[r] += added_magnitude;
         }
         // then a^(j) -> v^(j) = W^j a^(j-1) + b^j
         let below = &network.layers[j];
