@@ -163,6 +163,11 @@ fn bad_options_are_rejected() {
     assert!(!out.exists());
     let o = deltacert(&["info", "model.txt"]);
     assert_eq!(o.status.code(), Some(2));
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &f, &g, "--box", "-1,1", "--target-ratio", "0.5"]);
+    assert_bad_input(&o, &["--target-ratio 0.5"]);
+    let o = deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--timeout", "0"]);
+    assert_bad_input(&o, &["--timeout 0"]);
 }
 
 /// Models written by `compress` load in onnxruntime and agree with `eval`
@@ -412,5 +417,6 @@ fn auto_bound_with_timeout_is_anytime_and_tighter_than_one_pass() {
     assert!(b < 0.2 * a, "split {b} vs one pass {a}");
     assert!(b >= split["lower_bound"].as_f64().unwrap());
     assert_eq!(split["details"]["split"]["stop"], "time_limit");
-    assert!(split["seconds"].as_f64().unwrap() < 6.0);
+    // the time limit is honoured (a functional check with a wide margin, not a speed target)
+    assert!(split["seconds"].as_f64().unwrap() < 30.0);
 }
