@@ -197,7 +197,8 @@ fn coupling_name(coupling: &InputCoupling) -> &'static str {
 /// `--method propagate` (one pass) and `--method auto` (the pass, the SDP on
 /// the whole set when small, then input splitting within the time budget).
 fn bound_propagate(reference: &Network, compressed: &Network, prepared: &sdp::Prepared, request: &BoundRequest, start: Instant, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm };
+    let pair = crate::bounds::DifferentialPair::new(&prepared.reference, &prepared.compressed);
+    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair };
     let (mut root, _) = problem.bound_piece(prepared.set.lower.clone(), prepared.set.upper.clone(), None);
     let one_pass = root.value;
     let auto = request.method == Method::Auto;

@@ -58,7 +58,7 @@
 
 use super::interval::activation_image;
 use super::linear::{relax_row, relaxation, Relaxation};
-use super::{interval_bounds, linear_bounds, linear_bounds_within, rounding_gamma, NetworkBounds};
+use super::{interval_bounds, linear_bounds, linear_bounds_within, round_down as down, round_up as up, rounding_gamma, NetworkBounds};
 use crate::activation::Activation;
 use crate::network::{dot, Layer, Matrix, Network};
 use serde::Serialize;
@@ -221,12 +221,6 @@ impl LayerPair {
     }
 }
 
-fn down(v: f64) -> f64 {
-    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
-}
-fn up(v: f64) -> f64 {
-    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
-}
 
 /// The chord through `(x0, y0)` and `(x1, y1)` as `(slope, intercept)`, with
 /// the intercept moved by `direction` (+1 up, -1 down) enough to cover rounding.
@@ -392,7 +386,55 @@ impl Backward {
 /// Differential bounds of `f` versus `g` over `region` (first-layer
 /// coordinates; neither network has an input transform).
 pub fn differential_bounds(f: &Network, g: &Network, region: &DifferentialRegion) -> DifferentialBounds {
-    differential_bounds_within(f, g, region, None)
+    DifferentialPair::new(f, g).bounds_within(region, None)
+}
+
+/// A pair prepared once for many propagations (input splitting): `g`
+/// aligned to `f`, the weight differences and magnitudes per layer, and
+/// whether the pair is close.
+pub struct DifferentialPair<'a> {
+    reference: &'a Network,
+    compressed: &'a Network,
+    /// `g` aligned to `f`, its layer pairs, and whether the pair is close.
+    aligned: Option<(Network, Vec<LayerPair>, bool)>,
+}
+
+impl<'a> DifferentialPair<'a> {
+    /// Prepares `f` versus `g`.
+    pub fn new(reference: &'a Network, compressed: &'a Network) -> Self {
+        let aligned = align(reference, compressed).map(|g| {
+            let pairs = reference.layers.iter().zip(&g.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
+            let close = is_close_pair(reference, &g);
+            (g, pairs, close)
+        });
+        DifferentialPair { reference, compressed, aligned }
+    }
+
+    /// Differential bounds over `region`; with `parent` (bounds over a region
+    /// containing this one, as in input splitting) the parent's bounds stay
+    /// valid, are intersected in, and neurons that are linear there are not
+    /// bounded again.
+    pub fn bounds_within(&self, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
+        let f = self.reference;
+        let parent = parent.filter(|p| p.differential);
+        let depth = f.layers.len();
+        let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, k, i));
+        let bounds_f = linear_bounds_within(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep);
+        match &self.aligned {
+            Some((aligned, pairs, close)) => {
+                let bounds_g = if *close {
+                    interval_bounds(aligned, &region.compressed_lower, &region.compressed_upper)
+                } else {
+                    linear_bounds(aligned, &region.compressed_lower, &region.compressed_upper)
+                };
+                propagate(f, pairs, bounds_f, &bounds_g, region, parent)
+            }
+            None => {
+                let bounds_g = linear_bounds(self.compressed, &region.compressed_lower, &region.compressed_upper);
+                separate(f, self.compressed, bounds_f, &bounds_g, region)
+            }
+        }
+    }
 }
 
 /// Relative size of the weight difference above which `g` gets its own
@@ -407,30 +449,6 @@ fn is_close_pair(f: &Network, g: &Network) -> bool {
         let size: f64 = wa.iter().map(|x| x.abs()).sum();
         difference <= CLOSE_PAIR_RELATIVE_DIFFERENCE * size
     })
-}
-
-/// [`differential_bounds`] over a sub-region of the region `parent` was
-/// computed on (input splitting): the parent's bounds stay valid, are
-/// intersected in, and neurons that are linear there are not bounded again.
-pub fn differential_bounds_within(f: &Network, g: &Network, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
-    let parent = parent.filter(|p| p.differential);
-    let depth = f.layers.len();
-    let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, k, i));
-    let bounds_f = linear_bounds_within(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep);
-    match align(f, g) {
-        Some(aligned) => {
-            let bounds_g = if is_close_pair(f, &aligned) {
-                interval_bounds(&aligned, &region.compressed_lower, &region.compressed_upper)
-            } else {
-                linear_bounds(&aligned, &region.compressed_lower, &region.compressed_upper)
-            };
-            propagate(f, &aligned, bounds_f, &bounds_g, region, parent)
-        }
-        None => {
-            let bounds_g = linear_bounds(g, &region.compressed_lower, &region.compressed_upper);
-            separate(f, g, bounds_f, &bounds_g, region)
-        }
-    }
 }
 
 /// Whether neuron `i` of hidden layer `k` has `f` and `g` on one linear
@@ -476,8 +494,7 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
 }
 
 /// The differential propagation proper (`g` aligned to `f`).
-fn propagate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
-    let pairs: Vec<LayerPair> = f.layers.iter().zip(&g.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
+fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
     let depth = pairs.len();
     let mut delta_relax: Vec<Vec<Relaxation>> = Vec::new();
     let mut reference_relax: Vec<Vec<Relaxation>> = Vec::new();

@@ -16,6 +16,17 @@ pub fn rounding_gamma(n: usize) -> f64 {
     nu / (1.0 - nu)
 }
 
+/// `v` moved down by a few ulps: below the exact value of a single rounded
+/// operation that produced `v`.
+pub fn round_down(v: f64) -> f64 {
+    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
+}
+
+/// `v` moved up by a few ulps (see [`round_down`]).
+pub fn round_up(v: f64) -> f64 {
+    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
+}
+
 /// Bounds of `sigma([lower, upper])`. Library functions (tanh, exp) are
 /// faithful to a few ulps, so their results are widened; ReLU and identity are exact.
 pub fn activation_image(activation: crate::activation::Activation, lower: f64, upper: f64) -> (f64, f64) {

@@ -7,8 +7,8 @@ mod differential;
 mod interval;
 mod linear;
 
-pub use interval::{interval_bounds, rounding_gamma};
-pub use differential::{align, differential_bounds, differential_bounds_within, DifferentialBounds, DifferentialRegion};
+pub use interval::{interval_bounds, round_down, round_up, rounding_gamma};
+pub use differential::{align, differential_bounds, DifferentialBounds, DifferentialPair, DifferentialRegion};
 pub use linear::{linear_bounds, linear_bounds_within};
 
 use serde::Serialize;

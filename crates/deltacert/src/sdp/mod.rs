@@ -15,7 +15,7 @@ pub mod qc;
 pub mod solve;
 pub mod svec;
 
-use crate::bounds::{linear_bounds, rounding_gamma};
+use crate::bounds::{linear_bounds, round_down as widen_down, round_up as widen_up, rounding_gamma};
 use crate::input_set::InputSet;
 use crate::network::Network;
 use form::{LinearForm, SymmetricSparse};
@@ -137,12 +137,6 @@ pub struct Prepared {
     pub coupling: InputCoupling,
 }
 
-fn widen_down(v: f64) -> f64 {
-    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
-}
-fn widen_up(v: f64) -> f64 {
-    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
-}
 
 /// Maps the raw-unit problem into first-layer coordinates. Both networks must
 /// share their input normalisation; clipping is exact for boxes (the clipped

@@ -21,7 +21,7 @@
 //! A piece is closed when its bound is at most the target (`eps` in decide
 //! mode) or at most the current lower bound (it cannot raise the maximum).
 
-use crate::bounds::{differential_bounds_within, DifferentialBounds, DifferentialRegion};
+use crate::bounds::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion};
 use std::sync::Arc;
 use crate::input_set::InputSet;
 use crate::network::Network;
@@ -165,13 +165,8 @@ pub struct SplitProblem<'a> {
     pub coupling: &'a InputCoupling,
     /// Output norm.
     pub norm: Norm,
-}
-
-fn down(v: f64) -> f64 {
-    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
-}
-fn up(v: f64) -> f64 {
-    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
+    /// The pair prepared once for every piece's propagation.
+    pub pair: DifferentialPair<'a>,
 }
 
 impl SplitProblem<'_> {
@@ -219,7 +214,7 @@ impl SplitProblem<'_> {
     /// Bounds one piece by differential propagation, never above `parent`.
     pub fn bound_piece(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>) -> (Piece, Vec<f64>) {
         let inherited = parent.and_then(|p| p.bounds.as_deref());
-        let bounds = differential_bounds_within(self.reference, self.compressed, &self.region(&lower, &upper), inherited);
+        let bounds = self.pair.bounds_within(&self.region(&lower, &upper), inherited);
         let mut plus = bounds.output_upper.clone();
         let mut minus: Vec<f64> = bounds.output_lower.iter().map(|l| -l).collect();
         if let Some(parent) = parent {
