@@ -235,7 +235,9 @@ fn decide_mode_exit_codes() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     let proven = deltacert(&["bound", &f, &g, "--box", "-1,1", "--eps", "4.0", "--quiet"]);
     assert_eq!(proven.status.code(), Some(0), "{}", stderr(&proven));
-    assert!(String::from_utf8_lossy(&proven.stdout).contains("decision:  proven"));
+    let text = String::from_utf8_lossy(&proven.stdout);
+    assert!(text.starts_with("decision: proven (certified"), "{text}");
+    assert_eq!(text.lines().count(), 1, "--quiet prints one line: {text}");
     let refuted = deltacert(&["bound", &f, &g, "--box", "-1,1", "--eps", "3.0", "--json"]);
     assert_eq!(refuted.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&refuted.stdout).unwrap();
@@ -245,17 +247,31 @@ fn decide_mode_exit_codes() {
 
 #[test]
 fn no_certificate_exits_3_and_prints_no_number() {
-    // a time limit far too short for any solve
-    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--timeout", "1e-9", "--json"]);
+    // a memory budget too small for the propagation on the MNIST pair
+    let (f, g) = (fixture("mnist/mnist_relu_3_100.nnet"), fixture("mnist/mnist_relu_3_100_16bit.nnet"));
+    let o = deltacert(&["bound", &f, &g, "--box", "0,0.01", "--max-memory", "8M", "--json"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "no_certificate");
     assert!(v["certified_bound"].is_null());
-    let human = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--timeout", "1e-9", "--quiet"]);
+    assert!(v["note"].as_str().unwrap().contains("memory budget"), "{v}");
+    let human = deltacert(&["bound", &f, &g, "--box", "0,0.01", "--max-memory", "8M", "--quiet"]);
     assert_eq!(human.status.code(), Some(3));
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(text.starts_with("no certificate"), "{text}");
+    assert!(text.starts_with("no certificate (differential propagation needs about"), "{text}");
     assert!(!text.contains("certified:"));
+}
+
+#[test]
+fn sdp_without_certificate_falls_back_to_the_checked_propagation_bound() {
+    // a time limit far too short for any solve: the SDP gives nothing, the
+    // report keeps propagation's certified bound and says why
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--timeout", "1e-9", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "certified");
+    assert!(v["certified_bound"].as_f64().unwrap() >= 3.861206614305957);
+    assert!(v["note"].as_str().unwrap().contains("the SDP gave no certificate"), "{v}");
 }
 
 #[test]
@@ -282,8 +298,12 @@ fn milp_method_gives_the_exact_worst_case() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["method"], "milp");
     assert!((v["lower_bound"].as_f64().unwrap() - 3.861206614305957).abs() < 1e-9);
+    assert_eq!(v["status"], "solver_bound");
+    assert!(v["solver_bound"].as_f64().unwrap() >= 3.861206614305957);
     assert!(v["certified_bound"].as_f64().unwrap() >= 3.861206614305957);
     assert_eq!(v["details"]["milp"]["solves"][0]["status"], "Optimal");
+    let human = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "milp"]);
+    assert!(String::from_utf8_lossy(&human.stdout).starts_with("solver bound (HiGHS, NOT re-checked)"), "{}", String::from_utf8_lossy(&human.stdout));
     let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "milp", "--norm", "l2"]);
     assert_bad_input(&o, &["--method milp", "linf"]);
 }
@@ -342,10 +362,25 @@ fn too_large_sdp_is_refused_with_exit_3_instead_of_exhausting_memory() {
         "sdp",
         "--quiet",
     ]);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // the SDP is refused before anything is built; the bound is propagation's
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("exceeds the SDP limit 150"), "{text}");
-    assert!(!text.contains("certified:"));
+    assert!(text.starts_with("certified:"), "{text}");
+    let o = deltacert(&[
+        "bound",
+        &fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"),
+        &fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"),
+        "--box-file",
+        box_file.to_str().unwrap(),
+        "--samples",
+        "2000",
+        "--method",
+        "sdp",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["note"].as_str().unwrap().contains("exceeds the SDP limit 150"), "{v}");
+    assert!(v["details"]["sdp"]["solves"][0]["iterations"] == 0);
 }
 
 #[test]
@@ -401,7 +436,7 @@ fn decide_mode_proves_refutes_and_times_out_on_acas() {
     let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_1.json"), "--eps", "5e-5", "--timeout", "2.5"]);
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("decision:  unknown"), "{text}");
+    assert!(text.starts_with("decision: unknown"), "{text}");
     // progress on standard error for a run of more than a second
     assert!(stderr(&o).contains("pieces bounded"), "{}", stderr(&o));
 }

@@ -29,6 +29,7 @@ pub mod compress;
 pub mod error;
 pub mod input_set;
 pub mod io;
+pub mod limits;
 pub mod milp;
 pub mod network;
 pub mod report;

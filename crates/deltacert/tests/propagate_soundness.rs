@@ -31,7 +31,7 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
         let one_pass_bound = one_pass.certified_bound.unwrap_or_else(|| panic!("{}: propagation gave no bound", c.description));
 
         request.method = Method::Auto;
-        request.split_seconds = 0.2;
+        request.time_limit = Some(0.2);
         request.target_ratio = 1.0;
         if case % 3 != 0 {
             request.sdp.max_dimension = 0;

@@ -30,7 +30,7 @@ pub fn input_set(args: &InputSetArgs, network: &Network) -> deltacert::Result<In
         InputSet::from_vnnlib(&text, dim).map_err(|e| e.within(path.display()))?
     } else if let Some(path) = &args.center {
         let center = json::read_point(path)?;
-        InputSet::ball(center, args.radius.unwrap_or(0.0), args.ball == "l2").map_err(|e| e.within(path.display()))?
+        InputSet::ball(center, args.radius.unwrap_or(0.0), args.ball.as_deref() == Some("l2")).map_err(|e| e.within(path.display()))?
     } else {
         return Err(invalid("no input set: give --box LO,HI, --box-file, --vnnlib or --center with --radius"));
     };
@@ -38,17 +38,17 @@ pub fn input_set(args: &InputSetArgs, network: &Network) -> deltacert::Result<In
         return Err(Error::new(ErrorKind::ShapeMismatch, format!("the input set has {} coordinates but the networks take {dim}", set.dim())));
     }
     if let Some(path) = &args.polytope {
-        set.polytope = read_polytope(path, dim)?;
+        set = set.with_polytope(read_polytope(path, dim)?).map_err(|e| e.within(path.display()))?;
     }
-    if args.input_space == "normalized" {
+    if args.input_space.as_deref() == Some("normalized") {
         let Some(t) = &network.input_transform else {
             return Err(invalid("--input-space normalized needs a model with input normalisation (.nnet)"));
         };
-        if set.ball.is_some() || !set.polytope.is_empty() {
+        if set.ball_constraint().is_some() || !set.polytope().is_empty() {
             return Err(invalid("--input-space normalized supports boxes only"));
         }
-        let lower = (0..dim).map(|i| t.mean[i] + t.range[i] * set.lower[i]).collect();
-        let upper = (0..dim).map(|i| t.mean[i] + t.range[i] * set.upper[i]).collect();
+        let lower = (0..dim).map(|i| t.mean[i] + t.range[i] * set.lower()[i]).collect();
+        let upper = (0..dim).map(|i| t.mean[i] + t.range[i] * set.upper()[i]).collect();
         set = InputSet::from_box(lower, upper)?;
     }
     Ok(set)
@@ -73,6 +73,19 @@ fn read_polytope(path: &std::path::Path, dim: usize) -> deltacert::Result<Vec<(V
             Ok((row, b.as_f64().ok_or_else(bad)?))
         })
         .collect()
+}
+
+/// Every set the flags describe (a VNN-LIB file may hold a union of boxes).
+pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<Vec<InputSet>> {
+    Ok(vec![input_set(args, network)?])
+}
+
+/// `--input-space` applies to models with an input normalisation (.nnet) only.
+pub fn check_input_space(args: &InputSetArgs, network: &Network) -> deltacert::Result<()> {
+    if args.input_space.is_some() && network.input_transform.is_none() {
+        return Err(invalid("--input-space applies to models with input normalisation (.nnet); this model has none"));
+    }
+    Ok(())
 }
 
 /// The coupling in raw units.

@@ -17,6 +17,7 @@ pub mod svec;
 
 use crate::bounds::{linear_bounds, round_down as widen_down, round_up as widen_up, rounding_gamma};
 use crate::input_set::InputSet;
+use crate::limits::Budget;
 use crate::network::Network;
 use form::{LinearForm, SymmetricSparse};
 use lift::{InputCoupling, Lifted};
@@ -58,7 +59,8 @@ pub const ALL_PAIRS_MAX_DIM: usize = 48;
 pub struct SdpSettings {
     /// QC families.
     pub qcs: QcChoice,
-    /// Time limit per solve, seconds.
+    /// Time limit for all solves of one call together, seconds (used by
+    /// [`certify`]; [`certify_within`] takes a [`Budget`] instead).
     pub time_limit: Option<f64>,
     /// Largest lifted dimension attempted. Clarabel's memory grows like
     /// `d^4`: measured here, two parallel solves at `d = 201` (two hidden layers
@@ -162,15 +164,15 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
         return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
     };
     g.input_transform = None;
-    if set.ball.is_some() || !set.polytope.is_empty() {
+    if set.ball_constraint().is_some() || !set.polytope().is_empty() {
         return Err(unsupported("L2-ball and polytope input sets are supported only for networks without input normalisation (use a box)"));
     }
     let n = set.dim();
     let mut lower = Vec::with_capacity(n);
     let mut upper = Vec::with_capacity(n);
     for i in 0..n {
-        let lo = set.lower[i].clamp(t.min[i], t.max[i]);
-        let hi = set.upper[i].clamp(t.min[i], t.max[i]);
+        let lo = set.lower()[i].clamp(t.min[i], t.max[i]);
+        let hi = set.upper()[i].clamp(t.min[i], t.max[i]);
         lower.push(widen_down((lo - t.mean[i]) / t.range[i]));
         upper.push(widen_up((hi - t.mean[i]) / t.range[i]));
     }
@@ -181,10 +183,51 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
     Ok(Prepared { reference: f, compressed: g, set: InputSet::from_box(lower, upper)?, coupling })
 }
 
-/// Certifies a bound with the SDP (method.md §2–5).
+/// Estimated peak memory of one interior-point solve at lifted dimension
+/// `d`, in bytes. Clarabel's Newton system has a dense block over the
+/// `d (d + 1) / 2` entries of the PSD cone; with its factor and working
+/// copies about 32 bytes per entry of that block (measured here: two
+/// parallel solves at `d = 201` exceeded 24 GiB; one at `d = 329` on a
+/// sparser problem took 2 GiB, so this errs on the high side).
+pub fn solve_bytes(dim: usize) -> f64 {
+    let packed = svec::packed_len(dim) as f64;
+    32.0 * packed * packed + 1e7
+}
+
+/// Certifies a bound with the SDP (method.md §2–5), with `settings.time_limit`
+/// as the budget of all solves together and the default memory budget.
 pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpResult {
+    certify_within(prepared, norm, settings, &Budget::new(settings.time_limit, crate::limits::default_memory_bytes()))
+}
+
+/// [`certify`] within `budget`: the memory estimate ([`solve_bytes`]) is
+/// checked before any constraint is built, and each solve gets the time left
+/// (solves that find it spent are skipped, with that reason).
+pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, budget: &Budget) -> SdpResult {
     let Prepared { set, coupling, .. } = prepared;
     let lifted = lift_pair(prepared);
+    let parallel = lifted.dim <= PARALLEL_SOLVES_MAX_DIM && !matches!(norm, Norm::L2);
+    let memory_refusal = if lifted.dim > settings.max_dimension {
+        Some(format!("lifted dimension {} exceeds the SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk)", lifted.dim, settings.max_dimension))
+    } else {
+        budget.admit(&format!("the SDP at lifted dimension {}", lifted.dim), solve_bytes(lifted.dim) * if parallel { 2.0 } else { 1.0 }).err()
+    };
+    if let Some(reason) = memory_refusal {
+        let outputs = lifted.difference.len();
+        let solves = vec![SolveReport { objective: "all".into(), status: SolveStatus::SetupFailure, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some(reason) }];
+        return SdpResult {
+            bound: None,
+            per_output: if norm == Norm::Linf { vec![None; outputs] } else { Vec::new() },
+            gamma_pair: None,
+            dim: lifted.dim,
+            variable_neurons: lifted.variable_neurons(),
+            stable_neurons: lifted.neurons.len() - lifted.variable_neurons(),
+            matched_pairs: lifted.matches.len(),
+            qc_options: QcOptions::DEFAULT,
+            constraints: BTreeMap::new(),
+            solves,
+        };
+    }
     let options = match settings.qcs {
         QcChoice::Fixed(o) => o,
         QcChoice::Auto if lifted.dim <= FULL_SET_MAX_DIM => QcOptions::FULL,
@@ -198,7 +241,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
     }
     let independent = matches!(coupling, InputCoupling::Independent);
     let distance = independent.then(|| distance_matrix(&lifted));
-    let diameter_sq: f64 = set.lower.iter().zip(&set.upper).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
+    let diameter_sq: f64 = set.lower().iter().zip(set.upper()).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
 
     // the objectives: ||Delta||^2, or +-Delta_j
     let objectives: Vec<(String, SymmetricSparse)> = match norm {
@@ -213,25 +256,22 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
             .collect(),
     };
     let output_count = lifted.difference.len();
-    let too_large = lifted.dim > settings.max_dimension;
     let run = |(name, objective): &(String, SymmetricSparse)| -> SolveReport {
-            if too_large {
+            let remaining = budget.remaining();
+            if remaining == Some(0.0) {
                 return SolveReport {
                     objective: name.clone(),
-                    status: SolveStatus::SetupFailure,
+                    status: SolveStatus::Limit,
                     solver_status: "NotAttempted".into(),
                     seconds: 0.0,
                     iterations: 0,
                     solver_gamma: f64::NAN,
                     checked: None,
-                    refusal: Some(format!(
-                        "lifted dimension {} exceeds the SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk)",
-                        lifted.dim, settings.max_dimension
-                    )),
+                    refusal: Some("the time limit was reached before this solve".into()),
                 };
             }
             let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &lifted.coordinate_magnitude };
-            let outcome = solve::solve(&problem, settings.time_limit);
+            let outcome = solve::solve(&problem, remaining);
             let mut report = SolveReport {
                 objective: name.clone(),
                 status: outcome.status,
@@ -256,7 +296,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
             }
             report
     };
-    let solves: Vec<SolveReport> = if lifted.dim > PARALLEL_SOLVES_MAX_DIM { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
+    let solves: Vec<SolveReport> = if !parallel { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
 
     let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
     let (bound, per_output, gamma_pair) = match norm {
@@ -342,8 +382,8 @@ fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
 /// Pre-activation bounds of both networks over the set (linear propagation,
 /// never looser than intervals), then the lifting.
 fn lift_pair(prepared: &Prepared) -> Lifted {
-    let bounds_f = linear_bounds(&prepared.reference, &prepared.set.lower, &prepared.set.upper);
-    let bounds_g = linear_bounds(&prepared.compressed, &prepared.set.lower, &prepared.set.upper);
+    let bounds_f = linear_bounds(&prepared.reference, prepared.set.lower(), prepared.set.upper());
+    let bounds_g = linear_bounds(&prepared.compressed, prepared.set.lower(), prepared.set.upper());
     lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling)
 }
 

@@ -42,15 +42,18 @@ pub struct SplitSettings {
     pub eps: Option<f64>,
     /// Bound mode: stop when `bound <= target_ratio * lower bound`.
     pub target_ratio: f64,
-    /// Stop when this many pieces are open (memory).
+    /// Stop when this many pieces are open.
     pub max_open_pieces: usize,
+    /// Stop when the open pieces would hold more than this many bytes
+    /// (estimated per piece from the sizes of its vectors and bounds).
+    pub memory_bytes: u64,
     /// Pieces split per round (bounded in parallel).
     pub batch: usize,
 }
 
 impl Default for SplitSettings {
     fn default() -> Self {
-        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, batch: 2 * rayon::current_num_threads().max(1) }
+        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1) }
     }
 }
 
@@ -70,6 +73,8 @@ pub enum StopReason {
     TimeLimit,
     /// Too many open pieces.
     PieceLimit,
+    /// The open pieces reached the memory budget.
+    MemoryLimit,
 }
 
 /// Progress, reported about once a second.
@@ -108,6 +113,20 @@ pub struct Piece {
     pub depth: usize,
     /// The propagation's bounds on this piece, reused (intersected in) by its halves.
     pub bounds: Option<Arc<DifferentialBounds>>,
+}
+
+impl Piece {
+    /// Bytes held by this piece: its vectors and its propagation bounds (the
+    /// halves of a piece hold about as much as their parent).
+    pub fn approximate_bytes(&self) -> f64 {
+        let vectors = self.lower.len() * 3 + self.plus.len() * 2;
+        let bounds = self.bounds.as_ref().map_or(0, |b| {
+            let hidden: usize = b.hidden.iter().chain(&b.compressed_hidden).map(|(l, u)| l.len() + u.len()).sum();
+            let reference: usize = b.reference_bounds.layers.iter().map(|l| 4 * l.pre_lower.len()).sum::<usize>() + 2 * b.reference_bounds.input_lower.len();
+            hidden + reference + b.candidate.len() + b.influence.len() + b.output_lower.len() * 2
+        });
+        (8 * (vectors + bounds) + 512) as f64
+    }
 }
 
 impl PartialEq for Piece {
@@ -172,10 +191,10 @@ pub struct SplitProblem<'a> {
 impl SplitProblem<'_> {
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
-        let (set_lower, set_upper) = (&self.set.lower, &self.set.upper);
+        let (set_lower, set_upper) = (self.set.lower(), self.set.upper());
         let n = lower.len();
         let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
-        region.ball = self.set.ball.clone();
+        region.ball = self.set.ball_constraint().cloned();
         match self.coupling {
             InputCoupling::Same => {}
             InputCoupling::Quantised(steps) => {
@@ -303,6 +322,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let start = Instant::now();
     let outputs = root.plus.len();
     let root_width: Vec<f64> = root.lower.iter().zip(&root.upper).map(|(l, u)| u - l).collect();
+    let piece_bytes = root.approximate_bytes();
     let (mut lower, mut witness) = initial_lower;
     let mut per_output_lower: Vec<f64> = vec![0.0; outputs];
     let mut closed_plus = vec![f64::NEG_INFINITY; outputs];
@@ -340,8 +360,12 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             if lower > eps {
                 break StopReason::Counterexample;
             }
-            if heap.is_empty() || upper <= eps {
+            if upper <= eps {
                 break StopReason::Proven;
+            }
+            // every piece closed, yet some above eps (it could not be split further)
+            if heap.is_empty() {
+                break StopReason::Exhausted;
             }
         } else {
             if heap.is_empty() {
@@ -356,6 +380,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         }
         if heap.len() >= settings.max_open_pieces {
             break StopReason::PieceLimit;
+        }
+        if (heap.len() + 2 * settings.batch.max(1)) as f64 * piece_bytes > settings.memory_bytes as f64 {
+            break StopReason::MemoryLimit;
         }
         let mut batch = Vec::with_capacity(settings.batch);
         while batch.len() < settings.batch.max(1) {
