@@ -455,3 +455,43 @@ fn auto_bound_with_timeout_is_anytime_and_tighter_than_one_pass() {
     // the time limit is honoured (a functional check with a wide margin, not a speed target)
     assert!(split["seconds"].as_f64().unwrap() < 30.0);
 }
+
+#[test]
+fn flags_that_do_not_apply_are_errors() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--qcs", "full"]), &["--qcs applies to --method sdp or auto"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "milp", "--samples", "10"]), &["--samples does not apply to --method milp"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "sdp", "--target-ratio", "1.5"]), &["--target-ratio applies to --method auto"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--sdp-max-dim", "10"]), &["--sdp-max-dim applies"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--input-space", "raw"]), &["--input-space applies to models with input normalisation"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--force"]), &["--force applies to --plot"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--max-memory", "lots"]), &["--max-memory lots"]);
+    // clap refuses --ball without --center at parse time (exit 2)
+    let o = deltacert(&["bound", &f, &g, "--box", "-1,1", "--ball", "l2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn help_states_the_exit_codes() {
+    for args in [vec!["--help"], vec!["bound", "--help"], vec!["plan", "--help"]] {
+        let o = deltacert(&args);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("Exit codes:") && text.contains("3  no certificate"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn plan_exits_nonzero_when_no_setting_is_within_the_tolerance() {
+    let model = fixture("paper/paper_quant_orig.onnx");
+    // every fixed:1..2 copy errs by more than 1 somewhere: counterexamples, exit 1
+    let o = deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:1..2", "--tolerance", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["chosen"].is_null());
+    assert!(v["rows"].as_array().unwrap().iter().all(|r| r["decision"] == "counterexample"));
+    // 10^7 pruning settings are refused before any work
+    assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--prune", "0..1:0.0000001", "--tolerance", "1"]), &["at most 1000"]);
+    // plan takes the coupling options of bound
+    let o = deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:6..6", "--tolerance", "2", "--input-quant", "0.01", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

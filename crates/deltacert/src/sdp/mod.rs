@@ -256,6 +256,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             .collect(),
     };
     let output_count = lifted.difference.len();
+    let shared = std::sync::Arc::new(SharedData { constraints: constraints.clone(), distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
     let run = |(name, objective): &(String, SymmetricSparse)| -> SolveReport {
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
@@ -270,8 +271,18 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     refusal: Some("the time limit was reached before this solve".into()),
                 };
             }
-            let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &lifted.coordinate_magnitude };
-            let outcome = solve::solve(&problem, remaining);
+            let Some(outcome) = solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining) else {
+                return SolveReport {
+                    objective: name.clone(),
+                    status: SolveStatus::Limit,
+                    solver_status: "Abandoned".into(),
+                    seconds: remaining.unwrap_or_default(),
+                    iterations: 0,
+                    solver_gamma: f64::NAN,
+                    checked: None,
+                    refusal: Some("the time limit was reached during the solver's setup".into()),
+                };
+            };
             let mut report = SolveReport {
                 objective: name.clone(),
                 status: outcome.status,
@@ -335,6 +346,43 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         constraints: counts,
         solves,
     }
+}
+
+/// The data every solve of one call shares, owned so that a solve can run
+/// on its own thread.
+struct SharedData {
+    constraints: Vec<Constraint>,
+    distance: Option<SymmetricSparse>,
+    coordinate_scale: Vec<f64>,
+}
+
+/// Seconds a solve may overrun its limit before it is abandoned.
+const ABANDON_GRACE_SECONDS: f64 = 0.5;
+
+/// One solve within `remaining` seconds (None: no limit). Clarabel checks its
+/// time limit once per iteration, but its setup (chordal decomposition and
+/// the first factorisation) can take longer than the whole budget; so the
+/// solve runs on its own thread and is abandoned (None) when it has not
+/// returned `ABANDON_GRACE_SECONDS` after the limit. An abandoned solve
+/// finishes its setup in the background and stops at its first iteration
+/// (its own time limit has passed by then); its result is dropped.
+fn solve_on_time(dim: usize, constant: usize, objective: SymmetricSparse, shared: &std::sync::Arc<SharedData>, diameter_sq: f64, remaining: Option<f64>) -> Option<solve::SolveOutcome> {
+    let shared = std::sync::Arc::clone(shared);
+    let job = move || {
+        let problem = SdpProblem { dim, constant, objective: &objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
+        solve::solve(&problem, remaining)
+    };
+    let Some(seconds) = remaining else {
+        return Some(job());
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("deltacert-sdp".into())
+        .spawn(move || {
+            let _ = sender.send(job());
+        })
+        .ok()?;
+    receiver.recv_timeout(std::time::Duration::from_secs_f64(seconds + ABANDON_GRACE_SECONDS)).ok()
 }
 
 /// What one SDP bounds.
