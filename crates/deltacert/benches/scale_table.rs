@@ -141,6 +141,7 @@ fn mnist_section() {
 }
 
 fn main() {
+    deltacert::sdp::solve::set_blas_threads(1);
     let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
     let limit: f64 = std::env::var("DELTACERT_BENCH_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(120.0);

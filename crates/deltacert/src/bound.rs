@@ -197,10 +197,15 @@ pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<
         if request.norm != Norm::Linf {
             return Err(crate::error::invalid_option("--method milp bounds the linf norm (per output, both signs); use --norm linf"));
         }
-        crate::milp::check_relu(f, "the reference network")?;
-        crate::milp::check_relu(g, "the compressed network")?;
-        if request.set.ball_constraint().is_some() {
-            return Err(crate::error::unsupported("--method milp supports boxes and polytopes, not L2 balls"));
+        #[cfg(not(feature = "milp"))]
+        return Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)"));
+        #[cfg(feature = "milp")]
+        {
+            crate::milp::check_relu(f, "the reference network")?;
+            crate::milp::check_relu(g, "the compressed network")?;
+            if request.set.ball_constraint().is_some() {
+                return Err(crate::error::unsupported("--method milp supports boxes and polytopes, not L2 balls"));
+            }
         }
     }
     if let InputCoupling::Quantised(steps) = &request.coupling {
@@ -431,7 +436,10 @@ pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &
     }
     let baseline = interval_difference(&prepared);
     match request.method {
+        #[cfg(feature = "milp")]
         Method::Milp => bound_milp(reference, compressed, &prepared, &baseline, request, &budget, start),
+        #[cfg(not(feature = "milp"))]
+        Method::Milp => Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)")),
         _ => bound_certified(reference, compressed, &prepared, &baseline, request, &budget, start, progress),
     }
 }
@@ -613,6 +621,7 @@ fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
 /// `--method milp`: HiGHS's dual bound as the solver bound (not re-checked),
 /// the incumbent (re-evaluated in f64) as the lower bound, and the baseline
 /// (interval and one propagation pass) as the certified bound.
+#[cfg(feature = "milp")]
 #[allow(clippy::too_many_arguments)]
 fn bound_milp(reference: &Network, compressed: &Network, prepared: &sdp::Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant) -> Result<BoundReport> {
     let pair = crate::bounds::DifferentialPair::new(&prepared.reference, &prepared.compressed);

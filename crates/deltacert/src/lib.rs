@@ -30,6 +30,7 @@ pub mod error;
 pub mod input_set;
 pub mod io;
 pub mod limits;
+#[cfg(feature = "milp")]
 pub mod milp;
 pub mod network;
 pub mod report;

@@ -1,3 +1,4 @@
+#![cfg(feature = "milp")]
 //! The MILP is the exact worst case: it equals an exhaustive enumeration on
 //! 1-D pairs, no sample beats it, and no certified bound is below it.
 
