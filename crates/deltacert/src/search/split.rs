@@ -447,3 +447,69 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     progress(&Progress { pieces_done: pieces_bounded, pieces_open: heap.len(), upper: bound.max(0.0), lower, seconds });
     SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, stop, seconds }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::Activation;
+    use crate::bounds::DifferentialPair;
+    use crate::network::{Layer, Matrix};
+
+    /// `relu(slope * x)` followed by an identity output layer.
+    fn relu_net(slope: f64) -> Network {
+        Network {
+            input_dim: 1,
+            input_transform: None,
+            layers: vec![
+                Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
+                Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+            ],
+            kept_neurons: None,
+            source_dtype: "float64".into(),
+        }
+    }
+
+    /// `f - g = 0.25 relu(x)` on [-1, 1]: the worst case is 0.25 at x = 1.
+    fn run(settings: SplitSettings) -> SplitOutcome {
+        let (f, g) = (relu_net(1.0), relu_net(0.75));
+        let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g) };
+        let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
+        branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {})
+    }
+
+    fn settings(eps: Option<f64>) -> SplitSettings {
+        SplitSettings { time_limit: 30.0, eps, target_ratio: 1.0 + 1e-9, ..SplitSettings::default() }
+    }
+
+    #[test]
+    fn bound_mode_brackets_the_exact_worst_case() {
+        let outcome = run(settings(None));
+        assert!(outcome.bound >= 0.25 && outcome.lower <= 0.25, "{} {}", outcome.bound, outcome.lower);
+        assert!(outcome.bound <= 0.25 * (1.0 + 1e-6), "{}", outcome.bound);
+        assert!(outcome.lower >= 0.25 * (1.0 - 1e-12), "the corner x = 1 is evaluated: {}", outcome.lower);
+        assert!(matches!(outcome.stop, StopReason::Converged | StopReason::Exhausted), "{:?}", outcome.stop);
+    }
+
+    #[test]
+    fn decide_mode_proves_and_refutes() {
+        let proven = run(settings(Some(0.3)));
+        assert_eq!(proven.stop, StopReason::Proven);
+        assert!(proven.bound <= 0.3);
+        let refuted = run(settings(Some(0.2)));
+        assert_eq!(refuted.stop, StopReason::Counterexample);
+        assert!(refuted.lower > 0.2 && refuted.witness[0] > 0.8, "{:?}", refuted.witness);
+        // the bound is still certified when the search stops early
+        assert!(refuted.bound >= 0.25);
+    }
+
+    #[test]
+    fn time_and_memory_limits_stop_the_search_with_a_certified_bound() {
+        let timed = run(SplitSettings { time_limit: 0.0, ..settings(Some(0.25)) });
+        assert_eq!(timed.stop, StopReason::TimeLimit);
+        assert!(timed.bound >= 0.25);
+        let memory = run(SplitSettings { memory_bytes: 1, ..settings(Some(0.25)) });
+        assert_eq!(memory.stop, StopReason::MemoryLimit);
+        assert!(memory.bound >= 0.25);
+    }
+}
