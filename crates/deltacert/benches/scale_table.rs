@@ -108,7 +108,7 @@ fn anytime_section() {
             c(&ten),
             c(&sixty),
             sixty.certified_bound.unwrap_or(f64::NAN) / lower_bound,
-            sixty.details["split"]["pieces_bounded"]
+            sixty.details.split.as_ref().map_or(0, |s| s.pieces_bounded)
         );
     }
 }

@@ -151,8 +151,74 @@ pub struct BoundReport {
     pub seconds: f64,
     /// Why there is no certificate, or why a step was skipped (time, memory).
     pub note: Option<String>,
-    /// Solver status, sizes, checks.
-    pub details: serde_json::Value,
+    /// What each method did: its bounds, sizes, solver statuses and checks.
+    pub details: Evidence,
+}
+
+/// The evidence behind a report, one optional part per method that ran.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evidence {
+    /// The two networks have identical layers and see the same input.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub identical_networks: bool,
+    /// The baseline bounds every method is capped by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate: Option<PropagateEvidence>,
+    /// The SDP, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdp: Option<sdp::SdpResult>,
+    /// Input splitting, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitOutcome>,
+    /// The MILP, when it ran.
+    #[cfg(feature = "milp")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub milp: Option<crate::milp::MilpResult>,
+    /// The lower-bound search.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_bound_search: Option<AttackEvidence>,
+    /// How the networks saw the input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coupling: Option<&'static str>,
+    /// A union of boxes: each member's result.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub union: Vec<UnionMember>,
+}
+
+/// The cheap certified bounds computed first.
+#[derive(Debug, Clone, Serialize)]
+pub struct PropagateEvidence {
+    /// One pass of differential propagation.
+    pub one_pass_bound: f64,
+    /// The interval bound of the difference `[l_f - u_g, u_f - l_g]`.
+    pub interval_bound: f64,
+    /// Unstable neurons of both networks over the whole set.
+    pub unstable_neurons: usize,
+    /// The SDP's lifted dimension estimated from them.
+    pub estimated_sdp_dim: usize,
+}
+
+/// What the lower-bound search did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackEvidence {
+    /// Input pairs evaluated.
+    pub evaluations: usize,
+    /// Its settings.
+    pub settings: AttackSettings,
+}
+
+/// One box of a union.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnionMember {
+    /// 1-based index of the box.
+    #[serde(rename = "box")]
+    pub index: usize,
+    /// Its status.
+    pub status: Status,
+    /// Its certified bound.
+    pub certified_bound: Option<f64>,
+    /// Its observed error.
+    pub lower_bound: f64,
 }
 
 impl BoundReport {
@@ -257,7 +323,7 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
         member_request.set = set.clone();
         member_request.time_limit = total.map(|t| ((t - start.elapsed().as_secs_f64()) / (sets.len() - index) as f64).max(1e-3));
         let report = bound_with_progress(reference, compressed, &member_request, progress).map_err(|e| e.within(format!("box {} of the union", index + 1)))?;
-        members.push(serde_json::json!({ "box": index + 1, "status": report.status, "certified_bound": report.certified_bound, "lower_bound": report.lower_bound }));
+        members.push(UnionMember { index: index + 1, status: report.status, certified_bound: report.certified_bound, lower_bound: report.lower_bound });
         let merged = match combined.take() {
             None => report,
             Some(acc) => merge_reports(acc, report),
@@ -281,7 +347,7 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
         report.note = Some(format!("stopped after box {} of {}: it holds a counterexample", members.len(), sets.len()));
     }
     report.seconds = start.elapsed().as_secs_f64();
-    report.details = serde_json::json!({ "union": members });
+    report.details = Evidence { union: members, ..Evidence::default() };
     Ok(report)
 }
 
@@ -315,7 +381,7 @@ fn merge_reports(a: BoundReport, b: BoundReport) -> BoundReport {
         method: a.method,
         seconds: a.seconds + b.seconds,
         note: a.note.or(b.note),
-        details: serde_json::Value::Null,
+        details: Evidence::default(),
     }
 }
 
@@ -468,7 +534,7 @@ fn identical_report(reference: &Network, request: &BoundRequest, start: Instant)
         method: request.method,
         seconds: start.elapsed().as_secs_f64(),
         note: Some("the two networks have identical layers and see the same input: the error is exactly 0".into()),
-        details: serde_json::json!({ "identical_networks": true }),
+        details: Evidence { identical_networks: true, ..Evidence::default() },
     }
 }
 
@@ -489,7 +555,7 @@ fn refused_report(reference: &Network, request: &BoundRequest, start: Instant, r
         method: request.method,
         seconds: start.elapsed().as_secs_f64(),
         note: Some(reason),
-        details: serde_json::Value::Null,
+        details: Evidence::default(),
     }
 }
 
@@ -571,13 +637,14 @@ fn bound_certified(reference: &Network, compressed: &Network, prepared: &sdp::Pr
     let finite = certified.is_finite();
     let certified_bound = finite.then_some(certified);
     let note = sdp_result.as_ref().and_then(|r| r.bound.is_none().then(|| sdp_refusal(r))).flatten().map(|reason| format!("the SDP gave no certificate ({reason}); the bound is propagation's"));
-    let details = serde_json::json!({
-        "propagate": { "one_pass_bound": one_pass, "interval_bound": problem.norm_bound(&baseline.interval_plus, &baseline.interval_minus), "unstable_neurons": root.unstable_neurons, "estimated_sdp_dim": estimated_dim },
-        "sdp": sdp_result,
-        "split": split,
-        "lower_bound_search": { "evaluations": witness.evaluations, "settings": request.attack },
-        "coupling": coupling_name(&request.coupling),
-    });
+    let details = Evidence {
+        propagate: Some(PropagateEvidence { one_pass_bound: one_pass, interval_bound: problem.norm_bound(&baseline.interval_plus, &baseline.interval_minus), unstable_neurons: root.unstable_neurons, estimated_sdp_dim: estimated_dim }),
+        sdp: sdp_result,
+        split,
+        lower_bound_search: Some(AttackEvidence { evaluations: witness.evaluations, settings: request.attack.clone() }),
+        coupling: Some(coupling_name(&request.coupling)),
+        ..Evidence::default()
+    };
     Ok(BoundReport {
         status: if finite { Status::Certified } else { Status::NoCertificate },
         norm: request.norm,
@@ -670,6 +737,6 @@ fn bound_milp(reference: &Network, compressed: &Network, prepared: &sdp::Prepare
         method: Method::Milp,
         seconds: start.elapsed().as_secs_f64(),
         note: result.note.clone(),
-        details: serde_json::json!({ "milp": result }),
+        details: Evidence { milp: Some(result), coupling: Some(coupling_name(&request.coupling)), ..Evidence::default() },
     })
 }

@@ -40,7 +40,7 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
         assert_sound(&auto, &c.set, &c.description);
         let auto_bound = auto.certified_bound.unwrap_or_else(|| panic!("{}: auto gave no bound", c.description));
         assert!(auto_bound <= one_pass_bound * (1.0 + 1e-12) + 1e-300, "{}: auto {auto_bound} looser than one pass {one_pass_bound}", c.description);
-        let pieces = auto.details["split"]["pieces_bounded"].as_u64().unwrap_or(0);
+        let pieces = auto.details.split.as_ref().map_or(0, |s| s.pieces_bounded);
         if pieces > 10 {
             split_runs += 1;
         }

@@ -117,7 +117,7 @@ fn a_network_compared_with_itself_gets_zero_at_once() {
         let report = bound(&f, &f, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method)).unwrap();
         assert_eq!(report.certified_bound, Some(0.0), "{method:?}");
         assert_eq!(report.status, Status::Certified);
-        assert_eq!(report.details["identical_networks"], true);
+        assert!(report.details.identical_networks);
         assert!(report.per_output_bound.iter().all(|b| *b == Some(0.0)));
     }
     // with a quantised input the same network can differ: no shortcut
@@ -137,9 +137,11 @@ fn every_method_is_at_most_the_interval_bound_and_one_propagation_pass() {
             request.time_limit = Some(0.1);
             let report = bound(&c.f, &c.g, &request).unwrap();
             let Some(certified) = report.certified_bound else { continue };
-            let propagate = &report.details["propagate"];
-            let interval = propagate["interval_bound"].as_f64().unwrap_or(f64::INFINITY);
-            let one_pass = propagate["one_pass_bound"].as_f64().unwrap_or(f64::INFINITY);
+            let Some(propagate) = report.details.propagate.as_ref() else {
+                assert!(report.details.identical_networks && certified == 0.0);
+                continue;
+            };
+            let (interval, one_pass) = (propagate.interval_bound, propagate.one_pass_bound);
             assert!(certified <= interval, "{}: {method:?} {certified} above the interval bound {interval}", c.description);
             assert!(certified <= one_pass, "{}: {method:?} {certified} above one pass {one_pass}", c.description);
             assert!(certified >= report.lower_bound, "{}: {method:?} {certified} below the observed {}", c.description, report.lower_bound);
@@ -165,7 +167,7 @@ fn l2_ball_and_narrow_quantised_boxes_are_not_absurdly_loose() {
         quick(&mut request);
         let report = bound(&f, &g, &request).unwrap();
         let certified = report.certified_bound.unwrap();
-        let one_pass = report.details["propagate"]["one_pass_bound"].as_f64().unwrap();
+        let one_pass = report.details.propagate.as_ref().unwrap().one_pass_bound;
         assert!(certified <= one_pass && certified < 10.0, "certified {certified}, one pass {one_pass}");
     }
 }
@@ -187,8 +189,8 @@ fn decide_mode_on_a_piece_that_cannot_be_split_is_not_proven() {
     assert!(certified >= report.lower_bound);
     if certified > eps {
         assert_ne!(report.decision(eps), Decision::Proven);
-        if let Some(stop) = report.details["split"]["stop"].as_str() {
-            assert_ne!(stop, "proven", "{}", report.details);
+        if let Some(split) = &report.details.split {
+            assert_ne!(split.stop, deltacert::search::split::StopReason::Proven);
         }
     }
 }
@@ -240,5 +242,5 @@ fn the_memory_budget_refuses_before_allocating() {
     request.memory_limit = Some(64 << 20);
     let report = bound(&f, &g, &request).unwrap();
     assert!(report.note.unwrap().contains("memory budget"));
-    assert_eq!(report.details["sdp"]["solves"][0]["iterations"], 0);
+    assert_eq!(report.details.sdp.as_ref().unwrap().solves[0].iterations, 0);
 }

@@ -266,18 +266,23 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     if let Some(note) = report.note.as_ref().filter(|_| report.status != Status::NoCertificate) {
         println!("note:      {note}");
     }
-    if let Some(p) = report.details.get("propagate") {
-        println!("propagate: one pass {:.6e}, interval {:.6e}, {} unstable neurons", p["one_pass_bound"].as_f64().unwrap_or(f64::NAN), p["interval_bound"].as_f64().unwrap_or(f64::NAN), p["unstable_neurons"]);
+    let details = &report.details;
+    if let Some(p) = &details.propagate {
+        println!("propagate: one pass {:.6e}, interval {:.6e}, {} unstable neurons", p.one_pass_bound, p.interval_bound, p.unstable_neurons);
     }
-    if let Some(split) = report.details.get("split").filter(|s| !s.is_null()) {
-        println!("split:     {} pieces bounded, {} open, depth {}, stopped: {}, {:.2} s", split["pieces_bounded"], split["pieces_open"], split["max_depth"], split["stop"].as_str().unwrap_or("?"), split["seconds"].as_f64().unwrap_or(0.0));
+    if let Some(split) = &details.split {
+        println!("split:     {} pieces bounded, {} open, depth {}, stopped: {:?}, {:.2} s", split.pieces_bounded, split.pieces_open, split.max_depth, split.stop, split.seconds);
     }
-    if let Some(sdp) = report.details.get("sdp").filter(|s| !s.is_null()) {
-        println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp["dim"], sdp["variable_neurons"], sdp["stable_neurons"], sdp["matched_pairs"], report.seconds);
+    if let Some(sdp) = &details.sdp {
+        println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp.dim, sdp.variable_neurons, sdp.stable_neurons, sdp.matched_pairs, report.seconds);
     }
-    if let Some(milp) = report.details.get("milp") {
-        let statuses: Vec<String> = milp["solves"].as_array().map(|s| s.iter().map(|s| s["status"].as_str().unwrap_or("?").to_string()).collect()).unwrap_or_default();
-        println!("milp:      {} binaries per solve, statuses {}, {:.2} s", milp["binaries"], statuses.join("/"), report.seconds);
+    if let Some(milp) = &details.milp {
+        let statuses: Vec<&str> = milp.solves.iter().map(|s| s.status.as_str()).collect();
+        println!("milp:      {} binaries per solve, statuses {}, {:.2} s", milp.binaries, statuses.join("/"), report.seconds);
+    }
+    for member in &details.union {
+        let bound = member.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
+        println!("box {}:     certified {bound}, observed {:.6e}", member.index, member.lower_bound);
     }
     if let Some(path) = &args.plot {
         println!("figure:    {}", path.display());
