@@ -2,6 +2,8 @@
 //! happens in the command modules.
 
 use clap::{Args, Parser, Subcommand};
+use deltacert::bound::Method;
+use deltacert::sdp::Norm;
 use std::path::PathBuf;
 
 /// The exit codes, shown by `--help`.
@@ -53,11 +55,11 @@ pub struct PlanArgs {
     #[arg(long, requires = "prune")]
     pub structured: bool,
     /// Output norm.
-    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
-    pub norm: String,
+    #[arg(long, value_enum, default_value_t = Norm::Linf)]
+    pub norm: Norm,
     /// Bounding method for every setting (milp is refused: its bound is not re-checked).
-    #[arg(long, value_parser = ["auto", "sdp", "propagate"], default_value = "auto")]
-    pub method: String,
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
     /// SDP quadratic-constraint families (sdp, auto): auto, default, full, per-neuron, ...
     #[arg(long)]
     pub qcs: Option<String>,
@@ -130,8 +132,8 @@ pub struct PairArgs {
     #[command(flatten)]
     pub coupling: CouplingArgs,
     /// Output norm: linf bounds max_j |f_j - g_j| (and each output), l2 bounds ||f - g||_2.
-    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
-    pub norm: String,
+    #[arg(long, value_enum, default_value_t = Norm::Linf)]
+    pub norm: Norm,
     /// Random samples for the lower bound [default: 10000].
     #[arg(long)]
     pub samples: Option<usize>,
@@ -148,12 +150,9 @@ pub struct PairArgs {
 pub struct BoundArgs {
     #[command(flatten)]
     pub pair: PairArgs,
-    /// Bounding method: auto (differential propagation, then input
-    /// splitting, plus the SDP when the problem is small), propagate (one pass
-    /// of differential bound propagation), sdp (the paper's semidefinite
-    /// program), milp (exact worst case, ReLU networks, HiGHS).
-    #[arg(long, value_parser = ["auto", "sdp", "propagate", "milp"], default_value = "auto")]
-    pub method: String,
+    /// Bounding method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
     /// Draw a figure of the error and its bounds (.svg or .png).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,

@@ -43,18 +43,29 @@ pub enum Status {
 
 /// The bounding method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Differential propagation, input splitting, and the SDP where it is
-    /// small enough to pay (on the whole set).
+    /// Differential propagation, input splitting, and the SDP where it is small enough to pay.
     Auto,
     /// One pass of differential bound propagation.
     Propagate,
-    /// The S-procedure SDP of the seed paper.
+    /// The S-procedure semidefinite program of Li, Drummond and Duncan.
     Sdp,
-    /// The exact worst case of ReLU networks by mixed-integer programming
-    /// (its upper bound is HiGHS's, not re-checked).
+    /// The exact worst case of ReLU networks by mixed-integer programming (HiGHS; its upper bound is not re-checked).
     Milp,
+}
+
+impl Method {
+    /// The name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Propagate => "propagate",
+            Method::Sdp => "sdp",
+            Method::Milp => "milp",
+        }
+    }
 }
 
 /// Everything needed to bound one pair.

@@ -15,7 +15,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
     let set = input::input_set(&args.pair.set, &reference)?;
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), seed: args.pair.seed, ..AttackSettings::default() };
-    let witness = attack(&reference, &compressed, &set, &coupling, input::norm(&args.pair.norm), &settings);
+    let witness = attack(&reference, &compressed, &set, &coupling, args.pair.norm, &settings);
     if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));
     } else {

@@ -9,6 +9,7 @@ use deltacert::limits::parse_bytes;
 use deltacert::report::plot::{plot_bound, BoundFigure};
 use deltacert::sdp::qc::QcOptions;
 use deltacert::sdp::{QcChoice, SdpSettings, DEFAULT_MAX_DIMENSION};
+use deltacert::sdp::Norm;
 use deltacert::search::AttackSettings;
 use std::process::ExitCode;
 
@@ -34,10 +35,10 @@ pub fn qc_choice(text: Option<&str>) -> deltacert::Result<QcChoice> {
 fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
     let sdp_used = matches!(method, Method::Sdp | Method::Auto);
     if args.qcs.is_some() && !sdp_used {
-        return Err(invalid(format!("--qcs applies to --method sdp or auto, not {}", args.method)));
+        return Err(invalid(format!("--qcs applies to --method sdp or auto, not {}", method.name())));
     }
     if args.sdp_max_dim.is_some() && !sdp_used {
-        return Err(invalid(format!("--sdp-max-dim applies to --method sdp or auto, not {}", args.method)));
+        return Err(invalid(format!("--sdp-max-dim applies to --method sdp or auto, not {}", method.name())));
     }
     if args.target_ratio.is_some() && method != Method::Auto {
         return Err(invalid("--target-ratio applies to --method auto only (the other methods do not split)"));
@@ -72,7 +73,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     if !(target_ratio >= 1.0) || !target_ratio.is_finite() {
         return Err(invalid(format!("--target-ratio {target_ratio}: must be a finite number >= 1")));
     }
-    let method = method(&args.method);
+    let method = args.method;
     check_applicable(&args, method)?;
     let memory_limit = memory_limit(args.max_memory.as_deref())?;
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
@@ -98,7 +99,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let request = BoundRequest {
         set: sets[0].clone(),
         coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
-        norm: input::norm(&args.pair.norm),
+        norm: args.pair.norm,
         method,
         sdp: SdpSettings { qcs, time_limit: None, max_dimension },
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), seed: args.pair.seed, ..AttackSettings::default() },
@@ -149,8 +150,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             witness: report.witness.clone().unwrap_or_default(),
             per_output_certified: report.per_output_bound.clone(),
             per_output_lower: report.per_output_lower.clone(),
-            l2: args.pair.norm == "l2",
-            note: format!("({})", args.method),
+            l2: args.pair.norm == Norm::L2,
+            note: format!("({})", method.name()),
         };
         plot_bound(path, &reference, &compressed, set, &figure)?;
     }
@@ -169,16 +170,6 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         print_human(&report, &args);
     }
     Ok(exit_code(&report, args.eps))
-}
-
-/// The library's method for a `--method` value.
-pub fn method(name: &str) -> Method {
-    match name {
-        "milp" => Method::Milp,
-        "sdp" => Method::Sdp,
-        "propagate" => Method::Propagate,
-        _ => Method::Auto,
-    }
 }
 
 fn decision_name(decision: Decision) -> &'static str {
@@ -204,7 +195,7 @@ fn exit_code(report: &BoundReport, eps: Option<f64>) -> ExitCode {
 }
 
 fn norm_text(args: &BoundArgs) -> &'static str {
-    if args.pair.norm == "l2" {
+    if args.pair.norm == Norm::L2 {
         "||f(x) - g(x)||_2"
     } else {
         "max_j |f_j(x) - g_j(x)|"

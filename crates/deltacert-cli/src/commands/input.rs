@@ -6,7 +6,6 @@ use deltacert::input_set::InputSet;
 use deltacert::io::json;
 use deltacert::network::Network;
 use deltacert::sdp::lift::InputCoupling;
-use deltacert::sdp::Norm;
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, msg)
@@ -97,9 +96,4 @@ pub fn coupling(args: &CouplingArgs, dim: usize) -> deltacert::Result<InputCoupl
         return Ok(InputCoupling::Quantised(vec![step; dim]));
     }
     Ok(if args.independent_inputs { InputCoupling::Independent } else { InputCoupling::Same })
-}
-
-/// `linf` or `l2`.
-pub fn norm(text: &str) -> Norm {
-    if text == "l2" { Norm::L2 } else { Norm::Linf }
 }

@@ -109,7 +109,10 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
             return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
         }
     }
-    let method = super::bound::method(&args.method);
+    let method = args.method;
+    if method == deltacert::bound::Method::Milp {
+        return Err(invalid("plan certifies every setting; --method milp gives a solver bound that is not re-checked".into()));
+    }
     if args.qcs.is_some() && method == deltacert::bound::Method::Propagate {
         return Err(invalid("--qcs applies to --method sdp or auto, not propagate".into()));
     }
@@ -122,7 +125,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
     let request = BoundRequest {
         set,
         coupling: input::coupling(&args.coupling, model.input_dim)?,
-        norm: input::norm(&args.norm),
+        norm: args.norm,
         method,
         sdp: SdpSettings { qcs: super::bound::qc_choice(args.qcs.as_deref())?, ..SdpSettings::default() },
         attack: AttackSettings::default(),

@@ -29,11 +29,12 @@ use std::collections::BTreeMap;
 
 /// Output norm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Norm {
-    /// `max_j |f_j - g_j|`, with a bound per output.
+    /// max_j |f_j - g_j|, with a bound per output.
     Linf,
-    /// `||f - g||_2`.
+    /// ||f - g||_2.
     L2,
 }
 
