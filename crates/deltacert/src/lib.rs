@@ -33,6 +33,7 @@ pub mod limits;
 #[cfg(feature = "milp")]
 pub mod milp;
 pub mod network;
+pub mod problem;
 pub mod report;
 pub mod sdp;
 pub mod search;

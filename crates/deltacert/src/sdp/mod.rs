@@ -15,10 +15,9 @@ pub mod qc;
 pub mod solve;
 pub mod svec;
 
-use crate::bounds::{linear_bounds, round_down as widen_down, round_up as widen_up, rounding_gamma};
-use crate::input_set::InputSet;
+use crate::bounds::{linear_bounds, rounding_gamma};
+pub use crate::problem::{prepare, Norm, Prepared};
 use crate::limits::Budget;
-use crate::network::Network;
 use form::{LinearForm, SymmetricSparse};
 use lift::{InputCoupling, Lifted};
 use qc::{Constraint, QcOptions};
@@ -26,17 +25,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use solve::{SdpProblem, SolveStatus};
 use std::collections::BTreeMap;
-
-/// Output norm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Norm {
-    /// max_j |f_j - g_j|, with a bound per output.
-    Linf,
-    /// ||f - g||_2.
-    L2,
-}
 
 /// Which quadratic constraints to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,63 +113,6 @@ pub struct SdpResult {
     pub constraints: BTreeMap<String, usize>,
     /// Every solve.
     pub solves: Vec<SolveReport>,
-}
-
-/// The problem in first-layer coordinates: networks without input transform,
-/// the input set and the coupling mapped through the shared normalisation.
-pub struct Prepared {
-    /// `f` without input transform.
-    pub reference: Network,
-    /// `g` without input transform.
-    pub compressed: Network,
-    /// The input set in first-layer coordinates.
-    pub set: InputSet,
-    /// The coupling in first-layer coordinates.
-    pub coupling: InputCoupling,
-}
-
-
-/// Maps the raw-unit problem into first-layer coordinates. Both networks must
-/// share their input normalisation; clipping is exact for boxes (the clipped
-/// box is the clamped box), so ball and polytope sets require networks without
-/// normalisation.
-pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupling: &InputCoupling) -> crate::Result<Prepared> {
-    use crate::error::{shape, unsupported};
-    if reference.input_dim != compressed.input_dim {
-        return Err(shape(format!("the networks take {} and {} inputs", reference.input_dim, compressed.input_dim)));
-    }
-    if reference.output_dim() != compressed.output_dim() {
-        return Err(shape(format!("the networks have {} and {} outputs", reference.output_dim(), compressed.output_dim())));
-    }
-    if set.dim() != reference.input_dim {
-        return Err(shape(format!("the input set has {} coordinates but the networks take {}", set.dim(), reference.input_dim)));
-    }
-    if reference.input_transform != compressed.input_transform {
-        return Err(unsupported("the two networks normalise their inputs differently"));
-    }
-    let mut f = reference.clone();
-    let mut g = compressed.clone();
-    let Some(t) = f.input_transform.take() else {
-        return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
-    };
-    g.input_transform = None;
-    if set.ball_constraint().is_some() || !set.polytope().is_empty() {
-        return Err(unsupported("L2-ball and polytope input sets are supported only for networks without input normalisation (use a box)"));
-    }
-    let n = set.dim();
-    let mut lower = Vec::with_capacity(n);
-    let mut upper = Vec::with_capacity(n);
-    for i in 0..n {
-        let lo = set.lower()[i].clamp(t.min[i], t.max[i]);
-        let hi = set.upper()[i].clamp(t.min[i], t.max[i]);
-        lower.push(widen_down((lo - t.mean[i]) / t.range[i]));
-        upper.push(widen_up((hi - t.mean[i]) / t.range[i]));
-    }
-    let coupling = match coupling {
-        InputCoupling::Quantised(steps) => InputCoupling::Quantised(steps.iter().zip(&t.range).map(|(s, r)| widen_up(s / r)).collect()),
-        other => other.clone(),
-    };
-    Ok(Prepared { reference: f, compressed: g, set: InputSet::from_box(lower, upper)?, coupling })
 }
 
 /// Estimated peak memory of one interior-point solve at lifted dimension
