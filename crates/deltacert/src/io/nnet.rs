@@ -49,12 +49,13 @@ impl<'a> Lines<'a> {
     }
 }
 
-/// `s`, cut to at most 40 characters for a message.
+/// `s`, cut to at most 40 characters and on one line, for a message.
 fn shorten(s: &str) -> String {
-    match s.char_indices().nth(40) {
-        Some((cut, _)) => format!("{}...", &s[..cut]),
-        None => s.to_string(),
+    let mut out: String = s.chars().take(40).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if s.chars().nth(40).is_some() {
+        out.push_str("...");
     }
+    out
 }
 
 /// `v` as a count in `[min, cap]`, or an error naming the line and `what`.
@@ -261,6 +262,7 @@ mod tests {
             (format!("{TINY}0.5,\n"), ErrorKind::Malformed, "line 17: data after the last layer (the layer sizes on line 3 are used up)"),
             (TINY.replace("0.25,\n", ""), ErrorKind::Malformed, "the layer sizes on line 3 need 8 weight-row and bias lines, the file has 7"),
             (TINY.replace("0,\n-1,-1", ",\n-1,-1"), ErrorKind::Malformed, "line 4: no numbers (the symmetric flag)"),
+            (TINY.replace("0,\n-1,-1", "0\r1,\n-1,-1"), ErrorKind::Malformed, "line 4: '0 1' is not a number (the symmetric flag)"),
         ];
         for (text, kind, expected) in cases {
             assert_eq!(message(&text), (kind, expected.to_string()), "{text}");

@@ -166,7 +166,7 @@ impl<'a> Expr<'a> {
             return;
         }
         match self {
-            Expr::Atom(s, _) => out.push_str(s),
+            Expr::Atom(s, _) => out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c })),
             Expr::List(items, _) => {
                 out.push('(');
                 for (k, item) in items.iter().enumerate() {
@@ -182,6 +182,15 @@ impl<'a> Expr<'a> {
             }
         }
     }
+}
+
+/// A token for a message: at most 40 characters, on one line.
+fn clean(s: &str) -> String {
+    let mut out: String = s.chars().take(40).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if s.chars().nth(40).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 fn command_name(items: &[Expr]) -> String {
@@ -324,15 +333,15 @@ fn constant(e: &Expr) -> Result<Option<(f64, f64)>> {
             let lowered = s.to_ascii_lowercase();
             let trimmed = lowered.trim_start_matches(['-', '+']);
             if matches!(trimmed, "inf" | "infinity" | "nan") {
-                return Err(malformed(format!("line {line}: '{s}' is not a finite number")));
+                return Err(malformed(format!("line {line}: '{}' is not a finite number", clean(s))));
             }
             if !looks_numeric {
                 return Ok(None);
             }
             match decimal_enclosure(s) {
                 Some((lo, hi)) if lo.is_finite() && hi.is_finite() => Ok(Some((lo, hi))),
-                Some(_) => Err(malformed(format!("line {line}: '{s}' is too large for a 64-bit float"))),
-                None => Err(malformed(format!("line {line}: '{s}' is not a number"))),
+                Some(_) => Err(malformed(format!("line {line}: '{}' is too large for a 64-bit float", clean(s)))),
+                None => Err(malformed(format!("line {line}: '{}' is not a number", clean(s)))),
             }
         }
         Expr::List(items, _) => match items.as_slice() {
@@ -742,6 +751,7 @@ mod tests {
             ("(define-fun f () Real 1.0)", ErrorKind::Unsupported, "line 1: unsupported command 'define-fun'"),
             ("assert", ErrorKind::Malformed, "line 1: expected a command in parentheses, found 'assert'"),
             ("(assert |X_0)", ErrorKind::Malformed, "line 1: unterminated quoted symbol"),
+            ("(assert (<= X_0 |a\nb|))", ErrorKind::Unsupported, "line 1: X_0 is compared with 'a b', not with a number"),
         ];
         for (text, kind, message) in cases {
             let e = err(text, 1);
