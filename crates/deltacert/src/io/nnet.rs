@@ -141,8 +141,22 @@ pub fn parse(text: &str) -> Result<Network> {
         return Err(malformed(format!("line {range_line}: input range {i} is {}, not a finite positive number", range[i])));
     }
     if lines.remaining() < needed_lines {
+        // name the first missing line
+        let mut missing = lines.remaining();
+        let mut first = String::new();
+        for k in 0..num_layers {
+            let rows = sizes[k + 1];
+            if missing < rows {
+                first = format!("layer {} weight row {missing}", k + 1);
+                break;
+            } else if missing < 2 * rows {
+                first = format!("layer {} bias {}", k + 1, missing - rows);
+                break;
+            }
+            missing -= 2 * rows;
+        }
         return Err(malformed(format!(
-            "the layer sizes on line {sizes_line} need {needed_lines} weight-row and bias lines, the file has {}",
+            "the file ends before {first} (the layer sizes on line {sizes_line} need {needed_lines} weight-row and bias lines, the file has {})",
             lines.remaining()
         )));
     }
@@ -238,7 +252,7 @@ mod tests {
         assert_eq!(message(big), (ErrorKind::Unsupported, format!("line 2: the layer sizes declare more than {MAX_PARAMETERS} weights")));
         // within the caps, but far more lines needed than present
         let lines = "2,1,1,4096,\n1,4096,1,\n0,\n0,\n1,\n0,\n1,\n1,\n1,\n";
-        assert_eq!(message(lines), (ErrorKind::Malformed, "the layer sizes on line 2 need 8194 weight-row and bias lines, the file has 2".into()));
+        assert_eq!(message(lines), (ErrorKind::Malformed, "the file ends before layer 1 weight row 2 (the layer sizes on line 2 need 8194 weight-row and bias lines, the file has 2)".into()));
         let layers = "1000000000,1,1,1,\n";
         assert_eq!(message(layers), (ErrorKind::Unsupported, format!("line 1: numLayers is 1000000000, more than the {MAX_LAYERS} deltacert reads")));
         let overflow = "1,1,1,1,\n1,1e300,\n";
@@ -260,7 +274,7 @@ mod tests {
             (TINY.replace("1,1,1,\n", "1,0,1,\n"), ErrorKind::Malformed, "line 8: input range 1 is 0, not a finite positive number"),
             (TINY.replace("1,1,\n0,0,0,", "1,-2,\n0,0,0,"), ErrorKind::Malformed, "line 6: input 1 has minimum -1 > maximum -2"),
             (format!("{TINY}0.5,\n"), ErrorKind::Malformed, "line 17: data after the last layer (the layer sizes on line 3 are used up)"),
-            (TINY.replace("0.25,\n", ""), ErrorKind::Malformed, "the layer sizes on line 3 need 8 weight-row and bias lines, the file has 7"),
+            (TINY.replace("0.25,\n", ""), ErrorKind::Malformed, "the file ends before layer 2 bias 0 (the layer sizes on line 3 need 8 weight-row and bias lines, the file has 7)"),
             (TINY.replace("0,\n-1,-1", ",\n-1,-1"), ErrorKind::Malformed, "line 4: no numbers (the symmetric flag)"),
             (TINY.replace("0,\n-1,-1", "0\r1,\n-1,-1"), ErrorKind::Malformed, "line 4: '0 1' is not a number (the symmetric flag)"),
         ];
