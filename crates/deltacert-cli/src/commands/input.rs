@@ -51,8 +51,7 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         boxes.push(json::read_box(path)?);
     } else if let Some(path) = &args.vnnlib {
         let text = std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
-        let sets = vnnlib::read_input_boxes(&text, dim).map_err(|e| e.within(path.display()))?;
-        boxes.extend(sets.into_iter().map(|s| (s.lower, s.upper)));
+        boxes = vnnlib::read_input_bounds(&text, dim).map_err(|e| e.within(path.display()))?;
     } else if let Some(path) = &args.center {
         let center = json::read_point(path)?;
         let radius = args.radius.unwrap_or(0.0);

@@ -67,6 +67,12 @@ pub const MAX_BOX_CONSTRAINTS: usize = 1 << 22;
 ///
 /// Errors are one line naming the line of the file or the input concerned.
 pub fn read_input_boxes(text: &str, input_dim: usize) -> Result<Vec<InputSet>> {
+    read_input_bounds(text, input_dim)?.into_iter().map(|(lower, upper)| InputSet::from_box(lower, upper)).collect()
+}
+
+/// The boxes of [`read_input_boxes`] as `(lower, upper)` corners: finite,
+/// `input_dim` long, `lower <= upper`, at least one box.
+pub fn read_input_bounds(text: &str, input_dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(malformed(format!("the file has {} bytes; at most {MAX_TEXT_BYTES} are read", text.len())));
     }
@@ -477,7 +483,7 @@ fn conjoin(a: Dnf, b: Dnf, line: usize) -> Result<Dnf> {
 }
 
 /// The boxes of a union, dense; empty boxes dropped; every input bounded.
-fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<InputSet>> {
+fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
     let union = dnf.len() > 1;
     let name = |k: usize| if union { format!("box {} of the union: ", k + 1) } else { String::new() };
     if dnf.len().checked_mul(dim).is_none_or(|n| n > MAX_BOX_CONSTRAINTS) {
@@ -504,7 +510,7 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<InputSet>> {
             };
             return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}input X_{i} {side}: every input needs a lower and an upper bound", name(k))));
         }
-        out.push(InputSet::from_box(lower, upper)?);
+        out.push((lower, upper));
     }
     if out.is_empty() {
         let why = first_empty.unwrap_or_else(|| "a constraint is 'false'".into());
