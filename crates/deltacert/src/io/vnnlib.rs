@@ -43,7 +43,7 @@
 //! rounded) and, when that `f64` differs from the decimal, a lower bound is
 //! moved one ulp down and an upper bound one ulp up, so every box contains the
 //! decimal box the file states. Exactly representable numbers (`0.5`, `-3`,
-//! `1e-3` is not one) are kept as written.
+//! `1.25e2`) are kept as written.
 //!
 //! Limits, so that no file can exhaust the stack or memory:
 //! [`MAX_TEXT_BYTES`], [`MAX_DEPTH`], [`MAX_BOXES`] and [`MAX_BOX_CONSTRAINTS`].
