@@ -176,38 +176,19 @@ impl InputSet {
         x
     }
 
-    /// Reads the input constraints of a VNN-LIB property: `(assert (<= X_i c))`
-    /// and `(assert (>= X_i c))` lines (also `(assert (<= c X_i))`).
+    /// Reads the input box of a VNN-LIB property file for a network with
+    /// `dim` inputs (see [`crate::io::vnnlib`] for what is read and how
+    /// decimals are rounded outward). Errors if the file describes a union of
+    /// several boxes: read those with [`crate::io::vnnlib::read_input_boxes`].
     pub fn from_vnnlib(text: &str, dim: usize) -> Result<Self> {
-        let mut lower = vec![f64::NEG_INFINITY; dim];
-        let mut upper = vec![f64::INFINITY; dim];
-        for (line_no, line) in text.lines().enumerate() {
-            let tokens: Vec<&str> = line.split(|c: char| c == '(' || c == ')' || c.is_whitespace()).filter(|t| !t.is_empty()).collect();
-            if tokens.first() != Some(&"assert") || tokens.len() != 4 {
-                continue;
-            }
-            let (op, a, b) = (tokens[1], tokens[2], tokens[3]);
-            let var = |t: &str| t.strip_prefix("X_").and_then(|i| i.parse::<usize>().ok());
-            let (index, value, var_on_left) = match (var(a), var(b)) {
-                (Some(i), None) => (i, b, true),
-                (None, Some(i)) => (i, a, false),
-                _ => continue, // output constraints (Y_j) and others are not input bounds
-            };
-            let value: f64 = value.parse().map_err(|_| invalid_set(format!("vnnlib line {}: '{value}' is not a number", line_no + 1)))?;
-            if index >= dim {
-                return Err(invalid_set(format!("vnnlib line {}: X_{index} but the network has {dim} inputs", line_no + 1)));
-            }
-            let is_upper = (op == "<=") == var_on_left;
-            match op {
-                "<=" | ">=" if is_upper => upper[index] = upper[index].min(value),
-                "<=" | ">=" => lower[index] = lower[index].max(value),
-                _ => return Err(invalid_set(format!("vnnlib line {}: unsupported relation '{op}'", line_no + 1))),
-            }
+        let mut boxes = crate::io::vnnlib::read_input_boxes(text, dim)?;
+        if boxes.len() != 1 {
+            return Err(invalid_set(format!(
+                "the VNN-LIB input constraints are a union of {} boxes, not one box (read each box with io::vnnlib::read_input_boxes)",
+                boxes.len()
+            )));
         }
-        if let Some(i) = (0..dim).find(|&i| !lower[i].is_finite() || !upper[i].is_finite()) {
-            return Err(invalid_set(format!("vnnlib file does not bound input X_{i} from both sides")));
-        }
-        Self::from_box(lower, upper)
+        Ok(boxes.remove(0))
     }
 }
 
@@ -318,9 +299,16 @@ mod tests {
     fn reads_vnnlib_input_bounds() {
         let text = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(assert (<= X_0 0.5))\n(assert (>= X_0 -0.5))\n(assert (<= 0.25 X_1))\n(assert (<= X_1 1.0))\n(assert (<= Y_0 Y_1))\n";
         let set = InputSet::from_vnnlib(text, 2).unwrap();
-        assert_eq!(set.lower, vec![-0.5, 0.25]);
+        assert_eq!(set.lower(), &[-0.5, 0.25]);
         assert_eq!(set.upper, vec![0.5, 1.0]);
         assert!(InputSet::from_vnnlib("(assert (<= X_0 0.5))", 1).is_err());
+        let union = "(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))";
+        let err = InputSet::from_vnnlib(union, 1).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInputSet);
+        assert!(err.context.starts_with("the VNN-LIB input constraints are a union of 2 boxes"), "{}", err.context);
+        // decimals without an exact binary value are rounded outward
+        let set = InputSet::from_vnnlib("(assert (<= X_0 0.1))(assert (>= X_0 -0.1))", 1).unwrap();
+        assert_eq!((set.lower()[0], set.upper()[0]), ((-0.1f64).next_down(), 0.1f64.next_up()));
     }
 
     #[test]
