@@ -148,7 +148,8 @@ struct Affine {
 /// The raw graph input on its way through the optional clip/normalise prologue.
 #[derive(Debug, Clone)]
 struct InputStage {
-    transform: InputTransform,
+    /// `None` until a prologue step applies.
+    transform: Option<InputTransform>,
     shape: Vec<usize>,
 }
 
@@ -159,12 +160,36 @@ enum Value {
     Input(InputStage),
 }
 
+/// The transform that changes nothing.
+fn identity_transform(n: usize) -> InputTransform {
+    InputTransform { min: vec![f64::NEG_INFINITY; n], max: vec![f64::INFINITY; n], mean: vec![0.0; n], range: vec![1.0; n] }
+}
+
+/// Whether two prologues compute the same function (`None` is the identity).
+fn same_transform(a: &Option<InputTransform>, b: &Option<InputTransform>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        (Some(t), None) | (None, Some(t)) => is_identity_transform(t),
+        (None, None) => true,
+    }
+}
+
 fn is_identity_transform(t: &InputTransform) -> bool {
     t.mean.iter().all(|&m| m == 0.0) && t.range.iter().all(|&r| r == 1.0) && t.min.iter().all(|&m| m == f64::NEG_INFINITY) && t.max.iter().all(|&m| m == f64::INFINITY)
 }
 
-/// Reads an ONNX model from its bytes.
+/// Reads an ONNX model from its bytes. Errors are one line: names taken
+/// from the file have their control characters escaped.
 pub fn read(bytes: &[u8]) -> Result<Network> {
+    read_model(bytes).map_err(|mut e| {
+        if e.context.chars().any(char::is_control) {
+            e.context = e.context.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect();
+        }
+        e
+    })
+}
+
+fn read_model(bytes: &[u8]) -> Result<Network> {
     let model = ModelProto::decode(bytes).map_err(|e| malformed(format!("not a valid ONNX protobuf: {e}")))?;
     match import(&model, true)? {
         Imported::Network(network) => Ok(network),
@@ -215,15 +240,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     importer.budget.take(input_dim, &format!("input '{}'", input.name))?;
     importer.input_dim = input_dim;
     let input_value = if with_prologue {
-        Value::Input(InputStage {
-            transform: InputTransform {
-                min: vec![f64::NEG_INFINITY; input_dim],
-                max: vec![f64::INFINITY; input_dim],
-                mean: vec![0.0; input_dim],
-                range: vec![1.0; input_dim],
-            },
-            shape: sample_shape,
-        })
+        Value::Input(InputStage { transform: None, shape: sample_shape })
     } else {
         Value::Affine(Affine { shape: sample_shape, terms: vec![(0, Map::Identity)], bias: vec![0.0; input_dim] })
     };
@@ -247,7 +264,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     if importer.input_used_twice {
         return Ok(Imported::InputUsedTwice);
     }
-    let input_transform = importer.input_use.take().filter(|t| !is_identity_transform(t));
+    let input_transform = importer.input_use.take().flatten().filter(|t| !is_identity_transform(t));
 
     let kept_neurons = match model.metadata_props.iter().find(|p| p.key == KEPT_NEURONS_KEY) {
         Some(p) => Some(serde_json::from_str(&p.value).map_err(|e| malformed(format!("metadata {KEPT_NEURONS_KEY}: {e}")))?),
@@ -363,8 +380,9 @@ struct Importer {
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
     budget: Budget,
-    /// The prologue through which the graph input reaches the affine part.
-    input_use: Option<InputTransform>,
+    /// The prologue through which the graph input reaches the affine part
+    /// (`Some(None)`: used without a prologue).
+    input_use: Option<Option<InputTransform>>,
     /// Set when two different prologues of the graph input are used.
     input_used_twice: bool,
 }
@@ -400,7 +418,7 @@ impl Importer {
         let value = self.values.get(name).ok_or_else(|| malformed(format!("input '{name}' is not computed before this node")))?;
         let size = match value {
             Value::Const(t) => t.data.len(),
-            Value::Input(stage) => 4 * stage.transform.min.len(),
+            Value::Input(stage) => stage.transform.as_ref().map_or(0, |t| 4 * t.min.len()),
             Value::Affine(a) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
                 Map::Identity => sum,
                 Map::Dense(m) => sum.saturating_add(m.data.len()),
@@ -429,7 +447,7 @@ impl Importer {
             Value::Input(stage) => {
                 match &self.input_use {
                     None => self.input_use = Some(stage.transform),
-                    Some(t) if *t != stage.transform => self.input_used_twice = true,
+                    Some(t) if !same_transform(t, &stage.transform) => self.input_used_twice = true,
                     Some(_) => {}
                 }
                 let width = self.input_dim;
@@ -816,7 +834,7 @@ impl Importer {
                 Ok(Value::Const(t))
             }
             // the input prologue: clip, subtract mean, divide by range
-            (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c)? {
+            (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c, &mut self.budget)? {
                 Some(next) => Ok(Value::Input(next)),
                 None => {
                     let a = self.to_affine(Value::Input(stage))?;
@@ -916,13 +934,15 @@ fn strip_leading_ones(shape: &[usize]) -> &[usize] {
 /// Applies one step of the clip/normalise prologue to the raw input, if it
 /// fits the order clip → subtract mean → divide by range; returns `None` when
 /// the step must instead be treated as a general operation.
-fn prologue_step(stage: &InputStage, op: &str, c: &Tensor) -> Result<Option<InputStage>> {
+fn prologue_step(stage: &InputStage, op: &str, c: &Tensor, budget: &mut Budget) -> Result<Option<InputStage>> {
     let Ok(values) = broadcast_values(c, &stage.shape) else { return Ok(None) };
     if values.iter().any(|v| v.is_nan()) {
         return Err(malformed(format!("{op} with a NaN constant")));
     }
-    let mut next = stage.clone();
-    let t = &mut next.transform;
+    let n = values.len();
+    budget.take(4 * n, "the input prologue")?;
+    let mut transform = stage.transform.clone().unwrap_or_else(|| identity_transform(n));
+    let t = &mut transform;
     let untouched_normalisation = t.mean.iter().all(|&m| m == 0.0) && t.range.iter().all(|&r| r == 1.0);
     match op {
         "Max" | "Min" if untouched_normalisation => {
@@ -943,7 +963,7 @@ fn prologue_step(stage: &InputStage, op: &str, c: &Tensor) -> Result<Option<Inpu
         "Div" if t.range.iter().all(|&r| r == 1.0) && values.iter().all(|&r| r > 0.0 && r.is_finite()) => t.range = values,
         _ => return Ok(None),
     }
-    Ok(Some(next))
+    Ok(Some(InputStage { transform: Some(transform), shape: stage.shape.clone() }))
 }
 
 /// `k * expr` for a matrix `k` with `k.cols == numel(expr)`.
@@ -1439,6 +1459,14 @@ mod tests {
         let err = error_of(&graph_bytes(nodes, vec![], &[2, 3], "y"));
         assert!(err.context.contains("batch size 2"), "{}", err.context);
         let _ = int("unused", 0);
+    }
+
+    #[test]
+    fn names_with_control_characters_give_one_line_errors() {
+        let mut softmax = node("Softmax", &["x"], "y", vec![]);
+        softmax.name = "two\nlines".into();
+        let err = error_of(&graph_bytes(vec![softmax], vec![], &[1, 3], "y"));
+        assert_eq!(err.context, "node 'two\\nlines' (Softmax): unsupported operator Softmax");
     }
 
     /// Every float16 bit pattern converts exactly (compared with the `half` crate).
