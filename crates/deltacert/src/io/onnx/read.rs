@@ -29,21 +29,24 @@
 //! integer types are f64 values; a `DequantizeLinear` weight `(q - z) * s`
 //! with an 8-bit `q` and `z` and a float32 `s` is an exact f64 product, where
 //! onnxruntime rounds it to float32). Convolutions, Flatten, Reshape,
-//! Transpose and the input prologue are exact. Folding arithmetic into the
-//! weights rounds in f64 (unit roundoff `u = 2^-53`), once per operation:
-//! - `Mul` by a constant: each coefficient `w` becomes `fl(w * c)` (exact
-//!   when `w` is the 1 of the raw input);
-//! - `Div` by a constant: each coefficient becomes `fl(w * fl(1 / c))`, two
-//!   roundings, except that `1 / c` is exact when `c` is a power of two;
+//! Transpose, negation and the input prologue are exact. Folding arithmetic
+//! into the weights rounds in f64 (unit roundoff `u = 2^-53`), once per
+//! operation and entry:
+//! - `Mul` by a constant `c`: each weight and bias entry `w` becomes
+//!   `fl(w * c)` (exact when `w` is the 1 of the raw input);
+//! - `Div` by a constant `c`: each becomes `fl(w * fl(1 / c))`; `fl(1 / c)`
+//!   is exact when `c` is a power of two, so that is one rounding (none on
+//!   the raw input), otherwise two;
 //! - `Gemm` with `alpha != 1`: each weight becomes `fl(alpha * w)`; with
-//!   `beta != 1` each bias entry `fl(beta * c)`;
-//! - adding or subtracting a constant (and the `- c` of a clip layer): each
+//!   `beta != 1` the bias `C` enters as `fl(beta * c)`;
+//! - adding or subtracting a constant (also the `- c` of a clip layer): each
 //!   bias entry becomes `fl(b + c)`, exact when `b` is 0;
+//! - adding two input-dependent tensors: each bias entry and each weight that
+//!   both read from the same tensor is rounded once;
 //! - two affine maps with no activation between them (say `Gemm` after
 //!   `Gemm`, or `Conv` then `MatMul`) are pre-multiplied: each entry of the
 //!   product of an `m x k` and a `k x n` matrix is a length-`k` dot product
-//!   computed in f64, off by at most `k u sum |a_i b_i|` (about); adding two
-//!   such maps that read the same tensor rounds each entry once.
+//!   computed in f64, off by at most about `k u sum |a_i b_i|`.
 //!
 //! A certified bound holds for the IR network; for a model with none of the
 //! foldings above that is exactly the model in the file.
