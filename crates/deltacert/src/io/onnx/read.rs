@@ -261,7 +261,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     let out = importer.values.get(out_name).cloned().ok_or_else(|| malformed(format!("graph output '{out_name}' is never computed")))?;
     let out = match out {
         Value::Const(_) => return Err(unsupported(format!("graph output '{out_name}' does not depend on the input"))),
-        other => importer.to_affine(other).map_err(|e| e.within(format!("graph output '{out_name}'")))?,
+        other => importer.affine_of(other).map_err(|e| e.within(format!("graph output '{out_name}'")))?,
     };
     importer.materialize(out, Activation::Identity).map_err(|e| e.within(format!("graph output '{out_name}'")))?;
     if importer.input_used_twice {
@@ -444,7 +444,7 @@ impl Importer {
 
     /// Turns any non-constant value into an affine expression; the input
     /// prologue (clip, normalise) is recorded as the candidate input transform.
-    fn to_affine(&mut self, value: Value) -> Result<Affine> {
+    fn affine_of(&mut self, value: Value) -> Result<Affine> {
         match value {
             Value::Affine(a) => Ok(a),
             Value::Input(stage) => {
@@ -568,7 +568,7 @@ impl Importer {
 
     fn activation(&mut self, node: &NodeProto, activation: Activation) -> Result<Value> {
         let v = self.get(node, 0)?;
-        let expr = self.to_affine(v)?;
+        let expr = self.affine_of(v)?;
         Ok(Value::Affine(self.materialize(expr, activation)?))
     }
 
@@ -593,7 +593,7 @@ impl Importer {
                 Value::Const(Tensor { shape: vec![first, rest], data: t.data })
             }
             v => {
-                let mut a = self.to_affine(v)?;
+                let mut a = self.affine_of(v)?;
                 a.shape = vec![a.bias.len()];
                 Value::Affine(a)
             }
@@ -607,7 +607,7 @@ impl Importer {
             return Err(unsupported("Gemm with transA=1"));
         }
         let a = self.get(node, 0)?;
-        let a = self.to_affine(a)?;
+        let a = self.affine_of(a)?;
         if a.shape.len() != 1 {
             return Err(unsupported(format!("Gemm on a tensor of per-sample shape {:?} (Gemm needs a matrix [batch, K])", a.shape)));
         }
@@ -629,7 +629,7 @@ impl Importer {
 
     fn matmul(&mut self, node: &NodeProto) -> Result<Value> {
         let a = self.get(node, 0)?;
-        let a = self.to_affine(a)?;
+        let a = self.affine_of(a)?;
         let Some((_, leading)) = a.shape.split_last() else {
             return Err(unsupported("MatMul on a scalar"));
         };
@@ -650,7 +650,7 @@ impl Importer {
 
     fn conv(&mut self, node: &NodeProto) -> Result<Value> {
         let x = self.get(node, 0)?;
-        let x = self.to_affine(x)?;
+        let x = self.affine_of(x)?;
         let w = self.get_const(node, 1)?;
         let bias = self.optional_const(node, 2)?;
         let (&[channels, height, width], &[out_channels, group_channels, kernel_h, kernel_w]) = (&x.shape[..], &w.shape[..]) else {
@@ -764,7 +764,7 @@ impl Importer {
                 Ok(Value::Const(Tensor { shape, data: t.data }))
             }
             v => {
-                let mut a = self.to_affine(v)?;
+                let mut a = self.affine_of(v)?;
                 // the target includes the batch axis
                 let full: Vec<usize> = std::iter::once(1).chain(a.shape.iter().copied()).collect();
                 let shape = resolve_shape(&target, &full, a.bias.len())?;
@@ -840,25 +840,25 @@ impl Importer {
             (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c, &mut self.budget)? {
                 Some(next) => Ok(Value::Input(next)),
                 None => {
-                    let a = self.to_affine(Value::Input(stage))?;
+                    let a = self.affine_of(Value::Input(stage))?;
                     self.affine_const(op, a, &c)
                 }
             },
             (v, Value::Const(c)) => {
-                let a = self.to_affine(v)?;
+                let a = self.affine_of(v)?;
                 self.affine_const(op, a, &c)
             }
             (Value::Const(c), v) if op == "Sub" => {
                 // c - v = -(v) + c
-                let mut a = self.to_affine(v)?;
+                let mut a = self.affine_of(v)?;
                 negate(&mut a, &mut self.budget)?;
                 add_broadcast(&mut a, &c, 1.0)?;
                 Ok(Value::Affine(a))
             }
             (Value::Const(_), _) => Err(unsupported(format!("{op} by an input-dependent tensor is not affine"))),
             (u, v) => {
-                let a = self.to_affine(u)?;
-                let b = self.to_affine(v)?;
+                let a = self.affine_of(u)?;
+                let b = self.affine_of(v)?;
                 if strip_leading_ones(&a.shape) != strip_leading_ones(&b.shape) {
                     return Err(unsupported(format!("{op} of input-dependent tensors of shapes {:?} and {:?} (broadcasting between them is not supported)", a.shape, b.shape)));
                 }
@@ -1162,7 +1162,7 @@ fn resolve_shape(target: &[i64], current: &[usize], count: usize) -> Result<Vec<
     let cannot = || shape_error(format!("cannot reshape {count} elements to {target:?}"));
     let known = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(cannot)?;
     if let Some(i) = infer {
-        if known == 0 || count % known != 0 {
+        if known == 0 || !count.is_multiple_of(known) {
             return Err(cannot());
         }
         shape[i] = count / known;
