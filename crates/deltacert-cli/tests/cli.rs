@@ -176,7 +176,7 @@ fn bad_options_are_rejected() {
 /// passes, unless DELTACERT_REQUIRE_PYTHON=1 is set.
 #[test]
 fn exported_models_run_in_onnxruntime() {
-    let probe = Command::new("python3").args(["-c", "import onnx, onnxruntime, numpy"]).output();
+    let probe = Command::new(python()).args(["-c", "import onnx, onnxruntime, numpy"]).output();
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
         let why = match &probe {
             Err(e) => format!("python3 does not run: {e}"),
@@ -205,7 +205,7 @@ fn exported_models_run_in_onnxruntime() {
         args.extend(["-o".to_string(), out.display().to_string()]);
         let o = Command::new(env!("CARGO_BIN_EXE_deltacert")).args(&args).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
-        let check = Command::new("python3")
+        let check = Command::new(python())
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/onnxruntime_check.py"))
             .args([env!("CARGO_BIN_EXE_deltacert"), out.to_str().unwrap(), input.to_str().unwrap()])
             .output()
@@ -506,4 +506,10 @@ fn plan_exits_nonzero_when_no_setting_is_within_the_tolerance() {
     // plan takes the coupling options of bound
     let o = deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:6..6", "--tolerance", "2", "--input-quant", "0.01", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// The Python interpreter with onnx and onnxruntime: `DELTACERT_PYTHON`
+/// (scripts/test.sh points it at its private environment), else `python3`.
+fn python() -> String {
+    std::env::var("DELTACERT_PYTHON").unwrap_or_else(|_| "python3".into())
 }

@@ -26,7 +26,7 @@ use std::process::Command;
 /// Whether python3 can import `modules`; prints SKIP (or fails when
 /// DELTACERT_REQUIRE_PYTHON=1) when it cannot.
 fn python_with(modules: &str) -> bool {
-    let probe = Command::new("python3").args(["-c", &format!("import {modules}")]).output();
+    let probe = Command::new(python()).args(["-c", &format!("import {modules}")]).output();
     let available = probe.as_ref().is_ok_and(|o| o.status.success());
     if !available {
         let why = match &probe {
@@ -52,7 +52,7 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let dir = std::env::temp_dir().join(format!("deltacert_onnx_reference_{}_{stamp}", std::process::id()));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx_reference/generate.py");
-    let generated = Command::new("python3").arg(&script).arg(&dir).output().expect("python3 runs");
+    let generated = Command::new(python()).arg(&script).arg(&dir).output().expect("python3 runs");
     assert!(generated.status.success(), "generate.py failed: {}", String::from_utf8_lossy(&generated.stderr));
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
 
@@ -99,4 +99,10 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(compared >= 200, "only {compared} graphs compared");
     assert_eq!(refused, 12);
+}
+
+/// The Python interpreter with onnx and onnxruntime: `DELTACERT_PYTHON`
+/// (scripts/test.sh points it at its private environment), else `python3`.
+fn python() -> String {
+    std::env::var("DELTACERT_PYTHON").unwrap_or_else(|_| "python3".into())
 }
