@@ -32,6 +32,7 @@ pub mod io;
 pub mod milp;
 pub mod network;
 pub mod report;
+pub mod rounding;
 pub mod sdp;
 pub mod search;
 
