@@ -35,10 +35,10 @@
 //!    an arbitrary-precision evaluation.
 //!
 //! [`round_down`] and [`round_up`] serve callers that evaluate a short
-//! expression (at most 5 rounded operations, or one library call followed by
-//! one operation) and want one bound below or above its exact value: they move
-//! by `4 f64::EPSILON |v| = 8u |v| >= gamma_5 |v| + u |v|` (the last term
-//! for the rounding of the move itself) plus `f64::MIN_POSITIVE` for
+//! expression of exact operands (at most 5 correctly rounded operations, no
+//! library call) and want one bound below or above its exact value: they
+//! move by `4 f64::EPSILON |v| = 8u |v| >= gamma_5 |v| + u |v|` (the last
+//! term for the rounding of the move itself) plus `f64::MIN_POSITIVE` for
 //! underflow.
 //!
 //! # Non-finite values

@@ -155,6 +155,10 @@ pub fn check(
         }
         let max_eigenvalue = eigenvalues.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         last_eigenvalue = max_eigenvalue;
+        // the first shift tried: a little above the computed largest
+        // eigenvalue (which is itself inexact). The factors only choose where
+        // the search starts and how fast it grows; soundness rests on the
+        // Cholesky test alone, whatever shift it succeeds with.
         let scale = (0..dim).map(|i| normalised[(i, i)].abs()).fold(1e-300, f64::max);
         let mut shift = max_eigenvalue.max(0.0) * (1.0 + 1e-9) + 1e-13 * scale;
         for attempt in 1..=40u32 {
