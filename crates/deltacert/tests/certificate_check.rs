@@ -151,3 +151,32 @@ fn non_finite_certificates_are_refused() {
     let cancelling = SymmetricSparse { entries: vec![(0, 0, 1e308), (0, 0, 1e308), (0, 0, -1e308), (0, 0, -1e308), (1, 1, 0.0)] };
     assert!(run(&cancelling, 0.25, 0.0, 0.0).is_err(), "inf - inf");
 }
+
+/// The certified value is at least the exact sum of the terms it is made of
+/// (`gamma + t cost + e R^2 + slack`), also when a large negative `gamma`
+/// cancels a large assembly-error term: a padding relative to the result
+/// (tiny after cancellation) would lose the small shift term entirely.
+#[test]
+fn certified_value_is_at_least_the_exact_sum_of_its_terms_under_cancellation() {
+    use dashu_float::FBig;
+    let exact = |x: f64| FBig::<dashu_float::round::mode::Zero, 2>::try_from(x).unwrap().with_precision(4000).value();
+    // off-diagonal entries 1e24 - 1e24 cancel in M but not in the assembly
+    // error; the objective's constant entry c and gamma = c cancel in M too
+    let run = |c: f64| {
+        let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (0, 1, 1e24), (0, 1, -1e24), (1, 1, c)] };
+        check(2, 1, &objective, &[], None, &Multipliers { gamma: c, gamma_x: 0.0, constraint: Vec::new() }, &[1.0, 1.0]).expect("M is negative semidefinite")
+    };
+    // choose gamma = c to cancel the assembly term: gamma + e R^2 close to 0
+    let first = run(-1e9);
+    let mut c = -(first.assembly_error * first.radius_squared);
+    for _ in 0..3 {
+        let again = run(c);
+        c = -(again.assembly_error * again.radius_squared);
+    }
+    for gamma in [c, c.next_up(), c.next_down(), c + 1e-7, c - 1e-7] {
+        let checked = run(gamma);
+        let shift_cost = if checked.shift_kind == "uniform" { exact(checked.shift) * exact(checked.radius_squared) } else { exact(0.0) };
+        let sum = exact(gamma) + shift_cost + exact(checked.assembly_error) * exact(checked.radius_squared) + exact(checked.constraint_slack);
+        assert!(exact(checked.value) >= sum, "gamma {gamma}: certified {} below the exact sum of its terms {sum} (shift {}, {})", checked.value, checked.shift, checked.shift_kind);
+    }
+}
