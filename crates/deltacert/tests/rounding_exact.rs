@@ -246,3 +246,23 @@ fn chords_lie_on_the_right_side_of_their_points() {
         }
     }
 }
+
+/// The lower slope bound on a single point `[v, v]` never exceeds the exact
+/// derivative there: 2000 points of `(0, 20]` and of `[-40, 0)`, where
+/// `1 - tanh(v)^2` and `s (1 - s)` lose their digits.
+#[test]
+fn lower_slope_never_exceeds_the_exact_derivative() {
+    for activation in [Activation::Tanh, Activation::Sigmoid] {
+        let mut above = Vec::new();
+        for i in 1..=2000 {
+            for v in [20.0 * i as f64 / 2000.0, -40.0 * i as f64 / 2000.0] {
+                let (alpha, beta) = activation.local_slope_bounds(v, v);
+                let derivative = exact_derivative(activation, &big(v));
+                if !proven_enclosure(alpha, beta, &derivative, global_ranges(activation).1) {
+                    above.push(v);
+                }
+            }
+        }
+        assert!(above.is_empty(), "{activation:?}: {} points where the slope bounds miss the exact derivative, first {:?}", above.len(), &above[..above.len().min(5)]);
+    }
+}
