@@ -35,6 +35,7 @@ pub mod milp;
 pub mod network;
 pub mod problem;
 pub mod report;
+pub mod rounding;
 pub mod sdp;
 pub mod search;
 

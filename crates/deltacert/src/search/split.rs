@@ -217,15 +217,19 @@ impl SplitProblem<'_> {
         region
     }
 
-    /// The norm bound from per-output bounds of `Delta y_j` and `-Delta y_j`.
+    /// The norm bound from per-output bounds of `Delta y_j` and `-Delta y_j`,
+    /// rounded up; an undefined (NaN) per-output bound gives `+inf` (no bound).
     pub fn norm_bound(&self, plus: &[f64], minus: &[f64]) -> f64 {
+        use crate::rounding::{add_up, mul_up};
+        if plus.iter().chain(minus).any(|v| v.is_nan()) {
+            return f64::INFINITY;
+        }
         let magnitudes = plus.iter().zip(minus).map(|(p, m)| p.max(*m).max(0.0));
         match self.norm {
             Norm::Linf => magnitudes.fold(0.0, f64::max),
             Norm::L2 => {
-                let squares: f64 = magnitudes.map(|a| a * a).sum();
-                let count = plus.len() as f64;
-                squares.sqrt() * (1.0 + (count + 2.0) * f64::EPSILON)
+                let squares = magnitudes.filter(|a| *a > 0.0).fold(0.0, |sum, a| add_up(sum, mul_up(a, a)));
+                if squares == 0.0 { 0.0 } else { squares.sqrt().next_up() }
             }
         }
     }
