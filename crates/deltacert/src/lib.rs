@@ -16,7 +16,7 @@
 //! [`search::split`] splits the input box (branch and bound) and keeps the
 //! maximum of the pieces' bounds; [`sdp`] lifts both networks into one vector,
 //! describes every activation by quadratic constraints and solves the
-//! S-procedure semidefinite program (method.md §2–4); its certificate is
+//! S-procedure semidefinite program (docs/method.md §2–4); its certificate is
 //! re-checked in f64 (§5) before any number is reported; [`search`] finds the
 //! largest observed error (the lower bound and its witness). [`bound`] ties
 //! these together.

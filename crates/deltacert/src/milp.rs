@@ -1,5 +1,5 @@
 //! The exact worst case for ReLU networks as a mixed-integer linear program
-//! (method.md §6), solved with HiGHS.
+//! (docs/method.md §6), solved with HiGHS.
 //!
 //! Big-M encoding of an unstable neuron `a = max(v, 0)` with `l < 0 < u`
 //! (linear-propagation bounds): `a >= 0`, `a >= v`, `a <= v - l (1 - z)`, `a <= u z`,

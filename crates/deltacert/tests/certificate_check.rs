@@ -1,4 +1,4 @@
-//! The certificate check (method.md §5) does not trust the solver: perturbed
+//! The certificate check (docs/method.md §5) does not trust the solver: perturbed
 //! or corrupted multipliers either widen the bound soundly or are refused.
 
 mod common;
@@ -21,6 +21,7 @@ fn grid_max(sign: f64) -> f64 {
 
 #[test]
 fn perturbed_multipliers_widen_the_bound_or_are_refused() {
+    common::single_threaded_blas();
     let (f, g) = (model("paper/paper_quant_orig.onnx"), model("paper/paper_quant_q.onnx"));
     let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
@@ -91,6 +92,7 @@ fn quadratic_certificate(a: f64, b: f64, c: f64, gamma: f64, lambda: f64) -> Res
 /// semidefinite) is never certified as claimed.
 #[test]
 fn hand_built_certificates_have_their_exact_outcomes() {
+    common::single_threaded_blas();
     // -x^2 + x + c has its maximum c + 1/4 at x = 1/2; with lambda = 0,
     // M = [[-1, 1/2], [1/2, c - gamma]] is negative semidefinite exactly when
     // gamma >= c + 1/4 (determinant gamma - c - 1/4)
@@ -136,6 +138,7 @@ fn hand_built_certificates_have_their_exact_outcomes() {
 /// number from `NaN` or `inf - inf`.
 #[test]
 fn non_finite_certificates_are_refused() {
+    common::single_threaded_blas();
     let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (0, 1, 0.5), (1, 1, 0.0)] };
     let interval = Constraint { family: Family::Interval, sense: Sense::NonNegative, matrix: SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, slack: 0.0 };
     let run = |objective: &SymmetricSparse, gamma: f64, gamma_x: f64, lambda: f64| check(2, 1, objective, std::slice::from_ref(&interval), None, &Multipliers { gamma, gamma_x, constraint: vec![lambda] }, &[1.0, 1.0]);
@@ -158,6 +161,7 @@ fn non_finite_certificates_are_refused() {
 /// (tiny after cancellation) would lose the small shift term entirely.
 #[test]
 fn certified_value_is_at_least_the_exact_sum_of_its_terms_under_cancellation() {
+    common::single_threaded_blas();
     use dashu_float::FBig;
     let exact = |x: f64| FBig::<dashu_float::round::mode::Zero, 2>::try_from(x).unwrap().with_precision(4000).value();
     // off-diagonal entries 1e24 - 1e24 cancel in M but not in the assembly

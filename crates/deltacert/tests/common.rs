@@ -161,3 +161,9 @@ pub fn assert_sound(f: &Network, g: &Network, report: &deltacert::bound::BoundRe
         }
     }
 }
+
+/// One OpenBLAS thread: the SDP's solves run in parallel and its BLAS blocks
+/// are small (the library leaves this process-wide setting to its callers).
+pub fn single_threaded_blas() {
+    deltacert::sdp::solve::set_blas_threads(1);
+}

@@ -56,6 +56,7 @@ fn milp_bound(f: &Network, g: &Network, set: InputSet, coupling: InputCoupling) 
 
 #[test]
 fn milp_equals_exhaustive_enumeration_on_the_papers_pairs() {
+    common::single_threaded_blas();
     for (a, b) in [("paper_quant_orig", "paper_quant_q"), ("paper_quant3d_orig", "paper_quant3d_q"), ("paper_prune_orig", "paper_prune_pruned"), ("paper_cmp_nn1", "paper_cmp_nn2")] {
         let (f, g) = (model(&format!("paper/{a}.onnx")), model(&format!("paper/{b}.onnx")));
         let exact = exact_1d(&f, &g, -1.0, 1.0);
@@ -78,6 +79,7 @@ fn milp_equals_exhaustive_enumeration_on_the_papers_pairs() {
 
 #[test]
 fn milp_is_never_beaten_by_sampling_on_random_two_input_pairs() {
+    common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     for case in 0..20 {
         let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(3..=8)).collect();
@@ -117,6 +119,7 @@ fn stable_pair() -> (Network, Network) {
 
 #[test]
 fn milp_without_unstable_neurons_reports_the_lp_optimum_not_zero() {
+    common::single_threaded_blas();
     let (f, g) = stable_pair();
     let report = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same);
     // rigorous: at most the exact 1.0, and within rounding of it
@@ -128,6 +131,7 @@ fn milp_without_unstable_neurons_reports_the_lp_optimum_not_zero() {
 
 #[test]
 fn milp_solver_bound_never_decides_proven() {
+    common::single_threaded_blas();
     let (f, g) = stable_pair();
     let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Milp);
     request.eps = Some(0.5);
@@ -149,6 +153,7 @@ fn milp_solver_bound_never_decides_proven() {
 
 #[test]
 fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs() {
+    common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
     let mut checked = 0;
     for case in 0..100 {
@@ -184,6 +189,7 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
 
 #[test]
 fn milp_refuses_non_relu_networks() {
+    common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let f = random_mlp(&mut rng, 2, &[4], 1, Activation::Tanh);
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();

@@ -18,6 +18,7 @@ use rand::SeedableRng;
 
 #[test]
 fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
+    common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261127);
     let mut split_runs = 0;
     let mut tighter = 0;
@@ -52,7 +53,8 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
             ratios.push(auto_bound / lower);
         }
     }
-    assert!(split_runs >= 150, "only {split_runs} runs split into more than 10 pieces");
+    // a functional check that splitting ran (time-based, so with a wide margin)
+    assert!(split_runs >= 100, "only {split_runs} runs split into more than 10 pieces");
     assert!(tighter >= 100, "splitting tightened only {tighter} of 300 pairs by 10%");
     ratios.sort_by(f64::total_cmp);
     println!("{split_runs} split runs; {tighter} tightened by >10%; median ratio auto/observed {:.3}", ratios[ratios.len() / 2]);

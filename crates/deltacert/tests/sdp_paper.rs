@@ -33,6 +33,7 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
 
 #[test]
 fn quantisation_pair_is_bounded_above_its_exact_worst_case_and_tightly() {
+    common::single_threaded_blas();
     for (qcs, target) in [(QcOptions::DEFAULT, 1.5), (QcOptions::FULL, 1.01)] {
         let same = run("paper_quant_orig", "paper_quant_q", InputCoupling::Same, qcs);
         let certified = same.certified_bound.expect("certified");
@@ -50,6 +51,7 @@ fn quantisation_pair_is_bounded_above_its_exact_worst_case_and_tightly() {
 
 #[test]
 fn pruned_and_comparison_pairs_are_bounded_above_the_observed_error() {
+    common::single_threaded_blas();
     for (reference, compressed, default_target) in [
         ("paper_prune_orig", "paper_prune_pruned", 1.5),
         ("paper_quant3d_orig", "paper_quant3d_q", 1.5),
@@ -66,6 +68,7 @@ fn pruned_and_comparison_pairs_are_bounded_above_the_observed_error() {
 
 #[test]
 fn independent_inputs_bound_the_largest_difference_over_pairs() {
+    common::single_threaded_blas();
     let request = BoundRequest {
         set: InputSet::uniform_box(1, -1.0, 1.0).unwrap(),
         coupling: InputCoupling::Independent,

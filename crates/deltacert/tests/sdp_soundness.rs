@@ -15,6 +15,7 @@ use rand::SeedableRng;
 
 #[test]
 fn no_sampled_error_exceeds_the_certified_bound_on_300_random_pairs() {
+    common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261126);
     let (mut certified, mut total) = (0, 0);
     let mut ratios = Vec::new();

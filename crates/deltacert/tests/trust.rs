@@ -32,6 +32,7 @@ fn quick(request: &mut BoundRequest) {
 
 #[test]
 fn an_empty_polytope_is_an_error_not_a_proof() {
+    common::single_threaded_blas();
     // x1 + x2 <= -3 has no point in [-1, 1]^2
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let error = set.with_polytope(vec![(vec![1.0, 1.0], -3.0)]).unwrap_err();
@@ -48,6 +49,7 @@ fn an_empty_polytope_is_an_error_not_a_proof() {
 
 #[test]
 fn polytope_rows_of_the_wrong_length_or_not_finite_are_errors() {
+    common::single_threaded_blas();
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     assert_eq!(set.clone().with_polytope(vec![(vec![1.0], 0.0)]).unwrap_err().kind, ErrorKind::InvalidInputSet);
     assert!(set.clone().with_polytope(vec![(vec![1.0, f64::NAN], 0.0)]).is_err());
@@ -57,6 +59,7 @@ fn polytope_rows_of_the_wrong_length_or_not_finite_are_errors() {
 
 #[test]
 fn a_thin_polytope_gives_no_witness_outside_it() {
+    common::single_threaded_blas();
     // a sliver no random sample hits: x1 - x2 in [0, 1e-12]
     let f = affine_net(&[1.0, 2.0], 0.0);
     let g = affine_net(&[1.0, 2.5], 0.0);
@@ -79,6 +82,7 @@ fn a_thin_polytope_gives_no_witness_outside_it() {
 
 #[test]
 fn ball_corners_are_rounded_outward() {
+    common::single_threaded_blas();
     // 1 -+ 1e-20 round to 1: the box must still hold the exact ball
     let set = InputSet::ball(vec![1.0], 1e-20, false).unwrap();
     assert!(set.lower()[0] < 1.0 && set.upper()[0] > 1.0, "{:?} {:?}", set.lower(), set.upper());
@@ -94,6 +98,7 @@ fn ball_corners_are_rounded_outward() {
 
 #[test]
 fn invalid_networks_are_refused_with_the_layer_named() {
+    common::single_threaded_blas();
     let mut f = affine_net(&[1.0], 0.0);
     f.layers[0].activation = Activation::Relu;
     let error = f.validate().unwrap_err();
@@ -111,6 +116,7 @@ fn invalid_networks_are_refused_with_the_layer_named() {
 
 #[test]
 fn a_network_compared_with_itself_gets_zero_at_once() {
+    common::single_threaded_blas();
     let f = model("acasxu/ACASXU_run2a_1_1_batch_2000.nnet");
     let set = InputSet::uniform_box(5, -0.5, 0.5).unwrap();
     for method in [Method::Auto, Method::Propagate, Method::Sdp] {
@@ -127,6 +133,7 @@ fn a_network_compared_with_itself_gets_zero_at_once() {
 
 #[test]
 fn every_method_is_at_most_the_interval_bound_and_one_propagation_pass() {
+    common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(91);
     let mut checked = 0;
     for case in 0..40 {
@@ -153,6 +160,7 @@ fn every_method_is_at_most_the_interval_bound_and_one_propagation_pass() {
 
 #[test]
 fn l2_ball_and_narrow_quantised_boxes_are_not_absurdly_loose() {
+    common::single_threaded_blas();
     // the SDP alone once certified 2.6e31 on an L2 ball and 2.75e9 on a 1e-6
     // box with a quantised input; the report never exceeds propagation's
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
@@ -174,6 +182,7 @@ fn l2_ball_and_narrow_quantised_boxes_are_not_absurdly_loose() {
 
 #[test]
 fn decide_mode_on_a_piece_that_cannot_be_split_is_not_proven() {
+    common::single_threaded_blas();
     // a single point where the error is 1/3 (not representable): the
     // certified bound is just above it and the rigorous lower bound just below
     let f = affine_net(&[1.0], 0.0);
@@ -197,6 +206,7 @@ fn decide_mode_on_a_piece_that_cannot_be_split_is_not_proven() {
 
 #[test]
 fn reported_lower_bounds_are_rigorous() {
+    common::single_threaded_blas();
     // f(x) - g(x) = 0.1 x exactly in reals; f64 evaluation rounds
     let f = affine_net(&[0.3], 0.1);
     let g = affine_net(&[0.2], 0.1);
@@ -210,6 +220,7 @@ fn reported_lower_bounds_are_rigorous() {
 
 #[test]
 fn the_time_limit_holds_for_the_sdp_in_total() {
+    common::single_threaded_blas();
     // a 2-20-20-1 pair whose SDP takes tens of seconds without a limit
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let f = random_mlp(&mut rng, 2, &[20, 20], 1, Activation::Relu);
@@ -225,6 +236,7 @@ fn the_time_limit_holds_for_the_sdp_in_total() {
 
 #[test]
 fn the_memory_budget_refuses_before_allocating() {
+    common::single_threaded_blas();
     let f = model("mnist/mnist_relu_3_100.nnet");
     let g = model("mnist/mnist_relu_3_100_16bit.nnet");
     let mut request = BoundRequest::new(InputSet::uniform_box(784, 0.0, 0.01).unwrap(), InputCoupling::Same, Norm::Linf, Method::Propagate);

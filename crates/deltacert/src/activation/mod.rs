@@ -3,7 +3,7 @@
 //! Each family declares everything the rest of the crate needs about it:
 //! evaluation, derivative (for gradient ascent), its slope restriction
 //! `alpha <= (sigma(s) - sigma(t)) / (s - t) <= beta` (which yields the sector
-//! and incremental quadratic constraints of method.md section 3) and whether
+//! and incremental quadratic constraints of docs/method.md §3) and whether
 //! it is piecewise linear with a kink at zero (ReLU-like, which enables the
 //! exact ReLU constraints and stable-neuron elimination).
 //!
@@ -40,7 +40,7 @@ impl NeuronAffine {
     }
 }
 
-/// A fact about one neuron with `l <= v <= u` (method.md §3), in terms of its
+/// A fact about one neuron with `l <= v <= u` (docs/method.md §3), in terms of its
 /// `v` and `a`; the SDP substitutes the lifted linear forms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NeuronFact {
@@ -182,7 +182,7 @@ impl Activation {
     }
     /// `Some(negative_slope)` for the piecewise-linear family `max(v, alpha v)`
     /// (ReLU: 0, leaky ReLU: alpha); these are linear on either side of 0, so a
-    /// neuron whose pre-activation keeps one sign is *stable* (method.md §3).
+    /// neuron whose pre-activation keeps one sign is *stable* (docs/method.md §3).
     pub fn piecewise_linear_slope(&self) -> Option<f64> {
         match *self {
             Activation::Relu => Some(0.0),

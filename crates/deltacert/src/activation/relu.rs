@@ -1,5 +1,5 @@
 //! ReLU, `sigma(v) = max(v, 0)`: slope-restricted in `[0, 1]`, and exactly
-//! described by `a >= 0`, `a >= v`, `a (a - v) = 0` (method.md §3); with
+//! described by `a >= 0`, `a >= v`, `a (a - v) = 0` (docs/method.md §3); with
 //! `l <= v <= u` also the triangle `a <= u (v - l) / (u - l)`.
 use super::{ActivationRule, NeuronFact};
 

@@ -140,29 +140,11 @@ pub fn align(f: &Network, g: &Network) -> Option<Network> {
         return None;
     }
     let depth = f.layers.len();
-    // map[k][j]: the index in f's layer k of g's neuron j
-    let mut maps: Vec<Vec<usize>> = Vec::with_capacity(depth);
-    for k in 0..depth {
-        let (lf, lg) = (&f.layers[k], &g.layers[k]);
-        if lf.activation != lg.activation {
-            return None;
-        }
-        let map: Vec<usize> = match &g.kept_neurons {
-            Some(kept) if k < kept.len() => kept[k].clone(),
-            _ if lf.width() == lg.width() => (0..lg.width()).collect(),
-            _ => return None,
-        };
-        let mut seen = vec![false; lf.width()];
-        for &i in &map {
-            if i >= lf.width() || seen[i] {
-                return None;
-            }
-            seen[i] = true;
-        }
-        if k + 1 == depth && map.iter().enumerate().any(|(j, &i)| i != j) {
-            return None;
-        }
-        maps.push(map);
+    // maps[k][j]: the index in f's layer k of g's neuron j (the one pairing
+    // every method uses); every layer must pair, the output one to one
+    let maps: Vec<Vec<usize>> = crate::problem::neuron_map(f, g)?.into_iter().collect::<Option<_>>()?;
+    if maps[depth - 1].iter().enumerate().any(|(j, &i)| i != j) || maps[depth - 1].len() != f.layers[depth - 1].width() {
+        return None;
     }
     let mut aligned = g.clone();
     aligned.kept_neurons = None;

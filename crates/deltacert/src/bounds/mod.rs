@@ -1,6 +1,6 @@
 //! Pre-activation bounds: `l <= v <= u` for every neuron over the input box.
 //! They feed the interval QCs, the ReLU triangle and stable-neuron
-//! elimination of the SDP (method.md §3), and the radius `R` of the
+//! elimination of the SDP (docs/method.md §3), and the radius `R` of the
 //! certificate check (§5).
 
 mod differential;

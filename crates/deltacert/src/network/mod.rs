@@ -13,7 +13,7 @@
 //! lowered to dense affine maps by the importer. The last layer is the output
 //! (usually with the identity activation). Because every pre-activation is
 //! affine in the stacked activations, this is exactly the class of networks
-//! that the lifting of method.md §2 handles.
+//! that the lifting of docs/method.md §2 handles.
 
 mod matrix;
 pub mod random;

@@ -1,4 +1,4 @@
-//! The certificate check (method.md §5): the solver's multipliers are not
+//! The certificate check (docs/method.md §5): the solver's multipliers are not
 //! trusted. In f64 we rebuild
 //!
 //! ```text

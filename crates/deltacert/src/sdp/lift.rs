@@ -1,4 +1,4 @@
-//! Lifting (method.md §2): both networks in one vector
+//! Lifting (docs/method.md §2): both networks in one vector
 //!
 //! ```text
 //! zeta = [ x ; (x_g) ; a_f (unstable neurons) ; a_g (unstable neurons) ; 1 ]

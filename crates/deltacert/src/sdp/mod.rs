@@ -1,6 +1,6 @@
 //! The seed paper's method: certified bounds from a semidefinite program.
 //!
-//! 1. [`lift`]: both networks in one vector `zeta` (method.md §2), stable
+//! 1. [`lift`]: both networks in one vector `zeta` (docs/method.md §2), stable
 //!    neurons substituted.
 //! 2. [`qc`]: every known fact as a quadratic constraint (§3).
 //! 3. [`solve`]: the S-procedure SDP with Clarabel (§4), one for `||Delta||^2`
@@ -126,7 +126,7 @@ pub fn solve_bytes(dim: usize) -> f64 {
     32.0 * packed * packed + 1e7
 }
 
-/// Certifies a bound with the SDP (method.md §2–5), with `settings.time_limit`
+/// Certifies a bound with the SDP (docs/method.md §2–5), with `settings.time_limit`
 /// as the budget of all solves together and the default memory budget.
 pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpResult {
     certify_within(prepared, norm, settings, &Budget::new(settings.time_limit, crate::limits::default_memory_bytes()))

@@ -1,4 +1,4 @@
-//! The quadratic-constraint library (method.md §3): every fact about `zeta`
+//! The quadratic-constraint library (docs/method.md §3): every fact about `zeta`
 //! as `zeta^T Q zeta >= 0` or `= 0`, grouped in families a user can switch.
 //!
 //! Each constraint carries a `slack`: the computed matrix `Q` differs from the

@@ -1,4 +1,4 @@
-//! The S-procedure SDP (method.md §4) in Clarabel's standard form
+//! The S-procedure SDP (docs/method.md §4) in Clarabel's standard form
 //!
 //! ```text
 //! minimise  gamma + s * gamma_x

@@ -1,7 +1,7 @@
 //! Input splitting (branch and bound) over the input box.
 //!
 //! The error over `X` is the maximum of the errors over the pieces of any
-//! cover of `X` (method.md §6), so a certified bound over `X` is the maximum
+//! cover of `X` (docs/method.md §6), so a certified bound over `X` is the maximum
 //! of certified bounds over the pieces. Each piece is bounded by differential
 //! propagation ([`crate::bounds::differential_bounds`]); a piece's bound is
 //! also never above its parent's (the piece is a subset), so splitting never
