@@ -513,3 +513,20 @@ fn plan_exits_nonzero_when_no_setting_is_within_the_tolerance() {
 fn python() -> String {
     std::env::var("DELTACERT_PYTHON").unwrap_or_else(|_| "python3".into())
 }
+
+#[test]
+fn a_vnnlib_union_of_boxes_is_bounded_box_by_box() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    // [-1, -0.5] or [0.5, 1] (one assert, VNN-COMP style); the worst case is at x = 1
+    let property = scratch("union.vnnlib");
+    std::fs::write(&property, "(declare-const X_0 Real)\n(assert (or (and (>= X_0 -1) (<= X_0 -0.5)) (and (>= X_0 0.5) (<= X_0 1))))\n").unwrap();
+    let o = deltacert(&["bound", &f, &g, "--vnnlib", property.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["details"]["union"].as_array().unwrap().len(), 2, "{v}");
+    assert!((v["lower_bound"].as_f64().unwrap() - 3.861206614305957).abs() < 1e-9, "{v}");
+    assert!(v["certified_bound"].as_f64().unwrap() >= 3.861206614305957);
+    // the single-set commands refuse a union by name
+    let o = deltacert(&["attack", &f, &g, "--vnnlib", property.to_str().unwrap()]);
+    assert_bad_input(&o, &["union of 2 boxes"]);
+}

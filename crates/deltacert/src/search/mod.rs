@@ -236,3 +236,16 @@ fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) ->
     }
     (best, per_output, evaluations)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_of_zero_is_zero_so_flat_coordinates_stay_put() {
+        assert_eq!(sign(0.0), 0.0);
+        assert_eq!(sign(-0.0), 0.0);
+        assert_eq!(sign(f64::NAN), 0.0);
+        assert_eq!((sign(2.0), sign(-1e-300)), (1.0, -1.0));
+    }
+}
