@@ -623,15 +623,14 @@ pub fn generate(seed: u64, index: usize) -> Result<Case, String> {
     }
     let mut spec = SetSpec { lower, upper, ball: None, rows: Vec::new() };
     match set_kind {
+        // a ball's bounding box, computed as `InputSet::ball` does
         SetKind::LinfBall => {
-            let ball = InputSet::ball(center.clone(), half, false).map_err(|e| e.to_string())?;
-            spec.lower = ball.lower.clone();
-            spec.upper = ball.upper.clone();
+            spec.lower = center.iter().map(|c| c - half).collect();
+            spec.upper = center.iter().map(|c| c + half).collect();
         }
         SetKind::L2Ball => {
-            let ball = InputSet::ball(center.clone(), half, true).map_err(|e| e.to_string())?;
-            spec.lower = ball.lower.clone();
-            spec.upper = ball.upper.clone();
+            spec.lower = center.iter().map(|c| c - half).collect();
+            spec.upper = center.iter().map(|c| c + half).collect();
             spec.ball = Some((center.clone(), half));
         }
         SetKind::Polytope => {
@@ -1372,6 +1371,9 @@ pub fn details(record: &PairRecord) -> String {
             if o.looser_than_interval { "  looser than interval" } else { "" },
             if o.witness_outside { "  witness outside the set" } else { "" },
         );
+        if let Some((x, xg)) = &o.witness {
+            let _ = writeln!(out, "            witness x = {x:?}{}", if x == xg { String::new() } else { format!(", x' = {xg:?}") });
+        }
     }
     out
 }
