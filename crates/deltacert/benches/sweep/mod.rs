@@ -1205,9 +1205,11 @@ impl RowStats {
         self.ratios.sort_by(|a, b| a.total_cmp(b));
         let median = if self.ratios.is_empty() { "-".to_string() } else { format!("{:.3}", self.ratios[self.ratios.len() / 2]) };
         let worst = self.ratios.last().map_or("-".to_string(), |r| format!("{r:.3e}"));
+        // how close the sweep came to an unsound answer: 1 + (smallest ratio - 1)
+        let tightest = self.ratios.first().map_or("-".to_string(), |r| if *r == 1.0 { "1".to_string() } else { format!("1{:+.1e}", r - 1.0) });
         let fraction = if self.pairs == 0 { 0.0 } else { self.certified as f64 / self.pairs as f64 };
         format!(
-            "| {first} | {method} | {} | {} | {} | {:.3} | {median} | {worst} | {} | {} | {} | {} |",
+            "| {first} | {method} | {} | {} | {} | {:.3} | {median} | {worst} | {tightest} | {} | {} | {} | {} |",
             self.pairs,
             self.errors,
             self.unsound,
@@ -1256,8 +1258,8 @@ pub fn summarise(records: &[PairRecord]) -> Summary {
 /// The markdown table: one block of rows per category, one row per method.
 pub fn table(records: &[PairRecord]) -> String {
     let mut out = String::new();
-    out.push_str("| category | method | pairs | refused | unsound | certified | median ratio | worst ratio | looser than interval | auto > propagate | witness outside | non-finite certified |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| category | method | pairs | refused | unsound | certified | median ratio | worst ratio | tightest ratio | looser than interval | auto > propagate | witness outside | non-finite certified |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut all: BTreeMap<usize, RowStats> = BTreeMap::new();
     for r in records {
         for o in &r.outcomes {
