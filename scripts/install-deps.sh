@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages deltacert needs to build and test:
-# OpenBLAS/LAPACK (Clarabel's semidefinite cone), libgfortran (linked by OpenBLAS),
-# cmake, g++ and libclang (to build HiGHS, the MILP solver, from its bundled source).
+# OpenBLAS/LAPACK (Clarabel's semidefinite cone) with the gfortran runtime it
+# links, cmake, g++ and libclang (to build HiGHS, the MILP solver, from its
+# bundled source), and Python's venv module (the ONNX reference tests run
+# onnx and onnxruntime from a private virtual environment).
 set -euo pipefail
-packages=(libopenblas-dev libgfortran-12-dev pkg-config cmake g++ libclang-dev)
+# gfortran pulls the libgfortran-N-dev that matches the release's compiler
+# (12 on Debian 12, 14 on Debian 13), so no version is pinned here.
+packages=(libopenblas-dev gfortran pkg-config cmake g++ libclang-dev python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,11 +2,16 @@
 //! happens in the command modules.
 
 use clap::{Args, Parser, Subcommand};
+use deltacert::bound::Method;
+use deltacert::sdp::Norm;
 use std::path::PathBuf;
+
+/// The exit codes, shown by `--help`.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success (decide mode: the bound is proven <= --eps)\n  1  decide mode: an input with error above --eps was found (plan: no setting within the tolerance)\n  2  bad input: unreadable or malformed file, unsupported operator, shape mismatch, empty set, bad option\n  3  no certificate: solver failure, refused check, time or memory limit, or decide mode undecided";
 
 /// Certified output-error bounds between a neural network and its compressed copy.
 #[derive(Parser, Debug)]
-#[command(name = "deltacert", version, about)]
+#[command(name = "deltacert", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,11 +34,14 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct PlanArgs {
     /// Model to compress (.onnx or .nnet).
     pub model: PathBuf,
     #[command(flatten)]
     pub set: InputSetArgs,
+    #[command(flatten)]
+    pub coupling: CouplingArgs,
     /// Largest acceptable certified error.
     #[arg(long)]
     pub tolerance: f64,
@@ -47,14 +55,20 @@ pub struct PlanArgs {
     #[arg(long, requires = "prune")]
     pub structured: bool,
     /// Output norm.
-    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
-    pub norm: String,
-    /// Bounding method for every setting.
-    #[arg(long, value_parser = ["auto", "sdp", "propagate", "milp"], default_value = "auto")]
-    pub method: String,
-    /// Time limit per solve, seconds.
+    #[arg(long, value_enum, default_value_t = Norm::Linf)]
+    pub norm: Norm,
+    /// Bounding method for every setting (milp is refused: its bound is not re-checked).
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
+    /// SDP quadratic-constraint families (sdp, auto): auto, default, full, per-neuron, ...
+    #[arg(long)]
+    pub qcs: Option<String>,
+    /// Time limit per setting, seconds (auto: default 10 s).
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Memory budget, e.g. 8G (default: 3/4 of the machine's memory).
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
     /// Draw certified and observed error against the setting (.svg or .png).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
@@ -84,15 +98,15 @@ pub struct InputSetArgs {
     /// Radius of the ball around --center.
     #[arg(long, requires = "center")]
     pub radius: Option<f64>,
-    /// Ball norm for --center/--radius.
-    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
-    pub ball: String,
+    /// Ball norm for --center/--radius [default: linf].
+    #[arg(long, value_parser = ["linf", "l2"], requires = "center")]
+    pub ball: Option<String>,
     /// Also require A x <= b: JSON {"A": [[...], ...], "b": [...]}.
     #[arg(long)]
     pub polytope: Option<PathBuf>,
-    /// For .nnet models: the set is in physical units (raw, normalised by the file) or already normalised.
-    #[arg(long, value_parser = ["raw", "normalized"], default_value = "raw")]
-    pub input_space: String,
+    /// For .nnet models: the set is in physical units (raw, normalised by the file) or already normalised [default: raw].
+    #[arg(long, value_parser = ["raw", "normalized"])]
+    pub input_space: Option<String>,
 }
 
 /// How the two networks see the input.
@@ -118,11 +132,11 @@ pub struct PairArgs {
     #[command(flatten)]
     pub coupling: CouplingArgs,
     /// Output norm: linf bounds max_j |f_j - g_j| (and each output), l2 bounds ||f - g||_2.
-    #[arg(long, value_parser = ["linf", "l2"], default_value = "linf")]
-    pub norm: String,
-    /// Random samples for the lower bound.
-    #[arg(long, default_value_t = 10_000)]
-    pub samples: usize,
+    #[arg(long, value_enum, default_value_t = Norm::Linf)]
+    pub norm: Norm,
+    /// Random samples for the lower bound [default: 10000].
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// Seed of the lower-bound search.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -132,41 +146,44 @@ pub struct PairArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct BoundArgs {
     #[command(flatten)]
     pub pair: PairArgs,
-    /// Bounding method: auto (differential propagation, then input
-    /// splitting, plus the SDP when the problem is small), propagate (one pass
-    /// of differential bound propagation), sdp (the paper's semidefinite
-    /// program), milp (exact worst case, ReLU networks, HiGHS).
-    #[arg(long, value_parser = ["auto", "sdp", "propagate", "milp"], default_value = "auto")]
-    pub method: String,
+    /// Bounding method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
     /// Draw a figure of the error and its bounds (.svg or .png).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     /// Overwrite the --plot file if it exists.
     #[arg(long)]
     pub force: bool,
-    /// Quadratic-constraint families: auto, default, full, per-neuron, or e.g. matched+intervals.
-    #[arg(long, default_value = "auto")]
-    pub qcs: String,
+    /// SDP quadratic-constraint families: auto, default, full, per-neuron, or e.g. matched+intervals [default: auto].
+    #[arg(long)]
+    pub qcs: Option<String>,
     /// Decide mode: exit 0 if bound <= E is proven, 1 if an error above E is found.
     #[arg(long, value_name = "E")]
     pub eps: Option<f64>,
-    /// Time limit, seconds. auto: the input-splitting search stops then and
-    /// reports the bound reached (default 10 s); sdp/milp: per solve.
+    /// Time limit for the whole run, seconds, every method (auto: default 10 s,
+    /// the bound reached by then is reported; sdp, milp: all solves together).
     #[arg(long)]
     pub timeout: Option<f64>,
-    /// auto: stop splitting once certified <= RATIO * observed.
-    #[arg(long, value_name = "RATIO", default_value_t = deltacert::bound::DEFAULT_TARGET_RATIO)]
-    pub target_ratio: f64,
-    /// Largest lifted SDP dimension attempted (memory grows like d^4).
-    #[arg(long, default_value_t = deltacert::sdp::DEFAULT_MAX_DIMENSION)]
-    pub sdp_max_dim: usize,
+    /// Memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory).
+    /// A method that would exceed it stops with exit 3 and says so.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+    /// auto: stop splitting once certified <= RATIO * observed [default: 1.01].
+    #[arg(long, value_name = "RATIO")]
+    pub target_ratio: Option<f64>,
+    /// Largest lifted SDP dimension attempted (memory grows like d^4) [default:
+    /// 150 for sdp; auto runs the SDP only up to 48 unless this is given].
+    #[arg(long)]
+    pub sdp_max_dim: Option<usize>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Print only the result line (no progress).
+    /// Print one line: the result (decide mode: the decision), no progress.
     #[arg(long)]
     pub quiet: bool,
 }

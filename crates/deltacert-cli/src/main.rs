@@ -4,12 +4,18 @@
 
 mod args;
 mod commands;
+mod watchdog;
+
+#[global_allocator]
+static ALLOCATOR: watchdog::BudgetAllocator = watchdog::BudgetAllocator;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    watchdog::set_memory_budget(deltacert::limits::default_memory_bytes());
+    deltacert::sdp::solve::set_blas_threads(1);
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {

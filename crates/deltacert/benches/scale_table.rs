@@ -45,7 +45,7 @@ fn acas_pair(dir: &Path, name: &str) -> Option<(Network, Network)> {
 fn run(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64) -> BoundReport {
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, method);
     request.eps = eps;
-    request.split_seconds = seconds;
+    request.time_limit = Some(seconds);
     bound(f, g, &request).expect("valid benchmark input")
 }
 
@@ -108,7 +108,7 @@ fn anytime_section() {
             c(&ten),
             c(&sixty),
             sixty.certified_bound.unwrap_or(f64::NAN) / lower_bound,
-            sixty.details["split"]["pieces_bounded"]
+            sixty.details.split.as_ref().map_or(0, |s| s.pieces_bounded)
         );
     }
 }
@@ -127,7 +127,7 @@ fn mnist_section() {
         for (k, center) in centers.iter().enumerate() {
             let set = InputSet::ball(center.clone(), radius, false).expect("valid ball");
             // the ball is clipped to the valid pixel range [0, 1]
-            let set = InputSet::from_box(set.lower.iter().map(|v| v.max(0.0)).collect(), set.upper.iter().map(|v| v.min(1.0)).collect()).expect("valid box");
+            let set = InputSet::from_box(set.lower().iter().map(|v| v.max(0.0)).collect(), set.upper().iter().map(|v| v.min(1.0)).collect()).expect("valid box");
             let one = run(&f, &g, set.clone(), Method::Propagate, None, 0.0);
             let auto = run(&f, &g, set, Method::Auto, None, 10.0);
             let lower_bound = one.lower_bound.max(auto.lower_bound);
@@ -141,6 +141,7 @@ fn mnist_section() {
 }
 
 fn main() {
+    deltacert::sdp::solve::set_blas_threads(1);
     let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wants = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
     let limit: f64 = std::env::var("DELTACERT_BENCH_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(120.0);

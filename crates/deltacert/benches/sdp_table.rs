@@ -22,6 +22,7 @@ use rand::SeedableRng;
 use std::time::Instant;
 
 fn main() {
+    deltacert::sdp::solve::set_blas_threads(1);
     let widths: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let widths = if widths.is_empty() { vec![10, 20, 50, 100] } else { widths };
     let timeout: f64 = std::env::var("DELTACERT_BENCH_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(600.0);

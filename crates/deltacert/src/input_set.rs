@@ -6,17 +6,53 @@ use crate::error::{invalid_set, Result};
 use rand::Rng;
 use serde::Serialize;
 
-/// A set of inputs `X`.
+/// A non-empty set of inputs `X`: a box, optionally intersected with an L2
+/// ball and a polytope. The fields are private: every constructor checks the
+/// invariants (finite numbers, matching lengths, `lower <= upper`, radius
+/// `>= 0`, polytope rows of the right length), so a method never meets an
+/// invalid set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InputSet {
-    /// Lower corner of the bounding box.
-    pub lower: Vec<f64>,
-    /// Upper corner of the bounding box.
-    pub upper: Vec<f64>,
-    /// Optional L2 ball `||x - center||_2 <= radius`.
-    pub ball: Option<(Vec<f64>, f64)>,
-    /// Optional polytope rows `(a_i, b_i)`: `a_i^T x <= b_i`.
-    pub polytope: Vec<(Vec<f64>, f64)>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    ball: Option<(Vec<f64>, f64)>,
+    polytope: Vec<(Vec<f64>, f64)>,
+}
+
+/// `a - b` rounded down: below the exact difference (TwoSum gives the exact
+/// rounding error of the floating-point difference).
+pub fn sub_down(a: f64, b: f64) -> f64 {
+    let difference = a - b;
+    if !difference.is_finite() {
+        return difference;
+    }
+    let (_, error) = two_sum(a, -b, difference);
+    if error < 0.0 {
+        difference.next_down()
+    } else {
+        difference
+    }
+}
+
+/// `a + b` rounded up (see [`sub_down`]).
+pub fn add_up(a: f64, b: f64) -> f64 {
+    let sum = a + b;
+    if !sum.is_finite() {
+        return sum;
+    }
+    let (_, error) = two_sum(a, b, sum);
+    if error > 0.0 {
+        sum.next_up()
+    } else {
+        sum
+    }
+}
+
+/// Knuth's TwoSum: `a + b = sum + error` exactly (no overflow assumed).
+fn two_sum(a: f64, b: f64, sum: f64) -> (f64, f64) {
+    let b_virtual = sum - a;
+    let a_virtual = sum - b_virtual;
+    (sum, (a - a_virtual) + (b - b_virtual))
 }
 
 impl InputSet {
@@ -41,16 +77,63 @@ impl InputSet {
         Self::from_box(vec![lo; dim], vec![hi; dim])
     }
 
-    /// An L-infinity ball (a box) or an L2 ball (with its bounding box).
+    /// An L-infinity ball (a box) or an L2 ball (with its bounding box). The
+    /// box corners `center -+ radius` are rounded outward, so the set holds
+    /// every point of the exact ball.
     pub fn ball(center: Vec<f64>, radius: f64, l2: bool) -> Result<Self> {
         if !(radius >= 0.0) || !radius.is_finite() {
             return Err(invalid_set(format!("radius {radius} must be a finite number >= 0")));
         }
-        let mut set = Self::from_box(center.iter().map(|c| c - radius).collect(), center.iter().map(|c| c + radius).collect())?;
+        if let Some(i) = center.iter().position(|c| !c.is_finite()) {
+            return Err(invalid_set(format!("centre coordinate {i} is not a finite number")));
+        }
+        let lower = center.iter().map(|&c| sub_down(c, radius)).collect();
+        let upper = center.iter().map(|&c| add_up(c, radius)).collect();
+        let mut set = Self::from_box(lower, upper)?;
         if l2 {
             set.ball = Some((center, radius));
         }
         Ok(set)
+    }
+
+    /// This set cut by the polytope rows `a_i^T x <= b_i`. Errors if a row
+    /// has the wrong length or a non-finite entry, or if the cut set is
+    /// proven empty (a Farkas certificate from an LP, re-checked with outward
+    /// rounding; see [`crate::input_set::proves_empty`]).
+    pub fn with_polytope(mut self, rows: Vec<(Vec<f64>, f64)>) -> Result<Self> {
+        for (i, (a, b)) in rows.iter().enumerate() {
+            if a.len() != self.dim() {
+                return Err(invalid_set(format!("polytope row {i} has {} coefficients but the set has {} coordinates", a.len(), self.dim())));
+            }
+            if !b.is_finite() || a.iter().any(|v| !v.is_finite()) {
+                return Err(invalid_set(format!("polytope row {i} has a non-finite number")));
+            }
+        }
+        self.polytope.extend(rows);
+        if let Some(row) = proves_empty(&self) {
+            return Err(invalid_set(format!("the input set is empty: the polytope (with the box) has no point (row {row} cannot hold together with the others)")));
+        }
+        Ok(self)
+    }
+
+    /// Lower corner of the bounding box.
+    pub fn lower(&self) -> &[f64] {
+        &self.lower
+    }
+
+    /// Upper corner of the bounding box.
+    pub fn upper(&self) -> &[f64] {
+        &self.upper
+    }
+
+    /// The L2 ball `(center, radius)`, if any.
+    pub fn ball_constraint(&self) -> Option<&(Vec<f64>, f64)> {
+        self.ball.as_ref()
+    }
+
+    /// The polytope rows `(a_i, b_i)`: `a_i^T x <= b_i`.
+    pub fn polytope(&self) -> &[(Vec<f64>, f64)] {
+        &self.polytope
     }
 
     /// Number of coordinates.
@@ -60,6 +143,9 @@ impl InputSet {
 
     /// Whether `x` is in the set (up to `tolerance` on each constraint).
     pub fn contains(&self, x: &[f64], tolerance: f64) -> bool {
+        if x.len() != self.dim() || x.iter().any(|v| !v.is_finite()) {
+            return false;
+        }
         let in_box = x.iter().zip(&self.lower).zip(&self.upper).all(|((v, l), u)| *v >= l - tolerance && *v <= u + tolerance);
         let in_ball = self.ball.as_ref().is_none_or(|(c, r)| x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() <= r + tolerance);
         let in_polytope = self.polytope.iter().all(|(a, b)| crate::network::dot(a, x) <= b + tolerance);
@@ -90,39 +176,110 @@ impl InputSet {
         x
     }
 
-    /// Reads the input constraints of a VNN-LIB property: `(assert (<= X_i c))`
-    /// and `(assert (>= X_i c))` lines (also `(assert (<= c X_i))`).
+    /// Reads the input box of a VNN-LIB property file for a network with
+    /// `dim` inputs (see [`crate::io::vnnlib`] for what is read and how
+    /// decimals are rounded outward). Errors if the file describes a union of
+    /// several boxes: read those with [`crate::io::vnnlib::read_input_boxes`].
     pub fn from_vnnlib(text: &str, dim: usize) -> Result<Self> {
-        let mut lower = vec![f64::NEG_INFINITY; dim];
-        let mut upper = vec![f64::INFINITY; dim];
-        for (line_no, line) in text.lines().enumerate() {
-            let tokens: Vec<&str> = line.split(|c: char| c == '(' || c == ')' || c.is_whitespace()).filter(|t| !t.is_empty()).collect();
-            if tokens.first() != Some(&"assert") || tokens.len() != 4 {
-                continue;
-            }
-            let (op, a, b) = (tokens[1], tokens[2], tokens[3]);
-            let var = |t: &str| t.strip_prefix("X_").and_then(|i| i.parse::<usize>().ok());
-            let (index, value, var_on_left) = match (var(a), var(b)) {
-                (Some(i), None) => (i, b, true),
-                (None, Some(i)) => (i, a, false),
-                _ => continue, // output constraints (Y_j) and others are not input bounds
-            };
-            let value: f64 = value.parse().map_err(|_| invalid_set(format!("vnnlib line {}: '{value}' is not a number", line_no + 1)))?;
-            if index >= dim {
-                return Err(invalid_set(format!("vnnlib line {}: X_{index} but the network has {dim} inputs", line_no + 1)));
-            }
-            let is_upper = (op == "<=") == var_on_left;
-            match op {
-                "<=" | ">=" if is_upper => upper[index] = upper[index].min(value),
-                "<=" | ">=" => lower[index] = lower[index].max(value),
-                _ => return Err(invalid_set(format!("vnnlib line {}: unsupported relation '{op}'", line_no + 1))),
-            }
+        let mut boxes = crate::io::vnnlib::read_input_boxes(text, dim)?;
+        if boxes.len() != 1 {
+            return Err(invalid_set(format!(
+                "the VNN-LIB input constraints are a union of {} boxes, not one box (read each box with io::vnnlib::read_input_boxes)",
+                boxes.len()
+            )));
         }
-        if let Some(i) = (0..dim).find(|&i| !lower[i].is_finite() || !upper[i].is_finite()) {
-            return Err(invalid_set(format!("vnnlib file does not bound input X_{i} from both sides")));
-        }
-        Self::from_box(lower, upper)
+        Ok(boxes.remove(0))
     }
+}
+
+/// Proves that the box cut by the polytope is empty, or returns None.
+///
+/// An LP (Clarabel) looks for a point of `{x : A x <= b, l <= x <= u}`. When it
+/// reports the LP infeasible, its dual ray `y >= 0` is a Farkas certificate:
+/// the aggregated row `(y^T A) x <= y^T b` has no solution in the box. That is
+/// re-checked with outward rounding, `min_{x in box} (A^T y)^T x > y^T b`, so
+/// a set is declared empty only when that is a theorem; a solver mistake can
+/// only make the check fail, and the set is then treated as non-empty (a bound
+/// over an empty set is vacuously true, and no witness outside it is ever
+/// reported). Returns the index of the row with the largest multiplier.
+pub fn proves_empty(set: &InputSet) -> Option<usize> {
+    use clarabel::algebra::CscMatrix;
+    use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+    if set.polytope.is_empty() {
+        return None;
+    }
+    let (n, m) = (set.dim(), set.polytope.len());
+    // rows: A x <= b (m), x <= u (n), -x <= -l (n)
+    let (mut rows, mut cols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    let mut b = Vec::with_capacity(m + 2 * n);
+    for (i, (a, bi)) in set.polytope.iter().enumerate() {
+        for (j, &v) in a.iter().enumerate() {
+            if v != 0.0 {
+                rows.push(i);
+                cols.push(j);
+                vals.push(v);
+            }
+        }
+        b.push(*bi);
+    }
+    for j in 0..n {
+        rows.push(m + j);
+        cols.push(j);
+        vals.push(1.0);
+        b.push(set.upper[j]);
+        rows.push(m + n + j);
+        cols.push(j);
+        vals.push(-1.0);
+        b.push(-set.lower[j]);
+    }
+    let a = CscMatrix::new_from_triplets(m + 2 * n, n, rows, cols, vals);
+    let p = CscMatrix::zeros((n, n));
+    let q = vec![0.0; n];
+    let cones = [SupportedConeT::NonnegativeConeT(m + 2 * n)];
+    let settings = DefaultSettings { verbose: false, max_iter: 200, time_limit: 10.0, ..DefaultSettings::default() };
+    let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings).ok()?;
+    solver.solve();
+    if !matches!(solver.solution.status, SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible) {
+        return None;
+    }
+    // the polytope part of the dual ray, clamped to y >= 0
+    let multipliers: Vec<f64> = solver.solution.z[..m].iter().map(|y| if y.is_finite() { y.max(0.0) } else { 0.0 }).collect();
+    aggregated_row_is_infeasible(set, &multipliers).then(|| (0..m).max_by(|&i, &j| multipliers[i].total_cmp(&multipliers[j])).unwrap_or(0))
+}
+
+/// Whether `(y^T A) x <= y^T b` has no solution in the box, with every sum
+/// rounded in the direction that makes "no solution" harder to claim: the
+/// left side's minimum over the box is rounded down, the right side up.
+fn aggregated_row_is_infeasible(set: &InputSet, multipliers: &[f64]) -> bool {
+    use crate::bounds::rounding_gamma;
+    let n = set.dim();
+    let count = multipliers.len() + 2;
+    // c = A^T y with its rounding error bound
+    let mut coefficient = vec![0.0; n];
+    let mut coefficient_magnitude = vec![0.0; n];
+    let mut right = 0.0;
+    let mut right_magnitude = 0.0;
+    for ((a, b), &y) in set.polytope.iter().zip(multipliers) {
+        for j in 0..n {
+            coefficient[j] += y * a[j];
+            coefficient_magnitude[j] += (y * a[j]).abs();
+        }
+        right += y * b;
+        right_magnitude += (y * b).abs();
+    }
+    let right_upper = right + rounding_gamma(count) * right_magnitude * 2.0;
+    // min over the box of c^T x, with c_j known to within its error
+    let mut left_lower = 0.0;
+    let mut left_magnitude = 0.0;
+    for j in 0..n {
+        let error = rounding_gamma(count) * coefficient_magnitude[j] * 2.0;
+        let (lo, hi) = (coefficient[j] - error, coefficient[j] + error);
+        let term = (lo * set.lower[j]).min(lo * set.upper[j]).min(hi * set.lower[j]).min(hi * set.upper[j]);
+        left_lower += term;
+        left_magnitude += term.abs();
+    }
+    let left_lower = left_lower - rounding_gamma(n + 2) * left_magnitude * 2.0;
+    left_lower.is_finite() && right_upper.is_finite() && left_lower > right_upper
 }
 
 #[cfg(test)]
@@ -142,9 +299,16 @@ mod tests {
     fn reads_vnnlib_input_bounds() {
         let text = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(assert (<= X_0 0.5))\n(assert (>= X_0 -0.5))\n(assert (<= 0.25 X_1))\n(assert (<= X_1 1.0))\n(assert (<= Y_0 Y_1))\n";
         let set = InputSet::from_vnnlib(text, 2).unwrap();
-        assert_eq!(set.lower, vec![-0.5, 0.25]);
+        assert_eq!(set.lower(), &[-0.5, 0.25]);
         assert_eq!(set.upper, vec![0.5, 1.0]);
         assert!(InputSet::from_vnnlib("(assert (<= X_0 0.5))", 1).is_err());
+        let union = "(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))";
+        let err = InputSet::from_vnnlib(union, 1).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInputSet);
+        assert!(err.context.starts_with("the VNN-LIB input constraints are a union of 2 boxes"), "{}", err.context);
+        // decimals without an exact binary value are rounded outward
+        let set = InputSet::from_vnnlib("(assert (<= X_0 0.1))(assert (>= X_0 -0.1))", 1).unwrap();
+        assert_eq!((set.lower()[0], set.upper()[0]), ((-0.1f64).next_down(), 0.1f64.next_up()));
     }
 
     #[test]

@@ -29,9 +29,13 @@ pub mod compress;
 pub mod error;
 pub mod input_set;
 pub mod io;
+pub mod limits;
+#[cfg(feature = "milp")]
 pub mod milp;
 pub mod network;
+pub mod problem;
 pub mod report;
+pub mod rounding;
 pub mod sdp;
 pub mod search;
 

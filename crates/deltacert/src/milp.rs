@@ -9,9 +9,15 @@
 //! free). The incumbent is evaluated in f64 and reported as a lower bound with
 //! its input; HiGHS's dual bound, widened by `1e-6 (1 + |bound|)` for its
 //! tolerances, is the upper bound. Unlike the SDP's certificate, this dual
-//! bound is *not* re-checked in exact arithmetic: it is as trustworthy as
-//! HiGHS's floating-point branch and bound. The incumbent, being an evaluated
-//! input, is always a true lower bound.
+//! bound is *not* re-checked: it is as trustworthy as HiGHS's floating-point
+//! branch and bound, so it is reported as a *solver bound*, never as a
+//! certified one. When no neuron is unstable the program has no integer
+//! column and HiGHS solves it as an LP, whose bound is the optimal objective
+//! (HiGHS's `mip_dual_bound` is not defined then). The incumbent, being an
+//! evaluated input, is always a true lower bound.
+//!
+//! Time: the solves share one budget; each gets what is left of it as HiGHS's
+//! time limit, and solves that find the budget spent are skipped (no bound).
 
 use crate::activation::Activation;
 use crate::bounds::{linear_bounds, NetworkBounds};
@@ -19,6 +25,7 @@ use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
 use crate::network::Network;
 use crate::sdp::lift::InputCoupling;
+use crate::limits::Budget;
 use crate::sdp::Prepared;
 use highs::{HighsModelStatus, RowProblem, Sense};
 use serde::Serialize;
@@ -59,6 +66,10 @@ pub struct MilpResult {
     pub witness: Vec<f64>,
     /// The compressed network's input at the best incumbent.
     pub witness_compressed: Vec<f64>,
+    /// Whether some solve returned a feasible incumbent.
+    pub found_incumbent: bool,
+    /// Why some solves gave no bound (time limit, model too large).
+    pub note: Option<String>,
     /// Binary variables per solve.
     pub binaries: usize,
     /// Every solve.
@@ -173,28 +184,42 @@ pub const MILP_TOLERANCE: f64 = 1e-9;
 
 /// Solves the MILPs for every output and sign. `prepared` is in first-layer
 /// coordinates (see [`crate::sdp::prepare`]).
-pub fn solve(prepared: &Prepared, time_limit: Option<f64>) -> Result<MilpResult> {
+pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
     check_relu(f, "the reference network")?;
     check_relu(g, "the compressed network")?;
-    if set.ball.is_some() {
+    if set.ball_constraint().is_some() {
         return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
     }
     let outputs = f.output_dim();
     // bounds once for every output and sign (x' ranges over the same box)
-    let bounds = (linear_bounds(f, &set.lower, &set.upper), linear_bounds(g, &set.lower, &set.upper));
+    let bounds = (linear_bounds(f, set.lower(), set.upper()), linear_bounds(g, set.lower(), set.upper()));
+    // HiGHS's memory is not counted by Rust: estimate it from the model size
+    // (about 1 KiB per column and row, generously, for its working copies)
+    let neurons: usize = f.layers.iter().chain(&g.layers).map(|l| l.width()).sum();
+    let nonzeros: f64 = f.layers.iter().chain(&g.layers).map(|l| l.terms.iter().map(|t| (t.weights.rows * t.weights.cols) as f64).sum::<f64>()).sum();
+    let estimate = 1024.0 * (3 * neurons + 2 * set.dim() + set.polytope().len()) as f64 + 64.0 * nonzeros;
+    budget.admit("the MILP", estimate).map_err(crate::error::invalid_option)?;
     let mut solves = Vec::new();
     let mut binaries = 0;
+    let mut note = None;
     for output in 0..outputs {
         for sign in [1.0, -1.0] {
-            let (solve, count) = solve_one(f, g, &bounds, set, coupling, output, sign, time_limit)?;
+            let remaining = budget.remaining();
+            if remaining == Some(0.0) {
+                note.get_or_insert_with(|| "the time limit was reached before every MILP was solved".to_string());
+                solves.push(MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, upper: None, gap: f64::INFINITY, seconds: 0.0 });
+                continue;
+            }
+            let (solve, count) = solve_one(f, g, &bounds, set, coupling, output, sign, remaining)?;
             binaries = count;
             solves.push(solve);
         }
     }
     let mut per_output = Vec::with_capacity(outputs);
     let mut lower = 0.0f64;
-    let (mut witness, mut witness_compressed) = (set.lower.clone(), set.lower.clone());
+    let (mut witness, mut witness_compressed) = (set.lower().to_vec(), set.lower().to_vec());
+    let mut found_incumbent = false;
     for j in 0..outputs {
         let (plus, minus) = (&solves[2 * j], &solves[2 * j + 1]);
         let low = plus.incumbent.unwrap_or(f64::NEG_INFINITY).max(minus.incumbent.unwrap_or(f64::NEG_INFINITY)).max(0.0);
@@ -204,8 +229,9 @@ pub fn solve(prepared: &Prepared, time_limit: Option<f64>) -> Result<MilpResult>
         };
         for s in [plus, minus] {
             if let (Some(v), Some(x), Some(xg)) = (s.incumbent, &s.input, &s.compressed_input) {
-                if v > lower {
-                    lower = v;
+                if v > lower || !found_incumbent {
+                    found_incumbent = true;
+                    lower = lower.max(v);
                     witness = x.clone();
                     witness_compressed = xg.clone();
                 }
@@ -214,7 +240,7 @@ pub fn solve(prepared: &Prepared, time_limit: Option<f64>) -> Result<MilpResult>
         per_output.push((low, up));
     }
     let upper = per_output.iter().try_fold(0.0f64, |m, (_, u)| u.map(|u| m.max(u)));
-    Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, binaries, solves })
+    Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, solves })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -222,10 +248,10 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
     let start = std::time::Instant::now();
     let n = set.dim();
     let mut enc = Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0 };
-    let x: Vec<usize> = (0..n).map(|k| enc.column(set.lower[k], set.upper[k], false)).collect();
+    let x: Vec<usize> = (0..n).map(|k| enc.column(set.lower()[k], set.upper()[k], false)).collect();
     let xg: Vec<usize> = match coupling {
         InputCoupling::Same => x.clone(),
-        _ => (0..n).map(|k| enc.column(set.lower[k], set.upper[k], false)).collect(),
+        _ => (0..n).map(|k| enc.column(set.lower()[k], set.upper()[k], false)).collect(),
     };
     if let InputCoupling::Quantised(steps) = coupling {
         for k in 0..n {
@@ -233,7 +259,7 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
         }
     }
     for copy in if xg == x { vec![&x] } else { vec![&x, &xg] } {
-        for (a, b) in &set.polytope {
+        for (a, b) in set.polytope() {
             enc.row(&Expr { terms: copy.iter().zip(a).map(|(&c, &v)| (c, v)).collect(), constant: 0.0 }, f64::NEG_INFINITY, *b);
         }
     }
@@ -267,8 +293,8 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
     let has_incumbent = columns.len() == enc.columns.len() && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError);
     let (incumbent, input, compressed_input) = if has_incumbent {
         // clamp into the box (HiGHS satisfies bounds up to its tolerance), re-evaluate in f64
-        let xi: Vec<f64> = x.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower[k], set.upper[k])).collect();
-        let mut xgi: Vec<f64> = xg.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower[k], set.upper[k])).collect();
+        let xi: Vec<f64> = x.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
+        let mut xgi: Vec<f64> = xg.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
         if let InputCoupling::Quantised(steps) = coupling {
             for k in 0..n {
                 xgi[k] = xgi[k].clamp(xi[k] - steps[k], xi[k] + steps[k]);
@@ -280,13 +306,21 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
     } else {
         (None, None, None)
     };
-    let dual = solved.double_info_value(c"mip_dual_bound").ok().filter(|v| v.is_finite());
+    // A pure LP (no unstable neuron) has no MIP dual bound: its bound is the
+    // optimum itself, and only when HiGHS proved optimality.
+    let dual = if binaries == 0 {
+        (status == HighsModelStatus::Optimal).then(|| solved.objective_value()).filter(|v| v.is_finite())
+    } else {
+        solved.double_info_value(c"mip_dual_bound").ok().filter(|v| v.is_finite())
+    };
     let upper = match status {
         HighsModelStatus::Optimal | HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit => {
             dual.map(|d| d + 1e-6 * (1.0 + d.abs()))
         }
         _ => None,
     };
+    // an incumbent above the solver's bound means the bound is wrong: drop it
+    let upper = upper.filter(|u| incumbent.is_none_or(|v| v <= *u));
     let gap = if status == HighsModelStatus::Optimal { 0.0 } else { solved.mip_gap() };
     Ok((
         MilpSolve { output, sign, status: format!("{status:?}"), incumbent, input, compressed_input, upper, gap, seconds: start.elapsed().as_secs_f64() },

@@ -67,3 +67,116 @@ fn perturbed_multipliers_widen_the_bound_or_are_refused() {
         assert!(check(lifted.dim, lifted.constant, &objective, &constraints, None, &m, r2).is_err());
     }
 }
+
+use deltacert::sdp::certificate::{CheckedBound, Refusal};
+use deltacert::sdp::form::SymmetricSparse;
+use deltacert::sdp::qc::{Constraint, Family, Sense};
+use deltacert::sdp::solve::Multipliers;
+
+/// A hand-built certificate in `zeta = (x, 1)`, `x in [-1, 1]`:
+/// objective `a x^2 + 2 b x + c`, one constraint `1 - x^2 >= 0` with
+/// multiplier `lambda`, claimed bound `gamma`. Then
+/// `M = [[a - lambda, b], [b, c - gamma + lambda]]`, whose eigenvalues are
+/// known in closed form, and the exact maximum of the objective is known.
+fn quadratic_certificate(a: f64, b: f64, c: f64, gamma: f64, lambda: f64) -> Result<CheckedBound, Refusal> {
+    let objective = SymmetricSparse { entries: vec![(0, 0, a), (0, 1, b), (1, 1, c)] };
+    let interval = Constraint { family: Family::Interval, sense: Sense::NonNegative, matrix: SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, slack: 0.0 };
+    let multipliers = Multipliers { gamma, gamma_x: 0.0, constraint: vec![lambda] };
+    check(2, 1, &objective, &[interval], None, &multipliers, &[1.0, 1.0])
+}
+
+/// Certificates whose exact answer is known: the certified value is never
+/// below the exact maximum (no tolerance), stays close to it when the claim
+/// is exact, and a claim just below the maximum (`M` barely not negative
+/// semidefinite) is never certified as claimed.
+#[test]
+fn hand_built_certificates_have_their_exact_outcomes() {
+    // -x^2 + x + c has its maximum c + 1/4 at x = 1/2; with lambda = 0,
+    // M = [[-1, 1/2], [1/2, c - gamma]] is negative semidefinite exactly when
+    // gamma >= c + 1/4 (determinant gamma - c - 1/4)
+    for c in [0.0, 1e12, -1e12, 2f64.powi(-30)] {
+        let maximum = c + 0.25; // exact for these c
+        assert_eq!(maximum - 0.25, c);
+        let checked = quadratic_certificate(-1.0, 0.5, c, maximum, 0.0).expect("an exact certificate passes");
+        assert!(checked.value >= maximum, "c = {c}: certified {} below the exact maximum {maximum}", checked.value);
+        assert!(checked.value - maximum <= 1e-12 * c.abs() + 1e-9, "c = {c}: certified {} far above the exact maximum {maximum}", checked.value);
+        // a claim below the maximum: M has a positive eigenvalue of about
+        // 0.8 (maximum - gamma); the check must pay for it
+        for below in [f64::EPSILON * maximum.abs().max(1.0), 1e-6 * maximum.abs().max(1.0)] {
+            let gamma = maximum - below;
+            assert!(gamma < maximum);
+            if let Ok(checked) = quadratic_certificate(-1.0, 0.5, c, gamma, 0.0) {
+                assert!(checked.value >= maximum, "c = {c}: a claim {below:e} below the maximum was certified at {}", checked.value);
+            }
+        }
+    }
+    // x^2 on [-1, 1]: maximum 1, certified by lambda = 1, gamma = 1 (M = 0);
+    // gamma just below 1 leaves M = diag(0, 1 - gamma) not negative semidefinite
+    let checked = quadratic_certificate(1.0, 0.0, 0.0, 1.0, 1.0).expect("M = 0 passes");
+    assert!(checked.value >= 1.0 && checked.value <= 1.0 + 1e-9, "{}", checked.value);
+    for gamma in [1.0f64.next_down(), 1.0 - 1e-9, 0.5] {
+        if let Ok(checked) = quadratic_certificate(1.0, 0.0, 0.0, gamma, 1.0) {
+            assert!(checked.value >= 1.0, "gamma {gamma} certified at {}", checked.value);
+        }
+    }
+    // heavy cancellation: (B - 1) x^2 + x - B with B = 1e15 has its maximum 0
+    // at x = 1; with lambda = B the entries of M cancel to
+    // [[-1, 1/2], [1/2, -gamma]], negative semidefinite for gamma >= 1/4
+    let big = 1e15;
+    let checked = quadratic_certificate(big - 1.0, 0.5, -big, 0.25, big).expect("exact certificate with cancellation passes");
+    assert!(checked.value >= 0.25, "cancellation: certified {} below the claim 1/4", checked.value);
+    for gamma in [0.25f64.next_down(), 0.2, -1.0] {
+        if let Ok(checked) = quadratic_certificate(big - 1.0, 0.5, -big, gamma, big) {
+            assert!(checked.value >= 0.0, "cancellation: gamma {gamma} certified at {} below the exact maximum 0", checked.value);
+        }
+    }
+}
+
+/// Non-finite inputs or intermediates refuse the certificate: never a finite
+/// number from `NaN` or `inf - inf`.
+#[test]
+fn non_finite_certificates_are_refused() {
+    let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (0, 1, 0.5), (1, 1, 0.0)] };
+    let interval = Constraint { family: Family::Interval, sense: Sense::NonNegative, matrix: SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, slack: 0.0 };
+    let run = |objective: &SymmetricSparse, gamma: f64, gamma_x: f64, lambda: f64| check(2, 1, objective, std::slice::from_ref(&interval), None, &Multipliers { gamma, gamma_x, constraint: vec![lambda] }, &[1.0, 1.0]);
+    assert!(run(&objective, 0.25, 0.0, 0.0).is_ok());
+    assert!(run(&objective, 0.25, f64::NAN, 0.0).is_err(), "NaN gamma_x");
+    assert!(run(&objective, 0.25, f64::INFINITY, 0.0).is_err(), "infinite gamma_x");
+    assert!(run(&objective, f64::NAN, 0.0, 0.0).is_err(), "NaN gamma");
+    assert!(run(&objective, 0.25, 0.0, f64::NAN).is_err(), "NaN multiplier");
+    // entries near 1e200 pass validation; their products overflow to inf and
+    // inf - inf is NaN
+    let huge = SymmetricSparse { entries: vec![(0, 0, 1e200), (0, 1, 0.5), (1, 1, 0.0)] };
+    assert!(run(&huge, 0.25, 0.0, 1e200).is_err(), "1e200 * 1e200 overflows");
+    let cancelling = SymmetricSparse { entries: vec![(0, 0, 1e308), (0, 0, 1e308), (0, 0, -1e308), (0, 0, -1e308), (1, 1, 0.0)] };
+    assert!(run(&cancelling, 0.25, 0.0, 0.0).is_err(), "inf - inf");
+}
+
+/// The certified value is at least the exact sum of the terms it is made of
+/// (`gamma + t cost + e R^2 + slack`), also when a large negative `gamma`
+/// cancels a large assembly-error term: a padding relative to the result
+/// (tiny after cancellation) would lose the small shift term entirely.
+#[test]
+fn certified_value_is_at_least_the_exact_sum_of_its_terms_under_cancellation() {
+    use dashu_float::FBig;
+    let exact = |x: f64| FBig::<dashu_float::round::mode::Zero, 2>::try_from(x).unwrap().with_precision(4000).value();
+    // off-diagonal entries 1e24 - 1e24 cancel in M but not in the assembly
+    // error; the objective's constant entry c and gamma = c cancel in M too
+    let run = |c: f64| {
+        let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (0, 1, 1e24), (0, 1, -1e24), (1, 1, c)] };
+        check(2, 1, &objective, &[], None, &Multipliers { gamma: c, gamma_x: 0.0, constraint: Vec::new() }, &[1.0, 1.0]).expect("M is negative semidefinite")
+    };
+    // choose gamma = c to cancel the assembly term: gamma + e R^2 close to 0
+    let first = run(-1e9);
+    let mut c = -(first.assembly_error * first.radius_squared);
+    for _ in 0..3 {
+        let again = run(c);
+        c = -(again.assembly_error * again.radius_squared);
+    }
+    for gamma in [c, c.next_up(), c.next_down(), c + 1e-7, c - 1e-7] {
+        let checked = run(gamma);
+        let shift_cost = if checked.shift_kind == "uniform" { exact(checked.shift) * exact(checked.radius_squared) } else { exact(0.0) };
+        let sum = exact(gamma) + shift_cost + exact(checked.assembly_error) * exact(checked.radius_squared) + exact(checked.constraint_slack);
+        assert!(exact(checked.value) >= sum, "gamma {gamma}: certified {} below the exact sum of its terms {sum} (shift {}, {})", checked.value, checked.shift, checked.shift_kind);
+    }
+}

@@ -59,11 +59,13 @@ pub fn random_case(rng: &mut impl rand::Rng, case: usize) -> RandomCase {
         3 => set = InputSet::ball(center, width / 2.0, true).unwrap(),
         // a box cut by two half-spaces through points near the centre
         5 => {
+            let mut rows = Vec::new();
             for _ in 0..2 {
                 let a: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
                 let b = a.iter().zip(&center).map(|(x, c)| x * c).sum::<f64>() + 0.1 * width;
-                set.polytope.push((a, b));
+                rows.push((a, b));
             }
+            set = set.with_polytope(rows).unwrap();
         }
         _ => {}
     }
@@ -77,21 +79,85 @@ pub fn random_case(rng: &mut impl rand::Rng, case: usize) -> RandomCase {
     RandomCase { f, g, set, coupling, norm, description }
 }
 
-/// f64 evaluation of the networks is itself rounded; a certified bound is
-/// for exact arithmetic. Sampled errors may exceed it by this much, relative
-/// to the size of the outputs.
-pub const EVALUATION_TOLERANCE: f64 = 1e-10;
+/// An enclosure `(lower, upper)` of every output of `network` at the raw
+/// input `x` in exact real arithmetic: the network is evaluated in interval
+/// arithmetic, every operation rounded outward (`next_down` / `next_up` of a
+/// correctly rounded result), library functions through the enclosures of
+/// [`deltacert::rounding`] (themselves checked against an arbitrary-precision
+/// evaluation in `rounding_exact.rs`).
+pub fn enclose_outputs(network: &Network, x: &[f64]) -> Vec<(f64, f64)> {
+    use deltacert::activation::Activation;
+    let input: Vec<(f64, f64)> = match &network.input_transform {
+        Some(t) => x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let centred = v.clamp(t.min[i], t.max[i]) - t.mean[i];
+                let (lo, hi) = (centred.next_down(), centred.next_up());
+                ((lo / t.range[i]).next_down().min((hi / t.range[i]).next_down()), (lo / t.range[i]).next_up().max((hi / t.range[i]).next_up()))
+            })
+            .collect(),
+        None => x.iter().map(|&v| (v, v)).collect(),
+    };
+    let mut acts: Vec<Vec<(f64, f64)>> = vec![input];
+    for layer in &network.layers {
+        let mut pre: Vec<(f64, f64)> = layer.bias.iter().map(|&b| (b, b)).collect();
+        for term in &layer.terms {
+            let source = &acts[term.source];
+            for (i, p) in pre.iter_mut().enumerate() {
+                for (&w, &(l, u)) in term.weights.row(i).iter().zip(source) {
+                    let products = [w * l, w * u];
+                    let lo = products[0].min(products[1]).next_down();
+                    let hi = products[0].max(products[1]).next_up();
+                    *p = ((p.0 + lo).next_down(), (p.1 + hi).next_up());
+                }
+            }
+        }
+        let post = pre
+            .into_iter()
+            .map(|(l, u)| match layer.activation {
+                Activation::Identity => (l, u),
+                Activation::Relu => (l.max(0.0), u.max(0.0)),
+                Activation::LeakyRelu { alpha } => {
+                    let low = if l >= 0.0 { l } else { (alpha * l).next_down() };
+                    let high = if u >= 0.0 { u } else { (alpha * u).next_up() };
+                    (low, high)
+                }
+                Activation::Tanh => (deltacert::rounding::tanh_enclosure(l).0, deltacert::rounding::tanh_enclosure(u).1),
+                Activation::Sigmoid => (deltacert::rounding::sigmoid_enclosure(l).0, deltacert::rounding::sigmoid_enclosure(u).1),
+            })
+            .collect();
+        acts.push(post);
+    }
+    acts.pop().unwrap_or_default()
+}
 
-/// Asserts that no observed error (overall and per output) exceeds the
-/// certified bound, and that the witness lies in the set.
-pub fn assert_sound(report: &deltacert::bound::BoundReport, set: &deltacert::input_set::InputSet, description: &str) {
-    assert!(report.lower_bound == 0.0 || set.contains(&report.witness, 1e-12), "{description}: witness outside the set");
+/// A lower bound, in exact arithmetic, of `||f(x) - g(x')||` in `norm` and of
+/// each `|f_j(x) - g_j(x')|`, from the enclosures of [`enclose_outputs`].
+pub fn exact_error_lower_bound(f: &Network, g: &Network, x: &[f64], x_compressed: &[f64], norm: deltacert::sdp::Norm) -> (f64, Vec<f64>) {
+    let (yf, yg) = (enclose_outputs(f, x), enclose_outputs(g, x_compressed));
+    let per_output: Vec<f64> = yf.iter().zip(&yg).map(|(a, b)| (a.0 - b.1).next_down().max((b.0 - a.1).next_down()).max(0.0)).collect();
+    let overall = match norm {
+        deltacert::sdp::Norm::Linf => per_output.iter().copied().fold(0.0, f64::max),
+        deltacert::sdp::Norm::L2 => per_output.iter().fold(0.0, |s: f64, a| (s + (a * a).next_down()).next_down()).max(0.0).sqrt().next_down().max(0.0),
+    };
+    (overall, per_output)
+}
+
+/// Asserts that the certified bound (overall and per output) is at least a
+/// rigorous lower bound of the true error at the attack's witness (no
+/// tolerance: the error at the witness is enclosed in exact arithmetic), and
+/// that the witness lies in the set.
+pub fn assert_sound(f: &Network, g: &Network, report: &deltacert::bound::BoundReport, set: &deltacert::input_set::InputSet, description: &str) {
+    assert!(report.lower_bound == 0.0 || report.witness.as_ref().is_some_and(|w| set.contains(w, 1e-12)), "{description}: witness outside the set");
     let Some(certified) = report.certified_bound else { return };
-    let scale = 1.0 + certified.abs();
-    assert!(report.lower_bound <= certified + EVALUATION_TOLERANCE * scale, "{description}: observed {} > certified {certified} ({:?})", report.lower_bound, report.method);
-    for (j, (b, l)) in report.per_output_bound.iter().zip(&report.per_output_lower).enumerate() {
+    let Some(witness) = &report.witness else { return };
+    let x_compressed = report.witness_compressed.clone().unwrap_or_else(|| witness.clone());
+    let (exact_lower, per_output) = exact_error_lower_bound(f, g, witness, &x_compressed, report.norm);
+    assert!(exact_lower <= certified, "{description}: the error at the witness is at least {exact_lower} > certified {certified} ({:?})", report.method);
+    for (j, b) in report.per_output_bound.iter().enumerate() {
         if let Some(b) = b {
-            assert!(*l <= b + EVALUATION_TOLERANCE * scale, "{description} output {j}: observed {l} > certified {b} ({:?})", report.method);
+            assert!(per_output[j] <= *b, "{description} output {j}: the error at the witness is at least {} > certified {b} ({:?})", per_output[j], report.method);
         }
     }
 }

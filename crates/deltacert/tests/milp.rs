@@ -1,3 +1,4 @@
+#![cfg(feature = "milp")]
 //! The MILP is the exact worst case: it equals an exhaustive enumeration on
 //! 1-D pairs, no sample beats it, and no certified bound is below it.
 
@@ -5,13 +6,13 @@ mod common;
 
 use common::model;
 use deltacert::activation::Activation;
-use deltacert::bound::{bound, BoundRequest, Method, DEFAULT_SPLIT_SECONDS, DEFAULT_TARGET_RATIO};
+use deltacert::bound::{bound, BoundRequest, Decision, Method, Status};
 use deltacert::input_set::InputSet;
 use deltacert::milp;
 use deltacert::network::random::{partner, random_mlp, Relation};
 use deltacert::network::Network;
 use deltacert::sdp::lift::InputCoupling;
-use deltacert::sdp::{prepare, Norm, SdpSettings};
+use deltacert::sdp::{prepare, Norm};
 use deltacert::search::AttackSettings;
 use rand::{Rng, SeedableRng};
 
@@ -49,7 +50,7 @@ fn exact_1d(f: &Network, g: &Network, lo: f64, hi: f64) -> f64 {
 }
 
 fn milp_bound(f: &Network, g: &Network, set: InputSet, coupling: InputCoupling) -> deltacert::bound::BoundReport {
-    let request = BoundRequest { set, coupling, norm: Norm::Linf, method: Method::Milp, sdp: SdpSettings::default(), attack: AttackSettings::default(), eps: None, split_seconds: DEFAULT_SPLIT_SECONDS, target_ratio: DEFAULT_TARGET_RATIO };
+    let request = BoundRequest::new(set, coupling, Norm::Linf, Method::Milp);
     bound(f, g, &request).unwrap()
 }
 
@@ -60,9 +61,13 @@ fn milp_equals_exhaustive_enumeration_on_the_papers_pairs() {
         let exact = exact_1d(&f, &g, -1.0, 1.0);
         let report = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same);
         assert!((report.lower_bound - exact).abs() <= 1e-9, "{a}: MILP {} vs enumeration {exact}", report.lower_bound);
-        let upper = report.certified_bound.unwrap();
+        assert_eq!(report.status, Status::SolverBound, "{a}: the MILP's bound is HiGHS's, not re-checked");
+        let upper = report.solver_bound.unwrap();
         assert!(upper >= exact && upper <= exact + 1e-5 * (1.0 + exact), "{a}: dual bound {upper} vs {exact}");
-        let witness_error = (f.eval(&report.witness)[0] - g.eval(&report.witness)[0]).abs();
+        // the certified bound beside it is the re-checked propagation bound
+        assert!(report.certified_bound.unwrap() >= exact);
+        let witness = report.witness.clone().unwrap();
+        let witness_error = (f.eval(&witness)[0] - g.eval(&witness)[0]).abs();
         assert!((witness_error - report.lower_bound).abs() <= 1e-12);
     }
     // quantised input: the data README's exact value
@@ -88,7 +93,57 @@ fn milp_is_never_beaten_by_sampling_on_random_two_input_pairs() {
             .fold(0.0, f64::max);
         assert!(grid_max <= exact + 1e-9 * (1.0 + exact), "case {case}: grid {grid_max} above the MILP optimum {exact}");
         assert!(grid_max >= 0.95 * exact - 1e-9, "case {case}: MILP optimum {exact} far above the grid {grid_max}");
-        assert!(report.certified_bound.unwrap() >= exact);
+        assert!(report.solver_bound.unwrap() >= exact);
+        assert!(report.certified_bound.unwrap() >= exact, "case {case}: certified {:?} below the exact {exact}", report.certified_bound);
+    }
+}
+
+/// f = relu(x + 10), g = relu(2x + 10) on [-1, 1]: no ReLU is unstable, so
+/// the MILP is a pure LP; its error is exactly 1 (at x = -1).
+fn stable_pair() -> (Network, Network) {
+    use deltacert::network::{Layer, Matrix};
+    let net = |slope: f64| Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![10.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+    };
+    (net(1.0), net(2.0))
+}
+
+#[test]
+fn milp_without_unstable_neurons_reports_the_lp_optimum_not_zero() {
+    let (f, g) = stable_pair();
+    let report = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same);
+    // rigorous: at most the exact 1.0, and within rounding of it
+    assert!(report.lower_bound <= 1.0 && report.lower_bound >= 1.0 - 1e-13, "{}", report.lower_bound);
+    let solver = report.solver_bound.expect("the LP optimum");
+    assert!((1.0..=1.0 + 1e-5).contains(&solver), "solver bound {solver}");
+    assert!(report.certified_bound.unwrap() >= 1.0);
+}
+
+#[test]
+fn milp_solver_bound_never_decides_proven() {
+    let (f, g) = stable_pair();
+    let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Milp);
+    request.eps = Some(0.5);
+    let report = bound(&f, &g, &request).unwrap();
+    assert_eq!(report.decision(0.5), Decision::Counterexample);
+    // a pair whose checked bound is loose and whose MILP is exact: with eps
+    // between the two, the answer stays unknown, never proven
+    let (f, g) = (model("paper/paper_quant_orig.onnx"), model("paper/paper_quant_q.onnx"));
+    let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Milp);
+    let report = bound(&f, &g, &request).unwrap();
+    let (exact, checked) = (report.solver_bound.unwrap(), report.certified_bound.unwrap());
+    if checked > exact * 1.001 {
+        let eps = 0.5 * (exact + checked);
+        request.eps = Some(eps);
+        let report = bound(&f, &g, &request).unwrap();
+        assert_eq!(report.decision(eps), Decision::Unknown);
     }
 }
 
@@ -108,14 +163,14 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
         for method in [Method::Sdp, Method::Propagate, Method::Auto] {
             let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
             request.attack = AttackSettings { samples: 500, starts: 2, steps: 10, seed: 1 };
-            request.split_seconds = 0.1;
+            request.time_limit = Some(0.1);
             request.target_ratio = 1.0;
             let report = bound(&f, &g, &request).unwrap();
             let Some(b) = report.certified_bound else {
                 assert_eq!(method, Method::Sdp, "case {case}: {method:?} gave no bound");
                 continue;
             };
-            assert!(b >= exact.lower_bound - 1e-10 * (1.0 + b), "case {case}: {method:?} {b} below the MILP optimum {}", exact.lower_bound);
+            assert!(b >= exact.lower_bound, "case {case}: {method:?} {b} below the MILP optimum {}", exact.lower_bound);
             for (j, pb) in report.per_output_bound.iter().enumerate() {
                 if let Some(pb) = pb {
                     assert!(*pb >= exact.per_output_lower[j] - 1e-10 * (1.0 + pb), "case {case} output {j} ({method:?})");
@@ -133,6 +188,6 @@ fn milp_refuses_non_relu_networks() {
     let f = random_mlp(&mut rng, 2, &[4], 1, Activation::Tanh);
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &f, &set, &InputCoupling::Same).unwrap();
-    let err = milp::solve(&prepared, None).unwrap_err();
+    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
     assert!(err.context.contains("layer 1 uses tanh"), "{}", err.context);
 }

@@ -1,3 +1,4 @@
+#![cfg(feature = "plot")]
 //! Every figure kind renders to a valid, non-empty SVG or PNG.
 
 mod common;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::model;
-use deltacert::bound::{bound, BoundReport, BoundRequest, Method, DEFAULT_SPLIT_SECONDS, DEFAULT_TARGET_RATIO};
+use deltacert::bound::{bound, BoundReport, BoundRequest, Method, DEFAULT_TARGET_RATIO};
 use deltacert::input_set::InputSet;
 use deltacert::sdp::lift::InputCoupling;
 use deltacert::sdp::qc::QcOptions;
@@ -24,7 +24,8 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         sdp: SdpSettings { qcs: QcChoice::Fixed(qcs), ..SdpSettings::default() },
         attack: AttackSettings::default(),
         eps: None,
-        split_seconds: DEFAULT_SPLIT_SECONDS,
+        time_limit: None,
+        memory_limit: None,
         target_ratio: DEFAULT_TARGET_RATIO,
     };
     bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()
@@ -73,7 +74,8 @@ fn independent_inputs_bound_the_largest_difference_over_pairs() {
         sdp: SdpSettings::default(),
         attack: AttackSettings::default(),
         eps: None,
-        split_seconds: DEFAULT_SPLIT_SECONDS,
+        time_limit: None,
+        memory_limit: None,
         target_ratio: DEFAULT_TARGET_RATIO,
     };
     let (f, g) = (model("paper/paper_cmp_nn1.onnx"), model("paper/paper_cmp_nn2.onnx"));

@@ -24,7 +24,7 @@ fn no_sampled_error_exceeds_the_certified_bound_on_300_random_pairs() {
         request.attack = AttackSettings { samples: 10_000, starts: 8, steps: 60, seed: case as u64 };
         let report = bound(&c.f, &c.g, &request).unwrap();
         total += 1;
-        assert_sound(&report, &c.set, &c.description);
+        assert_sound(&c.f, &c.g, &report, &c.set, &c.description);
         let Some(certified_bound) = report.certified_bound else { continue };
         certified += 1;
         assert_eq!(report.status, Status::Certified);

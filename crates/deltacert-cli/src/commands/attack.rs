@@ -14,12 +14,15 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
     }
     let set = input::input_set(&args.pair.set, &reference)?;
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
-    let settings = AttackSettings { samples: args.pair.samples, seed: args.pair.seed, ..AttackSettings::default() };
-    let witness = attack(&reference, &compressed, &set, &coupling, input::norm(&args.pair.norm), &settings);
+    let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), seed: args.pair.seed, ..AttackSettings::default() };
+    let witness = attack(&reference, &compressed, &set, &coupling, args.pair.norm, &settings);
     if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));
     } else {
-        println!("largest observed error: {:.9e} at x = {:?}", witness.error, witness.input);
+        match &witness.input {
+            Some(x) => println!("largest observed error: {:.9e} at x = {x:?}", witness.error),
+            None => println!("no input of the set was evaluated (none of the samples satisfied every constraint)"),
+        }
         if let Some(xg) = &witness.compressed_input {
             println!("compressed network's input x' = {xg:?}");
         }

@@ -2,86 +2,158 @@
 
 use super::input;
 use crate::args::BoundArgs;
-use deltacert::bound::{bound_with_progress, check_shapes, BoundReport, BoundRequest, Method, Status, DEFAULT_SPLIT_SECONDS};
+use deltacert::bound::{bound_union, check_shapes, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_AUTO_SECONDS, DEFAULT_TARGET_RATIO};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
+use deltacert::limits::parse_bytes;
 use deltacert::report::plot::{plot_bound, BoundFigure};
 use deltacert::sdp::qc::QcOptions;
-use deltacert::sdp::{QcChoice, SdpSettings};
+use deltacert::sdp::{QcChoice, SdpSettings, DEFAULT_MAX_DIMENSION};
+use deltacert::sdp::Norm;
 use deltacert::search::AttackSettings;
 use std::process::ExitCode;
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOption, message)
+}
+
+/// The memory budget of `--max-memory` (None: the library's default).
+pub fn memory_limit(text: Option<&str>) -> deltacert::Result<Option<u64>> {
+    text.map(|t| parse_bytes(t).ok_or_else(|| invalid(format!("--max-memory {t}: expected a size such as 8G, 512M or a number of bytes"))))
+        .transpose()
+}
+
+/// The `--qcs` choice.
+pub fn qc_choice(text: Option<&str>) -> deltacert::Result<QcChoice> {
+    Ok(match text {
+        None | Some("auto") => QcChoice::Auto,
+        Some(t) => QcChoice::Fixed(QcOptions::parse(t)?),
+    })
+}
+
+/// Flags that do not apply to the chosen method are errors, not silently ignored.
+fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
+    let sdp_used = matches!(method, Method::Sdp | Method::Auto);
+    if args.qcs.is_some() && !sdp_used {
+        return Err(invalid(format!("--qcs applies to --method sdp or auto, not {}", method.name())));
+    }
+    if args.sdp_max_dim.is_some() && !sdp_used {
+        return Err(invalid(format!("--sdp-max-dim applies to --method sdp or auto, not {}", method.name())));
+    }
+    if args.target_ratio.is_some() && method != Method::Auto {
+        return Err(invalid("--target-ratio applies to --method auto only (the other methods do not split)"));
+    }
+    if args.pair.samples.is_some() && method == Method::Milp {
+        return Err(invalid("--samples does not apply to --method milp (its lower bound is the MILP's incumbent)"));
+    }
+    if args.plot.is_none() && args.force {
+        return Err(invalid("--force applies to --plot only"));
+    }
+    Ok(())
+}
 
 pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     if let Some(threads) = args.threads {
         if threads == 0 {
-            return Err(Error::new(ErrorKind::InvalidOption, "--threads must be at least 1"));
+            return Err(invalid("--threads must be at least 1"));
         }
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
     if let Some(t) = args.timeout {
-        if !(t > 0.0) {
-            return Err(Error::new(ErrorKind::InvalidOption, format!("--timeout {t}: must be positive")));
+        if !(t > 0.0) || !t.is_finite() {
+            return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
         }
     }
     if let Some(e) = args.eps {
         if !(e >= 0.0) || !e.is_finite() {
-            return Err(Error::new(ErrorKind::InvalidOption, format!("--eps {e}: must be a finite number >= 0")));
+            return Err(invalid(format!("--eps {e}: must be a finite number >= 0")));
         }
     }
-    if !(args.target_ratio >= 1.0) || !args.target_ratio.is_finite() {
-        return Err(Error::new(ErrorKind::InvalidOption, format!("--target-ratio {}: must be a finite number >= 1", args.target_ratio)));
+    let target_ratio = args.target_ratio.unwrap_or(DEFAULT_TARGET_RATIO);
+    if !(target_ratio >= 1.0) || !target_ratio.is_finite() {
+        return Err(invalid(format!("--target-ratio {target_ratio}: must be a finite number >= 1")));
     }
-    let reference = read_model(&args.pair.reference)?;
-    let compressed = read_model(&args.pair.compressed)?;
-    let set = input::input_set(&args.pair.set, &reference)?;
-    let qcs = if args.qcs == "auto" { QcChoice::Auto } else { QcChoice::Fixed(QcOptions::parse(&args.qcs)?) };
-    let request = BoundRequest {
-        set,
-        coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
-        norm: input::norm(&args.pair.norm),
-        method: method(&args.method),
-        sdp: SdpSettings { qcs, time_limit: args.timeout, max_dimension: args.sdp_max_dim },
-        attack: AttackSettings { samples: args.pair.samples, seed: args.pair.seed, ..AttackSettings::default() },
-        eps: args.eps,
-        split_seconds: args.timeout.unwrap_or(DEFAULT_SPLIT_SECONDS),
-        target_ratio: args.target_ratio,
-    };
-    check_shapes(&reference, &compressed, &request)?;
+    let method = args.method;
+    check_applicable(&args, method)?;
+    let memory_limit = memory_limit(args.max_memory.as_deref())?;
+    crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
+    let qcs = qc_choice(args.qcs.as_deref())?;
     if let Some(path) = &args.plot {
         if path.exists() && !args.force {
-            return Err(Error::new(ErrorKind::InvalidOption, format!("{} already exists (pass --force to overwrite it)", path.display())));
+            return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));
         }
         let extension = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
         if !matches!(extension.as_deref(), Some("svg" | "png")) {
-            return Err(Error::new(ErrorKind::InvalidOption, format!("{}: plots are written as .svg or .png", path.display())));
+            return Err(invalid(format!("{}: plots are written as .svg or .png", path.display())));
         }
     }
-    if !args.quiet && !args.pair.json {
-        let method = match request.method {
+    let reference = read_model(&args.pair.reference)?;
+    let compressed = read_model(&args.pair.compressed)?;
+    input::check_input_space(&args.pair.set, &reference)?;
+    let sets = input::input_sets(&args.pair.set, &reference)?;
+    let max_dimension = match (method, args.sdp_max_dim) {
+        (_, Some(d)) => d,
+        (Method::Auto, None) => AUTO_SDP_MAX_DIM,
+        _ => DEFAULT_MAX_DIMENSION,
+    };
+    let request = BoundRequest {
+        set: sets[0].clone(),
+        coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
+        norm: args.pair.norm,
+        method,
+        sdp: SdpSettings { qcs, time_limit: None, max_dimension },
+        attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), seed: args.pair.seed, ..AttackSettings::default() },
+        eps: args.eps,
+        time_limit: args.timeout,
+        memory_limit,
+        target_ratio,
+    };
+    for set in &sets {
+        check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() })?;
+    }
+    if args.plot.is_some() && sets.len() > 1 {
+        return Err(invalid("--plot draws one input set; this VNN-LIB file is a union of several boxes"));
+    }
+    let verbose = !args.quiet && !args.pair.json;
+    if verbose {
+        let what = match method {
             Method::Milp => "the MILP",
             Method::Sdp => "the SDP",
             Method::Propagate => "differential propagation",
             Method::Auto => "differential propagation and input splitting",
         };
-        eprintln!("deltacert: bounding {} vs {} with {method} ...", args.pair.reference.display(), args.pair.compressed.display());
+        let boxes = if sets.len() > 1 { format!(" over a union of {} boxes", sets.len()) } else { String::new() };
+        eprintln!("deltacert: bounding {} vs {} with {what}{boxes} ...", args.pair.reference.display(), args.pair.compressed.display());
     }
-    let quiet = args.quiet;
-    let report = bound_with_progress(&reference, &compressed, &request, &|p| {
-        if !quiet && p.seconds >= 1.0 {
-            eprintln!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
+    // The library stops on time by itself; this watchdog is the promise that
+    // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
+    let limit = args.timeout.or((method == Method::Auto).then_some(DEFAULT_AUTO_SECONDS));
+    let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
+        bound_union(&reference, &compressed, &sets, &request, &|p| {
+            if verbose && p.seconds >= 1.0 {
+                eprintln!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
+            }
+        })
+        .map(|report| (report, reference, compressed))
+    });
+    let (report, reference, compressed) = match report {
+        Some(result) => result?,
+        None => {
+            eprintln!("error: the time limit of {} s was exceeded by more than twice (a step did not stop on time); no certificate", limit.unwrap_or_default());
+            return Ok(ExitCode::from(3));
         }
-    })?;
-    if let Some(path) = &args.plot {
+    };
+    if let (Some(path), Some(set)) = (&args.plot, input::input_sets(&args.pair.set, &reference)?.first()) {
         let figure = BoundFigure {
             certified: report.certified_bound,
             lower: report.lower_bound,
-            witness: report.witness.clone(),
+            witness: report.witness.clone().unwrap_or_default(),
             per_output_certified: report.per_output_bound.clone(),
             per_output_lower: report.per_output_lower.clone(),
-            l2: args.pair.norm == "l2",
-            note: format!("({})", args.method),
+            l2: args.pair.norm == Norm::L2,
+            note: format!("({})", method.name()),
         };
-        plot_bound(path, &reference, &compressed, &request.set, &figure)?;
+        plot_bound(path, &reference, &compressed, set, &figure)?;
     }
     if args.pair.json {
         let mut value = serde_json::to_value(&report).expect("report serialises");
@@ -89,58 +161,86 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         value["compressed"] = args.pair.compressed.display().to_string().into();
         if let Some(eps) = args.eps {
             value["eps"] = eps.into();
-            value["decision"] = decision_name(&report, eps).into();
+            value["decision"] = serde_json::to_value(report.decision(eps)).expect("decision serialises");
         }
         println!("{value}");
+    } else if args.quiet {
+        println!("{}", headline(&report, &args));
     } else {
         print_human(&report, &args);
     }
     Ok(exit_code(&report, args.eps))
 }
 
-/// The library's method for a `--method` value.
-pub fn method(name: &str) -> Method {
-    match name {
-        "milp" => Method::Milp,
-        "sdp" => Method::Sdp,
-        "propagate" => Method::Propagate,
-        _ => Method::Auto,
-    }
-}
-
-fn decision_name(report: &BoundReport, eps: f64) -> &'static str {
-    match (report.certified_bound, report.lower_bound > eps) {
-        (Some(b), _) if b <= eps => "proven",
-        (_, true) => "counterexample",
-        _ => "unknown",
+fn decision_name(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Proven => "proven",
+        Decision::Counterexample => "counterexample",
+        Decision::Unknown => "unknown",
     }
 }
 
 fn exit_code(report: &BoundReport, eps: Option<f64>) -> ExitCode {
     match eps {
-        Some(eps) => match decision_name(report, eps) {
-            "proven" => ExitCode::SUCCESS,
-            "counterexample" => ExitCode::from(1),
-            _ => ExitCode::from(3),
+        Some(eps) => match report.decision(eps) {
+            Decision::Proven => ExitCode::SUCCESS,
+            Decision::Counterexample => ExitCode::from(1),
+            Decision::Unknown => ExitCode::from(3),
         },
         None if report.status == Status::Certified => ExitCode::SUCCESS,
+        // a solver bound is not a certificate, but a checked bound came with it
+        None if report.certified_bound.is_some() => ExitCode::SUCCESS,
         None => ExitCode::from(3),
     }
 }
 
+fn norm_text(args: &BoundArgs) -> &'static str {
+    if args.pair.norm == Norm::L2 {
+        "||f(x) - g(x)||_2"
+    } else {
+        "max_j |f_j(x) - g_j(x)|"
+    }
+}
+
+/// The first line: what kind of number this is, plainly.
+fn headline(report: &BoundReport, args: &BoundArgs) -> String {
+    let norm = norm_text(args);
+    if let Some(eps) = args.eps {
+        let decision = report.decision(eps);
+        let detail = match decision {
+            Decision::Proven => format!("certified {norm} <= {:.9e} <= eps {eps}", report.certified_bound.unwrap_or(f64::NAN)),
+            Decision::Counterexample => format!("observed {:.9e} > eps {eps}", report.lower_bound),
+            Decision::Unknown => match (report.certified_bound, report.solver_bound) {
+                (_, Some(s)) => format!("no re-checked bound <= eps {eps} (HiGHS's bound {s:.9e} is not re-checked)"),
+                (Some(c), None) => format!("certified {c:.9e} > eps {eps}, observed {:.9e}", report.lower_bound),
+                (None, None) => format!("no certificate{}", report.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()),
+            },
+        };
+        return format!("decision: {} ({detail})", decision_name(decision));
+    }
+    match report.status {
+        Status::Certified => format!("certified: {norm} <= {:.9e} for every x in the set", report.certified_bound.unwrap_or(f64::NAN)),
+        Status::SolverBound => format!("solver bound (HiGHS, NOT re-checked): {norm} <= {:.9e}", report.solver_bound.unwrap_or(f64::NAN)),
+        Status::NoCertificate => format!("no certificate ({})", report.note.clone().unwrap_or_else(|| "unknown reason".into())),
+    }
+}
+
 fn print_human(report: &BoundReport, args: &BoundArgs) {
-    let norm = if args.pair.norm == "l2" { "||f(x) - g(x)||_2" } else { "max_j |f_j(x) - g_j(x)|" };
-    match report.certified_bound {
-        Some(b) => println!("certified: {norm} <= {b:.9e} for every x in the set"),
-        None => {
-            let reason = report.details.get("sdp").filter(|s| !s.is_null()).or(report.details.get("milp")).unwrap_or(&report.details)["solves"]
-                .as_array()
-                .and_then(|s| s.iter().find_map(|s| s["refusal"].as_str().or(s["status"].as_str().filter(|st| *st != "Optimal")).map(String::from)))
-                .unwrap_or_else(|| "unknown".into());
-            println!("no certificate ({reason})");
+    println!("{}", headline(report, args));
+    let norm = norm_text(args);
+    if args.eps.is_some() || report.status == Status::SolverBound {
+        match report.certified_bound {
+            Some(b) => println!("certified: {norm} <= {b:.9e} (re-checked with outward rounding)"),
+            None => println!("certified: none"),
         }
     }
-    println!("observed:  {:.9e} at x = {:?}", report.lower_bound, report.witness);
+    if let Some(s) = report.solver_bound.filter(|_| args.eps.is_some()) {
+        println!("solver:    {s:.9e} (HiGHS's bound, NOT re-checked)");
+    }
+    match &report.witness {
+        Some(w) => println!("observed:  {:.9e} at x = {w:?}", report.lower_bound),
+        None => println!("observed:  none (no input of the set was evaluated)"),
+    }
     if let Some(xg) = &report.witness_compressed {
         println!("           (compressed network's input x' = {xg:?})");
     }
@@ -149,27 +249,33 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     }
     if report.per_output_bound.len() > 1 {
         for (j, (b, l)) in report.per_output_bound.iter().zip(&report.per_output_lower).enumerate() {
-            let b = b.map_or("no certificate".to_string(), |b| format!("{b:.6e}"));
-            println!("output {j}:  certified {b}, observed {l:.6e}");
+            let b = b.map_or("none".to_string(), |b| format!("{b:.6e}"));
+            let solver = report.per_output_solver_bound.get(j).copied().flatten().map(|s| format!(", solver {s:.6e}")).unwrap_or_default();
+            println!("output {j}:  certified {b}{solver}, observed {l:.6e}");
         }
     }
-    if let Some(p) = report.details.get("propagate") {
-        println!("propagate: one pass {:.6e}, {} unstable neurons", p["one_pass_bound"].as_f64().unwrap_or(f64::NAN), p["unstable_neurons"]);
+    if let Some(note) = report.note.as_ref().filter(|_| report.status != Status::NoCertificate) {
+        println!("note:      {note}");
     }
-    if let Some(split) = report.details.get("split").filter(|s| !s.is_null()) {
-        println!("split:     {} pieces bounded, {} open, depth {}, stopped: {}, {:.2} s", split["pieces_bounded"], split["pieces_open"], split["max_depth"], split["stop"].as_str().unwrap_or("?"), split["seconds"].as_f64().unwrap_or(0.0));
+    let details = &report.details;
+    if let Some(p) = &details.propagate {
+        println!("propagate: one pass {:.6e}, interval {:.6e}, {} unstable neurons", p.one_pass_bound, p.interval_bound, p.unstable_neurons);
     }
-    if let Some(sdp) = report.details.get("sdp").filter(|s| !s.is_null()) {
-        println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp["dim"], sdp["variable_neurons"], sdp["stable_neurons"], sdp["matched_pairs"], report.seconds);
+    if let Some(split) = &details.split {
+        println!("split:     {} pieces bounded, {} open, depth {}, stopped: {:?}, {:.2} s", split.pieces_bounded, split.pieces_open, split.max_depth, split.stop, split.seconds);
     }
-    if let Some(milp) = report.details.get("milp") {
-        let statuses: Vec<String> = milp["solves"].as_array().map(|s| s.iter().map(|s| format!("{}", s["status"].as_str().unwrap_or("?"))).collect()).unwrap_or_default();
-        println!("milp:      {} binaries per solve, statuses {}, {:.2} s", milp["binaries"], statuses.join("/"), report.seconds);
+    if let Some(sdp) = &details.sdp {
+        println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp.dim, sdp.variable_neurons, sdp.stable_neurons, sdp.matched_pairs, report.seconds);
+    }
+    if let Some(milp) = &details.milp {
+        let statuses: Vec<&str> = milp.solves.iter().map(|s| s.status.as_str()).collect();
+        println!("milp:      {} binaries per solve, statuses {}, {:.2} s", milp.binaries, statuses.join("/"), report.seconds);
+    }
+    for member in &details.union {
+        let bound = member.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
+        println!("box {}:     certified {bound}, observed {:.6e}", member.index, member.lower_bound);
     }
     if let Some(path) = &args.plot {
         println!("figure:    {}", path.display());
-    }
-    if let Some(eps) = args.eps {
-        println!("decision:  {} (eps = {eps})", decision_name(report, eps));
     }
 }

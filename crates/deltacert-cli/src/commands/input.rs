@@ -4,75 +4,146 @@ use crate::args::{CouplingArgs, InputSetArgs};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::input_set::InputSet;
 use deltacert::io::json;
+use deltacert::io::vnnlib::{self, decimal_enclosure};
 use deltacert::network::Network;
 use deltacert::sdp::lift::InputCoupling;
-use deltacert::sdp::Norm;
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, msg)
 }
 
-/// The input set in raw units, for a network with `dim` inputs.
+/// The input set in raw units, for a network with `dim` inputs: a single
+/// box, ball or polytope. A `--vnnlib` file whose constraints are a union of
+/// several boxes is refused here; [`input_sets`] returns every box.
 pub fn input_set(args: &InputSetArgs, network: &Network) -> deltacert::Result<InputSet> {
+    let mut sets = input_sets(args, network)?;
+    if sets.len() != 1 {
+        let file = args.vnnlib.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        return Err(invalid(format!("--vnnlib {file} is a union of {} boxes; this command bounds one box at a time", sets.len())));
+    }
+    Ok(sets.remove(0))
+}
+
+/// The input sets in raw units: every box of the union a `--vnnlib` file
+/// describes, or the one set the other flags give.
+///
+/// Every set contains the one the user wrote: decimal bounds (`--box`,
+/// VNN-LIB) that have no exact binary value are rounded outward, and so are
+/// the corners `c - r`, `c + r` of an L-infinity ball and the conversion of
+/// normalised bounds to raw units.
+pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<Vec<InputSet>> {
     let dim = network.input_dim;
-    let mut set = if let Some(text) = &args.box_range {
+    let l2 = args.ball.as_deref() == Some("l2");
+    let normalized = args.input_space.as_deref() == Some("normalized");
+    // boxes as (lower, upper), or an L2 ball (centre, radius)
+    let mut boxes: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut l2_ball = None;
+    if let Some(text) = &args.box_range {
         let parts: Vec<&str> = text.split(',').collect();
-        let parse = |s: &str| s.trim().parse::<f64>().map_err(|_| invalid(format!("--box {text}: '{s}' is not a number")));
         if parts.len() != 2 {
             return Err(invalid(format!("--box {text}: expected LO,HI")));
         }
-        InputSet::uniform_box(dim, parse(parts[0])?, parse(parts[1])?)?
+        let parse = |s: &str| decimal_enclosure(s.trim()).ok_or_else(|| invalid(format!("--box {text}: '{s}' is not a number")));
+        let (lo, hi) = (parse(parts[0])?.0, parse(parts[1])?.1);
+        boxes.push((vec![lo; dim], vec![hi; dim]));
     } else if let Some(path) = &args.box_file {
-        let (lower, upper) = json::read_box(path)?;
-        InputSet::from_box(lower, upper).map_err(|e| e.within(path.display()))?
+        boxes.push(json::read_box(path)?);
     } else if let Some(path) = &args.vnnlib {
         let text = std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
-        InputSet::from_vnnlib(&text, dim).map_err(|e| e.within(path.display()))?
+        boxes = vnnlib::read_input_bounds(&text, dim).map_err(|e| e.within(path.display()))?;
     } else if let Some(path) = &args.center {
         let center = json::read_point(path)?;
-        InputSet::ball(center, args.radius.unwrap_or(0.0), args.ball == "l2").map_err(|e| e.within(path.display()))?
+        let radius = args.radius.unwrap_or(0.0);
+        if !(radius >= 0.0) || !radius.is_finite() {
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {radius} must be a finite number >= 0", path.display())));
+        }
+        if l2 {
+            l2_ball = Some((center, radius));
+        } else {
+            let ball = InputSet::ball(center, radius, false).map_err(|e| e.within(path.display()))?;
+            boxes.push((ball.lower().to_vec(), ball.upper().to_vec()));
+        }
     } else {
         return Err(invalid("no input set: give --box LO,HI, --box-file, --vnnlib or --center with --radius"));
+    }
+    let name = |what: &str| match (&args.box_file, &args.center) {
+        (Some(p), _) | (None, Some(p)) => format!("{}: {what}", p.display()),
+        _ => what.to_string(),
     };
-    if set.dim() != dim {
-        return Err(Error::new(ErrorKind::ShapeMismatch, format!("the input set has {} coordinates but the networks take {dim}", set.dim())));
+    let lengths = boxes.iter().map(|(l, u)| (l.len(), u.len())).chain(l2_ball.iter().map(|(c, _)| (c.len(), c.len())));
+    for (lower, upper) in lengths {
+        if lower != upper {
+            return Err(Error::new(ErrorKind::InvalidInputSet, name(&format!("box has {lower} lower and {upper} upper bounds"))));
+        }
+        if lower != dim {
+            return Err(Error::new(ErrorKind::ShapeMismatch, format!("the input set has {lower} coordinates but the networks take {dim}")));
+        }
     }
-    if let Some(path) = &args.polytope {
-        set.polytope = read_polytope(path, dim)?;
-    }
-    if args.input_space == "normalized" {
+    if normalized {
         let Some(t) = &network.input_transform else {
             return Err(invalid("--input-space normalized needs a model with input normalisation (.nnet)"));
         };
-        if set.ball.is_some() || !set.polytope.is_empty() {
+        if l2_ball.is_some() || args.polytope.is_some() {
             return Err(invalid("--input-space normalized supports boxes only"));
         }
-        let lower = (0..dim).map(|i| t.mean[i] + t.range[i] * set.lower[i]).collect();
-        let upper = (0..dim).map(|i| t.mean[i] + t.range[i] * set.upper[i]).collect();
-        set = InputSet::from_box(lower, upper)?;
+        for (lower, upper) in &mut boxes {
+            for i in 0..dim {
+                lower[i] = affine_outward(t.mean[i], t.range[i], lower[i]).0;
+                upper[i] = affine_outward(t.mean[i], t.range[i], upper[i]).1;
+            }
+        }
     }
-    Ok(set)
+    let mut sets = Vec::with_capacity(boxes.len() + 1);
+    for (lower, upper) in boxes {
+        sets.push(InputSet::from_box(lower, upper).map_err(|e| Error::new(e.kind, name(&e.context)))?);
+    }
+    if let Some((center, radius)) = l2_ball {
+        sets.push(InputSet::ball(center, radius, true).map_err(|e| Error::new(e.kind, name(&e.context)))?);
+    }
+    if let Some(path) = &args.polytope {
+        let rows = json::read_polytope(path, dim)?;
+        for set in &mut sets {
+            *set = set.clone().with_polytope(rows.clone()).map_err(|e| e.within(path.display()))?;
+        }
+    }
+    Ok(sets)
 }
 
-fn read_polytope(path: &std::path::Path, dim: usize) -> deltacert::Result<Vec<(Vec<f64>, f64)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::new(ErrorKind::Malformed, format!("{}: not valid JSON: {e}", path.display())))?;
-    let bad = || Error::new(ErrorKind::Malformed, format!("{}: expected {{\"A\": [[...]], \"b\": [...]}} with rows of length {dim}", path.display()));
-    let rows = value.get("A").and_then(|a| a.as_array()).ok_or_else(bad)?;
-    let rhs = value.get("b").and_then(|b| b.as_array()).ok_or_else(bad)?;
-    if rows.len() != rhs.len() {
-        return Err(bad());
+/// `a + b` and its rounding error: `a + b == s + e` exactly (for finite
+/// results).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// An enclosure `[lo, hi]` of the exact `mean + range * z`: the rounded value
+/// when it is exact, else that value widened by a few ulps (bounding the two
+/// rounding errors of the product and the sum, also below the normal range).
+fn affine_outward(mean: f64, range: f64, z: f64) -> (f64, f64) {
+    let p = range * z;
+    let (s, e2) = two_sum(mean, p);
+    if !s.is_finite() {
+        return (s, s); // refused as a non-finite bound
     }
-    rows.iter()
-        .zip(rhs)
-        .map(|(row, b)| {
-            let row: Vec<f64> = row.as_array().ok_or_else(bad)?.iter().map(|v| v.as_f64().ok_or_else(bad)).collect::<Result<_, _>>()?;
-            if row.len() != dim {
-                return Err(bad());
-            }
-            Ok((row, b.as_f64().ok_or_else(bad)?))
-        })
-        .collect()
+    let e1 = range.mul_add(z, -p); // exact when |p| >= 2^-960
+    let product_exact = z == 0.0 || range == 0.0 || (e1 == 0.0 && p.abs() >= 2f64.powi(-960));
+    if product_exact && e2 == 0.0 {
+        return (s, s);
+    }
+    // mean + range z = s + e1 + e2 (+ under 2^-1074 when the product underflows)
+    let t = e1 + e2;
+    let u = s + t;
+    let margin = (t.abs() + u.abs()) * f64::EPSILON + 4.0 * f64::from_bits(1);
+    ((u - margin).next_down(), (u + margin).next_up())
+}
+
+/// `--input-space` applies to models with an input normalisation (.nnet) only.
+pub fn check_input_space(args: &InputSetArgs, network: &Network) -> deltacert::Result<()> {
+    if args.input_space.is_some() && network.input_transform.is_none() {
+        return Err(invalid("--input-space applies to models with input normalisation (.nnet); this model has none"));
+    }
+    Ok(())
 }
 
 /// The coupling in raw units.
@@ -86,7 +157,111 @@ pub fn coupling(args: &CouplingArgs, dim: usize) -> deltacert::Result<InputCoupl
     Ok(if args.independent_inputs { InputCoupling::Independent } else { InputCoupling::Same })
 }
 
-/// `linf` or `l2`.
-pub fn norm(text: &str) -> Norm {
-    if text == "l2" { Norm::L2 } else { Norm::Linf }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn args() -> InputSetArgs {
+        InputSetArgs {
+            box_range: None,
+            box_file: None,
+            vnnlib: None,
+            center: None,
+            radius: None,
+            ball: None,
+            polytope: None,
+            input_space: None,
+        }
+    }
+
+    fn scratch(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("deltacert-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A one-input `.nnet` network with input mean 0 and range 0.1.
+    fn normalising_network() -> Network {
+        deltacert::io::nnet::parse("1,1,1,1,\n1,1,\n0,\n-1000,\n1000,\n0,\n0.1,\n1,\n0,\n").unwrap()
+    }
+
+    #[test]
+    fn linf_ball_corners_are_rounded_outward() {
+        // 1 - 0.1 rounds up to 0.9 (above the exact 0.8999999999999999944...):
+        // the lower corner must be the float below it; 1 + 0.1 rounds up already.
+        let ball = InputSet::ball(vec![1.0], 0.1, false).unwrap();
+        assert_eq!((ball.lower(), ball.upper()), (&[0.8999999999999999][..], &[1.1][..]));
+        assert!(1.0 - 0.1 == 0.9 && 0.8999999999999999 < 0.9);
+        // exact corners are kept
+        let ball = InputSet::ball(vec![0.5, -2.0], 0.25, false).unwrap();
+        assert_eq!((ball.lower(), ball.upper()), (&[0.25, -2.25][..], &[0.75, -1.75][..]));
+        // through the command-line flags
+        let mut a = args();
+        a.center = Some(scratch("center.json", "[1.0]"));
+        a.radius = Some(0.1);
+        let set = input_set(&a, &normalising_network()).unwrap();
+        assert_eq!((set.lower().to_vec(), set.upper().to_vec()), (vec![0.8999999999999999], vec![1.1]));
+    }
+
+    #[test]
+    fn normalised_bounds_convert_to_raw_outward() {
+        // raw = 0 + 0.1 * 3 rounds to 0.30000000000000004, above the exact
+        // 0.3000000000000000166...: the lower bound must be below it.
+        let mut a = args();
+        a.box_range = Some("3,4".into());
+        a.input_space = Some("normalized".into());
+        let set = input_set(&a, &normalising_network()).unwrap();
+        let lower = set.lower()[0];
+        assert!(0.1f64.mul_add(3.0, -lower) >= 0.0, "{lower} is above the exact 0.1 * 3"); // fails for 0.1 * 3.0
+        assert!(lower < 0.1 * 3.0 && lower > 0.3 - 1e-15, "{lower}");
+        assert_eq!(set.upper()[0], 0.4); // 4 * 0.1 is exact
+        assert_eq!(affine_outward(1.0, 2.0, 0.5), (2.0, 2.0));
+        let (lo, hi) = affine_outward(0.1, 0.1, 3.0);
+        assert!(lo < hi && lo < 0.1 + 0.1 * 3.0 && hi >= 0.1 + 0.1 * 3.0);
+    }
+
+    #[test]
+    fn decimal_box_bounds_are_rounded_outward() {
+        let mut a = args();
+        a.box_range = Some("-0.5,0.1".into());
+        let set = input_set(&a, &normalising_network()).unwrap();
+        assert_eq!((set.lower()[0], set.upper()[0]), (-0.5, 0.1f64.next_up()));
+    }
+
+    #[test]
+    fn vnnlib_unions_give_every_box_and_single_set_callers_refuse_them() {
+        let mut a = args();
+        let path = scratch("union.vnnlib", "(assert (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))))\n");
+        a.vnnlib = Some(path.clone());
+        let net = normalising_network();
+        let sets = input_sets(&a, &net).unwrap();
+        let got: Vec<_> = sets.iter().map(|s| (s.lower()[0], s.upper()[0])).collect();
+        assert_eq!(got, vec![(0.0, 1.0), (2.0, 3.0)]);
+        let e = input_set(&a, &net).unwrap_err();
+        assert_eq!(e.context, format!("--vnnlib {} is a union of 2 boxes; this command bounds one box at a time", path.display()));
+        a.vnnlib = Some(scratch("bad.vnnlib", "(assert (<= X_0 1))\n"));
+        let e = input_set(&a, &net).unwrap_err();
+        assert!(e.context.ends_with("bad.vnnlib: input X_0 has no lower bound: every input needs a lower and an upper bound"), "{}", e.context);
+    }
+
+    #[test]
+    fn bad_json_sets_are_named() {
+        let net = normalising_network();
+        let mut a = args();
+        a.center = Some(scratch("nan.json", "[1e999]"));
+        a.radius = Some(0.5);
+        let e = input_set(&a, &net).unwrap_err();
+        assert!(e.context.contains("nan.json: not valid JSON: number out of range"), "{}", e.context);
+        a.center = Some(scratch("c.json", "[0]"));
+        a.radius = Some(f64::INFINITY);
+        assert!(input_set(&a, &net).unwrap_err().context.ends_with("c.json: radius inf must be a finite number >= 0"));
+        a.radius = Some(1.0);
+        a.polytope = Some(scratch("p.json", r#"{"A": [[1], [2]], "b": [1]}"#));
+        let e = input_set(&a, &net).unwrap_err();
+        assert!(e.context.ends_with("p.json: \"A\" has 2 rows but \"b\" has 1 entries"), "{}", e.context);
+        assert_eq!(e.kind, ErrorKind::ShapeMismatch);
+    }
 }

@@ -1,17 +1,19 @@
 //! `deltacert plan MODEL [input set] --tolerance T --quantize fixed:A..B | --prune A..B[:STEP]`:
 //! compress at each setting, certify each, name the most aggressive setting
-//! whose certified error is within the tolerance.
+//! whose certified error is within the tolerance. Each setting is decided
+//! against the tolerance (decide mode with `eps = tolerance`): proven within
+//! it, a counterexample above it, or unknown. Exit 0 when a setting is
+//! chosen, 1 when every setting has a counterexample, 3 otherwise.
 
 use super::input;
 use crate::args::PlanArgs;
-use deltacert::bound::{bound, BoundRequest, DEFAULT_SPLIT_SECONDS, DEFAULT_TARGET_RATIO};
+use deltacert::bound::{bound, BoundRequest, Decision, DEFAULT_TARGET_RATIO};
 use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
 use deltacert::network::Network;
 use deltacert::report::plot::{plot_plan, PlanPoint};
-use deltacert::sdp::lift::InputCoupling;
-use deltacert::sdp::{QcChoice, SdpSettings};
+use deltacert::sdp::SdpSettings;
 use deltacert::search::AttackSettings;
 use serde_json::json;
 use std::process::ExitCode;
@@ -64,7 +66,11 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
     if a > b || !(step > 0.0) {
         return Err(invalid(format!("--prune {text}: empty range or non-positive step")));
     }
-    let count = ((b - a) / step + 1e-9).floor() as usize;
+    let count = ((b - a) / step + 1e-9).floor();
+    if !(count < MAX_SETTINGS as f64) {
+        return Err(invalid(format!("--prune {text}: {count} settings; at most {MAX_SETTINGS} are tried (use a larger step)")));
+    }
+    let count = count as usize;
     let settings = (0..=count)
         .map(|i| {
             let fraction = a + step * i as f64;
@@ -73,6 +79,9 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
         .collect();
     Ok((settings, false))
 }
+
+/// Most settings `plan` tries in one run.
+pub const MAX_SETTINGS: usize = 1000;
 
 fn compress(model: &Network, kind: &SettingKind) -> deltacert::Result<Network> {
     Ok(match *kind {
@@ -95,18 +104,34 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
             return Err(Error::new(ErrorKind::InvalidOption, format!("{}: plots are written as .svg or .png", path.display())));
         }
     }
-    let model = read_model(&args.model)?;
-    let set = input::input_set(&args.set, &model)?;
+    if let Some(t) = args.timeout {
+        if !(t > 0.0) || !t.is_finite() {
+            return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
+        }
+    }
+    let method = args.method;
+    if method == deltacert::bound::Method::Milp {
+        return Err(invalid("plan certifies every setting; --method milp gives a solver bound that is not re-checked".into()));
+    }
+    if args.qcs.is_some() && method == deltacert::bound::Method::Propagate {
+        return Err(invalid("--qcs applies to --method sdp or auto, not propagate".into()));
+    }
+    let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;
+    crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let (settings, quantising) = parse_settings(&args)?;
+    let model = read_model(&args.model)?;
+    input::check_input_space(&args.set, &model)?;
+    let set = input::input_set(&args.set, &model)?;
     let request = BoundRequest {
         set,
-        coupling: InputCoupling::Same,
-        norm: input::norm(&args.norm),
-        method: super::bound::method(&args.method),
-        sdp: SdpSettings { qcs: QcChoice::Auto, time_limit: args.timeout, ..SdpSettings::default() },
+        coupling: input::coupling(&args.coupling, model.input_dim)?,
+        norm: args.norm,
+        method,
+        sdp: SdpSettings { qcs: super::bound::qc_choice(args.qcs.as_deref())?, ..SdpSettings::default() },
         attack: AttackSettings::default(),
-        eps: None,
-        split_seconds: args.timeout.unwrap_or(DEFAULT_SPLIT_SECONDS),
+        eps: Some(args.tolerance),
+        time_limit: args.timeout,
+        memory_limit,
         target_ratio: DEFAULT_TARGET_RATIO,
     };
     let mut rows = Vec::new();
@@ -129,7 +154,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         rows.push((setting, nonzeros, report));
     }
     // most aggressive: fewest bits, or the largest pruned fraction
-    let within: Vec<&(&Setting, usize, _)> = rows.iter().filter(|(_, _, r)| r.certified_bound.is_some_and(|b| b <= args.tolerance)).collect();
+    let within: Vec<&(&Setting, usize, _)> = rows.iter().filter(|(_, _, r)| r.decision(args.tolerance) == Decision::Proven).collect();
+    let all_refuted = rows.iter().all(|(_, _, r)| r.decision(args.tolerance) == Decision::Counterexample);
     let chosen = if quantising {
         within.iter().min_by(|a, b| a.0.value.total_cmp(&b.0.value))
     } else {
@@ -143,7 +169,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
     if args.json {
         let table: Vec<_> = rows
             .iter()
-            .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "seconds": r.seconds}))
+            .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "decision": r.decision(args.tolerance), "seconds": r.seconds}))
             .collect();
         println!("{}", json!({"tolerance": args.tolerance, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
     } else {
@@ -155,5 +181,9 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
             println!("figure: {}", path.display());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(match chosen {
+        Some(_) => ExitCode::SUCCESS,
+        None if all_refuted => ExitCode::from(1),
+        None => ExitCode::from(3),
+    })
 }

@@ -16,6 +16,15 @@ impl ActivationRule for LeakyRelu {
     fn derivative(&self, v: f64) -> f64 {
         if v > 0.0 { 1.0 } else { self.alpha }
     }
+    fn value_enclosure(&self, v: f64) -> (f64, f64) {
+        // alpha v is one rounded product (exact for ReLU's alpha = 0)
+        if v >= 0.0 || self.alpha == 0.0 {
+            let y = self.eval(v);
+            (y, y)
+        } else {
+            (crate::rounding::mul_down(self.alpha, v), crate::rounding::mul_up(self.alpha, v))
+        }
+    }
     fn slope_bounds(&self) -> (f64, f64) {
         (self.alpha.min(1.0), self.alpha.max(1.0))
     }
@@ -37,13 +46,10 @@ impl ActivationRule for LeakyRelu {
             NeuronFact::ProductZero(above_identity, above_leak),
         ];
         if lower < 0.0 && upper > 0.0 {
-            // chord: alpha l + slope (v - l) - a >= 0, slope = (u - alpha l) / (u - l)
-            let slope = (upper - self.alpha * lower) / (upper - lower);
-            let constant = self.alpha * lower - slope * lower;
-            // the chord's coefficients are rounded: the error is bounded by a few
-            // ulps of the terms, relative to |v| <= max(|l|, |u|)
-            let scale = lower.abs().max(upper.abs());
-            let error = 8.0 * f64::EPSILON * (slope.abs() * scale + constant.abs() + self.alpha * scale);
+            // chord through (l, alpha l) and (u, u), outward rounded: it lies
+            // above the convex activation on [l, u] in exact arithmetic
+            let (slope, constant) = crate::rounding::upper_chord(lower, self.value_enclosure(lower).1, upper, upper);
+            let error = 0.0;
             facts.push(NeuronFact::NonNegative(NeuronAffine { v_coef: slope, a_coef: -1.0, constant, constant_error: error }));
         }
         facts

@@ -52,28 +52,42 @@ pub enum NeuronFact {
     ProductZero(NeuronAffine, NeuronAffine),
 }
 
-/// Widens slope bounds computed from library `tanh`/`exp` values so they
-/// certainly contain the true ones.
-pub(crate) fn widen_slopes(alpha: f64, beta: f64) -> (f64, f64) {
-    ((alpha * (1.0 - 1e-12) - 1e-300).max(0.0), beta * (1.0 + 1e-12) + 1e-300)
-}
-
 /// Local slope bounds of a smooth activation whose derivative is unimodal
 /// with its peak at 0 (tanh, sigmoid): on `[l, u]` every difference quotient
-/// lies in `[min(sigma'(l), sigma'(u)), sigma'(clamp(0, l, u))]`, widened for
-/// rounding and capped by the global slope bound `cap`.
+/// lies in `[min(sigma'(l), sigma'(u)), sigma'(clamp(0, l, u))]` (the minimum
+/// of a unimodal function on an interval sits at an end). The lower end takes
+/// the lower ends of the derivative enclosures
+/// ([`ActivationRule::derivative_enclosure`]), the upper end the upper one,
+/// capped by the global slope bound `cap`.
 pub(crate) fn peaked_slope_bounds(rule: &dyn ActivationRule, lower: f64, upper: f64, cap: f64) -> (f64, f64) {
-    let alpha = rule.derivative(lower).min(rule.derivative(upper));
-    let beta = rule.derivative(0f64.clamp(lower, upper));
-    let (alpha, beta) = widen_slopes(alpha, beta);
-    (alpha, beta.min(cap))
+    let alpha = rule.derivative_enclosure(lower).0.min(rule.derivative_enclosure(upper).0);
+    let beta = rule.derivative_enclosure(0f64.clamp(lower, upper)).1;
+    // a NaN end (undefined input) gives the global bounds, never a narrower pair
+    let alpha = if alpha.is_nan() { 0.0 } else { alpha.max(0.0) };
+    let beta = if beta.is_nan() { cap } else { beta.min(cap) };
+    (alpha, beta)
 }
 
 /// The sector constraint around the point `(v0, sigma(v0))` for slopes in
 /// `[alpha, beta]`: `(a - s0 - alpha (v - v0)) (beta (v - v0) - (a - s0)) >= 0`.
-pub(crate) fn sector(v0: f64, s0: f64, s0_error: f64, alpha: f64, beta: f64) -> NeuronFact {
-    let lower = NeuronAffine { v_coef: -alpha, a_coef: 1.0, constant: alpha * v0 - s0, constant_error: s0_error + 4.0 * f64::EPSILON * (alpha * v0).abs() };
-    let upper = NeuronAffine { v_coef: beta, a_coef: -1.0, constant: s0 - beta * v0, constant_error: s0_error + 4.0 * f64::EPSILON * (beta * v0).abs() };
+/// `s0` is the computed `sigma(v0)` and `(s0_lower, s0_upper)` an enclosure
+/// of the exact value; each constant `+-(slope v0 - s0)` is computed in
+/// floating point and its error bound collects the enclosure's half-width,
+/// the rounding of the product (`u |slope v0|`) and of the difference
+/// (`u |constant|`), all rounded up, plus the underflow floor.
+pub(crate) fn sector(v0: f64, s0: f64, s0_enclosure: (f64, f64), alpha: f64, beta: f64) -> NeuronFact {
+    use crate::rounding::{add_up, mul_up, sub_up, UNIT_ROUNDOFF};
+    let value_error = sub_up(s0, s0_enclosure.0).max(sub_up(s0_enclosure.1, s0)).max(0.0);
+    let affine = |slope: f64| {
+        let product = slope * v0;
+        let constant = product - s0;
+        let error = add_up(add_up(add_up(value_error, mul_up(UNIT_ROUNDOFF, product.abs())), mul_up(UNIT_ROUNDOFF, constant.abs())), f64::MIN_POSITIVE);
+        (constant, error)
+    };
+    let (lower_constant, lower_error) = affine(alpha);
+    let (upper_constant, upper_error) = affine(beta);
+    let lower = NeuronAffine { v_coef: -alpha, a_coef: 1.0, constant: lower_constant, constant_error: lower_error };
+    let upper = NeuronAffine { v_coef: beta, a_coef: -1.0, constant: -upper_constant, constant_error: upper_error };
     NeuronFact::ProductNonNegative(lower, upper)
 }
 
@@ -83,12 +97,25 @@ pub trait ActivationRule {
     fn eval(&self, pre_activation: f64) -> f64;
     /// `sigma'(v)` (a subgradient at kinks).
     fn derivative(&self, pre_activation: f64) -> f64;
+    /// An enclosure `(lower, upper)` of the exact `sigma(v)` (the computed
+    /// [`ActivationRule::eval`] may be off by rounding).
+    fn value_enclosure(&self, pre_activation: f64) -> (f64, f64) {
+        let y = self.eval(pre_activation);
+        (y, y)
+    }
+    /// An enclosure of the exact `sigma'(v)` (of the subgradient that
+    /// [`ActivationRule::derivative`] returns at kinks).
+    fn derivative_enclosure(&self, pre_activation: f64) -> (f64, f64) {
+        let d = self.derivative(pre_activation);
+        (d, d)
+    }
     /// Slope bounds `(alpha, beta)`: every difference quotient lies in `[alpha, beta]`.
     fn slope_bounds(&self) -> (f64, f64);
-    /// Sharp bounds of `sigma` over `[lower, upper]`: every activation here is
-    /// monotone non-decreasing, so the image is `[sigma(lower), sigma(upper)]`.
+    /// Bounds of `sigma` over `[lower, upper]` in exact arithmetic: every
+    /// activation here is monotone non-decreasing, so the image is
+    /// `[sigma(lower), sigma(upper)]`, taken from the value enclosures.
     fn interval(&self, lower: f64, upper: f64) -> (f64, f64) {
-        (self.eval(lower), self.eval(upper))
+        (self.value_enclosure(lower).0, self.value_enclosure(upper).1)
     }
     /// Slope bounds valid for difference quotients of points in `[lower, upper]`
     /// (tighter than [`ActivationRule::slope_bounds`] on small intervals).
@@ -212,37 +239,8 @@ mod tests {
         }
     }
 
-    /// Every fact an activation declares holds at dense samples of its graph,
-    /// and local slope bounds contain the sampled difference quotients.
-    #[test]
-    fn neuron_facts_hold_on_samples() {
-        let all = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid];
-        let eval = |e: &NeuronAffine, v: f64, a: f64| e.v_coef * v + e.a_coef * a + e.constant;
-        for act in all {
-            for &(l, u) in &[(-2.0, 3.0), (-0.5, 0.25), (0.3, 1.7), (-4.0, -1.0)] {
-                let (al, au) = act.rule().interval(l, u);
-                let facts = act.rule().neuron_facts(l, u, al, au);
-                let (alpha, beta) = act.local_slope_bounds(l, u);
-                for i in 0..=200 {
-                    let v = l + (u - l) * i as f64 / 200.0;
-                    let a = act.eval(v);
-                    for f in &facts {
-                        let ok = match f {
-                            NeuronFact::NonNegative(e) => eval(e, v, a) >= -1e-12,
-                            NeuronFact::ProductNonNegative(p, q) => eval(p, v, a) * eval(q, v, a) >= -1e-12,
-                            NeuronFact::ProductZero(p, q) => (eval(p, v, a) * eval(q, v, a)).abs() <= 1e-12,
-                        };
-                        assert!(ok, "{act:?} on [{l}, {u}] at {v}: {f:?}");
-                    }
-                    let w = l + (u - l) * ((i * 37) % 201) as f64 / 200.0;
-                    if (w - v).abs() > 1e-9 {
-                        let q = (act.eval(w) - a) / (w - v);
-                        assert!(q >= alpha - 1e-12 && q <= beta + 1e-12, "{act:?} slope {q} not in [{alpha}, {beta}]");
-                    }
-                }
-            }
-        }
-    }
+    // The facts and local slope bounds are checked against exact values (no
+    // tolerance) in tests/rounding_exact.rs.
 
     /// Derivatives agree with finite differences away from kinks.
     #[test]

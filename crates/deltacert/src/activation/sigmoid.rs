@@ -1,5 +1,6 @@
 //! Logistic sigmoid `1 / (1 + e^-v)`: slope-restricted in `[0, 1/4]`
-//! (`sigma' = sigma (1 - sigma) <= 1/4`, unimodal with its peak at 0), so on
+//! (`sigma' = sigma (1 - sigma) = e^{-|v|} / (1 + e^{-|v|})^2 <= 1/4`,
+//! unimodal with its peak at 0), so on
 //! `[l, u]` difference quotients lie in `[min(sigma'(l), sigma'(u)),
 //! sigma'(clamp(0, l, u))]`; described like tanh by a local sector constraint
 //! and `sigma(l) <= a <= sigma(u)`.
@@ -17,8 +18,15 @@ impl ActivationRule for Sigmoid {
         }
     }
     fn derivative(&self, v: f64) -> f64 {
-        let s = self.eval(v);
-        s * (1.0 - s)
+        // e^{-|v|} / (1 + e^{-|v|})^2: no cancellation where sigma' is tiny
+        let e = (-v.abs()).exp();
+        e / ((1.0 + e) * (1.0 + e))
+    }
+    fn value_enclosure(&self, v: f64) -> (f64, f64) {
+        crate::rounding::sigmoid_enclosure(v)
+    }
+    fn derivative_enclosure(&self, v: f64) -> (f64, f64) {
+        crate::rounding::sigmoid_derivative_enclosure(v)
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (0.0, 0.25)
@@ -31,7 +39,7 @@ impl ActivationRule for Sigmoid {
         let mid = 0.5 * (lower + upper);
         let s0 = self.eval(mid);
         vec![
-            sector(mid, s0, 8.0 * f64::EPSILON * s0.abs(), alpha, beta),
+            sector(mid, s0, self.value_enclosure(mid), alpha, beta),
             NeuronFact::NonNegative(NeuronAffine::new(0.0, 1.0, -a_lower)),
             NeuronFact::NonNegative(NeuronAffine::new(0.0, -1.0, a_upper)),
         ]

@@ -1,4 +1,6 @@
-//! Hyperbolic tangent: slope-restricted in `[0, 1]` (`tanh' = 1 - tanh^2`).
+//! Hyperbolic tangent: slope-restricted in `[0, 1]` (`tanh' = 1 - tanh^2`,
+//! evaluated as `4 e^{-2|v|} / (1 + e^{-2|v|})^2`, see
+//! [`crate::rounding::tanh_derivative_enclosure`]).
 //! `tanh'` is unimodal with its peak at 0, so on `[l, u]` every difference
 //! quotient lies in `[min(tanh'(l), tanh'(u)), tanh'(clamp(0, l, u))]`; the
 //! neuron is described by the sector constraint with these local slopes around
@@ -12,8 +14,15 @@ impl ActivationRule for Tanh {
         v.tanh()
     }
     fn derivative(&self, v: f64) -> f64 {
-        let t = v.tanh();
-        1.0 - t * t
+        // 4 e^{-2|v|} / (1 + e^{-2|v|})^2: no cancellation where tanh' is tiny
+        let e = (-2.0 * v.abs()).exp();
+        4.0 * e / ((1.0 + e) * (1.0 + e))
+    }
+    fn value_enclosure(&self, v: f64) -> (f64, f64) {
+        crate::rounding::tanh_enclosure(v)
+    }
+    fn derivative_enclosure(&self, v: f64) -> (f64, f64) {
+        crate::rounding::tanh_derivative_enclosure(v)
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (0.0, 1.0)
@@ -26,7 +35,7 @@ impl ActivationRule for Tanh {
         let mid = 0.5 * (lower + upper);
         let s0 = mid.tanh();
         vec![
-            sector(mid, s0, 4.0 * f64::EPSILON * s0.abs(), alpha, beta),
+            sector(mid, s0, self.value_enclosure(mid), alpha, beta),
             NeuronFact::NonNegative(NeuronAffine::new(0.0, 1.0, -a_lower)),
             NeuronFact::NonNegative(NeuronAffine::new(0.0, -1.0, a_upper)),
         ]

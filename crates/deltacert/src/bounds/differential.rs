@@ -46,9 +46,12 @@
 //! `v_g = v_f - Delta v` before use.
 //!
 //! **Rounding.** Every coefficient is tracked together with the same
-//! expression in absolute values; the computed bound is moved outward by
-//! `gamma_N` times that magnitude (Higham, Thm 3.5), and chord intercepts are
-//! moved by a few ulps, so the bounds hold for the exact networks.
+//! expression in absolute values (through both lines of every relaxation, see
+//! [`super::linear`]); the computed bound is moved outward by `gamma_N` times
+//! that magnitude (Higham, Thm 3.5; [`crate::rounding::accumulated_error`]),
+//! and chords are built by [`crate::rounding::upper_chord`] and
+//! [`crate::rounding::lower_chord`], so the bounds hold for the exact
+//! networks. An undefined (NaN) bound becomes an infinite one.
 //!
 //! **Pairing.** Neuron `i` of `f` is paired with neuron `i` of `g`; a
 //! structurally pruned `g` is first padded back to `f`'s widths through its
@@ -58,7 +61,8 @@
 
 use super::interval::activation_image;
 use super::linear::{relax_row, relaxation, Relaxation};
-use super::{interval_bounds, linear_bounds, linear_bounds_within, round_down as down, round_up as up, rounding_gamma, NetworkBounds};
+use super::{interval_bounds, linear_bounds, linear_bounds_within, round_down as down, round_up as up, NetworkBounds};
+use crate::rounding::{accumulated_error, add_up, lower_chord, mul_down, mul_up, upper_chord, upper_or_infinity};
 use crate::activation::Activation;
 use crate::network::{dot, Layer, Matrix, Network};
 use serde::Serialize;
@@ -119,8 +123,9 @@ pub struct DifferentialBounds {
 
 impl DifferentialBounds {
     /// `max(upper_j, -lower_j)`: the bound on `|Delta y_j|`.
+    /// An undefined (NaN) end gives `+inf`: no bound.
     pub fn per_output_abs(&self) -> Vec<f64> {
-        self.output_lower.iter().zip(&self.output_upper).map(|(l, u)| u.max(-l).max(0.0)).collect()
+        self.output_lower.iter().zip(&self.output_upper).map(|(l, u)| if l.is_nan() || u.is_nan() { f64::INFINITY } else { u.max(-l).max(0.0) }).collect()
     }
 }
 
@@ -222,15 +227,6 @@ impl LayerPair {
 }
 
 
-/// The chord through `(x0, y0)` and `(x1, y1)` as `(slope, intercept)`, with
-/// the intercept moved by `direction` (+1 up, -1 down) enough to cover rounding.
-fn chord(x0: f64, y0: f64, x1: f64, y1: f64, direction: f64) -> (f64, f64) {
-    let slope = (y1 - y0) / (x1 - x0);
-    let intercept = y1 - slope * x1;
-    let margin = 8.0 * f64::EPSILON * (slope.abs() * (x0.abs() + x1.abs()) + y0.abs() + y1.abs() + intercept.abs()) + f64::MIN_POSITIVE;
-    (slope, intercept + direction * margin)
-}
-
 /// Linear relaxation of `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v`
 /// (module docs), given `v_f in f`, `v_g in g`, `Delta v in delta`, and the
 /// activation bounds `post = (l(a_f) - u(a_g), u(a_f) - l(a_g))`.
@@ -254,7 +250,8 @@ fn difference_relaxation(activation: Activation, f: (f64, f64), g: (f64, f64), d
     } else if ud <= 0.0 {
         (n_lo, 0.0)
     } else if n_lo <= p_hi {
-        chord(ld, n_lo * ld, ud, p_hi * ud, 1.0)
+        // U is convex: the chord through its values at the ends lies above
+        upper_chord(ld, mul_up(n_lo, ld), ud, mul_up(p_hi, ud))
     } else {
         (if ud >= -ld { p_hi } else { n_lo }, 0.0)
     };
@@ -263,7 +260,8 @@ fn difference_relaxation(activation: Activation, f: (f64, f64), g: (f64, f64), d
     } else if ud <= 0.0 {
         (n_hi, 0.0)
     } else if p_lo <= n_hi {
-        chord(ld, n_hi * ld, ud, p_lo * ud, -1.0)
+        // L is concave: the chord through its values at the ends lies below
+        lower_chord(ld, mul_down(n_hi, ld), ud, mul_down(p_lo, ud))
     } else {
         (if ud >= -ld { p_lo } else { n_hi }, 0.0)
     };
@@ -346,7 +344,7 @@ impl Backward {
     /// and the per-coordinate influence.
     fn concretize(&self, region: &DifferentialRegion) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
         let n = region.lower.len();
-        let gamma = rounding_gamma(self.chain + 2 * n + 8);
+        let chain = self.chain + 2 * n + 8;
         (0..self.on_delta.rows)
             .map(|r| {
                 let (lf, ld) = (self.on_reference.row(r), self.on_delta.row(r));
@@ -370,14 +368,19 @@ impl Backward {
                 }
                 let base = self.constant[r] + shift_part;
                 let base_magnitude = self.magnitude_constant[r] + shift_magnitude;
-                let mut value = base + box_part + gamma * (base_magnitude + box_magnitude) * 1.01;
+                let mut value = add_up(base + box_part, accumulated_error(chain, base_magnitude + box_magnitude));
                 if let Some((center, radius)) = &region.ball {
-                    let norm = lf.iter().map(|c| c * c).sum::<f64>().sqrt();
-                    let ball_part = dot(lf, center) + radius * norm * (1.0 + 4.0 * n as f64 * f64::EPSILON);
+                    // ||lf|| of the computed coefficients, rounded up (their own
+                    // error is in the magnitude term)
+                    let norm = crate::rounding::sum_up(lf.iter().map(|c| mul_up(*c, *c))).sqrt().next_up();
+                    let ball_part = dot(lf, center) + mul_up(*radius, norm);
                     let ball_magnitude: f64 = mf.iter().zip(center).map(|(m, c)| m * (c.abs() + radius)).sum();
-                    value = value.min(base + ball_part + gamma * (base_magnitude + ball_magnitude) * 1.01);
+                    let ball_value = add_up(base + ball_part, accumulated_error(chain, base_magnitude + ball_magnitude));
+                    if !ball_value.is_nan() {
+                        value = if value.is_nan() { ball_value } else { value.min(ball_value) };
+                    }
                 }
-                (value + f64::MIN_POSITIVE, corner, influence)
+                (upper_or_infinity(value), corner, influence)
             })
             .collect()
     }
@@ -533,13 +536,18 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
         }
         if k + 1 == depth {
             let objectives: Vec<&(f64, Vec<f64>, Vec<f64>)> = upper_rows.iter().chain(&lower_rows).collect();
-            let worst = objectives.iter().max_by(|a, b| a.0.total_cmp(&b.0)).expect("outputs");
+            // an output layer of width 0 has no objective: the box centre and
+            // no influence stand in
+            let (candidate, influence) = match objectives.iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+                Some(worst) => (worst.1.clone(), worst.2.clone()),
+                None => (region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect(), vec![0.0; region.lower.len()]),
+            };
             return DifferentialBounds {
                 output_lower: delta_lower,
                 output_upper: delta_upper,
                 hidden,
-                candidate: worst.1.clone(),
-                influence: worst.2.clone(),
+                candidate,
+                influence,
                 unstable_neurons: unstable,
                 differential: true,
                 compressed_hidden,
@@ -589,31 +597,74 @@ mod tests {
     use crate::network::random::{partner, random_mlp, Relation};
     use rand::{Rng, SeedableRng};
 
-    /// The relaxation of `sigma(v_f) - sigma(v_g)` holds at dense samples of
-    /// `(v_f, v_g)` inside the boxes, for every activation.
+    /// The relaxation of `sigma(v_f) - sigma(v_g)` holds in exact arithmetic
+    /// at dense points (ends of the boxes included), near and far from 0,
+    /// with boxes of width down to 1e-12.
     #[test]
-    fn difference_relaxation_holds_on_samples() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    fn difference_relaxation_holds_exactly() {
+        use crate::rounding::exact::{big, proven_le, sigma};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
         for activation in [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid] {
-            for _ in 0..400 {
-                let fl = rng.gen_range(-3.0..2.0);
-                let fu = fl + rng.gen_range(0.0..3.0);
-                let dl = rng.gen_range(-1.0..0.5);
-                let du = dl + rng.gen_range(0.0..1.0);
+            for case in 0..120 {
+                let centre = [0.0, 0.3, -2.0, 12.0, -30.0, 39.0][case % 6];
+                let width = [1e-12, 1e-6, 0.5, 3.0][case % 4];
+                let fl = centre + rng.gen_range(-1.0..0.0) * width;
+                let fu = fl + width;
+                let dl = -width * rng.gen_range(0.0..1.0);
+                let du = dl + width * rng.gen_range(0.0..1.5);
                 let (gl, gu) = (fl - du, fu - dl);
                 let (afl, afu) = activation_image(activation, fl, fu);
                 let (agl, agu) = activation_image(activation, gl, gu);
-                let r = difference_relaxation(activation, (fl, fu), (gl, gu), (dl, du), (afl - agu, afu - agl));
-                for _ in 0..200 {
-                    let vf = rng.gen_range(fl..=fu);
-                    let d = rng.gen_range(dl..=du);
-                    let vg = vf - d;
-                    let da = activation.eval(vf) - activation.eval(vg);
-                    let tolerance = 1e-12;
-                    assert!(da <= r.upper_slope * d + r.upper_intercept + tolerance, "{activation:?} upper: {da} at d={d} with {r:?}");
-                    assert!(da >= r.lower_slope * d + r.lower_intercept - tolerance, "{activation:?} lower: {da} at d={d} with {r:?}");
+                let r = difference_relaxation(activation, (fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)));
+                for i in 0..=12 {
+                    for j in 0..=12 {
+                        let vf = if i == 12 { fu } else { fl + (fu - fl) * i as f64 / 12.0 };
+                        let vg = if j == 12 { gu } else { gl + (gu - gl) * j as f64 / 12.0 };
+                        let d = big(vf) - big(vg);
+                        if d < big(dl) || d > big(du) || vf < fl || vf > fu || vg < gl || vg > gu {
+                            continue;
+                        }
+                        let da = sigma(activation, &big(vf)) - sigma(activation, &big(vg));
+                        let upper = big(r.upper_slope) * d.clone() + big(r.upper_intercept);
+                        let lower = big(r.lower_slope) * d.clone() + big(r.lower_intercept);
+                        let exact_family = activation.piecewise_linear_slope().is_some();
+                        let (ok_upper, ok_lower) = if exact_family { (da <= upper, lower <= da) } else { (proven_le(&da, &upper), proven_le(&lower, &da)) };
+                        assert!(ok_upper, "{activation:?} case {case}: {da} above the upper line {upper} at vf {vf}, vg {vg} ({r:?})");
+                        assert!(ok_lower, "{activation:?} case {case}: {da} below the lower line {lower} at vf {vf}, vg {vg} ({r:?})");
+                    }
                 }
             }
+        }
+    }
+
+    /// An output layer of width 0 gives empty bounds, not a panic.
+    #[test]
+    fn zero_width_output_gives_empty_bounds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut f = random_mlp(&mut rng, 2, &[3], 1, Activation::Relu);
+        let last = f.layers.last_mut().unwrap();
+        last.bias.clear();
+        last.terms[0].weights = Matrix::zeros(0, 3);
+        let d = differential_bounds(&f, &f, &DifferentialRegion::same_input(vec![-1.0; 2], vec![1.0; 2]));
+        assert!(d.output_lower.is_empty() && d.output_upper.is_empty() && d.per_output_abs().is_empty());
+    }
+
+    /// Weights near 1e200 pass validation and overflow in the bounds: the
+    /// result is "no bound" (infinite), never a finite number from NaN.
+    #[test]
+    fn overflowing_weights_give_no_finite_bound() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for activation in [Activation::Relu, Activation::Tanh] {
+            let f = random_mlp(&mut rng, 2, &[4, 4], 2, activation);
+            let mut g = f.clone();
+            for layer in g.layers.iter_mut() {
+                layer.terms[0].weights.data.iter_mut().enumerate().for_each(|(i, w)| *w = if i % 2 == 0 { 1e200 } else { -1e200 });
+            }
+            let d = differential_bounds(&f, &g, &DifferentialRegion::same_input(vec![-1.0; 2], vec![1.0; 2]));
+            for (l, u) in d.output_lower.iter().zip(&d.output_upper) {
+                assert!(!l.is_nan() && !u.is_nan(), "{activation:?}: NaN bound");
+            }
+            assert!(d.per_output_abs().iter().all(|b| !b.is_finite() || *b >= 1e150), "{activation:?}: {:?}", d.per_output_abs());
         }
     }
 

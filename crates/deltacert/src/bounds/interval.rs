@@ -4,39 +4,25 @@
 //! `[b_i + sum_j min(W_ij l_j, W_ij u_j), b_i + sum_j max(...)]`. Floating-point
 //! evaluation of either sum is off by at most `gamma_{n+1} (|b_i| + sum_j |W_ij|
 //! max(|l_j|, |u_j|))` with `gamma_n = n u / (1 - n u)` (Higham, Thm 3.5), so
-//! each bound is moved outward by that amount: the bounds hold for the exact
-//! real-arithmetic network.
+//! each bound is moved outward by that amount ([`crate::rounding::accumulated_error`],
+//! which also covers the rounding of the magnitude itself): the bounds hold
+//! for the exact real-arithmetic network. An undefined (NaN) bound becomes
+//! an infinite one.
 
 use super::{LayerBounds, NetworkBounds};
 use crate::network::Network;
 
-/// `gamma_n = n u / (1 - n u)` with the unit roundoff `u = 2^-53`.
-pub fn rounding_gamma(n: usize) -> f64 {
-    let nu = n as f64 * f64::EPSILON * 0.5;
-    nu / (1.0 - nu)
-}
+pub use crate::rounding::{round_down, round_up, rounding_gamma};
+use crate::rounding::{accumulated_error, lower_or_infinity, sub_down, add_up, upper_or_infinity};
 
-/// `v` moved down by a few ulps: below the exact value of a single rounded
-/// operation that produced `v`.
-pub fn round_down(v: f64) -> f64 {
-    v - 4.0 * f64::EPSILON * v.abs() - f64::MIN_POSITIVE
-}
-
-/// `v` moved up by a few ulps (see [`round_down`]).
-pub fn round_up(v: f64) -> f64 {
-    v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
-}
-
-/// Bounds of `sigma([lower, upper])`. Library functions (tanh, exp) are
-/// faithful to a few ulps, so their results are widened; ReLU and identity are exact.
+/// Bounds of `sigma([lower, upper])` in exact arithmetic: the lower end of
+/// the enclosure of `sigma(lower)` and the upper end of that of
+/// `sigma(upper)` (exact for ReLU and identity; library functions and the
+/// leaky slope are rounded, see [`crate::rounding`]). A NaN end gives an
+/// infinite one.
 pub fn activation_image(activation: crate::activation::Activation, lower: f64, upper: f64) -> (f64, f64) {
     let (lo, hi) = activation.rule().interval(lower, upper);
-    let exact = activation.piecewise_linear_slope() == Some(0.0) || activation == crate::activation::Activation::Identity;
-    if exact {
-        return (lo, hi);
-    }
-    let widen = |v: f64| 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE;
-    (lo - widen(lo), hi + widen(hi))
+    (lower_or_infinity(lo), upper_or_infinity(hi))
 }
 
 /// Interval bounds of every layer of `network` (no input transform: the box is
@@ -66,11 +52,10 @@ pub fn interval_bounds(network: &Network, input_lower: &[f64], input_upper: &[f6
                 magnitude[i] += mag;
             }
         }
-        let gamma = rounding_gamma(terms + 1);
         for i in 0..width {
-            let slack = gamma * magnitude[i] * 1.0000001 + f64::MIN_POSITIVE;
-            lower[i] -= slack;
-            upper[i] += slack;
+            let slack = accumulated_error(terms + 1, magnitude[i]);
+            lower[i] = lower_or_infinity(sub_down(lower[i], slack));
+            upper[i] = upper_or_infinity(add_up(upper[i], slack));
         }
         let (post_lower, post_upper): (Vec<f64>, Vec<f64>) = (0..width).map(|i| activation_image(layer.activation, lower[i], upper[i])).unzip();
         bounds.layers.push(LayerBounds { pre_lower: lower, pre_upper: upper, post_lower, post_upper });

@@ -18,14 +18,21 @@
 //! Rounding: the back-substitution is repeated on absolute values, giving a
 //! bound `S` on the sum of magnitudes of every term; the computed bound is
 //! moved outward by `gamma_N S` with `N` the length of the longest chain of
-//! operations, as in [`super::interval`]. Chord intercepts are raised by a few
-//! ulps so the rounded chord still lies above the activation.
+//! operations, as in [`super::interval`] ([`crate::rounding::accumulated_error`]).
+//! A computed coefficient `c` may differ from the exact one by `e`, and the
+//! sign of `c` chooses the relaxation, so the exact term `(c + e) a` is bounded
+//! by the chosen line plus `|e| |a|`; the magnitude therefore carries `|a| <=
+//! max(|lower slope|, |upper slope|) |v| + max(|lower intercept|, |upper
+//! intercept|)` through every relaxation, whichever line was chosen (also
+//! when it is a constant). Chords are built by [`crate::rounding::upper_chord`]:
+//! the rounded chord lies above the activation in exact arithmetic.
 //!
 //! Only plain chains (each layer reads the previous one) are propagated
 //! symbolically; other graphs fall back to interval bounds.
 
 use super::interval::activation_image;
-use super::{interval_bounds, rounding_gamma, LayerBounds, NetworkBounds};
+use super::{interval_bounds, LayerBounds, NetworkBounds};
+use crate::rounding::{accumulated_error, add_up, upper_chord, upper_or_infinity};
 use crate::activation::Activation;
 use crate::network::{Matrix, Network};
 
@@ -46,12 +53,10 @@ pub(super) fn relaxation(activation: Activation, lower: f64, upper: f64, post_lo
         (_, Some(_)) if lower >= 0.0 => exact(1.0),
         (_, Some(slope)) if upper <= 0.0 => exact(slope),
         (_, Some(slope)) => {
-            let chord = (upper - slope * lower) / (upper - lower);
-            let intercept = slope * lower - chord * lower;
-            // raise the rounded chord so it stays above the activation on [l, u]
-            let margin = 8.0 * f64::EPSILON * (chord.abs() * lower.abs().max(upper.abs()) + intercept.abs() + slope.abs() * lower.abs()) + f64::MIN_POSITIVE;
+            // the chord through (l, slope l) and (u, u), above the convex activation
+            let (chord, intercept) = upper_chord(lower, crate::rounding::mul_up(slope, lower), upper, upper);
             let lower_slope = if upper >= -lower { 1.0 } else { slope };
-            Relaxation { lower_slope, lower_intercept: 0.0, upper_slope: chord, upper_intercept: intercept + margin }
+            Relaxation { lower_slope, lower_intercept: 0.0, upper_slope: chord, upper_intercept: intercept }
         }
         _ => constant,
     }
@@ -59,8 +64,11 @@ pub(super) fn relaxation(activation: Activation, lower: f64, upper: f64, post_lo
 
 /// Replaces every coefficient `c` of `row` (on activations) by `c * slope` of
 /// its relaxation, the upper one where `c >= 0` (this bounds from above), and
-/// returns the constant `sum c * intercept` this adds with its magnitude
-/// `sum |c| |intercept|` (`magnitude` holds `|c|`-bounds and is scaled alike).
+/// returns the constant `sum c * intercept` this adds with its magnitude.
+/// `magnitude` holds bounds `m >= |c|`; it becomes `m * max(|slopes|)` and
+/// adds `m * max(|intercepts|)` to the constant's magnitude, over *both*
+/// lines: the rounding error of `c` multiplies `|a|`, which the chosen line
+/// alone does not bound (module docs). A slope of 0 keeps the term.
 #[inline]
 pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[Relaxation]) -> (f64, f64) {
     let mut constant = 0.0;
@@ -70,9 +78,9 @@ pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[Relaxat
         let slope = if positive { rel.upper_slope } else { rel.lower_slope };
         let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
         constant += *c * intercept;
-        constant_magnitude += *m * intercept.abs();
+        constant_magnitude += *m * rel.lower_intercept.abs().max(rel.upper_intercept.abs());
         *c *= slope;
-        *m *= slope.abs();
+        *m *= rel.lower_slope.abs().max(rel.upper_slope.abs());
     }
     (constant, constant_magnitude)
 }
@@ -117,7 +125,6 @@ fn back_substitute(
         magnitude = magnitude.matmul(&abs_weights);
         chain += weights.cols + 3;
     }
-    let gamma = rounding_gamma(chain + 4);
     (0..lambda.rows)
         .map(|r| {
             let mut value = constant[r];
@@ -127,8 +134,8 @@ fn back_substitute(
                 value += (c * input_lower[m]).max(c * input_upper[m]);
                 total += magnitude.get(r, m) * input_lower[m].abs().max(input_upper[m].abs());
             }
-            // bound on sign * v, moved outward
-            value + gamma * total * 1.01 + f64::MIN_POSITIVE
+            // bound on sign * v, moved outward; undefined (NaN) means no bound
+            upper_or_infinity(add_up(value, accumulated_error(chain + 4, total)))
         })
         .collect()
 }
@@ -192,6 +199,62 @@ pub fn linear_bounds_within(network: &Network, input_lower: &[f64], input_upper:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rounding::exact::{big, proven_le, sigma};
+
+    /// Every relaxation line is below / above the activation, evaluated
+    /// exactly at dense points (ends included) of intervals near and far from
+    /// 0, of widths from 1e-12 to 40.
+    #[test]
+    fn relaxation_lines_enclose_the_exact_activation() {
+        let activations = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::LeakyRelu { alpha: 0.3 }, Activation::Tanh, Activation::Sigmoid, Activation::Identity];
+        for activation in activations {
+            for centre in [0.0, 1e-9, -0.7, 3.3, 19.5, -38.0] {
+                for width in [1e-12, 1e-6, 0.37, 5.0, 40.0] {
+                    let (l, u) = (centre - 0.5 * width, centre + 0.5 * width);
+                    let (pl, pu) = activation_image(activation, l, u);
+                    let r = relaxation(activation, l, u, pl, pu);
+                    for i in 0..=100 {
+                        let v = if i == 100 { u } else { l + (u - l) * i as f64 / 100.0 };
+                        let exact_v = big(v);
+                        let a = sigma(activation, &exact_v);
+                        let below = big(r.lower_slope) * exact_v.clone() + big(r.lower_intercept);
+                        let above = big(r.upper_slope) * exact_v.clone() + big(r.upper_intercept);
+                        let exact_family = activation.piecewise_linear_slope().is_some() || activation == Activation::Identity;
+                        let (ok_below, ok_above) = if exact_family { (below <= a, a <= above) } else { (proven_le(&below, &a), proven_le(&a, &above) || above >= big(1.0)) };
+                        assert!(ok_below, "{activation:?} on [{l}, {u}] at {v}: lower line {below} above {a} ({r:?})");
+                        assert!(ok_above, "{activation:?} on [{l}, {u}] at {v}: upper line {above} below {a} ({r:?})");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rounding term of a coefficient survives a relaxation of slope 0:
+    /// for every coefficient within the magnitude of the computed one and
+    /// every activation value the relaxation allows, the relaxed row plus its
+    /// magnitude bounds the exact term.
+    #[test]
+    fn relax_row_keeps_the_rounding_term_through_flat_relaxations() {
+        // tanh on [-10, -0.001] gets the constant relaxation
+        // [tanh(-10), tanh(-0.001)], an upper line with slope 0
+        let (l, u) = (-10.0, -0.001);
+        let (pl, pu) = activation_image(Activation::Tanh, l, u);
+        let r = relaxation(Activation::Tanh, l, u, pl, pu);
+        assert_eq!(r.upper_slope, 0.0);
+        let (computed, magnitude) = (1e-30, 1e-20);
+        let mut row = [computed];
+        let mut row_magnitude = [magnitude];
+        let (constant, constant_magnitude) = relax_row(&mut row, &mut row_magnitude, &[r]);
+        for coefficient in [computed - magnitude, computed + magnitude] {
+            for a in [pl, pu] {
+                for v in [l, u] {
+                    let exact_term = big(coefficient) * big(a);
+                    let bound = big(constant) + big(row[0]) * big(v) + big(row_magnitude[0]) * big(v.abs()) + big(constant_magnitude);
+                    assert!(exact_term <= bound, "coefficient {coefficient}, a = {a}: {exact_term} above {bound}");
+                }
+            }
+        }
+    }
     use crate::network::random::random_mlp;
     use rand::{Rng, SeedableRng};
 

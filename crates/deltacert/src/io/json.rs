@@ -1,49 +1,188 @@
-//! JSON input files: single inputs, batches, boxes.
+//! JSON input files: single inputs, batches, boxes, polytopes.
+//!
+//! Each `read_*` function reads a file and names it in its errors; the
+//! matching `parse_*` function reads the text. Every number must be finite
+//! (JSON has no NaN, and numbers too large for a 64-bit float are refused),
+//! arrays must be non-empty and lengths must agree.
 
-use crate::error::{malformed, Error, ErrorKind, Result};
+use crate::error::{invalid_set, malformed, shape, Error, ErrorKind, Result};
 use serde_json::Value;
 use std::path::Path;
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| malformed(format!("{}: not valid JSON: {e}", path.display())))
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))
 }
 
+fn parse_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))
+}
+
+/// A non-empty array of finite numbers.
 fn number_array(value: &Value, what: &str) -> Result<Vec<f64>> {
     let items = value.as_array().ok_or_else(|| malformed(format!("{what} must be an array of numbers")))?;
+    if items.is_empty() {
+        return Err(invalid_set(format!("{what} is an empty array")));
+    }
     items
         .iter()
         .enumerate()
-        .map(|(i, v)| v.as_f64().ok_or_else(|| malformed(format!("{what}: entry {i} is not a number"))))
+        .map(|(i, v)| match v.as_f64() {
+            Some(x) if x.is_finite() => Ok(x),
+            Some(x) => Err(invalid_set(format!("{what}: entry {i} is {x}, not a finite number"))),
+            None => Err(malformed(format!("{what}: entry {i} is not a number"))),
+        })
         .collect()
+}
+
+/// Parses a JSON array of numbers, or an array of such arrays. Returns the
+/// inputs and whether the text held a batch.
+pub fn parse_inputs(text: &str) -> Result<(Vec<Vec<f64>>, bool)> {
+    let value = parse_json(text)?;
+    match value.as_array() {
+        Some(items) if items.first().is_some_and(Value::is_array) => {
+            let batch = items.iter().enumerate().map(|(i, v)| number_array(v, &format!("input {i}"))).collect::<Result<_>>()?;
+            Ok((batch, true))
+        }
+        Some(_) => Ok((vec![number_array(&value, "the input")?], false)),
+        None => Err(malformed("expected a JSON array of numbers or an array of arrays")),
+    }
 }
 
 /// Reads a JSON array of numbers, or an array of such arrays. Returns the
 /// inputs and whether the file held a batch.
 pub fn read_inputs(path: &Path) -> Result<(Vec<Vec<f64>>, bool)> {
-    let value = read_json(path)?;
-    let name = path.display().to_string();
-    match value.as_array() {
-        Some(items) if items.first().is_some_and(Value::is_array) => {
-            let batch = items.iter().enumerate().map(|(i, v)| number_array(v, &format!("{name}: input {i}"))).collect::<Result<_>>()?;
-            Ok((batch, true))
-        }
-        Some(_) => Ok((vec![number_array(&value, &name)?], false)),
-        None => Err(malformed(format!("{name}: expected a JSON array of numbers or an array of arrays"))),
-    }
+    parse_inputs(&read_text(path)?).map_err(|e| e.within(path.display()))
+}
+
+/// Parses a single point (JSON array of numbers).
+pub fn parse_point(text: &str) -> Result<Vec<f64>> {
+    number_array(&parse_json(text)?, "the point")
 }
 
 /// Reads a single point (JSON array of numbers).
 pub fn read_point(path: &Path) -> Result<Vec<f64>> {
-    let value = read_json(path)?;
-    number_array(&value, &path.display().to_string())
+    parse_point(&read_text(path)?).map_err(|e| e.within(path.display()))
+}
+
+/// Parses `{"lower": [...], "upper": [...]}`: two arrays of finite numbers
+/// of the same, non-zero length.
+pub fn parse_box(text: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+    let value = parse_json(text)?;
+    if !value.is_object() {
+        return Err(malformed("expected {\"lower\": [...], \"upper\": [...]}"));
+    }
+    let lower = value.get("lower").ok_or_else(|| malformed("missing \"lower\""))?;
+    let upper = value.get("upper").ok_or_else(|| malformed("missing \"upper\""))?;
+    let (lower_len, upper_len) = (lower.as_array().map(Vec::len), upper.as_array().map(Vec::len));
+    if let (Some(l), Some(u)) = (lower_len, upper_len) {
+        if l != u || l == 0 {
+            return Err(invalid_set(format!("box has {l} lower and {u} upper bounds")));
+        }
+    }
+    Ok((number_array(lower, "lower")?, number_array(upper, "upper")?))
 }
 
 /// Reads `{"lower": [...], "upper": [...]}`.
 pub fn read_box(path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
-    let value = read_json(path)?;
-    let name = path.display();
-    let lower = value.get("lower").ok_or_else(|| malformed(format!("{name}: missing \"lower\"")))?;
-    let upper = value.get("upper").ok_or_else(|| malformed(format!("{name}: missing \"upper\"")))?;
-    Ok((number_array(lower, &format!("{name}: lower"))?, number_array(upper, &format!("{name}: upper"))?))
+    parse_box(&read_text(path)?).map_err(|e| e.within(path.display()))
+}
+
+/// Parses a polytope `{"A": [[...], ...], "b": [...]}` meaning `A x <= b`
+/// for inputs of length `dim`: rows `(a_i, b_i)`. `A` must have at least one
+/// row, every row `dim` finite numbers, and `b` one finite number per row.
+/// Whether the polytope is empty is not checked here.
+pub fn parse_polytope(text: &str, dim: usize) -> Result<Vec<(Vec<f64>, f64)>> {
+    let value = parse_json(text)?;
+    if !value.is_object() {
+        return Err(malformed("expected {\"A\": [[...], ...], \"b\": [...]}"));
+    }
+    let rows = value.get("A").ok_or_else(|| malformed("missing \"A\""))?;
+    let rows = rows.as_array().ok_or_else(|| malformed("\"A\" must be an array of rows"))?;
+    let rhs = number_array(value.get("b").ok_or_else(|| malformed("missing \"b\""))?, "b")?;
+    if rows.is_empty() {
+        return Err(invalid_set("\"A\" has no rows"));
+    }
+    if rows.len() != rhs.len() {
+        return Err(shape(format!("\"A\" has {} rows but \"b\" has {} entries", rows.len(), rhs.len())));
+    }
+    rows.iter()
+        .zip(rhs)
+        .enumerate()
+        .map(|(i, (row, b))| {
+            let row = number_array(row, &format!("row {i} of \"A\""))?;
+            if row.len() != dim {
+                return Err(shape(format!("row {i} of \"A\" has {} entries but the inputs have {dim}", row.len())));
+            }
+            Ok((row, b))
+        })
+        .collect()
+}
+
+/// Reads a polytope file (see [`parse_polytope`]).
+pub fn read_polytope(path: &Path, dim: usize) -> Result<Vec<(Vec<f64>, f64)>> {
+    parse_polytope(&read_text(path)?, dim).map_err(|e| e.within(path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn box_error(text: &str) -> (ErrorKind, String) {
+        let e = parse_box(text).unwrap_err();
+        (e.kind, e.context)
+    }
+
+    #[test]
+    fn boxes_are_read_and_bad_boxes_named() {
+        assert_eq!(parse_box(r#"{"lower": [0, -1.5], "upper": [1, 2e0]}"#).unwrap(), (vec![0.0, -1.5], vec![1.0, 2.0]));
+        let cases: &[(&str, ErrorKind, &str)] = &[
+            (r#"{"lower": [], "upper": []}"#, ErrorKind::InvalidInputSet, "box has 0 lower and 0 upper bounds"),
+            (r#"{"lower": [0], "upper": [1, 2]}"#, ErrorKind::InvalidInputSet, "box has 1 lower and 2 upper bounds"),
+            (r#"{"lower": [0], "upper": [1e999]}"#, ErrorKind::Malformed, ""),
+            (r#"{"lower": [0], "upper": ["1"]}"#, ErrorKind::Malformed, "upper: entry 0 is not a number"),
+            (r#"{"lower": [0]}"#, ErrorKind::Malformed, "missing \"upper\""),
+            (r#"{"lower": 0, "upper": [1]}"#, ErrorKind::Malformed, "lower must be an array of numbers"),
+            (r#"[0, 1]"#, ErrorKind::Malformed, "expected {\"lower\": [...], \"upper\": [...]}"),
+        ];
+        for (text, kind, message) in cases {
+            let (k, m) = box_error(text);
+            assert_eq!(k, *kind, "{text}: {m}");
+            if message.is_empty() {
+                // serde_json refuses numbers beyond the f64 range itself
+                assert!(m.starts_with("not valid JSON: number out of range"), "{m}");
+            } else {
+                assert_eq!(m, *message);
+            }
+        }
+    }
+
+    #[test]
+    fn polytopes_are_read_and_bad_polytopes_named() {
+        let rows = parse_polytope(r#"{"A": [[1, 0], [0, -1]], "b": [1, 0.5]}"#, 2).unwrap();
+        assert_eq!(rows, vec![(vec![1.0, 0.0], 1.0), (vec![0.0, -1.0], 0.5)]);
+        let cases: &[(&str, ErrorKind, &str)] = &[
+            (r#"{"A": [[1, 0]], "b": [1, 2]}"#, ErrorKind::ShapeMismatch, "\"A\" has 1 rows but \"b\" has 2 entries"),
+            (r#"{"A": [[1, 0], [1]], "b": [1, 2]}"#, ErrorKind::ShapeMismatch, "row 1 of \"A\" has 1 entries but the inputs have 2"),
+            (r#"{"A": [], "b": [1]}"#, ErrorKind::InvalidInputSet, "\"A\" has no rows"),
+            (r#"{"A": [[1, 0]], "b": []}"#, ErrorKind::InvalidInputSet, "b is an empty array"),
+            (r#"{"A": [[]], "b": [1]}"#, ErrorKind::InvalidInputSet, "row 0 of \"A\" is an empty array"),
+            (r#"{"A": [[1, null]], "b": [1]}"#, ErrorKind::Malformed, "row 0 of \"A\": entry 1 is not a number"),
+            (r#"{"A": [1, 0], "b": [1, 2]}"#, ErrorKind::Malformed, "row 0 of \"A\" must be an array of numbers"),
+            (r#"{"b": [1]}"#, ErrorKind::Malformed, "missing \"A\""),
+        ];
+        for (text, kind, message) in cases {
+            let e = parse_polytope(text, 2).unwrap_err();
+            assert_eq!((e.kind, e.context.as_str()), (*kind, *message), "{text}");
+        }
+    }
+
+    #[test]
+    fn points_and_batches() {
+        assert_eq!(parse_point("[1, -2.5]").unwrap(), vec![1.0, -2.5]);
+        assert_eq!(parse_point("[]").unwrap_err().context, "the point is an empty array");
+        assert_eq!(parse_inputs("[[1], [2]]").unwrap(), (vec![vec![1.0], vec![2.0]], true));
+        assert_eq!(parse_inputs("[3]").unwrap(), (vec![vec![3.0]], false));
+        assert_eq!(parse_inputs("[[1], 2]").unwrap_err().context, "input 1 must be an array of numbers");
+        assert_eq!(parse_inputs("{}").unwrap_err().kind, ErrorKind::Malformed);
+    }
 }

@@ -6,6 +6,7 @@
 pub mod json;
 pub mod nnet;
 pub mod onnx;
+pub mod vnnlib;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::Network;

@@ -118,8 +118,10 @@ impl Matrix {
     }
 }
 
-/// Dot product.
+/// Dot product of two vectors of the same length (a length mismatch is a
+/// bug in the caller, never user input: every set and network is validated).
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "dot product of vectors of different lengths");
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

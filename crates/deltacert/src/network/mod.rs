@@ -79,6 +79,10 @@ impl InputTransform {
     }
 }
 
+/// Largest parameter magnitude [`Network::validate`] accepts: beyond it,
+/// products of weights and bounds overflow f64 in a few layers.
+pub const MAX_PARAMETER_MAGNITUDE: f64 = 1e100;
+
 /// A feed-forward network.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Network {
@@ -118,7 +122,9 @@ impl Network {
             .all(|(k, l)| l.terms.len() == 1 && l.terms[0].source == k)
     }
 
-    /// Checks shapes, sources and finiteness. Importers call this; the error
+    /// Checks shapes, sources, finiteness, parameter magnitudes (at most
+    /// [`MAX_PARAMETER_MAGNITUDE`]), activation parameters, and that the output
+    /// layer is affine. Importers call this; the error
     /// names the layer.
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() {
@@ -171,10 +177,29 @@ impl Network {
             if let Some(pos) = layer.bias.iter().position(|b| !b.is_finite()) {
                 return Err(Error::new(ErrorKind::NonFiniteWeight, format!("layer {k}: bias {pos} is {}", layer.bias[pos])));
             }
+            let largest = layer.terms.iter().flat_map(|t| t.weights.data.iter()).chain(&layer.bias).fold(0.0f64, |m, w| m.max(w.abs()));
+            if largest > MAX_PARAMETER_MAGNITUDE {
+                return Err(Error::new(ErrorKind::Unsupported, format!("layer {k}: a parameter of magnitude {largest:e} is beyond {MAX_PARAMETER_MAGNITUDE:e}, where bounds would overflow")));
+            }
+            if let crate::activation::Activation::LeakyRelu { alpha } = layer.activation {
+                // its facts (monotone, slopes in [alpha, 1]) need 0 <= alpha <= 1
+                if !(0.0..=1.0).contains(&alpha) {
+                    return Err(Error::new(ErrorKind::Unsupported, format!("layer {k}: leaky ReLU with alpha {alpha}; only 0 <= alpha <= 1 is supported")));
+                }
+            }
+        }
+        // the output is the last layer's affine map: bounds on the last
+        // pre-activation are bounds on the output only without an activation there
+        let last = self.layers.len();
+        if self.layers[last - 1].activation != crate::activation::Activation::Identity {
+            return Err(Error::new(ErrorKind::Malformed, format!("layer {last} (the output) has activation {}; the output layer must be affine", self.layers[last - 1].activation.name())));
         }
         if let Some(kept) = &self.kept_neurons {
             if kept.len() != self.hidden_count() || kept.iter().zip(&self.layers).any(|(m, l)| m.len() != l.width()) {
                 return Err(Error::new(ErrorKind::Malformed, "kept-neuron map does not match the hidden layer widths"));
+            }
+            if let Some(k) = kept.iter().position(|m| m.windows(2).any(|w| w[0] >= w[1])) {
+                return Err(Error::new(ErrorKind::Malformed, format!("kept-neuron map of hidden layer {}: indices must increase strictly (one-to-one)", k + 1)));
             }
         }
         Ok(())

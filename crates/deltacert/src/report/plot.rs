@@ -93,7 +93,7 @@ pub fn plot_bound(path: &Path, f: &Network, g: &Network, set: &InputSet, figure:
 }
 
 fn plot_1d(path: &Path, f: &Network, g: &Network, set: &InputSet, figure: &BoundFigure) -> Result<()> {
-    let (lo, hi) = (set.lower[0], set.upper[0]);
+    let (lo, hi) = (set.lower()[0], set.upper()[0]);
     let points: Vec<(f64, f64)> = (0..=1000).map(|i| lo + (hi - lo) * i as f64 / 1000.0).map(|x| (x, error_at(f, g, &[x], figure.l2))).collect();
     let top = points.iter().map(|p| p.1).fold(figure.lower, f64::max).max(figure.certified.unwrap_or(0.0)) * 1.1 + 1e-12;
     let span = if hi > lo { lo..hi } else { lo - 0.5..hi + 0.5 };
@@ -139,7 +139,7 @@ fn ramp(t: f64) -> RGBColor {
 
 fn plot_2d(path: &Path, f: &Network, g: &Network, set: &InputSet, figure: &BoundFigure) -> Result<()> {
     let n = 80;
-    let (x0, x1, y0, y1) = (set.lower[0], set.upper[0], set.lower[1], set.upper[1]);
+    let (x0, x1, y0, y1) = (set.lower()[0], set.upper()[0], set.lower()[1], set.upper()[1]);
     let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
     let mut cells = Vec::with_capacity(n * n);
     for i in 0..n {

@@ -18,6 +18,12 @@
 //! Obj(zeta) <= gamma + gamma_x ||x1 - x2||^2 + (t + e) R^2 + sum_i lambda_i slack_i + sum_j |mu_j| slack_j .
 //! ```
 //!
+//! Every quantity that enters the reported bound is computed with directed
+//! rounding ([`crate::rounding`]): sums of the final bound are rounded up at
+//! each step, so cancellation between `gamma` and the padding terms cannot
+//! shrink the bound below its exact value. Any non-finite multiplier, matrix
+//! entry, eigenvalue or intermediate refuses the certificate.
+//!
 //! A second, scaled variant proves `-M + t W` positive definite with
 //! `W = diag(1 / m_i^2)` (`|zeta_i| <= m_i`), which costs `t * d` instead of
 //! `t R^2`: better when the violation of the solver's `M` sits on coordinates
@@ -26,7 +32,7 @@
 use super::form::SymmetricSparse;
 use super::qc::{Constraint, Sense};
 use super::solve::Multipliers;
-use crate::bounds::rounding_gamma;
+use crate::rounding::{accumulated_error, add_up, div_up, mul_up, rounding_gamma, sub_down, sum_up};
 use faer::{Mat, Side};
 use serde::Serialize;
 
@@ -89,10 +95,13 @@ pub fn check(
     multipliers: &Multipliers,
     coordinate_magnitude: &[f64],
 ) -> Result<CheckedBound, Refusal> {
-    let radius_squared = coordinate_magnitude.iter().map(|m| m * m).sum::<f64>() * (1.0 + 4.0 * dim as f64 * f64::EPSILON);
+    let radius_squared = sum_up(coordinate_magnitude.iter().map(|m| mul_up(*m, *m)));
     let gamma = multipliers.gamma;
-    if !gamma.is_finite() || multipliers.constraint.len() != constraints.len() || multipliers.constraint.iter().any(|v| !v.is_finite()) {
+    if !gamma.is_finite() || !multipliers.gamma_x.is_finite() || multipliers.constraint.len() != constraints.len() || multipliers.constraint.iter().any(|v| !v.is_finite()) {
         return Err(Refusal { reason: "solver returned non-finite or missing multipliers".into() });
+    }
+    if !radius_squared.is_finite() {
+        return Err(Refusal { reason: "the coordinate bounds are not finite".into() });
     }
     let gamma_x = multipliers.gamma_x.max(0.0);
     let mut m = Mat::<f64>::zeros(dim, dim);
@@ -103,31 +112,37 @@ pub fn check(
     if let Some(d) = distance {
         add(&mut m, &mut abs, &mut count, d, -gamma_x);
     }
-    let mut constraint_slack = 0.0;
+    let mut constraint_slack: f64 = 0.0;
     for (c, &raw) in constraints.iter().zip(&multipliers.constraint) {
         let weight = match c.sense {
             Sense::NonNegative => raw.max(0.0),
             Sense::Zero => raw,
         };
         add(&mut m, &mut abs, &mut count, &c.matrix, weight);
-        constraint_slack += weight.abs() * c.slack;
+        constraint_slack = add_up(constraint_slack, mul_up(weight.abs(), c.slack));
     }
-    constraint_slack *= 1.0 + rounding_gamma(constraints.len() + 1);
-    // entrywise assembly error: each entry is a sum of `count` rounded products
-    let mut assembly_sq = 0.0;
+    // entrywise assembly error: each entry is a sum of `count` rounded
+    // products; its Frobenius norm, rounded up
+    let mut assembly_sq: f64 = 0.0;
     for r in 0..dim {
         for c in 0..dim {
-            let e = rounding_gamma(count[(r, c)] as usize + 2) * abs[(r, c)];
-            assembly_sq += e * e;
+            if !m[(r, c)].is_finite() {
+                return Err(Refusal { reason: "the rebuilt matrix has a non-finite entry".into() });
+            }
+            let e = accumulated_error(count[(r, c)] as usize + 2, abs[(r, c)]);
+            assembly_sq = add_up(assembly_sq, mul_up(e, e));
         }
     }
-    let assembly_error = assembly_sq.sqrt() * 1.001 + f64::MIN_POSITIVE;
+    let assembly_error = assembly_sq.sqrt().next_up();
+    if !assembly_error.is_finite() || !constraint_slack.is_finite() {
+        return Err(Refusal { reason: "the rounding bounds of the rebuilt matrix are not finite".into() });
+    }
 
     let uniform = vec![1.0; dim];
     // the scaled variant: weights 1/m_i^2 (coordinates known to be 0 keep weight 1)
     let scaled: Vec<f64> = coordinate_magnitude.iter().map(|&mi| if mi > 0.0 { 1.0 / (mi * mi) } else { 1.0 }).collect();
     // cost of a unit shift: sum_i w_i m_i^2 (R^2 for the uniform one)
-    let scaled_cost: f64 = scaled.iter().zip(coordinate_magnitude).map(|(w, mi)| w * mi * mi).sum::<f64>() * (1.0 + 4.0 * dim as f64 * f64::EPSILON);
+    let scaled_cost: f64 = sum_up(scaled.iter().zip(coordinate_magnitude).map(|(w, mi)| mul_up(mul_up(*w, *mi), *mi)));
     let mut best: Option<CheckedBound> = None;
     let mut last_eigenvalue = f64::NAN;
     for (kind, weights, cost) in [("uniform", &uniform, radius_squared), ("scaled", &scaled, scaled_cost)] {
@@ -135,21 +150,47 @@ pub fn check(
         let sqrt_inv: Vec<f64> = weights.iter().map(|w| 1.0 / w.sqrt()).collect();
         let normalised = Mat::<f64>::from_fn(dim, dim, |r, c| m[(r, c)] * sqrt_inv[r] * sqrt_inv[c]);
         let eigenvalues = normalised.self_adjoint_eigenvalues(Side::Lower).map_err(|e| Refusal { reason: format!("eigenvalue computation failed: {e:?}") })?;
+        if eigenvalues.iter().any(|e| e.is_nan()) {
+            return Err(Refusal { reason: "eigenvalue computation gave NaN".into() });
+        }
         let max_eigenvalue = eigenvalues.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         last_eigenvalue = max_eigenvalue;
+        // the first shift tried: a little above the computed largest
+        // eigenvalue (which is itself inexact). The factors only choose where
+        // the search starts and how fast it grows; soundness rests on the
+        // Cholesky test alone, whatever shift it succeeds with.
         let scale = (0..dim).map(|i| normalised[(i, i)].abs()).fold(1e-300, f64::max);
         let mut shift = max_eigenvalue.max(0.0) * (1.0 + 1e-9) + 1e-13 * scale;
         for attempt in 1..=40u32 {
-            // A = -M + shift W; prove A PD via Cholesky of A - alpha I (Rump)
-            let trace: f64 = (0..dim).map(|i| -m[(i, i)] + shift * weights[i]).sum();
+            // A = -M + shift W; prove A PD via Cholesky of A - alpha I (Rump):
+            // alpha >= gamma_{d+2} / (1 - gamma_{d+2}) trace(A) plus the
+            // underflow term 4 (d + 1) (2 (d + 1) + max_i a_ii) eta,
+            // eta = 2^-1074, all rounded up (trace with |a_ii| so its sign
+            // cannot cancel)
+            let diagonal_magnitude: Vec<f64> = (0..dim).map(|i| add_up(m[(i, i)].abs(), mul_up(shift, weights[i]))).collect();
+            let trace = sum_up(diagonal_magnitude.iter().copied());
             let g = rounding_gamma(dim + 2);
-            let alpha = (g / (1.0 - g)) * trace.abs() * 1.01 + 1e-290;
+            let largest_diagonal = diagonal_magnitude.iter().copied().fold(0.0, f64::max);
+            let d1 = (dim + 1) as f64;
+            let underflow = mul_up(mul_up(4.0 * d1, add_up(2.0 * d1, largest_diagonal)), 5e-324);
+            let alpha = add_up(mul_up(div_up(g, sub_down(1.0, g)), trace), underflow.max(5e-324));
+            if !alpha.is_finite() {
+                break;
+            }
             let a = Mat::<f64>::from_fn(dim, dim, |r, c| if r == c { -m[(r, c)] + shift * weights[r] - alpha } else { -m[(r, c)] });
             if a.llt(Side::Lower).is_ok() {
                 // the diagonal of `a` was rounded once more: cover it with a uniform extra shift
-                let diagonal_rounding = 2.0 * f64::EPSILON * (0..dim).map(|i| m[(i, i)].abs() + shift * weights[i] + alpha).fold(0.0, f64::max);
-                let value = gamma + shift * cost * (1.0 + 4.0 * f64::EPSILON) + (diagonal_rounding + assembly_error) * radius_squared + constraint_slack;
-                let value = value + 4.0 * f64::EPSILON * value.abs();
+                // the diagonal of `a` was computed with two or three rounded
+                // operations (`-m + shift w - alpha`, `shift w` rounded): at
+                // most gamma_3 <= 2 EPSILON of the magnitudes; covered by a
+                // uniform extra shift
+                let diagonal_rounding = mul_up(2.0 * f64::EPSILON, diagonal_magnitude.iter().map(|d| add_up(*d, alpha)).fold(0.0, f64::max));
+                // every term is an upper bound and every addition rounds up:
+                // cancellation against a negative gamma cannot lose the padding
+                let value = add_up(add_up(add_up(gamma, mul_up(shift, cost)), mul_up(add_up(diagonal_rounding, assembly_error), radius_squared)), constraint_slack);
+                if !value.is_finite() {
+                    break;
+                }
                 if best.as_ref().is_none_or(|b| value < b.value) {
                     best = Some(CheckedBound {
                         value,

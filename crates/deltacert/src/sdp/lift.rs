@@ -23,16 +23,7 @@ pub enum Side {
     Compressed,
 }
 
-/// How the two networks see the input.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InputCoupling {
-    /// `f(x)` versus `g(x)`.
-    Same,
-    /// `g` sees `x'` with `|x'_k - x_k| <= step_k` (both in the input set).
-    Quantised(Vec<f64>),
-    /// `f(x1)` versus `g(x2)`, independent points of the input set.
-    Independent,
-}
+pub use crate::problem::InputCoupling;
 
 /// One neuron of either network (identity layers excluded).
 #[derive(Debug, Clone)]
@@ -185,27 +176,12 @@ pub fn lift(f: &Network, g: &Network, bounds_f: &NetworkBounds, bounds_g: &Netwo
         .map(|(yf, yg)| LinearForm::combine(&[(1.0, yf), (-1.0, yg)], 0.0, constant, &coordinate_magnitude, dim))
         .collect();
 
-    // neuron i of f and its counterpart in g: same layer, same index or the
-    // kept-neuron map of a structured pruning
+    // neuron i of f and its counterpart in g (one pairing for every method)
     let mut matches = Vec::new();
-    if f.layers.len() == g.layers.len() {
-        for k in 0..f.layers.len() {
-            let (lf, lg) = (&f.layers[k], &g.layers[k]);
-            if lf.activation != lg.activation || lf.activation == Activation::Identity {
-                continue;
-            }
-            let original_index = |j: usize| -> Option<usize> {
-                match &g.kept_neurons {
-                    Some(kept) if k < kept.len() => kept[k].get(j).copied().filter(|&i| i < lf.width()),
-                    _ if lf.width() == lg.width() => Some(j),
-                    _ => None,
-                }
-            };
-            for j in 0..lg.width() {
-                if let Some(i) = original_index(j) {
-                    matches.push((first_neuron_of_layer[0][k] + i, first_neuron_of_layer[1][k] + j));
-                }
-            }
+    for (k, map) in crate::problem::neuron_map(f, g).unwrap_or_default().into_iter().enumerate() {
+        let Some(map) = map.filter(|_| crate::problem::has_activation(f.layers[k].activation)) else { continue };
+        for (j, i) in map.into_iter().enumerate() {
+            matches.push((first_neuron_of_layer[0][k] + i, first_neuron_of_layer[1][k] + j));
         }
     }
     Lifted { dim, constant, input_f, input_g, neurons, difference, coordinate_magnitude, matches }

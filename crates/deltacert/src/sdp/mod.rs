@@ -15,9 +15,9 @@ pub mod qc;
 pub mod solve;
 pub mod svec;
 
-use crate::bounds::{linear_bounds, round_down as widen_down, round_up as widen_up, rounding_gamma};
-use crate::input_set::InputSet;
-use crate::network::Network;
+use crate::bounds::{linear_bounds, rounding_gamma};
+pub use crate::problem::{prepare, Norm, Prepared};
+use crate::limits::Budget;
 use form::{LinearForm, SymmetricSparse};
 use lift::{InputCoupling, Lifted};
 use qc::{Constraint, QcOptions};
@@ -25,16 +25,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use solve::{SdpProblem, SolveStatus};
 use std::collections::BTreeMap;
-
-/// Output norm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Norm {
-    /// `max_j |f_j - g_j|`, with a bound per output.
-    Linf,
-    /// `||f - g||_2`.
-    L2,
-}
 
 /// Which quadratic constraints to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,7 +48,8 @@ pub const ALL_PAIRS_MAX_DIM: usize = 48;
 pub struct SdpSettings {
     /// QC families.
     pub qcs: QcChoice,
-    /// Time limit per solve, seconds.
+    /// Time limit for all solves of one call together, seconds (used by
+    /// [`certify`]; [`certify_within`] takes a [`Budget`] instead).
     pub time_limit: Option<f64>,
     /// Largest lifted dimension attempted. Clarabel's memory grows like
     /// `d^4`: measured here, two parallel solves at `d = 201` (two hidden layers
@@ -124,67 +115,51 @@ pub struct SdpResult {
     pub solves: Vec<SolveReport>,
 }
 
-/// The problem in first-layer coordinates: networks without input transform,
-/// the input set and the coupling mapped through the shared normalisation.
-pub struct Prepared {
-    /// `f` without input transform.
-    pub reference: Network,
-    /// `g` without input transform.
-    pub compressed: Network,
-    /// The input set in first-layer coordinates.
-    pub set: InputSet,
-    /// The coupling in first-layer coordinates.
-    pub coupling: InputCoupling,
+/// Estimated peak memory of one interior-point solve at lifted dimension
+/// `d`, in bytes. Clarabel's Newton system has a dense block over the
+/// `d (d + 1) / 2` entries of the PSD cone; with its factor and working
+/// copies about 32 bytes per entry of that block (measured here: two
+/// parallel solves at `d = 201` exceeded 24 GiB; one at `d = 329` on a
+/// sparser problem took 2 GiB, so this errs on the high side).
+pub fn solve_bytes(dim: usize) -> f64 {
+    let packed = svec::packed_len(dim) as f64;
+    32.0 * packed * packed + 1e7
 }
 
-
-/// Maps the raw-unit problem into first-layer coordinates. Both networks must
-/// share their input normalisation; clipping is exact for boxes (the clipped
-/// box is the clamped box), so ball and polytope sets require networks without
-/// normalisation.
-pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupling: &InputCoupling) -> crate::Result<Prepared> {
-    use crate::error::{shape, unsupported};
-    if reference.input_dim != compressed.input_dim {
-        return Err(shape(format!("the networks take {} and {} inputs", reference.input_dim, compressed.input_dim)));
-    }
-    if reference.output_dim() != compressed.output_dim() {
-        return Err(shape(format!("the networks have {} and {} outputs", reference.output_dim(), compressed.output_dim())));
-    }
-    if set.dim() != reference.input_dim {
-        return Err(shape(format!("the input set has {} coordinates but the networks take {}", set.dim(), reference.input_dim)));
-    }
-    if reference.input_transform != compressed.input_transform {
-        return Err(unsupported("the two networks normalise their inputs differently"));
-    }
-    let mut f = reference.clone();
-    let mut g = compressed.clone();
-    let Some(t) = f.input_transform.take() else {
-        return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
-    };
-    g.input_transform = None;
-    if set.ball.is_some() || !set.polytope.is_empty() {
-        return Err(unsupported("L2-ball and polytope input sets are supported only for networks without input normalisation (use a box)"));
-    }
-    let n = set.dim();
-    let mut lower = Vec::with_capacity(n);
-    let mut upper = Vec::with_capacity(n);
-    for i in 0..n {
-        let lo = set.lower[i].clamp(t.min[i], t.max[i]);
-        let hi = set.upper[i].clamp(t.min[i], t.max[i]);
-        lower.push(widen_down((lo - t.mean[i]) / t.range[i]));
-        upper.push(widen_up((hi - t.mean[i]) / t.range[i]));
-    }
-    let coupling = match coupling {
-        InputCoupling::Quantised(steps) => InputCoupling::Quantised(steps.iter().zip(&t.range).map(|(s, r)| widen_up(s / r)).collect()),
-        other => other.clone(),
-    };
-    Ok(Prepared { reference: f, compressed: g, set: InputSet::from_box(lower, upper)?, coupling })
-}
-
-/// Certifies a bound with the SDP (method.md §2–5).
+/// Certifies a bound with the SDP (method.md §2–5), with `settings.time_limit`
+/// as the budget of all solves together and the default memory budget.
 pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpResult {
+    certify_within(prepared, norm, settings, &Budget::new(settings.time_limit, crate::limits::default_memory_bytes()))
+}
+
+/// [`certify`] within `budget`: the memory estimate ([`solve_bytes`]) is
+/// checked before any constraint is built, and each solve gets the time left
+/// (solves that find it spent are skipped, with that reason).
+pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, budget: &Budget) -> SdpResult {
     let Prepared { set, coupling, .. } = prepared;
     let lifted = lift_pair(prepared);
+    let parallel = lifted.dim <= PARALLEL_SOLVES_MAX_DIM && !matches!(norm, Norm::L2);
+    let memory_refusal = if lifted.dim > settings.max_dimension {
+        Some(format!("lifted dimension {} exceeds the SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk)", lifted.dim, settings.max_dimension))
+    } else {
+        budget.admit(&format!("the SDP at lifted dimension {}", lifted.dim), solve_bytes(lifted.dim) * if parallel { 2.0 } else { 1.0 }).err()
+    };
+    if let Some(reason) = memory_refusal {
+        let outputs = lifted.difference.len();
+        let solves = vec![SolveReport { objective: "all".into(), status: SolveStatus::SetupFailure, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some(reason) }];
+        return SdpResult {
+            bound: None,
+            per_output: if norm == Norm::Linf { vec![None; outputs] } else { Vec::new() },
+            gamma_pair: None,
+            dim: lifted.dim,
+            variable_neurons: lifted.variable_neurons(),
+            stable_neurons: lifted.neurons.len() - lifted.variable_neurons(),
+            matched_pairs: lifted.matches.len(),
+            qc_options: QcOptions::DEFAULT,
+            constraints: BTreeMap::new(),
+            solves,
+        };
+    }
     let options = match settings.qcs {
         QcChoice::Fixed(o) => o,
         QcChoice::Auto if lifted.dim <= FULL_SET_MAX_DIM => QcOptions::FULL,
@@ -198,7 +173,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
     }
     let independent = matches!(coupling, InputCoupling::Independent);
     let distance = independent.then(|| distance_matrix(&lifted));
-    let diameter_sq: f64 = set.lower.iter().zip(&set.upper).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
+    let diameter_sq: f64 = set.lower().iter().zip(set.upper()).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
 
     // the objectives: ||Delta||^2, or +-Delta_j
     let objectives: Vec<(String, SymmetricSparse)> = match norm {
@@ -213,25 +188,33 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
             .collect(),
     };
     let output_count = lifted.difference.len();
-    let too_large = lifted.dim > settings.max_dimension;
+    let shared = std::sync::Arc::new(SharedData { constraints: constraints.clone(), distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
     let run = |(name, objective): &(String, SymmetricSparse)| -> SolveReport {
-            if too_large {
+            let remaining = budget.remaining();
+            if remaining == Some(0.0) {
                 return SolveReport {
                     objective: name.clone(),
-                    status: SolveStatus::SetupFailure,
+                    status: SolveStatus::Limit,
                     solver_status: "NotAttempted".into(),
                     seconds: 0.0,
                     iterations: 0,
                     solver_gamma: f64::NAN,
                     checked: None,
-                    refusal: Some(format!(
-                        "lifted dimension {} exceeds the SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk)",
-                        lifted.dim, settings.max_dimension
-                    )),
+                    refusal: Some("the time limit was reached before this solve".into()),
                 };
             }
-            let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &constraints, distance: distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &lifted.coordinate_magnitude };
-            let outcome = solve::solve(&problem, settings.time_limit);
+            let Some(outcome) = solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining) else {
+                return SolveReport {
+                    objective: name.clone(),
+                    status: SolveStatus::Limit,
+                    solver_status: "Abandoned".into(),
+                    seconds: remaining.unwrap_or_default(),
+                    iterations: 0,
+                    solver_gamma: f64::NAN,
+                    checked: None,
+                    refusal: Some("the time limit was reached during the solver's setup".into()),
+                };
+            };
             let mut report = SolveReport {
                 objective: name.clone(),
                 status: outcome.status,
@@ -256,7 +239,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
             }
             report
     };
-    let solves: Vec<SolveReport> = if lifted.dim > PARALLEL_SOLVES_MAX_DIM { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
+    let solves: Vec<SolveReport> = if !parallel { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
 
     let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
     let (bound, per_output, gamma_pair) = match norm {
@@ -295,6 +278,43 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
         constraints: counts,
         solves,
     }
+}
+
+/// The data every solve of one call shares, owned so that a solve can run
+/// on its own thread.
+struct SharedData {
+    constraints: Vec<Constraint>,
+    distance: Option<SymmetricSparse>,
+    coordinate_scale: Vec<f64>,
+}
+
+/// Seconds a solve may overrun its limit before it is abandoned.
+const ABANDON_GRACE_SECONDS: f64 = 0.5;
+
+/// One solve within `remaining` seconds (None: no limit). Clarabel checks its
+/// time limit once per iteration, but its setup (chordal decomposition and
+/// the first factorisation) can take longer than the whole budget; so the
+/// solve runs on its own thread and is abandoned (None) when it has not
+/// returned `ABANDON_GRACE_SECONDS` after the limit. An abandoned solve
+/// finishes its setup in the background and stops at its first iteration
+/// (its own time limit has passed by then); its result is dropped.
+fn solve_on_time(dim: usize, constant: usize, objective: SymmetricSparse, shared: &std::sync::Arc<SharedData>, diameter_sq: f64, remaining: Option<f64>) -> Option<solve::SolveOutcome> {
+    let shared = std::sync::Arc::clone(shared);
+    let job = move || {
+        let problem = SdpProblem { dim, constant, objective: &objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
+        solve::solve(&problem, remaining)
+    };
+    let Some(seconds) = remaining else {
+        return Some(job());
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("deltacert-sdp".into())
+        .spawn(move || {
+            let _ = sender.send(job());
+        })
+        .ok()?;
+    receiver.recv_timeout(std::time::Duration::from_secs_f64(seconds + ABANDON_GRACE_SECONDS)).ok()
 }
 
 /// What one SDP bounds.
@@ -342,8 +362,8 @@ fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
 /// Pre-activation bounds of both networks over the set (linear propagation,
 /// never looser than intervals), then the lifting.
 fn lift_pair(prepared: &Prepared) -> Lifted {
-    let bounds_f = linear_bounds(&prepared.reference, &prepared.set.lower, &prepared.set.upper);
-    let bounds_g = linear_bounds(&prepared.compressed, &prepared.set.lower, &prepared.set.upper);
+    let bounds_f = linear_bounds(&prepared.reference, prepared.set.lower(), prepared.set.upper());
+    let bounds_g = linear_bounds(&prepared.compressed, prepared.set.lower(), prepared.set.upper());
     lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling)
 }
 

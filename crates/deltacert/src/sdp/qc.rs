@@ -162,13 +162,13 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
     for coords in &copies {
         for (k, &t) in coords.iter().enumerate() {
             let x = LinearForm::coordinate(t);
-            let above = b.combine(&[(1.0, &x)], -set.lower[k]);
-            let below = b.combine(&[(-1.0, &x)], set.upper[k]);
+            let above = b.combine(&[(1.0, &x)], -set.lower()[k]);
+            let below = b.combine(&[(-1.0, &x)], set.upper()[k]);
             b.product(Family::Input, Sense::NonNegative, &above, &below);
             linear_facts[0].push(above);
             linear_facts[0].push(below);
         }
-        if let Some((center, radius)) = &set.ball {
+        if let Some((center, radius)) = set.ball_constraint() {
             // r^2 - ||x - c||^2 >= 0
             let mut entries: Vec<(usize, usize, f64)> = coords.iter().map(|&t| (t, t, -1.0)).collect();
             entries.extend(coords.iter().zip(center).map(|(&t, &c)| (t.min(lifted.constant), t.max(lifted.constant), c)));
@@ -178,7 +178,7 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
             b.constraints.push(Constraint { family: Family::Input, sense: Sense::NonNegative, matrix: SymmetricSparse { entries }.consolidated(), slack });
         }
         let rows: Vec<LinearForm> = set
-            .polytope
+            .polytope()
             .iter()
             .map(|(a, bound)| {
                 let parts: Vec<(f64, LinearForm)> = a.iter().zip(coords).map(|(&ai, &t)| (-ai, LinearForm::coordinate(t))).collect();

@@ -39,8 +39,8 @@ impl Default for AttackSettings {
 pub struct Witness {
     /// `||f(x) - g(x')||` in the chosen norm.
     pub error: f64,
-    /// The input `x` of `f` (raw units).
-    pub input: Vec<f64>,
+    /// The input `x` of `f` (raw units); None when no feasible input was evaluated.
+    pub input: Option<Vec<f64>>,
     /// The input `x'` of `g` when it differs from `x` (quantised or independent inputs).
     pub compressed_input: Option<Vec<f64>>,
     /// Largest `|f_j - g_j|` observed per output (over all evaluated points).
@@ -75,7 +75,7 @@ impl Problem<'_> {
             InputCoupling::Quantised(steps) => {
                 self.set.project(xg);
                 for k in 0..x.len() {
-                    xg[k] = xg[k].clamp(x[k] - steps[k], x[k] + steps[k]).clamp(self.set.lower[k], self.set.upper[k]);
+                    xg[k] = xg[k].clamp(x[k] - steps[k], x[k] + steps[k]).clamp(self.set.lower()[k], self.set.upper()[k]);
                 }
             }
             InputCoupling::Independent => self.set.project(xg),
@@ -150,28 +150,42 @@ pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling
     while starts.len() < settings.starts {
         starts.push(problem.sample(&mut rng));
     }
-    // no feasible sample at all (a thin polytope): 0 is still a valid lower bound
-    let mut best = candidates.first().cloned().unwrap_or_else(|| {
-        let (x, xg) = problem.sample(&mut rng);
-        (0.0, x, xg)
-    });
+    // no feasible sample at all (a thin polytope): 0 is still a valid lower
+    // bound, but there is no witness
+    let mut best: Option<(f64, Vec<f64>, Vec<f64>)> = candidates.first().cloned();
     let ascended: Vec<((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize)> = starts.into_par_iter().map(|(x, xg)| ascend(&problem, x, xg, settings.steps)).collect();
     for (result, po, count) in ascended {
         merge_per_output(&mut per_output, &po);
         evaluations += count;
-        if result.0 > best.0 {
-            best = result;
+        if result.0.is_finite() && best.as_ref().is_none_or(|b| result.0 > b.0) {
+            best = Some(result);
         }
     }
-    let (error, input, compressed_input) = best;
-    let compressed_input = (!matches!(coupling, InputCoupling::Same)).then_some(compressed_input);
-    Witness { error, input, compressed_input, per_output, evaluations }
+    match best {
+        Some((error, input, compressed_input)) => {
+            let compressed_input = (!matches!(coupling, InputCoupling::Same)).then_some(compressed_input);
+            Witness { error, input: Some(input), compressed_input, per_output, evaluations }
+        }
+        None => Witness { error: 0.0, input: None, compressed_input: None, per_output, evaluations },
+    }
+}
+
+/// The sign of `v`: 0 for 0 (and NaN), unlike `f64::signum`, so a coordinate
+/// the error does not depend on stays where it is.
+fn sign(v: f64) -> f64 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
 }
 
 /// Projected sign-gradient ascent with a step shrinking from 10% to 0.1% of
 /// the box width; returns the best feasible point seen.
 fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) -> ((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize) {
-    let width: Vec<f64> = problem.set.lower.iter().zip(&problem.set.upper).map(|(l, u)| u - l).collect();
+    let width: Vec<f64> = problem.set.lower().iter().zip(problem.set.upper()).map(|(l, u)| u - l).collect();
     let mut per_output = vec![0.0; problem.f.output_dim()];
     // random starts may lie outside a polytope: they count only if feasible
     let mut best = (f64::NEG_INFINITY, x.clone(), xg.clone());
@@ -189,7 +203,7 @@ fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) ->
             Norm::L2 => d.clone(),
             Norm::Linf => {
                 let j = (0..d.len()).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())).unwrap_or(0);
-                (0..d.len()).map(|i| if i == j { d[j].signum() } else { 0.0 }).collect()
+                (0..d.len()).map(|i| if i == j { sign(d[j]) } else { 0.0 }).collect()
             }
         };
         let grad_f = problem.f.gradient(&x, &weights);
@@ -198,13 +212,13 @@ fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) ->
         match problem.coupling {
             InputCoupling::Same => {
                 for k in 0..x.len() {
-                    x[k] += rate * width[k] * (grad_f[k] - grad_g[k]).signum();
+                    x[k] += rate * width[k] * sign(grad_f[k] - grad_g[k]);
                 }
             }
             _ => {
                 for k in 0..x.len() {
-                    x[k] += rate * width[k] * grad_f[k].signum();
-                    xg[k] -= rate * width[k] * grad_g[k].signum();
+                    x[k] += rate * width[k] * sign(grad_f[k]);
+                    xg[k] -= rate * width[k] * sign(grad_g[k]);
                 }
             }
         }

@@ -42,15 +42,18 @@ pub struct SplitSettings {
     pub eps: Option<f64>,
     /// Bound mode: stop when `bound <= target_ratio * lower bound`.
     pub target_ratio: f64,
-    /// Stop when this many pieces are open (memory).
+    /// Stop when this many pieces are open.
     pub max_open_pieces: usize,
+    /// Stop when the open pieces would hold more than this many bytes
+    /// (estimated per piece from the sizes of its vectors and bounds).
+    pub memory_bytes: u64,
     /// Pieces split per round (bounded in parallel).
     pub batch: usize,
 }
 
 impl Default for SplitSettings {
     fn default() -> Self {
-        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, batch: 2 * rayon::current_num_threads().max(1) }
+        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1) }
     }
 }
 
@@ -70,6 +73,8 @@ pub enum StopReason {
     TimeLimit,
     /// Too many open pieces.
     PieceLimit,
+    /// The open pieces reached the memory budget.
+    MemoryLimit,
 }
 
 /// Progress, reported about once a second.
@@ -108,6 +113,20 @@ pub struct Piece {
     pub depth: usize,
     /// The propagation's bounds on this piece, reused (intersected in) by its halves.
     pub bounds: Option<Arc<DifferentialBounds>>,
+}
+
+impl Piece {
+    /// Bytes held by this piece: its vectors and its propagation bounds (the
+    /// halves of a piece hold about as much as their parent).
+    pub fn approximate_bytes(&self) -> f64 {
+        let vectors = self.lower.len() * 3 + self.plus.len() * 2;
+        let bounds = self.bounds.as_ref().map_or(0, |b| {
+            let hidden: usize = b.hidden.iter().chain(&b.compressed_hidden).map(|(l, u)| l.len() + u.len()).sum();
+            let reference: usize = b.reference_bounds.layers.iter().map(|l| 4 * l.pre_lower.len()).sum::<usize>() + 2 * b.reference_bounds.input_lower.len();
+            hidden + reference + b.candidate.len() + b.influence.len() + b.output_lower.len() * 2
+        });
+        (8 * (vectors + bounds) + 512) as f64
+    }
 }
 
 impl PartialEq for Piece {
@@ -172,10 +191,10 @@ pub struct SplitProblem<'a> {
 impl SplitProblem<'_> {
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
-        let (set_lower, set_upper) = (&self.set.lower, &self.set.upper);
+        let (set_lower, set_upper) = (self.set.lower(), self.set.upper());
         let n = lower.len();
         let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
-        region.ball = self.set.ball.clone();
+        region.ball = self.set.ball_constraint().cloned();
         match self.coupling {
             InputCoupling::Same => {}
             InputCoupling::Quantised(steps) => {
@@ -198,15 +217,19 @@ impl SplitProblem<'_> {
         region
     }
 
-    /// The norm bound from per-output bounds of `Delta y_j` and `-Delta y_j`.
+    /// The norm bound from per-output bounds of `Delta y_j` and `-Delta y_j`,
+    /// rounded up; an undefined (NaN) per-output bound gives `+inf` (no bound).
     pub fn norm_bound(&self, plus: &[f64], minus: &[f64]) -> f64 {
+        use crate::rounding::{add_up, mul_up};
+        if plus.iter().chain(minus).any(|v| v.is_nan()) {
+            return f64::INFINITY;
+        }
         let magnitudes = plus.iter().zip(minus).map(|(p, m)| p.max(*m).max(0.0));
         match self.norm {
             Norm::Linf => magnitudes.fold(0.0, f64::max),
             Norm::L2 => {
-                let squares: f64 = magnitudes.map(|a| a * a).sum();
-                let count = plus.len() as f64;
-                squares.sqrt() * (1.0 + (count + 2.0) * f64::EPSILON)
+                let squares = magnitudes.filter(|a| *a > 0.0).fold(0.0, |sum, a| add_up(sum, mul_up(a, a)));
+                if squares == 0.0 { 0.0 } else { squares.sqrt().next_up() }
             }
         }
     }
@@ -303,6 +326,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let start = Instant::now();
     let outputs = root.plus.len();
     let root_width: Vec<f64> = root.lower.iter().zip(&root.upper).map(|(l, u)| u - l).collect();
+    let piece_bytes = root.approximate_bytes();
     let (mut lower, mut witness) = initial_lower;
     let mut per_output_lower: Vec<f64> = vec![0.0; outputs];
     let mut closed_plus = vec![f64::NEG_INFINITY; outputs];
@@ -340,8 +364,12 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             if lower > eps {
                 break StopReason::Counterexample;
             }
-            if heap.is_empty() || upper <= eps {
+            if upper <= eps {
                 break StopReason::Proven;
+            }
+            // every piece closed, yet some above eps (it could not be split further)
+            if heap.is_empty() {
+                break StopReason::Exhausted;
             }
         } else {
             if heap.is_empty() {
@@ -356,6 +384,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         }
         if heap.len() >= settings.max_open_pieces {
             break StopReason::PieceLimit;
+        }
+        if (heap.len() + 2 * settings.batch.max(1)) as f64 * piece_bytes > settings.memory_bytes as f64 {
+            break StopReason::MemoryLimit;
         }
         let mut batch = Vec::with_capacity(settings.batch);
         while batch.len() < settings.batch.max(1) {
@@ -419,4 +450,70 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let seconds = start.elapsed().as_secs_f64();
     progress(&Progress { pieces_done: pieces_bounded, pieces_open: heap.len(), upper: bound.max(0.0), lower, seconds });
     SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, stop, seconds }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::Activation;
+    use crate::bounds::DifferentialPair;
+    use crate::network::{Layer, Matrix};
+
+    /// `relu(slope * x)` followed by an identity output layer.
+    fn relu_net(slope: f64) -> Network {
+        Network {
+            input_dim: 1,
+            input_transform: None,
+            layers: vec![
+                Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
+                Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+            ],
+            kept_neurons: None,
+            source_dtype: "float64".into(),
+        }
+    }
+
+    /// `f - g = 0.25 relu(x)` on [-1, 1]: the worst case is 0.25 at x = 1.
+    fn run(settings: SplitSettings) -> SplitOutcome {
+        let (f, g) = (relu_net(1.0), relu_net(0.75));
+        let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g) };
+        let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
+        branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {})
+    }
+
+    fn settings(eps: Option<f64>) -> SplitSettings {
+        SplitSettings { time_limit: 30.0, eps, target_ratio: 1.0 + 1e-9, ..SplitSettings::default() }
+    }
+
+    #[test]
+    fn bound_mode_brackets_the_exact_worst_case() {
+        let outcome = run(settings(None));
+        assert!(outcome.bound >= 0.25 && outcome.lower <= 0.25, "{} {}", outcome.bound, outcome.lower);
+        assert!(outcome.bound <= 0.25 * (1.0 + 1e-6), "{}", outcome.bound);
+        assert!(outcome.lower >= 0.25 * (1.0 - 1e-12), "the corner x = 1 is evaluated: {}", outcome.lower);
+        assert!(matches!(outcome.stop, StopReason::Converged | StopReason::Exhausted), "{:?}", outcome.stop);
+    }
+
+    #[test]
+    fn decide_mode_proves_and_refutes() {
+        let proven = run(settings(Some(0.3)));
+        assert_eq!(proven.stop, StopReason::Proven);
+        assert!(proven.bound <= 0.3);
+        let refuted = run(settings(Some(0.2)));
+        assert_eq!(refuted.stop, StopReason::Counterexample);
+        assert!(refuted.lower > 0.2 && refuted.witness[0] > 0.8, "{:?}", refuted.witness);
+        // the bound is still certified when the search stops early
+        assert!(refuted.bound >= 0.25);
+    }
+
+    #[test]
+    fn time_and_memory_limits_stop_the_search_with_a_certified_bound() {
+        let timed = run(SplitSettings { time_limit: 0.0, ..settings(Some(0.25)) });
+        assert_eq!(timed.stop, StopReason::TimeLimit);
+        assert!(timed.bound >= 0.25);
+        let memory = run(SplitSettings { memory_bytes: 1, ..settings(Some(0.25)) });
+        assert_eq!(memory.stop, StopReason::MemoryLimit);
+        assert!(memory.bound >= 0.25);
+    }
 }

@@ -2,11 +2,11 @@
 //! producing float32/float64 or int8 QDQ models that onnxruntime and PyTorch
 //! users can load.
 
-mod proto;
+pub mod proto;
 mod read;
 mod write;
 
-pub use read::read;
+pub use read::{read, MAX_ELEMENTS, MAX_PRODUCT_STEPS, MAX_TOTAL_ELEMENTS};
 pub use write::{write, ExportFormat};
 
 /// Metadata key under which structured pruning records the kept neurons.

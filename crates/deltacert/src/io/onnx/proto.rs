@@ -101,7 +101,7 @@ pub struct AttributeProto {
 pub mod attribute_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
-    #[cfg(test)]
+    pub const STRING: i32 = 3;
     pub const INTS: i32 = 7;
 }
 

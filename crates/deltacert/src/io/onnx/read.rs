@@ -3,22 +3,133 @@
 //! vectors built so far. Linear operators (Gemm, MatMul, Conv, Add, Sub, Mul,
 //! Div, Flatten, Reshape) transform expressions; an activation node turns the
 //! expression into the pre-activation of a new IR layer. One registry
-//! ([`apply_node`]) maps ONNX operators to these rules; an unsupported operator
-//! fails there with the node's name and op type.
+//! ([`Importer::apply_node`]) maps ONNX operators to these rules; an
+//! unsupported operator fails there with the node's name and op type.
+//!
+//! # Graph input and clipping
+//!
+//! The graph input has a leading batch axis of size 1 or a symbolic size; the
+//! network describes one sample. `Max`/`Min` with a constant, `Sub` of a
+//! constant and `Div` by a positive constant applied to the raw input, in the
+//! order clip → subtract → divide, become the network's input transform
+//! (`(clip(x, min, max) - mean) / range`). A chain of `Max` and `Min`
+//! composes exactly: `max(clip(x, lo, hi), c)` is `clip(x, max(lo, c), hi)`
+//! when `c <= hi` and the constant `c` (`clip(x, c, c)`) otherwise, and
+//! likewise for `Min`. The input transform is used only when every use of the
+//! graph input goes through the same prologue; otherwise, and for `Max`/`Min`
+//! anywhere else in the graph, `max(v, c)` is written exactly as the layer
+//! `relu(v - c) + c`, `min(v, c)` as `c - relu(c - v)`, and `max(u, v)` of
+//! two input-dependent tensors as `v + relu(u - v)` (`min(u, v)` as
+//! `u - relu(u - v)`). Such layers need finite constants; a clip to an infinite
+//! constant is refused.
+//!
+//! # Rounding
+//!
+//! The IR stores every weight of the file exactly (float16, float32 and the
+//! integer types are f64 values; a `DequantizeLinear` weight `(q - z) * s`
+//! with an 8-bit `q` and `z` and a float32 `s` is an exact f64 product, where
+//! onnxruntime rounds it to float32). Convolutions, Flatten, Reshape,
+//! Transpose, negation and the input prologue are exact. Folding arithmetic
+//! into the weights rounds in f64 (unit roundoff `u = 2^-53`), once per
+//! operation and entry:
+//! - `Mul` by a constant `c`: each weight and bias entry `w` becomes
+//!   `fl(w * c)` (exact when `w` is the 1 of the raw input);
+//! - `Div` by a constant `c`: each becomes `fl(w * fl(1 / c))`; `fl(1 / c)`
+//!   is exact when `c` is a power of two, so that is one rounding (none on
+//!   the raw input), otherwise two;
+//! - `Gemm` with `alpha != 1`: each weight becomes `fl(alpha * w)`; with
+//!   `beta != 1` the bias `C` enters as `fl(beta * c)`;
+//! - adding or subtracting a constant (also the `- c` of a clip layer): each
+//!   bias entry becomes `fl(b + c)`, exact when `b` is 0;
+//! - adding two input-dependent tensors: each bias entry and each weight that
+//!   both read from the same tensor is rounded once;
+//! - two affine maps with no activation between them (say `Gemm` after
+//!   `Gemm`, or `Conv` then `MatMul`) are pre-multiplied: each entry of the
+//!   product of an `m x k` and a `k x n` matrix is a length-`k` dot product
+//!   computed in f64, off by at most about `k u sum |a_i b_i|`.
+//!
+//! A certified bound holds for the IR network; for a model with none of the
+//! foldings above that is exactly the model in the file.
+//!
+//! # Limits
+//!
+//! Every size comes from the file, so each is checked, with overflow-free
+//! arithmetic, before anything is allocated: one tensor, expression or dense
+//! matrix (a lowered convolution, an identity map of a wide input) holds at
+//! most [`MAX_ELEMENTS`] values, one import creates at most
+//! [`MAX_TOTAL_ELEMENTS`] values in all, and pre-multiplying two maps may take
+//! at most [`MAX_PRODUCT_STEPS`] multiply-adds. A model past a limit is refused
+//! with an error naming the node or initializer.
 
-use super::proto::{self, data_type, ModelProto, NodeProto, TensorProto};
+use super::proto::{self, attribute_type, data_type, AttributeProto, ModelProto, NodeProto, TensorProto};
 use super::KEPT_NEURONS_KEY;
 use crate::activation::Activation;
-use crate::error::{malformed, unsupported, Result};
+use crate::error::{malformed, shape as shape_error, unsupported, Result};
 use crate::network::{InputTransform, Layer, Matrix, Network, Term};
 use prost::Message;
 use std::collections::HashMap;
 
-/// A constant tensor (initializer, Constant node, or folded).
+/// Most values (f64 entries) in any one tensor, expression or dense matrix
+/// the reader builds: 2^26, 512 MiB.
+pub const MAX_ELEMENTS: usize = 1 << 26;
+/// Most values the reader creates while importing one model: 2^28, 2 GiB.
+pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
+/// Most multiply-adds for pre-multiplying two affine maps: 2^34.
+pub const MAX_PRODUCT_STEPS: usize = 1 << 34;
+
+/// Counts the values created by one import against [`MAX_TOTAL_ELEMENTS`].
+#[derive(Debug, Default)]
+struct Budget {
+    used: usize,
+}
+
+impl Budget {
+    /// Accounts for `count` new values, refusing more than the limits allow.
+    fn take(&mut self, count: usize, what: &str) -> Result<()> {
+        if count > MAX_ELEMENTS {
+            return Err(unsupported(format!("{what} needs {count} values, more than the reader's limit of {MAX_ELEMENTS} (2^26)")));
+        }
+        self.used = self
+            .used
+            .checked_add(count)
+            .filter(|&total| total <= MAX_TOTAL_ELEMENTS)
+            .ok_or_else(|| unsupported(format!("{what} takes the model past the reader's limit of {MAX_TOTAL_ELEMENTS} (2^28) values in all")))?;
+        Ok(())
+    }
+}
+
+/// Number of elements of `shape`, refusing overflow and more than [`MAX_ELEMENTS`].
+fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| unsupported(format!("shape {shape:?} has more than the reader's limit of {MAX_ELEMENTS} (2^26) elements")))
+}
+
+/// `rows * cols`, refusing overflow and more than [`MAX_ELEMENTS`].
+fn matrix_entries(rows: usize, cols: usize, what: &str) -> Result<usize> {
+    rows.checked_mul(cols)
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| unsupported(format!("{what} would be a {rows} x {cols} matrix, more than the reader's limit of {MAX_ELEMENTS} (2^26) entries")))
+}
+
+/// A constant tensor (initializer, Constant node, or folded); `data.len()`
+/// always equals the product of `shape`.
 #[derive(Debug, Clone)]
 struct Tensor {
     shape: Vec<usize>,
     data: Vec<f64>,
+}
+
+impl Tensor {
+    /// The tensor as a `rows x cols` matrix (its shape must be 2-D).
+    fn into_matrix(self, what: &str) -> Result<Matrix> {
+        match self.shape[..] {
+            [rows, cols] if rows.checked_mul(cols) == Some(self.data.len()) => Ok(Matrix::from_rows(rows, cols, self.data)),
+            _ => Err(unsupported(format!("{what} must be a 2-D constant, not of shape {:?}", self.shape))),
+        }
+    }
 }
 
 /// A linear map from an activation vector to an expression's elements.
@@ -28,7 +139,8 @@ enum Map {
     Dense(Matrix),
 }
 
-/// `sum_j map_j a^{source_j} + bias`, with a per-sample `shape` (batch dim removed).
+/// `sum_j map_j a^{source_j} + bias`, with a per-sample `shape` (batch dim
+/// removed); `bias.len()` is the product of `shape`.
 #[derive(Debug, Clone)]
 struct Affine {
     shape: Vec<usize>,
@@ -39,7 +151,8 @@ struct Affine {
 /// The raw graph input on its way through the optional clip/normalise prologue.
 #[derive(Debug, Clone)]
 struct InputStage {
-    transform: InputTransform,
+    /// `None` until a prologue step applies.
+    transform: Option<InputTransform>,
     shape: Vec<usize>,
 }
 
@@ -50,46 +163,91 @@ enum Value {
     Input(InputStage),
 }
 
-fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+/// The transform that changes nothing.
+fn identity_transform(n: usize) -> InputTransform {
+    InputTransform { min: vec![f64::NEG_INFINITY; n], max: vec![f64::INFINITY; n], mean: vec![0.0; n], range: vec![1.0; n] }
 }
 
-/// Reads an ONNX model from its bytes.
+/// Whether two prologues compute the same function (`None` is the identity).
+fn same_transform(a: &Option<InputTransform>, b: &Option<InputTransform>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        (Some(t), None) | (None, Some(t)) => is_identity_transform(t),
+        (None, None) => true,
+    }
+}
+
+fn is_identity_transform(t: &InputTransform) -> bool {
+    t.mean.iter().all(|&m| m == 0.0) && t.range.iter().all(|&r| r == 1.0) && t.min.iter().all(|&m| m == f64::NEG_INFINITY) && t.max.iter().all(|&m| m == f64::INFINITY)
+}
+
+/// Reads an ONNX model from its bytes. Errors are one line: names taken
+/// from the file have their control characters escaped.
 pub fn read(bytes: &[u8]) -> Result<Network> {
+    read_model(bytes).map_err(|mut e| {
+        if e.context.chars().any(char::is_control) {
+            e.context = e.context.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect();
+        }
+        e
+    })
+}
+
+fn read_model(bytes: &[u8]) -> Result<Network> {
     let model = ModelProto::decode(bytes).map_err(|e| malformed(format!("not a valid ONNX protobuf: {e}")))?;
+    match import(&model, true)? {
+        Imported::Network(network) => Ok(network),
+        // the raw input is used with two different prologues: lower the
+        // clipping to layers instead of the input transform
+        Imported::InputUsedTwice => match import(&model, false)? {
+            Imported::Network(network) => Ok(network),
+            Imported::InputUsedTwice => Err(unsupported("the graph input is used with two different normalisations")),
+        },
+    }
+}
+
+enum Imported {
+    Network(Network),
+    /// The graph input reaches the affine part through two different prologues.
+    InputUsedTwice,
+}
+
+/// One import of `model`; `with_prologue` lets the input prologue become the
+/// network's input transform.
+fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     let graph = model.graph.as_ref().ok_or_else(|| malformed("ONNX model has no graph"))?;
-    let mut importer = Importer { values: HashMap::new(), layers: Vec::new(), transform: None, saw_dequantize: false, float_types: Vec::new(), input_dim: 0 };
+    let mut importer = Importer {
+        values: HashMap::new(),
+        layers: Vec::new(),
+        saw_dequantize: false,
+        float_types: Vec::new(),
+        input_dim: 0,
+        budget: Budget::default(),
+        input_use: None,
+        input_used_twice: false,
+    };
 
     for init in &graph.initializer {
-        let t = tensor_from_proto(init).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
+        let t = tensor_from_proto(init, &mut importer.budget).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
         importer.note_float_type(init.data_type);
         importer.values.insert(init.name.clone(), Value::Const(t));
     }
     let inputs: Vec<_> = graph.input.iter().filter(|i| !importer.values.contains_key(&i.name)).collect();
-    if inputs.len() != 1 {
+    let [input] = inputs[..] else {
         return Err(unsupported(format!("the graph has {} non-constant inputs; deltacert needs exactly one", inputs.len())));
-    }
-    let input = inputs[0];
-    let full_shape = input_shape(input)?;
-    // rank >= 2: the first dimension is the batch
-    let sample_shape: Vec<usize> = if full_shape.len() >= 2 { full_shape[1..].to_vec() } else { full_shape.clone() };
-    let input_dim = numel(&sample_shape);
+    };
+    let sample_shape = input_shape(input)?;
+    let input_dim = element_count(&sample_shape).map_err(|e| e.within(format!("input '{}'", input.name)))?;
     if input_dim == 0 {
         return Err(malformed(format!("input '{}' has no elements", input.name)));
     }
+    importer.budget.take(input_dim, &format!("input '{}'", input.name))?;
     importer.input_dim = input_dim;
-    importer.values.insert(
-        input.name.clone(),
-        Value::Input(InputStage {
-            transform: InputTransform {
-                min: vec![f64::NEG_INFINITY; input_dim],
-                max: vec![f64::INFINITY; input_dim],
-                mean: vec![0.0; input_dim],
-                range: vec![1.0; input_dim],
-            },
-            shape: sample_shape,
-        }),
-    );
+    let input_value = if with_prologue {
+        Value::Input(InputStage { transform: None, shape: sample_shape })
+    } else {
+        Value::Affine(Affine { shape: sample_shape, terms: vec![(0, Map::Identity)], bias: vec![0.0; input_dim] })
+    };
+    importer.values.insert(input.name.clone(), input_value);
 
     for (index, node) in graph.node.iter().enumerate() {
         let label = if node.name.is_empty() { format!("node #{index}") } else { format!("node '{}'", node.name) };
@@ -103,68 +261,108 @@ pub fn read(bytes: &[u8]) -> Result<Network> {
     let out = importer.values.get(out_name).cloned().ok_or_else(|| malformed(format!("graph output '{out_name}' is never computed")))?;
     let out = match out {
         Value::Const(_) => return Err(unsupported(format!("graph output '{out_name}' does not depend on the input"))),
-        other => importer.to_affine(other)?,
+        other => importer.affine_of(other).map_err(|e| e.within(format!("graph output '{out_name}'")))?,
     };
-    importer.materialize(out, Activation::Identity);
+    importer.materialize(out, Activation::Identity).map_err(|e| e.within(format!("graph output '{out_name}'")))?;
+    if importer.input_used_twice {
+        return Ok(Imported::InputUsedTwice);
+    }
+    let input_transform = importer.input_use.take().flatten().filter(|t| !is_identity_transform(t));
 
     let kept_neurons = match model.metadata_props.iter().find(|p| p.key == KEPT_NEURONS_KEY) {
         Some(p) => Some(serde_json::from_str(&p.value).map_err(|e| malformed(format!("metadata {KEPT_NEURONS_KEY}: {e}")))?),
         None => None,
     };
     let source_dtype = importer.dtype_name();
-    Ok(Network { input_dim, input_transform: importer.transform, layers: importer.layers, kept_neurons, source_dtype })
+    Ok(Imported::Network(Network { input_dim, input_transform, layers: importer.layers, kept_neurons, source_dtype }))
 }
 
+/// The per-sample shape of the graph input: its dimensions after the batch
+/// axis, which must be 1 or symbolic.
 fn input_shape(input: &proto::ValueInfoProto) -> Result<Vec<usize>> {
+    let name = &input.name;
     let tensor_type = input
         .r#type
         .as_ref()
         .and_then(|t| t.tensor_type.as_ref())
-        .ok_or_else(|| unsupported(format!("input '{}' is not a tensor", input.name)))?;
-    let shape = tensor_type.shape.as_ref().ok_or_else(|| unsupported(format!("input '{}' has no shape", input.name)))?;
-    shape
-        .dim
+        .ok_or_else(|| unsupported(format!("input '{name}' is not a tensor")))?;
+    let shape = tensor_type.shape.as_ref().ok_or_else(|| unsupported(format!("input '{name}' has no shape")))?;
+    if shape.dim.len() < 2 {
+        return Err(unsupported(format!("input '{name}' has rank {}; deltacert needs a leading batch axis (shape [N, ...])", shape.dim.len())));
+    }
+    match shape.dim[0].dim_value {
+        None | Some(1) => {}
+        Some(other) => return Err(unsupported(format!("input '{name}' has batch size {other}; deltacert reads one sample (use 1 or a symbolic batch size)"))),
+    }
+    shape.dim[1..]
         .iter()
         .enumerate()
-        .map(|(i, d)| match d.dim_value {
-            Some(v) if v > 0 => Ok(v as usize),
-            // symbolic or missing dims are only allowed for the batch axis
-            _ if i == 0 => Ok(1),
-            _ => Err(unsupported(format!("input '{}' dimension {i} is not a fixed positive size", input.name))),
+        .map(|(i, d)| match d.dim_value.map(usize::try_from) {
+            Some(Ok(v)) if v > 0 => Ok(v),
+            _ => Err(unsupported(format!("input '{name}' dimension {} is not a fixed positive size", i + 1))),
         })
         .collect()
 }
 
 /// Decodes a tensor's values into f64 (float, double, float16, int8, uint8, int32, int64).
-fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
+fn tensor_from_proto(t: &TensorProto, budget: &mut Budget) -> Result<Tensor> {
     if t.data_location == 1 {
         return Err(unsupported("external tensor data is not supported"));
     }
-    let shape: Vec<usize> = t.dims.iter().map(|&d| if d >= 0 { Ok(d as usize) } else { Err(malformed("negative dimension")) }).collect::<Result<_>>()?;
-    let count = numel(&shape);
-    let raw = &t.raw_data;
-    let data: Vec<f64> = match t.data_type {
-        data_type::FLOAT if !raw.is_empty() => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-        data_type::FLOAT => t.float_data.iter().map(|&v| v as f64).collect(),
-        data_type::DOUBLE if !raw.is_empty() => raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-        data_type::DOUBLE => t.double_data.clone(),
-        data_type::FLOAT16 if !raw.is_empty() => raw.chunks_exact(2).map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        data_type::FLOAT16 => t.int32_data.iter().map(|&v| f16_to_f64(v as u16)).collect(),
-        data_type::INT8 if !raw.is_empty() => raw.iter().map(|&b| b as i8 as f64).collect(),
-        data_type::UINT8 if !raw.is_empty() => raw.iter().map(|&b| b as f64).collect(),
-        data_type::INT8 | data_type::UINT8 | data_type::INT32 if raw.is_empty() => t.int32_data.iter().map(|&v| v as f64).collect(),
-        data_type::INT32 => raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-        data_type::INT64 if !raw.is_empty() => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-        data_type::INT64 => t.int64_data.iter().map(|&v| v as f64).collect(),
+    let shape: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| malformed(format!("dimension {d} is negative"))))
+        .collect::<Result<_>>()?;
+    let count = element_count(&shape)?;
+    let (type_name, width) = match t.data_type {
+        data_type::FLOAT => ("float32", 4),
+        data_type::DOUBLE => ("float64", 8),
+        data_type::FLOAT16 => ("float16", 2),
+        data_type::INT8 => ("int8", 1),
+        data_type::UINT8 => ("uint8", 1),
+        data_type::INT32 => ("int32", 4),
+        data_type::INT64 => ("int64", 8),
         other => return Err(unsupported(format!("tensor element type {other} is not supported"))),
     };
-    if data.len() != count {
-        return Err(malformed(format!("tensor holds {} values but its shape {shape:?} needs {count}", data.len())));
-    }
+    budget.take(count, "tensor")?;
+    let raw = &t.raw_data;
+    let data: Vec<f64> = if !raw.is_empty() {
+        // count <= 2^26 and width <= 8: no overflow
+        if raw.len() != count * width {
+            return Err(malformed(format!("{type_name} tensor of shape {shape:?} needs {} bytes of raw data, not {}", count * width, raw.len())));
+        }
+        let chunks = raw.chunks_exact(width);
+        match t.data_type {
+            data_type::FLOAT => chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
+            data_type::DOUBLE => chunks.map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
+            data_type::FLOAT16 => chunks.map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect(),
+            data_type::INT8 => raw.iter().map(|&b| b as i8 as f64).collect(),
+            data_type::UINT8 => raw.iter().map(|&b| b as f64).collect(),
+            data_type::INT32 => chunks.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
+            _ => chunks.map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f64).collect(),
+        }
+    } else {
+        // typed fields: float16 bits and 8-bit integers are stored in int32_data
+        let in_range = |v: i32, lo: i32, hi: i32| if (lo..=hi).contains(&v) { Ok(v) } else { Err(malformed(format!("{type_name} tensor holds the out-of-range value {v}"))) };
+        let data: Vec<f64> = match t.data_type {
+            data_type::FLOAT => t.float_data.iter().map(|&v| v as f64).collect(),
+            data_type::DOUBLE => t.double_data.clone(),
+            data_type::FLOAT16 => t.int32_data.iter().map(|&v| in_range(v, 0, 0xffff).map(|b| f16_to_f64(b as u16))).collect::<Result<_>>()?,
+            data_type::INT8 => t.int32_data.iter().map(|&v| in_range(v, -128, 127).map(f64::from)).collect::<Result<_>>()?,
+            data_type::UINT8 => t.int32_data.iter().map(|&v| in_range(v, 0, 255).map(f64::from)).collect::<Result<_>>()?,
+            data_type::INT32 => t.int32_data.iter().map(|&v| v as f64).collect(),
+            _ => t.int64_data.iter().map(|&v| v as f64).collect(),
+        };
+        if data.len() != count {
+            return Err(malformed(format!("{type_name} tensor holds {} values but its shape {shape:?} needs {count}", data.len())));
+        }
+        data
+    };
     Ok(Tensor { shape, data })
 }
 
-/// IEEE half precision bits to f64.
+/// IEEE half precision bits to f64 (exact: every float16 is an f64).
 fn f16_to_f64(bits: u16) -> f64 {
     let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exponent = ((bits >> 10) & 0x1f) as i32;
@@ -180,11 +378,16 @@ fn f16_to_f64(bits: u16) -> f64 {
 struct Importer {
     values: HashMap<String, Value>,
     layers: Vec<Layer>,
-    transform: Option<InputTransform>,
     saw_dequantize: bool,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
+    budget: Budget,
+    /// The prologue through which the graph input reaches the affine part
+    /// (`Some(None)`: used without a prologue).
+    input_use: Option<Option<InputTransform>>,
+    /// Set when two different prologues of the graph input are used.
+    input_used_twice: bool,
 }
 
 impl Importer {
@@ -206,43 +409,52 @@ impl Importer {
     }
 
     fn width_of(&self, source: usize) -> usize {
-        if source == 0 { self.input_dim } else { self.layers[source - 1].width() }
+        match source {
+            0 => self.input_dim,
+            k => self.layers.get(k - 1).map_or(0, Layer::width),
+        }
     }
 
-    fn get(&self, node: &NodeProto, i: usize) -> Result<Value> {
+    /// A copy of input `i` of `node` (counted against the budget).
+    fn get(&mut self, node: &NodeProto, i: usize) -> Result<Value> {
         let name = node.input.get(i).filter(|n| !n.is_empty()).ok_or_else(|| malformed(format!("missing input #{i}")))?;
-        self.values.get(name).cloned().ok_or_else(|| malformed(format!("input '{name}' is not computed before this node")))
+        let value = self.values.get(name).ok_or_else(|| malformed(format!("input '{name}' is not computed before this node")))?;
+        let size = match value {
+            Value::Const(t) => t.data.len(),
+            Value::Input(stage) => stage.transform.as_ref().map_or(0, |t| 4 * t.min.len()),
+            Value::Affine(a) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
+                Map::Identity => sum,
+                Map::Dense(m) => sum.saturating_add(m.data.len()),
+            }),
+        };
+        self.budget.take(size.min(MAX_ELEMENTS), &format!("a copy of '{name}'"))?;
+        Ok(value.clone())
     }
 
-    fn get_const(&self, node: &NodeProto, i: usize) -> Result<Tensor> {
+    fn get_const(&mut self, node: &NodeProto, i: usize) -> Result<Tensor> {
         match self.get(node, i)? {
             Value::Const(t) => Ok(t),
             _ => Err(unsupported(format!("input #{i} must be a constant"))),
         }
     }
 
-    fn optional_const(&self, node: &NodeProto, i: usize) -> Result<Option<Tensor>> {
+    fn optional_const(&mut self, node: &NodeProto, i: usize) -> Result<Option<Tensor>> {
         if node.input.get(i).is_none_or(|n| n.is_empty()) { Ok(None) } else { self.get_const(node, i).map(Some) }
     }
 
     /// Turns any non-constant value into an affine expression; the input
-    /// prologue (clip, normalise) becomes the network's input transform.
-    fn to_affine(&mut self, value: Value) -> Result<Affine> {
+    /// prologue (clip, normalise) is recorded as the candidate input transform.
+    fn affine_of(&mut self, value: Value) -> Result<Affine> {
         match value {
             Value::Affine(a) => Ok(a),
             Value::Input(stage) => {
-                match &self.transform {
-                    Some(t) if *t != stage.transform => return Err(unsupported("the input is used with two different normalisations")),
-                    _ => {}
+                match &self.input_use {
+                    None => self.input_use = Some(stage.transform),
+                    Some(t) if !same_transform(t, &stage.transform) => self.input_used_twice = true,
+                    Some(_) => {}
                 }
-                let identity_transform = stage.transform.mean.iter().all(|&m| m == 0.0)
-                    && stage.transform.range.iter().all(|&r| r == 1.0)
-                    && stage.transform.min.iter().all(|m| m.is_infinite())
-                    && stage.transform.max.iter().all(|m| m.is_infinite());
-                if !identity_transform {
-                    self.transform = Some(stage.transform);
-                }
-                let width = numel(&stage.shape);
+                let width = self.input_dim;
+                self.budget.take(width, "the graph input")?;
                 Ok(Affine { shape: stage.shape, terms: vec![(0, Map::Identity)], bias: vec![0.0; width] })
             }
             Value::Const(_) => Err(unsupported("expected a value depending on the input")),
@@ -250,25 +462,30 @@ impl Importer {
     }
 
     /// Adds a layer whose pre-activation is `expr`; returns its output as an expression.
-    fn materialize(&mut self, expr: Affine, activation: Activation) -> Affine {
+    fn materialize(&mut self, expr: Affine, activation: Activation) -> Result<Affine> {
         let width = expr.bias.len();
-        let terms = expr
-            .terms
-            .into_iter()
-            .map(|(source, map)| Term {
-                source,
-                weights: match map {
-                    Map::Identity => Matrix::identity(self.width_of(source)),
-                    Map::Dense(m) => m,
-                },
-            })
-            .collect();
+        let mut terms = Vec::with_capacity(expr.terms.len());
+        for (source, map) in expr.terms {
+            let weights = match map {
+                Map::Identity => {
+                    let n = self.width_of(source);
+                    self.budget.take(matrix_entries(n, n, "an identity map")?, "an identity map")?;
+                    Matrix::identity(n)
+                }
+                Map::Dense(m) => m,
+            };
+            terms.push(Term { source, weights });
+        }
+        self.budget.take(width, "a layer")?;
         self.layers.push(Layer { terms, bias: expr.bias, activation });
-        Affine { shape: expr.shape, terms: vec![(self.layers.len(), Map::Identity)], bias: vec![0.0; width] }
+        Ok(Affine { shape: expr.shape, terms: vec![(self.layers.len(), Map::Identity)], bias: vec![0.0; width] })
     }
 
     fn set_output(&mut self, node: &NodeProto, value: Value) -> Result<()> {
-        let name = node.output.first().ok_or_else(|| malformed("node has no output"))?;
+        let name = node.output.first().filter(|n| !n.is_empty()).ok_or_else(|| malformed("node has no output"))?;
+        if self.values.contains_key(name) {
+            return Err(malformed(format!("output '{name}' is already defined")));
+        }
         self.values.insert(name.clone(), value);
         Ok(())
     }
@@ -278,10 +495,24 @@ impl Importer {
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
             return Err(unsupported(format!("operator domain '{}' is not supported", node.domain)));
         }
-        let result = match node.op_type.as_str() {
+        let op = node.op_type.as_str();
+        let (fewest, most) = match op {
+            "Constant" => (0, 0),
+            "Relu" | "LeakyRelu" | "Tanh" | "Sigmoid" | "Identity" | "Flatten" | "Transpose" => (1, 1),
+            "Dropout" => (1, 3),
+            "MatMul" | "Reshape" | "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => (2, 2),
+            "Gemm" | "Conv" | "DequantizeLinear" => (2, 3),
+            other => return Err(unsupported(format!("unsupported operator {other}"))),
+        };
+        if node.input.len() < fewest || node.input.len() > most {
+            let expected = if fewest == most { format!("{fewest}") } else { format!("{fewest} to {most}") };
+            return Err(unsupported(format!("{op} with {} inputs (deltacert reads {expected})", node.input.len())));
+        }
+        let result = match op {
             "Relu" => self.activation(node, Activation::Relu)?,
             "LeakyRelu" => {
-                let alpha = attr_float(node, "alpha").unwrap_or(0.01);
+                // ONNX's default alpha is the float32 0.01
+                let alpha = attr_float(node, "alpha")?.unwrap_or(0.01f32 as f64);
                 if !(0.0..1.0).contains(&alpha) {
                     return Err(unsupported(format!("LeakyRelu alpha {alpha} outside [0, 1)")));
                 }
@@ -289,7 +520,16 @@ impl Importer {
             }
             "Tanh" => self.activation(node, Activation::Tanh)?,
             "Sigmoid" => self.activation(node, Activation::Sigmoid)?,
-            "Identity" | "Dropout" => self.get(node, 0)?,
+            "Identity" => self.get(node, 0)?,
+            "Dropout" => {
+                // inference: the identity, unless training_mode is on
+                if let Some(training) = self.optional_const(node, 2)? {
+                    if training.data.iter().any(|&v| v != 0.0) {
+                        return Err(unsupported("Dropout in training mode is random"));
+                    }
+                }
+                self.get(node, 0)?
+            }
             "Constant" => {
                 let t = node
                     .attribute
@@ -298,69 +538,89 @@ impl Importer {
                     .and_then(|a| a.t.as_ref())
                     .ok_or_else(|| unsupported("Constant without a tensor 'value' attribute"))?;
                 self.note_float_type(t.data_type);
-                Value::Const(tensor_from_proto(t)?)
+                Value::Const(tensor_from_proto(t, &mut self.budget)?)
             }
             "Gemm" => self.gemm(node)?,
             "MatMul" => self.matmul(node)?,
             "Conv" => self.conv(node)?,
             "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => self.binary(node)?,
-            "Flatten" => {
-                let axis = attr_int(node, "axis").unwrap_or(1);
-                if axis != 1 {
-                    return Err(unsupported(format!("Flatten with axis {axis} (only axis 1, keeping the batch, is supported)")));
-                }
-                match self.get(node, 0)? {
-                    Value::Const(t) => Value::Const(Tensor { shape: vec![t.shape.first().copied().unwrap_or(1), numel(&t.shape[1.min(t.shape.len())..])], data: t.data }),
-                    v => {
-                        let mut a = self.to_affine(v)?;
-                        a.shape = vec![numel(&a.shape)];
-                        Value::Affine(a)
-                    }
-                }
-            }
+            "Flatten" => self.flatten(node)?,
             "Reshape" => self.reshape(node)?,
             "Transpose" => {
-                let t = self.get_const(node, 0)?;
+                let t = self.get_const(node, 0).map_err(|_| unsupported("Transpose is supported on constant matrices only"))?;
                 if t.shape.len() != 2 {
                     return Err(unsupported("Transpose is supported on constant matrices only"));
                 }
-                let perm = attr_ints(node, "perm").unwrap_or_else(|| vec![1, 0]);
-                if perm == [0, 1] {
-                    Value::Const(t)
-                } else {
-                    let m = Matrix::from_rows(t.shape[0], t.shape[1], t.data).transpose();
-                    Value::Const(Tensor { shape: vec![m.rows, m.cols], data: m.data })
+                match attr_ints(node, "perm")?.as_deref() {
+                    Some([0, 1]) => Value::Const(t),
+                    None | Some([1, 0]) => {
+                        self.budget.take(t.data.len(), "a transposed constant")?;
+                        let m = t.into_matrix("Transpose input")?.transpose();
+                        Value::Const(Tensor { shape: vec![m.rows, m.cols], data: m.data })
+                    }
+                    Some(perm) => return Err(malformed(format!("Transpose perm {perm:?} is not a permutation of [0, 1]"))),
                 }
             }
-            "DequantizeLinear" => self.dequantize(node)?,
-            other => return Err(unsupported(format!("unsupported operator {other}"))),
+            _ => self.dequantize(node)?,
         };
         self.set_output(node, result)
     }
 
     fn activation(&mut self, node: &NodeProto, activation: Activation) -> Result<Value> {
         let v = self.get(node, 0)?;
-        let expr = self.to_affine(v)?;
-        Ok(Value::Affine(self.materialize(expr, activation)))
+        let expr = self.affine_of(v)?;
+        Ok(Value::Affine(self.materialize(expr, activation)?))
+    }
+
+    fn flatten(&mut self, node: &NodeProto) -> Result<Value> {
+        let value = self.get(node, 0)?;
+        let rank = match &value {
+            Value::Const(t) => t.shape.len(),
+            Value::Affine(a) => a.shape.len() + 1,
+            Value::Input(s) => s.shape.len() + 1,
+        } as i64;
+        let axis = attr_int(node, "axis")?.unwrap_or(1);
+        let axis = if axis < 0 { axis + rank } else { axis };
+        if axis != 1 {
+            return Err(unsupported(format!("Flatten with axis {axis} (only axis 1, keeping the batch, is supported)")));
+        }
+        Ok(match value {
+            Value::Const(t) => {
+                let (first, rest) = match t.shape.split_first() {
+                    Some((&first, rest)) => (first, element_count(rest)?),
+                    None => return Err(malformed("Flatten of a scalar")),
+                };
+                Value::Const(Tensor { shape: vec![first, rest], data: t.data })
+            }
+            v => {
+                let mut a = self.affine_of(v)?;
+                a.shape = vec![a.bias.len()];
+                Value::Affine(a)
+            }
+        })
     }
 
     fn gemm(&mut self, node: &NodeProto) -> Result<Value> {
-        let alpha = attr_float(node, "alpha").unwrap_or(1.0);
-        let beta = attr_float(node, "beta").unwrap_or(1.0);
-        if attr_int(node, "transA").unwrap_or(0) != 0 {
+        let alpha = attr_float(node, "alpha")?.unwrap_or(1.0);
+        let beta = attr_float(node, "beta")?.unwrap_or(1.0);
+        if attr_int(node, "transA")?.unwrap_or(0) != 0 {
             return Err(unsupported("Gemm with transA=1"));
         }
         let a = self.get(node, 0)?;
-        let a = self.to_affine(a)?;
-        let b = self.get_const(node, 1)?;
-        if b.shape.len() != 2 {
-            return Err(malformed("Gemm weight must be 2-D"));
+        let a = self.affine_of(a)?;
+        if a.shape.len() != 1 {
+            return Err(unsupported(format!("Gemm on a tensor of per-sample shape {:?} (Gemm needs a matrix [batch, K])", a.shape)));
         }
-        let mut b = Matrix::from_rows(b.shape[0], b.shape[1], b.data);
-        if attr_int(node, "transB").unwrap_or(0) == 0 {
-            b = b.transpose();
-        } // now b is n x k
-        let mut out = left_multiply(a, &b, alpha)?;
+        let b = self.get_const(node, 1)?;
+        self.budget.take(b.data.len(), "the Gemm weight")?;
+        let mut k = b.into_matrix("the Gemm weight")?;
+        if attr_int(node, "transB")?.unwrap_or(0) == 0 {
+            k = k.transpose();
+        } // now k is n x k
+        if alpha != 1.0 {
+            k.data.iter_mut().for_each(|v| *v *= alpha);
+        }
+        let mut out = left_multiply(a, k, &mut self.budget)?;
         if let Some(c) = self.optional_const(node, 2)? {
             add_broadcast(&mut out, &c, beta)?;
         }
@@ -369,86 +629,119 @@ impl Importer {
 
     fn matmul(&mut self, node: &NodeProto) -> Result<Value> {
         let a = self.get(node, 0)?;
-        let a = self.to_affine(a)?;
+        let a = self.affine_of(a)?;
+        let Some((_, leading)) = a.shape.split_last() else {
+            return Err(unsupported("MatMul on a scalar"));
+        };
+        if leading.iter().any(|&d| d != 1) {
+            return Err(unsupported(format!("MatMul on a tensor of per-sample shape {:?} (only vectors are supported)", a.shape)));
+        }
+        let leading = leading.to_vec();
         let b = self.get_const(node, 1)?;
         if b.shape.len() != 2 {
             return Err(unsupported("MatMul is supported with a 2-D constant right operand"));
         }
-        let b = Matrix::from_rows(b.shape[0], b.shape[1], b.data).transpose();
-        Ok(Value::Affine(left_multiply(a, &b, 1.0)?))
+        self.budget.take(b.data.len(), "the MatMul weight")?;
+        let k = b.into_matrix("the MatMul weight")?.transpose();
+        let mut out = left_multiply(a, k, &mut self.budget)?;
+        out.shape = leading.into_iter().chain(std::iter::once(out.bias.len())).collect();
+        Ok(Value::Affine(out))
     }
 
     fn conv(&mut self, node: &NodeProto) -> Result<Value> {
         let x = self.get(node, 0)?;
-        let x = self.to_affine(x)?;
+        let x = self.affine_of(x)?;
         let w = self.get_const(node, 1)?;
         let bias = self.optional_const(node, 2)?;
-        if x.shape.len() != 3 || w.shape.len() != 4 {
+        let (&[channels, height, width], &[out_channels, group_channels, kernel_h, kernel_w]) = (&x.shape[..], &w.shape[..]) else {
             return Err(unsupported("Conv is supported for 2-D convolutions (input C x H x W, weight M x C/group x kH x kW)"));
+        };
+        if [channels, height, width, out_channels, group_channels, kernel_h, kernel_w].contains(&0) {
+            return Err(malformed("Conv input or weight has an empty dimension"));
         }
-        if let Some(pad) = node.attribute.iter().find(|a| a.name == "auto_pad") {
-            let mode = String::from_utf8_lossy(&pad.s);
-            if mode != "NOTSET" && mode != "VALID" {
-                return Err(unsupported(format!("Conv auto_pad={mode}")));
+        let mut pads = attr_ints(node, "pads")?.unwrap_or_else(|| vec![0, 0, 0, 0]);
+        if let Some(mode) = attr_string(node, "auto_pad")? {
+            match mode.as_str() {
+                "NOTSET" => {}
+                "VALID" if pads.iter().all(|&p| p == 0) => pads = vec![0, 0, 0, 0],
+                _ => return Err(unsupported(format!("Conv auto_pad={mode} (with pads {pads:?})"))),
             }
         }
-        let (channels, height, width) = (x.shape[0], x.shape[1], x.shape[2]);
-        let (out_channels, group_channels, kernel_h, kernel_w) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
-        let group = attr_int(node, "group").unwrap_or(1).max(1) as usize;
-        let strides = attr_ints(node, "strides").unwrap_or_else(|| vec![1, 1]);
-        let dilations = attr_ints(node, "dilations").unwrap_or_else(|| vec![1, 1]);
-        let pads = attr_ints(node, "pads").unwrap_or_else(|| vec![0, 0, 0, 0]);
-        if strides.len() != 2 || dilations.len() != 2 || pads.len() != 4 || strides.iter().chain(&dilations).any(|&s| s < 1) || pads.iter().any(|&p| p < 0) {
-            return Err(malformed("Conv strides/dilations/pads have the wrong length or sign"));
+        if let Some(kernel_shape) = attr_ints(node, "kernel_shape")? {
+            if kernel_shape != [kernel_h as i64, kernel_w as i64] {
+                return Err(malformed(format!("Conv kernel_shape {kernel_shape:?} differs from the weight's {kernel_h} x {kernel_w}")));
+            }
         }
-        if group_channels * group != channels || out_channels % group != 0 {
-            return Err(crate::error::shape(format!("Conv weight expects {} input channels, input has {channels}", group_channels * group)));
+        let group = attr_int(node, "group")?.unwrap_or(1);
+        let strides = attr_ints(node, "strides")?.unwrap_or_else(|| vec![1, 1]);
+        let dilations = attr_ints(node, "dilations")?.unwrap_or_else(|| vec![1, 1]);
+        if strides.len() != 2 || dilations.len() != 2 || pads.len() != 4 || strides.iter().chain(&dilations).any(|&s| s < 1) || pads.iter().any(|&p| p < 0) || group < 1 {
+            return Err(malformed("Conv strides/dilations/pads/group have the wrong length or sign"));
         }
-        let [sh, sw] = [strides[0] as usize, strides[1] as usize];
-        let [dh, dw] = [dilations[0] as usize, dilations[1] as usize];
-        let (pt, pl, pb, pr) = (pads[0] as usize, pads[1] as usize, pads[2] as usize, pads[3] as usize);
-        let span_h = dh * (kernel_h - 1) + 1;
-        let span_w = dw * (kernel_w - 1) + 1;
-        if height + pt + pb < span_h || width + pl + pr < span_w {
-            return Err(crate::error::shape("Conv kernel is larger than the padded input"));
+        let to_size = |v: i64| usize::try_from(v).map_err(|_| unsupported(format!("Conv attribute value {v} is too large")));
+        let group = to_size(group)?;
+        if group_channels.checked_mul(group) != Some(channels) || out_channels % group != 0 {
+            return Err(shape_error(format!("Conv weight expects {group_channels} x {group} input channels, the input has {channels}")));
         }
-        let out_h = (height + pt + pb - span_h) / sh + 1;
-        let out_w = (width + pl + pr - span_w) / sw + 1;
-        let mut k = Matrix::zeros(out_channels * out_h * out_w, channels * height * width);
+        let (sh, sw) = (to_size(strides[0])?, to_size(strides[1])?);
+        let (dh, dw) = (to_size(dilations[0])?, to_size(dilations[1])?);
+        let (pt, pl, pb, pr) = (to_size(pads[0])?, to_size(pads[1])?, to_size(pads[2])?, to_size(pads[3])?);
+        let too_large = || unsupported("Conv sizes overflow");
+        let span_h = dh.checked_mul(kernel_h - 1).and_then(|s| s.checked_add(1)).ok_or_else(too_large)?;
+        let span_w = dw.checked_mul(kernel_w - 1).and_then(|s| s.checked_add(1)).ok_or_else(too_large)?;
+        let padded_h = height.checked_add(pt).and_then(|s| s.checked_add(pb)).ok_or_else(too_large)?;
+        let padded_w = width.checked_add(pl).and_then(|s| s.checked_add(pr)).ok_or_else(too_large)?;
+        if padded_h < span_h || padded_w < span_w {
+            return Err(shape_error("Conv kernel is larger than the padded input"));
+        }
+        let out_h = (padded_h - span_h) / sh + 1;
+        let out_w = (padded_w - span_w) / sw + 1;
+        let rows = out_channels.checked_mul(out_h).and_then(|r| r.checked_mul(out_w)).ok_or_else(too_large)?;
+        let cols = x.bias.len();
+        let entries = matrix_entries(rows, cols, "the Conv lowered to a dense map")?;
+        self.budget.take(entries, "the Conv lowered to a dense map")?;
+        let mut k = Matrix::zeros(rows, cols);
+        // the taps ky with 0 <= offset + ky * dilation < size (all in i128: no overflow)
+        let taps = |offset: i128, dilation: usize, size: usize, kernel: usize| {
+            let d = dilation as i128;
+            let first = if offset >= 0 { 0 } else { (-offset + d - 1) / d };
+            let end = if (size as i128) <= offset { 0 } else { ((size as i128 - offset + d - 1) / d).min(kernel as i128) };
+            (first as usize)..(end.max(first) as usize)
+        };
         let per_group = out_channels / group;
         for m in 0..out_channels {
             let g = m / per_group;
             for oy in 0..out_h {
+                let offset_y = (oy * sh) as i128 - pt as i128;
                 for ox in 0..out_w {
+                    let offset_x = (ox * sw) as i128 - pl as i128;
                     let row = (m * out_h + oy) * out_w + ox;
                     for c in 0..group_channels {
                         let in_c = g * group_channels + c;
-                        for ky in 0..kernel_h {
-                            let iy = (oy * sh + ky * dh) as isize - pt as isize;
-                            if iy < 0 || iy >= height as isize {
-                                continue;
-                            }
-                            for kx in 0..kernel_w {
-                                let ix = (ox * sw + kx * dw) as isize - pl as isize;
-                                if ix < 0 || ix >= width as isize {
-                                    continue;
+                        for ky in taps(offset_y, dh, height, kernel_h) {
+                            let iy = (offset_y + (ky * dh) as i128) as usize;
+                            for kx in taps(offset_x, dw, width, kernel_w) {
+                                let ix = (offset_x + (kx * dw) as i128) as usize;
+                                let col = (in_c * height + iy) * width + ix;
+                                let tap = ((m * group_channels + c) * kernel_h + ky) * kernel_w + kx;
+                                if let (Some(weight), Some(entry)) = (w.data.get(tap), k.data.get_mut(row * cols + col)) {
+                                    *entry = *weight;
                                 }
-                                let col = (in_c * height + iy as usize) * width + ix as usize;
-                                *k.get_mut(row, col) += w.data[((m * group_channels + c) * kernel_h + ky) * kernel_w + kx];
                             }
                         }
                     }
                 }
             }
         }
-        let mut out = left_multiply(x, &k, 1.0)?;
+        let mut out = left_multiply(x, k, &mut self.budget)?;
         out.shape = vec![out_channels, out_h, out_w];
         if let Some(b) = bias {
-            if b.data.len() != out_channels {
-                return Err(crate::error::shape("Conv bias length differs from the output channels"));
+            if b.shape.len() != 1 || b.data.len() != out_channels {
+                return Err(shape_error(format!("Conv bias of shape {:?} does not match the {out_channels} output channels", b.shape)));
             }
+            let plane = out_h * out_w;
             for (i, v) in out.bias.iter_mut().enumerate() {
-                *v += b.data[i / (out_h * out_w)];
+                *v += b.data[i / plane];
             }
         }
         Ok(Value::Affine(out))
@@ -457,17 +750,24 @@ impl Importer {
     fn reshape(&mut self, node: &NodeProto) -> Result<Value> {
         let value = self.get(node, 0)?;
         let target = self.get_const(node, 1)?;
-        let target: Vec<i64> = target.data.iter().map(|&v| v as i64).collect();
+        let target: Vec<i64> = target
+            .data
+            .iter()
+            .map(|&v| if v.fract() == 0.0 && v.abs() < 9.0e15 { Ok(v as i64) } else { Err(malformed(format!("Reshape target entry {v} is not an integer"))) })
+            .collect::<Result<_>>()?;
+        if attr_int(node, "allowzero")?.unwrap_or(0) != 0 && target.contains(&0) {
+            return Err(unsupported("Reshape with allowzero=1 and a zero in the target shape"));
+        }
         match value {
             Value::Const(t) => {
-                let shape = resolve_shape(&target, &t.shape, numel(&t.shape))?;
+                let shape = resolve_shape(&target, &t.shape, t.data.len())?;
                 Ok(Value::Const(Tensor { shape, data: t.data }))
             }
             v => {
-                let mut a = self.to_affine(v)?;
+                let mut a = self.affine_of(v)?;
                 // the target includes the batch axis
                 let full: Vec<usize> = std::iter::once(1).chain(a.shape.iter().copied()).collect();
-                let shape = resolve_shape(&target, &full, numel(&a.shape))?;
+                let shape = resolve_shape(&target, &full, a.bias.len())?;
                 if shape.first() != Some(&1) {
                     return Err(unsupported("Reshape must keep the batch axis first"));
                 }
@@ -482,22 +782,38 @@ impl Importer {
         let x = self.get_const(node, 0).map_err(|_| unsupported("DequantizeLinear is supported on constant (weight) tensors only"))?;
         let scale = self.get_const(node, 1)?;
         let zero = self.optional_const(node, 2)?;
-        let axis = attr_int(node, "axis").unwrap_or(1);
-        let rank = x.shape.len() as i64;
-        let axis = if axis < 0 { axis + rank } else { axis };
-        let per_axis = scale.data.len() > 1;
-        if per_axis && (axis < 0 || axis >= rank || x.shape[axis as usize] != scale.data.len()) {
-            return Err(crate::error::shape("DequantizeLinear scale length does not match the axis"));
+        if scale.data.is_empty() {
+            return Err(malformed("DequantizeLinear scale is empty"));
         }
-        let inner: usize = if per_axis { x.shape[axis as usize + 1..].iter().product() } else { 1 };
+        if scale.shape.len() > 1 {
+            return Err(unsupported(format!("DequantizeLinear with a scale of shape {:?} (blocked quantisation)", scale.shape)));
+        }
+        if let Some(z) = &zero {
+            if z.data.len() != scale.data.len() {
+                return Err(malformed(format!("DequantizeLinear zero point has {} values, the scale {}", z.data.len(), scale.data.len())));
+            }
+        }
         let channels = scale.data.len();
+        // per-tensor: one channel; per-axis: `channels` blocks of `inner` values along `axis`
+        let inner = if channels > 1 {
+            let rank = x.shape.len() as i64;
+            let axis = attr_int(node, "axis")?.unwrap_or(1);
+            let axis = if axis < 0 { axis + rank } else { axis };
+            match usize::try_from(axis).ok().filter(|&a| x.shape.get(a) == Some(&channels)) {
+                Some(a) => x.shape[a + 1..].iter().product::<usize>().max(1),
+                None => return Err(shape_error(format!("DequantizeLinear scale length {channels} does not match axis {axis} of shape {:?}", x.shape))),
+            }
+        } else {
+            1
+        };
+        self.budget.take(x.data.len(), "the dequantized tensor")?;
         let data = x
             .data
             .iter()
             .enumerate()
             .map(|(i, &q)| {
-                let c = if per_axis { (i / inner) % channels } else { 0 };
-                let z = zero.as_ref().map_or(0.0, |z| z.data[c.min(z.data.len() - 1)]);
+                let c = (i / inner) % channels;
+                let z = zero.as_ref().map_or(0.0, |z| z.data[c]);
                 (q - z) * scale.data[c]
             })
             .collect();
@@ -508,180 +824,291 @@ impl Importer {
         let op = node.op_type.as_str();
         let lhs = self.get(node, 0)?;
         let rhs = self.get(node, 1)?;
+        let commutative = matches!(op, "Add" | "Mul" | "Max" | "Min");
+        // a constant goes to the right where the operation allows
+        let (lhs, rhs) = match (lhs, rhs) {
+            (Value::Const(c), v) if commutative && !matches!(v, Value::Const(_)) => (v, Value::Const(c)),
+            pair => pair,
+        };
         match (lhs, rhs) {
-            (Value::Const(a), Value::Const(b)) => Ok(Value::Const(const_binary(op, &a, &b)?)),
+            (Value::Const(a), Value::Const(b)) => {
+                let t = const_binary(op, &a, &b)?;
+                self.budget.take(t.data.len(), "a folded constant")?;
+                Ok(Value::Const(t))
+            }
             // the input prologue: clip, subtract mean, divide by range
-            (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c)? {
+            (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c, &mut self.budget)? {
                 Some(next) => Ok(Value::Input(next)),
-                None => self.binary_affine_const(op, Value::Input(stage), &c),
+                None => {
+                    let a = self.affine_of(Value::Input(stage))?;
+                    self.affine_const(op, a, &c)
+                }
             },
-            (Value::Const(c), v) if matches!(op, "Add" | "Mul") => self.binary_affine_const(op, v, &c),
+            (v, Value::Const(c)) => {
+                let a = self.affine_of(v)?;
+                self.affine_const(op, a, &c)
+            }
             (Value::Const(c), v) if op == "Sub" => {
                 // c - v = -(v) + c
-                let mut a = self.to_affine(v)?;
-                scale_affine(&mut a, &Tensor { shape: vec![], data: vec![-1.0] })?;
+                let mut a = self.affine_of(v)?;
+                negate(&mut a, &mut self.budget)?;
                 add_broadcast(&mut a, &c, 1.0)?;
                 Ok(Value::Affine(a))
             }
-            (v, Value::Const(c)) => self.binary_affine_const(op, v, &c),
-            (u, v) if matches!(op, "Add" | "Sub") => {
-                let a = self.to_affine(u)?;
-                let mut b = self.to_affine(v)?;
-                if op == "Sub" {
-                    scale_affine(&mut b, &Tensor { shape: vec![], data: vec![-1.0] })?;
+            (Value::Const(_), _) => Err(unsupported(format!("{op} by an input-dependent tensor is not affine"))),
+            (u, v) => {
+                let a = self.affine_of(u)?;
+                let b = self.affine_of(v)?;
+                if strip_leading_ones(&a.shape) != strip_leading_ones(&b.shape) {
+                    return Err(unsupported(format!("{op} of input-dependent tensors of shapes {:?} and {:?} (broadcasting between them is not supported)", a.shape, b.shape)));
                 }
-                Ok(Value::Affine(add_affine(a, b)?))
+                match op {
+                    "Add" => Ok(Value::Affine(add_affine(a, b, &mut self.budget)?)),
+                    "Sub" => {
+                        let mut b = b;
+                        negate(&mut b, &mut self.budget)?;
+                        Ok(Value::Affine(add_affine(a, b, &mut self.budget)?))
+                    }
+                    "Max" | "Min" => {
+                        // max(u, v) = v + relu(u - v); min(u, v) = u - relu(u - v)
+                        let mut minus_b = b.clone();
+                        negate(&mut minus_b, &mut self.budget)?;
+                        let difference = add_affine(a.clone(), minus_b, &mut self.budget)?;
+                        let mut rectified = self.materialize(difference, Activation::Relu)?;
+                        if op == "Max" {
+                            Ok(Value::Affine(add_affine(b, rectified, &mut self.budget)?))
+                        } else {
+                            negate(&mut rectified, &mut self.budget)?;
+                            Ok(Value::Affine(add_affine(a, rectified, &mut self.budget)?))
+                        }
+                    }
+                    _ => Err(unsupported(format!("{op} of two input-dependent tensors is not affine"))),
+                }
             }
-            _ => Err(unsupported(format!("{op} of two input-dependent tensors is not affine"))),
         }
     }
 
-    fn binary_affine_const(&mut self, op: &str, v: Value, c: &Tensor) -> Result<Value> {
-        let mut a = self.to_affine(v)?;
+    /// `a op c` for an expression `a` and a constant `c` broadcast to its shape.
+    fn affine_const(&mut self, op: &str, mut a: Affine, c: &Tensor) -> Result<Value> {
         match op {
             "Add" => add_broadcast(&mut a, c, 1.0)?,
             "Sub" => add_broadcast(&mut a, c, -1.0)?,
-            "Mul" => scale_affine(&mut a, c)?,
+            "Mul" => scale_affine(&mut a, c, &mut self.budget)?,
             "Div" => {
                 if c.data.contains(&0.0) {
                     return Err(malformed("division by a constant containing zero"));
                 }
-                scale_affine(&mut a, &Tensor { shape: c.shape.clone(), data: c.data.iter().map(|v| 1.0 / v).collect() })?
+                let reciprocal = Tensor { shape: c.shape.clone(), data: c.data.iter().map(|v| 1.0 / v).collect() };
+                scale_affine(&mut a, &reciprocal, &mut self.budget)?
             }
-            _ => return Err(unsupported(format!("{op} with a constant is only supported directly on the graph input (clipping)"))),
+            "Max" | "Min" => return self.clip_layer(op, a, c).map(Value::Affine),
+            _ => return Err(unsupported(format!("{op} with a constant is not supported"))),
         }
         Ok(Value::Affine(a))
     }
+
+    /// `max(a, c) = relu(a - c) + c` or `min(a, c) = c - relu(c - a)`, exactly, as a ReLU layer.
+    fn clip_layer(&mut self, op: &str, mut a: Affine, c: &Tensor) -> Result<Affine> {
+        let values = broadcast_values(c, &a.shape)?;
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            return Err(unsupported(format!("{op} with the constant {bad} is supported only directly on the graph input")));
+        }
+        if op == "Max" {
+            a.bias.iter_mut().zip(&values).for_each(|(b, v)| *b -= v);
+            let mut out = self.materialize(a, Activation::Relu)?;
+            out.bias.copy_from_slice(&values);
+            Ok(out)
+        } else {
+            negate(&mut a, &mut self.budget)?;
+            a.bias.iter_mut().zip(&values).for_each(|(b, v)| *b += v);
+            let mut out = self.materialize(a, Activation::Relu)?;
+            negate(&mut out, &mut self.budget)?;
+            out.bias.copy_from_slice(&values);
+            Ok(out)
+        }
+    }
+}
+
+fn strip_leading_ones(shape: &[usize]) -> &[usize] {
+    let ones = shape.iter().take_while(|&&d| d == 1).count();
+    &shape[ones..]
 }
 
 /// Applies one step of the clip/normalise prologue to the raw input, if it
 /// fits the order clip → subtract mean → divide by range; returns `None` when
-/// the step must instead be treated as a general affine operation.
-fn prologue_step(stage: &InputStage, op: &str, c: &Tensor) -> Result<Option<InputStage>> {
-    let n = numel(&stage.shape);
-    let values: Vec<f64> = match c.data.len() {
-        1 => vec![c.data[0]; n],
-        len if len == n => c.data.clone(),
-        _ => return Ok(None),
-    };
-    let mut next = stage.clone();
-    let t = &mut next.transform;
+/// the step must instead be treated as a general operation.
+fn prologue_step(stage: &InputStage, op: &str, c: &Tensor, budget: &mut Budget) -> Result<Option<InputStage>> {
+    let Ok(values) = broadcast_values(c, &stage.shape) else { return Ok(None) };
+    if values.iter().any(|v| v.is_nan()) {
+        return Err(malformed(format!("{op} with a NaN constant")));
+    }
+    let n = values.len();
+    budget.take(4 * n, "the input prologue")?;
+    let mut transform = stage.transform.clone().unwrap_or_else(|| identity_transform(n));
+    let t = &mut transform;
     let untouched_normalisation = t.mean.iter().all(|&m| m == 0.0) && t.range.iter().all(|&r| r == 1.0);
     match op {
-        "Max" if untouched_normalisation => t.min = values,
-        "Min" if untouched_normalisation => t.max = values,
-        "Sub" if untouched_normalisation => t.mean = values,
-        "Div" if t.range.iter().all(|&r| r == 1.0) && values.iter().all(|&r| r > 0.0) => t.range = values,
-        "Max" | "Min" => return Err(unsupported(format!("{op} (clipping) is supported only at the start of the graph"))),
+        "Max" | "Min" if untouched_normalisation => {
+            for (i, &c) in values.iter().enumerate() {
+                let (lo, hi) = (&mut t.min[i], &mut t.max[i]);
+                // clip(x, lo, hi) with lo <= hi, then max(., c) or min(., c)
+                match op {
+                    "Max" if c <= *hi => *lo = lo.max(c),
+                    "Min" if c >= *lo => *hi = hi.min(c),
+                    _ => (*lo, *hi) = (c, c),
+                }
+                if *lo == f64::INFINITY || *hi == f64::NEG_INFINITY {
+                    return Err(unsupported(format!("{op} makes input element {i} the constant {c}")));
+                }
+            }
+        }
+        "Sub" if untouched_normalisation && values.iter().all(|v| v.is_finite()) => t.mean = values,
+        "Div" if t.range.iter().all(|&r| r == 1.0) && values.iter().all(|&r| r > 0.0 && r.is_finite()) => t.range = values,
         _ => return Ok(None),
     }
-    Ok(Some(next))
+    Ok(Some(InputStage { transform: Some(transform), shape: stage.shape.clone() }))
 }
 
-/// `K * expr * scale` for a matrix `K` with `K.cols == numel(expr)`.
-fn left_multiply(expr: Affine, k: &Matrix, scale: f64) -> Result<Affine> {
+/// `k * expr` for a matrix `k` with `k.cols == numel(expr)`.
+fn left_multiply(expr: Affine, k: Matrix, budget: &mut Budget) -> Result<Affine> {
     let n = expr.bias.len();
     if k.cols != n {
-        return Err(crate::error::shape(format!("operand has {n} elements per sample, the weight expects {}", k.cols)));
+        return Err(shape_error(format!("operand has {n} elements per sample, the weight expects {}", k.cols)));
     }
-    let mut k = k.clone();
-    if scale != 1.0 {
-        k.data.iter_mut().for_each(|v| *v *= scale);
-    }
+    budget.take(k.rows, "a product")?;
     let mut bias = vec![0.0; k.rows];
     k.mul_vec_add(&expr.bias, &mut bias);
-    let terms = expr
-        .terms
-        .into_iter()
-        .map(|(s, m)| (s, Map::Dense(match m { Map::Identity => k.clone(), Map::Dense(m) => k.matmul(&m) })))
-        .collect();
+    let mut terms = Vec::with_capacity(expr.terms.len());
+    for (source, map) in expr.terms {
+        let product = match map {
+            Map::Identity => {
+                budget.take(k.data.len(), "a product")?;
+                k.clone()
+            }
+            Map::Dense(m) => {
+                let steps = k.rows.checked_mul(k.cols).and_then(|s| s.checked_mul(m.cols));
+                if steps.is_none_or(|s| s > MAX_PRODUCT_STEPS) {
+                    return Err(unsupported(format!(
+                        "pre-multiplying a {} x {} map by a {} x {} map exceeds the reader's limit of {MAX_PRODUCT_STEPS} (2^34) multiply-adds",
+                        k.rows, k.cols, m.rows, m.cols
+                    )));
+                }
+                budget.take(matrix_entries(k.rows, m.cols, "a product")?, "a product")?;
+                k.matmul(&m)
+            }
+        };
+        terms.push((source, Map::Dense(product)));
+    }
     Ok(Affine { shape: vec![k.rows], terms, bias })
 }
 
-/// Indices of `c` broadcast to the per-sample shape `target` (numpy rules, an
-/// optional leading batch axis of size 1 in `c`).
-fn broadcast_index(c: &Tensor, target: &[usize]) -> Result<Vec<usize>> {
+/// The values of `c` broadcast to the per-sample shape `target` (numpy rules,
+/// an optional leading batch axis of size 1 in `c`), in `target`'s order.
+fn broadcast_values(c: &Tensor, target: &[usize]) -> Result<Vec<f64>> {
+    let mismatch = || shape_error(format!("constant of shape {:?} does not broadcast to {target:?}", c.shape));
     let mut cs = c.shape.clone();
     if cs.len() == target.len() + 1 {
         if cs[0] != 1 {
-            return Err(crate::error::shape(format!("constant of shape {:?} does not broadcast to {target:?}", c.shape)));
+            return Err(mismatch());
         }
         cs.remove(0);
     }
     if cs.len() > target.len() {
-        return Err(crate::error::shape(format!("constant of shape {:?} does not broadcast to {target:?}", c.shape)));
+        return Err(mismatch());
     }
     let padded: Vec<usize> = std::iter::repeat_n(1, target.len() - cs.len()).chain(cs).collect();
     if padded.iter().zip(target).any(|(&p, &t)| p != 1 && p != t) {
-        return Err(crate::error::shape(format!("constant of shape {:?} does not broadcast to {target:?}", c.shape)));
+        return Err(mismatch());
     }
-    let total = numel(target);
+    // strides of `c`, zero along broadcast axes
+    let mut strides = vec![0; target.len()];
+    let mut stride = 1;
+    for d in (0..target.len()).rev() {
+        if padded[d] != 1 {
+            strides[d] = stride;
+        }
+        stride *= padded[d];
+    }
+    let total = element_count(target)?;
     let mut out = Vec::with_capacity(total);
     for flat in 0..total {
-        let (mut rem, mut idx, mut stride) = (flat, 0, 1);
-        let mut strides = vec![0; target.len()];
+        let (mut rem, mut idx) = (flat, 0);
         for d in (0..target.len()).rev() {
-            strides[d] = stride;
-            stride *= padded[d];
-        }
-        for d in (0..target.len()).rev() {
-            let coord = rem % target[d];
+            idx += (rem % target[d]) * strides[d];
             rem /= target[d];
-            if padded[d] != 1 {
-                idx += coord * strides[d];
-            }
         }
-        out.push(idx);
+        out.push(c.data.get(idx).copied().ok_or_else(mismatch)?);
     }
     Ok(out)
 }
 
+/// `a += sign * c`, with `c` broadcast to the shape of `a`.
 fn add_broadcast(a: &mut Affine, c: &Tensor, sign: f64) -> Result<()> {
-    let idx = broadcast_index(c, &a.shape)?;
-    for (b, i) in a.bias.iter_mut().zip(idx) {
-        *b += sign * c.data[i];
+    let values = broadcast_values(c, &a.shape)?;
+    for (b, v) in a.bias.iter_mut().zip(values) {
+        *b += if sign == 1.0 { v } else { sign * v };
     }
     Ok(())
 }
 
-fn scale_affine(a: &mut Affine, c: &Tensor) -> Result<()> {
-    let idx = broadcast_index(c, &a.shape)?;
-    let factors: Vec<f64> = idx.iter().map(|&i| c.data[i]).collect();
+/// `a *= c` element-wise, with `c` broadcast to the shape of `a`.
+fn scale_affine(a: &mut Affine, c: &Tensor, budget: &mut Budget) -> Result<()> {
+    let factors = broadcast_values(c, &a.shape)?;
     for (b, f) in a.bias.iter_mut().zip(&factors) {
         *b *= f;
     }
     for (_, map) in a.terms.iter_mut() {
-        if let Map::Identity = map {
-            let mut d = Matrix::zeros(factors.len(), factors.len());
-            for (i, f) in factors.iter().enumerate() {
-                *d.get_mut(i, i) = *f;
+        match map {
+            Map::Identity => {
+                let n = factors.len();
+                budget.take(matrix_entries(n, n, "a diagonal scaling")?, "a diagonal scaling")?;
+                let mut d = Matrix::zeros(n, n);
+                for (i, f) in factors.iter().enumerate() {
+                    *d.get_mut(i, i) = *f;
+                }
+                *map = Map::Dense(d);
             }
-            *map = Map::Dense(d);
-        } else if let Map::Dense(m) = map {
-            for (r, f) in factors.iter().enumerate() {
-                m.data[r * m.cols..(r + 1) * m.cols].iter_mut().for_each(|v| *v *= f);
+            Map::Dense(m) => {
+                for (row, f) in m.data.chunks_mut(m.cols.max(1)).zip(&factors) {
+                    row.iter_mut().for_each(|v| *v *= f);
+                }
             }
         }
     }
     Ok(())
 }
 
-fn add_affine(a: Affine, b: Affine) -> Result<Affine> {
+/// `a = -a` (exact).
+fn negate(a: &mut Affine, budget: &mut Budget) -> Result<()> {
+    let minus_one = Tensor { shape: vec![], data: vec![-1.0] };
+    scale_affine(a, &minus_one, budget)
+}
+
+fn add_affine(a: Affine, b: Affine, budget: &mut Budget) -> Result<Affine> {
     if a.bias.len() != b.bias.len() {
-        return Err(crate::error::shape(format!("adding tensors of {} and {} elements", a.bias.len(), b.bias.len())));
+        return Err(shape_error(format!("adding tensors of {} and {} elements", a.bias.len(), b.bias.len())));
     }
+    let n = a.bias.len();
     let bias = a.bias.iter().zip(&b.bias).map(|(x, y)| x + y).collect();
     let mut terms = a.terms;
     for (source, map) in b.terms {
         match terms.iter_mut().find(|(s, _)| *s == source) {
             Some((_, existing)) => {
-                let n = a.bias.len();
-                let dense = |m: &Map| match m {
-                    Map::Identity => Matrix::identity(n),
-                    Map::Dense(m) => m.clone(),
+                let dense = |m: &Map, budget: &mut Budget| -> Result<Matrix> {
+                    match m {
+                        Map::Identity => {
+                            budget.take(matrix_entries(n, n, "an identity map")?, "an identity map")?;
+                            Ok(Matrix::identity(n))
+                        }
+                        Map::Dense(m) => Ok(m.clone()),
+                    }
                 };
-                let mut sum = dense(existing);
-                for (x, y) in sum.data.iter_mut().zip(dense(&map).data) {
+                let mut sum = dense(existing, budget)?;
+                let other = dense(&map, budget)?;
+                if (sum.rows, sum.cols) != (other.rows, other.cols) {
+                    return Err(shape_error("adding maps of different sizes"));
+                }
+                for (x, y) in sum.data.iter_mut().zip(other.data) {
                     *x += y;
                 }
                 *existing = Map::Dense(sum);
@@ -692,25 +1119,24 @@ fn add_affine(a: Affine, b: Affine) -> Result<Affine> {
     Ok(Affine { shape: a.shape, terms, bias })
 }
 
+/// Element-wise `a op b` of two constants, one broadcast to the other.
 fn const_binary(op: &str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let (big, small, swapped) = if numel(&a.shape) >= numel(&b.shape) { (a, b, false) } else { (b, a, true) };
-    let target: Vec<usize> = big.shape.clone();
-    let small_as = Tensor { shape: small.shape.clone(), data: small.data.clone() };
-    let idx = broadcast_index(&small_as, &target).or_else(|_| {
-        // allow a full-rank broadcast including the leading axis
-        if numel(&small.shape) == 1 { Ok(vec![0; numel(&target)]) } else { Err(crate::error::shape("constant shapes do not broadcast")) }
-    })?;
+    let (big, small, swapped) = if a.data.len() >= b.data.len() { (a, b, false) } else { (b, a, true) };
+    let target = big.shape.clone();
+    let small_values = if small.data.len() == 1 { vec![small.data[0]; big.data.len()] } else { broadcast_values(small, &target)? };
     let data = big
         .data
         .iter()
-        .zip(idx)
-        .map(|(&x, i)| {
-            let (l, r) = if swapped { (small.data[i], x) } else { (x, small.data[i]) };
+        .zip(small_values)
+        .map(|(&x, y)| {
+            let (l, r) = if swapped { (y, x) } else { (x, y) };
             match op {
                 "Add" => l + r,
                 "Sub" => l - r,
                 "Mul" => l * r,
                 "Div" => l / r,
+                // ONNX's Max and Min propagate NaN
+                _ if l.is_nan() || r.is_nan() => f64::NAN,
                 "Max" => l.max(r),
                 _ => l.min(r),
             }
@@ -729,32 +1155,42 @@ fn resolve_shape(target: &[i64], current: &[usize], count: usize) -> Result<Vec<
                 shape.push(1);
             }
             0 => shape.push(*current.get(i).ok_or_else(|| malformed("Reshape copies a missing dimension"))?),
-            d if d > 0 => shape.push(d as usize),
+            d if d > 0 => shape.push(usize::try_from(d).map_err(|_| malformed(format!("Reshape target {target:?} is invalid")))?),
             _ => return Err(malformed(format!("Reshape target {target:?} is invalid"))),
         }
     }
-    let known: usize = shape.iter().product();
+    let cannot = || shape_error(format!("cannot reshape {count} elements to {target:?}"));
+    let known = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(cannot)?;
     if let Some(i) = infer {
-        if known == 0 || count % known != 0 {
-            return Err(crate::error::shape(format!("cannot reshape {count} elements to {target:?}")));
+        if known == 0 || !count.is_multiple_of(known) {
+            return Err(cannot());
         }
         shape[i] = count / known;
     } else if known != count {
-        return Err(crate::error::shape(format!("cannot reshape {count} elements to {target:?}")));
+        return Err(cannot());
     }
     Ok(shape)
 }
 
-fn attr_float(node: &NodeProto, name: &str) -> Option<f64> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.f as f64)
+fn attribute<'a>(node: &'a NodeProto, name: &str, kind: i32, kind_name: &str) -> Result<Option<&'a AttributeProto>> {
+    match node.attribute.iter().find(|a| a.name == name) {
+        Some(a) if a.r#type == kind || a.r#type == 0 => Ok(Some(a)),
+        Some(_) => Err(malformed(format!("attribute '{name}' is not {kind_name}"))),
+        None => Ok(None),
+    }
 }
-fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+fn attr_float(node: &NodeProto, name: &str) -> Result<Option<f64>> {
+    Ok(attribute(node, name, attribute_type::FLOAT, "a float")?.map(|a| a.f as f64))
 }
-fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.ints.clone())
+fn attr_int(node: &NodeProto, name: &str) -> Result<Option<i64>> {
+    Ok(attribute(node, name, attribute_type::INT, "an integer")?.map(|a| a.i))
 }
-
+fn attr_ints(node: &NodeProto, name: &str) -> Result<Option<Vec<i64>>> {
+    Ok(attribute(node, name, attribute_type::INTS, "a list of integers")?.map(|a| a.ints.clone()))
+}
+fn attr_string(node: &NodeProto, name: &str) -> Result<Option<String>> {
+    Ok(attribute(node, name, attribute_type::STRING, "a string")?.map(|a| String::from_utf8_lossy(&a.s).into_owned()))
+}
 
 #[cfg(test)]
 mod tests {
@@ -832,5 +1268,224 @@ mod tests {
         };
         let err = read(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec()).unwrap_err();
         assert!(err.context.contains("node 'y' (Softmax)") && err.context.contains("unsupported operator Softmax"), "{}", err.context);
+    }
+
+    fn graph_bytes(nodes: Vec<NodeProto>, initializer: Vec<TensorProto>, input_dims: &[i64], output: &str) -> Vec<u8> {
+        let graph = GraphProto { node: nodes, initializer, input: vec![value_info("x", input_dims)], output: vec![value_info(output, &[1])], ..Default::default() };
+        ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec()
+    }
+    fn int(name: &str, value: i64) -> AttributeProto {
+        AttributeProto { name: name.into(), i: value, r#type: attribute_type::INT, ..Default::default() }
+    }
+    fn grid() -> Vec<f64> {
+        (-40..=40).map(|i| i as f64 / 16.0).collect()
+    }
+
+    /// Every chain of two clips of the raw input reads as exactly the
+    /// composed function, whether it becomes the input transform or layers.
+    #[test]
+    fn chained_clips_of_the_input_compose_exactly() {
+        let cases: [(&str, f64, &str, f64); 8] = [
+            ("Max", 0.5, "Max", -1.0),
+            ("Max", -1.0, "Max", 0.5),
+            ("Min", 0.5, "Min", -1.0),
+            ("Min", -1.0, "Min", 0.5),
+            ("Max", -1.0, "Min", 0.5),
+            ("Max", 0.5, "Min", -1.0),
+            ("Min", 0.5, "Max", -1.0),
+            ("Min", -1.0, "Max", 0.5),
+        ];
+        let apply = |op: &str, x: f64, c: f64| if op == "Max" { x.max(c) } else { x.min(c) };
+        for (first, a, second, b) in cases {
+            let bytes = graph_bytes(
+                vec![node(first, &["x", "a"], "u", vec![]), node(second, &["u", "b"], "y", vec![])],
+                vec![tensor("a", &[], &[a]), tensor("b", &[1], &[b])],
+                &[1, 1],
+                "y",
+            );
+            let net = read(&bytes).unwrap();
+            net.validate().unwrap();
+            for x in grid() {
+                let expected = apply(second, apply(first, x, a), b);
+                assert_eq!(net.eval(&[x]), vec![expected], "{second}({first}(x, {a}), {b}) at x = {x}");
+            }
+        }
+    }
+
+    /// A graph reading the raw input and a clipped copy of it: the clip is a
+    /// layer, not an input transform that would also clip the raw use.
+    #[test]
+    fn raw_and_clipped_uses_of_the_input_stay_apart() {
+        for (op, c) in [("Max", 0.0), ("Max", 0.75), ("Min", -0.5)] {
+            let nodes = vec![
+                node("MatMul", &["x", "w"], "raw", vec![]),
+                node(op, &["x", "c"], "clipped", vec![]),
+                node("MatMul", &["clipped", "v"], "through_clip", vec![]),
+                node("Add", &["raw", "through_clip"], "y", vec![]),
+            ];
+            let inits = vec![tensor("w", &[2, 1], &[1.0, -2.0]), tensor("c", &[], &[c]), tensor("v", &[2, 1], &[3.0, 0.5])];
+            // the raw use first and last
+            for order in [nodes.clone(), vec![nodes[1].clone(), nodes[2].clone(), nodes[0].clone(), nodes[3].clone()]] {
+                let net = read(&graph_bytes(order, inits.clone(), &[1, 2], "y")).unwrap();
+                net.validate().unwrap();
+                assert!(net.input_transform.is_none());
+                for (x0, x1) in grid().into_iter().zip(grid().into_iter().rev()) {
+                    let clip = |v: f64| if op == "Max" { v.max(c) } else { v.min(c) };
+                    let expected = (x0 - 2.0 * x1) + (3.0 * clip(x0) + 0.5 * clip(x1));
+                    let got = net.eval(&[x0, x1])[0];
+                    assert!((got - expected).abs() <= 1e-12, "{op} {c} at ({x0}, {x1}): {got} vs {expected}");
+                }
+            }
+        }
+    }
+
+    /// A prologue used once becomes the input transform; max and min of two
+    /// input-dependent tensors and clips after normalising become layers.
+    #[test]
+    fn prologue_and_clip_layers_match_direct_evaluation() {
+        // (max(x, -1) - 0.5) / 4 as the input transform, then max(., 0.1)
+        let nodes = vec![
+            node("Max", &["x", "lo"], "a", vec![]),
+            node("Sub", &["a", "mean"], "b", vec![]),
+            node("Div", &["b", "range"], "c", vec![]),
+            node("Max", &["c", "floor"], "d", vec![]),
+            node("Min", &["d", "c"], "y", vec![]),
+        ];
+        let inits = vec![tensor("lo", &[1], &[-1.0]), tensor("mean", &[1], &[0.5]), tensor("range", &[1], &[4.0]), tensor("floor", &[1], &[0.1])];
+        let net = read(&graph_bytes(nodes, inits, &[1, 1], "y")).unwrap();
+        net.validate().unwrap();
+        let t = net.input_transform.as_ref().unwrap();
+        assert_eq!((t.min[0], t.max[0], t.mean[0], t.range[0]), (-1.0, f64::INFINITY, 0.5, 4.0));
+        for x in grid() {
+            let c = (x.max(-1.0) - 0.5) / 4.0;
+            let expected = c.max(0.1).min(c);
+            assert!((net.eval(&[x])[0] - expected).abs() <= 1e-15, "at {x}");
+        }
+    }
+
+    #[test]
+    fn clipping_the_input_to_infinity_is_refused() {
+        let bytes = graph_bytes(vec![node("Max", &["x", "c"], "y", vec![])], vec![tensor("c", &[], &[f64::INFINITY])], &[1, 1], "y");
+        let err = read(&bytes).unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Unsupported);
+        assert!(err.context.starts_with("node 'y' (Max): Max makes input element 0 the constant inf"), "{}", err.context);
+    }
+
+    #[test]
+    fn division_by_a_power_of_two_is_exact_and_otherwise_rounds_once() {
+        for (c, factor) in [(4.0, 0.25), (3.0, 1.0 / 3.0)] {
+            let nodes = vec![node("MatMul", &["x", "w"], "m", vec![]), node("Div", &["m", "c"], "y", vec![])];
+            let net = read(&graph_bytes(nodes, vec![tensor("w", &[1, 1], &[0.7]), tensor("c", &[], &[c])], &[1, 1], "y")).unwrap();
+            assert_eq!(net.layers[0].terms[0].weights.data, vec![0.7 * factor]);
+        }
+    }
+
+    fn error_of(bytes: &[u8]) -> crate::error::Error {
+        match std::panic::catch_unwind(|| read(bytes)) {
+            Ok(result) => result.expect_err("the model must be refused"),
+            Err(_) => panic!("the reader panicked"),
+        }
+    }
+
+    #[test]
+    fn dequantize_with_an_empty_scale_is_refused() {
+        let q = TensorProto { name: "q".into(), dims: vec![1, 1], data_type: data_type::INT8, raw_data: vec![3], ..Default::default() };
+        let nodes = vec![node("DequantizeLinear", &["q", "s"], "w", vec![]), node("MatMul", &["x", "w"], "y", vec![])];
+        for scale in [tensor("s", &[0], &[]), tensor("s", &[2, 0], &[])] {
+            let err = error_of(&graph_bytes(nodes.clone(), vec![q.clone(), scale], &[1, 1], "y"));
+            assert!(err.context.starts_with("node 'w' (DequantizeLinear): "), "{}", err.context);
+        }
+        // a zero point of another length than the scale
+        let zero = TensorProto { name: "z".into(), dims: vec![0], data_type: data_type::INT8, ..Default::default() };
+        let nodes = vec![node("DequantizeLinear", &["q", "s", "z"], "w", vec![]), node("MatMul", &["x", "w"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![q, tensor("s", &[], &[0.5]), zero], &[1, 1], "y"));
+        assert!(err.context.contains("zero point has 0 values"), "{}", err.context);
+    }
+
+    /// Sizes from the file are checked before anything is allocated.
+    #[test]
+    fn oversized_models_are_refused_before_allocating() {
+        use crate::error::ErrorKind;
+        // Relu directly on a 100000-wide input would need a 10^10-entry identity
+        let err = error_of(&graph_bytes(vec![node("Relu", &["x"], "y", vec![])], vec![], &[1, 100_000], "y"));
+        assert_eq!(err.kind, ErrorKind::Unsupported);
+        assert!(err.context.starts_with("node 'y' (Relu): an identity map would be a 100000 x 100000 matrix"), "{}", err.context);
+        // a 1x1 convolution of a 5000 x 5000 image: a 2.5e7 x 2.5e7 dense map
+        let conv = vec![node("Conv", &["x", "k"], "y", vec![])];
+        let err = error_of(&graph_bytes(conv, vec![tensor("k", &[1, 1, 1, 1], &[1.0])], &[1, 1, 5000, 5000], "y"));
+        assert_eq!(err.kind, ErrorKind::Unsupported);
+        assert!(err.context.starts_with("node 'y' (Conv): the Conv lowered to a dense map would be a 25000000 x 25000000 matrix"), "{}", err.context);
+        // padding of 100000 and of 2^62
+        for pad in [100_000, 1 << 62] {
+            let conv = vec![node("Conv", &["x", "k"], "y", vec![ints("pads", &[pad, pad, pad, pad])])];
+            let err = error_of(&graph_bytes(conv, vec![tensor("k", &[1, 1, 1, 1], &[1.0])], &[1, 1, 2, 2], "y"));
+            assert_eq!(err.kind, ErrorKind::Unsupported, "{}", err.context);
+            assert!(err.context.starts_with("node 'y' (Conv): "), "{}", err.context);
+        }
+        // dimensions whose product overflows, with no data
+        for dims in [vec![1i64 << 62, 4], vec![1 << 32, 1 << 32], vec![1 << 27]] {
+            let big = TensorProto { name: "w".into(), dims: dims.clone(), data_type: data_type::FLOAT, ..Default::default() };
+            let err = error_of(&graph_bytes(vec![node("MatMul", &["x", "w"], "y", vec![])], vec![big], &[1, 1], "y"));
+            assert_eq!(err.kind, ErrorKind::Unsupported, "{dims:?}: {}", err.context);
+            assert!(err.context.starts_with("initializer 'w': shape"), "{}", err.context);
+        }
+        // an input too wide to hold
+        let err = error_of(&graph_bytes(vec![node("Relu", &["x"], "y", vec![])], vec![], &[1, 1 << 20, 1 << 20], "y"));
+        assert!(err.context.starts_with("input 'x': shape [1048576, 1048576] has more than"), "{}", err.context);
+        // pre-multiplying two large maps
+        let wide: Vec<f64> = vec![0.5; 4096 * 4096];
+        let nodes = vec![node("MatMul", &["x", "w"], "a", vec![]), node("MatMul", &["a", "w"], "b", vec![]), node("MatMul", &["b", "w"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("w", &[4096, 4096], &wide)], &[1, 4096], "y"));
+        assert!(err.context.starts_with("node 'b' (MatMul): pre-multiplying a 4096 x 4096 map by a 4096 x 4096 map exceeds"), "{}", err.context);
+    }
+
+    #[test]
+    fn leaky_relu_default_slope_is_the_float32_value() {
+        let net = read(&graph_bytes(vec![node("LeakyRelu", &["x"], "y", vec![])], vec![], &[1, 1], "y")).unwrap();
+        assert_eq!(net.layers[0].activation, Activation::LeakyRelu { alpha: 0.01f32 as f64 });
+        assert_eq!(net.eval(&[-1.0]), vec![-(0.01f32 as f64)]);
+    }
+
+    #[test]
+    fn variadic_and_shape_changing_operations_are_refused() {
+        // Max of three inputs, Add of [1, 3] and [3, 1] shaped tensors, Gemm on a matrix per sample
+        let three = vec![node("Max", &["x", "a", "b"], "y", vec![])];
+        let err = error_of(&graph_bytes(three, vec![tensor("a", &[], &[0.0]), tensor("b", &[], &[1.0])], &[1, 1], "y"));
+        assert!(err.context.contains("Max with 3 inputs"), "{}", err.context);
+        let nodes = vec![node("Reshape", &["x", "s"], "column", vec![]), node("Add", &["x", "column"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("s", &[3], &[1.0, 3.0, 1.0])], &[1, 1, 3], "y"));
+        assert!(err.context.contains("broadcasting between them is not supported"), "{}", err.context);
+        let nodes = vec![node("Gemm", &["x", "w"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("w", &[6, 1], &[1.0; 6])], &[1, 2, 3], "y"));
+        assert!(err.context.contains("Gemm on a tensor of per-sample shape [2, 3]"), "{}", err.context);
+        let nodes = vec![node("Relu", &["x"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![], &[2, 3], "y"));
+        assert!(err.context.contains("batch size 2"), "{}", err.context);
+        let _ = int("unused", 0);
+    }
+
+    #[test]
+    fn names_with_control_characters_give_one_line_errors() {
+        let mut softmax = node("Softmax", &["x"], "y", vec![]);
+        softmax.name = "two\nlines".into();
+        let err = error_of(&graph_bytes(vec![softmax], vec![], &[1, 3], "y"));
+        assert_eq!(err.context, "node 'two\\nlines' (Softmax): unsupported operator Softmax");
+    }
+
+    /// Every float16 bit pattern converts exactly (compared with the `half` crate).
+    #[test]
+    fn float16_conversion_is_exact_for_all_bit_patterns() {
+        for bits in 0..=u16::MAX {
+            let ours = f16_to_f64(bits);
+            let reference = half::f16::from_bits(bits).to_f64();
+            if reference.is_nan() {
+                assert!(ours.is_nan(), "{bits:#06x}");
+            } else {
+                assert_eq!(ours.to_bits(), reference.to_bits(), "{bits:#06x}: {ours} vs {reference}");
+            }
+        }
+        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
+        assert_eq!(f16_to_f64(0x7bff), 65504.0);
+        assert_eq!(f16_to_f64(0x8000).to_bits(), (-0.0f64).to_bits());
     }
 }

@@ -1,0 +1,780 @@
+//! The input part of VNN-LIB property files, as the VNN-COMP benchmarks write them.
+//!
+//! A VNN-LIB file is a sequence of SMT-LIB s-expressions:
+//!
+//! ```text
+//! ; comments run to the end of the line
+//! (declare-const X_0 Real)
+//! (declare-const Y_0 Real)
+//! (assert (<= X_0 0.0095)) (assert (>= X_0 -0.0095))
+//! (assert (and (<= X_1 1.5e-2) (>= X_1 -1.5e-2)))
+//! (assert (or (and (<= X_2 1) (>= X_2 0)) (and (<= X_2 3) (>= X_2 2))))
+//! (assert (or (and (>= Y_0 Y_1)) (and (>= Y_0 Y_2))))
+//! ```
+//!
+//! [`read_input_boxes`] returns the set of inputs the file constrains, as a
+//! union of boxes (one box for a plain conjunction). How formulas are read:
+//!
+//! * Input bounds are comparisons of an input `X_i` with a number:
+//!   `(<= X_i c)`, `(>= X_i c)`, `(<= c X_i)`, `(= X_i c)`, chains such as
+//!   `(<= lo X_i hi)`, and numbers written `(- c)`. Strict `<` and `>` are
+//!   read as `<=` and `>=` (the closed box contains the open one).
+//! * `and`, `or` and `assert` are expanded into a union of boxes (every
+//!   assert must hold: the asserts are a conjunction).
+//! * Constraints that mention no input (on the outputs `Y_j`, such as the
+//!   property VNN-COMP states as an `or` of output constraints) are not input
+//!   constraints: they are read as `true`. Inside an `or` that mixes input and
+//!   output constraints in one disjunct, each disjunct therefore contributes
+//!   the box given by its input constraints alone: the result is the set of
+//!   inputs for which *some* output values satisfy the formula, which contains
+//!   every input the property can be about. A disjunct without input
+//!   constraints makes its box the whole space, which is refused below as an
+//!   unbounded input.
+//! * A comparison that relates an input to anything but a number (`(<= X_0
+//!   X_1)`, `(<= X_0 Y_0)`, arithmetic on inputs) and `not` around input
+//!   constraints are refused as unsupported.
+//! * Every input of every box must be bounded on both sides; boxes that are
+//!   empty (a lower bound above an upper bound) are dropped from a union, and a
+//!   file whose boxes are all empty is refused.
+//!
+//! Numbers are any decimal `[-+]digits[.digits][e[-+]digits]` (also `.5` and
+//! `5.`); `inf` and `nan` are refused. A decimal such as `0.0095` has no exact
+//! binary value: it is parsed to the nearest `f64` (Rust's parse is correctly
+//! rounded) and, when that `f64` differs from the decimal, a lower bound is
+//! moved one ulp down and an upper bound one ulp up, so every box contains the
+//! decimal box the file states. Exactly representable numbers (`0.5`, `-3`,
+//! `1.25e2`) are kept as written.
+//!
+//! Limits, so that no file can exhaust the stack or memory:
+//! [`MAX_TEXT_BYTES`], [`MAX_DEPTH`], [`MAX_BOXES`] and [`MAX_BOX_CONSTRAINTS`].
+
+use crate::error::{malformed, shape, unsupported, Error, ErrorKind, Result};
+use crate::input_set::InputSet;
+
+/// Longest accepted file text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 256 << 20;
+/// Deepest accepted nesting of parentheses.
+pub const MAX_DEPTH: usize = 128;
+/// Most boxes a file's union may expand to.
+pub const MAX_BOXES: usize = 1 << 20;
+/// Most bound constraints, summed over all boxes, while expanding the union
+/// (and the most coordinates, boxes times inputs, in the result).
+pub const MAX_BOX_CONSTRAINTS: usize = 1 << 22;
+
+/// Reads the input constraints of a VNN-LIB file for a network with
+/// `input_dim` inputs: one input set per box of the union the file describes
+/// (a single box when the file is a plain conjunction of bounds).
+///
+/// Errors are one line naming the line of the file or the input concerned.
+pub fn read_input_boxes(text: &str, input_dim: usize) -> Result<Vec<InputSet>> {
+    read_input_bounds(text, input_dim)?.into_iter().map(|(lower, upper)| InputSet::from_box(lower, upper)).collect()
+}
+
+/// The boxes of [`read_input_boxes`] as `(lower, upper)` corners: finite,
+/// `input_dim` long, `lower <= upper`, at least one box.
+pub fn read_input_bounds(text: &str, input_dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(malformed(format!("the file has {} bytes; at most {MAX_TEXT_BYTES} are read", text.len())));
+    }
+    if input_dim == 0 {
+        return Err(shape("the network has no inputs"));
+    }
+    let mut parser = Parser { text: text.as_bytes(), pos: 0, line: 1 };
+    let mut dnf: Dnf = vec![Vec::new()]; // `true`
+    let mut declared: Vec<bool> = Vec::new();
+    while let Some(command) = parser.next_expr()? {
+        let Expr::List(items, line) = &command else {
+            return Err(malformed(format!("line {}: expected a command in parentheses, found '{}'", command.line(), command.show())));
+        };
+        let head = items.first().and_then(Expr::symbol).unwrap_or("");
+        match head {
+            "declare-const" | "declare-fun" => {
+                if let Some(index) = items.get(1).and_then(Expr::symbol).and_then(input_index) {
+                    if index >= input_dim {
+                        return Err(shape(format!("line {line}: declares X_{index} but the network has {input_dim} inputs")));
+                    }
+                    if declared.len() <= index {
+                        declared.resize(index + 1, false);
+                    }
+                    declared[index] = true;
+                }
+            }
+            "assert" => {
+                if items.len() != 2 {
+                    return Err(malformed(format!("line {line}: assert takes one formula, found {}", items.len() - 1)));
+                }
+                let formula = formula(&items[1], input_dim)?;
+                dnf = conjoin(dnf, formula, *line)?;
+            }
+            "set-logic" | "set-info" | "set-option" | "check-sat" | "get-model" | "exit" => {}
+            _ => return Err(unsupported(format!("line {line}: unsupported command '{}'", command_name(items)))),
+        }
+    }
+    if let Some(missing) = declared.iter().position(|d| !d) {
+        return Err(malformed(format!("declares X_{} but not X_{missing}", declared.len() - 1)));
+    }
+    if !declared.is_empty() && declared.len() != input_dim {
+        return Err(shape(format!("the file declares {} inputs but the network has {input_dim}", declared.len())));
+    }
+    boxes(dnf, input_dim)
+}
+
+/// The enclosure `[lo, hi]` of the decimal number `token`: `lo == hi` when
+/// the decimal is an `f64`, else the two `f64`s one ulp either side of the
+/// nearest. `None` if `token` is not a decimal number; the bounds may be
+/// infinite when the decimal is beyond the `f64` range.
+pub fn decimal_enclosure(token: &str) -> Option<(f64, f64)> {
+    let decimal = Decimal::parse(token)?;
+    let value: f64 = token.parse().ok()?;
+    if decimal.is_exactly(value) {
+        Some((value, value))
+    } else {
+        Some((value.next_down(), value.next_up()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// s-expressions
+
+enum Expr<'a> {
+    Atom(&'a str, usize),
+    List(Vec<Expr<'a>>, usize),
+}
+
+impl<'a> Expr<'a> {
+    fn line(&self) -> usize {
+        match self {
+            Expr::Atom(_, line) | Expr::List(_, line) => *line,
+        }
+    }
+    fn symbol(&self) -> Option<&'a str> {
+        match self {
+            Expr::Atom(s, _) => Some(s),
+            Expr::List(..) => None,
+        }
+    }
+    /// A short rendering for messages (at most about 60 characters).
+    fn show(&self) -> String {
+        let mut out = String::new();
+        self.render(&mut out);
+        if out.len() > 60 {
+            let mut cut = 57;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str("...");
+        }
+        out
+    }
+    fn render(&self, out: &mut String) {
+        if out.len() > 80 {
+            return;
+        }
+        match self {
+            Expr::Atom(s, _) => out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c })),
+            Expr::List(items, _) => {
+                out.push('(');
+                for (k, item) in items.iter().enumerate() {
+                    if k > 0 {
+                        out.push(' ');
+                    }
+                    item.render(out);
+                    if out.len() > 80 {
+                        break;
+                    }
+                }
+                out.push(')');
+            }
+        }
+    }
+}
+
+/// A token for a message: at most 40 characters, on one line.
+fn clean(s: &str) -> String {
+    let mut out: String = s.chars().take(40).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if s.chars().nth(40).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+fn command_name(items: &[Expr]) -> String {
+    match items.first() {
+        Some(e) => e.show(),
+        None => "()".into(),
+    }
+}
+
+/// Reads one top-level s-expression at a time, without recursion.
+struct Parser<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+enum Token<'a> {
+    Open(usize),
+    Close(usize),
+    Atom(&'a str, usize),
+}
+
+impl<'a> Parser<'a> {
+    fn token(&mut self) -> Result<Option<Token<'a>>> {
+        let text = self.text;
+        loop {
+            let Some(&c) = text.get(self.pos) else { return Ok(None) };
+            match c {
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                }
+                b';' => {
+                    while self.pos < text.len() && text[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                c if c.is_ascii_whitespace() => self.pos += 1,
+                b'(' => {
+                    self.pos += 1;
+                    return Ok(Some(Token::Open(self.line)));
+                }
+                b')' => {
+                    self.pos += 1;
+                    return Ok(Some(Token::Close(self.line)));
+                }
+                b'|' => {
+                    // quoted symbol |...|
+                    let (start, line) = (self.pos + 1, self.line);
+                    let end = text[start..].iter().position(|&b| b == b'|').map(|k| start + k);
+                    let Some(end) = end else {
+                        return Err(malformed(format!("line {line}: unterminated quoted symbol")));
+                    };
+                    self.line += text[start..end].iter().filter(|&&b| b == b'\n').count();
+                    self.pos = end + 1;
+                    return Ok(Some(Token::Atom(self.str(start, end), line)));
+                }
+                _ => {
+                    let start = self.pos;
+                    while self.pos < text.len() && !matches!(text[self.pos], b'(' | b')' | b';' | b'|') && !text[self.pos].is_ascii_whitespace() {
+                        self.pos += 1;
+                    }
+                    return Ok(Some(Token::Atom(self.str(start, self.pos), self.line)));
+                }
+            }
+        }
+    }
+
+    /// `text[start..end]`: the bounds always fall on ASCII bytes, hence on
+    /// character boundaries.
+    fn str(&self, start: usize, end: usize) -> &'a str {
+        std::str::from_utf8(&self.text[start..end]).unwrap_or("")
+    }
+
+    /// The next complete top-level expression, `None` at the end of the text.
+    fn next_expr(&mut self) -> Result<Option<Expr<'a>>> {
+        let mut stack: Vec<(Vec<Expr<'a>>, usize)> = Vec::new();
+        loop {
+            let token = self.token()?;
+            let done = match token {
+                None => {
+                    return match stack.last() {
+                        None => Ok(None),
+                        Some((_, line)) => Err(malformed(format!("line {line}: '(' is never closed"))),
+                    }
+                }
+                Some(Token::Open(line)) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(malformed(format!("line {line}: parentheses nested deeper than {MAX_DEPTH}")));
+                    }
+                    stack.push((Vec::new(), line));
+                    continue;
+                }
+                Some(Token::Close(line)) => {
+                    let Some((items, open_line)) = stack.pop() else {
+                        return Err(malformed(format!("line {line}: ')' without a matching '('")));
+                    };
+                    Expr::List(items, open_line)
+                }
+                Some(Token::Atom(s, line)) => Expr::Atom(s, line),
+            };
+            match stack.last_mut() {
+                Some((items, _)) => items.push(done),
+                None => return Ok(Some(done)),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// formulas as unions of boxes
+
+/// One box: a list of bounds `(input, lower, upper)` that all hold.
+type BoxConstraints = Vec<(usize, f64, f64)>;
+/// A union of boxes; `vec![vec![]]` is the whole space, `vec![]` is empty.
+type Dnf = Vec<BoxConstraints>;
+
+fn input_index(symbol: &str) -> Option<usize> {
+    let digits = symbol.strip_prefix("X_")?;
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether `e` mentions an input `X_i` (or anything shaped like one).
+fn mentions_input(e: &Expr) -> bool {
+    match e {
+        Expr::Atom(s, _) => s.starts_with("X_"),
+        Expr::List(items, _) => items.iter().any(mentions_input),
+    }
+}
+
+/// A number, `(- number)` or `(+ number)`, as an enclosure of its exact value.
+fn constant(e: &Expr) -> Result<Option<(f64, f64)>> {
+    match e {
+        Expr::Atom(s, line) => {
+            let looks_numeric = s.bytes().next().is_some_and(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.'))
+                && s.len() > usize::from(s.starts_with(['-', '+']));
+            let lowered = s.to_ascii_lowercase();
+            let trimmed = lowered.trim_start_matches(['-', '+']);
+            if matches!(trimmed, "inf" | "infinity" | "nan") {
+                return Err(malformed(format!("line {line}: '{}' is not a finite number", clean(s))));
+            }
+            if !looks_numeric {
+                return Ok(None);
+            }
+            match decimal_enclosure(s) {
+                Some((lo, hi)) if lo.is_finite() && hi.is_finite() => Ok(Some((lo, hi))),
+                Some(_) => Err(malformed(format!("line {line}: '{}' is too large for a 64-bit float", clean(s)))),
+                None => Err(malformed(format!("line {line}: '{}' is not a number", clean(s)))),
+            }
+        }
+        Expr::List(items, _) => match items.as_slice() {
+            [Expr::Atom("-", _), inner] => Ok(constant(inner)?.map(|(lo, hi)| (-hi, -lo))),
+            [Expr::Atom("+", _), inner] => constant(inner),
+            _ => Ok(None),
+        },
+    }
+}
+
+fn formula(e: &Expr, dim: usize) -> Result<Dnf> {
+    let Expr::List(items, line) = e else {
+        return match e.symbol() {
+            Some("true") => Ok(vec![Vec::new()]),
+            Some("false") => Ok(Vec::new()),
+            _ if mentions_input(e) => Err(unsupported(format!("line {}: '{}' is not a formula", e.line(), e.show()))),
+            _ => Ok(vec![Vec::new()]), // a Boolean output or other name: not an input constraint
+        };
+    };
+    let line = *line;
+    let head = items.first().and_then(Expr::symbol).unwrap_or("");
+    let args = items.get(1..).unwrap_or(&[]);
+    match head {
+        "and" => {
+            let mut dnf: Dnf = vec![Vec::new()];
+            for arg in args {
+                dnf = conjoin(dnf, formula(arg, dim)?, line)?;
+            }
+            Ok(dnf)
+        }
+        "or" => {
+            let mut dnf: Dnf = Vec::new();
+            let mut size = 0usize;
+            for arg in args {
+                let part = formula(arg, dim)?;
+                if part.iter().any(Vec::is_empty) {
+                    // a disjunct that is the whole space absorbs the others
+                    return Ok(vec![Vec::new()]);
+                }
+                size = size.saturating_add(part.iter().map(Vec::len).sum());
+                if dnf.len() + part.len() > MAX_BOXES || size > MAX_BOX_CONSTRAINTS {
+                    return Err(too_many(line));
+                }
+                dnf.extend(part);
+            }
+            Ok(dnf)
+        }
+        "<=" | ">=" | "<" | ">" | "=" => {
+            if args.len() < 2 {
+                return Err(malformed(format!("line {line}: '{head}' needs two operands")));
+            }
+            let mut dnf: Dnf = vec![Vec::new()];
+            for pair in args.windows(2) {
+                dnf = conjoin(dnf, comparison(head, &pair[0], &pair[1], line, dim)?, line)?;
+            }
+            Ok(dnf)
+        }
+        _ if !mentions_input(e) => Ok(vec![Vec::new()]), // not, =>, ... on outputs only
+        "not" | "=>" | "xor" | "ite" | "distinct" => Err(unsupported(format!("line {line}: '{head}' around input constraints is not supported"))),
+        _ => Err(unsupported(format!("line {line}: unsupported formula '{}'", e.show()))),
+    }
+}
+
+/// `a op b` with `op` one of `<= >= < > =`.
+fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<Dnf> {
+    let var = |e: &Expr| e.symbol().and_then(input_index);
+    let (index, value, var_on_left) = match (var(a), var(b)) {
+        (Some(i), None) => (i, b, true),
+        (None, Some(i)) => (i, a, false),
+        _ if !mentions_input(a) && !mentions_input(b) => {
+            // an output constraint: check its numbers, then read it as `true`
+            constant(a)?;
+            constant(b)?;
+            return Ok(vec![Vec::new()]);
+        }
+        _ => return Err(unsupported(format!("line {line}: only bounds of one input by a number are supported, not '({op} {} {})'", a.show(), b.show()))),
+    };
+    if index >= dim {
+        return Err(shape(format!("line {line}: X_{index} but the network has {dim} inputs")));
+    }
+    let Some((lo, hi)) = constant(value)? else {
+        return Err(unsupported(format!("line {line}: X_{index} is compared with '{}', not with a number", value.show())));
+    };
+    let is_upper = match op {
+        "<=" | "<" => var_on_left,
+        ">=" | ">" => !var_on_left,
+        _ => return Ok(vec![vec![(index, lo, hi)]]), // "="
+    };
+    Ok(vec![vec![if is_upper { (index, f64::NEG_INFINITY, hi) } else { (index, lo, f64::INFINITY) }]])
+}
+
+fn too_many(line: usize) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("line {line}: the formula expands to more than {MAX_BOXES} boxes or {MAX_BOX_CONSTRAINTS} bounds"),
+    )
+}
+
+/// The intersection of two unions: every box of `a` with every box of `b`.
+fn conjoin(a: Dnf, b: Dnf, line: usize) -> Result<Dnf> {
+    if b.len() == 1 {
+        let extra = &b[0];
+        let mut a = a;
+        let size: usize = a.iter().map(|x| x.len().saturating_add(extra.len())).fold(0, usize::saturating_add);
+        if size > MAX_BOX_CONSTRAINTS {
+            return Err(too_many(line));
+        }
+        for x in &mut a {
+            x.extend_from_slice(extra);
+        }
+        return Ok(a);
+    }
+    if a.len() == 1 && a[0].is_empty() {
+        return Ok(b);
+    }
+    let count = a.len().checked_mul(b.len()).filter(|&n| n <= MAX_BOXES).ok_or_else(|| too_many(line))?;
+    let size_a: usize = a.iter().map(Vec::len).sum();
+    let size_b: usize = b.iter().map(Vec::len).sum();
+    let size = size_a.checked_mul(b.len()).and_then(|s| s.checked_add(size_b.checked_mul(a.len())?));
+    if size.is_none_or(|s| s > MAX_BOX_CONSTRAINTS) {
+        return Err(too_many(line));
+    }
+    let mut out = Vec::with_capacity(count);
+    for x in &a {
+        for y in &b {
+            let mut both = Vec::with_capacity(x.len() + y.len());
+            both.extend_from_slice(x);
+            both.extend_from_slice(y);
+            out.push(both);
+        }
+    }
+    Ok(out)
+}
+
+/// The boxes of a union, dense; empty boxes dropped; every input bounded.
+fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+    let union = dnf.len() > 1;
+    let name = |k: usize| if union { format!("box {} of the union: ", k + 1) } else { String::new() };
+    if dnf.len().checked_mul(dim).is_none_or(|n| n > MAX_BOX_CONSTRAINTS) {
+        return Err(Error::new(ErrorKind::Unsupported, format!("{} boxes of {dim} inputs are more than {MAX_BOX_CONSTRAINTS} bounds", dnf.len())));
+    }
+    let mut out = Vec::new();
+    let mut first_empty = None;
+    for (k, constraints) in dnf.into_iter().enumerate() {
+        let mut lower = vec![f64::NEG_INFINITY; dim];
+        let mut upper = vec![f64::INFINITY; dim];
+        for (i, lo, hi) in constraints {
+            lower[i] = lower[i].max(lo);
+            upper[i] = upper[i].min(hi);
+        }
+        if let Some(i) = (0..dim).find(|&i| lower[i] > upper[i]) {
+            first_empty.get_or_insert_with(|| format!("{}X_{i} has lower bound {} > upper bound {}", name(k), lower[i], upper[i]));
+            continue;
+        }
+        if let Some(i) = (0..dim).find(|&i| !lower[i].is_finite() || !upper[i].is_finite()) {
+            let side = match (lower[i].is_finite(), upper[i].is_finite()) {
+                (false, false) => "has no bounds",
+                (false, true) => "has no lower bound",
+                _ => "has no upper bound",
+            };
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}input X_{i} {side}: every input needs a lower and an upper bound", name(k))));
+        }
+        out.push((lower, upper));
+    }
+    if out.is_empty() {
+        let why = first_empty.unwrap_or_else(|| "a constraint is 'false'".into());
+        return Err(Error::new(ErrorKind::InvalidInputSet, format!("the input constraints are contradictory: {why}")));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// exact decimals
+
+/// A decimal `digits * 10^exponent` with `digits` free of leading and
+/// trailing zeros (empty for zero).
+struct Decimal {
+    digits: Vec<u8>,
+    exponent: i64,
+}
+
+impl Decimal {
+    /// Parses `[-+]digits[.digits][(e|E)[-+]digits]` (at least one digit
+    /// before the exponent). The sign is dropped.
+    fn parse(s: &str) -> Option<Decimal> {
+        let b = s.as_bytes();
+        let mut k = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+        let mut digits = Vec::new();
+        let mut fraction_len: i64 = 0;
+        let mut seen_digit = false;
+        while let Some(&c) = b.get(k).filter(|c| c.is_ascii_digit()) {
+            digits.push(c - b'0');
+            seen_digit = true;
+            k += 1;
+        }
+        if b.get(k) == Some(&b'.') {
+            k += 1;
+            while let Some(&c) = b.get(k).filter(|c| c.is_ascii_digit()) {
+                digits.push(c - b'0');
+                fraction_len += 1;
+                seen_digit = true;
+                k += 1;
+            }
+        }
+        if !seen_digit {
+            return None;
+        }
+        let mut exponent: i64 = 0;
+        if matches!(b.get(k), Some(b'e' | b'E')) {
+            k += 1;
+            let negative = b.get(k) == Some(&b'-');
+            k += usize::from(matches!(b.get(k), Some(b'-' | b'+')));
+            let start = k;
+            while let Some(&c) = b.get(k).filter(|c| c.is_ascii_digit()) {
+                // saturate: such exponents only give 0 or infinity anyway
+                exponent = (exponent * 10 + i64::from(c - b'0')).min(1 << 40);
+                k += 1;
+            }
+            if k == start {
+                return None;
+            }
+            if negative {
+                exponent = -exponent;
+            }
+        }
+        if k != b.len() {
+            return None;
+        }
+        let exponent = exponent - fraction_len;
+        Some(Decimal::normalised(digits, exponent))
+    }
+
+    fn normalised(mut digits: Vec<u8>, mut exponent: i64) -> Decimal {
+        let lead = digits.iter().take_while(|&&d| d == 0).count();
+        digits.drain(..lead);
+        while digits.last() == Some(&0) {
+            digits.pop();
+            exponent += 1;
+        }
+        if digits.is_empty() {
+            exponent = 0;
+        }
+        Decimal { digits, exponent }
+    }
+
+    /// Whether `|value|` equals this decimal exactly.
+    fn is_exactly(&self, value: f64) -> bool {
+        let value = value.abs();
+        if self.digits.is_empty() || value == 0.0 || !value.is_finite() {
+            return self.digits.is_empty() && value == 0.0;
+        }
+        // every f64 has at most 767 significant decimal digits
+        if self.digits.len() > 767 {
+            return false;
+        }
+        // fast path: small integers times small powers of ten
+        if self.digits.len() <= 15 && self.exponent.abs() <= 22 {
+            let n = self.digits.iter().fold(0u64, |n, &d| n * 10 + u64::from(d));
+            if self.exponent >= 0 {
+                // n * 10^e is an f64 when below 2^53; otherwise use the slow path
+                let m = 10u64.checked_pow(self.exponent as u32).and_then(|p| n.checked_mul(p));
+                if let Some(m) = m.filter(|&m| m < 1 << 53) {
+                    return m as f64 == value;
+                }
+            } else {
+                let five = 5u64.pow(self.exponent.unsigned_abs() as u32);
+                if n % five != 0 {
+                    return false; // n / 10^k with 5^k not dividing n is not a dyadic rational
+                }
+                // n / 10^k = (n / 5^k) / 2^k, exact in f64 since n / 5^k < 2^53 and k <= 22
+                let q = (n / five) as f64 / (1u64 << self.exponent.unsigned_abs()) as f64;
+                return q == value;
+            }
+        }
+        // slow path: the exact decimal expansion of `value`
+        let text = format!("{:.800e}", value);
+        let Some((mantissa, exp)) = text.split_once('e') else { return false };
+        let Ok(exp) = exp.parse::<i64>() else { return false };
+        let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).map(|c| c - b'0').collect();
+        let exact = Decimal::normalised(digits, exp - 800);
+        exact.digits == self.digits && exact.exponent == self.exponent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str, dim: usize) -> (Vec<f64>, Vec<f64>) {
+        let sets = read_input_boxes(text, dim).unwrap();
+        assert_eq!(sets.len(), 1);
+        (sets[0].lower().to_vec(), sets[0].upper().to_vec())
+    }
+
+    fn err(text: &str, dim: usize) -> Error {
+        match read_input_boxes(text, dim) {
+            Ok(sets) => panic!("accepted {} boxes", sets.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn exact_decimals_are_kept_and_inexact_ones_widened_outward() {
+        assert_eq!(decimal_enclosure("0.5"), Some((0.5, 0.5)));
+        assert_eq!(decimal_enclosure("-3"), Some((-3.0, -3.0)));
+        assert_eq!(decimal_enclosure("1.25e2"), Some((125.0, 125.0)));
+        assert_eq!(decimal_enclosure("0.000"), Some((0.0, 0.0)));
+        assert_eq!(decimal_enclosure("9007199254740993"), Some((9007199254740991.0, 9007199254740994.0)));
+        let tenth = 0.1f64;
+        assert_eq!(decimal_enclosure("0.1"), Some((tenth.next_down(), tenth.next_up())));
+        assert_eq!(decimal_enclosure("1e-400"), Some((-f64::from_bits(1), f64::from_bits(1))));
+        // exactly representable, but with more digits than the fast path reads
+        assert_eq!(decimal_enclosure("0.1000000000000000055511151231257827021181583404541015625"), Some((tenth, tenth)));
+        assert_eq!(decimal_enclosure("0.10000000000000000555111512312578270211815834045410156250001"), Some((tenth.next_down(), tenth.next_up())));
+        assert_eq!(decimal_enclosure("2.2250738585072014e-308").map(|(l, h)| l < h), Some(true));
+        assert_eq!(decimal_enclosure("4.9406564584124654e-324").map(|(l, h)| l < h), Some(true));
+        assert_eq!(decimal_enclosure("1e400").map(|(_, h)| h), Some(f64::INFINITY));
+        for bad in ["", "-", ".", "e5", "1e", "1.2.3", "0x10", "inf", "nan", "1_0"] {
+            assert_eq!(decimal_enclosure(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn conjunction_on_one_line_and_inside_and() {
+        let text = "; ACAS-like\n(declare-const X_0 Real)(declare-const X_1 Real)\n(declare-const Y_0 Real)\n\
+                    (assert (<= X_0 0.5)) (assert (>= X_0 -0.5))\n\
+                    (assert (and (<= X_1 0.0095) (>= X_1 -0.0095)))\n\
+                    (assert (<= Y_0 Y_0)) ; output\n";
+        let (lower, upper) = one(text, 2);
+        assert_eq!(lower, vec![-0.5, (-0.0095f64).next_down()]);
+        assert_eq!(upper, vec![0.5, 0.0095f64.next_up()]);
+        // the widened bounds contain the decimal: -0.0095 rounds to a value above the decimal or below it
+        assert!(lower[1] < -0.0095 && upper[1] > 0.0095);
+    }
+
+    #[test]
+    fn bounds_across_lines_reversed_strict_chained_and_negated() {
+        let text = "(assert\n  (<=\n 0.25\n X_0))\n(assert (< X_0 1))\n(assert (<= -2 X_1 (- 1.5)))\n(assert (> X_2 -1e0))(assert (= X_3 2.5e-1))(assert (< X_2 3E+0))";
+        let (lower, upper) = one(text, 4);
+        assert_eq!(lower, vec![0.25, -2.0, -1.0, 0.25]);
+        assert_eq!(upper, vec![1.0, -1.5, 3.0, 0.25]);
+    }
+
+    #[test]
+    fn an_or_of_boxes_is_a_union_and_output_disjunctions_are_ignored() {
+        let text = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n\
+                    (assert (or (and (<= X_0 1) (>= X_0 0) (<= X_1 1) (>= X_1 0))\n            (and (<= X_0 3) (>= X_0 2) (<= X_1 5) (>= X_1 4))))\n\
+                    (assert (or (and (>= Y_0 Y_1)) (and (<= Y_0 -0.5))))\n";
+        let sets = read_input_boxes(text, 2).unwrap();
+        let got: Vec<_> = sets.iter().map(|s| (s.lower().to_vec(), s.upper().to_vec())).collect();
+        assert_eq!(got, vec![(vec![0.0, 0.0], vec![1.0, 1.0]), (vec![2.0, 4.0], vec![3.0, 5.0])]);
+    }
+
+    #[test]
+    fn disjuncts_mixing_input_and_output_constraints_keep_their_input_box() {
+        let text = "(assert (or (and (<= X_0 1) (>= X_0 0) (<= Y_0 3)) (and (<= X_0 2) (>= X_0 1.5) (>= Y_0 Y_1))))";
+        let sets = read_input_boxes(text, 1).unwrap();
+        let got: Vec<_> = sets.iter().map(|s| (s.lower()[0], s.upper()[0])).collect();
+        assert_eq!(got, vec![(0.0, 1.0), (1.5, 2.0)]);
+        // a disjunct without input bounds leaves the input unbounded
+        let e = err("(assert (or (and (<= X_0 0.5) (>= X_0 0)) (<= Y_0 1)))", 1);
+        assert_eq!(e.kind, ErrorKind::InvalidInputSet);
+        assert_eq!(e.context, "input X_0 has no bounds: every input needs a lower and an upper bound");
+        // ... unless other asserts bound it
+        let sets = read_input_boxes("(assert (and (<= X_0 1) (>= X_0 0)))(assert (or (and (<= X_0 0.5) (>= X_0 0)) (<= Y_0 1)))", 1).unwrap();
+        assert_eq!((sets.len(), sets[0].lower()[0], sets[0].upper()[0]), (1, 0.0, 1.0));
+    }
+
+    #[test]
+    fn and_of_ors_expands_to_the_product_and_empty_boxes_are_dropped() {
+        let text = "(assert (and (or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3))) (or (and (>= X_0 0.5) (<= X_0 2.5)) (and (>= X_0 10) (<= X_0 11)))))";
+        let sets = read_input_boxes(text, 1).unwrap();
+        let got: Vec<_> = sets.iter().map(|s| (s.lower()[0], s.upper()[0])).collect();
+        assert_eq!(got, vec![(0.5, 1.0), (2.0, 2.5)]);
+        let e = err("(assert (and (>= X_0 2) (<= X_0 1)))", 1);
+        assert_eq!(e.context, "the input constraints are contradictory: X_0 has lower bound 2 > upper bound 1");
+    }
+
+    #[test]
+    fn unbounded_and_out_of_range_inputs_are_named() {
+        let e = err("(assert (<= X_0 0.5))", 1);
+        assert_eq!(e.context, "input X_0 has no lower bound: every input needs a lower and an upper bound");
+        let e = err("(assert (<= X_0 0.5))(assert (>= X_0 0))", 2);
+        assert_eq!(e.context, "input X_1 has no bounds: every input needs a lower and an upper bound");
+        let e = err("(assert (<= X_7 0.5))", 2);
+        assert_eq!((e.kind, e.context.as_str()), (ErrorKind::ShapeMismatch, "line 1: X_7 but the network has 2 inputs"));
+        let e = err("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const X_2 Real)", 2);
+        assert_eq!(e.context, "line 3: declares X_2 but the network has 2 inputs");
+        let e = err("(declare-const X_0 Real)\n(assert (<= X_0 1))(assert (>= X_0 0))", 2);
+        assert_eq!(e.context, "the file declares 1 inputs but the network has 2");
+    }
+
+    #[test]
+    fn malformed_text_gives_one_line_errors() {
+        let cases: &[(&str, ErrorKind, &str)] = &[
+            ("(assert (<= X_0 1)", ErrorKind::Malformed, "line 1: '(' is never closed"),
+            ("(assert (<= X_0 1)))", ErrorKind::Malformed, "line 1: ')' without a matching '('"),
+            ("(assert (<= X_0 abc))", ErrorKind::Unsupported, "line 1: X_0 is compared with 'abc', not with a number"),
+            ("\n(assert (<= X_0 1.2.3))", ErrorKind::Malformed, "line 2: '1.2.3' is not a number"),
+            ("(assert (<= X_0 nan))", ErrorKind::Malformed, "line 1: 'nan' is not a finite number"),
+            ("(assert (<= X_0 -inf))", ErrorKind::Malformed, "line 1: '-inf' is not a finite number"),
+            ("(assert (<= X_0 1e999))", ErrorKind::Malformed, "line 1: '1e999' is too large for a 64-bit float"),
+            ("(assert (<= X_0 X_1))", ErrorKind::Unsupported, "line 1: only bounds of one input by a number are supported, not '(<= X_0 X_1)'"),
+            ("(assert (not (<= X_0 1)))", ErrorKind::Unsupported, "line 1: 'not' around input constraints is not supported"),
+            ("(assert (<= X_0))", ErrorKind::Malformed, "line 1: '<=' needs two operands"),
+            ("(assert)", ErrorKind::Malformed, "line 1: assert takes one formula, found 0"),
+            ("(define-fun f () Real 1.0)", ErrorKind::Unsupported, "line 1: unsupported command 'define-fun'"),
+            ("assert", ErrorKind::Malformed, "line 1: expected a command in parentheses, found 'assert'"),
+            ("(assert |X_0)", ErrorKind::Malformed, "line 1: unterminated quoted symbol"),
+            ("(assert (<= X_0 |a\nb|))", ErrorKind::Unsupported, "line 1: X_0 is compared with 'a b', not with a number"),
+        ];
+        for (text, kind, message) in cases {
+            let e = err(text, 1);
+            assert_eq!((e.kind, e.context.as_str()), (*kind, *message), "{text}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_unions_are_refused_without_overflow() {
+        let deep = format!("(assert {}{})", "(".repeat(100_000), ")".repeat(100_000));
+        let e = err(&deep, 1);
+        assert_eq!(e.context, format!("line 1: parentheses nested deeper than {MAX_DEPTH}"));
+        // 2^30 boxes from 30 two-way disjunctions
+        let or = "(or (and (>= X_0 0) (<= X_0 1)) (and (>= X_0 2) (<= X_0 3)))";
+        let text = format!("(assert (and {}))", or.repeat(30));
+        let e = err(&text, 1);
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.context.starts_with("line 1: the formula expands to more than"), "{}", e.context);
+    }
+}
