@@ -633,11 +633,10 @@ fn bound_certified(reference: &Network, compressed: &Network, prepared: &sdp::Pr
         per_output_lower.iter_mut().zip(&outcome.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
         if outcome.lower > lower && !outcome.witness.is_empty() {
             // a piece's corner: both networks see it
-            let raw = to_raw(reference, &outcome.witness);
-            if request.set.contains(&raw, 0.0) {
+            if let Some((x, xg)) = feasible_witness(reference, request, &outcome.witness, &outcome.witness) {
                 lower = outcome.lower;
-                witness_compressed = separate_inputs.then(|| raw.clone());
-                raw_witness = Some(raw);
+                witness_compressed = separate_inputs.then_some(xg);
+                raw_witness = Some(x);
             }
         }
     }
@@ -687,6 +686,51 @@ fn tighten(problem: &SplitProblem, piece: &mut crate::search::split::Piece, plus
     piece.value = piece.value.min(problem.norm_bound(&piece.plus, &piece.minus));
 }
 
+/// A witness pair found in first-layer coordinates, back in raw units and
+/// inside the set: mapping back through the `.nnet` normalisation rounds, so
+/// both points are projected onto the set's box and ball, and `x'` is kept
+/// within the quantisation step of `x`. None when a point still lies outside
+/// the set (a polytope cuts it off).
+fn feasible_witness(reference: &Network, request: &BoundRequest, point: &[f64], compressed_point: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let set = &request.set;
+    let mut x = to_raw(reference, point);
+    set.project(&mut x);
+    let mut xg = to_raw(reference, compressed_point);
+    set.project(&mut xg);
+    match &request.coupling {
+        InputCoupling::Same => xg = x.clone(),
+        InputCoupling::Quantised(steps) => {
+            for k in 0..xg.len() {
+                // |x' - x| <= step, rounded inward
+                let (lo, hi) = (sub_down_inward(x[k], steps[k]), add_up_inward(x[k], steps[k]));
+                xg[k] = xg[k].clamp(lo.max(set.lower()[k]), hi.min(set.upper()[k]));
+            }
+        }
+        InputCoupling::Independent => {}
+    }
+    (set.contains(&x, 0.0) && set.contains(&xg, 0.0)).then_some((x, xg))
+}
+
+/// `a - b` rounded up (so `a - result <= b` holds exactly).
+fn sub_down_inward(a: f64, b: f64) -> f64 {
+    let r = a - b;
+    if a - r > b {
+        r.next_up()
+    } else {
+        r
+    }
+}
+
+/// `a + b` rounded down (so `result - a <= b` holds exactly).
+fn add_up_inward(a: f64, b: f64) -> f64 {
+    let r = a + b;
+    if r - a > b {
+        r.next_down()
+    } else {
+        r
+    }
+}
+
 /// Maps a point in first-layer coordinates back to raw units (inverse of
 /// the `.nnet` normalisation; identity without one).
 fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
@@ -719,8 +763,9 @@ fn bound_milp(reference: &Network, compressed: &Network, prepared: &sdp::Prepare
         }
     };
     let independent_or_quantised = !matches!(request.coupling, InputCoupling::Same);
-    let witness = result.found_incumbent.then(|| to_raw(reference, &result.witness));
-    let witness_compressed = witness.as_ref().and(independent_or_quantised.then(|| to_raw(reference, &result.witness_compressed)));
+    let pair = if result.found_incumbent { feasible_witness(reference, request, &result.witness, &result.witness_compressed) } else { None };
+    let witness = pair.as_ref().map(|(x, _)| x.clone());
+    let witness_compressed = pair.filter(|_| independent_or_quantised).map(|(_, xg)| xg);
     // the reported lower bound is rigorous: the exact error at the witness is at least this
     let lower = match &witness {
         Some(x) => error_lower_bound(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x), request.norm),
