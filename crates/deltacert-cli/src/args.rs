@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use deltacert::bound::Method;
-use deltacert::sdp::Norm;
+use deltacert::problem::Norm;
 use std::path::PathBuf;
 
 /// The exit codes, shown by `--help`.

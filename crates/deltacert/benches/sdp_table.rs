@@ -14,10 +14,11 @@ use deltacert::activation::Activation;
 use deltacert::compress::{quantize, QuantScheme};
 use deltacert::input_set::InputSet;
 use deltacert::network::random::random_mlp;
-use deltacert::sdp::lift::InputCoupling;
+use deltacert::problem::InputCoupling;
 use deltacert::sdp::qc::QcOptions;
-use deltacert::sdp::{certify, prepare, Norm, QcChoice, SdpSettings, ALL_PAIRS_MAX_DIM};
-use deltacert::search::{attack, AttackSettings};
+use deltacert::sdp::{certify, QcChoice, SdpSettings, ALL_PAIRS_MAX_DIM};
+use deltacert::problem::{prepare, Norm};
+use deltacert::attack::{attack, AttackSettings};
 use rand::SeedableRng;
 use std::time::Instant;
 

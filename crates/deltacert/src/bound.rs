@@ -15,15 +15,15 @@
 //! `[l_f - u_g, u_f - l_g]`, and one pass of differential propagation. Two
 //! identical networks seeing the same input get exactly 0 at once.
 
-use crate::bounds::{interval_bounds, round_down as down, round_up as up};
+use crate::propagation::{interval_bounds, round_down as down, round_up as up};
 use crate::error::{shape, Result};
 use crate::input_set::InputSet;
 use crate::limits::{default_memory_bytes, Budget};
 use crate::network::Network;
-use crate::sdp::lift::InputCoupling;
-use crate::sdp::{self, Norm, SdpSettings};
-use crate::search::split::{branch_and_bound, Progress, SplitOutcome, SplitProblem, SplitSettings};
-use crate::search::{attack, AttackSettings, Witness};
+use crate::problem::{InputCoupling, Norm, Prepared};
+use crate::sdp::{self, SdpSettings};
+use crate::branch_and_bound::{branch_and_bound, Progress, SplitOutcome, SplitProblem, SplitSettings};
+use crate::attack::{attack, AttackSettings, Witness};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -406,7 +406,7 @@ struct Baseline {
 
 /// `[l_f - u_g, u_f - l_g]` from interval propagation of each network over
 /// the box its input ranges over, outward rounded.
-fn interval_difference(prepared: &sdp::Prepared) -> Baseline {
+fn interval_difference(prepared: &Prepared) -> Baseline {
     let set = &prepared.set;
     let (lower, upper) = (set.lower(), set.upper());
     let (compressed_lower, compressed_upper): (Vec<f64>, Vec<f64>) = match &prepared.coupling {
@@ -464,7 +464,7 @@ pub fn error_lower_bound(f: &Network, g: &Network, x: &[f64], compressed_input: 
         Norm::Linf => gaps.iter().fold(0.0, |m, g| m.max(*g)),
         Norm::L2 => {
             let sum: f64 = gaps.iter().map(|g| down(g * g)).sum();
-            down(down(sum * (1.0 - 2.0 * crate::bounds::rounding_gamma(gaps.len() + 2))).sqrt()).max(0.0)
+            down(down(sum * (1.0 - 2.0 * crate::propagation::rounding_gamma(gaps.len() + 2))).sqrt()).max(0.0)
         }
     }
 }
@@ -507,7 +507,7 @@ pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &
     if same_function(reference, compressed, &request.coupling) {
         return Ok(identical_report(reference, request, start));
     }
-    let prepared = sdp::prepare(reference, compressed, &request.set, &request.coupling)?;
+    let prepared = crate::problem::prepare(reference, compressed, &request.set, &request.coupling)?;
     if let Err(reason) = budget.admit("differential propagation", propagation_bytes(&prepared.reference, &prepared.compressed)) {
         return Ok(refused_report(reference, request, start, reason));
     }
@@ -586,8 +586,8 @@ fn run_attack(reference: &Network, compressed: &Network, request: &BoundRequest)
 
 /// `propagate`, `sdp` and `auto`: the certified methods.
 #[allow(clippy::too_many_arguments)]
-fn bound_certified(reference: &Network, compressed: &Network, prepared: &sdp::Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
-    let pair = crate::bounds::DifferentialPair::new(&prepared.reference, &prepared.compressed);
+fn bound_certified(reference: &Network, compressed: &Network, prepared: &Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
+    let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
     let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair };
     let (mut root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
     let one_pass = root.value;
@@ -680,7 +680,7 @@ fn sdp_refusal(result: &sdp::SdpResult) -> Option<String> {
 }
 
 /// Lowers a piece's per-output bounds to `plus`/`minus` where those are smaller.
-fn tighten(problem: &SplitProblem, piece: &mut crate::search::split::Piece, plus: &[f64], minus: &[f64]) {
+fn tighten(problem: &SplitProblem, piece: &mut crate::branch_and_bound::Piece, plus: &[f64], minus: &[f64]) {
     piece.plus.iter_mut().zip(plus).for_each(|(a, b)| *a = a.min(*b));
     piece.minus.iter_mut().zip(minus).for_each(|(a, b)| *a = a.min(*b));
     piece.value = piece.value.min(problem.norm_bound(&piece.plus, &piece.minus));
@@ -745,8 +745,8 @@ fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
 /// (interval and one propagation pass) as the certified bound.
 #[cfg(feature = "milp")]
 #[allow(clippy::too_many_arguments)]
-fn bound_milp(reference: &Network, compressed: &Network, prepared: &sdp::Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant) -> Result<BoundReport> {
-    let pair = crate::bounds::DifferentialPair::new(&prepared.reference, &prepared.compressed);
+fn bound_milp(reference: &Network, compressed: &Network, prepared: &Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant) -> Result<BoundReport> {
+    let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
     let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair };
     let (mut root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
     tighten(&problem, &mut root, &baseline.interval_plus, &baseline.interval_minus);

@@ -251,7 +251,7 @@ pub fn proves_empty(set: &InputSet) -> Option<usize> {
 /// rounded in the direction that makes "no solution" harder to claim: the
 /// left side's minimum over the box is rounded down, the right side up.
 fn aggregated_row_is_infeasible(set: &InputSet, multipliers: &[f64]) -> bool {
-    use crate::bounds::rounding_gamma;
+    use crate::propagation::rounding_gamma;
     let n = set.dim();
     let count = multipliers.len() + 2;
     // c = A^T y with its rounding error bound

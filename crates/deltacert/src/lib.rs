@@ -9,22 +9,27 @@
 //!
 //! together with a witness input showing how close `eps` is to the truth.
 //!
-//! Pipeline: models are read into the IR ([`network`], [`io`]); compression
-//! ([`compress`]) produces pruned or quantised copies; [`bounds`] computes
-//! pre-activation bounds (interval and linear propagation) and differential
-//! bounds on `v_f - v_g` and `f - g` ([`bounds::differential_bounds`]);
-//! [`search::split`] splits the input box (branch and bound) and keeps the
-//! maximum of the pieces' bounds; [`sdp`] lifts both networks into one vector,
-//! describes every activation by quadratic constraints and solves the
-//! S-procedure semidefinite program (docs/method.md §2–4); its certificate is
-//! re-checked in f64 (§5) before any number is reported; [`search`] finds the
-//! largest observed error (the lower bound and its witness). [`bound`] ties
-//! these together.
+//! Pipeline (the modules in the order data flows through them):
+//!
+//! 1. read: [`network`] is the IR, [`io`] reads and writes ONNX, `.nnet`,
+//!    VNN-LIB and JSON; [`compress`] makes pruned or quantised copies;
+//! 2. the problem: [`input_set`] (validated sets), [`problem`] (the pair, the
+//!    coupling, the norm, first-layer coordinates, the neuron pairing),
+//!    [`limits`] (time and memory budgets), [`rounding`] (outward rounding);
+//! 3. the methods: [`propagation`] (interval, linear and differential bounds on
+//!    `v_f - v_g`), [`branch_and_bound`] (input splitting), [`sdp`] (the
+//!    S-procedure semidefinite program, its certificate re-checked in f64,
+//!    docs/method.md §2–5), `milp` (the exact worst case, feature `milp`),
+//!    [`attack`] (the lower bound and its witness), with [`activation`]
+//!    holding each activation's rules;
+//! 4. [`bound`] orchestrates them and builds the report; [`report`] draws
+//!    figures (feature `plot`).
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod attack;
 pub mod bound;
-pub mod bounds;
+pub mod branch_and_bound;
 pub mod compress;
 pub mod error;
 pub mod input_set;
@@ -34,10 +39,10 @@ pub mod limits;
 pub mod milp;
 pub mod network;
 pub mod problem;
+pub mod propagation;
 pub mod report;
 pub mod rounding;
 pub mod sdp;
-pub mod search;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -20,13 +20,13 @@
 //! time limit, and solves that find the budget spent are skipped (no bound).
 
 use crate::activation::Activation;
-use crate::bounds::{linear_bounds, NetworkBounds};
+use crate::propagation::{linear_bounds, NetworkBounds};
 use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
 use crate::network::Network;
-use crate::sdp::lift::InputCoupling;
+use crate::problem::InputCoupling;
 use crate::limits::Budget;
-use crate::sdp::Prepared;
+use crate::problem::Prepared;
 use highs::{HighsModelStatus, RowProblem, Sense};
 use serde::Serialize;
 
@@ -183,7 +183,7 @@ fn sub(a: &Expr, b: &Expr) -> Expr {
 pub const MILP_TOLERANCE: f64 = 1e-9;
 
 /// Solves the MILPs for every output and sign. `prepared` is in first-layer
-/// coordinates (see [`crate::sdp::prepare`]).
+/// coordinates (see [`crate::problem::prepare`]).
 pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
     check_relu(f, "the reference network")?;

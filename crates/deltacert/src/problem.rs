@@ -53,7 +53,7 @@ pub struct Prepared {
 /// normalisation.
 pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupling: &InputCoupling) -> crate::Result<Prepared> {
     use crate::error::{shape, unsupported};
-    use crate::bounds::{round_down as widen_down, round_up as widen_up};
+    use crate::propagation::{round_down as widen_down, round_up as widen_up};
     if reference.input_dim != compressed.input_dim {
         return Err(shape(format!("the networks take {} and {} inputs", reference.input_dim, compressed.input_dim)));
     }

@@ -6,10 +6,11 @@ mod common;
 use common::model;
 use deltacert::input_set::InputSet;
 use deltacert::sdp::certificate::check;
-use deltacert::sdp::lift::InputCoupling;
+use deltacert::problem::InputCoupling;
 use deltacert::sdp::qc::QcOptions;
 use deltacert::sdp::solve::{solve, SdpProblem, SolveStatus};
-use deltacert::sdp::{constraints_for, objective_matrix, prepare, Objective};
+use deltacert::sdp::{constraints_for, objective_matrix, Objective};
+use deltacert::problem::prepare;
 use rand::{Rng, SeedableRng};
 
 /// Largest of `sign (f(x) - g(x))` on a grid of 2,000,001 points of [-1, 1]

@@ -24,8 +24,8 @@ pub struct RandomCase {
     pub f: Network,
     pub g: Network,
     pub set: deltacert::input_set::InputSet,
-    pub coupling: deltacert::sdp::lift::InputCoupling,
-    pub norm: deltacert::sdp::Norm,
+    pub coupling: deltacert::problem::InputCoupling,
+    pub norm: deltacert::problem::Norm,
     pub description: String,
 }
 
@@ -37,8 +37,8 @@ pub fn random_case(rng: &mut impl rand::Rng, case: usize) -> RandomCase {
     use deltacert::activation::Activation;
     use deltacert::input_set::InputSet;
     use deltacert::network::random::{partner, random_mlp, Relation};
-    use deltacert::sdp::lift::InputCoupling;
-    use deltacert::sdp::Norm;
+    use deltacert::problem::InputCoupling;
+    use deltacert::problem::Norm;
     let activations = [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }];
     let relations = [Relation::Pruned, Relation::StructurallyPruned, Relation::Quantised, Relation::Unrelated];
     let activation = activations[case % 4];
@@ -134,12 +134,12 @@ pub fn enclose_outputs(network: &Network, x: &[f64]) -> Vec<(f64, f64)> {
 
 /// A lower bound, in exact arithmetic, of `||f(x) - g(x')||` in `norm` and of
 /// each `|f_j(x) - g_j(x')|`, from the enclosures of [`enclose_outputs`].
-pub fn exact_error_lower_bound(f: &Network, g: &Network, x: &[f64], x_compressed: &[f64], norm: deltacert::sdp::Norm) -> (f64, Vec<f64>) {
+pub fn exact_error_lower_bound(f: &Network, g: &Network, x: &[f64], x_compressed: &[f64], norm: deltacert::problem::Norm) -> (f64, Vec<f64>) {
     let (yf, yg) = (enclose_outputs(f, x), enclose_outputs(g, x_compressed));
     let per_output: Vec<f64> = yf.iter().zip(&yg).map(|(a, b)| (a.0 - b.1).next_down().max((b.0 - a.1).next_down()).max(0.0)).collect();
     let overall = match norm {
-        deltacert::sdp::Norm::Linf => per_output.iter().copied().fold(0.0, f64::max),
-        deltacert::sdp::Norm::L2 => per_output.iter().fold(0.0, |s: f64, a| (s + (a * a).next_down()).next_down()).max(0.0).sqrt().next_down().max(0.0),
+        deltacert::problem::Norm::Linf => per_output.iter().copied().fold(0.0, f64::max),
+        deltacert::problem::Norm::L2 => per_output.iter().fold(0.0, |s: f64, a| (s + (a * a).next_down()).next_down()).max(0.0).sqrt().next_down().max(0.0),
     };
     (overall, per_output)
 }

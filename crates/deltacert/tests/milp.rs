@@ -11,9 +11,9 @@ use deltacert::input_set::InputSet;
 use deltacert::milp;
 use deltacert::network::random::{partner, random_mlp, Relation};
 use deltacert::network::Network;
-use deltacert::sdp::lift::InputCoupling;
-use deltacert::sdp::{prepare, Norm};
-use deltacert::search::AttackSettings;
+use deltacert::problem::InputCoupling;
+use deltacert::problem::{prepare, Norm};
+use deltacert::attack::AttackSettings;
 use rand::{Rng, SeedableRng};
 
 /// Exact `max |f(x) - g(x)|` of two 1-input ReLU chains over `[lo, hi]`:

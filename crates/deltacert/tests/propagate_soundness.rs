@@ -13,7 +13,7 @@ mod common;
 
 use common::{assert_sound, random_case};
 use deltacert::bound::{bound, BoundRequest, Method};
-use deltacert::search::AttackSettings;
+use deltacert::attack::AttackSettings;
 use rand::SeedableRng;
 
 #[test]

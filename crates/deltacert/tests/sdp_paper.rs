@@ -5,10 +5,11 @@ mod common;
 use common::model;
 use deltacert::bound::{bound, BoundReport, BoundRequest, Method, DEFAULT_TARGET_RATIO};
 use deltacert::input_set::InputSet;
-use deltacert::sdp::lift::InputCoupling;
+use deltacert::problem::InputCoupling;
 use deltacert::sdp::qc::QcOptions;
-use deltacert::sdp::{Norm, QcChoice, SdpSettings};
-use deltacert::search::AttackSettings;
+use deltacert::sdp::{QcChoice, SdpSettings};
+use deltacert::problem::Norm;
+use deltacert::attack::AttackSettings;
 
 /// Exact worst cases over x in [-1, 1] (mixed-integer program, confirmed by
 /// 10^6-point sampling; tests/fixtures/README.md).

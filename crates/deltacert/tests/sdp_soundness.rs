@@ -10,7 +10,7 @@ mod common;
 
 use common::{assert_sound, random_case};
 use deltacert::bound::{bound, BoundRequest, Method, Status};
-use deltacert::search::AttackSettings;
+use deltacert::attack::AttackSettings;
 use rand::SeedableRng;
 
 #[test]

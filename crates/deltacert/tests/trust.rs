@@ -11,9 +11,9 @@ use deltacert::error::ErrorKind;
 use deltacert::input_set::{add_up, sub_down, InputSet};
 use deltacert::network::random::{partner, random_mlp, Relation};
 use deltacert::network::{Layer, Matrix, Network};
-use deltacert::sdp::lift::InputCoupling;
-use deltacert::sdp::Norm;
-use deltacert::search::AttackSettings;
+use deltacert::problem::InputCoupling;
+use deltacert::problem::Norm;
+use deltacert::attack::AttackSettings;
 use rand::SeedableRng;
 
 fn affine_net(weights: &[f64], bias: f64) -> Network {
@@ -199,7 +199,7 @@ fn decide_mode_on_a_piece_that_cannot_be_split_is_not_proven() {
     if certified > eps {
         assert_ne!(report.decision(eps), Decision::Proven);
         if let Some(split) = &report.details.split {
-            assert_ne!(split.stop, deltacert::search::split::StopReason::Proven);
+            assert_ne!(split.stop, deltacert::branch_and_bound::StopReason::Proven);
         }
     }
 }

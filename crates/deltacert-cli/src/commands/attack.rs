@@ -3,7 +3,7 @@
 use super::input;
 use crate::args::AttackArgs;
 use deltacert::io::read_model;
-use deltacert::search::{attack, AttackSettings};
+use deltacert::attack::{attack, AttackSettings};
 use std::process::ExitCode;
 
 pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {

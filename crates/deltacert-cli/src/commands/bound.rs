@@ -9,8 +9,8 @@ use deltacert::limits::parse_bytes;
 use deltacert::report::plot::{plot_bound, BoundFigure};
 use deltacert::sdp::qc::QcOptions;
 use deltacert::sdp::{QcChoice, SdpSettings, DEFAULT_MAX_DIMENSION};
-use deltacert::sdp::Norm;
-use deltacert::search::AttackSettings;
+use deltacert::problem::Norm;
+use deltacert::attack::AttackSettings;
 use std::process::ExitCode;
 
 fn invalid(message: impl Into<String>) -> Error {

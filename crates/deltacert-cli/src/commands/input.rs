@@ -6,7 +6,7 @@ use deltacert::input_set::InputSet;
 use deltacert::io::json;
 use deltacert::io::vnnlib::{self, decimal_enclosure};
 use deltacert::network::Network;
-use deltacert::sdp::lift::InputCoupling;
+use deltacert::problem::InputCoupling;
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, msg)

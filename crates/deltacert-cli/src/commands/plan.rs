@@ -14,7 +14,7 @@ use deltacert::io::read_model;
 use deltacert::network::Network;
 use deltacert::report::plot::{plot_plan, PlanPoint};
 use deltacert::sdp::SdpSettings;
-use deltacert::search::AttackSettings;
+use deltacert::attack::AttackSettings;
 use serde_json::json;
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! Linear forms and sparse symmetric quadratic forms over the lifted vector
 //! `zeta`, each with a bound on its floating-point error.
 
-use crate::bounds::rounding_gamma;
+use crate::propagation::rounding_gamma;
 
 /// A linear form `p(zeta) = sum_t coef_t zeta_t` (sparse, sorted by index).
 /// `error` bounds `|p_computed(zeta) - p_exact(zeta)|` over the feasible set,

@@ -11,7 +11,7 @@
 
 use super::form::LinearForm;
 use crate::activation::Activation;
-use crate::bounds::NetworkBounds;
+use crate::propagation::NetworkBounds;
 use crate::network::Network;
 
 /// Which network a neuron belongs to.
@@ -23,7 +23,7 @@ pub enum Side {
     Compressed,
 }
 
-pub use crate::problem::InputCoupling;
+use crate::problem::InputCoupling;
 
 /// One neuron of either network (identity layers excluded).
 #[derive(Debug, Clone)]

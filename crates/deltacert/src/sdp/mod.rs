@@ -15,11 +15,12 @@ pub mod qc;
 pub mod solve;
 pub mod svec;
 
-use crate::bounds::{linear_bounds, rounding_gamma};
-pub use crate::problem::{prepare, Norm, Prepared};
+use crate::propagation::{linear_bounds, rounding_gamma};
+use crate::problem::{Norm, Prepared};
 use crate::limits::Budget;
 use form::{LinearForm, SymmetricSparse};
-use lift::{InputCoupling, Lifted};
+use lift::Lifted;
+use crate::problem::InputCoupling;
 use qc::{Constraint, QcOptions};
 use rayon::prelude::*;
 use serde::Serialize;

@@ -7,9 +7,10 @@
 //! `|zeta^T Q zeta| <= slack`). The certificate check adds `lambda * slack`.
 
 use super::form::{LinearForm, SymmetricSparse};
-use super::lift::{InputCoupling, Lifted, Neuron};
+use super::lift::{Lifted, Neuron};
+use crate::problem::InputCoupling;
 use crate::activation::{NeuronAffine, NeuronFact};
-use crate::bounds::rounding_gamma;
+use crate::propagation::rounding_gamma;
 use crate::input_set::InputSet;
 use serde::Serialize;
 

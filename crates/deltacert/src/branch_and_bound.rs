@@ -3,7 +3,7 @@
 //! The error over `X` is the maximum of the errors over the pieces of any
 //! cover of `X` (docs/method.md §6), so a certified bound over `X` is the maximum
 //! of certified bounds over the pieces. Each piece is bounded by differential
-//! propagation ([`crate::bounds::differential_bounds`]); a piece's bound is
+//! propagation ([`crate::propagation::differential_bounds`]); a piece's bound is
 //! also never above its parent's (the piece is a subset), so splitting never
 //! loses what the parent had, including an SDP bound on it.
 //!
@@ -21,12 +21,12 @@
 //! A piece is closed when its bound is at most the target (`eps` in decide
 //! mode) or at most the current lower bound (it cannot raise the maximum).
 
-use crate::bounds::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion};
+use crate::propagation::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion};
 use std::sync::Arc;
 use crate::input_set::InputSet;
 use crate::network::Network;
-use crate::sdp::lift::InputCoupling;
-use crate::sdp::Norm;
+use crate::problem::InputCoupling;
+use crate::problem::Norm;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -456,7 +456,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
 mod tests {
     use super::*;
     use crate::activation::Activation;
-    use crate::bounds::DifferentialPair;
+    use crate::propagation::DifferentialPair;
     use crate::network::{Layer, Matrix};
 
     /// `relu(slope * x)` followed by an identity output layer.

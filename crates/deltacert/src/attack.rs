@@ -5,12 +5,11 @@
 //! number is an evaluated `||f(x) - g(x')||` at a feasible input pair, so it is
 //! a true lower bound on the worst case.
 
-pub mod split;
 
 use crate::input_set::InputSet;
 use crate::network::Network;
-use crate::sdp::lift::InputCoupling;
-use crate::sdp::Norm;
+use crate::problem::InputCoupling;
+use crate::problem::Norm;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
