@@ -12,8 +12,10 @@
 //! Every row runs the library's full `bound` pipeline (attack included), as
 //! `deltacert bound` does. Run: `cargo bench -p deltacert --bench scale_table
 //! [-- decide anytime mnist]`. The 45 ACAS pairs are read from
-//! `DELTACERT_ACAS_DIR` (default `../../../shared/data/acasxu`, the shared data
-//! directory); `DELTACERT_BENCH_LIMIT` caps each decision (seconds, default 120).
+//! `DELTACERT_ACAS_DIR` (a directory holding `ACASXU_run2a_I_J_batch_2000.nnet`
+//! and `..._16bit.nnet` for all 45 networks; default `tests/fixtures/acasxu`,
+//! which ships two of them, so the others are skipped with a message);
+//! `DELTACERT_BENCH_LIMIT` caps each decision (seconds, default 120).
 
 use deltacert::bound::{bound, BoundReport, BoundRequest, Method};
 use deltacert::input_set::InputSet;
@@ -58,7 +60,7 @@ fn decision(report: &BoundReport, eps: f64) -> &'static str {
 }
 
 fn decide_section(limit: f64) {
-    let dir = std::env::var("DELTACERT_ACAS_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/acasxu"));
+    let dir = std::env::var("DELTACERT_ACAS_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/acasxu"));
     println!("\n## ACAS Xu, original vs 16-bit, --eps 0.05 (limit {limit} s per decision)\n");
     println!("| pair | property 1 | s | property 3 | s | property 4 | s |");
     println!("|---|---|---|---|---|---|---|");
