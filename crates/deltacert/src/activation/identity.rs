@@ -4,6 +4,9 @@ use super::{ActivationRule, NeuronAffine, NeuronFact};
 pub(super) struct Identity;
 
 impl ActivationRule for Identity {
+    fn shape(&self) -> super::Shape {
+        super::Shape { monotone: true, derivative_peaked_at_zero: false }
+    }
     fn eval(&self, v: f64) -> f64 {
         v
     }

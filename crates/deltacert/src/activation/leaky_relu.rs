@@ -10,6 +10,9 @@ pub(super) struct LeakyRelu {
 }
 
 impl ActivationRule for LeakyRelu {
+    fn shape(&self) -> super::Shape {
+        super::Shape { monotone: true, derivative_peaked_at_zero: false }
+    }
     fn eval(&self, v: f64) -> f64 {
         if v >= 0.0 { v } else { self.alpha * v }
     }

@@ -60,6 +60,7 @@ pub enum NeuronFact {
 /// ([`ActivationRule::derivative_enclosure`]), the upper end the upper one,
 /// capped by the global slope bound `cap`.
 pub(crate) fn peaked_slope_bounds(rule: &dyn ActivationRule, lower: f64, upper: f64, cap: f64) -> (f64, f64) {
+    assert!(rule.shape().derivative_peaked_at_zero, "peaked slope bounds need a derivative peaked at 0");
     let alpha = rule.derivative_enclosure(lower).0.min(rule.derivative_enclosure(upper).0);
     let beta = rule.derivative_enclosure(0f64.clamp(lower, upper)).1;
     // a NaN end (undefined input) gives the global bounds, never a narrower pair
@@ -91,8 +92,25 @@ pub(crate) fn sector(v0: f64, s0: f64, s0_enclosure: (f64, f64), alpha: f64, bet
     NeuronFact::ProductNonNegative(lower, upper)
 }
 
+/// The shape an activation declares, which the generic rules here rely on.
+/// `every_activation_keeps_its_declared_shape` checks every registered
+/// activation against its declaration on dense samples, so an activation that
+/// breaks one (GELU and SiLU are not monotone) fails the tests instead of
+/// producing a wrong bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Non-decreasing: the default [`ActivationRule::interval`] takes the
+    /// image of an interval from its ends.
+    pub monotone: bool,
+    /// The derivative rises up to 0 and falls after it:
+    /// [`peaked_slope_bounds`] takes local slopes from the ends and from 0.
+    pub derivative_peaked_at_zero: bool,
+}
+
 /// What every activation family declares about itself.
 pub trait ActivationRule {
+    /// The shape the generic rules rely on (checked by the tests).
+    fn shape(&self) -> Shape;
     /// `sigma(v)`.
     fn eval(&self, pre_activation: f64) -> f64;
     /// `sigma'(v)` (a subgradient at kinks).
@@ -115,6 +133,7 @@ pub trait ActivationRule {
     /// activation here is monotone non-decreasing, so the image is
     /// `[sigma(lower), sigma(upper)]`, taken from the value enclosures.
     fn interval(&self, lower: f64, upper: f64) -> (f64, f64) {
+        assert!(self.shape().monotone, "the end-point interval rule needs a monotone activation");
         (self.value_enclosure(lower).0, self.value_enclosure(upper).1)
     }
     /// Slope bounds valid for difference quotients of points in `[lower, upper]`
@@ -148,6 +167,10 @@ pub enum Activation {
 
 impl Activation {
     /// The rule implementing this activation.
+    /// Every activation of the IR (for tests over all of them).
+    pub const ALL: [Activation; 5] = [Activation::Identity, Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid];
+
+    /// Its rules.
     pub fn rule(&self) -> Box<dyn ActivationRule> {
         match *self {
             Activation::Relu => Box::new(relu::Relu),
@@ -205,6 +228,36 @@ impl Activation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every registered activation keeps the shape it declares, and its
+    /// global slope bounds hold, on dense samples over [-40, 40].
+    #[test]
+    fn every_activation_keeps_its_declared_shape() {
+        for activation in Activation::ALL {
+            let rule = activation.rule();
+            let shape = rule.shape();
+            let points: Vec<f64> = (-4000..=4000).map(|i| i as f64 / 100.0).collect();
+            let values: Vec<f64> = points.iter().map(|&v| rule.eval(v)).collect();
+            let (alpha, beta) = rule.slope_bounds();
+            for k in 1..points.len() {
+                let quotient = (values[k] - values[k - 1]) / (points[k] - points[k - 1]);
+                // a few ulps of evaluation error relative to the step
+                let slack = 1e-12;
+                assert!(quotient >= alpha - slack && quotient <= beta + slack, "{activation:?}: quotient {quotient} outside [{alpha}, {beta}] at {}", points[k]);
+                if shape.monotone {
+                    assert!(values[k] >= values[k - 1], "{activation:?} declared monotone but falls at {}", points[k]);
+                }
+                if shape.derivative_peaked_at_zero {
+                    let (d0, d1) = (rule.derivative(points[k - 1]), rule.derivative(points[k]));
+                    if points[k] <= 0.0 {
+                        assert!(d1 >= d0, "{activation:?}: derivative falls before 0 at {}", points[k]);
+                    } else if points[k - 1] >= 0.0 {
+                        assert!(d1 <= d0, "{activation:?}: derivative rises after 0 at {}", points[k]);
+                    }
+                }
+            }
+        }
+    }
 
     /// Slope bounds and interval rules must enclose dense samples.
     #[test]

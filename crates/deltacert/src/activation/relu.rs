@@ -6,6 +6,9 @@ use super::{ActivationRule, NeuronFact};
 pub(super) struct Relu;
 
 impl ActivationRule for Relu {
+    fn shape(&self) -> super::Shape {
+        super::Shape { monotone: true, derivative_peaked_at_zero: false }
+    }
     fn eval(&self, v: f64) -> f64 {
         v.max(0.0)
     }

@@ -9,6 +9,9 @@ use super::{peaked_slope_bounds, sector, ActivationRule, NeuronAffine, NeuronFac
 pub(super) struct Sigmoid;
 
 impl ActivationRule for Sigmoid {
+    fn shape(&self) -> super::Shape {
+        super::Shape { monotone: true, derivative_peaked_at_zero: true }
+    }
     fn eval(&self, v: f64) -> f64 {
         if v >= 0.0 {
             1.0 / (1.0 + (-v).exp())

@@ -10,6 +10,9 @@ use super::{peaked_slope_bounds, sector, ActivationRule, NeuronAffine, NeuronFac
 pub(super) struct Tanh;
 
 impl ActivationRule for Tanh {
+    fn shape(&self) -> super::Shape {
+        super::Shape { monotone: true, derivative_peaked_at_zero: true }
+    }
     fn eval(&self, v: f64) -> f64 {
         v.tanh()
     }
