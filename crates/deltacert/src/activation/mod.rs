@@ -103,7 +103,7 @@ pub struct Shape {
     /// image of an interval from its ends.
     pub monotone: bool,
     /// The derivative rises up to 0 and falls after it:
-    /// [`peaked_slope_bounds`] takes local slopes from the ends and from 0.
+    /// the tanh and sigmoid rules take local slopes from the ends and from 0.
     pub derivative_peaked_at_zero: bool,
 }
 
