@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::io::Write;
 use common::fixture;
 use deltacert::io::onnx::proto::{self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
 use deltacert::io::onnx::{read, write, ExportFormat};
@@ -437,7 +438,9 @@ fn mutated_models_never_panic_or_overallocate() {
     }
     std::panic::set_hook(previous_hook);
     let refused_total: usize = refused.values().sum();
-    println!(
+    // straight to the process's standard error: shown even when the harness captures output
+    let _ = writeln!(
+        std::io::stderr(),
         "fuzz_onnx: {MUTATED_INPUTS} mutated inputs from {} seeds in {:.1} s: {accepted} accepted, {refused_total} refused {refused:?}, {} panicked; \
          largest read {:.1} MiB ({worst_read_outcome}), largest single allocation {:.1} MiB",
         seeds.len(),
