@@ -702,33 +702,13 @@ fn feasible_witness(reference: &Network, request: &BoundRequest, point: &[f64], 
         InputCoupling::Quantised(steps) => {
             for k in 0..xg.len() {
                 // |x' - x| <= step, rounded inward
-                let (lo, hi) = (sub_down_inward(x[k], steps[k]), add_up_inward(x[k], steps[k]));
+                let (lo, hi) = (crate::rounding::add_up_tight(x[k], -steps[k]), crate::rounding::add_down_tight(x[k], steps[k]));
                 xg[k] = xg[k].clamp(lo.max(set.lower()[k]), hi.min(set.upper()[k]));
             }
         }
         InputCoupling::Independent => {}
     }
     (set.contains(&x, 0.0) && set.contains(&xg, 0.0)).then_some((x, xg))
-}
-
-/// `a - b` rounded up (so `a - result <= b` holds exactly).
-fn sub_down_inward(a: f64, b: f64) -> f64 {
-    let r = a - b;
-    if a - r > b {
-        r.next_up()
-    } else {
-        r
-    }
-}
-
-/// `a + b` rounded down (so `result - a <= b` holds exactly).
-fn add_up_inward(a: f64, b: f64) -> f64 {
-    let r = a + b;
-    if r - a > b {
-        r.next_down()
-    } else {
-        r
-    }
 }
 
 /// Maps a point in first-layer coordinates back to raw units (inverse of

@@ -3,6 +3,7 @@
 //! bounding box) because interval bounds start from it.
 
 use crate::error::{invalid_set, Result};
+use crate::rounding::{add_down_tight, add_up_tight};
 use rand::Rng;
 use serde::Serialize;
 
@@ -17,42 +18,6 @@ pub struct InputSet {
     upper: Vec<f64>,
     ball: Option<(Vec<f64>, f64)>,
     polytope: Vec<(Vec<f64>, f64)>,
-}
-
-/// `a - b` rounded down: below the exact difference (TwoSum gives the exact
-/// rounding error of the floating-point difference).
-pub fn sub_down(a: f64, b: f64) -> f64 {
-    let difference = a - b;
-    if !difference.is_finite() {
-        return difference;
-    }
-    let (_, error) = two_sum(a, -b, difference);
-    if error < 0.0 {
-        difference.next_down()
-    } else {
-        difference
-    }
-}
-
-/// `a + b` rounded up (see [`sub_down`]).
-pub fn add_up(a: f64, b: f64) -> f64 {
-    let sum = a + b;
-    if !sum.is_finite() {
-        return sum;
-    }
-    let (_, error) = two_sum(a, b, sum);
-    if error > 0.0 {
-        sum.next_up()
-    } else {
-        sum
-    }
-}
-
-/// Knuth's TwoSum: `a + b = sum + error` exactly (no overflow assumed).
-fn two_sum(a: f64, b: f64, sum: f64) -> (f64, f64) {
-    let b_virtual = sum - a;
-    let a_virtual = sum - b_virtual;
-    (sum, (a - a_virtual) + (b - b_virtual))
 }
 
 impl InputSet {
@@ -87,8 +52,8 @@ impl InputSet {
         if let Some(i) = center.iter().position(|c| !c.is_finite()) {
             return Err(invalid_set(format!("centre coordinate {i} is not a finite number")));
         }
-        let lower = center.iter().map(|&c| sub_down(c, radius)).collect();
-        let upper = center.iter().map(|&c| add_up(c, radius)).collect();
+        let lower = center.iter().map(|&c| add_down_tight(c, -radius)).collect();
+        let upper = center.iter().map(|&c| add_up_tight(c, radius)).collect();
         let mut set = Self::from_box(lower, upper)?;
         if l2 {
             set.ball = Some((center, radius));

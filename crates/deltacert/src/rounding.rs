@@ -94,6 +94,34 @@ pub fn round_up(v: f64) -> f64 {
     v + 4.0 * f64::EPSILON * v.abs() + f64::MIN_POSITIVE
 }
 
+/// Knuth's TwoSum: `(s, e)` with `s = fl(a + b)` and `a + b = s + e`
+/// exactly (finite results).
+#[inline]
+pub fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let sum = a + b;
+    let b_virtual = sum - a;
+    let a_virtual = sum - b_virtual;
+    (sum, (a - a_virtual) + (b - b_virtual))
+}
+
+/// The largest double at most the exact `a + b`: `fl(a + b)` when that is
+/// exact or already below, else one ulp lower (TwoSum tells which). Unlike
+/// [`add_down`] it does not widen exact results.
+pub fn add_down_tight(a: f64, b: f64) -> f64 {
+    match two_sum(a, b) {
+        (sum, error) if sum.is_finite() && error < 0.0 => sum.next_down(),
+        (sum, _) => sum,
+    }
+}
+
+/// The smallest double at least the exact `a + b` (see [`add_down_tight`]).
+pub fn add_up_tight(a: f64, b: f64) -> f64 {
+    match two_sum(a, b) {
+        (sum, error) if sum.is_finite() && error > 0.0 => sum.next_up(),
+        (sum, _) => sum,
+    }
+}
+
 /// An upper bound of `a + b` (exact operands).
 #[inline]
 pub fn add_up(a: f64, b: f64) -> f64 {

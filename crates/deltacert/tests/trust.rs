@@ -8,7 +8,8 @@ use common::{model, random_case};
 use deltacert::activation::Activation;
 use deltacert::bound::{bound, error_lower_bound, BoundRequest, Decision, Method, Status};
 use deltacert::error::ErrorKind;
-use deltacert::input_set::{add_up, sub_down, InputSet};
+use deltacert::input_set::InputSet;
+use deltacert::rounding::{add_down_tight, add_up_tight};
 use deltacert::network::random::{partner, random_mlp, Relation};
 use deltacert::network::{Layer, Matrix, Network};
 use deltacert::problem::InputCoupling;
@@ -90,10 +91,10 @@ fn ball_corners_are_rounded_outward() {
     let set = InputSet::ball(vec![0.75], 0.25, true).unwrap();
     assert_eq!((set.lower()[0], set.upper()[0]), (0.5, 1.0));
     // TwoSum-based rounding: exact operations are not widened
-    assert_eq!(sub_down(1.0, 0.25), 0.75);
-    assert_eq!(add_up(1.0, 0.25), 1.25);
-    assert!(sub_down(1.0, 1e-20) < 1.0);
-    assert!(add_up(1.0, 1e-20) > 1.0);
+    assert_eq!(add_down_tight(1.0, -0.25), 0.75);
+    assert_eq!(add_up_tight(1.0, 0.25), 1.25);
+    assert!(add_down_tight(1.0, -1e-20) < 1.0);
+    assert!(add_up_tight(1.0, 1e-20) > 1.0);
 }
 
 #[test]

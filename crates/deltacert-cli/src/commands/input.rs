@@ -6,6 +6,7 @@ use deltacert::input_set::InputSet;
 use deltacert::io::json;
 use deltacert::io::vnnlib::{self, decimal_enclosure};
 use deltacert::network::Network;
+use deltacert::rounding::two_sum;
 use deltacert::problem::InputCoupling;
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -107,14 +108,6 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         }
     }
     Ok(sets)
-}
-
-/// `a + b` and its rounding error: `a + b == s + e` exactly (for finite
-/// results).
-fn two_sum(a: f64, b: f64) -> (f64, f64) {
-    let s = a + b;
-    let bb = s - a;
-    (s, (a - (s - bb)) + (b - bb))
 }
 
 /// An enclosure `[lo, hi]` of the exact `mean + range * z`: the rounded value
