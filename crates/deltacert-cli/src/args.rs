@@ -58,7 +58,7 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Norm::Linf)]
     pub norm: Norm,
     /// Bounding method for every setting (milp is refused: its bound is not re-checked).
-    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    #[arg(long, value_enum, default_value_t = Method::AUTO)]
     pub method: Method,
     /// SDP quadratic-constraint families (sdp, auto): auto, default, full, per-neuron, ...
     #[arg(long)]
@@ -151,7 +151,7 @@ pub struct BoundArgs {
     #[command(flatten)]
     pub pair: PairArgs,
     /// Bounding method.
-    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    #[arg(long, value_enum, default_value_t = Method::AUTO)]
     pub method: Method,
     /// Draw a figure of the error and its bounds (.svg or .png).
     #[arg(long, value_name = "FILE")]

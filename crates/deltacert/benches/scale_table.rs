@@ -79,7 +79,7 @@ fn decide_section(limit: f64) {
             let mut row = format!("| {name} |");
             for (p, (_, lower, upper)) in PROPERTIES.iter().enumerate() {
                 let set = InputSet::from_box(lower.to_vec(), upper.to_vec()).expect("valid box");
-                let report = run(&f, &g, set, Method::Auto, Some(0.05), limit);
+                let report = run(&f, &g, set, Method::AUTO, Some(0.05), limit);
                 totals[p] += report.seconds;
                 let d = decision(&report, 0.05);
                 proven[p] += usize::from(d == "proven");
@@ -99,9 +99,9 @@ fn anytime_section() {
     println!("|---|---|---|---|---|---|---|");
     for (number, lower, upper) in PROPERTIES {
         let set = InputSet::from_box(lower.to_vec(), upper.to_vec()).expect("valid box");
-        let one = run(&f, &g, set.clone(), Method::Propagate, None, 0.0);
-        let ten = run(&f, &g, set.clone(), Method::Auto, None, 10.0);
-        let sixty = run(&f, &g, set, Method::Auto, None, 60.0);
+        let one = run(&f, &g, set.clone(), Method::PROPAGATE, None, 0.0);
+        let ten = run(&f, &g, set.clone(), Method::AUTO, None, 10.0);
+        let sixty = run(&f, &g, set, Method::AUTO, None, 60.0);
         let lower_bound = one.lower_bound.max(ten.lower_bound).max(sixty.lower_bound);
         let c = |r: &BoundReport| r.certified_bound.map_or("none".into(), |b| format!("{b:.3e}"));
         println!(
@@ -110,7 +110,7 @@ fn anytime_section() {
             c(&ten),
             c(&sixty),
             sixty.certified_bound.unwrap_or(f64::NAN) / lower_bound,
-            sixty.details.split.as_ref().map_or(0, |s| s.pieces_bounded)
+            sixty.details.get::<deltacert::branch_and_bound::SplitOutcome>("split").map_or(0, |s| s.pieces_bounded)
         );
     }
 }
@@ -130,8 +130,8 @@ fn mnist_section() {
             let set = InputSet::ball(center.clone(), radius, false).expect("valid ball");
             // the ball is clipped to the valid pixel range [0, 1]
             let set = InputSet::from_box(set.lower().iter().map(|v| v.max(0.0)).collect(), set.upper().iter().map(|v| v.min(1.0)).collect()).expect("valid box");
-            let one = run(&f, &g, set.clone(), Method::Propagate, None, 0.0);
-            let auto = run(&f, &g, set, Method::Auto, None, 10.0);
+            let one = run(&f, &g, set.clone(), Method::PROPAGATE, None, 0.0);
+            let auto = run(&f, &g, set, Method::AUTO, None, 10.0);
             let lower_bound = one.lower_bound.max(auto.lower_bound);
             let (a, b) = (one.certified_bound.unwrap_or(f64::NAN), auto.certified_bound.unwrap_or(f64::NAN));
             ratios.push(b / lower_bound);

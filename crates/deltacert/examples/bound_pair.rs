@@ -12,7 +12,7 @@ fn main() -> deltacert::Result<()> {
     let reference = read_model(&fixtures.join("paper_quant_orig.onnx"))?;
     let compressed = read_model(&fixtures.join("paper_quant_q.onnx"))?;
     let set = InputSet::uniform_box(reference.input_dim, -1.0, 1.0)?;
-    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::Auto);
+    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::AUTO);
     request.time_limit = Some(5.0);
     let report = bound(&reference, &compressed, &request)?;
     match (report.status, report.certified_bound) {

@@ -21,52 +21,15 @@ use crate::input_set::InputSet;
 use crate::limits::{default_memory_bytes, Budget};
 use crate::network::Network;
 use crate::problem::{InputCoupling, Norm, Prepared};
-use crate::sdp::{self, SdpSettings};
-use crate::branch_and_bound::{branch_and_bound, Progress, SplitOutcome, SplitProblem, SplitSettings};
-use crate::attack::{attack, AttackSettings, Witness};
-use serde::Serialize;
+use crate::sdp::SdpSettings;
+use crate::branch_and_bound::{Progress, SplitProblem};
+use crate::attack::AttackSettings;
+use crate::methods::{MethodContext, MethodOutcome};
 use std::time::Instant;
 
-/// What the headline number of a report is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// The bound passed a re-check with outward rounding.
-    Certified,
-    /// The headline number is a solver's bound that was not re-checked
-    /// (`--method milp`); `certified_bound` still holds a checked bound.
-    SolverBound,
-    /// No bound could be certified (solver failure, refused check, time or
-    /// memory limit).
-    NoCertificate,
-}
-
-/// The bounding method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Differential propagation, input splitting, and the SDP where it is small enough to pay.
-    Auto,
-    /// One pass of differential bound propagation.
-    Propagate,
-    /// The S-procedure semidefinite program of Li, Drummond and Duncan.
-    Sdp,
-    /// The exact worst case of ReLU networks by mixed-integer programming (HiGHS; its upper bound is not re-checked).
-    Milp,
-}
-
-impl Method {
-    /// The name used on the command line and in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Auto => "auto",
-            Method::Propagate => "propagate",
-            Method::Sdp => "sdp",
-            Method::Milp => "milp",
-        }
-    }
-}
+pub use crate::methods::auto::{AUTO_SDP_MAX_DIM, DEFAULT_AUTO_SECONDS};
+pub use crate::methods::Method;
+pub use crate::report::{AttackEvidence, BoundReport, Decision, Evidence, PropagateEvidence, Status, UnionMember};
 
 /// Everything needed to bound one pair.
 #[derive(Debug, Clone)]
@@ -97,13 +60,8 @@ pub struct BoundRequest {
     pub target_ratio: f64,
 }
 
-/// Default time budget of `auto` when no time limit is given.
-pub const DEFAULT_AUTO_SECONDS: f64 = 10.0;
 /// Default [`BoundRequest::target_ratio`].
 pub const DEFAULT_TARGET_RATIO: f64 = 1.01;
-/// `auto` runs the SDP on the whole set when its estimated lifted dimension
-/// is at most this (measured: d = 43 takes about 1.4 s, d = 83 about 35 s).
-pub const AUTO_SDP_MAX_DIM: usize = 48;
 
 impl BoundRequest {
     /// A request with default settings for `set`, `coupling`, `norm` and `method`.
@@ -122,138 +80,14 @@ impl BoundRequest {
         }
     }
 
+    /// Seconds the whole call may take: the request's limit, else the method's default.
+    pub fn total_seconds(&self) -> Option<f64> {
+        self.time_limit.or_else(|| self.method.implementation().default_time_limit())
+    }
+
     fn budget(&self) -> Budget {
-        let seconds = match self.method {
-            Method::Auto => Some(self.time_limit.unwrap_or(DEFAULT_AUTO_SECONDS)),
-            _ => self.time_limit,
-        };
-        Budget::new(seconds, self.memory_limit.unwrap_or_else(default_memory_bytes))
+        Budget::new(self.total_seconds(), self.memory_limit.unwrap_or_else(default_memory_bytes))
     }
-}
-
-/// The result, shaped like the `--json` output of `deltacert bound`.
-#[derive(Debug, Clone, Serialize)]
-pub struct BoundReport {
-    /// What the headline number is: `certified`, `solver_bound` or `no_certificate`.
-    pub status: Status,
-    /// Norm of the output difference.
-    pub norm: Norm,
-    /// The certified bound (None without certificate).
-    pub certified_bound: Option<f64>,
-    /// `linf`: the certified bound of each output.
-    pub per_output_bound: Vec<Option<f64>>,
-    /// `--method milp`: HiGHS's bound, NOT re-checked (None for other methods).
-    pub solver_bound: Option<f64>,
-    /// `--method milp`, `linf`: HiGHS's bound of each output, not re-checked.
-    pub per_output_solver_bound: Vec<Option<f64>>,
-    /// The largest error actually observed (0 when no input was evaluated).
-    pub lower_bound: f64,
-    /// The input where it was observed (None when no feasible input was found).
-    pub witness: Option<Vec<f64>>,
-    /// The compressed network's input at the witness (quantised/independent inputs).
-    pub witness_compressed: Option<Vec<f64>>,
-    /// `linf`: the largest observed `|f_j - g_j|` per output.
-    pub per_output_lower: Vec<f64>,
-    /// `certified_bound / lower_bound`.
-    pub ratio: Option<f64>,
-    /// Method used.
-    pub method: Method,
-    /// Wall time.
-    pub seconds: f64,
-    /// Why there is no certificate, or why a step was skipped (time, memory).
-    pub note: Option<String>,
-    /// What each method did: its bounds, sizes, solver statuses and checks.
-    pub details: Evidence,
-}
-
-/// The evidence behind a report, one optional part per method that ran.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Evidence {
-    /// The two networks have identical layers and see the same input.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub identical_networks: bool,
-    /// The baseline bounds every method is capped by.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub propagate: Option<PropagateEvidence>,
-    /// The SDP, when it ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sdp: Option<sdp::SdpResult>,
-    /// Input splitting, when it ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub split: Option<SplitOutcome>,
-    /// The MILP, when it ran.
-    #[cfg(feature = "milp")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub milp: Option<crate::milp::MilpResult>,
-    /// The lower-bound search.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lower_bound_search: Option<AttackEvidence>,
-    /// How the networks saw the input.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub coupling: Option<&'static str>,
-    /// A union of boxes: each member's result.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub union: Vec<UnionMember>,
-}
-
-/// The cheap certified bounds computed first.
-#[derive(Debug, Clone, Serialize)]
-pub struct PropagateEvidence {
-    /// One pass of differential propagation.
-    pub one_pass_bound: f64,
-    /// The interval bound of the difference `[l_f - u_g, u_f - l_g]`.
-    pub interval_bound: f64,
-    /// Unstable neurons of both networks over the whole set.
-    pub unstable_neurons: usize,
-    /// The SDP's lifted dimension estimated from them.
-    pub estimated_sdp_dim: usize,
-}
-
-/// What the lower-bound search did.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttackEvidence {
-    /// Input pairs evaluated.
-    pub evaluations: usize,
-    /// Its settings.
-    pub settings: AttackSettings,
-}
-
-/// One box of a union.
-#[derive(Debug, Clone, Serialize)]
-pub struct UnionMember {
-    /// 1-based index of the box.
-    #[serde(rename = "box")]
-    pub index: usize,
-    /// Its status.
-    pub status: Status,
-    /// Its certified bound.
-    pub certified_bound: Option<f64>,
-    /// Its observed error.
-    pub lower_bound: f64,
-}
-
-impl BoundReport {
-    /// Decide mode: `proven` only for a certified bound `<= eps`,
-    /// `counterexample` for an observed error `> eps`, otherwise `unknown`.
-    pub fn decision(&self, eps: f64) -> Decision {
-        match (self.certified_bound, self.lower_bound > eps) {
-            (_, true) => Decision::Counterexample,
-            (Some(b), false) if b <= eps => Decision::Proven,
-            _ => Decision::Unknown,
-        }
-    }
-}
-
-/// The answer of decide mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    /// A certified bound is at most `eps`.
-    Proven,
-    /// An input with error above `eps` was evaluated.
-    Counterexample,
-    /// Neither.
-    Unknown,
 }
 
 /// Checks the pair, the set and the coupling fit together (bad input: `Err`).
@@ -270,21 +104,7 @@ pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<
     if request.set.dim() != f.input_dim {
         return Err(shape(format!("the input set has {} coordinates but the networks take {}", request.set.dim(), f.input_dim)));
     }
-    if request.method == Method::Milp {
-        if request.norm != Norm::Linf {
-            return Err(crate::error::invalid_option("--method milp bounds the linf norm (per output, both signs); use --norm linf"));
-        }
-        #[cfg(not(feature = "milp"))]
-        return Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)"));
-        #[cfg(feature = "milp")]
-        {
-            crate::milp::check_relu(f, "the reference network")?;
-            crate::milp::check_relu(g, "the compressed network")?;
-            if request.set.ball_constraint().is_some() {
-                return Err(crate::error::unsupported("--method milp supports boxes and polytopes, not L2 balls"));
-            }
-        }
-    }
+    request.method.implementation().check(f, g, request)?;
     if let InputCoupling::Quantised(steps) = &request.coupling {
         if steps.len() != f.input_dim || steps.iter().any(|s| !(*s >= 0.0) || !s.is_finite()) {
             return Err(crate::error::invalid_option("--input-quant needs a finite step >= 0"));
@@ -322,10 +142,7 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
         [only] => return bound_with_progress(reference, compressed, &BoundRequest { set: only.clone(), ..request.clone() }, progress),
         _ => {}
     }
-    let total = match request.method {
-        Method::Auto => Some(request.time_limit.unwrap_or(DEFAULT_AUTO_SECONDS)),
-        _ => request.time_limit,
-    };
+    let total = request.total_seconds();
     let mut combined: Option<BoundReport> = None;
     let mut members = Vec::with_capacity(sets.len());
     let mut stopped_early = false;
@@ -500,6 +317,12 @@ fn propagation_bytes(f: &Network, g: &Network) -> f64 {
 }
 
 /// [`bound`], reporting the splitting search's progress about once a second.
+///
+/// The steps every method shares: the checks, the identical-network case,
+/// the prepared problem, the interval bound of the difference and one pass of
+/// differential propagation (the root every method starts from and is capped
+/// by); then the method ([`crate::methods`]); then the report, with the
+/// lower bound re-evaluated at the best witness whichever method found it.
 pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &BoundRequest, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
     let start = Instant::now();
     check_shapes(reference, compressed, request)?;
@@ -512,12 +335,82 @@ pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &
         return Ok(refused_report(reference, request, start, reason));
     }
     let baseline = interval_difference(&prepared);
-    match request.method {
-        #[cfg(feature = "milp")]
-        Method::Milp => bound_milp(reference, compressed, &prepared, &baseline, request, &budget, start),
-        #[cfg(not(feature = "milp"))]
-        Method::Milp => Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)")),
-        _ => bound_certified(reference, compressed, &prepared, &baseline, request, &budget, start, progress),
+    let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
+    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair };
+    let (mut root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
+    let one_pass = root.value;
+    // never above the interval bound of the difference
+    crate::methods::tighten(&problem, &mut root, &baseline.interval_plus, &baseline.interval_minus);
+    let separate_inputs = !matches!(request.coupling, InputCoupling::Same);
+    let estimated_sdp_dim = prepared.set.dim() * if separate_inputs { 2 } else { 1 } + root.unstable_neurons + 1;
+    let propagate = PropagateEvidence { one_pass_bound: one_pass, interval_bound: problem.norm_bound(&baseline.interval_plus, &baseline.interval_minus), unstable_neurons: root.unstable_neurons, estimated_sdp_dim };
+    let context = MethodContext::new(reference, compressed, &prepared, request, &budget, problem, root, estimated_sdp_dim, progress);
+    let outcome = request.method.implementation().run(&context)?;
+    if outcome.uses_attack {
+        context.attack();
+    }
+    Ok(report(&context, outcome, propagate, start))
+}
+
+/// The report of a method's outcome: the status from what the outcome holds,
+/// the lower bound from the best witness (the attack's or the method's own),
+/// re-evaluated with outward rounding.
+fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateEvidence, start: Instant) -> BoundReport {
+    let (reference, compressed, request) = (context.reference, context.compressed, context.request);
+    let outputs = reference.output_dim();
+    let separate_inputs = !matches!(request.coupling, InputCoupling::Same);
+    let witness = context.attack_if_run().filter(|_| outcome.uses_attack);
+    let best_found = witness.map_or(0.0, |w| w.error);
+    let mut raw_witness = witness.and_then(|w| w.input.clone());
+    let mut witness_compressed = witness.and_then(|w| w.compressed_input.clone());
+    let mut per_output_lower = witness.map_or_else(|| vec![0.0; outputs], |w| w.per_output.clone());
+    if let Some(found) = &outcome.found {
+        per_output_lower.iter_mut().zip(&found.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
+        if (found.error > best_found || raw_witness.is_none()) && !found.point.is_empty() {
+            if let Some((x, xg)) = feasible_witness(reference, request, &found.point, &found.compressed_point) {
+                witness_compressed = separate_inputs.then_some(xg);
+                raw_witness = Some(x);
+            }
+        }
+    }
+    // the reported lower bound is rigorous: the exact error at the witness is at least this
+    let lower = match &raw_witness {
+        Some(x) => error_lower_bound(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x), request.norm),
+        None => 0.0,
+    };
+    let finite = outcome.certified.is_finite();
+    let certified_bound = finite.then_some(outcome.certified);
+    let status = if outcome.solver_bound.is_some() {
+        Status::SolverBound
+    } else if finite {
+        Status::Certified
+    } else {
+        Status::NoCertificate
+    };
+    let note = if finite || outcome.solver_bound.is_some() { outcome.note } else { Some(outcome.note.unwrap_or_else(|| "no finite bound (non-finite intermediate values)".into())) };
+    let details = Evidence {
+        propagate: Some(propagate),
+        methods: outcome.evidence,
+        lower_bound_search: witness.map(|w| AttackEvidence { evaluations: w.evaluations, settings: request.attack.clone() }),
+        coupling: Some(coupling_name(&request.coupling)),
+        ..Evidence::default()
+    };
+    BoundReport {
+        status,
+        norm: request.norm,
+        certified_bound,
+        per_output_bound: if request.norm == Norm::Linf { outcome.per_output.iter().map(|b| b.is_finite().then_some(*b)).collect() } else { Vec::new() },
+        solver_bound: outcome.solver_bound.as_ref().map(|s| s.bound),
+        per_output_solver_bound: outcome.solver_bound.map(|s| s.per_output).unwrap_or_default(),
+        lower_bound: lower,
+        witness: raw_witness,
+        witness_compressed,
+        per_output_lower,
+        ratio: certified_bound.filter(|_| lower > 0.0).map(|b| b / lower),
+        method: request.method,
+        seconds: start.elapsed().as_secs_f64(),
+        note,
+        details,
     }
 }
 
@@ -578,114 +471,6 @@ fn coupling_name(coupling: &InputCoupling) -> &'static str {
     }
 }
 
-/// Runs the attack with the time that is left (at most half of it when a
-/// bound still has to be computed) and the sample count requested.
-fn run_attack(reference: &Network, compressed: &Network, request: &BoundRequest) -> Witness {
-    attack(reference, compressed, &request.set, &request.coupling, request.norm, &request.attack)
-}
-
-/// `propagate`, `sdp` and `auto`: the certified methods.
-#[allow(clippy::too_many_arguments)]
-fn bound_certified(reference: &Network, compressed: &Network, prepared: &Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
-    let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair };
-    let (mut root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
-    let one_pass = root.value;
-    // never above the interval bound of the difference
-    tighten(&problem, &mut root, &baseline.interval_plus, &baseline.interval_minus);
-    let auto = request.method == Method::Auto;
-    let separate_inputs = !matches!(request.coupling, InputCoupling::Same);
-    let estimated_dim = prepared.set.dim() * if separate_inputs { 2 } else { 1 } + root.unstable_neurons + 1;
-    let already_decided = request.eps.is_some_and(|eps| root.value <= eps);
-    let run_sdp = request.method == Method::Sdp || (auto && !already_decided && estimated_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension));
-    let (sdp_result, witness): (Option<sdp::SdpResult>, Witness) = rayon::join(
-        || run_sdp.then(|| sdp::certify_within(prepared, request.norm, &request.sdp, budget)),
-        || run_attack(reference, compressed, request),
-    );
-    // the SDP's bounds are certified too: keep the smaller per output
-    if let Some(result) = sdp_result.as_ref() {
-        let per_output: Vec<f64> = result.per_output.iter().map(|b| b.unwrap_or(f64::INFINITY)).collect();
-        if request.norm == Norm::Linf {
-            tighten(&problem, &mut root, &per_output, &per_output);
-        }
-        if let Some(b) = result.bound {
-            root.value = root.value.min(b);
-        }
-    }
-    let split: Option<SplitOutcome> = auto.then(|| {
-        let remaining = budget.remaining().unwrap_or(f64::INFINITY);
-        // The SDP is not run on pieces: measured on ACAS Xu 1_1, a piece with
-        // lifted dimension <= 20 costs 1-2 s of SDP against milliseconds per
-        // split, and 10 s budgets ended looser with it (property 1: 8.9e-5
-        // versus 5.2e-5; property 4: 2.11e-3 versus 2.05e-3).
-        let settings = SplitSettings { time_limit: remaining, eps: request.eps, target_ratio: request.target_ratio, memory_bytes: budget.memory_bytes(), ..SplitSettings::default() };
-        branch_and_bound(&problem, root.clone(), (witness.error, witness.input.clone().unwrap_or_default()), &settings, progress)
-    });
-    let (certified, per_output) = match &split {
-        Some(outcome) => (outcome.bound, outcome.per_output.clone()),
-        None => (root.value, root.plus.iter().zip(&root.minus).map(|(p, m)| p.max(*m).max(0.0)).collect()),
-    };
-    let mut lower = witness.error;
-    let mut raw_witness = witness.input.clone();
-    let mut witness_compressed = witness.compressed_input.clone();
-    let mut per_output_lower = witness.per_output.clone();
-    if let Some(outcome) = &split {
-        per_output_lower.iter_mut().zip(&outcome.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
-        if outcome.lower > lower && !outcome.witness.is_empty() {
-            // a piece's corner: both networks see it
-            if let Some((x, xg)) = feasible_witness(reference, request, &outcome.witness, &outcome.witness) {
-                lower = outcome.lower;
-                witness_compressed = separate_inputs.then_some(xg);
-                raw_witness = Some(x);
-            }
-        }
-    }
-    // the reported lower bound is rigorous: the exact error at the witness is at least this
-    if let Some(x) = &raw_witness {
-        lower = error_lower_bound(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x), request.norm);
-    }
-    let finite = certified.is_finite();
-    let certified_bound = finite.then_some(certified);
-    let note = sdp_result.as_ref().and_then(|r| r.bound.is_none().then(|| sdp_refusal(r))).flatten().map(|reason| format!("the SDP gave no certificate ({reason}); the bound is propagation's"));
-    let details = Evidence {
-        propagate: Some(PropagateEvidence { one_pass_bound: one_pass, interval_bound: problem.norm_bound(&baseline.interval_plus, &baseline.interval_minus), unstable_neurons: root.unstable_neurons, estimated_sdp_dim: estimated_dim }),
-        sdp: sdp_result,
-        split,
-        lower_bound_search: Some(AttackEvidence { evaluations: witness.evaluations, settings: request.attack.clone() }),
-        coupling: Some(coupling_name(&request.coupling)),
-        ..Evidence::default()
-    };
-    Ok(BoundReport {
-        status: if finite { Status::Certified } else { Status::NoCertificate },
-        norm: request.norm,
-        certified_bound,
-        per_output_bound: if request.norm == Norm::Linf { per_output.iter().map(|b| b.is_finite().then_some(*b)).collect() } else { Vec::new() },
-        solver_bound: None,
-        per_output_solver_bound: Vec::new(),
-        lower_bound: lower,
-        witness: raw_witness,
-        witness_compressed,
-        per_output_lower,
-        ratio: certified_bound.filter(|_| lower > 0.0).map(|b| b / lower),
-        method: request.method,
-        seconds: start.elapsed().as_secs_f64(),
-        note: if finite { note } else { Some(note.unwrap_or_else(|| "no finite bound (non-finite intermediate values)".into())) },
-        details,
-    })
-}
-
-/// The first refusal reason among the SDP's solves.
-fn sdp_refusal(result: &sdp::SdpResult) -> Option<String> {
-    result.solves.iter().find_map(|s| s.refusal.clone())
-}
-
-/// Lowers a piece's per-output bounds to `plus`/`minus` where those are smaller.
-fn tighten(problem: &SplitProblem, piece: &mut crate::branch_and_bound::Piece, plus: &[f64], minus: &[f64]) {
-    piece.plus.iter_mut().zip(plus).for_each(|(a, b)| *a = a.min(*b));
-    piece.minus.iter_mut().zip(minus).for_each(|(a, b)| *a = a.min(*b));
-    piece.value = piece.value.min(problem.norm_bound(&piece.plus, &piece.minus));
-}
-
 /// A witness pair found in first-layer coordinates, back in raw units and
 /// inside the set: mapping back through the `.nnet` normalisation rounds, so
 /// both points are projected onto the set's box and ball, and `x'` is kept
@@ -718,61 +503,4 @@ fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
         Some(t) => point.iter().enumerate().map(|(i, z)| (t.mean[i] + t.range[i] * z).clamp(t.min[i].max(f64::MIN), t.max[i].min(f64::MAX))).collect(),
         None => point.to_vec(),
     }
-}
-
-/// `--method milp`: HiGHS's dual bound as the solver bound (not re-checked),
-/// the incumbent (re-evaluated in f64) as the lower bound, and the baseline
-/// (interval and one propagation pass) as the certified bound.
-#[cfg(feature = "milp")]
-#[allow(clippy::too_many_arguments)]
-fn bound_milp(reference: &Network, compressed: &Network, prepared: &Prepared, baseline: &Baseline, request: &BoundRequest, budget: &Budget, start: Instant) -> Result<BoundReport> {
-    let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair };
-    let (mut root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
-    tighten(&problem, &mut root, &baseline.interval_plus, &baseline.interval_minus);
-    let certified_per_output: Vec<f64> = root.plus.iter().zip(&root.minus).map(|(p, m)| p.max(*m).max(0.0)).collect();
-    let certified = root.value.is_finite().then_some(root.value);
-    let result = match crate::milp::solve(prepared, budget) {
-        Ok(result) => result,
-        Err(refusal) => {
-            let mut report = refused_report(reference, request, start, refusal.context);
-            report.certified_bound = certified;
-            report.per_output_bound = certified_per_output.iter().map(|b| b.is_finite().then_some(*b)).collect();
-            report.status = if certified.is_some() { Status::Certified } else { Status::NoCertificate };
-            return Ok(report);
-        }
-    };
-    let independent_or_quantised = !matches!(request.coupling, InputCoupling::Same);
-    let pair = if result.found_incumbent { feasible_witness(reference, request, &result.witness, &result.witness_compressed) } else { None };
-    let witness = pair.as_ref().map(|(x, _)| x.clone());
-    let witness_compressed = pair.filter(|_| independent_or_quantised).map(|(_, xg)| xg);
-    // the reported lower bound is rigorous: the exact error at the witness is at least this
-    let lower = match &witness {
-        Some(x) => error_lower_bound(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x), request.norm),
-        None => 0.0,
-    };
-    let status = if result.upper.is_some() {
-        Status::SolverBound
-    } else if certified.is_some() {
-        Status::Certified
-    } else {
-        Status::NoCertificate
-    };
-    Ok(BoundReport {
-        status,
-        norm: request.norm,
-        certified_bound: certified,
-        per_output_bound: certified_per_output.iter().map(|b| b.is_finite().then_some(*b)).collect(),
-        solver_bound: result.upper,
-        per_output_solver_bound: result.per_output.iter().map(|p| p.1).collect(),
-        lower_bound: lower,
-        witness_compressed,
-        witness,
-        per_output_lower: result.per_output.iter().map(|p| p.0).collect(),
-        ratio: certified.filter(|_| lower > 0.0).map(|u| u / lower),
-        method: Method::Milp,
-        seconds: start.elapsed().as_secs_f64(),
-        note: result.note.clone(),
-        details: Evidence { milp: Some(result), coupling: Some(coupling_name(&request.coupling)), ..Evidence::default() },
-    })
 }

@@ -16,14 +16,18 @@
 //! 2. the problem: [`input_set`] (validated sets), [`problem`] (the pair, the
 //!    coupling, the norm, first-layer coordinates, the neuron pairing),
 //!    [`limits`] (time and memory budgets), [`rounding`] (outward rounding);
-//! 3. the methods: [`propagation`] (interval, linear and differential bounds on
-//!    `v_f - v_g`), [`branch_and_bound`] (input splitting), [`sdp`] (the
-//!    S-procedure semidefinite program, its certificate re-checked in f64,
-//!    docs/method.md §2–5), `milp` (the exact worst case, feature `milp`),
-//!    [`attack`] (the lower bound and its witness), with [`activation`]
-//!    holding each activation's rules;
-//! 4. [`bound`] orchestrates them and builds the report; [`report`] draws
-//!    figures (feature `plot`).
+//! 3. the methods: [`methods`] is the interface every bound method
+//!    implements and its registry (`auto`, `propagate`, `sdp`, `milp`); the
+//!    engines behind them are [`propagation`] (interval, linear and
+//!    differential bounds on `v_f - v_g`), [`branch_and_bound`] (input
+//!    splitting), [`sdp`] (the S-procedure semidefinite program, its
+//!    certificate re-checked in f64, docs/method.md §2–5), `milp` (the exact
+//!    worst case, feature `milp`) and [`attack`] (the lower bound and its
+//!    witness), with [`activation`] holding each activation's rules;
+//! 4. [`bound`] orchestrates them: the steps every method shares, the
+//!    method, then the report;
+//! 5. [`report`]: the report's types (status, bounds, witness, each method's
+//!    evidence) and figures (feature `plot`).
 #![warn(missing_docs)]
 
 pub mod activation;
@@ -35,6 +39,7 @@ pub mod error;
 pub mod input_set;
 pub mod io;
 pub mod limits;
+pub mod methods;
 #[cfg(feature = "milp")]
 pub mod milp;
 pub mod network;

@@ -50,7 +50,7 @@ fn exact_1d(f: &Network, g: &Network, lo: f64, hi: f64) -> f64 {
 }
 
 fn milp_bound(f: &Network, g: &Network, set: InputSet, coupling: InputCoupling) -> deltacert::bound::BoundReport {
-    let request = BoundRequest::new(set, coupling, Norm::Linf, Method::Milp);
+    let request = BoundRequest::new(set, coupling, Norm::Linf, Method::MILP);
     bound(f, g, &request).unwrap()
 }
 
@@ -133,14 +133,14 @@ fn milp_without_unstable_neurons_reports_the_lp_optimum_not_zero() {
 fn milp_solver_bound_never_decides_proven() {
     common::single_threaded_blas();
     let (f, g) = stable_pair();
-    let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Milp);
+    let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::MILP);
     request.eps = Some(0.5);
     let report = bound(&f, &g, &request).unwrap();
     assert_eq!(report.decision(0.5), Decision::Counterexample);
     // a pair whose checked bound is loose and whose MILP is exact: with eps
     // between the two, the answer stays unknown, never proven
     let (f, g) = (model("paper/paper_quant_orig.onnx"), model("paper/paper_quant_q.onnx"));
-    let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Milp);
+    let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::MILP);
     let report = bound(&f, &g, &request).unwrap();
     let (exact, checked) = (report.solver_bound.unwrap(), report.certified_bound.unwrap());
     if checked > exact * 1.001 {
@@ -165,14 +165,14 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
         let g = partner(&mut rng, &f, relation, Activation::Relu);
         let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
         let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
-        for method in [Method::Sdp, Method::Propagate, Method::Auto] {
+        for method in [Method::SDP, Method::PROPAGATE, Method::AUTO] {
             let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
             request.attack = AttackSettings { samples: 500, starts: 2, steps: 10, seed: 1 };
             request.time_limit = Some(0.1);
             request.target_ratio = 1.0;
             let report = bound(&f, &g, &request).unwrap();
             let Some(b) = report.certified_bound else {
-                assert_eq!(method, Method::Sdp, "case {case}: {method:?} gave no bound");
+                assert_eq!(method, Method::SDP, "case {case}: {method:?} gave no bound");
                 continue;
             };
             assert!(b >= exact.lower_bound, "case {case}: {method:?} {b} below the MILP optimum {}", exact.lower_bound);
@@ -181,7 +181,7 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
                     assert!(*pb >= exact.per_output_lower[j] - 1e-10 * (1.0 + pb), "case {case} output {j} ({method:?})");
                 }
             }
-            checked += usize::from(method == Method::Sdp);
+            checked += usize::from(method == Method::SDP);
         }
     }
     assert!(checked >= 95, "only {checked} SDP certificates");

@@ -25,13 +25,13 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
     let mut ratios = Vec::new();
     for case in 0..300 {
         let c = random_case(&mut rng, case);
-        let mut request = BoundRequest::new(c.set.clone(), c.coupling.clone(), c.norm, Method::Propagate);
+        let mut request = BoundRequest::new(c.set.clone(), c.coupling.clone(), c.norm, Method::PROPAGATE);
         request.attack = AttackSettings { samples: 10_000, starts: 8, steps: 60, seed: case as u64 };
         let one_pass = bound(&c.f, &c.g, &request).unwrap();
         assert_sound(&c.f, &c.g, &one_pass, &c.set, &c.description);
         let one_pass_bound = one_pass.certified_bound.unwrap_or_else(|| panic!("{}: propagation gave no bound", c.description));
 
-        request.method = Method::Auto;
+        request.method = Method::AUTO;
         request.time_limit = Some(0.2);
         request.target_ratio = 1.0;
         if case % 3 != 0 {
@@ -41,7 +41,7 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
         assert_sound(&c.f, &c.g, &auto, &c.set, &c.description);
         let auto_bound = auto.certified_bound.unwrap_or_else(|| panic!("{}: auto gave no bound", c.description));
         assert!(auto_bound <= one_pass_bound * (1.0 + 1e-12) + 1e-300, "{}: auto {auto_bound} looser than one pass {one_pass_bound}", c.description);
-        let pieces = auto.details.split.as_ref().map_or(0, |s| s.pieces_bounded);
+        let pieces = auto.details.get::<deltacert::branch_and_bound::SplitOutcome>("split").map_or(0, |s| s.pieces_bounded);
         if pieces > 10 {
             split_runs += 1;
         }

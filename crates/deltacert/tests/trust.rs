@@ -65,7 +65,7 @@ fn a_thin_polytope_gives_no_witness_outside_it() {
     let f = affine_net(&[1.0, 2.0], 0.0);
     let g = affine_net(&[1.0, 2.5], 0.0);
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap().with_polytope(vec![(vec![1.0, -1.0], 1e-12), (vec![-1.0, 1.0], 0.0)]).unwrap();
-    let methods = if cfg!(feature = "milp") { vec![Method::Propagate, Method::Auto, Method::Milp] } else { vec![Method::Propagate, Method::Auto] };
+    let methods = if cfg!(feature = "milp") { vec![Method::PROPAGATE, Method::AUTO, Method::MILP] } else { vec![Method::PROPAGATE, Method::AUTO] };
     for method in methods {
         let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
         quick(&mut request);
@@ -120,7 +120,7 @@ fn a_network_compared_with_itself_gets_zero_at_once() {
     common::single_threaded_blas();
     let f = model("acasxu/ACASXU_run2a_1_1_batch_2000.nnet");
     let set = InputSet::uniform_box(5, -0.5, 0.5).unwrap();
-    for method in [Method::Auto, Method::Propagate, Method::Sdp] {
+    for method in [Method::AUTO, Method::PROPAGATE, Method::SDP] {
         let report = bound(&f, &f, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method)).unwrap();
         assert_eq!(report.certified_bound, Some(0.0), "{method:?}");
         assert_eq!(report.status, Status::Certified);
@@ -128,7 +128,7 @@ fn a_network_compared_with_itself_gets_zero_at_once() {
         assert!(report.per_output_bound.iter().all(|b| *b == Some(0.0)));
     }
     // with a quantised input the same network can differ: no shortcut
-    let request = BoundRequest::new(set, InputCoupling::Quantised(vec![0.01; 5]), Norm::Linf, Method::Propagate);
+    let request = BoundRequest::new(set, InputCoupling::Quantised(vec![0.01; 5]), Norm::Linf, Method::PROPAGATE);
     assert!(bound(&f, &f, &request).unwrap().certified_bound.unwrap() > 0.0);
 }
 
@@ -139,7 +139,7 @@ fn every_method_is_at_most_the_interval_bound_and_one_propagation_pass() {
     let mut checked = 0;
     for case in 0..40 {
         let c = random_case(&mut rng, case);
-        for method in [Method::Propagate, Method::Sdp, Method::Auto] {
+        for method in [Method::PROPAGATE, Method::SDP, Method::AUTO] {
             let mut request = BoundRequest::new(c.set.clone(), c.coupling.clone(), c.norm, method);
             quick(&mut request);
             request.time_limit = Some(0.1);
@@ -172,7 +172,7 @@ fn l2_ball_and_narrow_quantised_boxes_are_not_absurdly_loose() {
         (InputSet::uniform_box(3, 0.25, 0.25 + 1e-6).unwrap(), InputCoupling::Quantised(vec![1e-7; 3])),
     ];
     for (set, coupling) in sets {
-        let mut request = BoundRequest::new(set, coupling, Norm::L2, Method::Sdp);
+        let mut request = BoundRequest::new(set, coupling, Norm::L2, Method::SDP);
         quick(&mut request);
         let report = bound(&f, &g, &request).unwrap();
         let certified = report.certified_bound.unwrap();
@@ -190,7 +190,7 @@ fn decide_mode_on_a_piece_that_cannot_be_split_is_not_proven() {
     let g = affine_net(&[1.0], 1.0 / 3.0);
     let set = InputSet::uniform_box(1, 0.5, 0.5).unwrap();
     let eps = 1.0 / 3.0;
-    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::Auto);
+    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::AUTO);
     quick(&mut request);
     request.eps = Some(eps);
     request.time_limit = Some(1.0);
@@ -199,7 +199,7 @@ fn decide_mode_on_a_piece_that_cannot_be_split_is_not_proven() {
     assert!(certified >= report.lower_bound);
     if certified > eps {
         assert_ne!(report.decision(eps), Decision::Proven);
-        if let Some(split) = &report.details.split {
+        if let Some(split) = report.details.get::<deltacert::branch_and_bound::SplitOutcome>("split") {
             assert_ne!(split.stop, deltacert::branch_and_bound::StopReason::Proven);
         }
     }
@@ -226,7 +226,7 @@ fn the_time_limit_holds_for_the_sdp_in_total() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let f = random_mlp(&mut rng, 2, &[20, 20], 1, Activation::Relu);
     let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
-    let mut request = BoundRequest::new(InputSet::uniform_box(2, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Sdp);
+    let mut request = BoundRequest::new(InputSet::uniform_box(2, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::SDP);
     quick(&mut request);
     request.time_limit = Some(1.0);
     let report = bound(&f, &g, &request).unwrap();
@@ -240,7 +240,7 @@ fn the_memory_budget_refuses_before_allocating() {
     common::single_threaded_blas();
     let f = model("mnist/mnist_relu_3_100.nnet");
     let g = model("mnist/mnist_relu_3_100_16bit.nnet");
-    let mut request = BoundRequest::new(InputSet::uniform_box(784, 0.0, 0.01).unwrap(), InputCoupling::Same, Norm::Linf, Method::Propagate);
+    let mut request = BoundRequest::new(InputSet::uniform_box(784, 0.0, 0.01).unwrap(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
     request.memory_limit = Some(1 << 20);
     let report = bound(&f, &g, &request).unwrap();
     assert_eq!(report.status, Status::NoCertificate);
@@ -250,10 +250,10 @@ fn the_memory_budget_refuses_before_allocating() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let f = random_mlp(&mut rng, 2, &[20, 20], 1, Activation::Relu);
     let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
-    let mut request = BoundRequest::new(InputSet::uniform_box(2, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::Sdp);
+    let mut request = BoundRequest::new(InputSet::uniform_box(2, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::SDP);
     quick(&mut request);
     request.memory_limit = Some(64 << 20);
     let report = bound(&f, &g, &request).unwrap();
     assert!(report.note.unwrap().contains("memory budget"));
-    assert_eq!(report.details.sdp.as_ref().unwrap().solves[0].iterations, 0);
+    assert_eq!(report.details.get::<deltacert::sdp::SdpResult>("sdp").unwrap().solves[0].iterations, 0);
 }

@@ -2,7 +2,8 @@
 
 use super::input;
 use crate::args::BoundArgs;
-use deltacert::bound::{bound_union, check_shapes, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_AUTO_SECONDS, DEFAULT_TARGET_RATIO};
+use deltacert::bound::{bound_union, check_shapes, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_TARGET_RATIO};
+use deltacert::methods::MethodOption;
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
 use deltacert::limits::parse_bytes;
@@ -33,18 +34,19 @@ pub fn qc_choice(text: Option<&str>) -> deltacert::Result<QcChoice> {
 
 /// Flags that do not apply to the chosen method are errors, not silently ignored.
 fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
-    let sdp_used = matches!(method, Method::Sdp | Method::Auto);
+    let reads = |option| method.implementation().reads(option);
+    let sdp_used = reads(MethodOption::SdpSettings);
     if args.qcs.is_some() && !sdp_used {
         return Err(invalid(format!("--qcs applies to --method sdp or auto, not {}", method.name())));
     }
     if args.sdp_max_dim.is_some() && !sdp_used {
         return Err(invalid(format!("--sdp-max-dim applies to --method sdp or auto, not {}", method.name())));
     }
-    if args.target_ratio.is_some() && method != Method::Auto {
-        return Err(invalid("--target-ratio applies to --method auto only (the other methods do not split)"));
+    if args.target_ratio.is_some() && !reads(MethodOption::TargetRatio) {
+        return Err(invalid(format!("--target-ratio applies to --method auto only, not {method} (it does not split)")));
     }
-    if args.pair.samples.is_some() && method == Method::Milp {
-        return Err(invalid("--samples does not apply to --method milp (its lower bound is the MILP's incumbent)"));
+    if args.pair.samples.is_some() && !reads(MethodOption::AttackSamples) {
+        return Err(invalid(format!("--samples does not apply to --method {method} (it finds its lower bound by itself)")));
     }
     if args.plot.is_none() && args.force {
         return Err(invalid("--force applies to --plot only"));
@@ -91,10 +93,10 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let compressed = read_model(&args.pair.compressed)?;
     input::check_input_space(&args.pair.set, &reference)?;
     let sets = input::input_sets(&args.pair.set, &reference)?;
-    let max_dimension = match (method, args.sdp_max_dim) {
-        (_, Some(d)) => d,
-        (Method::Auto, None) => AUTO_SDP_MAX_DIM,
-        _ => DEFAULT_MAX_DIMENSION,
+    let max_dimension = match args.sdp_max_dim {
+        Some(d) => d,
+        None if method == Method::AUTO => AUTO_SDP_MAX_DIM,
+        None => DEFAULT_MAX_DIMENSION,
     };
     let request = BoundRequest {
         set: sets[0].clone(),
@@ -116,18 +118,13 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     }
     let verbose = !args.quiet && !args.pair.json;
     if verbose {
-        let what = match method {
-            Method::Milp => "the MILP",
-            Method::Sdp => "the SDP",
-            Method::Propagate => "differential propagation",
-            Method::Auto => "differential propagation and input splitting",
-        };
+        let what = method.implementation().description();
         let boxes = if sets.len() > 1 { format!(" over a union of {} boxes", sets.len()) } else { String::new() };
         eprintln!("deltacert: bounding {} vs {} with {what}{boxes} ...", args.pair.reference.display(), args.pair.compressed.display());
     }
     // The library stops on time by itself; this watchdog is the promise that
     // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
-    let limit = args.timeout.or((method == Method::Auto).then_some(DEFAULT_AUTO_SECONDS));
+    let limit = args.timeout.or(method.implementation().default_time_limit());
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
@@ -261,15 +258,8 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     if let Some(p) = &details.propagate {
         println!("propagate: one pass {:.6e}, interval {:.6e}, {} unstable neurons", p.one_pass_bound, p.interval_bound, p.unstable_neurons);
     }
-    if let Some(split) = &details.split {
-        println!("split:     {} pieces bounded, {} open, depth {}, stopped: {:?}, {:.2} s", split.pieces_bounded, split.pieces_open, split.max_depth, split.stop, split.seconds);
-    }
-    if let Some(sdp) = &details.sdp {
-        println!("sdp:       dimension {}, {} unstable + {} stable neurons, {} matched pairs, {:.2} s", sdp.dim, sdp.variable_neurons, sdp.stable_neurons, sdp.matched_pairs, report.seconds);
-    }
-    if let Some(milp) = &details.milp {
-        let statuses: Vec<&str> = milp.solves.iter().map(|s| s.status.as_str()).collect();
-        println!("milp:      {} binaries per solve, statuses {}, {:.2} s", milp.binaries, statuses.join("/"), report.seconds);
+    for (name, evidence) in &details.methods {
+        println!("{:<11}{}", format!("{name}:"), evidence.summary());
     }
     for member in &details.union {
         let bound = member.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));

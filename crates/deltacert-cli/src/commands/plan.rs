@@ -110,10 +110,10 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         }
     }
     let method = args.method;
-    if method == deltacert::bound::Method::Milp {
+    if method == deltacert::bound::Method::MILP {
         return Err(invalid("plan certifies every setting; --method milp gives a solver bound that is not re-checked".into()));
     }
-    if args.qcs.is_some() && method == deltacert::bound::Method::Propagate {
+    if args.qcs.is_some() && !method.implementation().reads(deltacert::methods::MethodOption::SdpSettings) {
         return Err(invalid("--qcs applies to --method sdp or auto, not propagate".into()));
     }
     let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;

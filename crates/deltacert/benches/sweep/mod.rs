@@ -216,12 +216,7 @@ fn norm_label(norm: Norm) -> &'static str {
 }
 /// The method's name as on the command line.
 pub fn method_label(method: Method) -> &'static str {
-    match method {
-        Method::Propagate => "propagate",
-        Method::Auto => "auto",
-        Method::Sdp => "sdp",
-        Method::Milp => "milp",
-    }
+    method.name()
 }
 
 // ---------------------------------------------------------------------------
@@ -705,13 +700,13 @@ pub fn generate(seed: u64, index: usize) -> Result<Case, String> {
     let neurons_f: usize = f.layers[..f.layers.len() - 1].iter().map(|l| l.width()).sum();
     let neurons_g: usize = g.layers[..g.layers.len() - 1].iter().map(|l| l.width()).sum();
     let estimated_sdp_dim = inputs * if separate { 2 } else { 1 } + neurons_f + neurons_g + 1;
-    let mut methods = vec![Method::Propagate, Method::Auto];
+    let mut methods = vec![Method::PROPAGATE, Method::AUTO];
     if estimated_sdp_dim <= SDP_MAX_DIM {
-        methods.push(Method::Sdp);
+        methods.push(Method::SDP);
     }
     let relu_pair = activation_kind == ActivationKind::Relu;
     if relu_pair && norm == Norm::Linf && spec.ball.is_none() && neurons_f + neurons_g <= MILP_MAX_NEURONS {
-        methods.push(Method::Milp);
+        methods.push(Method::MILP);
     }
     let split_seconds = rng.gen_range(0.05..0.2);
     let set = build_input_set(&spec);
@@ -976,12 +971,14 @@ fn run_method(case: &Case, method: Method, seed: u64) -> MethodOutcome {
     let mut request = BoundRequest::new(case.set.clone(), case.coupling.clone(), case.norm, method);
     request.attack = AttackSettings { samples: 300, starts: 4, steps: 40, seed: seed ^ 0xA77AC4 };
     // auto: the whole call within its splitting budget; the solvers: 2 solves' worth
-    request.time_limit = match method {
-        Method::Auto => Some(case.split_seconds),
-        Method::Propagate => None,
-        _ => Some(2.0 * SOLVER_SECONDS),
+    request.time_limit = if method == Method::AUTO {
+        Some(case.split_seconds)
+    } else if method == Method::PROPAGATE {
+        None
+    } else {
+        Some(2.0 * SOLVER_SECONDS)
     };
-    if method == Method::Auto {
+    if method == Method::AUTO {
         request.sdp.max_dimension = SDP_MAX_DIM;
     }
     let mut outcome = MethodOutcome {
@@ -1012,7 +1009,7 @@ fn run_method(case: &Case, method: Method, seed: u64) -> MethodOutcome {
         && (report.certified_bound.is_none_or(|b| !b.is_finite()) || report.per_output_bound.iter().any(|b| b.is_some_and(|b| !b.is_finite())));
     outcome.bound = solver_or_certified_bound(&report);
     outcome.certified = outcome.bound.is_some_and(|b| b.is_finite());
-    outcome.per_output_bound = if method == Method::Milp { report.per_output_solver_bound.clone() } else { report.per_output_bound.clone() };
+    outcome.per_output_bound = if method == Method::MILP { report.per_output_solver_bound.clone() } else { report.per_output_bound.clone() };
     if let Some(x) = report.witness.clone() {
         let xg = report.witness_compressed.clone().unwrap_or_else(|| x.clone());
         outcome.witness_outside = !case.set.contains(&x, 0.0) || !case.set.contains(&xg, 0.0);
@@ -1024,7 +1021,7 @@ fn run_method(case: &Case, method: Method, seed: u64) -> MethodOutcome {
 /// The number a method stands behind: the certified bound, or for the MILP
 /// the solver's bound (status `solver_bound`, not re-checked).
 fn solver_or_certified_bound(report: &BoundReport) -> Option<f64> {
-    if report.method == Method::Milp { report.solver_bound } else { report.certified_bound }
+    if report.method == Method::MILP { report.solver_bound } else { report.certified_bound }
 }
 
 /// Checks a finished method against the reference.
@@ -1097,7 +1094,7 @@ fn run_pair_unguarded(seed: u64, index: usize) -> PairRecord {
         judge(outcome, &observed, interval_bound);
     }
     let find = |m: Method| outcomes.iter().find(|o| o.method == m);
-    let auto_above_propagate = match (find(Method::Propagate), find(Method::Auto)) {
+    let auto_above_propagate = match (find(Method::PROPAGATE), find(Method::AUTO)) {
         (Some(p), Some(a)) if p.certified => !a.certified || a.bound.unwrap() > p.bound.unwrap(),
         _ => false,
     };
@@ -1202,7 +1199,7 @@ impl RowStats {
             self.ratios.push(r);
         }
         self.looser_than_interval += o.looser_than_interval as usize;
-        self.auto_above_propagate += (o.method == Method::Auto && record.auto_above_propagate) as usize;
+        self.auto_above_propagate += (o.method == Method::AUTO && record.auto_above_propagate) as usize;
         self.witness_outside += o.witness_outside as usize;
         self.nonfinite_certified += o.nonfinite_certified as usize;
     }
@@ -1227,7 +1224,7 @@ impl RowStats {
     }
 }
 
-const METHODS: [Method; 4] = [Method::Propagate, Method::Auto, Method::Sdp, Method::Milp];
+const METHODS: [Method; 4] = [Method::PROPAGATE, Method::AUTO, Method::SDP, Method::MILP];
 
 /// Counts of a finished sweep.
 #[derive(Debug, Clone, Default)]
@@ -1248,7 +1245,7 @@ pub fn summarise(records: &[PairRecord]) -> Summary {
         s.failures += r.failure.is_some() as usize;
         for o in &r.outcomes {
             if o.unsound.is_some() {
-                if o.method == Method::Milp {
+                if o.method == Method::MILP {
                     s.unsound_milp += 1;
                 } else {
                     s.unsound_certified += 1;

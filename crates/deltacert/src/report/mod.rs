@@ -1,4 +1,192 @@
-//! Reports for people: figures of the error and its bounds.
+//! The report of a bound: what the headline number is, the lower bound and
+//! its witness, and the evidence each method recorded; and figures of it
+//! (feature `plot`).
 
 #[cfg(feature = "plot")]
 pub mod plot;
+
+use crate::attack::AttackSettings;
+use crate::methods::Method;
+use crate::problem::Norm;
+use serde::ser::SerializeMap;
+use serde::Serialize;
+use std::any::Any;
+use std::sync::Arc;
+
+/// What the headline number of a report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The bound passed a re-check with outward rounding.
+    Certified,
+    /// The headline number is a solver's bound that was not re-checked
+    /// (`--method milp`); `certified_bound` still holds a checked bound.
+    SolverBound,
+    /// No bound could be certified (solver failure, refused check, time or
+    /// memory limit).
+    NoCertificate,
+}
+
+/// The result, shaped like the `--json` output of `deltacert bound`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoundReport {
+    /// What the headline number is: `certified`, `solver_bound` or `no_certificate`.
+    pub status: Status,
+    /// Norm of the output difference.
+    pub norm: Norm,
+    /// The certified bound (None without certificate).
+    pub certified_bound: Option<f64>,
+    /// `linf`: the certified bound of each output.
+    pub per_output_bound: Vec<Option<f64>>,
+    /// `--method milp`: HiGHS's bound, NOT re-checked (None for other methods).
+    pub solver_bound: Option<f64>,
+    /// `--method milp`, `linf`: HiGHS's bound of each output, not re-checked.
+    pub per_output_solver_bound: Vec<Option<f64>>,
+    /// The largest error actually observed (0 when no input was evaluated).
+    pub lower_bound: f64,
+    /// The input where it was observed (None when no feasible input was found).
+    pub witness: Option<Vec<f64>>,
+    /// The compressed network's input at the witness (quantised/independent inputs).
+    pub witness_compressed: Option<Vec<f64>>,
+    /// `linf`: the largest observed `|f_j - g_j|` per output.
+    pub per_output_lower: Vec<f64>,
+    /// `certified_bound / lower_bound`.
+    pub ratio: Option<f64>,
+    /// Method used.
+    pub method: Method,
+    /// Wall time.
+    pub seconds: f64,
+    /// Why there is no certificate, or why a step was skipped (time, memory).
+    pub note: Option<String>,
+    /// What each method did: its bounds, sizes, solver statuses and checks.
+    pub details: Evidence,
+}
+
+/// What one bound method did, in its own typed form (the SDP's sizes and
+/// solves, the split search's pieces, the MILP's statuses, ...).
+///
+/// It is serialised under the method's name in the report's `details`, and
+/// [`MethodEvidence::summary`] is the line the human report prints. Library
+/// users get the typed value back with [`Evidence::get`].
+pub trait MethodEvidence: erased_serde::Serialize + std::fmt::Debug + Send + Sync + 'static {
+    /// One line for the human report (without the name).
+    fn summary(&self) -> String;
+    /// The value as [`Any`] (for [`Evidence::get`]).
+    fn as_any(&self) -> &dyn Any;
+}
+erased_serde::serialize_trait_object!(MethodEvidence);
+
+/// The evidence behind a report: the baseline every method is capped by,
+/// each method's own evidence under its name, and the lower-bound search.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The two networks have identical layers and see the same input.
+    pub identical_networks: bool,
+    /// The baseline bounds every method is capped by.
+    pub propagate: Option<PropagateEvidence>,
+    /// What each method that ran recorded, in the order they ran
+    /// (`("sdp", ...)`, `("split", ...)`, `("milp", ...)`).
+    pub methods: Vec<(&'static str, Arc<dyn MethodEvidence>)>,
+    /// The lower-bound search.
+    pub lower_bound_search: Option<AttackEvidence>,
+    /// How the networks saw the input.
+    pub coupling: Option<&'static str>,
+    /// A union of boxes: each member's result.
+    pub union: Vec<UnionMember>,
+}
+
+impl Evidence {
+    /// The evidence recorded under `name`, as its type `T`
+    /// (for example `get::<SdpResult>("sdp")`).
+    pub fn get<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.methods.iter().find(|(n, _)| *n == name).and_then(|(_, e)| e.as_any().downcast_ref::<T>())
+    }
+}
+
+/// `details` in JSON: one key per part that is present, each method's
+/// evidence under its name.
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if self.identical_networks {
+            map.serialize_entry("identical_networks", &true)?;
+        }
+        if let Some(p) = &self.propagate {
+            map.serialize_entry("propagate", p)?;
+        }
+        for (name, evidence) in &self.methods {
+            map.serialize_entry(name, evidence.as_ref())?;
+        }
+        if let Some(a) = &self.lower_bound_search {
+            map.serialize_entry("lower_bound_search", a)?;
+        }
+        if let Some(c) = &self.coupling {
+            map.serialize_entry("coupling", c)?;
+        }
+        if !self.union.is_empty() {
+            map.serialize_entry("union", &self.union)?;
+        }
+        map.end()
+    }
+}
+
+/// The cheap certified bounds computed first.
+#[derive(Debug, Clone, Serialize)]
+pub struct PropagateEvidence {
+    /// One pass of differential propagation.
+    pub one_pass_bound: f64,
+    /// The interval bound of the difference `[l_f - u_g, u_f - l_g]`.
+    pub interval_bound: f64,
+    /// Unstable neurons of both networks over the whole set.
+    pub unstable_neurons: usize,
+    /// The SDP's lifted dimension estimated from them.
+    pub estimated_sdp_dim: usize,
+}
+
+/// What the lower-bound search did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackEvidence {
+    /// Input pairs evaluated.
+    pub evaluations: usize,
+    /// Its settings.
+    pub settings: AttackSettings,
+}
+
+/// One box of a union.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnionMember {
+    /// 1-based index of the box.
+    #[serde(rename = "box")]
+    pub index: usize,
+    /// Its status.
+    pub status: Status,
+    /// Its certified bound.
+    pub certified_bound: Option<f64>,
+    /// Its observed error.
+    pub lower_bound: f64,
+}
+
+impl BoundReport {
+    /// Decide mode: `proven` only for a certified bound `<= eps`,
+    /// `counterexample` for an observed error `> eps`, otherwise `unknown`.
+    pub fn decision(&self, eps: f64) -> Decision {
+        match (self.certified_bound, self.lower_bound > eps) {
+            (_, true) => Decision::Counterexample,
+            (Some(b), false) if b <= eps => Decision::Proven,
+            _ => Decision::Unknown,
+        }
+    }
+}
+
+/// The answer of decide mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// A certified bound is at most `eps`.
+    Proven,
+    /// An input with error above `eps` was evaluated.
+    Counterexample,
+    /// Neither.
+    Unknown,
+}
+

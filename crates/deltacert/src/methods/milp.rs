@@ -1,0 +1,82 @@
+//! `milp`: the exact worst case of piecewise-linear networks by mixed-integer
+//! programming ([`crate::milp`], HiGHS). HiGHS's dual bound is a *solver
+//! bound* (not re-checked); the certified bound stays the context's
+//! propagation bound, and the incumbent is re-evaluated by the orchestrator.
+
+use super::{BoundMethod, MethodContext, MethodOption, MethodOutcome};
+use crate::bound::BoundRequest;
+use crate::error::Result;
+use crate::network::Network;
+
+/// The exact worst case by mixed-integer programming.
+pub struct Milp;
+
+impl BoundMethod for Milp {
+    fn name(&self) -> &'static str {
+        "milp"
+    }
+    fn summary(&self) -> &'static str {
+        "The exact worst case of ReLU networks by mixed-integer programming (HiGHS; its upper bound is not re-checked)."
+    }
+    fn description(&self) -> &'static str {
+        "the MILP"
+    }
+    fn reads(&self, _option: MethodOption) -> bool {
+        false
+    }
+    fn check(&self, reference: &Network, compressed: &Network, request: &BoundRequest) -> Result<()> {
+        if request.norm != crate::problem::Norm::Linf {
+            return Err(crate::error::invalid_option("--method milp bounds the linf norm (per output, both signs); use --norm linf"));
+        }
+        #[cfg(not(feature = "milp"))]
+        {
+            let _ = (reference, compressed);
+            Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)"))
+        }
+        #[cfg(feature = "milp")]
+        {
+            crate::milp::check_relu(reference, "the reference network")?;
+            crate::milp::check_relu(compressed, "the compressed network")?;
+            if request.set.ball_constraint().is_some() {
+                return Err(crate::error::unsupported("--method milp supports boxes and polytopes, not L2 balls"));
+            }
+            Ok(())
+        }
+    }
+    #[cfg(not(feature = "milp"))]
+    fn run(&self, _context: &MethodContext) -> Result<MethodOutcome> {
+        Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)"))
+    }
+    #[cfg(feature = "milp")]
+    fn run(&self, context: &MethodContext) -> Result<MethodOutcome> {
+        use super::{FoundInput, SolverBound};
+        use std::sync::Arc;
+        let mut outcome = MethodOutcome::root_only(context, None);
+        outcome.uses_attack = false;
+        let result = match crate::milp::solve(context.prepared, context.budget) {
+            Ok(result) => result,
+            Err(refusal) => {
+                outcome.note = Some(refusal.context);
+                return Ok(outcome);
+            }
+        };
+        outcome.solver_bound = result.upper.map(|bound| SolverBound { bound, per_output: result.per_output.iter().map(|p| p.1).collect() });
+        let point = if result.found_incumbent { result.witness.clone() } else { Vec::new() };
+        let compressed_point = if result.found_incumbent { result.witness_compressed.clone() } else { Vec::new() };
+        outcome.found = Some(FoundInput { point, compressed_point, error: result.lower, per_output_lower: result.per_output.iter().map(|p| p.0).collect() });
+        outcome.note = result.note.clone();
+        outcome.evidence.push(("milp", Arc::new(result)));
+        Ok(outcome)
+    }
+}
+
+#[cfg(feature = "milp")]
+impl crate::report::MethodEvidence for crate::milp::MilpResult {
+    fn summary(&self) -> String {
+        let statuses: Vec<&str> = self.solves.iter().map(|s| s.status.as_str()).collect();
+        format!("{} binaries per solve, statuses {}", self.binaries, statuses.join("/"))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,63 @@
+//! `sdp`: the S-procedure semidefinite program of docs/method.md §2–5 on the
+//! whole set ([`crate::sdp`]), its certificate re-checked with outward
+//! rounding; the result is capped by the context's propagation bound.
+
+use super::{per_output, tighten, BoundMethod, MethodContext, MethodOption, MethodOutcome};
+use crate::error::Result;
+use crate::problem::Norm;
+use crate::report::MethodEvidence;
+use crate::sdp::SdpResult;
+use std::sync::Arc;
+
+/// The S-procedure semidefinite program.
+pub struct Sdp;
+
+impl BoundMethod for Sdp {
+    fn name(&self) -> &'static str {
+        "sdp"
+    }
+    fn summary(&self) -> &'static str {
+        "The S-procedure semidefinite program of Li, Drummond and Duncan."
+    }
+    fn description(&self) -> &'static str {
+        "the SDP"
+    }
+    fn reads(&self, option: MethodOption) -> bool {
+        matches!(option, MethodOption::SdpSettings | MethodOption::AttackSamples)
+    }
+    fn run(&self, context: &MethodContext) -> Result<MethodOutcome> {
+        let (outcome, _) = rayon::join(|| certify(context), || context.attack());
+        Ok(outcome)
+    }
+}
+
+/// Runs the SDP on the whole set and keeps, per output, the smaller of its
+/// bound and the context's root bound (both are certified).
+pub(crate) fn certify(context: &MethodContext) -> MethodOutcome {
+    let request = context.request;
+    let result = crate::sdp::certify_within(context.prepared, request.norm, &request.sdp, context.budget);
+    let mut root = context.root.clone();
+    if request.norm == Norm::Linf {
+        let sdp_per_output: Vec<f64> = result.per_output.iter().map(|b| b.unwrap_or(f64::INFINITY)).collect();
+        tighten(&context.problem, &mut root, &sdp_per_output, &sdp_per_output);
+    }
+    if let Some(b) = result.bound {
+        root.value = root.value.min(b);
+    }
+    let note = if result.bound.is_none() {
+        result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| format!("the SDP gave no certificate ({reason}); the bound is propagation's"))
+    } else {
+        None
+    };
+    MethodOutcome { certified: root.value, per_output: per_output(&root), solver_bound: None, found: None, uses_attack: true, note, evidence: vec![("sdp", Arc::new(result))] }
+}
+
+impl MethodEvidence for SdpResult {
+    fn summary(&self) -> String {
+        let seconds: f64 = self.solves.iter().map(|s| s.seconds).sum();
+        format!("dimension {}, {} unstable + {} stable neurons, {} matched pairs, {} solves, {seconds:.2} s", self.dim, self.variable_neurons, self.stable_neurons, self.matched_pairs, self.solves.len())
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
