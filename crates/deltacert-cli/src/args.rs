@@ -48,7 +48,7 @@ pub struct PlanArgs {
     /// Fixed-point range fixed:A..B or round:A..B (fractional bits).
     #[arg(long, conflicts_with = "prune", required_unless_present = "prune")]
     pub quantize: Option<String>,
-    /// Pruning fractions A..B[:STEP] (default step 0.1), unstructured per layer.
+    /// Pruning fractions `A..B[:STEP]` (default step 0.1), unstructured per layer.
     #[arg(long)]
     pub prune: Option<String>,
     /// Remove whole neurons instead of single weights (with --prune).
