@@ -186,6 +186,14 @@ pub struct BoundArgs {
     /// Print one line: the result (decide mode: the decision), no progress.
     #[arg(long)]
     pub quiet: bool,
+    /// Decide whether the label can change: argmax f(x) = argmax g(x) for
+    /// every x in the set (ties: first index); exit 0 proven, 1
+    /// counterexample, 3 unknown.
+    #[arg(long)]
+    pub top1: bool,
+    /// With --top1: only where f's softmax probability of its label is at least D (0.5 <= D < 1).
+    #[arg(long, value_name = "D", requires = "top1")]
+    pub confidence: Option<f64>,
 }
 
 #[derive(Args, Debug)]

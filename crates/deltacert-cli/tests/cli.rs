@@ -530,3 +530,43 @@ fn a_vnnlib_union_of_boxes_is_bounded_box_by_box() {
     let o = deltacert(&["attack", &f, &g, "--vnnlib", property.to_str().unwrap()]);
     assert_bad_input(&o, &["union of 2 boxes"]);
 }
+
+/// A box of +-p/255 around MNIST test image `index`, clipped to [0, 1], as a box file.
+fn mnist_box(index: usize, p: f64) -> String {
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("mnist/test_images_100.json")).unwrap()).unwrap();
+    let pixels: Vec<f64> = data["images"][index].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() / 255.0).collect();
+    let lower: Vec<f64> = pixels.iter().map(|v| (v - p / 255.0).max(0.0)).collect();
+    let upper: Vec<f64> = pixels.iter().map(|v| (v + p / 255.0).min(1.0)).collect();
+    let path = scratch(&format!("mnist_{index}_{p}.json"));
+    std::fs::write(&path, serde_json::json!({"lower": lower, "upper": upper}).to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn top1_exit_codes_follow_the_answer() {
+    let (f, g) = (fixture("mnist/mnist_relu_3_100.nnet"), fixture("mnist/mnist_relu_3_100_16bit.nnet"));
+    // +-2/255 around image 0: the float16 copy keeps the label
+    let small = mnist_box(0, 2.0);
+    let o = deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["answer"], "proven");
+    assert_eq!(v["proven_fraction"], 1.0);
+    // +-40/255 with one second: undecided, exit 3, with the proven fraction
+    let large = mnist_box(0, 40.0);
+    let o = deltacert(&["bound", &f, &g, "--box-file", &large, "--top1", "--timeout", "1", "--quiet"]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(matches!(o.status.code(), Some(1) | Some(3)), "{text} {}", stderr(&o));
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    // two unrelated ACAS Xu networks: a label flip, re-checked, exit 1
+    let (a, b) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_3_7_batch_2000.nnet"));
+    let o = deltacert(&["bound", &a, &b, "--box-file", &fixture("acasxu/property_3.json"), "--top1", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["answer"], "counterexample");
+    assert_ne!(v["counterexample"]["reference_label"], v["counterexample"]["compressed_label"]);
+    // flags that do not apply are errors
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--eps", "1"]), &["--eps", "--top1"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--confidence", "1.5"]), &["--confidence"]);
+    assert_eq!(deltacert(&["bound", &f, &g, "--box-file", &small, "--confidence", "0.9"]).status.code(), Some(2));
+}

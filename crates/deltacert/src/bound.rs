@@ -498,7 +498,7 @@ fn feasible_witness(reference: &Network, request: &BoundRequest, point: &[f64], 
 
 /// Maps a point in first-layer coordinates back to raw units (inverse of
 /// the `.nnet` normalisation; identity without one).
-fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
+pub(crate) fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
     match &network.input_transform {
         Some(t) => point.iter().enumerate().map(|(i, z)| (t.mean[i] + t.range[i] * z).clamp(t.min[i].max(f64::MIN), t.max[i].min(f64::MAX))).collect(),
         None => point.to_vec(),

@@ -38,6 +38,7 @@ pub mod compress;
 pub mod error;
 pub mod input_set;
 pub mod io;
+pub mod label;
 pub mod limits;
 pub mod methods;
 #[cfg(feature = "milp")]

@@ -55,6 +55,9 @@ fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
 }
 
 pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
+    if args.top1 {
+        return super::labels::run(args);
+    }
     if let Some(threads) = args.threads {
         if threads == 0 {
             return Err(invalid("--threads must be at least 1"));

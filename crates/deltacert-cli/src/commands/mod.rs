@@ -7,6 +7,7 @@ mod input;
 mod plan;
 mod eval;
 mod info;
+mod labels;
 
 use crate::args::{Cli, Command};
 use std::process::ExitCode;

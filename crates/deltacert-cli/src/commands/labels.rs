@@ -1,0 +1,127 @@
+//! `deltacert bound REFERENCE COMPRESSED [input set] --top1 [--confidence D]`:
+//! can the label change anywhere in the set?
+
+use super::input;
+use crate::args::BoundArgs;
+use deltacert::bound::Method;
+use deltacert::error::{Error, ErrorKind};
+use deltacert::io::read_model;
+use deltacert::label::{decide_labels, LabelAnswer, LabelReport, LabelRequest, DEFAULT_LABEL_SAMPLES, DEFAULT_LABEL_SECONDS};
+use deltacert::problem::Norm;
+use std::process::ExitCode;
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOption, message)
+}
+
+/// Flags of `bound` that a label decision does not read are errors.
+fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
+    let refused = [
+        (args.method != Method::AUTO, "--method"),
+        (args.pair.norm != Norm::Linf, "--norm"),
+        (args.eps.is_some(), "--eps"),
+        (args.qcs.is_some(), "--qcs"),
+        (args.sdp_max_dim.is_some(), "--sdp-max-dim"),
+        (args.target_ratio.is_some(), "--target-ratio"),
+        (args.plot.is_some(), "--plot"),
+        (args.force, "--force"),
+        (args.pair.coupling.input_quant.is_some(), "--input-quant"),
+        (args.pair.coupling.independent_inputs, "--independent-inputs"),
+    ];
+    match refused.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(invalid(format!("{flag} does not apply to --top1 (it decides labels on the same input by its own splitting)"))),
+        None => Ok(()),
+    }
+}
+
+pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
+    check_applicable(&args)?;
+    if let Some(threads) = args.threads {
+        if threads == 0 {
+            return Err(invalid("--threads must be at least 1"));
+        }
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    }
+    if let Some(t) = args.timeout {
+        if !(t > 0.0) || !t.is_finite() {
+            return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
+        }
+    }
+    if let Some(d) = args.confidence {
+        if !(0.5..1.0).contains(&d) {
+            return Err(invalid(format!("--confidence {d}: must be in [0.5, 1)")));
+        }
+    }
+    let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;
+    crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
+    let reference = read_model(&args.pair.reference)?;
+    let compressed = read_model(&args.pair.compressed)?;
+    input::check_input_space(&args.pair.set, &reference)?;
+    let set = input::input_set(&args.pair.set, &reference)?;
+    let request = LabelRequest {
+        set,
+        confidence: args.confidence,
+        time_limit: args.timeout,
+        memory_limit,
+        samples: args.pair.samples.unwrap_or(DEFAULT_LABEL_SAMPLES),
+        seed: args.pair.seed,
+    };
+    let verbose = !args.quiet && !args.pair.json;
+    if verbose {
+        eprintln!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
+    }
+    let limit = args.timeout.unwrap_or(DEFAULT_LABEL_SECONDS);
+    let outcome = crate::watchdog::run_within(Some(2.0 * limit + 5.0), move || decide_labels(&reference, &compressed, &request));
+    let report = match outcome {
+        Some(result) => result?,
+        None => {
+            eprintln!("error: the time limit of {limit} s was exceeded by more than twice (a step did not stop on time); unknown");
+            return Ok(ExitCode::from(3));
+        }
+    };
+    if args.pair.json {
+        let mut value = serde_json::to_value(&report).expect("report serialises");
+        value["reference"] = args.pair.reference.display().to_string().into();
+        value["compressed"] = args.pair.compressed.display().to_string().into();
+        value["property"] = if args.confidence.is_some() { "top1_confident" } else { "top1" }.into();
+        println!("{value}");
+    } else if args.quiet {
+        println!("{}", headline(&report));
+    } else {
+        print_human(&report);
+    }
+    Ok(match report.answer {
+        LabelAnswer::Proven => ExitCode::SUCCESS,
+        LabelAnswer::Counterexample => ExitCode::from(1),
+        LabelAnswer::Unknown => ExitCode::from(3),
+    })
+}
+
+fn property(report: &LabelReport) -> String {
+    match report.confidence {
+        Some(d) => format!("argmax f(x) = argmax g(x) wherever softmax(f(x)) >= {d} at f's label"),
+        None => "argmax f(x) = argmax g(x)".to_string(),
+    }
+}
+
+fn headline(report: &LabelReport) -> String {
+    match report.answer {
+        LabelAnswer::Proven => format!("decision: proven ({} for every x in the set)", property(report)),
+        LabelAnswer::Counterexample => {
+            let c = report.counterexample.as_ref().expect("a counterexample");
+            format!("decision: counterexample (f picks {}, g picks {}; re-checked in interval arithmetic)", c.reference_label, c.compressed_label)
+        }
+        LabelAnswer::Unknown => format!("decision: unknown ({:.4}% of the set's box proven, {:?})", 100.0 * report.proven_fraction, report.stop),
+    }
+}
+
+fn print_human(report: &LabelReport) {
+    println!("{}", headline(report));
+    if let Some(c) = &report.counterexample {
+        println!("input:     x = {:?}", c.input);
+        println!("f(x):      {:?}", c.reference_outputs);
+        println!("g(x):      {:?}", c.compressed_outputs);
+        println!("f's confidence at its label >= {:.6}", c.reference_confidence_lower);
+    }
+    println!("search:    {} pieces bounded, {} open, depth {}, {} inputs evaluated, {:.2} s", report.pieces_bounded, report.pieces_open, report.max_depth, report.evaluations, report.seconds);
+}

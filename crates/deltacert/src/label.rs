@@ -1,0 +1,527 @@
+//! Label properties of a classifier pair: can the label change anywhere in
+//! the set?
+//!
+//! - **top-1 agreement**: `argmax f(x) = argmax g(x)` for every `x` in `X`
+//!   (ties go to the first index, as ONNX `ArgMax`);
+//! - **with a confidence `D` in `[0.5, 1)`**: the same, only where `f` is
+//!   confident, `softmax(f(x))_{argmax f(x)} >= D`.
+//!
+//! The answer is proven, a counterexample, or unknown (with the fraction of
+//! the set's box that was proven). The proof splits the box into pieces and
+//! bounds label margins on each (docs/method.md §12):
+//!
+//! - the margins `m^f_{cj} = f_c - f_j` are the outputs of `f` followed by the
+//!   exact linear layer `C` with rows `e_c - e_j`; linear propagation through
+//!   that extended network gives `lower(m^f_{cj})`, and differential
+//!   propagation through the extended pair bounds `m^f_{cj} - m^g_{cj} =
+//!   (C Delta y)_{cj}` directly, so `lower(m^g_{cj}) >= lower(m^f_{cj}) -
+//!   upper((C Delta y)_{cj})`; linear propagation through `g` extended gives a
+//!   second lower bound and the larger is used;
+//! - a piece is proven for top-1 agreement when for one label `c` every
+//!   `lower(m^f_{cj}) > 0` and every `lower(m^g_{cj}) > 0`: both networks
+//!   pick `c` strictly everywhere on it;
+//! - with a confidence `D`, for every label `c` either `softmax(f)_c < D` on
+//!   the whole piece, from `softmax(f)_c <= 1 / (1 + sum_j exp(-upper(m^f_{cj})))`,
+//!   or `lower(m^g_{cj}) > 0` for every `j`. (Where `softmax(f)_c >= D >=
+//!   1/2`, `c` is `f`'s label: a tie at 1/2 with `j` would make `j` a label
+//!   with `softmax(f)_j >= D` too, whose own condition `m^g_{jc} > 0`
+//!   contradicts `m^g_{cj} > 0`; so a proven piece has no such tie.)
+//!
+//! A counterexample is an input where enclosures of both networks' outputs,
+//! computed in interval arithmetic with outward rounding, prove the two
+//! labels differ (and, with `D`, prove `softmax(f)_c >= D`): a theorem, not a
+//! float comparison.
+
+use crate::bound::output_enclosure;
+use crate::branch_and_bound::{Piece, SplitProblem};
+use crate::error::{invalid_option, shape, Result};
+use crate::input_set::InputSet;
+use crate::limits::{default_memory_bytes, Budget};
+use crate::network::{Layer, Matrix, Network};
+use crate::problem::{InputCoupling, Norm};
+use crate::rounding::{add_down, add_up, div_down, div_up, exp_enclosure, sub_down};
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// What to decide.
+#[derive(Debug, Clone)]
+pub struct LabelRequest {
+    /// The input set in raw units.
+    pub set: InputSet,
+    /// `Some(D)`: only where `f`'s softmax probability of its label is at least `D`.
+    pub confidence: Option<f64>,
+    /// Seconds for the whole call (None: [`DEFAULT_LABEL_SECONDS`]).
+    pub time_limit: Option<f64>,
+    /// Memory budget in bytes (None: the library default).
+    pub memory_limit: Option<u64>,
+    /// Random samples of the counterexample search.
+    pub samples: usize,
+    /// Seed of the counterexample search.
+    pub seed: u64,
+}
+
+/// Default number of random samples of the counterexample search.
+pub const DEFAULT_LABEL_SAMPLES: usize = 1000;
+
+/// Default time budget of a label decision.
+pub const DEFAULT_LABEL_SECONDS: f64 = 10.0;
+
+impl LabelRequest {
+    /// Top-1 agreement over `set` with default settings.
+    pub fn top1(set: InputSet) -> Self {
+        LabelRequest { set, confidence: None, time_limit: None, memory_limit: None, samples: DEFAULT_LABEL_SAMPLES, seed: 0 }
+    }
+}
+
+/// The answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelAnswer {
+    /// The labels agree on the whole set (within the confidence condition).
+    Proven,
+    /// An input where they differ was found and re-checked.
+    Counterexample,
+    /// Neither within the budget.
+    Unknown,
+}
+
+/// An input where the labels differ, re-checked in interval arithmetic.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelCounterexample {
+    /// The input (raw units), inside the set.
+    pub input: Vec<f64>,
+    /// `argmax f(x)`.
+    pub reference_label: usize,
+    /// `argmax g(x)`.
+    pub compressed_label: usize,
+    /// `f(x)` (floating-point evaluation).
+    pub reference_outputs: Vec<f64>,
+    /// `g(x)` (floating-point evaluation).
+    pub compressed_outputs: Vec<f64>,
+    /// A certified lower bound on `softmax(f(x))` at `f`'s label.
+    pub reference_confidence_lower: f64,
+}
+
+/// Why the proof search stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelStop {
+    /// Every piece was proven.
+    Proven,
+    /// A counterexample was found.
+    Counterexample,
+    /// The time budget ran out.
+    TimeLimit,
+    /// The piece queue reached the memory budget.
+    MemoryLimit,
+    /// Pieces too narrow to split remain unproven.
+    Exhausted,
+}
+
+/// The report of a label decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelReport {
+    /// Proven, counterexample or unknown.
+    pub answer: LabelAnswer,
+    /// `D`, when given.
+    pub confidence: Option<f64>,
+    /// Fraction of the set's bounding box covered by proven pieces.
+    pub proven_fraction: f64,
+    /// The re-checked counterexample.
+    pub counterexample: Option<LabelCounterexample>,
+    /// Pieces bounded.
+    pub pieces_bounded: usize,
+    /// Pieces left open.
+    pub pieces_open: usize,
+    /// Deepest split.
+    pub max_depth: usize,
+    /// Inputs evaluated by the counterexample search.
+    pub evaluations: usize,
+    /// Why the search stopped.
+    pub stop: LabelStop,
+    /// Wall time.
+    pub seconds: f64,
+    /// Remarks (why the answer is unknown).
+    pub note: Option<String>,
+}
+
+/// `argmax` with ties to the first index (ONNX `ArgMax`); NaN never wins.
+pub fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (j, v) in values.iter().enumerate() {
+        if *v > values[best] || values[best].is_nan() {
+            best = j;
+        }
+    }
+    best
+}
+
+/// The label proven by output enclosures `[lower_j, upper_j]`: the `c` with
+/// `lower_c > upper_j` for every other `j` (None when no label is proven).
+pub fn certified_label(lower: &[f64], upper: &[f64]) -> Option<usize> {
+    let c = argmax(lower);
+    (0..lower.len()).all(|j| j == c || lower[c] > upper[j]).then_some(c)
+}
+
+/// A lower bound on `softmax(y)_c` from lower bounds `margin_lower[j] <= y_c - y_j`
+/// (the entry `j = c` is ignored): `1 / (1 + sum_j exp(-margin_lower[j]))`,
+/// rounded down.
+pub fn softmax_lower(c: usize, margin_lower: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for (j, m) in margin_lower.iter().enumerate() {
+        if j != c {
+            sum = add_up(sum, exp_enclosure(-m).1);
+        }
+    }
+    let p = div_down(1.0, add_up(1.0, sum));
+    if p.is_nan() { 0.0 } else { p.max(0.0) }
+}
+
+/// An upper bound on `softmax(y)_c` from upper bounds `margin_upper[j] >= y_c - y_j`:
+/// `1 / (1 + sum_j exp(-margin_upper[j]))`, rounded up.
+pub fn softmax_upper(c: usize, margin_upper: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for (j, m) in margin_upper.iter().enumerate() {
+        if j != c {
+            sum = add_down(sum, exp_enclosure(-m).0.max(0.0));
+        }
+    }
+    let p = div_up(1.0, add_down(1.0, sum));
+    if p.is_nan() { 1.0 } else { p.min(1.0) }
+}
+
+/// `network` followed by the exact linear layer whose rows are `e_c - e_j`
+/// for every ordered pair `(c, j)`, `c != j` in `labels x all`: its outputs
+/// are the label margins. Row `(c, j)` is at `row_of(c_index, j)`.
+fn with_margins(network: &Network, labels: &[usize]) -> Network {
+    let n = network.output_dim();
+    let mut weights = Matrix::zeros(labels.len() * n, n);
+    for (index, &c) in labels.iter().enumerate() {
+        for j in 0..n {
+            if j != c {
+                *weights.get_mut(index * n + j, c) = 1.0;
+                *weights.get_mut(index * n + j, j) = -1.0;
+            }
+        }
+    }
+    let mut extended = network.clone();
+    let last = extended.layers.len();
+    extended.layers.push(Layer::dense(last, weights, vec![0.0; labels.len() * n], crate::activation::Activation::Identity));
+    extended.kept_neurons = extended.kept_neurons.map(|mut kept| {
+        kept.push((0..n).collect());
+        kept
+    });
+    extended
+}
+
+/// Rigorous facts at one raw input: both certified labels and `f`'s
+/// certified confidence.
+fn check_point(f: &Network, g: &Network, x: &[f64], confidence: Option<f64>) -> Option<LabelCounterexample> {
+    let (f_lower, f_upper) = output_enclosure(f, x);
+    let (g_lower, g_upper) = output_enclosure(g, x);
+    let c = certified_label(&f_lower, &f_upper)?;
+    let d = certified_label(&g_lower, &g_upper)?;
+    if c == d {
+        return None;
+    }
+    let margins: Vec<f64> = (0..f_lower.len()).map(|j| sub_down(f_lower[c], f_upper[j])).collect();
+    let p = softmax_lower(c, &margins);
+    if confidence.is_some_and(|threshold| p < threshold) {
+        return None;
+    }
+    Some(LabelCounterexample { input: x.to_vec(), reference_label: c, compressed_label: d, reference_outputs: f.eval(x), compressed_outputs: g.eval(x), reference_confidence_lower: p })
+}
+
+/// Sampling and sign-gradient steps on `g`'s margin against `f`'s label,
+/// in raw units; every candidate is re-checked by [`check_point`].
+fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadline: Instant) -> (Option<LabelCounterexample>, usize) {
+    let set = &request.set;
+    let n = set.dim();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(request.seed ^ 0x70B1);
+    let mut points: Vec<Vec<f64>> = Vec::with_capacity(request.samples + 1);
+    let mut centre: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| 0.5 * (l + u)).collect();
+    set.project(&mut centre);
+    points.push(centre);
+    for _ in 0..request.samples {
+        points.push(set.sample(&mut rng));
+    }
+    let evaluations = points.len();
+    // score: how close g is to leaving f's label (larger is closer)
+    let scored: Vec<(f64, usize, Vec<f64>)> = points
+        .into_par_iter()
+        .map(|x| {
+            let (yf, yg) = (f.eval(&x), g.eval(&x));
+            let c = argmax(&yf);
+            let gap = (0..yg.len()).filter(|&j| j != c).map(|j| yg[j] - yg[c]).fold(f64::NEG_INFINITY, f64::max);
+            (gap, c, x)
+        })
+        .collect();
+    if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0).find_map(|(_, _, x)| check_point(f, g, x, request.confidence)) {
+        return (Some(found), evaluations);
+    }
+    let mut best: Vec<&(f64, usize, Vec<f64>)> = scored.iter().filter(|s| s.0.is_finite()).collect();
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    best.truncate(8);
+    let width: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| u - l).collect();
+    let starts: Vec<(usize, Vec<f64>)> = best.iter().map(|(_, c, x)| (*c, x.clone())).collect();
+    let results: Vec<(Option<LabelCounterexample>, usize)> = starts
+        .into_par_iter()
+        .map(|(c, mut x)| {
+            let mut steps = 0;
+            let outputs = f.output_dim();
+            for step in 0..50 {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                steps += 1;
+                let yg = g.eval(&x);
+                let j = (0..outputs).filter(|&j| j != c).max_by(|&a, &b| yg[a].total_cmp(&yg[b])).unwrap_or(c);
+                // ascend g_j - g_c, and keep f on c: descend f_j - f_c a little
+                let mut weights_g = vec![0.0; outputs];
+                weights_g[j] += 1.0;
+                weights_g[c] -= 1.0;
+                let gradient = g.gradient(&x, &weights_g);
+                let size = 0.25 * 0.8f64.powi(step / 10);
+                for i in 0..n {
+                    x[i] += size * width[i] * gradient[i].signum() * (gradient[i] != 0.0) as u8 as f64;
+                }
+                set.project(&mut x);
+                if let Some(found) = check_point(f, g, &x, request.confidence) {
+                    return (Some(found), steps);
+                }
+            }
+            (None, steps)
+        })
+        .collect();
+    let steps: usize = results.iter().map(|r| r.1).sum();
+    let found = results.into_iter().find_map(|r| r.0);
+    (found, evaluations + steps)
+}
+
+/// Decides top-1 agreement (with an optional confidence) of `reference` and
+/// `compressed` over the request's set.
+pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelRequest) -> Result<LabelReport> {
+    let start = Instant::now();
+    if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {
+        return Err(shape(format!("the networks do not fit together: {} -> {} versus {} -> {}", reference.input_dim, reference.output_dim(), compressed.input_dim, compressed.output_dim())));
+    }
+    if request.set.dim() != reference.input_dim {
+        return Err(shape(format!("the input set has {} coordinates but the networks take {}", request.set.dim(), reference.input_dim)));
+    }
+    if let Some(d) = request.confidence {
+        if !(0.5..1.0).contains(&d) {
+            return Err(invalid_option(format!("--confidence {d}: must be in [0.5, 1)")));
+        }
+    }
+    if let Some(t) = request.time_limit {
+        if !(t > 0.0) || !t.is_finite() {
+            return Err(invalid_option(format!("time limit {t}: must be a finite number of seconds > 0")));
+        }
+    }
+    let seconds = request.time_limit.unwrap_or(DEFAULT_LABEL_SECONDS);
+    let budget = Budget::new(Some(seconds), request.memory_limit.unwrap_or_else(default_memory_bytes));
+    let deadline = start + std::time::Duration::from_secs_f64(seconds);
+    let outputs = reference.output_dim();
+    let mut report = LabelReport { answer: LabelAnswer::Unknown, confidence: request.confidence, proven_fraction: 0.0, counterexample: None, pieces_bounded: 0, pieces_open: 0, max_depth: 0, evaluations: 0, stop: LabelStop::TimeLimit, seconds: 0.0, note: None };
+    if outputs < 2 {
+        // one output: both labels are 0 everywhere
+        report.answer = LabelAnswer::Proven;
+        report.proven_fraction = 1.0;
+        report.stop = LabelStop::Proven;
+        report.seconds = start.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    // a quick search first: a counterexample ends the call at once
+    let search_deadline = start + std::time::Duration::from_secs_f64(0.2 * seconds);
+    let (found, evaluations) = search_counterexample(reference, compressed, request, search_deadline);
+    report.evaluations = evaluations;
+    if let Some(found) = found {
+        report.answer = LabelAnswer::Counterexample;
+        report.counterexample = Some(found);
+        report.stop = LabelStop::Counterexample;
+        report.seconds = start.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let prepared = crate::problem::prepare(reference, compressed, &request.set, &InputCoupling::Same)?;
+    let labels: Vec<usize> = (0..outputs).collect();
+    // top-1: one extended pair per label (the piece's centre picks it);
+    // with a confidence: one pair with every label's margins
+    let per_label = request.confidence.is_none();
+    let extended: Vec<(Network, Network)> = if per_label {
+        labels.iter().map(|&c| (with_margins(&prepared.reference, &[c]), with_margins(&prepared.compressed, &[c]))).collect()
+    } else {
+        vec![(with_margins(&prepared.reference, &labels), with_margins(&prepared.compressed, &labels))]
+    };
+    let problems: Vec<SplitProblem> = extended
+        .iter()
+        .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g) })
+        .collect();
+    let root_width: Vec<f64> = prepared.set.lower().iter().zip(prepared.set.upper()).map(|(l, u)| u - l).collect();
+    let piece_bytes = 16.0 * prepared.set.dim() as f64 + 256.0;
+    let max_open = ((budget.memory_bytes() as f64 / 4.0) / piece_bytes).max(16.0) as usize;
+    let mut open: VecDeque<(Vec<f64>, Vec<f64>, usize, Option<(usize, Piece)>)> = VecDeque::new();
+    open.push_back((prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), 0, None));
+    let mut proven = 0.0;
+    let mut stop = LabelStop::Proven;
+    let mut exhausted = false;
+    let batch = rayon::current_num_threads().max(1) * 2;
+    while !open.is_empty() {
+        if Instant::now() >= deadline {
+            stop = LabelStop::TimeLimit;
+            break;
+        }
+        if open.len() > max_open {
+            stop = LabelStop::MemoryLimit;
+            break;
+        }
+        let take = open.len().min(batch);
+        let work: Vec<_> = open.drain(..take).collect();
+        let verdicts: Vec<(Verdict, Vec<f64>, Vec<f64>, usize, Option<(usize, Piece)>)> = work
+            .into_par_iter()
+            .map(|(lower, upper, depth, parent)| {
+                let (verdict, piece) = judge(&problems, request, reference, compressed, &lower, &upper, parent.as_ref());
+                (verdict, lower, upper, depth, piece)
+            })
+            .collect();
+        report.pieces_bounded += verdicts.len();
+        for (verdict, lower, upper, depth, piece) in verdicts {
+            report.max_depth = report.max_depth.max(depth);
+            match verdict {
+                Verdict::Proven => proven += 0.5f64.powi(depth as i32),
+                Verdict::Counterexample(found) => {
+                    report.answer = LabelAnswer::Counterexample;
+                    report.counterexample = Some(*found);
+                    report.stop = LabelStop::Counterexample;
+                    report.seconds = start.elapsed().as_secs_f64();
+                    return Ok(report);
+                }
+                Verdict::Open => {
+                    let piece_for_split = piece.as_ref().map(|(_, p)| p);
+                    match split_dimension(&lower, &upper, &root_width, piece_for_split) {
+                        Some(i) => {
+                            let middle = 0.5 * (lower[i] + upper[i]);
+                            let (mut left_upper, mut right_lower) = (upper.clone(), lower.clone());
+                            left_upper[i] = middle;
+                            right_lower[i] = middle;
+                            open.push_back((lower, left_upper, depth + 1, piece.clone()));
+                            open.push_back((right_lower, upper, depth + 1, piece));
+                        }
+                        None => exhausted = true,
+                    }
+                }
+            }
+        }
+    }
+    report.proven_fraction = proven.min(1.0);
+    report.pieces_open = open.len();
+    if open.is_empty() && !exhausted {
+        report.answer = LabelAnswer::Proven;
+        report.proven_fraction = 1.0;
+        report.stop = LabelStop::Proven;
+    } else {
+        report.stop = if open.is_empty() { LabelStop::Exhausted } else { stop };
+        report.note = Some(format!("{:.4}% of the set's box proven; {} pieces left open ({:?})", 100.0 * report.proven_fraction, report.pieces_open, report.stop));
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+enum Verdict {
+    Proven,
+    Counterexample(Box<LabelCounterexample>),
+    Open,
+}
+
+/// The coordinate to bisect: the most influential (from the last bound), or
+/// the widest relative to the set; None when every coordinate is too narrow.
+fn split_dimension(lower: &[f64], upper: &[f64], root_width: &[f64], piece: Option<&Piece>) -> Option<usize> {
+    let splittable = |i: usize| {
+        let middle = 0.5 * (lower[i] + upper[i]);
+        upper[i] - lower[i] > 1e-12 * root_width[i].max(f64::MIN_POSITIVE) && middle > lower[i] && middle < upper[i]
+    };
+    let n = lower.len();
+    if let Some(piece) = piece {
+        let best = (0..n).filter(|&i| splittable(i)).max_by(|&a, &b| piece.influence[a].total_cmp(&piece.influence[b]));
+        if let Some(i) = best.filter(|&i| piece.influence[i] > 0.0) {
+            return Some(i);
+        }
+    }
+    (0..n).filter(|&i| splittable(i)).max_by(|&a, &b| ((upper[a] - lower[a]) / root_width[a]).total_cmp(&((upper[b] - lower[b]) / root_width[b])))
+}
+
+/// Bounds one piece (first-layer coordinates) and decides it.
+fn judge(problems: &[SplitProblem], request: &LabelRequest, reference: &Network, compressed: &Network, lower: &[f64], upper: &[f64], parent: Option<&(usize, Piece)>) -> (Verdict, Option<(usize, Piece)>) {
+    let outputs = reference.output_dim();
+    let centre: Vec<f64> = lower.iter().zip(upper).map(|(l, u)| 0.5 * (l + u)).collect();
+    // the centre may be a counterexample itself
+    let mut raw_centre = crate::bound::to_raw(reference, &centre);
+    request.set.project(&mut raw_centre);
+    if request.set.contains(&raw_centre, 0.0) {
+        if let Some(found) = check_point(reference, compressed, &raw_centre, request.confidence) {
+            return (Verdict::Counterexample(Box::new(found)), None);
+        }
+    }
+    let per_label = request.confidence.is_none();
+    let problem_index = if per_label {
+        // f's label at the centre (first-layer coordinates, no transform):
+        // the extended network's next-to-last activation holds f's outputs
+        let activations = problems[0].reference.activations_from(centre.clone());
+        argmax(&activations[activations.len() - 2])
+    } else {
+        0
+    };
+    let problem = &problems[problem_index];
+    let inherited = parent.filter(|(index, _)| *index == problem_index).map(|(_, p)| p);
+    let (piece, _) = problem.bound_piece(lower.to_vec(), upper.to_vec(), inherited);
+    let bounds = piece.bounds.as_deref().expect("bound_piece keeps its bounds");
+    let margins_f = bounds.reference_bounds.layers.last().expect("layers");
+    // direct bounds of g's margins
+    let compressed_bounds = crate::propagation::linear_bounds(problem.compressed, lower, upper);
+    let margins_g_direct = compressed_bounds.layers.last().expect("layers");
+    let labels: Vec<usize> = if per_label { vec![problem_index] } else { (0..outputs).collect() };
+    let mut proven = true;
+    for (index, &c) in labels.iter().enumerate() {
+        let rows = index * outputs..(index + 1) * outputs;
+        let f_lower: Vec<f64> = rows.clone().map(|r| margins_f.pre_lower[r]).collect();
+        let f_upper: Vec<f64> = rows.clone().map(|r| margins_f.pre_upper[r]).collect();
+        // lower(m^g) >= max(direct, lower(m^f) - upper(C Delta y))
+        let g_lower: Vec<f64> = rows.clone().map(|r| margins_g_direct.pre_lower[r].max(sub_down(margins_f.pre_lower[r], piece.plus[r]))).collect();
+        let g_agrees = (0..outputs).all(|j| j == c || g_lower[j] > 0.0);
+        let f_agrees = (0..outputs).all(|j| j == c || f_lower[j] > 0.0);
+        let label_holds = match request.confidence {
+            None => f_agrees && g_agrees,
+            Some(threshold) => g_agrees || softmax_upper(c, &f_upper) < threshold,
+        };
+        if !label_holds {
+            proven = false;
+            break;
+        }
+    }
+    let verdict = if proven { Verdict::Proven } else { Verdict::Open };
+    (verdict, Some((problem_index, piece)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_of_ties() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+        assert_eq!(argmax(&[f64::NAN, 0.0]), 1);
+        assert_eq!(certified_label(&[1.0, 2.0], &[1.5, 2.5]), Some(1));
+        assert_eq!(certified_label(&[1.0, 1.4], &[1.5, 2.5]), None);
+    }
+
+    #[test]
+    fn softmax_bounds_enclose_the_value() {
+        let y = [2.0, -1.0, 0.5];
+        let exact = y[0].exp() / y.iter().map(|v: &f64| v.exp()).sum::<f64>();
+        let margins: Vec<f64> = y.iter().map(|v| y[0] - v).collect();
+        assert!(softmax_lower(0, &margins) <= exact && exact <= softmax_upper(0, &margins));
+        assert!(softmax_upper(0, &margins) - softmax_lower(0, &margins) < 1e-14);
+    }
+}

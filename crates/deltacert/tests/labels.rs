@@ -1,0 +1,165 @@
+//! Label decisions (`--top1`, `--confidence`): exact answers on pairs where
+//! the truth is known by hand, and a soundness property on random pairs: a
+//! "proven" pair shows no label flip on dense samples, and every
+//! counterexample is a real flip inside the set.
+
+mod common;
+
+use deltacert::activation::Activation;
+use deltacert::input_set::InputSet;
+use deltacert::label::{argmax, decide_labels, LabelAnswer, LabelRequest};
+use deltacert::network::random::{partner, random_mlp, Relation};
+use deltacert::network::{Layer, Matrix, Network};
+use rand::{Rng, SeedableRng};
+
+/// `x -> W x + b` with two inputs and two outputs (the label is which output is larger).
+fn affine(weights: [f64; 4], bias: [f64; 2]) -> Network {
+    Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights.to_vec()), bias.to_vec(), Activation::Identity)], kept_neurons: None, source_dtype: "float64".into() }
+}
+
+fn request(lower: [f64; 2], upper: [f64; 2]) -> LabelRequest {
+    let mut request = LabelRequest::top1(InputSet::from_box(lower.to_vec(), upper.to_vec()).unwrap());
+    request.time_limit = Some(5.0);
+    request
+}
+
+/// f labels by `x0 > x1`, g by `x0 > x1 + 0.1`: they agree exactly where
+/// `x0 - x1` is outside `(0, 0.1]`.
+#[test]
+fn top1_matches_the_known_answer() {
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let g = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.1]);
+    // x0 - x1 >= 0.2 everywhere: both say 0
+    let report = decide_labels(&f, &g, &request([0.6, 0.0], [1.0, 0.4])).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Proven, "{report:?}");
+    assert_eq!(report.proven_fraction, 1.0);
+    // x0 - x1 <= -0.01 everywhere: both say 1
+    let report = decide_labels(&f, &g, &request([0.0, 0.5], [0.49, 1.0])).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Proven, "{report:?}");
+    // the band 0 < x0 - x1 <= 0.1 crosses the box: a real flip exists
+    let report = decide_labels(&f, &g, &request([0.0, 0.0], [1.0, 1.0])).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+    let c = report.counterexample.unwrap();
+    let gap = c.input[0] - c.input[1];
+    assert!(gap > 0.0 && gap <= 0.1, "the flip must lie in the band: {c:?}");
+    assert_eq!((c.reference_label, c.compressed_label), (0, 1));
+}
+
+/// A narrow band that sampling misses: the proof must not claim "proven".
+#[test]
+fn a_thin_disagreement_band_is_never_proven() {
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let g = affine([1.0, 0.0, 0.0, 1.0], [0.0, 1e-9]);
+    let mut r = request([0.0, 0.0], [1.0, 1.0]);
+    r.samples = 10;
+    r.time_limit = Some(1.0);
+    let report = decide_labels(&f, &g, &r).unwrap();
+    assert_ne!(report.answer, LabelAnswer::Proven, "{report:?}");
+    if let Some(c) = &report.counterexample {
+        let gap = c.input[0] - c.input[1];
+        assert!(gap > 0.0 && gap <= 1e-9, "{c:?}");
+    }
+}
+
+/// With a confidence D, inputs where f is unsure do not count: f labels by
+/// `x0 > x1` with logits scaled by 10; g disagrees only in the band where
+/// `0 < x0 - x1 <= 0.05`, where f's probability is at most
+/// `1 / (1 + exp(-0.5)) = 0.62`.
+#[test]
+fn confidence_excludes_unsure_inputs() {
+    let f = affine([10.0, 0.0, 0.0, 10.0], [0.0, 0.0]);
+    let g = affine([10.0, 0.0, 0.0, 10.0], [0.0, 0.5]);
+    let mut r = request([0.0, 0.0], [1.0, 1.0]);
+    r.confidence = Some(0.7);
+    r.time_limit = Some(20.0);
+    let report = decide_labels(&f, &g, &r).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Proven, "{report:?}");
+    // at D = 0.55 the band holds confident flips (probability up to 0.62)
+    r.confidence = Some(0.55);
+    let report = decide_labels(&f, &g, &r).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+    let c = report.counterexample.unwrap();
+    assert!(c.reference_confidence_lower >= 0.55);
+}
+
+/// Bad requests are errors; one output is trivially proven.
+#[test]
+fn bad_requests_are_refused() {
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let mut r = request([0.0, 0.0], [1.0, 1.0]);
+    r.confidence = Some(1.0);
+    assert!(decide_labels(&f, &f, &r).is_err());
+    r.confidence = Some(0.4);
+    assert!(decide_labels(&f, &f, &r).is_err());
+    r.confidence = None;
+    r.time_limit = Some(f64::NAN);
+    assert!(decide_labels(&f, &f, &r).is_err());
+    let wrong = LabelRequest::top1(InputSet::uniform_box(3, 0.0, 1.0).unwrap());
+    assert!(decide_labels(&f, &f, &wrong).is_err());
+    let mut one = f.clone();
+    one.layers[0] = Layer::dense(0, Matrix::from_rows(1, 2, vec![1.0, 1.0]), vec![0.0], Activation::Identity);
+    let report = decide_labels(&one, &one, &LabelRequest::top1(InputSet::uniform_box(2, 0.0, 1.0).unwrap())).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Proven);
+}
+
+/// Random pairs of every activation and relation: "proven" survives dense
+/// sampling, and counterexamples are real flips inside the set.
+#[test]
+fn random_pairs_proven_means_no_sampled_flip() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261202);
+    let activations = [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }];
+    let relations = [Relation::Pruned, Relation::Quantised, Relation::StructurallyPruned, Relation::Unrelated];
+    let mut counts = [0usize; 3];
+    for case in 0..80 {
+        let activation = activations[case % 4];
+        let inputs = rng.gen_range(1..=3);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=8)).collect();
+        let outputs = rng.gen_range(2..=4);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let g = partner(&mut rng, &f, relations[(case / 4) % 4], activation);
+        let lo: f64 = rng.gen_range(-1.0..0.5);
+        let width = [0.01, 0.1, 0.5][case % 3];
+        let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
+        let mut r = LabelRequest::top1(set.clone());
+        r.time_limit = Some(1.0);
+        r.samples = 50;
+        if case % 5 == 4 {
+            r.confidence = Some(0.6);
+        }
+        let report = decide_labels(&f, &g, &r).unwrap();
+        match report.answer {
+            LabelAnswer::Proven => {
+                counts[0] += 1;
+                for _ in 0..4000 {
+                    let x = set.sample(&mut rng);
+                    let (yf, yg) = (f.eval(&x), g.eval(&x));
+                    let (c, d) = (argmax(&yf), argmax(&yg));
+                    if c != d {
+                        // only a flip with a clear margin contradicts the proof (evaluation rounding aside)
+                        let margin_f = yf[c] - yf.iter().enumerate().filter(|(j, _)| *j != c).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+                        let margin_g = yg[d] - yg.iter().enumerate().filter(|(j, _)| *j != d).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+                        let confident = r.confidence.is_none_or(|threshold| {
+                            let total: f64 = yf.iter().map(|v| (v - yf[c]).exp()).sum();
+                            1.0 / total >= threshold + 1e-9
+                        });
+                        assert!(!(margin_f > 1e-9 && margin_g > 1e-9 && confident), "case {case}: proven, yet f says {c} and g says {d} at {x:?}");
+                    }
+                }
+            }
+            LabelAnswer::Counterexample => {
+                counts[1] += 1;
+                let c = report.counterexample.unwrap();
+                assert!(set.contains(&c.input, 0.0), "case {case}: counterexample outside the set");
+                assert_eq!(argmax(&f.eval(&c.input)), c.reference_label, "case {case}");
+                assert_eq!(argmax(&g.eval(&c.input)), c.compressed_label, "case {case}");
+                assert_ne!(c.reference_label, c.compressed_label);
+            }
+            LabelAnswer::Unknown => {
+                counts[2] += 1;
+                assert!((0.0..=1.0).contains(&report.proven_fraction));
+            }
+        }
+    }
+    eprintln!("proven {}, counterexample {}, unknown {}", counts[0], counts[1], counts[2]);
+    assert!(counts[0] > 0 && counts[1] > 0, "the property test must see both answers: {counts:?}");
+}
