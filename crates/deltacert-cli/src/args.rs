@@ -186,6 +186,10 @@ pub struct BoundArgs {
     /// Print one line: the result (decide mode: the decision), no progress.
     #[arg(long)]
     pub quiet: bool,
+    /// Certify only these outputs, e.g. 0,3 (numbered from 0); the report's
+    /// per-output lines keep their numbers.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub outputs: Option<Vec<usize>>,
     /// Decide whether the label can change: argmax f(x) = argmax g(x) for
     /// every x in the set (ties: first index); exit 0 proven, 1
     /// counterexample, 3 unknown.

@@ -570,3 +570,24 @@ fn top1_exit_codes_follow_the_answer() {
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--confidence", "1.5"]), &["--confidence"]);
     assert_eq!(deltacert(&["bound", &f, &g, "--box-file", &small, "--confidence", "0.9"]).status.code(), Some(2));
 }
+
+#[test]
+fn outputs_restrict_the_bound_to_the_listed_outputs() {
+    let (f, g) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
+    let set = fixture("acasxu/property_3.json");
+    let full = deltacert(&["bound", &f, &g, "--box-file", &set, "--method", "propagate", "--json"]);
+    assert!(full.status.success(), "{}", stderr(&full));
+    let full: serde_json::Value = serde_json::from_slice(&full.stdout).unwrap();
+    let some = deltacert(&["bound", &f, &g, "--box-file", &set, "--method", "propagate", "--outputs", "2,0", "--json"]);
+    assert!(some.status.success(), "{}", stderr(&some));
+    let some: serde_json::Value = serde_json::from_slice(&some.stdout).unwrap();
+    // one propagation pass bounds each output on its own: the same numbers
+    assert_eq!(some["per_output_bound"][0], full["per_output_bound"][2]);
+    assert_eq!(some["per_output_bound"][1], full["per_output_bound"][0]);
+    assert_eq!(some["outputs"], serde_json::json!([2, 0]));
+    let human = deltacert(&["bound", &f, &g, "--box-file", &set, "--method", "propagate", "--outputs", "2,0"]);
+    let text = String::from_utf8_lossy(&human.stdout).into_owned();
+    assert!(text.contains("output 2:") && text.contains("output 0:"), "{text}");
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "5"]), &["--outputs", "output 5 does not exist"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "1,1"]), &["listed twice"]);
+}

@@ -92,8 +92,13 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             return Err(invalid(format!("{}: plots are written as .svg or .png", path.display())));
         }
     }
-    let reference = read_model(&args.pair.reference)?;
-    let compressed = read_model(&args.pair.compressed)?;
+    let mut reference = read_model(&args.pair.reference)?;
+    let mut compressed = read_model(&args.pair.compressed)?;
+    if let Some(outputs) = &args.outputs {
+        let within = |e: Error, path: &std::path::Path| Error::new(ErrorKind::InvalidOption, format!("--outputs: {}: {}", path.display(), e.context));
+        reference = reference.select_outputs(outputs).map_err(|e| within(e, &args.pair.reference))?;
+        compressed = compressed.select_outputs(outputs).map_err(|e| within(e, &args.pair.compressed))?;
+    }
     input::check_input_space(&args.pair.set, &reference)?;
     let sets = input::input_sets(&args.pair.set, &reference)?;
     let max_dimension = match args.sdp_max_dim {
@@ -159,6 +164,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         let mut value = serde_json::to_value(&report).expect("report serialises");
         value["reference"] = args.pair.reference.display().to_string().into();
         value["compressed"] = args.pair.compressed.display().to_string().into();
+        if let Some(outputs) = &args.outputs {
+            value["outputs"] = serde_json::json!(outputs);
+        }
         if let Some(eps) = args.eps {
             value["eps"] = eps.into();
             value["decision"] = serde_json::to_value(report.decision(eps)).expect("decision serialises");
@@ -251,7 +259,9 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
         for (j, (b, l)) in report.per_output_bound.iter().zip(&report.per_output_lower).enumerate() {
             let b = b.map_or("none".to_string(), |b| format!("{b:.6e}"));
             let solver = report.per_output_solver_bound.get(j).copied().flatten().map(|s| format!(", solver {s:.6e}")).unwrap_or_default();
-            println!("output {j}:  certified {b}{solver}, observed {l:.6e}");
+            // with --outputs, the network's own numbering
+            let number = args.outputs.as_ref().map_or(j, |list| list[j]);
+            println!("output {number}:  certified {b}{solver}, observed {l:.6e}");
         }
     }
     if let Some(note) = report.note.as_ref().filter(|_| report.status != Status::NoCertificate) {

@@ -25,6 +25,7 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
         (args.target_ratio.is_some(), "--target-ratio"),
         (args.plot.is_some(), "--plot"),
         (args.force, "--force"),
+        (args.outputs.is_some(), "--outputs"),
         (args.pair.coupling.input_quant.is_some(), "--input-quant"),
         (args.pair.coupling.independent_inputs, "--independent-inputs"),
     ];

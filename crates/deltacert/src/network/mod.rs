@@ -312,6 +312,31 @@ impl Network {
             .sum()
     }
 
+    /// The network restricted to the outputs `indices` (in that order): the
+    /// output layer keeps only those rows, so every bound and witness is
+    /// about them alone. Indices must be distinct and in range.
+    pub fn select_outputs(&self, indices: &[usize]) -> Result<Network> {
+        let outputs = self.output_dim();
+        if indices.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidOption, "the list of outputs is empty"));
+        }
+        for (k, &j) in indices.iter().enumerate() {
+            if j >= outputs {
+                return Err(Error::new(ErrorKind::InvalidOption, format!("output {j} does not exist (the network has {outputs} outputs, numbered from 0)")));
+            }
+            if indices[..k].contains(&j) {
+                return Err(Error::new(ErrorKind::InvalidOption, format!("output {j} is listed twice")));
+            }
+        }
+        let mut selected = self.clone();
+        let last = selected.layers.last_mut().ok_or_else(|| Error::new(ErrorKind::InvalidOption, "the network has no layers"))?;
+        for term in &mut last.terms {
+            term.weights = term.weights.select_rows(indices);
+        }
+        last.bias = indices.iter().map(|&j| last.bias[j]).collect();
+        Ok(selected)
+    }
+
     /// Fraction of weights (not biases) that are exactly zero.
     pub fn sparsity(&self) -> f64 {
         let (zeros, total) = self.layers.iter().flat_map(|l| &l.terms).fold((0usize, 0usize), |(z, t), term| {
