@@ -347,7 +347,11 @@ pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &
     let context = MethodContext::new(reference, compressed, &prepared, request, &budget, problem, root, estimated_sdp_dim, progress);
     let outcome = request.method.implementation().run(&context)?;
     if outcome.uses_attack {
-        context.attack();
+        if request.eps.is_some_and(|eps| outcome.certified <= eps) {
+            context.token_attack();
+        } else {
+            context.attack();
+        }
     }
     Ok(report(&context, outcome, propagate, start))
 }
@@ -359,7 +363,10 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     let (reference, compressed, request) = (context.reference, context.compressed, context.request);
     let outputs = reference.output_dim();
     let separate_inputs = !matches!(request.coupling, InputCoupling::Same);
-    let witness = context.attack_if_run().filter(|_| outcome.uses_attack);
+    let (witness, attack_settings) = match context.attack_if_run().filter(|_| outcome.uses_attack) {
+        Some((w, s)) => (Some(w), Some(s)),
+        None => (None, None),
+    };
     let best_found = witness.map_or(0.0, |w| w.error);
     let mut raw_witness = witness.and_then(|w| w.input.clone());
     let mut witness_compressed = witness.and_then(|w| w.compressed_input.clone());
@@ -391,7 +398,7 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     let details = Evidence {
         propagate: Some(propagate),
         methods: outcome.evidence,
-        lower_bound_search: witness.map(|w| AttackEvidence { evaluations: w.evaluations, settings: request.attack.clone() }),
+        lower_bound_search: witness.zip(attack_settings).map(|(w, s)| AttackEvidence { evaluations: w.evaluations, settings: s.clone() }),
         coupling: Some(coupling_name(&request.coupling)),
         ..Evidence::default()
     };

@@ -518,7 +518,7 @@ mod tests {
 
     #[test]
     fn softmax_bounds_enclose_the_value() {
-        let y = [2.0, -1.0, 0.5];
+        let y: [f64; 3] = [2.0, -1.0, 0.5];
         let exact = y[0].exp() / y.iter().map(|v: &f64| v.exp()).sum::<f64>();
         let margins: Vec<f64> = y.iter().map(|v| y[0] - v).collect();
         assert!(softmax_lower(0, &margins) <= exact && exact <= softmax_upper(0, &margins));

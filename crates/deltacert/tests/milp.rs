@@ -167,7 +167,7 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
         let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
         for method in [Method::SDP, Method::PROPAGATE, Method::AUTO] {
             let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
-            request.attack = AttackSettings { samples: 500, starts: 2, steps: 10, seed: 1 };
+            request.attack = AttackSettings { samples: 500, sample_work: None, starts: 2, steps: 10, seed: 1 };
             request.time_limit = Some(0.1);
             request.target_ratio = 1.0;
             let report = bound(&f, &g, &request).unwrap();

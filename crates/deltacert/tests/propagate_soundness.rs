@@ -26,7 +26,7 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
     for case in 0..300 {
         let c = random_case(&mut rng, case);
         let mut request = BoundRequest::new(c.set.clone(), c.coupling.clone(), c.norm, Method::PROPAGATE);
-        request.attack = AttackSettings { samples: 10_000, starts: 8, steps: 60, seed: case as u64 };
+        request.attack = AttackSettings { samples: 10_000, sample_work: None, starts: 8, steps: 60, seed: case as u64 };
         let one_pass = bound(&c.f, &c.g, &request).unwrap();
         assert_sound(&c.f, &c.g, &one_pass, &c.set, &c.description);
         let one_pass_bound = one_pass.certified_bound.unwrap_or_else(|| panic!("{}: propagation gave no bound", c.description));

@@ -22,7 +22,7 @@ fn no_sampled_error_exceeds_the_certified_bound_on_300_random_pairs() {
     for case in 0..300 {
         let c = random_case(&mut rng, case);
         let mut request = BoundRequest::new(c.set.clone(), c.coupling.clone(), c.norm, Method::SDP);
-        request.attack = AttackSettings { samples: 10_000, starts: 8, steps: 60, seed: case as u64 };
+        request.attack = AttackSettings { samples: 10_000, sample_work: None, starts: 8, steps: 60, seed: case as u64 };
         let report = bound(&c.f, &c.g, &request).unwrap();
         total += 1;
         assert_sound(&c.f, &c.g, &report, &c.set, &c.description);

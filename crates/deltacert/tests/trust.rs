@@ -28,7 +28,7 @@ fn affine_net(weights: &[f64], bias: f64) -> Network {
 }
 
 fn quick(request: &mut BoundRequest) {
-    request.attack = AttackSettings { samples: 300, starts: 2, steps: 10, seed: 3 };
+    request.attack = AttackSettings { samples: 300, sample_work: None, starts: 2, steps: 10, seed: 3 };
 }
 
 #[test]

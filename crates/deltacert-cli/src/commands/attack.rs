@@ -14,7 +14,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
     }
     let set = input::input_set(&args.pair.set, &reference)?;
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
-    let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), seed: args.pair.seed, ..AttackSettings::default() };
+    let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
     let witness = attack(&reference, &compressed, &set, &coupling, args.pair.norm, &settings);
     if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));

@@ -112,7 +112,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         norm: args.pair.norm,
         method,
         sdp: SdpSettings { qcs, time_limit: None, max_dimension },
-        attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), seed: args.pair.seed, ..AttackSettings::default() },
+        attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
         eps: args.eps,
         time_limit: args.timeout,
         memory_limit,

@@ -913,7 +913,7 @@ pub fn reference(case: &Case, seed: u64) -> Observed {
         }
     }
     // the library's gradient search
-    let settings = AttackSettings { samples: 1000, starts: 8, steps: 80, seed };
+    let settings = AttackSettings { samples: 1000, sample_work: None, starts: 8, steps: 80, seed };
     let witness = attack(&case.f, &case.g, &case.set, &case.coupling, case.norm, &settings);
     if let Some(x) = witness.input.clone() {
         let xg = witness.compressed_input.clone().unwrap_or_else(|| x.clone());
@@ -969,7 +969,7 @@ pub struct PairRecord {
 fn run_method(case: &Case, method: Method, seed: u64) -> MethodOutcome {
     let start = Instant::now();
     let mut request = BoundRequest::new(case.set.clone(), case.coupling.clone(), case.norm, method);
-    request.attack = AttackSettings { samples: 300, starts: 4, steps: 40, seed: seed ^ 0xA77AC4 };
+    request.attack = AttackSettings { samples: 300, sample_work: None, starts: 4, steps: 40, seed: seed ^ 0xA77AC4 };
     // auto: the whole call within its splitting budget; the solvers: 2 solves' worth
     request.time_limit = if method == Method::AUTO {
         Some(case.split_seconds)

@@ -37,7 +37,9 @@ impl BoundMethod for Auto {
         let request = context.request;
         let already_decided = request.eps.is_some_and(|eps| context.root.value <= eps);
         let run_sdp = !already_decided && context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension);
-        let (sdp_outcome, witness) = rayon::join(|| run_sdp.then(|| sdp::certify(context)), || context.attack());
+        // decide mode with the root already proven: no search (the orchestrator draws a token witness)
+        let (sdp_outcome, witness) = rayon::join(|| run_sdp.then(|| sdp::certify(context)), || (!already_decided).then(|| context.attack()));
+        let initial_lower = witness.map_or((0.0, Vec::new()), |w| (w.error, w.input.clone().unwrap_or_default()));
         let mut root = context.root.clone();
         if let Some(outcome) = &sdp_outcome {
             tighten(&context.problem, &mut root, &outcome.per_output, &outcome.per_output);
@@ -49,7 +51,7 @@ impl BoundMethod for Auto {
         // versus 5.2e-5; property 4: 2.11e-3 versus 2.05e-3).
         let remaining = context.budget.remaining().unwrap_or(f64::INFINITY);
         let settings = SplitSettings { time_limit: remaining, eps: request.eps, target_ratio: request.target_ratio, memory_bytes: context.budget.memory_bytes(), ..SplitSettings::default() };
-        let split = branch_and_bound(&context.problem, root, (witness.error, witness.input.clone().unwrap_or_default()), &settings, context.progress);
+        let split = branch_and_bound(&context.problem, root, initial_lower, &settings, context.progress);
         // a piece's corner: both networks see it
         let found = FoundInput { point: split.witness.clone(), compressed_point: split.witness.clone(), error: split.lower, per_output_lower: split.per_output_lower.clone() };
         let (note, mut evidence) = match sdp_outcome {

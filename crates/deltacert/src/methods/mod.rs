@@ -19,7 +19,10 @@ pub mod milp;
 pub mod propagate;
 pub mod sdp;
 
-use crate::attack::{attack, Witness};
+use crate::attack::{attack, AttackSettings, Witness};
+
+/// Samples drawn for the witness once decide mode is already proven.
+pub const TOKEN_SAMPLES: usize = 16;
 use crate::bound::BoundRequest;
 use crate::branch_and_bound::{Piece, Progress, SplitProblem};
 use crate::error::Result;
@@ -152,7 +155,7 @@ pub struct MethodContext<'a> {
     pub estimated_sdp_dim: usize,
     /// Called about once a second by long searches.
     pub progress: &'a (dyn Fn(&Progress) + Sync),
-    witness: OnceLock<Witness>,
+    witness: OnceLock<(Witness, AttackSettings)>,
 }
 
 impl<'a> MethodContext<'a> {
@@ -164,10 +167,19 @@ impl<'a> MethodContext<'a> {
     /// The sampling and gradient lower-bound search ([`crate::attack`]), run
     /// once on first use (a method may run it beside its own work).
     pub fn attack(&self) -> &Witness {
-        self.witness.get_or_init(|| attack(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, &self.request.attack))
+        self.run_attack(&self.request.attack)
     }
-    /// The attack's result if it ran.
-    pub(crate) fn attack_if_run(&self) -> Option<&Witness> {
+    /// Decide mode once a bound `<= eps` is certified: the answer is
+    /// "proven" whatever the search finds, so only a few samples are drawn
+    /// for the report's witness (the search is most of an easy call's time).
+    pub(crate) fn token_attack(&self) -> &Witness {
+        self.run_attack(&AttackSettings { samples: TOKEN_SAMPLES, sample_work: None, starts: 0, steps: 0, seed: self.request.attack.seed })
+    }
+    fn run_attack(&self, settings: &AttackSettings) -> &Witness {
+        &self.witness.get_or_init(|| (attack(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings), settings.clone())).0
+    }
+    /// The attack's result and settings if it ran.
+    pub(crate) fn attack_if_run(&self) -> Option<&(Witness, AttackSettings)> {
         self.witness.get()
     }
     /// `root`'s certified bound per output, `max(plus_j, minus_j)`.
