@@ -52,7 +52,7 @@ pub enum Method {
     Propagate,
     /// The S-procedure semidefinite program of Li, Drummond and Duncan.
     Sdp,
-    /// The exact worst case of ReLU networks by mixed-integer programming (HiGHS; its upper bound is not re-checked).
+    /// The exact worst case of piecewise-linear (ReLU, leaky ReLU) networks by mixed-integer programming (HiGHS; its upper bound is not re-checked).
     Milp,
 }
 
@@ -278,8 +278,8 @@ pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<
         return Err(crate::error::unsupported("--method milp needs deltacert built with its `milp` feature (HiGHS)"));
         #[cfg(feature = "milp")]
         {
-            crate::milp::check_relu(f, "the reference network")?;
-            crate::milp::check_relu(g, "the compressed network")?;
+            crate::milp::check_piecewise_linear(f, "the reference network")?;
+            crate::milp::check_piecewise_linear(g, "the compressed network")?;
             if request.set.ball_constraint().is_some() {
                 return Err(crate::error::unsupported("--method milp supports boxes and polytopes, not L2 balls"));
             }
