@@ -278,7 +278,9 @@ impl Activation {
     pub fn rule(&self) -> Box<dyn ActivationRule> {
         self.with_rule(|rule| rule.boxed())
     }
-    /// `sigma(v)` (hot path of evaluation).
+    /// `sigma(v)` (hot path of evaluation). Through [`Activation::with_rule`]
+    /// rather than a match of its own: inlined, each arm calls its rule
+    /// directly, and sampling runs measured no slower than with a match.
     #[inline]
     pub fn eval(&self, v: f64) -> f64 {
         self.with_rule(|rule| rule.eval(v))
