@@ -1,9 +1,14 @@
-//! The exact worst case for ReLU networks as a mixed-integer linear program
-//! (docs/method.md §6), solved with HiGHS.
+//! The exact worst case for networks with piecewise-linear activations (ReLU,
+//! leaky ReLU) as a mixed-integer linear program (docs/method.md §10),
+//! solved with HiGHS.
 //!
-//! Big-M encoding of an unstable neuron `a = max(v, 0)` with `l < 0 < u`
-//! (linear-propagation bounds): `a >= 0`, `a >= v`, `a <= v - l (1 - z)`, `a <= u z`,
-//! `z in {0, 1}`; stable neurons are substituted (`a = v` or `a = 0`). For each
+//! Each activation gives the encoding of a neuron on its pre-activation
+//! interval `[l, u]` (linear-propagation bounds;
+//! [`crate::activation::ActivationRule::mixed_integer_encoding`], described
+//! in [`crate::activation::mixed_integer`]): stable neurons are substituted
+//! (`a = slope v`), an unstable one gets a column `a`, a binary `z` and rows,
+//! for ReLU the big-M rows `a >= v`, `a <= v - l (1 - z)`, `a <= u z`, `0 <= a
+//! <= u`. This module translates the rows generically. For each
 //! output `j` and sign `s` the MILP maximises `s (y_f,j(x) - y_g,j(x'))` over
 //! the input set (box and polytope rows; `x' = x`, `|x' - x| <= step`, or `x'`
 //! free). The incumbent is evaluated in f64 and reported as a lower bound with
@@ -19,7 +24,7 @@
 //! Time: the solves share one budget; each gets what is left of it as HiGHS's
 //! time limit, and solves that find the budget spent are skipped (no bound).
 
-use crate::activation::Activation;
+use crate::activation::{Activation, MixedIntegerEncoding};
 use crate::propagation::{linear_bounds, NetworkBounds};
 use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
@@ -83,13 +88,16 @@ struct Expr {
     constant: f64,
 }
 
-/// Refuses networks that are not ReLU MLPs with an identity output.
-pub fn check_relu(network: &Network, name: &str) -> Result<()> {
+/// Refuses networks whose output layer is not affine or whose hidden
+/// activations have no mixed-integer encoding (are not piecewise linear).
+/// An encoding exists for every interval or for none, so the unstable
+/// interval `[-1, 1]` stands for all.
+pub fn check_piecewise_linear(network: &Network, name: &str) -> Result<()> {
     let last = network.layers.len() - 1;
     for (k, layer) in network.layers.iter().enumerate() {
-        let ok = if k == last { layer.activation == Activation::Identity } else { matches!(layer.activation, Activation::Relu | Activation::Identity) };
+        let ok = if k == last { layer.activation == Activation::Identity } else { layer.activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some()) };
         if !ok {
-            return Err(unsupported(format!("--method milp needs ReLU networks: {name} layer {} uses {}", k + 1, layer.activation.name())));
+            return Err(unsupported(format!("--method milp needs piecewise-linear activations: {name} layer {} uses {}", k + 1, layer.activation.name())));
         }
     }
     Ok(())
@@ -131,24 +139,22 @@ impl Encoder {
                 }
                 merge(&mut v);
                 let (l, u) = (b.pre_lower[i], b.pre_upper[i]);
-                let a = match layer.activation {
-                    Activation::Identity => v,
-                    _ if l >= 0.0 => v,
-                    _ if u <= 0.0 => Expr::default(),
-                    _ => {
-                        let a = self.column(0.0, u, false);
+                let encoding = layer.activation.with_rule(|rule| rule.mixed_integer_encoding(l, u)).expect("check_piecewise_linear admits only activations with an encoding");
+                let a = match encoding {
+                    MixedIntegerEncoding::Linear { slope } => scale(&v, slope),
+                    MixedIntegerEncoding::Binary { activation_lower, activation_upper, rows } => {
+                        let a = self.column(activation_lower, activation_upper, false);
                         let z = self.column(0.0, 1.0, true);
                         self.binaries += 1;
-                        let a_expr = Expr { terms: vec![(a, 1.0)], constant: 0.0 };
-                        // a - v >= 0
-                        self.row(&sub(&a_expr, &v), 0.0, f64::INFINITY);
-                        // a - v - l z <= -l   (a <= v - l (1 - z))
-                        let mut e = sub(&a_expr, &v);
-                        e.terms.push((z, -l));
-                        self.row(&e, f64::NEG_INFINITY, -l);
-                        // a - u z <= 0
-                        self.row(&Expr { terms: vec![(a, 1.0), (z, -u)], constant: 0.0 }, f64::NEG_INFINITY, 0.0);
-                        a_expr
+                        for row in &rows {
+                            // c_v v + c_a a + c_z z
+                            let mut e = scale(&v, row.pre_activation);
+                            e.terms.push((a, row.activation));
+                            e.terms.push((z, row.binary));
+                            merge(&mut e);
+                            self.row(&e, row.lower, row.upper);
+                        }
+                        Expr { terms: vec![(a, 1.0)], constant: 0.0 }
                     }
                 };
                 out.push(a);
@@ -172,6 +178,19 @@ fn merge(e: &mut Expr) {
     e.terms = out;
 }
 
+/// `factor * e` (`e` itself for factor 1, the zero expression for 0).
+fn scale(e: &Expr, factor: f64) -> Expr {
+    if factor == 1.0 {
+        return e.clone();
+    }
+    if factor == 0.0 {
+        return Expr::default();
+    }
+    let mut scaled = Expr { terms: e.terms.iter().map(|&(c, v)| (c, factor * v)).collect(), constant: factor * e.constant };
+    merge(&mut scaled);
+    scaled
+}
+
 fn sub(a: &Expr, b: &Expr) -> Expr {
     let mut e = Expr { terms: a.terms.clone(), constant: a.constant - b.constant };
     e.terms.extend(b.terms.iter().map(|&(c, v)| (c, -v)));
@@ -186,8 +205,8 @@ pub const MILP_TOLERANCE: f64 = 1e-9;
 /// coordinates (see [`crate::problem::prepare`]).
 pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
-    check_relu(f, "the reference network")?;
-    check_relu(g, "the compressed network")?;
+    check_piecewise_linear(f, "the reference network")?;
+    check_piecewise_linear(g, "the compressed network")?;
     if set.ball_constraint().is_some() {
         return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
     }

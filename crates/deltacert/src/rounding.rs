@@ -294,10 +294,10 @@ pub fn lower_chord(x0: f64, y0_lo: f64, x1: f64, y1_lo: f64) -> (f64, f64) {
     (slope, lower_or_infinity(intercept))
 }
 
-/// Arbitrary-precision references for the unit tests (320-bit `dashu-float`).
+/// Arbitrary-precision references for the unit tests (320-bit `dashu-float`;
+/// each activation gives its own, `ActivationRule::exact_eval`).
 #[cfg(test)]
 pub(crate) mod exact {
-    use crate::activation::Activation;
     pub(crate) type Big = dashu_float::FBig;
 
     /// `x` exactly, at 320 bits of working precision.
@@ -317,20 +317,6 @@ pub(crate) mod exact {
     /// `lower <= exact` is proven.
     pub(crate) fn proven_le(lower: &Big, exact: &Big) -> bool {
         *lower <= exact.clone() - margin(exact)
-    }
-
-    /// `sigma(v)` to 320 bits (exact for the piecewise-linear family).
-    pub(crate) fn sigma(activation: Activation, v: &Big) -> Big {
-        match activation {
-            Activation::Tanh => {
-                let m = (v.clone() * big(2.0)).exp_m1();
-                m.clone() / (m + big(2.0))
-            }
-            Activation::Sigmoid => big(1.0) / (big(1.0) + (-v.clone()).exp()),
-            Activation::Relu => if *v >= big(0.0) { v.clone() } else { big(0.0) },
-            Activation::LeakyRelu { alpha } => if *v >= big(0.0) { v.clone() } else { big(alpha) * v.clone() },
-            Activation::Identity => v.clone(),
-        }
     }
 }
 

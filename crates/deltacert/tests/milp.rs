@@ -1,6 +1,7 @@
 #![cfg(feature = "milp")]
 //! The MILP is the exact worst case: it equals an exhaustive enumeration on
-//! 1-D pairs, no sample beats it, and no certified bound is below it.
+//! 1-D pairs (ReLU and leaky ReLU), no sample beats it, and no certified
+//! bound is below it.
 
 mod common;
 
@@ -16,7 +17,7 @@ use deltacert::problem::{prepare, Norm};
 use deltacert::attack::AttackSettings;
 use rand::{Rng, SeedableRng};
 
-/// Exact `max |f(x) - g(x)|` of two 1-input ReLU chains over `[lo, hi]`:
+/// Exact `max |f(x) - g(x)|` of two 1-input ReLU or leaky-ReLU chains over `[lo, hi]`:
 /// between consecutive breakpoints of all neurons both networks are affine,
 /// so the maximum is attained at a breakpoint or an end point. Breakpoints are
 /// found layer by layer (a pre-activation is affine between the breakpoints
@@ -98,6 +99,28 @@ fn milp_is_never_beaten_by_sampling_on_random_two_input_pairs() {
         assert!(report.solver_bound.unwrap() >= exact);
         assert!(report.certified_bound.unwrap() >= exact, "case {case}: certified {:?} below the exact {exact}", report.certified_bound);
     }
+}
+
+#[test]
+fn milp_equals_exhaustive_enumeration_on_random_leaky_relu_pairs() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    let mut unstable = 0;
+    for case in 0..12 {
+        let activation = Activation::LeakyRelu { alpha: [0.01, 0.1, 0.3][case % 3] };
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(3..=8)).collect();
+        let f = random_mlp(&mut rng, 1, &hidden, 1, activation);
+        let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::StructurallyPruned][case % 4];
+        let g = partner(&mut rng, &f, relation, activation);
+        let exact = exact_1d(&f, &g, -1.0, 1.0);
+        let report = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same);
+        assert!((report.lower_bound - exact).abs() <= 1e-9 * (1.0 + exact), "case {case}: MILP {} vs enumeration {exact}", report.lower_bound);
+        let solver = report.solver_bound.expect("a solver bound");
+        assert!(solver >= exact && solver <= exact + 1e-5 * (1.0 + exact), "case {case}: dual bound {solver} vs {exact}");
+        assert!(report.certified_bound.unwrap() >= exact, "case {case}: certified {:?} below the exact {exact}", report.certified_bound);
+        unstable += report.details.get::<deltacert::milp::MilpResult>("milp").map_or(0, |m| m.binaries);
+    }
+    assert!(unstable >= 12, "only {unstable} unstable leaky neurons encoded");
 }
 
 /// f = relu(x + 10), g = relu(2x + 10) on [-1, 1]: no ReLU is unstable, so
@@ -188,12 +211,12 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
 }
 
 #[test]
-fn milp_refuses_non_relu_networks() {
+fn milp_refuses_networks_that_are_not_piecewise_linear() {
     common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let f = random_mlp(&mut rng, 2, &[4], 1, Activation::Tanh);
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &f, &set, &InputCoupling::Same).unwrap();
     let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
-    assert!(err.context.contains("layer 1 uses tanh"), "{}", err.context);
+    assert!(err.context.contains("needs piecewise-linear activations: the reference network layer 1 uses tanh"), "{}", err.context);
 }

@@ -3,18 +3,39 @@
 //! `a - v >= 0`, `a - alpha v >= 0`, `(a - v)(a - alpha v) = 0`. With
 //! `l < 0 < u` the chord through `(l, alpha l)` and `(u, u)` bounds `a` above:
 //! `a <= alpha l + (u - alpha l)(v - l) / (u - l)`.
-use super::{ActivationRule, NeuronAffine, NeuronFact};
+//!
+//! Piecewise linear: a stable neuron is exact (`a = v` or `a = alpha v`); an
+//! unstable one gets that chord as its upper line and `a >= v` or `a >=
+//! alpha v` below ([`super::relaxation::kinked_linear_relaxation`]), and the
+//! big-M encoding of [`super::mixed_integer::kinked_mixed_integer_encoding`].
+//! ONNX operator `LeakyRelu` with attribute `alpha` (default the float32
+//! 0.01, as ONNX specifies; `0 <= alpha < 1` is read).
+use super::mixed_integer::{kinked_mixed_integer_encoding, MixedIntegerEncoding};
+use super::relaxation::{kinked_linear_relaxation, LinearBounds};
+use super::{Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 
+#[derive(Clone)]
 pub(super) struct LeakyRelu {
     pub alpha: f64,
 }
 
 impl ActivationRule for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "leaky_relu"
+    }
     fn shape(&self) -> super::Shape {
         super::Shape { monotone: true, derivative_peaked_at_zero: false }
     }
     fn eval(&self, v: f64) -> f64 {
         if v >= 0.0 { v } else { self.alpha * v }
+    }
+    #[cfg(test)]
+    fn exact_eval(&self, v: &dashu_float::FBig) -> dashu_float::FBig {
+        use crate::rounding::exact::big;
+        if *v >= big(0.0) { v.clone() } else { big(self.alpha) * v.clone() }
+    }
+    fn negative_side_slope(&self) -> Option<f64> {
+        Some(self.alpha)
     }
     fn derivative(&self, v: f64) -> f64 {
         if v > 0.0 { 1.0 } else { self.alpha }
@@ -56,5 +77,22 @@ impl ActivationRule for LeakyRelu {
             facts.push(NeuronFact::NonNegative(NeuronAffine { v_coef: slope, a_coef: -1.0, constant, constant_error: error }));
         }
         facts
+    }
+    fn linear_relaxation(&self, lower: f64, upper: f64, _post_lower: f64, _post_upper: f64) -> LinearBounds {
+        kinked_linear_relaxation(self.alpha, lower, upper)
+    }
+    fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
+        Some(kinked_mixed_integer_encoding(self.alpha, lower, upper))
+    }
+    fn onnx_op(&self) -> Option<OnnxActivation> {
+        Some(OnnxActivation { op_type: "LeakyRelu", float_attributes: vec![("alpha", self.alpha)] })
+    }
+    fn read_onnx(&self, float_attribute: &dyn Fn(&str) -> Option<f64>) -> Result<Activation, String> {
+        // ONNX's default alpha is the float32 0.01
+        let alpha = float_attribute("alpha").unwrap_or(0.01f32 as f64);
+        if !(0.0..1.0).contains(&alpha) {
+            return Err(format!("LeakyRelu alpha {alpha} outside [0, 1)"));
+        }
+        Ok(Activation::LeakyRelu { alpha })
     }
 }

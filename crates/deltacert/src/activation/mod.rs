@@ -1,21 +1,40 @@
 //! Element-wise activation functions, one file per family.
 //!
-//! Each family declares everything the rest of the crate needs about it:
-//! evaluation, derivative (for gradient ascent), its slope restriction
+//! Each family owns every rule the rest of the crate needs about it, through
+//! [`ActivationRule`]: evaluation and derivative (for gradient ascent), value
+//! and derivative enclosures, its slope restriction
 //! `alpha <= (sigma(s) - sigma(t)) / (s - t) <= beta` (which yields the sector
-//! and incremental quadratic constraints of docs/method.md §3) and whether
-//! it is piecewise linear with a kink at zero (ReLU-like, which enables the
-//! exact ReLU constraints and stable-neuron elimination).
+//! and incremental quadratic constraints of docs/method.md §3), the neuron
+//! facts of the SDP, the linear relaxations of linear and differential bound
+//! propagation ([`relaxation`]), the mixed-integer encoding of the MILP
+//! ([`mixed_integer`]; piecewise-linear activations only), and its ONNX
+//! operator (read and written). The generic rules (constant relaxation,
+//! relaxation of a difference from local slope bounds, end-point image) are
+//! default methods that an activation overrides when it knows better.
 //!
-//! Adding an activation: one new file implementing [`ActivationRule`] plus one
-//! line in [`Activation::rule`].
+//! Adding an activation:
+//! 1. one new file in this directory implementing [`ActivationRule`] (a
+//!    `Clone` struct holding its parameters);
+//! 2. the variant in [`Activation`];
+//! 3. one arm in [`Activation::with_rule`] (the registry: every other
+//!    method of [`Activation`], [`Activation::rule`] included, goes through it);
+//! 4. one entry in [`Activation::ALL`].
+//!
+//! The tests of this module then run the new activation through every
+//! generic check: declared shape, slope bounds, enclosure of dense samples by
+//! its linear and difference relaxations, and exactness of its mixed-integer
+//! encoding.
 
 mod identity;
 mod leaky_relu;
+pub mod mixed_integer;
+pub mod relaxation;
 mod relu;
 mod sigmoid;
 mod tanh;
 
+pub use mixed_integer::{MixedIntegerEncoding, NeuronRow};
+pub use relaxation::LinearBounds;
 use serde::Serialize;
 
 /// An affine expression `v_coef * v + a_coef * a + constant` in one neuron's
@@ -107,12 +126,42 @@ pub struct Shape {
     pub derivative_peaked_at_zero: bool,
 }
 
+/// An ONNX operator implementing an activation: its op type and float
+/// attributes (written as float32, as ONNX stores them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnnxActivation {
+    /// The operator's `op_type` (default domain).
+    pub op_type: &'static str,
+    /// Float attributes `(name, value)`.
+    pub float_attributes: Vec<(&'static str, f64)>,
+}
+
+/// Boxing a rule (implemented for every `Clone` rule), so that
+/// [`Activation::rule`] needs no registry of its own.
+pub trait BoxedRule {
+    /// A boxed copy of this rule.
+    fn boxed(&self) -> Box<dyn ActivationRule>;
+}
+
+impl<T: ActivationRule + Clone + 'static> BoxedRule for T {
+    fn boxed(&self) -> Box<dyn ActivationRule> {
+        Box::new(self.clone())
+    }
+}
+
 /// What every activation family declares about itself.
-pub trait ActivationRule {
+pub trait ActivationRule: BoxedRule {
+    /// Short name as used in `info` and in error messages.
+    fn name(&self) -> &'static str;
     /// The shape the generic rules rely on (checked by the tests).
     fn shape(&self) -> Shape;
     /// `sigma(v)`.
     fn eval(&self, pre_activation: f64) -> f64;
+    /// `sigma(v)` in 320-bit arithmetic (exact for the piecewise-linear
+    /// family, within `2^-280` relative otherwise): the reference of the
+    /// exact-arithmetic tests.
+    #[cfg(test)]
+    fn exact_eval(&self, pre_activation: &dashu_float::FBig) -> dashu_float::FBig;
     /// `sigma'(v)` (a subgradient at kinks).
     fn derivative(&self, pre_activation: f64) -> f64;
     /// An enclosure `(lower, upper)` of the exact `sigma(v)` (the computed
@@ -129,6 +178,13 @@ pub trait ActivationRule {
     }
     /// Slope bounds `(alpha, beta)`: every difference quotient lies in `[alpha, beta]`.
     fn slope_bounds(&self) -> (f64, f64);
+    /// `Some(s)` for the piecewise-linear family `max(v, s v)` with `0 <= s
+    /// < 1` (ReLU: 0, leaky ReLU: its alpha): linear on either side of 0, so
+    /// a neuron whose pre-activation keeps one sign is *stable*
+    /// (docs/method.md §3). `None` for every other activation.
+    fn negative_side_slope(&self) -> Option<f64> {
+        None
+    }
     /// Bounds of `sigma` over `[lower, upper]` in exact arithmetic: every
     /// activation here is monotone non-decreasing, so the image is
     /// `[sigma(lower), sigma(upper)]`, taken from the value enclosures.
@@ -144,6 +200,39 @@ pub trait ActivationRule {
     /// The interval QC `(v - l)(u - v) >= 0` is added by the caller for every
     /// activation.
     fn neuron_facts(&self, lower: f64, upper: f64, a_lower: f64, a_upper: f64) -> Vec<NeuronFact>;
+    /// Lines `lower_slope v + lower_intercept <= sigma(v) <= upper_slope v +
+    /// upper_intercept` valid in exact arithmetic for `v in [lower, upper]`,
+    /// where `sigma([lower, upper]) ⊆ [post_lower, post_upper]`
+    /// ([`relaxation`]). The default is the constant pair `post_lower <=
+    /// sigma(v) <= post_upper`, sound for every activation.
+    fn linear_relaxation(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> LinearBounds {
+        let _ = (lower, upper);
+        LinearBounds::constant(post_lower, post_upper)
+    }
+    /// Lines bounding `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v = v_f -
+    /// v_g`, valid in exact arithmetic for `v_f in f`, `v_g in g`, `Delta v in
+    /// delta`, where `post` bounds `Delta a` (`(l(a_f) - u(a_g), u(a_f) -
+    /// l(a_g))`). The default, [`relaxation::slope_difference_relaxation`],
+    /// takes them from [`ActivationRule::local_slope_bounds`] by the mean
+    /// value theorem.
+    fn difference_relaxation(&self, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> LinearBounds {
+        relaxation::slope_difference_relaxation(self, f, g, delta, post)
+    }
+    /// The mixed-integer encoding of `a = sigma(v)` for `v in [lower, upper]`
+    /// ([`mixed_integer`]), or `None` for every interval when `sigma` is not
+    /// piecewise linear (the MILP then refuses the network, naming the
+    /// activation). The default is `None`.
+    fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
+        let _ = (lower, upper);
+        None
+    }
+    /// The ONNX operator writing this activation, `None` when it is the
+    /// identity (no node is written).
+    fn onnx_op(&self) -> Option<OnnxActivation>;
+    /// The activation an ONNX node of this rule's op type
+    /// ([`ActivationRule::onnx_op`]) denotes, given its float attributes
+    /// (`None`: absent), or why it is not supported.
+    fn read_onnx(&self, float_attribute: &dyn Fn(&str) -> Option<f64>) -> Result<Activation, String>;
 }
 
 /// The activation functions of the IR.
@@ -166,62 +255,72 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The rule implementing this activation.
-    /// Every activation of the IR (for tests over all of them).
+    /// Every activation of the IR, one of each variant (the ONNX reader
+    /// looks op types up here, and the tests run over all of them).
     pub const ALL: [Activation; 5] = [Activation::Identity, Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid];
 
-    /// Its rules.
-    pub fn rule(&self) -> Box<dyn ActivationRule> {
+    /// Calls `f` with this activation's rule, built on the stack: the
+    /// registry of rules, one arm per activation. Hot paths (evaluation,
+    /// interval images) go through here rather than [`Activation::rule`]:
+    /// no allocation, and inlining lets the compiler call each arm's rule
+    /// directly.
+    #[inline]
+    pub fn with_rule<R>(&self, f: impl FnOnce(&dyn ActivationRule) -> R) -> R {
         match *self {
-            Activation::Relu => Box::new(relu::Relu),
-            Activation::LeakyRelu { alpha } => Box::new(leaky_relu::LeakyRelu { alpha }),
-            Activation::Tanh => Box::new(tanh::Tanh),
-            Activation::Sigmoid => Box::new(sigmoid::Sigmoid),
-            Activation::Identity => Box::new(identity::Identity),
+            Activation::Relu => f(&relu::Relu),
+            Activation::LeakyRelu { alpha } => f(&leaky_relu::LeakyRelu { alpha }),
+            Activation::Tanh => f(&tanh::Tanh),
+            Activation::Sigmoid => f(&sigmoid::Sigmoid),
+            Activation::Identity => f(&identity::Identity),
         }
     }
-    /// `sigma(v)` without boxing (hot path of evaluation).
+    /// Its rules, boxed.
+    pub fn rule(&self) -> Box<dyn ActivationRule> {
+        self.with_rule(|rule| rule.boxed())
+    }
+    /// `sigma(v)` (hot path of evaluation). Through [`Activation::with_rule`]
+    /// rather than a match of its own: inlined, each arm calls its rule
+    /// directly, and sampling runs measured no slower than with a match.
     #[inline]
     pub fn eval(&self, v: f64) -> f64 {
-        match *self {
-            Activation::Relu => v.max(0.0),
-            Activation::LeakyRelu { alpha } => leaky_relu::LeakyRelu { alpha }.eval(v),
-            Activation::Tanh => v.tanh(),
-            Activation::Sigmoid => sigmoid::Sigmoid.eval(v),
-            Activation::Identity => v,
-        }
+        self.with_rule(|rule| rule.eval(v))
     }
     /// `sigma'(v)`.
     pub fn derivative(&self, v: f64) -> f64 {
-        self.rule().derivative(v)
+        self.with_rule(|rule| rule.derivative(v))
     }
     /// Local slope bounds on `[lower, upper]`.
     pub fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
-        self.rule().local_slope_bounds(lower, upper)
+        self.with_rule(|rule| rule.local_slope_bounds(lower, upper))
     }
     /// Slope bounds `(alpha, beta)`.
     pub fn slope_bounds(&self) -> (f64, f64) {
-        self.rule().slope_bounds()
+        self.with_rule(|rule| rule.slope_bounds())
     }
     /// `Some(negative_slope)` for the piecewise-linear family `max(v, alpha v)`
-    /// (ReLU: 0, leaky ReLU: alpha); these are linear on either side of 0, so a
-    /// neuron whose pre-activation keeps one sign is *stable* (docs/method.md §3).
+    /// ([`ActivationRule::negative_side_slope`]).
     pub fn piecewise_linear_slope(&self) -> Option<f64> {
-        match *self {
-            Activation::Relu => Some(0.0),
-            Activation::LeakyRelu { alpha } => Some(alpha),
-            _ => None,
-        }
+        self.with_rule(|rule| rule.negative_side_slope())
     }
-    /// Short name as used in `info` and in ONNX op types.
+    /// Short name as used in `info` and in error messages.
     pub fn name(&self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::LeakyRelu { .. } => "leaky_relu",
-            Activation::Tanh => "tanh",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Identity => "identity",
-        }
+        self.with_rule(|rule| rule.name())
+    }
+    /// The activation an ONNX node of type `op_type` denotes, built by the
+    /// rule in [`Activation::ALL`] whose [`ActivationRule::onnx_op`] has that
+    /// op type from the node's float attributes; `None` when no activation
+    /// has that op type, `Some(Err(why))` when the attributes are not
+    /// supported.
+    pub fn from_onnx(op_type: &str, float_attribute: &dyn Fn(&str) -> Option<f64>) -> Option<Result<Activation, String>> {
+        Activation::written_as_onnx(op_type).map(|activation| activation.with_rule(|rule| rule.read_onnx(float_attribute)))
+    }
+    /// Whether some activation is written as the ONNX operator `op_type`.
+    pub fn is_onnx_op(op_type: &str) -> bool {
+        Activation::written_as_onnx(op_type).is_some()
+    }
+    /// The entry of [`Activation::ALL`] written as the ONNX operator `op_type`.
+    fn written_as_onnx(op_type: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.with_rule(|rule| rule.onnx_op()).is_some_and(|op| op.op_type == op_type))
     }
 }
 
@@ -294,6 +393,186 @@ mod tests {
 
     // The facts and local slope bounds are checked against exact values (no
     // tolerance) in tests/rounding_exact.rs.
+
+    use crate::rounding::exact::{big, proven_le};
+    use crate::rounding::{round_down as down, round_up as up};
+
+    /// The image of `[lower, upper]` (finite here), as the propagation takes it.
+    fn activation_image(activation: Activation, lower: f64, upper: f64) -> (f64, f64) {
+        activation.with_rule(|rule| rule.interval(lower, upper))
+    }
+    use rand::{Rng, SeedableRng};
+
+    /// Every activation of [`Activation::ALL`] plus a second leaky slope.
+    fn all_activations() -> Vec<Activation> {
+        let mut all = Activation::ALL.to_vec();
+        all.push(Activation::LeakyRelu { alpha: 0.3 });
+        all
+    }
+
+    /// Whether the 320-bit reference of the activation is exact (the
+    /// piecewise-linear family and the identity): then the relaxations must
+    /// hold without the reference's margin.
+    fn exact_reference(activation: Activation) -> bool {
+        activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some())
+    }
+
+    /// An interval: fixed centres and widths (down to 1e-12, near and far
+    /// from 0) first, then random ones, stable and unstable.
+    fn interval(case: usize, rng: &mut rand::rngs::StdRng) -> (f64, f64) {
+        let fixed_centres = [0.0, 1e-9, -0.7, 3.3, 19.5, -38.0];
+        let fixed_widths = [1e-12, 1e-6, 0.37, 5.0, 40.0];
+        if case < fixed_centres.len() * fixed_widths.len() {
+            let (centre, width) = (fixed_centres[case % fixed_centres.len()], fixed_widths[case / fixed_centres.len()]);
+            return (centre - 0.5 * width, centre + 0.5 * width);
+        }
+        let centre = rng.gen_range(-20.0..20.0) * [1.0, 0.1, 0.01][case % 3];
+        let width = 10f64.powf(rng.gen_range(-12.0..1.5));
+        let lower = centre - width * rng.gen_range(0.0..1.0);
+        (lower, lower + width)
+    }
+
+    /// Every activation's linear relaxation lies below / above it, evaluated
+    /// exactly at dense points (ends included) of fixed and random intervals.
+    #[test]
+    fn linear_relaxation_encloses_the_exact_activation() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        for activation in all_activations() {
+            let rule = activation.rule();
+            for case in 0..130 {
+                let (l, u) = interval(case, &mut rng);
+                let (pl, pu) = activation_image(activation, l, u);
+                let r = rule.linear_relaxation(l, u, pl, pu);
+                for i in 0..=100 {
+                    let v = if i == 100 { u } else { l + (u - l) * i as f64 / 100.0 };
+                    let exact_v = big(v);
+                    let a = rule.exact_eval(&exact_v);
+                    let below = big(r.lower_slope) * exact_v.clone() + big(r.lower_intercept);
+                    let above = big(r.upper_slope) * exact_v.clone() + big(r.upper_intercept);
+                    let (ok_below, ok_above) = if exact_reference(activation) { (below <= a, a <= above) } else { (proven_le(&below, &a), proven_le(&a, &above) || above >= big(1.0)) };
+                    assert!(ok_below, "{activation:?} on [{l}, {u}] at {v}: lower line {below} above {a} ({r:?})");
+                    assert!(ok_above, "{activation:?} on [{l}, {u}] at {v}: upper line {above} below {a} ({r:?})");
+                }
+            }
+        }
+    }
+
+    /// Every activation's relaxation of `sigma(v_f) - sigma(v_g)` holds in
+    /// exact arithmetic at dense points (ends of the boxes included) of
+    /// random boxes near and far from 0, of widths down to 1e-12.
+    #[test]
+    fn difference_relaxation_encloses_the_exact_difference() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for activation in all_activations() {
+            let rule = activation.rule();
+            for case in 0..120 {
+                let centre = [0.0, 0.3, -2.0, 12.0, -30.0, 39.0][case % 6];
+                let width = [1e-12, 1e-6, 0.5, 3.0][case % 4];
+                let fl = centre + rng.gen_range(-1.0..0.0) * width;
+                let fu = fl + width;
+                let dl = -width * rng.gen_range(0.0..1.0);
+                let du = dl + width * rng.gen_range(0.0..1.5);
+                let (gl, gu) = (fl - du, fu - dl);
+                let (afl, afu) = activation_image(activation, fl, fu);
+                let (agl, agu) = activation_image(activation, gl, gu);
+                let r = rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)));
+                for i in 0..=12 {
+                    for j in 0..=12 {
+                        let vf = if i == 12 { fu } else { fl + (fu - fl) * i as f64 / 12.0 };
+                        let vg = if j == 12 { gu } else { gl + (gu - gl) * j as f64 / 12.0 };
+                        let d = big(vf) - big(vg);
+                        if d < big(dl) || d > big(du) || vf < fl || vf > fu || vg < gl || vg > gu {
+                            continue;
+                        }
+                        let da = rule.exact_eval(&big(vf)) - rule.exact_eval(&big(vg));
+                        let upper = big(r.upper_slope) * d.clone() + big(r.upper_intercept);
+                        let lower = big(r.lower_slope) * d.clone() + big(r.lower_intercept);
+                        let (ok_upper, ok_lower) = if exact_reference(activation) { (da <= upper, lower <= da) } else { (proven_le(&da, &upper), proven_le(&lower, &da)) };
+                        assert!(ok_upper, "{activation:?} case {case}: {da} above the upper line {upper} at vf {vf}, vg {vg} ({r:?})");
+                        assert!(ok_lower, "{activation:?} case {case}: {da} below the lower line {lower} at vf {vf}, vg {vg} ({r:?})");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `(v, a, z)` satisfies the encoding's column bounds and rows
+    /// up to `tolerance`.
+    fn satisfies(encoding: &MixedIntegerEncoding, v: f64, a: f64, z: f64, tolerance: f64) -> bool {
+        match encoding {
+            MixedIntegerEncoding::Linear { slope } => (a - slope * v).abs() <= tolerance,
+            MixedIntegerEncoding::Binary { activation_lower, activation_upper, rows } => {
+                a >= activation_lower - tolerance
+                    && a <= activation_upper + tolerance
+                    && rows.iter().all(|row| {
+                        let value = row.pre_activation * v + row.activation * a + row.binary * z;
+                        value >= row.lower - tolerance && value <= row.upper + tolerance
+                    })
+            }
+        }
+    }
+
+    /// Where an activation has a mixed-integer encoding, it is exact: on
+    /// fixed and random intervals, `(v, sigma(v), z)` satisfies it for the
+    /// `z` of `v`'s piece at dense samples, and no grid point `(v, a, z)`
+    /// with `z in {0, 1}` and `a` away from `sigma(v)` does.
+    #[test]
+    fn mixed_integer_encodings_describe_exactly_the_activation() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(29);
+        let mut binary_encodings = 0;
+        for activation in all_activations() {
+            let rule = activation.rule();
+            for case in 0..130 {
+                let (l, u) = interval(case, &mut rng);
+                let Some(encoding) = rule.mixed_integer_encoding(l, u) else {
+                    assert!(rule.mixed_integer_encoding(-1.0, 1.0).is_none(), "{activation:?}: an encoding on some intervals only");
+                    continue;
+                };
+                binary_encodings += usize::from(matches!(encoding, MixedIntegerEncoding::Binary { .. }));
+                let scale = 1.0 + l.abs() + u.abs();
+                let tolerance = 1e-12 * scale;
+                let samples = |n: usize| (0..=n).map(move |i| if i == n { u } else { l + (u - l) * i as f64 / n as f64 });
+                for v in samples(400) {
+                    let a = rule.eval(v);
+                    let pieces: &[f64] = if v > 0.0 { &[1.0] } else if v < 0.0 { &[0.0] } else { &[0.0, 1.0] };
+                    assert!(pieces.iter().any(|&z| satisfies(&encoding, v, a, z, tolerance)), "{activation:?} on [{l}, {u}]: ({v}, {a}) violates {encoding:?}");
+                }
+                let (a_lower, a_upper) = (rule.eval(l), rule.eval(u));
+                let margin = 0.2 * (a_upper - a_lower) + 1e-3 * scale;
+                for v in samples(40) {
+                    for k in 0..=80 {
+                        let a = a_lower - margin + (a_upper - a_lower + 2.0 * margin) * k as f64 / 80.0;
+                        if (a - rule.eval(v)).abs() <= 1e-6 * scale {
+                            continue;
+                        }
+                        for z in [0.0, 1.0] {
+                            assert!(!satisfies(&encoding, v, a, z, tolerance), "{activation:?} on [{l}, {u}]: ({v}, {a}, z = {z}) satisfies {encoding:?} but sigma(v) = {}", rule.eval(v));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(binary_encodings >= 50, "only {binary_encodings} unstable encodings checked");
+    }
+
+    /// The ONNX operator of every activation reads back as the activation,
+    /// and an unknown op type is no activation.
+    #[test]
+    fn onnx_operators_read_back() {
+        for activation in all_activations() {
+            let Some(op) = activation.with_rule(|rule| rule.onnx_op()) else {
+                assert_eq!(activation, Activation::Identity, "only the identity writes no operator");
+                continue;
+            };
+            let attributes = op.float_attributes.clone();
+            let read = Activation::from_onnx(op.op_type, &|name| attributes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v));
+            assert_eq!(read, Some(Ok(activation)), "{}", op.op_type);
+            assert!(Activation::is_onnx_op(op.op_type));
+        }
+        assert_eq!(Activation::from_onnx("Gemm", &|_| None), None);
+        assert_eq!(Activation::from_onnx("LeakyRelu", &|_| None), Some(Ok(Activation::LeakyRelu { alpha: 0.01f32 as f64 })));
+        assert!(matches!(Activation::from_onnx("LeakyRelu", &|_| Some(1.5)), Some(Err(e)) if e.contains("outside [0, 1)")));
+    }
 
     /// Derivatives agree with finite differences away from kinks.
     #[test]

@@ -4,11 +4,20 @@
 //! `[l, u]` difference quotients lie in `[min(sigma'(l), sigma'(u)),
 //! sigma'(clamp(0, l, u))]`; described like tanh by a local sector constraint
 //! and `sigma(l) <= a <= sigma(u)`.
-use super::{peaked_slope_bounds, sector, ActivationRule, NeuronAffine, NeuronFact};
+//!
+//! Linear relaxation: the constant bounds `sigma(l) <= a <= sigma(u)` (the
+//! default); the difference of two neurons: the generic relaxation from the
+//! local slope bounds; not piecewise linear, so no mixed-integer encoding.
+//! ONNX operator `Sigmoid`.
+use super::{peaked_slope_bounds, sector, Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 
+#[derive(Clone)]
 pub(super) struct Sigmoid;
 
 impl ActivationRule for Sigmoid {
+    fn name(&self) -> &'static str {
+        "sigmoid"
+    }
     fn shape(&self) -> super::Shape {
         super::Shape { monotone: true, derivative_peaked_at_zero: true }
     }
@@ -19,6 +28,11 @@ impl ActivationRule for Sigmoid {
             let e = v.exp();
             e / (1.0 + e)
         }
+    }
+    #[cfg(test)]
+    fn exact_eval(&self, v: &dashu_float::FBig) -> dashu_float::FBig {
+        use crate::rounding::exact::big;
+        big(1.0) / (big(1.0) + (-v.clone()).exp())
     }
     fn derivative(&self, v: f64) -> f64 {
         // e^{-|v|} / (1 + e^{-|v|})^2: no cancellation where sigma' is tiny
@@ -46,5 +60,11 @@ impl ActivationRule for Sigmoid {
             NeuronFact::NonNegative(NeuronAffine::new(0.0, 1.0, -a_lower)),
             NeuronFact::NonNegative(NeuronAffine::new(0.0, -1.0, a_upper)),
         ]
+    }
+    fn onnx_op(&self) -> Option<OnnxActivation> {
+        Some(OnnxActivation { op_type: "Sigmoid", float_attributes: Vec::new() })
+    }
+    fn read_onnx(&self, _float_attribute: &dyn Fn(&str) -> Option<f64>) -> Result<Activation, String> {
+        Ok(Activation::Sigmoid)
     }
 }

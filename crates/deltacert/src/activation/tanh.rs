@@ -5,16 +5,31 @@
 //! quotient lies in `[min(tanh'(l), tanh'(u)), tanh'(clamp(0, l, u))]`; the
 //! neuron is described by the sector constraint with these local slopes around
 //! the midpoint of `[l, u]`, and by `tanh(l) <= a <= tanh(u)`.
-use super::{peaked_slope_bounds, sector, ActivationRule, NeuronAffine, NeuronFact};
+//!
+//! Linear relaxation: the constant bounds `tanh(l) <= a <= tanh(u)` (the
+//! default); the difference of two neurons: the generic relaxation from the
+//! local slope bounds; not piecewise linear, so no mixed-integer encoding.
+//! ONNX operator `Tanh`.
+use super::{peaked_slope_bounds, sector, Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 
+#[derive(Clone)]
 pub(super) struct Tanh;
 
 impl ActivationRule for Tanh {
+    fn name(&self) -> &'static str {
+        "tanh"
+    }
     fn shape(&self) -> super::Shape {
         super::Shape { monotone: true, derivative_peaked_at_zero: true }
     }
     fn eval(&self, v: f64) -> f64 {
         v.tanh()
+    }
+    #[cfg(test)]
+    fn exact_eval(&self, v: &dashu_float::FBig) -> dashu_float::FBig {
+        use crate::rounding::exact::big;
+        let m = (v.clone() * big(2.0)).exp_m1();
+        m.clone() / (m + big(2.0))
     }
     fn derivative(&self, v: f64) -> f64 {
         // 4 e^{-2|v|} / (1 + e^{-2|v|})^2: no cancellation where tanh' is tiny
@@ -42,5 +57,11 @@ impl ActivationRule for Tanh {
             NeuronFact::NonNegative(NeuronAffine::new(0.0, 1.0, -a_lower)),
             NeuronFact::NonNegative(NeuronAffine::new(0.0, -1.0, a_upper)),
         ]
+    }
+    fn onnx_op(&self) -> Option<OnnxActivation> {
+        Some(OnnxActivation { op_type: "Tanh", float_attributes: Vec::new() })
+    }
+    fn read_onnx(&self, _float_attribute: &dyn Fn(&str) -> Option<f64>) -> Result<Activation, String> {
+        Ok(Activation::Tanh)
     }
 }

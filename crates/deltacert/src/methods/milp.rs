@@ -16,7 +16,7 @@ impl BoundMethod for Milp {
         "milp"
     }
     fn summary(&self) -> &'static str {
-        "The exact worst case of ReLU networks by mixed-integer programming (HiGHS; its upper bound is not re-checked)."
+        "The exact worst case of piecewise-linear (ReLU, leaky ReLU) networks by mixed-integer programming (HiGHS; its upper bound is not re-checked)."
     }
     fn description(&self) -> &'static str {
         "the MILP"
@@ -35,8 +35,8 @@ impl BoundMethod for Milp {
         }
         #[cfg(feature = "milp")]
         {
-            crate::milp::check_relu(reference, "the reference network")?;
-            crate::milp::check_relu(compressed, "the compressed network")?;
+            crate::milp::check_piecewise_linear(reference, "the reference network")?;
+            crate::milp::check_piecewise_linear(compressed, "the compressed network")?;
             if request.set.ball_constraint().is_some() {
                 return Err(crate::error::unsupported("--method milp supports boxes and polytopes, not L2 balls"));
             }

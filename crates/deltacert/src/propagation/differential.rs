@@ -24,25 +24,12 @@
 //! to the input, where the linear function is maximised over the box (and the
 //! L2 ball when there is one).
 //!
-//! **Relaxation of `Delta a = sigma(v_f) - sigma(v_g)`.** By the mean value
-//! theorem `Delta a = q Delta v` with `q` a difference quotient of `sigma`.
-//! When `Delta v > 0` both points lie in `[l_g, u_f]`, so
-//! `q in [p_lo, p_hi]` = the local slope bounds there; when `Delta v < 0` they
-//! lie in `[l_f, u_g]`, `q in [n_lo, n_hi]`. Hence on `[ld, ud]`
-//!
-//! ```text
-//! L(Delta v) <= Delta a <= U(Delta v),
-//! U(d) = p_hi d (d >= 0), n_lo d (d <= 0);   L(d) = p_lo d (d >= 0), n_hi d (d <= 0).
-//! ```
-//!
-//! `U` is convex when `n_lo <= p_hi` (then its chord over `[ld, ud]` lies
-//! above it), otherwise every line `s d` with `s in [p_hi, n_lo]` does;
-//! symmetrically for `L`. For ReLU this gives the relaxations of the
-//! differential-verification literature (ReluDiff, NeuroDiff): both neurons
-//! active `Delta a = Delta v`, both inactive `Delta a = 0`, `f` active `Delta a
-//! <= Delta v`, otherwise chords of `max(0, d)` and `min(0, d)`. The constant
-//! bounds `[l(a_f) - u(a_g), u(a_f) - l(a_g)]` replace a line when they are
-//! lower on average. Neuron intervals are tightened by
+//! **Relaxation of `Delta a = sigma(v_f) - sigma(v_g)`.** Each activation
+//! gives lines `L(Delta v) <= Delta a <= U(Delta v)` on the neuron's box
+//! ([`crate::activation::ActivationRule::difference_relaxation`]; the
+//! generic one from local slope bounds by the mean value theorem, with the
+//! ReLU cases of ReluDiff and NeuroDiff, is described in
+//! [`crate::activation::relaxation`]). Neuron intervals are tightened by
 //! `v_g = v_f - Delta v` before use.
 //!
 //! **Rounding.** Every coefficient is tracked together with the same
@@ -60,10 +47,10 @@
 //! separate linear bounds, `Delta y in [l_f - u_g, u_f - l_g]`.
 
 use super::interval::activation_image;
-use super::linear::{relax_row, relaxation, Relaxation};
+use super::linear::relax_row;
 use super::{interval_bounds, linear_bounds, linear_bounds_within, round_down as down, round_up as up, NetworkBounds};
-use crate::rounding::{accumulated_error, add_up, lower_chord, mul_down, mul_up, upper_chord, upper_or_infinity};
-use crate::activation::Activation;
+use crate::rounding::{accumulated_error, add_up, mul_up, upper_or_infinity};
+use crate::activation::{Activation, LinearBounds};
 use crate::network::{dot, Layer, Matrix, Network};
 use serde::Serialize;
 
@@ -209,61 +196,6 @@ impl LayerPair {
 }
 
 
-/// Linear relaxation of `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v`
-/// (module docs), given `v_f in f`, `v_g in g`, `Delta v in delta`, and the
-/// activation bounds `post = (l(a_f) - u(a_g), u(a_f) - l(a_g))`.
-fn difference_relaxation(activation: Activation, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> Relaxation {
-    if activation == Activation::Identity {
-        return Relaxation { lower_slope: 1.0, lower_intercept: 0.0, upper_slope: 1.0, upper_intercept: 0.0 };
-    }
-    let constant = Relaxation { lower_slope: 0.0, lower_intercept: post.0, upper_slope: 0.0, upper_intercept: post.1 };
-    let positive = (delta.1 > 0.0 && f.1 > g.0).then(|| activation.local_slope_bounds(g.0, f.1));
-    let negative = (delta.0 < 0.0 && g.1 > f.0).then(|| activation.local_slope_bounds(f.0, g.1));
-    let upper_delta = if positive.is_some() { delta.1 } else { delta.1.min(0.0) };
-    let lower_delta = if negative.is_some() { delta.0 } else { delta.0.max(0.0) };
-    if lower_delta > upper_delta {
-        return constant;
-    }
-    let (ld, ud) = (lower_delta, upper_delta);
-    let (p_lo, p_hi) = positive.unwrap_or((0.0, 0.0));
-    let (n_lo, n_hi) = negative.unwrap_or((0.0, 0.0));
-    let (upper_slope, upper_intercept) = if ld >= 0.0 {
-        (p_hi, 0.0)
-    } else if ud <= 0.0 {
-        (n_lo, 0.0)
-    } else if n_lo <= p_hi {
-        // U is convex: the chord through its values at the ends lies above
-        upper_chord(ld, mul_up(n_lo, ld), ud, mul_up(p_hi, ud))
-    } else {
-        (if ud >= -ld { p_hi } else { n_lo }, 0.0)
-    };
-    let (lower_slope, lower_intercept) = if ld >= 0.0 {
-        (p_lo, 0.0)
-    } else if ud <= 0.0 {
-        (n_hi, 0.0)
-    } else if p_lo <= n_hi {
-        // L is concave: the chord through its values at the ends lies below
-        lower_chord(ld, mul_down(n_hi, ld), ud, mul_down(p_lo, ud))
-    } else {
-        (if ud >= -ld { p_lo } else { n_hi }, 0.0)
-    };
-    let mut r = Relaxation { lower_slope, lower_intercept, upper_slope, upper_intercept };
-    // both networks on one linear piece: Delta a = slope * Delta v exactly,
-    // which keeps the correlation a constant would lose
-    let exact = (positive.is_none() || p_lo == p_hi) && (negative.is_none() || n_lo == n_hi) && (positive.is_none() || negative.is_none() || p_lo == n_lo);
-    if exact {
-        return r;
-    }
-    let middle = 0.5 * (ld + ud);
-    if post.1 < upper_slope * middle + upper_intercept {
-        (r.upper_slope, r.upper_intercept) = (0.0, post.1);
-    }
-    if post.0 > lower_slope * middle + lower_intercept {
-        (r.lower_slope, r.lower_intercept) = (0.0, post.0);
-    }
-    r
-}
-
 /// A linear bound being back-substituted: rows of `Lambda_D Delta a + Lambda_F a_f + c`
 /// and the same expression in absolute values (for the rounding slack).
 struct Backward {
@@ -298,7 +230,7 @@ impl Backward {
 
     /// Replaces `Delta a^j` and `a_f^j` by their relaxations (chosen per
     /// coefficient sign: this bounds from above), then by layer `j`'s maps.
-    fn through(&mut self, delta_relax: &[Relaxation], reference_relax: &[Relaxation], pair: &LayerPair) {
+    fn through(&mut self, delta_relax: &[LinearBounds], reference_relax: &[LinearBounds], pair: &LayerPair) {
         let cols = self.on_delta.cols;
         for r in 0..self.on_delta.rows {
             let span = r * cols..(r + 1) * cols;
@@ -481,12 +413,12 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
 /// The differential propagation proper (`g` aligned to `f`).
 fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
     let depth = pairs.len();
-    let mut delta_relax: Vec<Vec<Relaxation>> = Vec::new();
-    let mut reference_relax: Vec<Vec<Relaxation>> = Vec::new();
+    let mut delta_relax: Vec<Vec<LinearBounds>> = Vec::new();
+    let mut reference_relax: Vec<Vec<LinearBounds>> = Vec::new();
     let mut hidden = Vec::new();
     let mut compressed_hidden = Vec::new();
     let mut unstable = 0;
-    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<Relaxation>], reference_relax: &[Vec<Relaxation>]| {
+    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>]| {
         let mut backward = Backward::start(&pairs[k], rows, sign);
         for j in (0..k).rev() {
             backward.through(&delta_relax[j], &reference_relax[j], &pairs[j]);
@@ -562,8 +494,9 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             } else if activation != Activation::Identity {
                 unstable += 2;
             }
-            layer_reference.push(relaxation(activation, fl, fu, afl, afu));
-            layer_delta.push(difference_relaxation(activation, (fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl))));
+            let (reference, delta) = activation.with_rule(|rule| (rule.linear_relaxation(fl, fu, afl, afu), rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)))));
+            layer_reference.push(reference);
+            layer_delta.push(delta);
         }
         delta_relax.push(layer_delta);
         reference_relax.push(layer_reference);
@@ -578,46 +511,6 @@ mod tests {
     use super::*;
     use crate::network::random::{partner, random_mlp, Relation};
     use rand::{Rng, SeedableRng};
-
-    /// The relaxation of `sigma(v_f) - sigma(v_g)` holds in exact arithmetic
-    /// at dense points (ends of the boxes included), near and far from 0,
-    /// with boxes of width down to 1e-12.
-    #[test]
-    fn difference_relaxation_holds_exactly() {
-        use crate::rounding::exact::{big, proven_le, sigma};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-        for activation in [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid] {
-            for case in 0..120 {
-                let centre = [0.0, 0.3, -2.0, 12.0, -30.0, 39.0][case % 6];
-                let width = [1e-12, 1e-6, 0.5, 3.0][case % 4];
-                let fl = centre + rng.gen_range(-1.0..0.0) * width;
-                let fu = fl + width;
-                let dl = -width * rng.gen_range(0.0..1.0);
-                let du = dl + width * rng.gen_range(0.0..1.5);
-                let (gl, gu) = (fl - du, fu - dl);
-                let (afl, afu) = activation_image(activation, fl, fu);
-                let (agl, agu) = activation_image(activation, gl, gu);
-                let r = difference_relaxation(activation, (fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)));
-                for i in 0..=12 {
-                    for j in 0..=12 {
-                        let vf = if i == 12 { fu } else { fl + (fu - fl) * i as f64 / 12.0 };
-                        let vg = if j == 12 { gu } else { gl + (gu - gl) * j as f64 / 12.0 };
-                        let d = big(vf) - big(vg);
-                        if d < big(dl) || d > big(du) || vf < fl || vf > fu || vg < gl || vg > gu {
-                            continue;
-                        }
-                        let da = sigma(activation, &big(vf)) - sigma(activation, &big(vg));
-                        let upper = big(r.upper_slope) * d.clone() + big(r.upper_intercept);
-                        let lower = big(r.lower_slope) * d.clone() + big(r.lower_intercept);
-                        let exact_family = activation.piecewise_linear_slope().is_some();
-                        let (ok_upper, ok_lower) = if exact_family { (da <= upper, lower <= da) } else { (proven_le(&da, &upper), proven_le(&lower, &da)) };
-                        assert!(ok_upper, "{activation:?} case {case}: {da} above the upper line {upper} at vf {vf}, vg {vg} ({r:?})");
-                        assert!(ok_lower, "{activation:?} case {case}: {da} below the lower line {lower} at vf {vf}, vg {vg} ({r:?})");
-                    }
-                }
-            }
-        }
-    }
 
     /// An output layer of width 0 gives empty bounds, not a panic.
     #[test]

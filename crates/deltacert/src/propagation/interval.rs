@@ -21,7 +21,7 @@ use crate::rounding::{accumulated_error, lower_or_infinity, sub_down, add_up, up
 /// leaky slope are rounded, see [`crate::rounding`]). A NaN end gives an
 /// infinite one.
 pub fn activation_image(activation: crate::activation::Activation, lower: f64, upper: f64) -> (f64, f64) {
-    let (lo, hi) = activation.rule().interval(lower, upper);
+    let (lo, hi) = activation.with_rule(|rule| rule.interval(lower, upper));
     (lower_or_infinity(lo), upper_or_infinity(hi))
 }
 

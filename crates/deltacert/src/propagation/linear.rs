@@ -9,11 +9,11 @@
 //! function is maximised over the box. The result is intersected with the
 //! interval bound, so it is never looser.
 //!
-//! Relaxations (pre-activation `v in [l, u]`, `l < 0 < u`):
-//! - ReLU / leaky ReLU (`max(v, s v)`): upper chord through `(l, s l)` and
-//!   `(u, u)`; lower `a >= v` if `u >= -l`, else `a >= s v`.
-//! - tanh, sigmoid: the constant bounds `sigma(l) <= a <= sigma(u)`.
-//! - stable piecewise-linear neurons and identity layers: exact.
+//! Each activation gives its own relaxation
+//! ([`crate::activation::ActivationRule::linear_relaxation`], described in
+//! [`crate::activation::relaxation`]): chords for ReLU / leaky ReLU, constant
+//! bounds for tanh and sigmoid, exact for stable piecewise-linear neurons and
+//! identity layers.
 //!
 //! Rounding: the back-substitution is repeated on absolute values, giving a
 //! bound `S` on the sum of magnitudes of every term; the computed bound is
@@ -32,35 +32,9 @@
 
 use super::interval::activation_image;
 use super::{interval_bounds, LayerBounds, NetworkBounds};
-use crate::rounding::{accumulated_error, add_up, upper_chord, upper_or_infinity};
-use crate::activation::Activation;
+use crate::rounding::{accumulated_error, add_up, upper_or_infinity};
+use crate::activation::LinearBounds;
 use crate::network::{Matrix, Network};
-
-/// A linear relaxation `(alpha_lower, beta_lower, alpha_upper, beta_upper)` per neuron.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Relaxation {
-    pub(super) lower_slope: f64,
-    pub(super) lower_intercept: f64,
-    pub(super) upper_slope: f64,
-    pub(super) upper_intercept: f64,
-}
-
-pub(super) fn relaxation(activation: Activation, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> Relaxation {
-    let exact = |slope: f64| Relaxation { lower_slope: slope, lower_intercept: 0.0, upper_slope: slope, upper_intercept: 0.0 };
-    let constant = Relaxation { lower_slope: 0.0, lower_intercept: post_lower, upper_slope: 0.0, upper_intercept: post_upper };
-    match (activation, activation.piecewise_linear_slope()) {
-        (Activation::Identity, _) => exact(1.0),
-        (_, Some(_)) if lower >= 0.0 => exact(1.0),
-        (_, Some(slope)) if upper <= 0.0 => exact(slope),
-        (_, Some(slope)) => {
-            // the chord through (l, slope l) and (u, u), above the convex activation
-            let (chord, intercept) = upper_chord(lower, crate::rounding::mul_up(slope, lower), upper, upper);
-            let lower_slope = if upper >= -lower { 1.0 } else { slope };
-            Relaxation { lower_slope, lower_intercept: 0.0, upper_slope: chord, upper_intercept: intercept }
-        }
-        _ => constant,
-    }
-}
 
 /// Replaces every coefficient `c` of `row` (on activations) by `c * slope` of
 /// its relaxation, the upper one where `c >= 0` (this bounds from above), and
@@ -70,7 +44,7 @@ pub(super) fn relaxation(activation: Activation, lower: f64, upper: f64, post_lo
 /// lines: the rounding error of `c` multiplies `|a|`, which the chosen line
 /// alone does not bound (module docs). A slope of 0 keeps the term.
 #[inline]
-pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[Relaxation]) -> (f64, f64) {
+pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[LinearBounds]) -> (f64, f64) {
     let mut constant = 0.0;
     let mut constant_magnitude = 0.0;
     for ((c, m), rel) in row.iter_mut().zip(magnitude.iter_mut()).zip(relax) {
@@ -92,7 +66,7 @@ fn back_substitute(
     k: usize,
     rows: &[usize],
     sign: f64,
-    relaxations: &[Vec<Relaxation>],
+    relaxations: &[Vec<LinearBounds>],
     input_lower: &[f64],
     input_upper: &[f64],
 ) -> Vec<f64> {
@@ -154,7 +128,7 @@ pub fn linear_bounds_within(network: &Network, input_lower: &[f64], input_upper:
         return interval_bounds(network, input_lower, input_upper);
     }
     let mut bounds = NetworkBounds { input_lower: input_lower.to_vec(), input_upper: input_upper.to_vec(), layers: Vec::new() };
-    let mut relaxations: Vec<Vec<Relaxation>> = Vec::new();
+    let mut relaxations: Vec<Vec<LinearBounds>> = Vec::new();
     for (k, layer) in network.layers.iter().enumerate() {
         let width = layer.width();
         let parent_layer = parent.map(|p| &p.layers[k]);
@@ -190,7 +164,7 @@ pub fn linear_bounds_within(network: &Network, input_lower: &[f64], input_upper:
             pre_upper[i] = pre_upper[i].min(step.pre_upper[i]);
         }
         let (post_lower, post_upper): (Vec<f64>, Vec<f64>) = (0..width).map(|i| activation_image(layer.activation, pre_lower[i], pre_upper[i])).unzip();
-        relaxations.push((0..width).map(|i| relaxation(layer.activation, pre_lower[i], pre_upper[i], post_lower[i], post_upper[i])).collect());
+        relaxations.push(layer.activation.with_rule(|rule| (0..width).map(|i| rule.linear_relaxation(pre_lower[i], pre_upper[i], post_lower[i], post_upper[i])).collect()));
         bounds.layers.push(LayerBounds { pre_lower, pre_upper, post_lower, post_upper });
     }
     bounds
@@ -199,35 +173,8 @@ pub fn linear_bounds_within(network: &Network, input_lower: &[f64], input_upper:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rounding::exact::{big, proven_le, sigma};
-
-    /// Every relaxation line is below / above the activation, evaluated
-    /// exactly at dense points (ends included) of intervals near and far from
-    /// 0, of widths from 1e-12 to 40.
-    #[test]
-    fn relaxation_lines_enclose_the_exact_activation() {
-        let activations = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::LeakyRelu { alpha: 0.3 }, Activation::Tanh, Activation::Sigmoid, Activation::Identity];
-        for activation in activations {
-            for centre in [0.0, 1e-9, -0.7, 3.3, 19.5, -38.0] {
-                for width in [1e-12, 1e-6, 0.37, 5.0, 40.0] {
-                    let (l, u) = (centre - 0.5 * width, centre + 0.5 * width);
-                    let (pl, pu) = activation_image(activation, l, u);
-                    let r = relaxation(activation, l, u, pl, pu);
-                    for i in 0..=100 {
-                        let v = if i == 100 { u } else { l + (u - l) * i as f64 / 100.0 };
-                        let exact_v = big(v);
-                        let a = sigma(activation, &exact_v);
-                        let below = big(r.lower_slope) * exact_v.clone() + big(r.lower_intercept);
-                        let above = big(r.upper_slope) * exact_v.clone() + big(r.upper_intercept);
-                        let exact_family = activation.piecewise_linear_slope().is_some() || activation == Activation::Identity;
-                        let (ok_below, ok_above) = if exact_family { (below <= a, a <= above) } else { (proven_le(&below, &a), proven_le(&a, &above) || above >= big(1.0)) };
-                        assert!(ok_below, "{activation:?} on [{l}, {u}] at {v}: lower line {below} above {a} ({r:?})");
-                        assert!(ok_above, "{activation:?} on [{l}, {u}] at {v}: upper line {above} below {a} ({r:?})");
-                    }
-                }
-            }
-        }
-    }
+    use crate::activation::Activation;
+    use crate::rounding::exact::big;
 
     /// The rounding term of a coefficient survives a relaxation of slope 0:
     /// for every coefficient within the magnitude of the computed one and
@@ -239,7 +186,7 @@ mod tests {
         // [tanh(-10), tanh(-0.001)], an upper line with slope 0
         let (l, u) = (-10.0, -0.001);
         let (pl, pu) = activation_image(Activation::Tanh, l, u);
-        let r = relaxation(Activation::Tanh, l, u, pl, pu);
+        let r = Activation::Tanh.rule().linear_relaxation(l, u, pl, pu);
         assert_eq!(r.upper_slope, 0.0);
         let (computed, magnitude) = (1e-30, 1e-20);
         let mut row = [computed];

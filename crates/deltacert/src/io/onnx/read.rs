@@ -498,7 +498,9 @@ impl Importer {
         let op = node.op_type.as_str();
         let (fewest, most) = match op {
             "Constant" => (0, 0),
-            "Relu" | "LeakyRelu" | "Tanh" | "Sigmoid" | "Identity" | "Flatten" | "Transpose" => (1, 1),
+            "Identity" | "Flatten" | "Transpose" => (1, 1),
+            // element-wise activations (their rules name their operators)
+            activation if Activation::is_onnx_op(activation) => (1, 1),
             "Dropout" => (1, 3),
             "MatMul" | "Reshape" | "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => (2, 2),
             "Gemm" | "Conv" | "DequantizeLinear" => (2, 3),
@@ -508,18 +510,11 @@ impl Importer {
             let expected = if fewest == most { format!("{fewest}") } else { format!("{fewest} to {most}") };
             return Err(unsupported(format!("{op} with {} inputs (deltacert reads {expected})", node.input.len())));
         }
+        if let Some(activation) = read_activation(node)? {
+            let result = self.activation(node, activation)?;
+            return self.set_output(node, result);
+        }
         let result = match op {
-            "Relu" => self.activation(node, Activation::Relu)?,
-            "LeakyRelu" => {
-                // ONNX's default alpha is the float32 0.01
-                let alpha = attr_float(node, "alpha")?.unwrap_or(0.01f32 as f64);
-                if !(0.0..1.0).contains(&alpha) {
-                    return Err(unsupported(format!("LeakyRelu alpha {alpha} outside [0, 1)")));
-                }
-                self.activation(node, Activation::LeakyRelu { alpha })?
-            }
-            "Tanh" => self.activation(node, Activation::Tanh)?,
-            "Sigmoid" => self.activation(node, Activation::Sigmoid)?,
             "Identity" => self.get(node, 0)?,
             "Dropout" => {
                 // inference: the identity, unless training_mode is on
@@ -1179,6 +1174,28 @@ fn attribute<'a>(node: &'a NodeProto, name: &str, kind: i32, kind_name: &str) ->
         None => Ok(None),
     }
 }
+/// The activation an element-wise activation node denotes (its rule reads
+/// the attributes, [`Activation::from_onnx`]), `None` for other operators.
+/// A float attribute of the wrong type is reported as [`attr_float`] reports
+/// it, before the rule's own checks.
+fn read_activation(node: &NodeProto) -> Result<Option<Activation>> {
+    let attribute_error = std::cell::RefCell::new(None);
+    let float_attribute = |name: &str| match attr_float(node, name) {
+        Ok(value) => value,
+        Err(e) => {
+            attribute_error.borrow_mut().get_or_insert(e);
+            None
+        }
+    };
+    let Some(read) = Activation::from_onnx(&node.op_type, &float_attribute) else {
+        return Ok(None);
+    };
+    if let Some(e) = attribute_error.into_inner() {
+        return Err(e);
+    }
+    read.map(Some).map_err(unsupported)
+}
+
 fn attr_float(node: &NodeProto, name: &str) -> Result<Option<f64>> {
     Ok(attribute(node, name, attribute_type::FLOAT, "a float")?.map(|a| a.f as f64))
 }

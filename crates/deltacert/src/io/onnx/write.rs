@@ -7,7 +7,6 @@
 
 use super::proto::{self, attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
 use super::KEPT_NEURONS_KEY;
-use crate::activation::Activation;
 use crate::error::{invalid_option, Result};
 use crate::network::Network;
 use prost::Message;
@@ -106,6 +105,9 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
     for (index, layer) in network.layers.iter().enumerate() {
         let k = index + 1;
         let out_name = if k == last { "output".to_string() } else { format!("a{k}") };
+        // each activation names its operator; the identity writes no node,
+        // so the affine map writes the layer's output itself
+        let operator = layer.activation.with_rule(|rule| rule.onnx_op());
         let mut sum: Option<String> = None;
         for (t, term) in layer.terms.iter().enumerate() {
             let weight = match format {
@@ -116,7 +118,7 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
                 _ => g.float_tensor(&format!("W{k}_{t}"), &[term.weights.rows, term.weights.cols], &term.weights.data),
             };
             let source = activation_names[term.source].clone();
-            let gemm_out = if layer.terms.len() == 1 && layer.activation == Activation::Identity { out_name.clone() } else { format!("v{k}_{t}") };
+            let gemm_out = if layer.terms.len() == 1 && operator.is_none() { out_name.clone() } else { format!("v{k}_{t}") };
             let gemm = if t == 0 {
                 let b = g.float_tensor(&format!("b{k}"), &[layer.width()], &layer.bias);
                 g.node("Gemm", &[&source, &weight, &b], &gemm_out, vec![int_attribute("transB", 1)])
@@ -126,18 +128,18 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
             sum = Some(match sum {
                 None => gemm,
                 Some(prev) => {
-                    let name = if t + 1 == layer.terms.len() && layer.activation == Activation::Identity { out_name.clone() } else { format!("v{k}_sum{t}") };
+                    let name = if t + 1 == layer.terms.len() && operator.is_none() { out_name.clone() } else { format!("v{k}_sum{t}") };
                     g.node("Add", &[&prev, &gemm], &name, vec![])
                 }
             });
         }
         let pre = sum.expect("validated layers have terms");
-        let out = match layer.activation {
-            Activation::Identity => pre,
-            Activation::Relu => g.node("Relu", &[&pre], &out_name, vec![]),
-            Activation::LeakyRelu { alpha } => g.node("LeakyRelu", &[&pre], &out_name, vec![float_attribute("alpha", alpha)]),
-            Activation::Tanh => g.node("Tanh", &[&pre], &out_name, vec![]),
-            Activation::Sigmoid => g.node("Sigmoid", &[&pre], &out_name, vec![]),
+        let out = match operator {
+            None => pre,
+            Some(op) => {
+                let attributes = op.float_attributes.iter().map(|&(name, value)| float_attribute(name, value)).collect();
+                g.node(op.op_type, &[&pre], &out_name, attributes)
+            }
         };
         activation_names.push(out);
     }
