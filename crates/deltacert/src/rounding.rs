@@ -170,6 +170,14 @@ pub fn div_down(a: f64, b: f64) -> f64 {
     (a / b).next_down()
 }
 
+/// An upper bound of `sqrt(v)` for `v >= 0` (IEEE square roots are correctly
+/// rounded, so the next double up is above the exact root).
+#[inline]
+pub fn sqrt_up(v: f64) -> f64 {
+    let root = v.sqrt();
+    if root == 0.0 { 0.0 } else { root.next_up() }
+}
+
 /// An upper bound of `sum terms` (each step rounded up, so exact whatever the
 /// signs and cancellation).
 pub fn sum_up(terms: impl IntoIterator<Item = f64>) -> f64 {

@@ -2,6 +2,7 @@
 //! `zeta`, each with a bound on its floating-point error.
 
 use crate::propagation::rounding_gamma;
+use crate::rounding::{add_up, mul_up};
 
 /// A linear form `p(zeta) = sum_t coef_t zeta_t` (sparse, sorted by index).
 /// `error` bounds `|p_computed(zeta) - p_exact(zeta)|` over the feasible set,
@@ -37,30 +38,31 @@ impl LinearForm {
             if weight == 0.0 {
                 continue;
             }
-            error += weight.abs() * form.error;
+            error = add_up(error, mul_up(weight.abs(), form.error));
             for &(t, c) in &form.terms {
                 values[t] += weight * c;
-                magnitudes[t] += (weight * c).abs();
+                magnitudes[t] = add_up(magnitudes[t], mul_up(weight.abs(), c.abs()));
                 counts[t] += 1;
                 inexact[t] |= c.abs() != 1.0;
             }
         }
         if constant != 0.0 {
             values[constant_index] += constant;
-            magnitudes[constant_index] += constant.abs();
+            magnitudes[constant_index] = add_up(magnitudes[constant_index], constant.abs());
             counts[constant_index] += 1;
         }
         let mut terms = Vec::new();
         for t in 0..dim {
             if counts[t] > 1 || inexact[t] {
-                error += rounding_gamma(counts[t] as usize + 1) * magnitudes[t] * coordinate_magnitude[t];
+                error = add_up(error, mul_up(mul_up(rounding_gamma(counts[t] as usize + 1), magnitudes[t]), coordinate_magnitude[t]));
             }
             if values[t] != 0.0 {
                 terms.push((t, values[t]));
             }
         }
         if error > 0.0 {
-            error = error * (1.0 + 4.0 * f64::EPSILON) + f64::MIN_POSITIVE;
+            // every step above is rounded up; the floor covers products that underflow
+            error = add_up(error, f64::MIN_POSITIVE);
         }
         LinearForm { terms, error }
     }
@@ -70,13 +72,14 @@ impl LinearForm {
             return LinearForm::zero();
         }
         let exact = scale.abs() == 1.0;
-        let mut error = scale.abs() * self.error;
+        let mut error = mul_up(scale.abs(), self.error);
         let terms = self
             .terms
             .iter()
             .map(|&(t, c)| {
                 if !exact {
-                    error += f64::EPSILON * (scale * c).abs() * coordinate_magnitude[t];
+                    // fl(scale c) is within u |scale c| of the exact product; 2u covers it rounded
+                    error = add_up(error, mul_up(mul_up(f64::EPSILON, mul_up(scale.abs(), c.abs())), coordinate_magnitude[t]));
                 }
                 (t, scale * c)
             })
@@ -85,8 +88,8 @@ impl LinearForm {
     }
     /// A bound on `|p(zeta)|` over the feasible set.
     pub fn magnitude(&self, coordinate_magnitude: &[f64]) -> f64 {
-        let sum: f64 = self.terms.iter().map(|&(t, c)| c.abs() * coordinate_magnitude[t]).sum();
-        sum * (1.0 + rounding_gamma(self.terms.len() + 1)) + self.error
+        let sum = self.terms.iter().fold(0.0, |sum, &(t, c)| add_up(sum, mul_up(c.abs(), coordinate_magnitude[t])));
+        add_up(sum, self.error)
     }
 }
 
@@ -127,10 +130,10 @@ impl SymmetricSparse {
     }
     /// A bound on `|zeta^T Q zeta|` given `|zeta_t| <= magnitude_t`.
     pub fn magnitude(&self, coordinate_magnitude: &[f64]) -> f64 {
-        self.entries
-            .iter()
-            .map(|&(r, c, v)| if r == c { v.abs() } else { 2.0 * v.abs() } * coordinate_magnitude[r] * coordinate_magnitude[c])
-            .sum()
+        self.entries.iter().fold(0.0, |sum, &(r, c, v)| {
+            let weight = if r == c { v.abs() } else { 2.0 * v.abs() };
+            add_up(sum, mul_up(mul_up(weight, coordinate_magnitude[r]), coordinate_magnitude[c]))
+        })
     }
 }
 

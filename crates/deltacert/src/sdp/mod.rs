@@ -16,6 +16,7 @@ pub mod solve;
 pub mod svec;
 
 use crate::propagation::{linear_bounds, rounding_gamma};
+use crate::rounding::{add_up, mul_up, sqrt_up, sub_up, sum_up};
 use crate::problem::{Norm, Prepared};
 use crate::limits::Budget;
 use form::{LinearForm, SymmetricSparse};
@@ -174,7 +175,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     }
     let independent = matches!(coupling, InputCoupling::Independent);
     let distance = independent.then(|| distance_matrix(&lifted));
-    let diameter_sq: f64 = set.lower().iter().zip(set.upper()).map(|(l, u)| (u - l) * (u - l)).sum::<f64>() * (1.0 + 1e-12);
+    let diameter_sq: f64 = sum_up(set.lower().iter().zip(set.upper()).map(|(l, u)| {
+        let width = sub_up(*u, *l);
+        mul_up(width, width)
+    }));
 
     // the objectives: ||Delta||^2, or +-Delta_j
     let objectives: Vec<(String, SymmetricSparse)> = match norm {
@@ -245,11 +249,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
     let (bound, per_output, gamma_pair) = match norm {
         Norm::L2 => {
-            let error_norm = lifted.difference.iter().map(|d| d.error * d.error).sum::<f64>().sqrt();
+            let error_norm = sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error))));
             match (checked_value(0), &solves[0].checked) {
                 (Some(value), Some(c)) => {
-                    let total = value + c.gamma_x * diameter_sq;
-                    (Some(total.max(0.0).sqrt() * (1.0 + 2.0 * f64::EPSILON) + error_norm), Vec::new(), independent.then_some((value, c.gamma_x)))
+                    let total = add_up(value, mul_up(c.gamma_x, diameter_sq));
+                    (Some(add_up(sqrt_up(total.max(0.0)), error_norm)), Vec::new(), independent.then_some((value, c.gamma_x)))
                 }
                 _ => (None, Vec::new(), None),
             }
@@ -257,10 +261,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         Norm::Linf => {
             let per: Vec<Option<f64>> = (0..output_count)
                 .map(|j| {
-                    let plus = checked_value(2 * j)? + solves[2 * j].checked.as_ref()?.gamma_x * diameter_sq;
-                    let minus = checked_value(2 * j + 1)? + solves[2 * j + 1].checked.as_ref()?.gamma_x * diameter_sq;
-                    let b = plus.max(minus) + lifted.difference[j].error;
-                    Some(b + 2.0 * f64::EPSILON * b.abs())
+                    let plus = add_up(checked_value(2 * j)?, mul_up(solves[2 * j].checked.as_ref()?.gamma_x, diameter_sq));
+                    let minus = add_up(checked_value(2 * j + 1)?, mul_up(solves[2 * j + 1].checked.as_ref()?.gamma_x, diameter_sq));
+                    Some(add_up(plus.max(minus), lifted.difference[j].error))
                 })
                 .collect();
             let bound = per.iter().try_fold(0.0f64, |m, b| b.map(|b| m.max(b)));

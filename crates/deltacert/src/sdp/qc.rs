@@ -121,8 +121,9 @@ impl Builder<'_> {
             return;
         }
         let (mp, mq) = (p.magnitude(magnitudes), q.magnitude(magnitudes));
-        let slack = mp * q.error + mq * p.error + p.error * q.error + rounding_gamma(3) * matrix.magnitude(magnitudes);
-        self.constraints.push(Constraint { family, sense, matrix, slack: slack * (1.0 + 1e-12) });
+        use crate::rounding::{add_up, mul_up};
+        let slack = add_up(add_up(add_up(mul_up(mp, q.error), mul_up(mq, p.error)), mul_up(p.error, q.error)), mul_up(rounding_gamma(3), matrix.magnitude(magnitudes)));
+        self.constraints.push(Constraint { family, sense, matrix, slack });
     }
     /// `p >= 0`, written as `p * 1 >= 0`.
     fn linear(&mut self, family: Family, p: &LinearForm) {
