@@ -38,7 +38,9 @@ impl LinearForm {
             if weight == 0.0 {
                 continue;
             }
-            error = add_up(error, mul_up(weight.abs(), form.error));
+            if form.error != 0.0 {
+                error = add_up(error, mul_up(weight.abs(), form.error));
+            }
             for &(t, c) in &form.terms {
                 values[t] += weight * c;
                 magnitudes[t] = add_up(magnitudes[t], mul_up(weight.abs(), c.abs()));
@@ -72,7 +74,7 @@ impl LinearForm {
             return LinearForm::zero();
         }
         let exact = scale.abs() == 1.0;
-        let mut error = mul_up(scale.abs(), self.error);
+        let mut error = if self.error == 0.0 { 0.0 } else { mul_up(scale.abs(), self.error) };
         let terms = self
             .terms
             .iter()
@@ -89,7 +91,7 @@ impl LinearForm {
     /// A bound on `|p(zeta)|` over the feasible set.
     pub fn magnitude(&self, coordinate_magnitude: &[f64]) -> f64 {
         let sum = self.terms.iter().fold(0.0, |sum, &(t, c)| add_up(sum, mul_up(c.abs(), coordinate_magnitude[t])));
-        add_up(sum, self.error)
+        if self.error == 0.0 { sum } else { add_up(sum, self.error) }
     }
 }
 
