@@ -16,7 +16,7 @@
 //! (default: images 0..50 and 10 s). Images 0..49 are the tuning set.
 
 use deltacert::bound::{bound, BoundRequest, Method};
-use deltacert::compress::quantize::{quantize, QuantScheme};
+use deltacert::compress::{quantize, QuantScheme};
 use deltacert::input_set::InputSet;
 use deltacert::io::read_model;
 use deltacert::label::{decide_labels, LabelAnswer, LabelRequest};

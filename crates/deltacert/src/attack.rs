@@ -128,6 +128,13 @@ fn merge_per_output(into: &mut [f64], d: &[f64]) {
 
 /// Searches for the largest error of `f` versus `g` over `set` (raw units).
 pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings) -> Witness {
+    attack_from(f, g, set, coupling, norm, settings, &[])
+}
+
+/// [`attack`] with extra gradient-ascent starts `seeds` (raw units; both
+/// networks see the seed, projected into the set), for example the corners
+/// where a bound's linear relaxation of each output difference is largest.
+pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings, seeds: &[Vec<f64>]) -> Witness {
     let problem = Problem { f, g, set, coupling, norm };
     let outputs = f.output_dim();
     // sampling, in parallel chunks with their own seeds
@@ -174,6 +181,11 @@ pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling
     let mut starts: Vec<(Vec<f64>, Vec<f64>)> = candidates.iter().take(settings.starts.div_ceil(2)).map(|(_, x, xg)| (x.clone(), xg.clone())).collect();
     while starts.len() < settings.starts {
         starts.push(problem.sample(&mut rng));
+    }
+    for seed in seeds.iter().take(settings.starts) {
+        let (mut x, mut xg) = (seed.clone(), seed.clone());
+        problem.project(&mut x, &mut xg);
+        starts.push((x, xg));
     }
     // no feasible sample at all (a thin polytope): 0 is still a valid lower
     // bound, but there is no witness

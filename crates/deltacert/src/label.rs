@@ -334,17 +334,6 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);
     }
-    // a quick search first: a counterexample ends the call at once
-    let search_deadline = start + std::time::Duration::from_secs_f64(0.2 * seconds);
-    let (found, evaluations) = search_counterexample(reference, compressed, request, search_deadline);
-    report.evaluations = evaluations;
-    if let Some(found) = found {
-        report.answer = LabelAnswer::Counterexample;
-        report.counterexample = Some(found);
-        report.stop = LabelStop::Counterexample;
-        report.seconds = start.elapsed().as_secs_f64();
-        return Ok(report);
-    }
     let prepared = crate::problem::prepare(reference, compressed, &request.set, &InputCoupling::Same)?;
     let labels: Vec<usize> = (0..outputs).collect();
     // top-1: one extended pair per label (the piece's centre picks it);
@@ -368,7 +357,23 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     let mut stop = LabelStop::Proven;
     let mut exhausted = false;
     let batch = rayon::current_num_threads().max(1) * 2;
+    // the whole set is bounded first (an easy pair is proven at once); the
+    // counterexample search runs only when that bound does not decide
+    let mut searched = false;
     while !open.is_empty() {
+        if report.pieces_bounded > 0 && !searched {
+            searched = true;
+            let search_deadline = Instant::now() + std::time::Duration::from_secs_f64(0.2 * seconds).min(deadline.saturating_duration_since(Instant::now()));
+            let (found, evaluations) = search_counterexample(reference, compressed, request, search_deadline);
+            report.evaluations = evaluations;
+            if let Some(found) = found {
+                report.answer = LabelAnswer::Counterexample;
+                report.counterexample = Some(found);
+                report.stop = LabelStop::Counterexample;
+                report.seconds = start.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+        }
         if Instant::now() >= deadline {
             stop = LabelStop::TimeLimit;
             break;

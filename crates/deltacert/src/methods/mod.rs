@@ -19,7 +19,7 @@ pub mod milp;
 pub mod propagate;
 pub mod sdp;
 
-use crate::attack::{attack, AttackSettings, Witness};
+use crate::attack::{attack_from, AttackSettings, Witness};
 
 /// Samples drawn for the witness once decide mode is already proven.
 pub const TOKEN_SAMPLES: usize = 16;
@@ -176,7 +176,9 @@ impl<'a> MethodContext<'a> {
         self.run_attack(&AttackSettings { samples: TOKEN_SAMPLES, sample_work: None, starts: 0, steps: 0, seed: self.request.attack.seed })
     }
     fn run_attack(&self, settings: &AttackSettings) -> &Witness {
-        &self.witness.get_or_init(|| (attack(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings), settings.clone())).0
+        // the corners where the root bound's relaxation of each output is largest, in raw units
+        let seeds: Vec<Vec<f64>> = if settings.starts == 0 { Vec::new() } else { self.root.bounds.as_ref().map_or_else(Vec::new, |b| b.corners.iter().map(|c| crate::bound::to_raw(self.reference, c)).collect()) };
+        &self.witness.get_or_init(|| (attack_from(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds), settings.clone())).0
     }
     /// The attack's result and settings if it ran.
     pub(crate) fn attack_if_run(&self) -> Option<&(Witness, AttackSettings)> {

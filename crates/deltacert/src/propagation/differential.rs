@@ -99,6 +99,10 @@ pub struct DifferentialBounds {
     /// The corner of the box that maximises the linear bound of the worst
     /// output objective: a candidate witness.
     pub candidate: Vec<f64>,
+    /// The maximising corner of every output objective (`+-Delta y_j`),
+    /// worst bound first: starting points for the lower-bound search.
+    #[serde(skip)]
+    pub corners: Vec<Vec<f64>>,
     /// Per input coordinate, `|coefficient| * width` of the worst output
     /// objective's final linear bound: a hint for splitting.
     pub influence: Vec<f64>,
@@ -402,6 +406,7 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
         output_upper,
         hidden: Vec::new(),
         candidate: region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect(),
+        corners: Vec::new(),
         influence: (0..n).map(|i| region.upper[i] - region.lower[i]).collect(),
         unstable_neurons: unstable_count(f, &bounds_f) + unstable_count(g, bounds_g),
         differential: false,
@@ -449,7 +454,9 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             delta_lower[i] = delta_lower[i].max(down(bf.pre_lower[i] - bg.pre_upper[i]));
         }
         if k + 1 == depth {
-            let objectives: Vec<&(f64, Vec<f64>, Vec<f64>)> = upper_rows.iter().chain(&lower_rows).collect();
+            let mut objectives: Vec<&(f64, Vec<f64>, Vec<f64>)> = upper_rows.iter().chain(&lower_rows).collect();
+            objectives.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let corners = objectives.iter().map(|o| o.1.clone()).collect();
             // an output layer of width 0 has no objective: the box centre and
             // no influence stand in
             let (candidate, influence) = match objectives.iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
@@ -461,6 +468,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
                 output_upper: delta_upper,
                 hidden,
                 candidate,
+                corners,
                 influence,
                 unstable_neurons: unstable,
                 differential: true,
