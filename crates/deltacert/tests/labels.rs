@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 /// `x -> W x + b` with two inputs and two outputs (the label is which output is larger).
 fn affine(weights: [f64; 4], bias: [f64; 2]) -> Network {
-    Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights.to_vec()), bias.to_vec(), Activation::Identity)], kept_neurons: None, source_dtype: "float64".into() }
+    Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights.to_vec()), bias.to_vec(), Activation::Identity)], kept_neurons: None, source_dtype: "float64".into(), output_softmax: false }
 }
 
 fn request(lower: [f64; 2], upper: [f64; 2]) -> LabelRequest {

@@ -24,6 +24,7 @@ fn affine_net(weights: &[f64], bias: f64) -> Network {
         layers: vec![Layer::dense(0, Matrix::from_rows(1, weights.len(), weights.to_vec()), vec![bias], Activation::Identity)],
         kept_neurons: None,
         source_dtype: "float64".into(),
+        output_softmax: false,
     }
 }
 
