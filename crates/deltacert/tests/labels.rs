@@ -45,6 +45,27 @@ fn top1_matches_the_known_answer() {
     assert_eq!((c.reference_label, c.compressed_label), (0, 1));
 }
 
+/// A Softmax at the output changes no label: the same answers with it on
+/// one, the other or both networks, and the counterexample is a real flip
+/// of the probabilities' argmax.
+#[test]
+fn a_softmax_output_gives_the_logits_answers() {
+    let with_softmax = |mut n: Network| {
+        n.output_softmax = true;
+        n
+    };
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let g = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.1]);
+    for (f, g) in [(with_softmax(f.clone()), with_softmax(g.clone())), (with_softmax(f.clone()), g.clone()), (f.clone(), with_softmax(g.clone()))] {
+        let report = decide_labels(&f, &g, &request([0.6, 0.0], [1.0, 0.4])).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Proven, "{report:?}");
+        let report = decide_labels(&f, &g, &request([0.0, 0.0], [1.0, 1.0])).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+        let c = report.counterexample.unwrap();
+        assert_eq!((argmax(&f.eval(&c.input)), argmax(&g.eval(&c.input))), (0, 1), "{c:?}");
+    }
+}
+
 /// A narrow band that sampling misses: the proof must not claim "proven".
 #[test]
 fn a_thin_disagreement_band_is_never_proven() {
