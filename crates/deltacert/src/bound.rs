@@ -104,6 +104,9 @@ pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<
     if request.set.dim() != f.input_dim {
         return Err(shape(format!("the input set has {} coordinates but the networks take {}", request.set.dim(), f.input_dim)));
     }
+    if f.output_softmax != g.output_softmax {
+        return Err(one_softmax());
+    }
     request.method.implementation().check(f, g, request)?;
     if let InputCoupling::Quantised(steps) = &request.coupling {
         if steps.len() != f.input_dim || steps.iter().any(|s| !(*s >= 0.0) || !s.is_finite()) {
@@ -340,8 +343,13 @@ pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &
     match (reference.output_softmax, compressed.output_softmax) {
         (false, false) => bound_outputs(reference, compressed, request, progress),
         (true, true) => bound_probabilities(reference, compressed, request, progress),
-        _ => Err(crate::error::unsupported("only one network ends in Softmax: probabilities cannot be compared with logits")),
+        _ => Err(one_softmax()),
     }
+}
+
+/// The error for a pair where only one network ends in a softmax.
+fn one_softmax() -> crate::error::Error {
+    crate::error::unsupported("only one network ends in Softmax: probabilities cannot be compared with logits")
 }
 
 /// The largest distance between two probability vectors in `norm`: 1 in
