@@ -591,3 +591,128 @@ fn outputs_restrict_the_bound_to_the_listed_outputs() {
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "5"]), &["--outputs", "output 5 does not exist"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "1,1"]), &["listed twice"]);
 }
+
+/// A 3-5-4 ReLU classifier with fixed weights; `shift` perturbs every weight.
+fn small_classifier(shift: f64) -> deltacert::network::Network {
+    use deltacert::activation::Activation;
+    use deltacert::network::{Layer, Matrix, Network};
+    let values = |count: usize, seed: f64| -> Vec<f64> { (0..count).map(|i| ((i as f64 + 1.0) * seed).sin() + shift).collect() };
+    Network {
+        input_dim: 3,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(5, 3, values(15, 1.3)), values(5, 0.7), Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(4, 5, values(20, 2.1)), values(4, 0.4), Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    }
+}
+
+/// `network` (a chain) in the VNN-COMP layout: an input of shape `[n]`,
+/// layers `MatMul(W, x)`, `Add` of a bias of shape `[m]`, `Relu`.
+fn vnn_layout_bytes(network: &deltacert::network::Network) -> Vec<u8> {
+    use deltacert::io::onnx::proto::{data_type, Dimension, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto};
+    use prost::Message;
+    let value_info = |name: &str, dims: &[usize]| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto { tensor_type: Some(TensorTypeProto { elem_type: data_type::DOUBLE, shape: Some(TensorShapeProto { dim: dims.iter().map(|&d| Dimension { dim_value: Some(d as i64), dim_param: None }).collect() }) }) }),
+    };
+    let tensor = |name: String, dims: &[usize], values: &[f64]| TensorProto { name, dims: dims.iter().map(|&d| d as i64).collect(), data_type: data_type::DOUBLE, double_data: values.to_vec(), ..Default::default() };
+    let node = |op: &str, inputs: &[String], output: String| NodeProto { input: inputs.to_vec(), output: vec![output.clone()], name: output, op_type: op.into(), ..Default::default() };
+    let (mut nodes, mut initializers) = (Vec::new(), Vec::new());
+    let mut current = "x".to_string();
+    for (k, layer) in network.layers.iter().enumerate() {
+        let w = &layer.terms[0].weights;
+        initializers.push(tensor(format!("W{k}"), &[w.rows, w.cols], &w.data));
+        initializers.push(tensor(format!("b{k}"), &[layer.width()], &layer.bias));
+        nodes.push(node("MatMul", &[format!("W{k}"), current.clone()], format!("m{k}")));
+        nodes.push(node("Add", &[format!("m{k}"), format!("b{k}")], format!("v{k}")));
+        current = format!("v{k}");
+        if k + 1 < network.layers.len() {
+            nodes.push(node("Relu", &[current.clone()], format!("a{k}")));
+            current = format!("a{k}");
+        }
+    }
+    if network.output_softmax {
+        nodes.push(node("Softmax", &[current.clone()], "probabilities".into()));
+        current = "probabilities".into();
+    }
+    let graph = GraphProto { node: nodes, initializer: initializers, input: vec![value_info("x", &[network.input_dim])], output: vec![value_info(&current, &[network.output_dim()])], ..Default::default() };
+    ModelProto { ir_version: 8, graph: Some(graph), ..Default::default() }.encode_to_vec()
+}
+
+/// Writes `network` as ONNX (`vnn`: in the VNN-COMP layout, else with the
+/// library's writer) to a scratch file.
+fn write_model(name: &str, network: &deltacert::network::Network, vnn: bool) -> String {
+    let bytes = if vnn { vnn_layout_bytes(network) } else { deltacert::io::onnx::write(network, &deltacert::io::onnx::ExportFormat::Float64).unwrap() };
+    let path = scratch(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+/// Classifiers ending in Softmax, and in the VNN-COMP layout: `eval` gives
+/// probabilities, `info` shows the softmax, `bound --top1` answers as on the
+/// logits, and `bound` maps the logits' bound to `min(1, bound / 2)`.
+#[test]
+fn softmax_and_vnn_layout_classifiers_are_bounded() {
+    let (f, g) = (small_classifier(0.0), small_classifier(0.002));
+    let with_softmax = |n: &deltacert::network::Network| deltacert::network::Network { output_softmax: true, ..n.clone() };
+    let logits = (write_model("f_logits.onnx", &f, false), write_model("g_logits.onnx", &g, false));
+    let softmax = (write_model("f_softmax.onnx", &with_softmax(&f), false), write_model("g_softmax.onnx", &with_softmax(&g), false));
+    let vnn = (write_model("f_vnn.onnx", &f, true), write_model("g_vnn.onnx", &g, true));
+    let vnn_softmax = (write_model("f_vnn_softmax.onnx", &with_softmax(&f), true), write_model("g_vnn_softmax.onnx", &with_softmax(&g), true));
+    let set = scratch("classifier_box.json");
+    std::fs::write(&set, r#"{"lower": [-1.05, -0.05, 0.95], "upper": [-0.95, 0.05, 1.05]}"#).unwrap();
+    let set = set.display().to_string();
+
+    // info and eval
+    let o = deltacert(&["info", &softmax.0, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["output_softmax"].as_bool(), v["layers"].as_array().unwrap().len()), (Some(true), 2));
+    let o = deltacert(&["info", &vnn_softmax.0]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("softmax of layer 2"), "{}", String::from_utf8_lossy(&o.stdout));
+    let input = scratch("classifier_input.json");
+    std::fs::write(&input, "[0.12, -0.18, 0.31]").unwrap();
+    let eval = |model: &str| -> Vec<f64> {
+        let o = deltacert(&["eval", model, "--input", input.to_str().unwrap()]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (z, p) = (eval(&logits.0), eval(&softmax.0));
+    let total: f64 = z.iter().map(|v| v.exp()).sum();
+    for j in 0..4 {
+        assert!((p[j] - z[j].exp() / total).abs() < 1e-15, "{p:?} vs softmax of {z:?}");
+    }
+    assert_eq!(eval(&vnn.0), z);
+    assert_eq!(eval(&vnn_softmax.0), p);
+
+    // --top1: the same answer on logits, probabilities and either layout
+    let top1 = |(a, b): &(String, String)| -> (Option<i32>, serde_json::Value) {
+        let o = deltacert(&["bound", a, b, "--box-file", &set, "--top1", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+        (o.status.code(), v["answer"].clone())
+    };
+    let expected = top1(&logits);
+    assert_eq!(expected, (Some(0), serde_json::json!("proven")));
+    for pair in [&softmax, &vnn, &vnn_softmax] {
+        assert_eq!(top1(pair), expected, "{pair:?}");
+    }
+
+    // bound: probabilities get min(1, half the logits' bound)
+    let certified = |(a, b): &(String, String)| -> f64 {
+        let o = deltacert(&["bound", a, b, "--box-file", &set, "--method", "propagate", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["certified_bound"].as_f64().unwrap()
+    };
+    let (on_logits, on_probabilities) = (certified(&logits), certified(&softmax));
+    assert!(on_logits > 0.0 && on_probabilities == (0.5 * on_logits).min(1.0), "{on_logits} {on_probabilities}");
+    assert_eq!(certified(&vnn), on_logits);
+    assert_eq!(certified(&vnn_softmax), on_probabilities);
+    // a pair where one network ends in Softmax, and --outputs on probabilities
+    assert_bad_input(&deltacert(&["bound", &logits.0, &softmax.1, "--box-file", &set]), &["only one network ends in Softmax"]);
+    assert_bad_input(&deltacert(&["bound", &softmax.0, &softmax.1, "--box-file", &set, "--outputs", "1"]), &["--outputs", "Softmax"]);
+}

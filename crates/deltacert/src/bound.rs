@@ -104,6 +104,9 @@ pub fn check_shapes(f: &Network, g: &Network, request: &BoundRequest) -> Result<
     if request.set.dim() != f.input_dim {
         return Err(shape(format!("the input set has {} coordinates but the networks take {}", request.set.dim(), f.input_dim)));
     }
+    if f.output_softmax != g.output_softmax {
+        return Err(one_softmax());
+    }
     request.method.implementation().check(f, g, request)?;
     if let InputCoupling::Quantised(steps) = &request.coupling {
         if steps.len() != f.input_dim || steps.iter().any(|s| !(*s >= 0.0) || !s.is_finite()) {
@@ -267,7 +270,13 @@ pub fn output_enclosure(network: &Network, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
 pub fn error_lower_bound(f: &Network, g: &Network, x: &[f64], compressed_input: &[f64], norm: Norm) -> f64 {
     let (f_lower, f_upper) = output_enclosure(f, x);
     let (g_lower, g_upper) = output_enclosure(g, compressed_input);
-    let gaps: Vec<f64> = (0..f_lower.len())
+    norm_of_gaps(&enclosure_gaps(&f_lower, &f_upper, &g_lower, &g_upper), norm)
+}
+
+/// The smallest gap between the enclosures `[f_lower_j, f_upper_j]` and
+/// `[g_lower_j, g_upper_j]` per output, rounded down (0 when they meet).
+fn enclosure_gaps(f_lower: &[f64], f_upper: &[f64], g_lower: &[f64], g_upper: &[f64]) -> Vec<f64> {
+    (0..f_lower.len())
         .map(|j| {
             let gap = down(f_lower[j] - g_upper[j]).max(down(g_lower[j] - f_upper[j])).max(0.0);
             if gap.is_nan() {
@@ -276,7 +285,11 @@ pub fn error_lower_bound(f: &Network, g: &Network, x: &[f64], compressed_input: 
                 gap
             }
         })
-        .collect();
+        .collect()
+}
+
+/// A lower bound on the norm of a vector whose entries are at least `gaps` in magnitude.
+fn norm_of_gaps(gaps: &[f64], norm: Norm) -> f64 {
     match norm {
         Norm::Linf => gaps.iter().fold(0.0, |m, g| m.max(*g)),
         Norm::L2 => {
@@ -323,7 +336,105 @@ fn propagation_bytes(f: &Network, g: &Network) -> f64 {
 /// differential propagation (the root every method starts from and is capped
 /// by); then the method ([`crate::methods`]); then the report, with the
 /// lower bound re-evaluated at the best witness whichever method found it.
+///
+/// Networks whose output ends in a softmax are bounded on their logits and
+/// the bounds mapped to the probabilities ([`bound_probabilities`]).
 pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &BoundRequest, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
+    match (reference.output_softmax, compressed.output_softmax) {
+        (false, false) => bound_outputs(reference, compressed, request, progress),
+        (true, true) => bound_probabilities(reference, compressed, request, progress),
+        _ => Err(one_softmax()),
+    }
+}
+
+/// The error for a pair where only one network ends in a softmax.
+fn one_softmax() -> crate::error::Error {
+    crate::error::unsupported("only one network ends in Softmax: probabilities cannot be compared with logits")
+}
+
+/// The largest distance between two probability vectors in `norm`: 1 in
+/// l-infinity, `sqrt(2)` (rounded up) in l2 (`||p - q||_2^2 <= ||p - q||_1
+/// max_i |p_i - q_i| <= 2`).
+fn probability_diameter(norm: Norm) -> f64 {
+    match norm {
+        Norm::Linf => 1.0,
+        Norm::L2 => crate::rounding::sqrt_up(2.0),
+    }
+}
+
+/// `v / 2` rounded up (exact unless `v / 2` is subnormal).
+fn half_up(v: f64) -> f64 {
+    let h = 0.5 * v;
+    if 2.0 * h == v { h } else { h.next_up() }
+}
+
+/// A certified bound on the difference of the logits mapped to one on the
+/// difference of the probabilities: `min(diameter, bound / 2)` (docs/method.md §13).
+fn probability_bound(logit_bound: f64, norm: Norm) -> f64 {
+    half_up(logit_bound).min(probability_diameter(norm))
+}
+
+/// [`bound_with_progress`] for two networks ending in `softmax`: the logits
+/// `z = f(x)` and `z' = g(x')` are bounded by the chosen method, and for any
+/// two logit vectors `||softmax(z) - softmax(z')|| <= ||z - z'|| / 2` in
+/// both norms (docs/method.md §13: the softmax Jacobian `diag(p) - p p^T`
+/// has rows of l1 norm `2 p_i (1 - p_i) <= 1/2` and spectral norm at most
+/// `1/2`; the mean value theorem along the segment from `z` to `z'`), and
+/// at most the diameter of the probability simplex. The lower bound and the
+/// per-output lower bounds are re-evaluated at the witness on rigorous
+/// enclosures of the probabilities. A decision threshold `eps` on the
+/// probabilities is a threshold `2 eps` on the logits.
+fn bound_probabilities(reference: &Network, compressed: &Network, request: &BoundRequest, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
+    let (f, g) = (reference.logits(), compressed.logits());
+    let norm = request.norm;
+    let diameter = probability_diameter(norm);
+    let mut logit_request = request.clone();
+    // min(diameter, B / 2) <= eps iff B <= 2 eps, or always when eps >= diameter
+    logit_request.eps = request.eps.map(|eps| if eps >= diameter { f64::MAX } else { 2.0 * eps });
+    let mut report = bound_outputs(&f, &g, &logit_request, progress)?;
+    let logit_bound = report.certified_bound;
+    report.certified_bound = logit_bound.map(|b| probability_bound(b, norm));
+    if norm == Norm::Linf {
+        // each probability moves by at most half the largest logit change
+        report.per_output_bound = vec![report.certified_bound; f.output_dim()];
+    }
+    let logit_solver_bound = report.solver_bound;
+    report.solver_bound = logit_solver_bound.map(|b| probability_bound(b, norm));
+    if !report.per_output_solver_bound.is_empty() {
+        // a missing per-output bound leaves every probability without one
+        let largest = report.per_output_solver_bound.iter().try_fold(0.0f64, |m, b| b.map(|b| m.max(b)));
+        report.per_output_solver_bound = vec![largest.map(|b| probability_bound(b, norm)); f.output_dim()];
+    }
+    let (lower, per_output_lower) = match &report.witness {
+        Some(x) => {
+            let xg = report.witness_compressed.as_deref().unwrap_or(x);
+            let (f_lower, f_upper) = output_enclosure(&f, x);
+            let (g_lower, g_upper) = output_enclosure(&g, xg);
+            let (p_lower, p_upper) = crate::network::softmax_enclosure(&f_lower, &f_upper);
+            let (q_lower, q_upper) = crate::network::softmax_enclosure(&g_lower, &g_upper);
+            let gaps = enclosure_gaps(&p_lower, &p_upper, &q_lower, &q_upper);
+            (norm_of_gaps(&gaps, norm), gaps)
+        }
+        None => (0.0, vec![0.0; f.output_dim()]),
+    };
+    report.lower_bound = lower;
+    report.per_output_lower = per_output_lower;
+    report.ratio = report.certified_bound.filter(|_| lower > 0.0).map(|b| b / lower);
+    let mapped = match (logit_bound, logit_solver_bound) {
+        (Some(b), _) => format!("certified bound on the logits {b:.6e}"),
+        (None, Some(b)) => format!("solver bound on the logits {b:.6e}"),
+        (None, None) => "no bound on the logits".to_string(),
+    };
+    let explanation = format!("the outputs are softmax probabilities: bound = min({}, 1/2 x the bound on the logits), {mapped}", if norm == Norm::Linf { "1" } else { "sqrt 2" });
+    report.note = Some(match report.note.take() {
+        Some(note) => format!("{note}; {explanation}"),
+        None => explanation,
+    });
+    Ok(report)
+}
+
+/// [`bound_with_progress`] on the networks' last layers (no softmax).
+fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundRequest, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
     let start = Instant::now();
     check_shapes(reference, compressed, request)?;
     let budget = request.budget();

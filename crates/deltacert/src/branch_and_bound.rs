@@ -470,6 +470,7 @@ mod tests {
             ],
             kept_neurons: None,
             source_dtype: "float64".into(),
+            output_softmax: false,
         }
     }
 

@@ -31,6 +31,12 @@
 //! computed in interval arithmetic with outward rounding, prove the two
 //! labels differ (and, with `D`, prove `softmax(f)_c >= D`): a theorem, not a
 //! float comparison.
+//!
+//! A network whose output ends in a softmax ([`Network::output_softmax`]) is
+//! decided on its logits, exactly: `softmax` is strictly increasing in each
+//! coordinate's margin (`softmax(y)_c > softmax(y)_j` iff `y_c > y_j`), so
+//! the argmax, its ties and their first-index rule are the logits' own, and
+//! the confidence `softmax(f)_c` is computed from the logits anyway.
 
 use crate::bound::output_enclosure;
 use crate::branch_and_bound::{Piece, SplitProblem};
@@ -305,6 +311,8 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
 /// `compressed` over the request's set.
 pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelRequest) -> Result<LabelReport> {
     let start = Instant::now();
+    // the argmax of the probabilities is the argmax of the logits (module doc)
+    let (reference, compressed) = (&reference.logits(), &compressed.logits());
     if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {
         return Err(shape(format!("the networks do not fit together: {} -> {} versus {} -> {}", reference.input_dim, reference.output_dim(), compressed.input_dim, compressed.output_dim())));
     }

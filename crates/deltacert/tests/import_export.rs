@@ -75,7 +75,7 @@ fn random_network(seed: u64) -> Network {
         Layer::dense(3, dense(4, 4), vec![0.0; 4], Activation::LeakyRelu { alpha: 0.125 }),
         Layer::dense(4, dense(2, 4), vec![0.05, -0.05], Activation::Identity),
     ];
-    let net = Network { input_dim: 3, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into() };
+    let net = Network { input_dim: 3, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into(), output_softmax: false };
     net.validate().unwrap();
     net
 }

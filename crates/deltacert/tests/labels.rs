@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 /// `x -> W x + b` with two inputs and two outputs (the label is which output is larger).
 fn affine(weights: [f64; 4], bias: [f64; 2]) -> Network {
-    Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights.to_vec()), bias.to_vec(), Activation::Identity)], kept_neurons: None, source_dtype: "float64".into() }
+    Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights.to_vec()), bias.to_vec(), Activation::Identity)], kept_neurons: None, source_dtype: "float64".into(), output_softmax: false }
 }
 
 fn request(lower: [f64; 2], upper: [f64; 2]) -> LabelRequest {
@@ -43,6 +43,27 @@ fn top1_matches_the_known_answer() {
     let gap = c.input[0] - c.input[1];
     assert!(gap > 0.0 && gap <= 0.1, "the flip must lie in the band: {c:?}");
     assert_eq!((c.reference_label, c.compressed_label), (0, 1));
+}
+
+/// A Softmax at the output changes no label: the same answers with it on
+/// one, the other or both networks, and the counterexample is a real flip
+/// of the probabilities' argmax.
+#[test]
+fn a_softmax_output_gives_the_logits_answers() {
+    let with_softmax = |mut n: Network| {
+        n.output_softmax = true;
+        n
+    };
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let g = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.1]);
+    for (f, g) in [(with_softmax(f.clone()), with_softmax(g.clone())), (with_softmax(f.clone()), g.clone()), (f.clone(), with_softmax(g.clone()))] {
+        let report = decide_labels(&f, &g, &request([0.6, 0.0], [1.0, 0.4])).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Proven, "{report:?}");
+        let report = decide_labels(&f, &g, &request([0.0, 0.0], [1.0, 1.0])).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+        let c = report.counterexample.unwrap();
+        assert_eq!((argmax(&f.eval(&c.input)), argmax(&g.eval(&c.input))), (0, 1), "{c:?}");
+    }
 }
 
 /// A narrow band that sampling misses: the proof must not claim "proven".

@@ -136,6 +136,7 @@ fn stable_pair() -> (Network, Network) {
         ],
         kept_neurons: None,
         source_dtype: "float64".into(),
+        output_softmax: false,
     };
     (net(1.0), net(2.0))
 }

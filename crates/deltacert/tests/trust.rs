@@ -24,6 +24,7 @@ fn affine_net(weights: &[f64], bias: f64) -> Network {
         layers: vec![Layer::dense(0, Matrix::from_rows(1, weights.len(), weights.to_vec()), vec![bias], Activation::Identity)],
         kept_neurons: None,
         source_dtype: "float64".into(),
+        output_softmax: false,
     }
 }
 
@@ -256,4 +257,95 @@ fn the_memory_budget_refuses_before_allocating() {
     let report = bound(&f, &g, &request).unwrap();
     assert!(report.note.unwrap().contains("memory budget"));
     assert_eq!(report.details.get::<deltacert::sdp::SdpResult>("sdp").unwrap().solves[0].iterations, 0);
+}
+
+/// Pairs ending in Softmax: the certified bound on the probabilities is at
+/// least every sampled `|softmax(f(x)) - softmax(g(x'))|` (per output in
+/// linf), the lower bound is at most the error at its own witness, and a
+/// pair where only one network ends in Softmax is refused.
+#[test]
+fn softmax_output_bounds_hold_on_dense_samples() {
+    use rand::Rng;
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    let activations = [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }];
+    let relations = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::StructurallyPruned];
+    for case in 0..24 {
+        let activation = activations[case % 4];
+        let inputs = rng.gen_range(1..=4);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=8)).collect();
+        let outputs = rng.gen_range(2..=4);
+        // logits spread by a scale so that some cases saturate the softmax
+        let mut f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let scale = [0.5, 2.0, 8.0][case % 3];
+        f.layers.last_mut().unwrap().terms[0].weights.data.iter_mut().for_each(|w| *w *= scale);
+        let mut g = partner(&mut rng, &f, relations[(case / 4) % 4], activation);
+        f.output_softmax = true;
+        g.output_softmax = true;
+        let lo: f64 = rng.gen_range(-1.0..0.5);
+        let width = rng.gen_range(0.05..1.5);
+        let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
+        let (coupling, norm) = match case % 6 {
+            0 | 3 => (InputCoupling::Same, Norm::Linf),
+            1 => (InputCoupling::Same, Norm::L2),
+            2 => (InputCoupling::Quantised(vec![0.05; inputs]), Norm::Linf),
+            4 => (InputCoupling::Independent, Norm::L2),
+            _ => (InputCoupling::Independent, Norm::Linf),
+        };
+        let method = [Method::PROPAGATE, Method::AUTO][case % 2];
+        let mut request = BoundRequest::new(set.clone(), coupling.clone(), norm, method);
+        request.time_limit = Some(1.0);
+        quick(&mut request);
+        let report = bound(&f, &g, &request).unwrap();
+        let certified = report.certified_bound.expect("a finite bound");
+        let diameter = if norm == Norm::Linf { 1.0 } else { 2f64.sqrt().next_up() };
+        assert!(certified <= diameter, "case {case}: {certified} above the simplex diameter");
+        // dense samples (and the box's corners): x' is x, moved within the step, or anywhere
+        let mut worst = 0.0f64;
+        let mut worst_per_output = vec![0.0f64; outputs];
+        for sample in 0..4000 {
+            let x: Vec<f64> = (0..inputs).map(|i| if sample < 1 << inputs { if sample >> i & 1 == 1 { lo + width } else { lo } } else { rng.gen_range(lo..=lo + width) }).collect();
+            let xg: Vec<f64> = match &coupling {
+                InputCoupling::Same => x.clone(),
+                InputCoupling::Quantised(steps) => x.iter().zip(steps).map(|(v, s)| (v + rng.gen_range(-s..=*s)).clamp(lo, lo + width)).collect(),
+                InputCoupling::Independent => (0..inputs).map(|_| rng.gen_range(lo..=lo + width)).collect(),
+            };
+            let (p, q) = (f.eval(&x), g.eval(&xg));
+            let differences: Vec<f64> = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).collect();
+            let error = match norm {
+                Norm::Linf => differences.iter().fold(0.0f64, |m, d| m.max(*d)),
+                Norm::L2 => differences.iter().map(|d| d * d).sum::<f64>().sqrt(),
+            };
+            worst = worst.max(error);
+            worst_per_output.iter_mut().zip(&differences).for_each(|(w, d)| *w = w.max(*d));
+        }
+        // sampled values are f64 evaluations: a rounding allowance
+        assert!(certified + 1e-12 >= worst, "case {case} ({norm:?}, {coupling:?}): certified {certified} below the sampled {worst}");
+        if norm == Norm::Linf {
+            for (j, (b, w)) in report.per_output_bound.iter().zip(&worst_per_output).enumerate() {
+                assert!(b.unwrap() + 1e-12 >= *w, "case {case} output {j}: {b:?} below the sampled {w}");
+            }
+        }
+        assert!(report.lower_bound <= certified, "case {case}: lower {} above certified {certified}", report.lower_bound);
+        if let Some(x) = &report.witness {
+            let xg = report.witness_compressed.as_deref().unwrap_or(x);
+            let differences: Vec<f64> = f.eval(x).iter().zip(g.eval(xg)).map(|(a, b)| (a - b).abs()).collect();
+            let at_witness = match norm {
+                Norm::Linf => differences.iter().fold(0.0f64, |m, d| m.max(*d)),
+                Norm::L2 => differences.iter().map(|d| d * d).sum::<f64>().sqrt(),
+            };
+            assert!(report.lower_bound <= at_witness + 1e-12, "case {case}: lower {} above the error {at_witness} at its witness", report.lower_bound);
+            assert!(report.per_output_lower.iter().zip(&differences).all(|(l, d)| *l <= d + 1e-12), "case {case}: per-output lower bounds");
+        }
+        // a threshold at the simplex diameter is proven whenever a bound exists
+        request.eps = Some(diameter);
+        assert_eq!(bound(&f, &g, &request).unwrap().decision(diameter), Decision::Proven, "case {case}");
+    }
+    // only one network ends in Softmax
+    let f = random_mlp(&mut rng, 2, &[4], 3, Activation::Relu);
+    let mut g = f.clone();
+    g.output_softmax = true;
+    let request = BoundRequest::new(InputSet::uniform_box(2, 0.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
+    let err = bound(&f, &g, &request).unwrap_err();
+    assert!(err.context.contains("only one network ends in Softmax"), "{}", err.context);
 }

@@ -12,6 +12,10 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
     if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {
         return Err(deltacert::Error::new(deltacert::ErrorKind::ShapeMismatch, "the two networks have different input or output sizes"));
     }
+    // the search compares `eval` outputs: probabilities with probabilities
+    if reference.output_softmax != compressed.output_softmax {
+        return Err(deltacert::Error::new(deltacert::ErrorKind::Unsupported, "only one network ends in Softmax: probabilities cannot be compared with logits"));
+    }
     let set = input::input_set(&args.pair.set, &reference)?;
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };

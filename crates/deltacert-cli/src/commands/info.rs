@@ -31,6 +31,7 @@ pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
         "dtype": net.source_dtype,
         "input_normalisation": net.input_transform.is_some(),
         "structured_pruning_map": net.kept_neurons.is_some(),
+        "output_softmax": net.output_softmax,
     });
     if args.json {
         println!("{report}");
@@ -48,6 +49,9 @@ pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
             let kind = if k + 1 == net.layers.len() { "output" } else { "hidden" };
             let reads: Vec<String> = l.terms.iter().map(|t| if t.source == 0 { "input".into() } else { format!("layer {}", t.source) }).collect();
             println!("layer {:>2}:    {kind} width {:>4}  {:<10} reads {}", k + 1, l.width(), l.activation.name(), reads.join(" + "));
+        }
+        if net.output_softmax {
+            println!("output:      softmax of layer {} (eval gives probabilities; bounds are on the probabilities)", net.layers.len());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -201,6 +201,7 @@ pub fn parse(text: &str) -> Result<Network> {
         layers,
         kept_neurons: None,
         source_dtype: "nnet-text".into(),
+        output_softmax: false,
     })
 }
 

@@ -99,6 +99,12 @@ pub struct Network {
     /// How the parameters were stored in the source file (`float32`, `float64`,
     /// `int8-qdq`, `nnet-text`, ...), for `info`.
     pub source_dtype: String,
+    /// Whether the model's output is `softmax` (over the last axis) of the
+    /// last layer: [`Network::eval`] returns probabilities, while the layers,
+    /// and every propagation, bound and label decision, work on the logits
+    /// (the last layer's outputs). See [`Network::logits`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub output_softmax: bool,
 }
 
 impl Network {
@@ -246,9 +252,17 @@ impl Network {
         pre
     }
 
-    /// `f(x)` at a raw input (length must be `input_dim`; see [`Network::check_input`]).
+    /// `f(x)` at a raw input (length must be `input_dim`; see [`Network::check_input`]):
+    /// the probabilities when the output ends in a softmax, else the last layer.
     pub fn eval(&self, raw_input: &[f64]) -> Vec<f64> {
-        self.activations(raw_input).pop().unwrap_or_default()
+        let last = self.activations(raw_input).pop().unwrap_or_default();
+        if self.output_softmax { softmax(&last) } else { last }
+    }
+
+    /// The same network without its output softmax: its outputs are the
+    /// logits. Bounds and label decisions are computed on this network.
+    pub fn logits(&self) -> Network {
+        Network { output_softmax: false, ..self.clone() }
     }
 
     /// Evaluates a batch of inputs, checking each one's length.
@@ -317,6 +331,9 @@ impl Network {
     /// about them alone. Indices must be distinct and in range.
     pub fn select_outputs(&self, indices: &[usize]) -> Result<Network> {
         let outputs = self.output_dim();
+        if self.output_softmax {
+            return Err(Error::new(ErrorKind::Unsupported, "the output ends in Softmax, where every probability depends on every logit: outputs cannot be selected"));
+        }
         if indices.is_empty() {
             return Err(Error::new(ErrorKind::InvalidOption, "the list of outputs is empty"));
         }
@@ -374,6 +391,33 @@ impl Network {
     }
 }
 
+/// `softmax(z)_i = exp(z_i - max z) / sum_j exp(z_j - max z)` (subtracting
+/// the maximum keeps every exponential in `(0, 1]`: no overflow).
+pub fn softmax(z: &[f64]) -> Vec<f64> {
+    let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = z.iter().map(|&v| (v - top).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// Rigorous enclosures of `softmax(z)` for every `z` in the box
+/// `[lower, upper]`: `softmax(z)_i = 1 / (1 + sum_{j != i} exp(z_j - z_i))`
+/// is decreasing in each `z_j` (`j != i`) and increasing in `z_i`, so it lies in
+/// `[1 / (1 + sum_{j != i} exp(upper_j - lower_i)), 1 / (1 + sum_{j != i} exp(lower_j - upper_i))]`,
+/// evaluated with outward rounding.
+pub fn softmax_enclosure(lower: &[f64], upper: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    use crate::rounding::{sub_down, sub_up};
+    let n = lower.len();
+    (0..n)
+        .map(|i| {
+            // margins z_i - z_j: at least lower_i - upper_j, at most upper_i - lower_j
+            let margin_lower: Vec<f64> = (0..n).map(|j| sub_down(lower[i], upper[j])).collect();
+            let margin_upper: Vec<f64> = (0..n).map(|j| sub_up(upper[i], lower[j])).collect();
+            (crate::label::softmax_lower(i, &margin_lower), crate::label::softmax_upper(i, &margin_upper))
+        })
+        .unzip()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -396,6 +440,7 @@ pub(crate) mod tests {
             ],
             kept_neurons: None,
             source_dtype: "float64".into(),
+            output_softmax: false,
         }
     }
 
@@ -436,6 +481,27 @@ pub(crate) mod tests {
             let b = folded.eval(&x)[0];
             assert!((a - b).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn softmax_output_evaluates_to_probabilities_within_the_enclosure() {
+        let mut net = small_residual();
+        net.layers[1] = Layer::dense(1, Matrix::from_rows(2, 3, vec![1.0, -2.0, 0.5, 0.0, 1.0, -1.0]), vec![0.05, 800.0], Activation::Identity);
+        net.output_softmax = true;
+        let x = [0.4, -0.3];
+        let logits = net.logits().eval(&x);
+        let p = net.eval(&x);
+        // a logit of about 800 would overflow exp without the shift
+        let top = logits[0].max(logits[1]);
+        let expected: Vec<f64> = logits.iter().map(|z| (z - top).exp() / ((logits[0] - top).exp() + (logits[1] - top).exp())).collect();
+        assert_eq!(p, expected);
+        assert!(p.iter().all(|v| v.is_finite()) && (p[0] + p[1] - 1.0).abs() < 1e-15);
+        let (lo, hi) = softmax_enclosure(&[-1.0, 0.5], &[-0.5, 1.0]);
+        for (a, b) in [(-1.0, 0.5), (-0.5, 1.0), (-0.75, 0.75), (-1.0, 1.0), (-0.5, 0.5)] {
+            let q = softmax(&[a, b]);
+            assert!((0..2).all(|i| lo[i] <= q[i] && q[i] <= hi[i]), "{q:?} {lo:?} {hi:?}");
+        }
+        assert!(net.select_outputs(&[0]).is_err());
     }
 
     #[test]

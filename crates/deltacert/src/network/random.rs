@@ -22,7 +22,7 @@ pub fn random_mlp(rng: &mut impl Rng, input_dim: usize, hidden: &[usize], output
             Layer::dense(k, weights, bias, act)
         })
         .collect();
-    Network { input_dim, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into() }
+    Network { input_dim, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into(), output_softmax: false }
 }
 
 /// How the second network of a random pair relates to the first.

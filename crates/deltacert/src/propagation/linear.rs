@@ -154,7 +154,7 @@ pub fn linear_bounds_within(network: &Network, input_lower: &[f64], input_upper:
         }
         // intersect with interval propagation from the (already tightened) previous layer
         let one_layer = interval_bounds(
-            &Network { input_dim: network.width_of(k), input_transform: None, layers: vec![crate::network::Layer::dense(0, layer.terms[0].weights.clone(), layer.bias.clone(), layer.activation)], kept_neurons: None, source_dtype: String::new() },
+            &Network { input_dim: network.width_of(k), input_transform: None, layers: vec![crate::network::Layer::dense(0, layer.terms[0].weights.clone(), layer.bias.clone(), layer.activation)], kept_neurons: None, source_dtype: String::new(), output_softmax: false },
             bounds.activation(k).0,
             bounds.activation(k).1,
         );

@@ -9,7 +9,23 @@
 //! # Graph input and clipping
 //!
 //! The graph input has a leading batch axis of size 1 or a symbolic size; the
-//! network describes one sample. `Max`/`Min` with a constant, `Sub` of a
+//! network describes one sample. A graph input of rank 1, `[n]`, or a column
+//! `[n, 1]` with `n > 1` has no batch axis (the VNN-COMP layout of ACAS Xu
+//! and MNIST networks): its shape is the sample's, and layers may be written
+//! `MatMul(W, x)` with the constant weight first, which is `W x`. Flatten and
+//! Reshape keep the row-major element order, so in such a graph they only
+//! change the shape.
+//!
+//! # Softmax
+//!
+//! A `Softmax` over the last axis of a vector may be the graph's last
+//! operation: the network records it ([`Network::output_softmax`]) and its
+//! layers end with the logits. A Softmax anywhere else, and other operators
+//! after the last layer (LogSoftmax, ArgMax, ...), are refused.
+//!
+//! # Clipping
+//!
+//! With or without a batch axis, `Max`/`Min` with a constant, `Sub` of a
 //! constant and `Div` by a positive constant applied to the raw input, in the
 //! order clip → subtract → divide, become the network's input transform
 //! (`(clip(x, min, max) - mean) / range`). A chain of `Max` and `Min`
@@ -161,6 +177,8 @@ enum Value {
     Const(Tensor),
     Affine(Affine),
     Input(InputStage),
+    /// `softmax` over the last axis of an expression: only the graph output may be one.
+    Softmax(Affine),
 }
 
 /// The transform that changes nothing.
@@ -224,6 +242,8 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         budget: Budget::default(),
         input_use: None,
         input_used_twice: false,
+        batched: true,
+        opset: model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(13, |o| o.version),
     };
 
     for init in &graph.initializer {
@@ -235,7 +255,8 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     let [input] = inputs[..] else {
         return Err(unsupported(format!("the graph has {} non-constant inputs; deltacert needs exactly one", inputs.len())));
     };
-    let sample_shape = input_shape(input)?;
+    let (sample_shape, batched) = input_shape(input)?;
+    importer.batched = batched;
     let input_dim = element_count(&sample_shape).map_err(|e| e.within(format!("input '{}'", input.name)))?;
     if input_dim == 0 {
         return Err(malformed(format!("input '{}' has no elements", input.name)));
@@ -259,9 +280,10 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     }
     let out_name = &graph.output[0].name;
     let out = importer.values.get(out_name).cloned().ok_or_else(|| malformed(format!("graph output '{out_name}' is never computed")))?;
-    let out = match out {
+    let (out, output_softmax) = match out {
         Value::Const(_) => return Err(unsupported(format!("graph output '{out_name}' does not depend on the input"))),
-        other => importer.affine_of(other).map_err(|e| e.within(format!("graph output '{out_name}'")))?,
+        Value::Softmax(logits) => (logits, true),
+        other => (importer.affine_of(other).map_err(|e| e.within(format!("graph output '{out_name}'")))?, false),
     };
     importer.materialize(out, Activation::Identity).map_err(|e| e.within(format!("graph output '{out_name}'")))?;
     if importer.input_used_twice {
@@ -274,12 +296,14 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         None => None,
     };
     let source_dtype = importer.dtype_name();
-    Ok(Imported::Network(Network { input_dim, input_transform, layers: importer.layers, kept_neurons, source_dtype }))
+    Ok(Imported::Network(Network { input_dim, input_transform, layers: importer.layers, kept_neurons, source_dtype, output_softmax }))
 }
 
-/// The per-sample shape of the graph input: its dimensions after the batch
-/// axis, which must be 1 or symbolic.
-fn input_shape(input: &proto::ValueInfoProto) -> Result<Vec<usize>> {
+/// The per-sample shape of the graph input and whether it has a batch axis:
+/// its dimensions after the batch axis, which must be 1 or symbolic; or, for
+/// a vector `[n]` or a column `[n, 1]` with a fixed `n > 1`, the whole shape
+/// (no batch axis).
+fn input_shape(input: &proto::ValueInfoProto) -> Result<(Vec<usize>, bool)> {
     let name = &input.name;
     let tensor_type = input
         .r#type
@@ -287,8 +311,17 @@ fn input_shape(input: &proto::ValueInfoProto) -> Result<Vec<usize>> {
         .and_then(|t| t.tensor_type.as_ref())
         .ok_or_else(|| unsupported(format!("input '{name}' is not a tensor")))?;
     let shape = tensor_type.shape.as_ref().ok_or_else(|| unsupported(format!("input '{name}' has no shape")))?;
-    if shape.dim.len() < 2 {
-        return Err(unsupported(format!("input '{name}' has rank {}; deltacert needs a leading batch axis (shape [N, ...])", shape.dim.len())));
+    let fixed = |i: usize| -> Result<usize> {
+        match shape.dim[i].dim_value.map(usize::try_from) {
+            Some(Ok(v)) if v > 0 => Ok(v),
+            _ => Err(unsupported(format!("input '{name}' dimension {i} is not a fixed positive size"))),
+        }
+    };
+    match shape.dim.len() {
+        0 => return Err(unsupported(format!("input '{name}' is a scalar (rank 0); deltacert reads a vector [n], a column [n, 1] or a batch [N, ...]"))),
+        1 => return Ok((vec![fixed(0)?], false)),
+        2 if shape.dim[1].dim_value == Some(1) && shape.dim[0].dim_value.is_some_and(|n| n > 1) => return Ok((vec![fixed(0)?, 1], false)),
+        _ => {}
     }
     match shape.dim[0].dim_value {
         None | Some(1) => {}
@@ -301,7 +334,8 @@ fn input_shape(input: &proto::ValueInfoProto) -> Result<Vec<usize>> {
             Some(Ok(v)) if v > 0 => Ok(v),
             _ => Err(unsupported(format!("input '{name}' dimension {} is not a fixed positive size", i + 1))),
         })
-        .collect()
+        .collect::<Result<Vec<usize>>>()
+        .map(|shape| (shape, true))
 }
 
 /// Decodes a tensor's values into f64 (float, double, float16, int8, uint8, int32, int64).
@@ -388,6 +422,11 @@ struct Importer {
     input_use: Option<Option<InputTransform>>,
     /// Set when two different prologues of the graph input are used.
     input_used_twice: bool,
+    /// Whether the graph input has a batch axis (expression shapes are then
+    /// per sample; without one they are the tensors' whole shapes).
+    batched: bool,
+    /// The model's default-domain opset (13 when the file does not say).
+    opset: i64,
 }
 
 impl Importer {
@@ -422,7 +461,7 @@ impl Importer {
         let size = match value {
             Value::Const(t) => t.data.len(),
             Value::Input(stage) => stage.transform.as_ref().map_or(0, |t| 4 * t.min.len()),
-            Value::Affine(a) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
+            Value::Affine(a) | Value::Softmax(a) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
                 Map::Identity => sum,
                 Map::Dense(m) => sum.saturating_add(m.data.len()),
             }),
@@ -458,6 +497,7 @@ impl Importer {
                 Ok(Affine { shape: stage.shape, terms: vec![(0, Map::Identity)], bias: vec![0.0; width] })
             }
             Value::Const(_) => Err(unsupported("expected a value depending on the input")),
+            Value::Softmax(_) => Err(unsupported("reads the output of a Softmax; Softmax is supported only as the graph's last operation")),
         }
     }
 
@@ -498,7 +538,7 @@ impl Importer {
         let op = node.op_type.as_str();
         let (fewest, most) = match op {
             "Constant" => (0, 0),
-            "Identity" | "Flatten" | "Transpose" => (1, 1),
+            "Identity" | "Flatten" | "Transpose" | "Softmax" => (1, 1),
             // element-wise activations (their rules name their operators)
             activation if Activation::is_onnx_op(activation) => (1, 1),
             "Dropout" => (1, 3),
@@ -537,6 +577,7 @@ impl Importer {
             }
             "Gemm" => self.gemm(node)?,
             "MatMul" => self.matmul(node)?,
+            "Softmax" => self.softmax(node)?,
             "Conv" => self.conv(node)?,
             "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => self.binary(node)?,
             "Flatten" => self.flatten(node)?,
@@ -569,13 +610,23 @@ impl Importer {
 
     fn flatten(&mut self, node: &NodeProto) -> Result<Value> {
         let value = self.get(node, 0)?;
+        let batch = usize::from(self.batched);
         let rank = match &value {
             Value::Const(t) => t.shape.len(),
-            Value::Affine(a) => a.shape.len() + 1,
-            Value::Input(s) => s.shape.len() + 1,
+            Value::Affine(a) | Value::Softmax(a) => a.shape.len() + batch,
+            Value::Input(s) => s.shape.len() + batch,
         } as i64;
         let axis = attr_int(node, "axis")?.unwrap_or(1);
         let axis = if axis < 0 { axis + rank } else { axis };
+        if !self.batched && !matches!(value, Value::Const(_)) {
+            // no batch axis: [prod(shape[..axis]), prod(shape[axis..])], the same elements in the same order
+            let mut a = self.affine_of(value)?;
+            let Some(split) = usize::try_from(axis).ok().filter(|&s| s <= a.shape.len()) else {
+                return Err(malformed(format!("Flatten axis {axis} is out of range for a tensor of rank {rank}")));
+            };
+            a.shape = vec![a.shape[..split].iter().product(), a.shape[split..].iter().product()];
+            return Ok(Value::Affine(a));
+        }
         if axis != 1 {
             return Err(unsupported(format!("Flatten with axis {axis} (only axis 1, keeping the batch, is supported)")));
         }
@@ -603,8 +654,11 @@ impl Importer {
         }
         let a = self.get(node, 0)?;
         let a = self.affine_of(a)?;
-        if a.shape.len() != 1 {
-            return Err(unsupported(format!("Gemm on a tensor of per-sample shape {:?} (Gemm needs a matrix [batch, K])", a.shape)));
+        // without a batch axis, the matrix A must be one row [1, K]
+        let row = !self.batched && matches!(a.shape[..], [1, _]);
+        if a.shape.len() != 1 && !row {
+            let what = if self.batched { "per-sample shape" } else { "shape" };
+            return Err(unsupported(format!("Gemm on a tensor of {what} {:?} (Gemm needs a matrix [batch, K])", a.shape)));
         }
         let b = self.get_const(node, 1)?;
         self.budget.take(b.data.len(), "the Gemm weight")?;
@@ -616,6 +670,9 @@ impl Importer {
             k.data.iter_mut().for_each(|v| *v *= alpha);
         }
         let mut out = left_multiply(a, k, &mut self.budget)?;
+        if row {
+            out.shape = vec![1, out.bias.len()];
+        }
         if let Some(c) = self.optional_const(node, 2)? {
             add_broadcast(&mut out, &c, beta)?;
         }
@@ -624,6 +681,17 @@ impl Importer {
 
     fn matmul(&mut self, node: &NodeProto) -> Result<Value> {
         let a = self.get(node, 0)?;
+        let right_is_const = matches!(node.input.get(1).and_then(|n| self.values.get(n)), Some(Value::Const(_)));
+        let a = match a {
+            Value::Const(_) if right_is_const => {
+                return Err(unsupported("MatMul of two constants is not supported (fold it into one initializer)"));
+            }
+            Value::Const(w) => return self.matmul_weight_first(node, w),
+            _ if !right_is_const && node.input.get(1).is_some_and(|n| self.values.contains_key(n)) => {
+                return Err(unsupported("MatMul of two input-dependent tensors is not affine"));
+            }
+            a => a,
+        };
         let a = self.affine_of(a)?;
         let Some((_, leading)) = a.shape.split_last() else {
             return Err(unsupported("MatMul on a scalar"));
@@ -641,6 +709,51 @@ impl Importer {
         let mut out = left_multiply(a, k, &mut self.budget)?;
         out.shape = leading.into_iter().chain(std::iter::once(out.bias.len())).collect();
         Ok(Value::Affine(out))
+    }
+
+    /// `MatMul(W, x)` with a constant `W` of shape `[m, n]`: `W x` for an `x`
+    /// of shape `[n]` (giving `[m]`) or `[n, 1]` (giving `[m, 1]`), the
+    /// latter also per sample under a batch axis.
+    fn matmul_weight_first(&mut self, node: &NodeProto, w: Tensor) -> Result<Value> {
+        let x = self.get(node, 1)?;
+        let x = self.affine_of(x)?;
+        let column = match x.shape[..] {
+            [_] if !self.batched => false,
+            [_, 1] => true,
+            _ => {
+                let what = if self.batched { "per-sample shape" } else { "shape" };
+                return Err(unsupported(format!("MatMul of a constant by a tensor of {what} {:?} (only W x with x of shape [n] or [n, 1] is supported)", x.shape)));
+            }
+        };
+        if w.shape.len() != 2 {
+            return Err(unsupported(format!("MatMul is supported with a 2-D constant left operand, not of shape {:?}", w.shape)));
+        }
+        self.budget.take(w.data.len(), "the MatMul weight")?;
+        let k = w.into_matrix("the MatMul weight")?;
+        let mut out = left_multiply(x, k, &mut self.budget)?;
+        if column {
+            out.shape.push(1);
+        }
+        Ok(Value::Affine(out))
+    }
+
+    /// `Softmax` over the last axis of a vector (per sample): recorded, to
+    /// become the network's output softmax if it is the graph output.
+    fn softmax(&mut self, node: &NodeProto) -> Result<Value> {
+        let x = self.get(node, 0)?;
+        let a = self.affine_of(x)?;
+        let rank = (a.shape.len() + usize::from(self.batched)) as i64;
+        // opset 13 took the default from 1 to -1; before it the input is
+        // flattened to 2-D from `axis`, which is the last axis here
+        let axis = attr_int(node, "axis")?.unwrap_or(if self.opset >= 13 { -1 } else { 1 });
+        let normalised = if axis < 0 { axis + rank } else { axis };
+        if normalised != rank - 1 {
+            return Err(unsupported(format!("Softmax over axis {axis} of a rank-{rank} tensor (only the last axis is supported)")));
+        }
+        if a.shape.iter().rev().skip(1).any(|&d| d != 1) {
+            return Err(unsupported(format!("Softmax of a tensor of shape {:?} (only a vector is supported)", a.shape)));
+        }
+        Ok(Value::Softmax(a))
     }
 
     fn conv(&mut self, node: &NodeProto) -> Result<Value> {
@@ -758,6 +871,12 @@ impl Importer {
                 let shape = resolve_shape(&target, &t.shape, t.data.len())?;
                 Ok(Value::Const(Tensor { shape, data: t.data }))
             }
+            v if !self.batched => {
+                // no batch axis: the target is the whole shape (row-major order is kept)
+                let mut a = self.affine_of(v)?;
+                a.shape = resolve_shape(&target, &a.shape, a.bias.len())?;
+                Ok(Value::Affine(a))
+            }
             v => {
                 let mut a = self.affine_of(v)?;
                 // the target includes the batch axis
@@ -840,7 +959,12 @@ impl Importer {
                 }
             },
             (v, Value::Const(c)) => {
-                let a = self.affine_of(v)?;
+                let mut a = self.affine_of(v)?;
+                if !self.batched && c.shape.len() > a.shape.len() {
+                    // no batch axis: leading axes of the constant (all of size 1) widen the result
+                    broadcast_values(&c, &a.shape)?;
+                    a.shape = std::iter::repeat_n(1, c.shape.len() - a.shape.len()).chain(a.shape).collect();
+                }
                 self.affine_const(op, a, &c)
             }
             (Value::Const(c), v) if op == "Sub" => {
@@ -1278,13 +1402,13 @@ mod tests {
     #[test]
     fn unknown_operator_is_named() {
         let graph = GraphProto {
-            node: vec![node("Softmax", &["x"], "y", vec![])],
+            node: vec![node("LogSoftmax", &["x"], "y", vec![])],
             input: vec![value_info("x", &[1, 3])],
             output: vec![value_info("y", &[1, 3])],
             ..Default::default()
         };
         let err = read(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec()).unwrap_err();
-        assert!(err.context.contains("node 'y' (Softmax)") && err.context.contains("unsupported operator Softmax"), "{}", err.context);
+        assert!(err.context.contains("node 'y' (LogSoftmax)") && err.context.contains("unsupported operator LogSoftmax"), "{}", err.context);
     }
 
     fn graph_bytes(nodes: Vec<NodeProto>, initializer: Vec<TensorProto>, input_dims: &[i64], output: &str) -> Vec<u8> {
@@ -1483,10 +1607,141 @@ mod tests {
 
     #[test]
     fn names_with_control_characters_give_one_line_errors() {
-        let mut softmax = node("Softmax", &["x"], "y", vec![]);
-        softmax.name = "two\nlines".into();
-        let err = error_of(&graph_bytes(vec![softmax], vec![], &[1, 3], "y"));
-        assert_eq!(err.context, "node 'two\\nlines' (Softmax): unsupported operator Softmax");
+        let mut argmax = node("ArgMax", &["x"], "y", vec![]);
+        argmax.name = "two\nlines".into();
+        let err = error_of(&graph_bytes(vec![argmax], vec![], &[1, 3], "y"));
+        assert_eq!(err.context, "node 'two\\nlines' (ArgMax): unsupported operator ArgMax");
+    }
+
+    /// The two-layer network of the layout tests: `W2 relu(W1 x + b1) + b2`.
+    const W1: [f64; 6] = [1.0, -2.0, 0.5, 0.25, -1.5, 3.0];
+    const B1: [f64; 3] = [0.5, -0.25, 0.125];
+    const W2: [f64; 6] = [2.0, -1.0, 0.5, -0.75, 1.25, 1.0];
+    const B2: [f64; 2] = [-0.5, 0.375];
+
+    fn by_hand(x: &[f64]) -> Vec<f64> {
+        let hidden: Vec<f64> = (0..3).map(|i| (W1[2 * i] * x[0] + W1[2 * i + 1] * x[1] + B1[i]).max(0.0)).collect();
+        (0..2).map(|i| (0..3).map(|j| W2[3 * i + j] * hidden[j]).sum::<f64>() + B2[i]).collect()
+    }
+
+    fn layout_points() -> Vec<[f64; 2]> {
+        grid().into_iter().zip(grid().into_iter().rev()).map(|(a, b)| [a, b * 0.5]).collect()
+    }
+
+    /// The VNN-COMP layout: a 1-D input `[n]` (or a column `[n, 1]`),
+    /// `MatMul(W, x)` with the weight first, `Add` of a bias, `Relu`.
+    #[test]
+    fn weight_first_matmul_on_an_unbatched_input_is_w_x() {
+        let nodes = vec![
+            node("MatMul", &["W1", "x"], "m1", vec![]),
+            node("Add", &["m1", "b1"], "v1", vec![]),
+            node("Relu", &["v1"], "a1", vec![]),
+            node("MatMul", &["W2", "a1"], "m2", vec![]),
+            node("Add", &["m2", "b2"], "y", vec![]),
+        ];
+        for (input, bias1, bias2) in [(vec![2i64], vec![3i64], vec![2i64]), (vec![2, 1], vec![3, 1], vec![2, 1])] {
+            let inits = vec![tensor("W1", &[3, 2], &W1), tensor("b1", &bias1, &B1), tensor("W2", &[2, 3], &W2), tensor("b2", &bias2, &B2)];
+            let net = read(&graph_bytes(nodes.clone(), inits, &input, "y")).unwrap();
+            net.validate().unwrap();
+            assert_eq!((net.input_dim, net.output_dim(), net.layers.len()), (2, 2, 2), "input {input:?}");
+            assert!(!net.output_softmax);
+            for x in layout_points() {
+                let (got, expected) = (net.eval(&x), by_hand(&x));
+                assert!(got.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-14), "input {input:?} at {x:?}: {got:?} vs {expected:?}");
+            }
+        }
+        // the batched [1, 2] reading of the usual layout is unchanged
+        let nodes = vec![node("MatMul", &["x", "W"], "m", vec![]), node("Add", &["m", "b"], "y", vec![])];
+        let net = read(&graph_bytes(nodes, vec![tensor("W", &[2, 1], &[2.0, -3.0]), tensor("b", &[1], &[0.5])], &[1, 2], "y")).unwrap();
+        assert_eq!(net.eval(&[1.0, 1.0]), vec![-0.5]);
+    }
+
+    /// Without a batch axis, Flatten and Reshape only change the shape:
+    /// `[2] -> [2, 1] -> W x -> [3, 1] -> [3] -> [1, 3] -> Gemm`.
+    #[test]
+    fn reshape_and_flatten_without_a_batch_axis_keep_the_order() {
+        let nodes = vec![
+            node("Reshape", &["x", "column"], "c", vec![]),
+            node("MatMul", &["W1", "c"], "m1", vec![]),
+            node("Reshape", &["m1", "flat"], "f", vec![]),
+            node("Add", &["f", "b1"], "v1", vec![]),
+            node("Relu", &["v1"], "a1", vec![]),
+            node("Flatten", &["a1"], "row", vec![int("axis", 0)]),
+            node("Gemm", &["row", "W2", "b2"], "y", vec![int("transB", 1)]),
+        ];
+        let inits = vec![
+            tensor("column", &[2], &[-1.0, 1.0]),
+            tensor("W1", &[3, 2], &W1),
+            tensor("flat", &[1], &[-1.0]),
+            tensor("b1", &[3], &B1),
+            tensor("W2", &[2, 3], &W2),
+            tensor("b2", &[2], &B2),
+        ];
+        let net = read(&graph_bytes(nodes, inits, &[2], "y")).unwrap();
+        net.validate().unwrap();
+        for x in layout_points() {
+            let (got, expected) = (net.eval(&x), by_hand(&x));
+            assert!(got.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-14), "at {x:?}: {got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_layouts_are_refused_naming_the_node() {
+        let w = || tensor("W", &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        // a scalar input
+        let err = error_of(&graph_bytes(vec![node("Relu", &["x"], "y", vec![])], vec![], &[], "y"));
+        assert!(err.context.starts_with("input 'x' is a scalar (rank 0)"), "{}", err.context);
+        // MatMul of two constants
+        let nodes = vec![node("MatMul", &["W", "W"], "k", vec![]), node("MatMul", &["x", "k"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![w()], &[2], "y"));
+        assert_eq!(err.context, "node 'k' (MatMul): MatMul of two constants is not supported (fold it into one initializer)");
+        // MatMul of two input-dependent tensors
+        let nodes = vec![node("Reshape", &["x", "s"], "row", vec![]), node("MatMul", &["x", "row"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("s", &[2], &[1.0, 2.0])], &[2, 1], "y"));
+        assert_eq!(err.context, "node 'y' (MatMul): MatMul of two input-dependent tensors is not affine");
+        // W x with x a batch of vectors [1, n] (numpy would need n = 1)
+        let err = error_of(&graph_bytes(vec![node("MatMul", &["W", "x"], "y", vec![])], vec![w()], &[1, 2], "y"));
+        assert!(err.context.starts_with("node 'y' (MatMul): MatMul of a constant by a tensor of per-sample shape [2]"), "{}", err.context);
+        // a Softmax read by a later node, and a Softmax over the batch axis
+        let nodes = vec![node("Softmax", &["x"], "p", vec![]), node("Relu", &["p"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![], &[1, 3], "y"));
+        assert!(err.context.starts_with("node 'y' (Relu): reads the output of a Softmax"), "{}", err.context);
+        let err = error_of(&graph_bytes(vec![node("Softmax", &["x"], "y", vec![int("axis", 0)])], vec![], &[1, 3], "y"));
+        assert!(err.context.starts_with("node 'y' (Softmax): Softmax over axis 0 of a rank-2 tensor"), "{}", err.context);
+        for op in ["LogSoftmax", "ArgMax"] {
+            let nodes = vec![node("MatMul", &["x", "W"], "z", vec![]), node(op, &["z"], "y", vec![])];
+            let err = error_of(&graph_bytes(nodes, vec![w()], &[1, 2], "y"));
+            assert_eq!(err.context, format!("node 'y' ({op}): unsupported operator {op}"));
+        }
+    }
+
+    /// A classifier ending in Softmax: the layers end with the logits, eval
+    /// gives the probabilities, and the writer writes the Softmax back.
+    #[test]
+    fn softmax_at_the_output_is_recorded_and_written_back() {
+        let nodes = vec![
+            node("Gemm", &["x", "W1", "b1"], "v1", vec![int("transB", 1)]),
+            node("Relu", &["v1"], "a1", vec![]),
+            node("Gemm", &["a1", "W2", "b2"], "logits", vec![int("transB", 1)]),
+            node("Softmax", &["logits"], "y", vec![int("axis", 1)]),
+        ];
+        let inits = vec![tensor("W1", &[3, 2], &W1), tensor("b1", &[3], &B1), tensor("W2", &[2, 3], &W2), tensor("b2", &[2], &B2)];
+        let net = read(&graph_bytes(nodes, inits, &[1, 2], "y")).unwrap();
+        net.validate().unwrap();
+        assert!(net.output_softmax);
+        assert_eq!(net.layers.len(), 2);
+        let written = crate::io::onnx::write(&net, &crate::io::onnx::ExportFormat::Float64).unwrap();
+        let again = read(&written).unwrap();
+        assert!(again.output_softmax);
+        for x in layout_points() {
+            let z = by_hand(&x);
+            let total = z[0].exp() + z[1].exp();
+            let expected = [z[0].exp() / total, z[1].exp() / total];
+            for got in [net.eval(&x), again.eval(&x)] {
+                assert!((got[0] - expected[0]).abs() <= 1e-14 && (got[1] - expected[1]).abs() <= 1e-14, "at {x:?}: {got:?} vs {expected:?}");
+            }
+            assert_eq!(net.logits().eval(&x), again.logits().eval(&x));
+        }
     }
 
     /// Every float16 bit pattern converts exactly (compared with the `half` crate).

@@ -4,6 +4,8 @@
 //! `Max`/`Min` (clipping), `Sub` (mean) and `Div` (range). Quantised output
 //! stores each weight as an int8 initializer followed by `DequantizeLinear`
 //! (QDQ), which onnxruntime and PyTorch read as ordinary quantised models.
+//! A network whose output ends in a softmax writes its last layer as
+//! `logits` followed by `Softmax(axis = -1)`.
 
 use super::proto::{self, attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
 use super::KEPT_NEURONS_KEY;
@@ -104,7 +106,11 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
     let last = network.layers.len();
     for (index, layer) in network.layers.iter().enumerate() {
         let k = index + 1;
-        let out_name = if k == last { "output".to_string() } else { format!("a{k}") };
+        let out_name = match k == last {
+            true if network.output_softmax => "logits".to_string(),
+            true => "output".to_string(),
+            false => format!("a{k}"),
+        };
         // each activation names its operator; the identity writes no node,
         // so the affine map writes the layer's output itself
         let operator = layer.activation.with_rule(|rule| rule.onnx_op());
@@ -142,6 +148,10 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
             }
         };
         activation_names.push(out);
+    }
+    if network.output_softmax {
+        let logits = activation_names.last().expect("the input at least").clone();
+        g.node("Softmax", &[&logits], "output", vec![int_attribute("axis", -1)]);
     }
     let graph = GraphProto {
         node: g.nodes,
