@@ -176,16 +176,17 @@ pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCou
         evaluations += count;
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    // starts: the best half from sampling, the rest random
+    // starts: the best half from sampling,
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed ^ 0x5eed);
     let mut starts: Vec<(Vec<f64>, Vec<f64>)> = candidates.iter().take(settings.starts.div_ceil(2)).map(|(_, x, xg)| (x.clone(), xg.clone())).collect();
-    while starts.len() < settings.starts {
-        starts.push(problem.sample(&mut rng));
-    }
-    for seed in seeds.iter().take(settings.starts) {
+    // then the seeds, then random points, `settings.starts` in all
+    for seed in seeds.iter().take(settings.starts.saturating_sub(starts.len())) {
         let (mut x, mut xg) = (seed.clone(), seed.clone());
         problem.project(&mut x, &mut xg);
         starts.push((x, xg));
+    }
+    while starts.len() < settings.starts {
+        starts.push(problem.sample(&mut rng));
     }
     // no feasible sample at all (a thin polytope): 0 is still a valid lower
     // bound, but there is no witness
