@@ -265,7 +265,8 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
             (gap, c, x)
         })
         .collect();
-    if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0).find_map(|(_, _, x)| check_point(f, g, x, request.confidence)) {
+    // only points inside the set count (sampling and projection respect the box and ball, not a polytope)
+    if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0 && set.contains(&s.2, 0.0)).find_map(|(_, _, x)| check_point(f, g, x, request.confidence)) {
         return (Some(found), evaluations);
     }
     let mut best: Vec<&(f64, usize, Vec<f64>)> = scored.iter().filter(|s| s.0.is_finite()).collect();
@@ -295,6 +296,9 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
                     x[i] += size * width[i] * gradient[i].signum() * (gradient[i] != 0.0) as u8 as f64;
                 }
                 set.project(&mut x);
+                if !set.contains(&x, 0.0) {
+                    continue;
+                }
                 if let Some(found) = check_point(f, g, &x, request.confidence) {
                     return (Some(found), steps);
                 }
@@ -357,7 +361,9 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g) })
         .collect();
     let root_width: Vec<f64> = prepared.set.lower().iter().zip(prepared.set.upper()).map(|(l, u)| u - l).collect();
-    let piece_bytes = 16.0 * prepared.set.dim() as f64 + 256.0;
+    // a piece: its corners, and the bounds of every neuron of both extended networks it keeps for its children
+    let neurons: usize = extended.iter().map(|(f, g)| f.layers.iter().chain(&g.layers).map(|l| l.width()).sum::<usize>()).max().unwrap_or(0);
+    let piece_bytes = 16.0 * prepared.set.dim() as f64 + 64.0 * neurons as f64 + 256.0;
     let max_open = ((budget.memory_bytes() as f64 / 4.0) / piece_bytes).max(16.0) as usize;
     let mut open: VecDeque<(Vec<f64>, Vec<f64>, usize, Option<(usize, Piece)>)> = VecDeque::new();
     open.push_back((prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), 0, None));

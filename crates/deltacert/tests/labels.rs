@@ -82,6 +82,23 @@ fn a_thin_disagreement_band_is_never_proven() {
     }
 }
 
+/// A polytope that cuts the disagreement band away: no counterexample may be
+/// reported from outside it (sampling and projection only see the box).
+#[test]
+fn counterexamples_respect_a_polytope() {
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let g = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.1]);
+    // x1 - x0 >= 0.2, written -(x1 - x0) <= -0.2: there f and g both say 1
+    let set = InputSet::from_box(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap().with_polytope(vec![(vec![1.0, -1.0], -0.2)]).unwrap();
+    let mut r = LabelRequest::top1(set.clone());
+    r.time_limit = Some(1.0);
+    let report = decide_labels(&f, &g, &r).unwrap();
+    assert_ne!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+    if let Some(c) = &report.counterexample {
+        assert!(set.contains(&c.input, 0.0));
+    }
+}
+
 /// With a confidence D, inputs where f is unsure do not count: f labels by
 /// `x0 > x1` with logits scaled by 10; g disagrees only in the band where
 /// `0 < x0 - x1 <= 0.05`, where f's probability is at most
