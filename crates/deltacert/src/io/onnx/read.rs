@@ -23,12 +23,33 @@
 //! `u - relu(u - v)`). Such layers need finite constants; a clip to an infinite
 //! constant is refused.
 //!
+//! # Quantisation (QDQ)
+//!
+//! `DequantizeLinear` of a constant integer tensor (int8/uint8 weights, int32
+//! biases), per tensor or per axis, is a constant. A `QuantizeLinear` of an
+//! input-dependent tensor (the graph input included) is pending until the
+//! `DequantizeLinear` that reads it, with the same scale and zero point: the
+//! pair becomes one IR layer whose pre-activation is the quantised
+//! expression and whose activation is [`Activation::Quantize`]
+//! (`s (clamp(rne(v / s) + z, qmin, qmax) - z)`, the range `[qmin, qmax]` from
+//! the zero point's element type, uint8 when it is absent). So
+//! onnxruntime's static quantisation (`MatMul` of dequantized weights, `Add`
+//! of a dequantized bias, `QuantizeLinear`/`DequantizeLinear`, a ReLU folded
+//! into the quantiser's clamp or kept as its own layer) reads as layers with a
+//! quantiser each. Refused, naming the node: per-axis activation
+//! quantisation, non-8-bit activation types, a quantised tensor read by
+//! anything but its `DequantizeLinear` (or being the graph output), a pair
+//! with different parameters, and the QOperator format (`QLinearMatMul`,
+//! `QLinearConv`, `MatMulInteger`, ...).
+//!
 //! # Rounding
 //!
 //! The IR stores every weight of the file exactly (float16, float32 and the
-//! integer types are f64 values; a `DequantizeLinear` weight `(q - z) * s`
-//! with an 8-bit `q` and `z` and a float32 `s` is an exact f64 product, where
-//! onnxruntime rounds it to float32). Convolutions, Flatten, Reshape,
+//! integer types are f64 values; a `DequantizeLinear` constant `(q - z) * s`
+//! with integers `|q - z| < 2^29` (8-bit weights, int32 biases) and a float32
+//! `s` is an exact f64 product (24 + 29 bits), where onnxruntime rounds it to
+//! float32; larger levels, and products a fused multiply-add finds inexact,
+//! are refused). Convolutions, Flatten, Reshape,
 //! Transpose, negation and the input prologue are exact. Folding arithmetic
 //! into the weights rounds in f64 (unit roundoff `u = 2^-53`), once per
 //! operation and entry:
@@ -76,6 +97,13 @@ pub const MAX_ELEMENTS: usize = 1 << 26;
 pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
 /// Most multiply-adds for pre-multiplying two affine maps: 2^34.
 pub const MAX_PRODUCT_STEPS: usize = 1 << 34;
+
+/// `DequantizeLinear` of a constant needs `|q - z|` below this (2^29), so
+/// that `(q - z) s` with a float32 `s` is exact in f64.
+const DEQUANTIZE_LEVEL_LIMIT: f64 = (1u64 << 29) as f64;
+
+/// onnxruntime's QOperator format (integer operators), refused by name.
+const QOPERATORS: [&str; 10] = ["QLinearMatMul", "QLinearConv", "MatMulInteger", "ConvInteger", "QLinearAdd", "QLinearMul", "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearAveragePool"];
 
 /// Counts the values created by one import against [`MAX_TOTAL_ELEMENTS`].
 #[derive(Debug, Default)]
@@ -156,11 +184,29 @@ struct InputStage {
     shape: Vec<usize>,
 }
 
+/// The output of a `QuantizeLinear` of an input-dependent tensor, waiting
+/// for the `DequantizeLinear` that makes it a quantiser layer.
+#[derive(Debug, Clone)]
+struct PendingQuantize {
+    /// The quantised expression.
+    expr: Affine,
+    /// Scale (per tensor).
+    scale: f64,
+    /// Zero point.
+    zero_point: f64,
+    /// Integer range of the element type.
+    qmin: f64,
+    qmax: f64,
+    /// The `QuantizeLinear` node, for error messages.
+    node: String,
+}
+
 #[derive(Debug, Clone)]
 enum Value {
     Const(Tensor),
     Affine(Affine),
     Input(InputStage),
+    Quantized(PendingQuantize),
 }
 
 /// The transform that changes nothing.
@@ -219,6 +265,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         values: HashMap::new(),
         layers: Vec::new(),
         saw_dequantize: false,
+        const_types: HashMap::new(),
         float_types: Vec::new(),
         input_dim: 0,
         budget: Budget::default(),
@@ -229,6 +276,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     for init in &graph.initializer {
         let t = tensor_from_proto(init, &mut importer.budget).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
         importer.note_float_type(init.data_type);
+        importer.const_types.insert(init.name.clone(), init.data_type);
         importer.values.insert(init.name.clone(), Value::Const(t));
     }
     let inputs: Vec<_> = graph.input.iter().filter(|i| !importer.values.contains_key(&i.name)).collect();
@@ -379,6 +427,9 @@ struct Importer {
     values: HashMap<String, Value>,
     layers: Vec<Layer>,
     saw_dequantize: bool,
+    /// Element types of the constants from the file (initializers and
+    /// Constant nodes), by name: the zero point's type gives a quantiser's range.
+    const_types: HashMap<String, i32>,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
@@ -422,7 +473,7 @@ impl Importer {
         let size = match value {
             Value::Const(t) => t.data.len(),
             Value::Input(stage) => stage.transform.as_ref().map_or(0, |t| 4 * t.min.len()),
-            Value::Affine(a) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
+            Value::Affine(a) | Value::Quantized(PendingQuantize { expr: a, .. }) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
                 Map::Identity => sum,
                 Map::Dense(m) => sum.saturating_add(m.data.len()),
             }),
@@ -458,6 +509,7 @@ impl Importer {
                 Ok(Affine { shape: stage.shape, terms: vec![(0, Map::Identity)], bias: vec![0.0; width] })
             }
             Value::Const(_) => Err(unsupported("expected a value depending on the input")),
+            Value::Quantized(pending) => Err(unsupported(format!("the output of QuantizeLinear {} is read by an operator other than DequantizeLinear (a quantised activation must be dequantized by the next node that reads it)", pending.node))),
         }
     }
 
@@ -492,6 +544,12 @@ impl Importer {
 
     /// The operator registry.
     fn apply_node(&mut self, node: &NodeProto) -> Result<()> {
+        if QOPERATORS.contains(&node.op_type.as_str()) {
+            return Err(unsupported(format!("{} is onnxruntime's QOperator format; export QDQ (QuantizeLinear/DequantizeLinear around float operators)", node.op_type)));
+        }
+        if node.op_type == "DynamicQuantizeLinear" {
+            return Err(unsupported("DynamicQuantizeLinear (dynamic quantisation) computes its scale from the input; export static QDQ"));
+        }
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
             return Err(unsupported(format!("operator domain '{}' is not supported", node.domain)));
         }
@@ -503,7 +561,7 @@ impl Importer {
             activation if Activation::is_onnx_op(activation) => (1, 1),
             "Dropout" => (1, 3),
             "MatMul" | "Reshape" | "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => (2, 2),
-            "Gemm" | "Conv" | "DequantizeLinear" => (2, 3),
+            "Gemm" | "Conv" | "DequantizeLinear" | "QuantizeLinear" => (2, 3),
             other => return Err(unsupported(format!("unsupported operator {other}"))),
         };
         if node.input.len() < fewest || node.input.len() > most {
@@ -533,6 +591,9 @@ impl Importer {
                     .and_then(|a| a.t.as_ref())
                     .ok_or_else(|| unsupported("Constant without a tensor 'value' attribute"))?;
                 self.note_float_type(t.data_type);
+                if let Some(out) = node.output.first() {
+                    self.const_types.insert(out.clone(), t.data_type);
+                }
                 Value::Const(tensor_from_proto(t, &mut self.budget)?)
             }
             "Gemm" => self.gemm(node)?,
@@ -556,6 +617,7 @@ impl Importer {
                     Some(perm) => return Err(malformed(format!("Transpose perm {perm:?} is not a permutation of [0, 1]"))),
                 }
             }
+            "QuantizeLinear" => self.quantize(node)?,
             _ => self.dequantize(node)?,
         };
         self.set_output(node, result)
@@ -571,7 +633,7 @@ impl Importer {
         let value = self.get(node, 0)?;
         let rank = match &value {
             Value::Const(t) => t.shape.len(),
-            Value::Affine(a) => a.shape.len() + 1,
+            Value::Affine(a) | Value::Quantized(PendingQuantize { expr: a, .. }) => a.shape.len() + 1,
             Value::Input(s) => s.shape.len() + 1,
         } as i64;
         let axis = attr_int(node, "axis")?.unwrap_or(1);
@@ -772,9 +834,66 @@ impl Importer {
         }
     }
 
+    /// The scale, zero point and integer range of a per-tensor
+    /// `QuantizeLinear` or of the `DequantizeLinear` of an activation: an
+    /// 8-bit zero point (uint8 when absent, as ONNX specifies), a positive
+    /// scale.
+    fn quantisation_parameters(&mut self, node: &NodeProto) -> Result<(f64, f64, f64, f64)> {
+        let op = node.op_type.as_str();
+        let scale = self.get_const(node, 1)?;
+        let zero = self.optional_const(node, 2)?;
+        if scale.data.len() != 1 || zero.as_ref().is_some_and(|z| z.data.len() != 1) {
+            return Err(unsupported(format!("{op} of an activation tensor with a scale of shape {:?}: per-axis (per-channel) activation quantisation is not supported, only per tensor", scale.shape)));
+        }
+        let s = scale.data[0];
+        if !(s > 0.0 && s.is_finite()) {
+            return Err(unsupported(format!("{op} scale {s} is not a positive finite number")));
+        }
+        let element_type = match (&zero, attr_int(node, "output_dtype")?) {
+            (Some(_), _) => {
+                let name = &node.input[2];
+                *self.const_types.get(name).ok_or_else(|| unsupported(format!("{op} zero point '{name}' is not an initializer or Constant, so its element type is unknown")))?
+            }
+            (None, Some(t)) => i32::try_from(t).unwrap_or(-1),
+            (None, None) => data_type::UINT8,
+        };
+        let (qmin, qmax) = match element_type {
+            data_type::UINT8 => (0.0, 255.0),
+            data_type::INT8 => (-128.0, 127.0),
+            other => return Err(unsupported(format!("{op} to element type {other}: only 8-bit (int8, uint8) activation quantisation is supported"))),
+        };
+        let z = zero.map_or(0.0, |z| z.data[0]);
+        Ok((s, z, qmin, qmax))
+    }
+
+    /// `QuantizeLinear` of an input-dependent tensor: pending until its
+    /// `DequantizeLinear` (module docs).
+    fn quantize(&mut self, node: &NodeProto) -> Result<Value> {
+        let x = self.get(node, 0)?;
+        if matches!(x, Value::Const(_)) {
+            return Err(unsupported("QuantizeLinear of a constant (store quantised weights as integer initializers)"));
+        }
+        let expr = self.affine_of(x)?;
+        let (scale, zero_point, qmin, qmax) = self.quantisation_parameters(node)?;
+        let name = if node.name.is_empty() { format!("with output '{}'", node.output.first().map_or("", String::as_str)) } else { format!("'{}'", node.name) };
+        Ok(Value::Quantized(PendingQuantize { expr, scale, zero_point, qmin, qmax, node: name }))
+    }
+
     fn dequantize(&mut self, node: &NodeProto) -> Result<Value> {
         self.saw_dequantize = true;
-        let x = self.get_const(node, 0).map_err(|_| unsupported("DequantizeLinear is supported on constant (weight) tensors only"))?;
+        if let Value::Quantized(pending) = self.get(node, 0)? {
+            // the quantiser Q -> DQ as one layer over the quantised expression
+            let (scale, zero_point, qmin, qmax) = self.quantisation_parameters(node)?;
+            if (scale, zero_point, qmin, qmax) != (pending.scale, pending.zero_point, pending.qmin, pending.qmax) {
+                return Err(unsupported(format!(
+                    "DequantizeLinear with scale {scale}, zero point {zero_point} of QuantizeLinear {} with scale {}, zero point {} (a requantisation; only matching pairs are supported)",
+                    pending.node, pending.scale, pending.zero_point
+                )));
+            }
+            let activation = Activation::Quantize { scale, zero_point, qmin, qmax };
+            return Ok(Value::Affine(self.materialize(pending.expr, activation)?));
+        }
+        let x = self.get_const(node, 0).map_err(|_| unsupported("DequantizeLinear is supported on constant (weight) tensors and on the output of a QuantizeLinear only"))?;
         let scale = self.get_const(node, 1)?;
         let zero = self.optional_const(node, 2)?;
         if scale.data.is_empty() {
@@ -809,9 +928,20 @@ impl Importer {
             .map(|(i, &q)| {
                 let c = (i / inner) % channels;
                 let z = zero.as_ref().map_or(0.0, |z| z.data[c]);
-                (q - z) * scale.data[c]
+                // q - z is an exact integer; (q - z) s is exact for |q - z| <
+                // 2^29 and a float32 s (24 + 29 bits), which a fused
+                // multiply-add checks for any s (module docs, Rounding)
+                let level = q - z;
+                if level.abs() >= DEQUANTIZE_LEVEL_LIMIT {
+                    return Err(unsupported(format!("DequantizeLinear value {q} - {z} is 2^29 or more in magnitude; (q - z) * scale would not be exact in f64")));
+                }
+                let value = level * scale.data[c];
+                if level.mul_add(scale.data[c], -value) != 0.0 {
+                    return Err(unsupported(format!("DequantizeLinear value ({q} - {z}) * {} is not exact in f64", scale.data[c])));
+                }
+                Ok(value)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Value::Const(Tensor { shape: x.shape, data }))
     }
 
