@@ -1635,4 +1635,137 @@ mod tests {
         assert_eq!(f16_to_f64(0x7bff), 65504.0);
         assert_eq!(f16_to_f64(0x8000).to_bits(), (-0.0f64).to_bits());
     }
+
+    fn small_int(name: &str, dtype: i32, values: &[i64]) -> TensorProto {
+        let raw = values.iter().map(|&v| v as u8).collect();
+        TensorProto { name: name.into(), dims: vec![], data_type: dtype, raw_data: raw, ..Default::default() }
+    }
+
+    /// input -> Q/DQ (uint8, z = 0: clamps at 0) -> MatMul -> Add of an int32
+    /// bias DequantizeLinear -> Q/DQ (int8, z = -128: a folded ReLU) ->
+    /// MatMul -> Q/DQ (int8, z = 3) -> output: three quantiser layers and the
+    /// output layer, evaluated at ties, saturations and ordinary points.
+    #[test]
+    fn qdq_activations_read_as_quantiser_layers() {
+        let nodes = vec![
+            node("QuantizeLinear", &["x", "s_in", "z_in"], "xq", vec![]),
+            node("DequantizeLinear", &["xq", "s_in", "z_in"], "xd", vec![]),
+            node("MatMul", &["xd", "w1"], "h", vec![]),
+            node("DequantizeLinear", &["b1q", "s_b"], "b1", vec![]),
+            node("Add", &["h", "b1"], "hb", vec![]),
+            node("QuantizeLinear", &["hb", "s_h", "z_h"], "hq", vec![]),
+            node("DequantizeLinear", &["hq", "s_h", "z_h"], "hd", vec![]),
+            node("MatMul", &["hd", "w2"], "o", vec![]),
+            node("QuantizeLinear", &["o", "s_o", "z_o"], "oq", vec![]),
+            node("DequantizeLinear", &["oq", "s_o", "z_o"], "y", vec![]),
+        ];
+        let b1q = TensorProto { name: "b1q".into(), dims: vec![2], data_type: data_type::INT32, int32_data: vec![3, -1000], ..Default::default() };
+        let initializers = vec![
+            tensor("s_in", &[], &[0.5]),
+            small_int("z_in", data_type::UINT8, &[0]),
+            tensor("w1", &[1, 2], &[1.0, -1.0]),
+            b1q,
+            tensor("s_b", &[], &[0.25]),
+            tensor("s_h", &[], &[0.25]),
+            small_int("z_h", data_type::INT8, &[-128]),
+            tensor("w2", &[2, 1], &[1.0, 0.5]),
+            tensor("s_o", &[], &[0.125]),
+            small_int("z_o", data_type::INT8, &[3]),
+        ];
+        let net = read(&graph_bytes(nodes, initializers, &[1, 1], "y")).unwrap();
+        net.validate().unwrap();
+        let kinds: Vec<Activation> = net.layers.iter().map(|l| l.activation).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Activation::Quantize { scale: 0.5, zero_point: 0.0, qmin: 0.0, qmax: 255.0 },
+                Activation::Quantize { scale: 0.25, zero_point: -128.0, qmin: -128.0, qmax: 127.0 },
+                Activation::Quantize { scale: 0.125, zero_point: 3.0, qmin: -128.0, qmax: 127.0 },
+                Activation::Identity
+            ]
+        );
+        assert_eq!(net.layers[1].bias, vec![0.75, -250.0]);
+        // by hand: xq = s_in clamp(rne(x / 0.5), 0, 255); h = (xq + 0.75, -xq - 250)
+        // -> quantised by 0.25 with a floor at 0; o = h0 + h1 / 2 -> 0.125 (clamp(rne(8 o) + 3) - 3)
+        let by_hand = |x: f64| {
+            let xq = 0.5 * (x / 0.5).round_ties_even().clamp(0.0, 255.0);
+            let h0 = 0.25 * ((xq + 0.75) / 0.25).round_ties_even().clamp(0.0, 255.0);
+            let o: f64 = h0; // h1 = -xq - 250 is clamped to 0
+            0.125 * ((o / 0.125).round_ties_even() + 3.0).clamp(-128.0, 127.0) - 0.125 * 3.0
+        };
+        for x in [-3.0, 0.0, 0.25, 0.75, 1.25, 1.3, 2.0, 7.7, 14.9, 200.0] {
+            assert_eq!(net.eval(&[x]), vec![by_hand(x)], "x = {x}");
+        }
+        // the ties: x / 0.5 = 0.5 -> 0, 1.5 -> 2, 2.5 -> 2 (half to even)
+        assert_eq!(net.eval(&[0.25]), net.eval(&[0.0]));
+        assert_eq!(net.eval(&[0.75]), net.eval(&[1.0]));
+        assert_eq!(net.eval(&[1.25]), net.eval(&[1.0]));
+        // the output saturates at 0.125 (127 - 3)
+        assert_eq!(net.eval(&[200.0]), vec![0.125 * 124.0]);
+    }
+
+    /// A Relu that onnxruntime did not fold stays its own layer before the quantiser.
+    #[test]
+    fn relu_before_a_quantiser_is_its_own_layer() {
+        let nodes = vec![
+            node("MatMul", &["x", "w"], "h", vec![]),
+            node("Relu", &["h"], "r", vec![]),
+            node("QuantizeLinear", &["r", "s"], "rq", vec![]),
+            node("DequantizeLinear", &["rq", "s"], "y", vec![]),
+        ];
+        let net = read(&graph_bytes(nodes, vec![tensor("w", &[1, 1], &[-1.0]), tensor("s", &[], &[0.5])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.layers[0].activation, Activation::Relu);
+        // no zero point: uint8, zero point 0
+        assert_eq!(net.layers[1].activation, Activation::Quantize { scale: 0.5, zero_point: 0.0, qmin: 0.0, qmax: 255.0 });
+        assert_eq!(net.eval(&[-1.3]), vec![1.5]);
+        assert_eq!(net.eval(&[-1.25]), vec![1.0]);
+        assert_eq!(net.eval(&[-1000.0]), vec![127.5]);
+        assert_eq!(net.eval(&[2.0]), vec![0.0]);
+    }
+
+    /// Quantisation the reader does not model is refused with one line
+    /// naming the node.
+    #[test]
+    fn unsupported_quantisation_is_refused_by_name() {
+        let s = || tensor("s", &[], &[0.5]);
+        // a quantised tensor read by Relu, and one that is the graph output
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![]), node("Relu", &["xq"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'y' (Relu): the output of QuantizeLinear 'xq' is read by an operator other than DequantizeLinear"), "{}", err.context);
+        let err = error_of(&graph_bytes(vec![node("QuantizeLinear", &["x", "s"], "y", vec![])], vec![s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("graph output 'y': the output of QuantizeLinear 'y'"), "{}", err.context);
+        // per-axis activation quantisation
+        let nodes = vec![node("QuantizeLinear", &["x", "s2"], "xq", vec![]), node("DequantizeLinear", &["xq", "s2"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("s2", &[2], &[0.5, 0.25])], &[1, 2], "y"));
+        assert!(err.context.starts_with("node 'xq' (QuantizeLinear): ") && err.context.contains("per-axis"), "{}", err.context);
+        // a 16-bit output type
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![int("output_dtype", 5)]), node("DequantizeLinear", &["xq", "s"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'xq' (QuantizeLinear): ") && err.context.contains("only 8-bit"), "{}", err.context);
+        // a pair with different scales (a requantisation)
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![]), node("DequantizeLinear", &["xq", "t"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![s(), tensor("t", &[], &[0.25])], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'y' (DequantizeLinear): ") && err.context.contains("requantisation"), "{}", err.context);
+        // the QOperator format
+        for op in ["QLinearMatMul", "MatMulInteger", "QLinearConv", "ConvInteger", "QLinearAdd"] {
+            let mut n = node(op, &["x", "s"], "y", vec![]);
+            if op == "QLinearAdd" {
+                n.domain = "com.microsoft".into();
+            }
+            let err = error_of(&graph_bytes(vec![n], vec![s()], &[1, 1], "y"));
+            assert!(err.context.starts_with(&format!("node 'y' ({op}): {op} is onnxruntime's QOperator format; export QDQ")), "{}", err.context);
+        }
+        // an int32 level of 2^29 or more
+        let big = TensorProto { name: "q".into(), dims: vec![1], data_type: data_type::INT32, int32_data: vec![1 << 29], ..Default::default() };
+        let nodes = vec![node("DequantizeLinear", &["q", "s"], "b", vec![]), node("Add", &["x", "b"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes.clone(), vec![big, s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'b' (DequantizeLinear): ") && err.context.contains("2^29"), "{}", err.context);
+        let fine = TensorProto { name: "q".into(), dims: vec![1], data_type: data_type::INT32, int32_data: vec![(1 << 29) - 1], ..Default::default() };
+        let net = read(&graph_bytes(nodes.clone(), vec![fine, tensor("s", &[], &[0.1f32 as f64])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.layers[0].bias, vec![((1i64 << 29) - 1) as f64 * (0.1f32 as f64)]);
+        // a float64 scale whose product is not exact
+        let odd = TensorProto { name: "q".into(), dims: vec![1], data_type: data_type::INT32, int32_data: vec![(1 << 29) - 1], ..Default::default() };
+        let err = error_of(&graph_bytes(nodes, vec![odd, tensor("s", &[], &[0.1])], &[1, 1], "y"));
+        assert!(err.context.contains("is not exact in f64"), "{}", err.context);
+    }
 }
