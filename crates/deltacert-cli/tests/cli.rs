@@ -59,6 +59,37 @@ fn eval_prints_single_and_batched_outputs() {
     assert_eq!(v, vec![vec![-3.625], vec![-13.921875]]);
 }
 
+/// A hand-built QDQ model (tests/fixtures/qdq/make_qdq_mlp.py: quantisers
+/// on the input, after the hidden layer with a folded ReLU, and on the
+/// output; an int32 bias): `eval` gives the quantised outputs computed by
+/// hand (ties to even, both saturations), which onnxruntime also gives;
+/// `info` names the quantiser layers and `--method milp` refuses them.
+#[test]
+fn eval_of_a_qdq_model_gives_the_quantised_outputs() {
+    let model = fixture("qdq/qdq_mlp.onnx");
+    let batch = scratch("qdq_batch.json");
+    std::fs::write(&batch, "[[0, 0], [0.25, 0.75], [1.3, -0.4], [2, 1], [-3, 5], [100, -100]]").unwrap();
+    let o = deltacert(&["eval", &model, "--input", batch.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Vec<Vec<f64>> = serde_json::from_slice(&o.stdout).unwrap();
+    // xq = 0.5 clamp(rne(2 x), 0, 255); h = (xq0 + xq1 / 2 + 0.75, xq1 - xq0 - 0.5);
+    // hd = 0.25 clamp(rne(4 h), 0, 255); o = hd0 - hd1 / 2;
+    // y = 0.125 (clamp(rne(8 o) + 3, -128, 127) - 3). At (0.25, 0.75) the ties
+    // 2x = 0.5 and 1.5 go to 0 and 2; at (100, -100) hd0 saturates at 63.75
+    // and y at 0.125 (127 - 3) = 15.5.
+    assert_eq!(v, vec![vec![0.75], vec![1.0], vec![2.25], vec![3.25], vec![1.0], vec![15.5]]);
+    let o = deltacert(&["info", &model, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let activations: Vec<&str> = info["layers"].as_array().unwrap().iter().map(|l| l["activation"].as_str().unwrap()).collect();
+    assert_eq!(activations, ["quantize", "quantize", "quantize", "identity"]);
+    assert_eq!(info["layers"][1]["quantizer"], serde_json::json!({ "scale": 0.25, "zero_point": -128.0, "qmin": -128.0, "qmax": 127.0 }));
+    let o = deltacert(&["bound", &model, &model, "--box", "-1,1", "--method", "milp"]);
+    assert_bad_input(&o, &["--method milp", "uses quantize"]);
+    let o = deltacert(&["bound", &model, &model, "--box", "-1,1", "--method", "propagate", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[test]
 fn compress_fixed_point_matches_the_papers_quantised_network() {
     let out = scratch("quant.onnx");

@@ -97,7 +97,7 @@ pub fn check_piecewise_linear(network: &Network, name: &str) -> Result<()> {
     for (k, layer) in network.layers.iter().enumerate() {
         let ok = if k == last { layer.activation == Activation::Identity } else { layer.activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some()) };
         if !ok {
-            return Err(unsupported(format!("--method milp needs piecewise-linear activations: {name} layer {} uses {}", k + 1, layer.activation.name())));
+            return Err(unsupported(format!("--method milp needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU): {name} layer {} uses {}", k + 1, layer.activation.name())));
         }
     }
     Ok(())

@@ -125,6 +125,11 @@ pub fn enclose_outputs(network: &Network, x: &[f64]) -> Vec<(f64, f64)> {
                 }
                 Activation::Tanh => (deltacert::rounding::tanh_enclosure(l).0, deltacert::rounding::tanh_enclosure(u).1),
                 Activation::Sigmoid => (deltacert::rounding::sigmoid_enclosure(l).0, deltacert::rounding::sigmoid_enclosure(u).1),
+                Activation::Quantize { scale, zero_point, qmin, qmax } => {
+                    // monotone: the levels of the quotients rounded outward, times s rounded outward
+                    let level = |t: f64| (t.round_ties_even() + zero_point).clamp(qmin, qmax) - zero_point;
+                    ((level((l / scale).next_down()) * scale).next_down(), (level((u / scale).next_up()) * scale).next_up())
+                }
             })
             .collect();
         acts.push(post);

@@ -108,6 +108,39 @@ fn onnx_round_trip_is_exact_in_f64_and_within_f32_rounding() {
     }
 }
 
+/// Quantiser layers (on the input, folding a ReLU, after a ReLU, on the
+/// output; uint8 and int8, zero points at the bottom and in the middle) are
+/// written as QuantizeLinear/DequantizeLinear pairs and read back as the same
+/// layers; a float64 model with quantisers is refused (QuantizeLinear reads
+/// float32).
+#[test]
+fn quantiser_layers_round_trip_through_qdq() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let mut dense = |rows: usize, cols: usize| Matrix::from_rows(rows, cols, (0..rows * cols).map(|_| rng.gen_range(-1.0f32..1.0) as f64).collect());
+    let quantiser = |scale: f32, zero_point: f64, unsigned: bool| {
+        let (qmin, qmax) = if unsigned { (0.0, 255.0) } else { (-128.0, 127.0) };
+        Activation::Quantize { scale: scale as f64, zero_point, qmin, qmax }
+    };
+    let layers = vec![
+        Layer::dense(0, Matrix::identity(3), vec![0.0; 3], quantiser(0.0625, 0.0, false)),
+        Layer::dense(1, dense(4, 3), vec![0.25; 4], quantiser(0.05, 0.0, true)),
+        Layer::dense(2, dense(4, 4), vec![-0.125; 4], Activation::Relu),
+        Layer::dense(3, Matrix::identity(4), vec![0.0; 4], quantiser(0.1, -128.0, false)),
+        Layer::dense(4, dense(2, 4), vec![0.5, -0.5], quantiser(0.02, 128.0, true)),
+        Layer::dense(5, Matrix::identity(2), vec![0.0; 2], Activation::Identity),
+    ];
+    let net = Network { input_dim: 3, input_transform: None, layers, kept_neurons: None, source_dtype: "float32".into(), output_softmax: false };
+    net.validate().unwrap();
+    let back = read(&write(&net, &ExportFormat::Float32).unwrap()).unwrap();
+    assert_eq!(back.layers, net.layers);
+    for _ in 0..200 {
+        let x: Vec<f64> = (0..3).map(|_| rng.gen_range(-4.0..4.0)).collect();
+        assert_eq!(back.eval(&x), net.eval(&x));
+    }
+    let err = write(&net, &ExportFormat::Float64).unwrap_err();
+    assert!(err.context.contains("quantiser is written only in a float32 model"), "{}", err.context);
+}
+
 #[test]
 fn int8_qdq_export_round_trips_exactly() {
     let net = model("paper/paper_quant3d_orig.onnx");

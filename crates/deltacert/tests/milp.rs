@@ -219,5 +219,11 @@ fn milp_refuses_networks_that_are_not_piecewise_linear() {
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &f, &set, &InputCoupling::Same).unwrap();
     let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
-    assert!(err.context.contains("needs piecewise-linear activations: the reference network layer 1 uses tanh"), "{}", err.context);
+    assert!(err.context.contains("needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU): the reference network layer 1 uses tanh"), "{}", err.context);
+    // a quantiser (a step function) has no encoding either
+    let mut q = random_mlp(&mut rng, 2, &[4], 1, Activation::Relu);
+    q.layers[0].activation = Activation::Quantize { scale: 0.125, zero_point: 0.0, qmin: 0.0, qmax: 255.0 };
+    let prepared = prepare(&q, &q, &set, &InputCoupling::Same).unwrap();
+    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
+    assert!(err.context.contains("layer 1 uses quantize"), "{}", err.context);
 }

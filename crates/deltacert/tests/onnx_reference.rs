@@ -16,8 +16,20 @@
 //! several layers; 1e-2 for float16); outputs must agree to
 //! `tolerance * (1 + magnitude)`.
 //!
-//! Needs python3 with the `onnx` and `numpy` modules. Without them the test
-//! prints SKIP and passes, unless DELTACERT_REQUIRE_PYTHON=1 is set.
+//! Quantised activations (QDQ): hand-built graphs whose float32 arithmetic
+//! is exact (power-of-two scales, dyadic weights and inputs on rounding ties
+//! and past both saturations) must agree bit for bit (tolerance 0) with the
+//! reference evaluator and with onnxruntime (graph optimisations off,
+//! `ort_outputs`); MLPs quantised by onnxruntime's `quantize_static` (per
+//! tensor and per channel, uint8 and int8 activations) agree within the
+//! float32 tolerance, on inputs that the generator keeps away from rounding
+//! ties: onnxruntime computes `x / s` and the dequantized values in float32,
+//! deltacert in f64, so within a float32 rounding of a tie the two can pick
+//! neighbouring levels.
+//!
+//! Needs python3 with the `onnx`, `onnxruntime` and `numpy` modules. Without
+//! them the test prints SKIP and passes, unless DELTACERT_REQUIRE_PYTHON=1 is
+//! set.
 
 use deltacert::error::ErrorKind;
 use serde_json::Value;
@@ -47,7 +59,7 @@ fn floats(v: &Value) -> Vec<f64> {
 
 #[test]
 fn reader_agrees_with_the_onnx_reference_evaluator() {
-    if !python_with("onnx, onnx.reference, numpy") {
+    if !python_with("onnx, onnx.reference, onnxruntime, numpy") {
         return;
     }
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -58,6 +70,8 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
 
     let (mut compared, mut outputs_compared, mut refused) = (0usize, 0usize, 0usize);
+    let (mut qdq_exact, mut ort_static, mut ort_compared) = (0usize, 0usize, 0usize);
+    let (mut static_outputs, mut static_identical, mut static_worst) = (0usize, 0usize, 0.0f64);
     let mut worst_ratio = 0.0f64;
     let mut per_dtype = std::collections::BTreeMap::<String, usize>::new();
     for entry in manifest.as_array().unwrap() {
@@ -70,17 +84,31 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
                 let network = result.unwrap_or_else(|e| panic!("{file} ({description}, ops {}): refused: {e}", entry["ops"]));
                 network.validate().unwrap_or_else(|e| panic!("{file}: invalid network: {e}"));
                 let allowed = entry["tolerance"].as_f64().unwrap() * (1.0 + entry["magnitude"].as_f64().unwrap());
-                for (input, expected) in entry["inputs"].as_array().unwrap().iter().zip(entry["outputs"].as_array().unwrap()) {
-                    let (input, expected) = (floats(input), floats(expected));
-                    let got = network.eval(&input);
-                    assert_eq!(got.len(), expected.len(), "{file} ({description}): output length");
-                    for (j, (g, e)) in got.iter().zip(&expected).enumerate() {
-                        let error = (g - e).abs();
-                        assert!(error <= allowed, "{file} ({description}, ops {}) output {j} at {input:?}: deltacert {g}, ONNX {e}, allowed {allowed:e}", entry["ops"]);
-                        worst_ratio = worst_ratio.max(error / allowed);
-                        outputs_compared += 1;
+                let references: Vec<&Value> = [&entry["outputs"], &entry["ort_outputs"]].into_iter().filter(|v| !v.is_null()).collect();
+                for (source, outputs) in references.iter().enumerate() {
+                    let who = if source == 0 { "ONNX reference" } else { "onnxruntime" };
+                    for (input, expected) in entry["inputs"].as_array().unwrap().iter().zip(outputs.as_array().unwrap()) {
+                        let (input, expected) = (floats(input), floats(expected));
+                        let got = network.eval(&input);
+                        assert_eq!(got.len(), expected.len(), "{file} ({description}): output length");
+                        for (j, (g, e)) in got.iter().zip(&expected).enumerate() {
+                            let error = (g - e).abs();
+                            assert!(error <= allowed, "{file} ({description}, ops {}) output {j} at {input:?}: deltacert {g}, {who} {e}, allowed {allowed:e}", entry["ops"]);
+                            if allowed > 0.0 {
+                                worst_ratio = worst_ratio.max(error / allowed);
+                            }
+                            outputs_compared += 1;
+                            ort_compared += usize::from(source == 1);
+                            if description.starts_with("quantize_static") && source == 1 {
+                                static_outputs += 1;
+                                static_identical += usize::from(*g == *e);
+                                static_worst = static_worst.max(error);
+                            }
+                        }
                     }
                 }
+                qdq_exact += usize::from(description == "family_qdq_activations");
+                ort_static += usize::from(description.starts_with("quantize_static"));
                 compared += 1;
                 *per_dtype.entry(entry["dtype"].as_str().unwrap().to_string()).or_default() += 1;
             }
@@ -97,9 +125,11 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
         }
     }
     println!("onnx_reference: {compared} graphs read and compared ({per_dtype:?}), {outputs_compared} outputs, largest error {worst_ratio:.3} of the allowed; {refused} refused as expected");
+    println!("onnx_reference: QDQ activations: {qdq_exact} exact graphs bit for bit, {ort_static} quantize_static models; {ort_compared} outputs compared with onnxruntime; quantize_static: {static_identical} of {static_outputs} outputs identical to onnxruntime's, largest difference {static_worst:e}");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(compared >= 200, "only {compared} graphs compared");
-    assert_eq!(refused, 13);
+    assert_eq!(refused, 16);
+    assert!(qdq_exact >= 20 && ort_static == 8, "{qdq_exact} exact QDQ graphs, {ort_static} quantize_static models");
 }
 
 /// The Python interpreter with onnx and onnxruntime: `DELTACERT_PYTHON`

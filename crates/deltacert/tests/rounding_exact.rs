@@ -72,6 +72,24 @@ fn exact_sigma(activation: Activation, v: &Big) -> Big {
             if *v >= big(0.0) { v.clone() } else { big(alpha) * v.clone() }
         }
         Activation::Identity => v.clone(),
+        Activation::Quantize { scale, zero_point, qmin, qmax } => {
+            // the integer n with s (n - 1/2) <= v <= s (n + 1/2), ties to even
+            let s = big(scale);
+            let mut n = (v.to_f64().value() / scale).floor().clamp(-1e12, 1e12);
+            while s.clone() * big(n + 0.5) < *v {
+                n += 1.0;
+            }
+            while s.clone() * big(n - 0.5) > *v {
+                n -= 1.0;
+            }
+            let odd = n.rem_euclid(2.0) == 1.0;
+            if odd && s.clone() * big(n + 0.5) == *v {
+                n += 1.0;
+            } else if odd && s.clone() * big(n - 0.5) == *v {
+                n -= 1.0;
+            }
+            s * big((n + zero_point).clamp(qmin, qmax) - zero_point)
+        }
     }
 }
 
@@ -103,18 +121,19 @@ fn test_points() -> Vec<f64> {
 
 #[test]
 fn value_and_derivative_enclosures_contain_the_exact_values() {
-    for activation in [Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }] {
+    let quantisers = [Activation::Quantize { scale: 0.05f32 as f64, zero_point: 0.0, qmin: 0.0, qmax: 255.0 }, Activation::Quantize { scale: 0.375, zero_point: -7.0, qmin: -128.0, qmax: 127.0 }];
+    for activation in [Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }].into_iter().chain(quantisers) {
         let rule = activation.rule();
         for v in test_points() {
             let exact_v = big(v);
             let (lo, hi) = rule.value_enclosure(v);
             let value = exact_sigma(activation, &exact_v);
             let (value_range, derivative_range) = global_ranges(activation);
-            let exact_family = matches!(activation, Activation::LeakyRelu { .. });
+            let exact_family = matches!(activation, Activation::LeakyRelu { .. } | Activation::Quantize { .. });
             assert!(if exact_family { big(lo) <= value && big(hi) >= value } else { proven_enclosure(lo, hi, &value, value_range) }, "{activation:?} value at {v}: [{lo:e}, {hi:e}] vs {value}");
             let (dlo, dhi) = rule.derivative_enclosure(v);
             let derivative = exact_derivative(activation, &exact_v);
-            if matches!(activation, Activation::LeakyRelu { .. }) {
+            if exact_family {
                 assert!(big(dlo) <= derivative && big(dhi) >= derivative);
             } else {
                 assert!(proven_enclosure(dlo, dhi, &derivative, derivative_range), "{activation:?} derivative at {v}: [{dlo:e}, {dhi:e}] vs {derivative}");
@@ -181,7 +200,8 @@ fn exact_affine(e: &NeuronAffine, v: &Big, a: &Big, constant: &Big) -> Big {
 /// the exact `slope v0 - sigma(v0)`, which must lie in that range).
 #[test]
 fn neuron_facts_hold_on_the_exact_graph() {
-    for activation in [Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }, Activation::Relu] {
+    let quantisers = [Activation::Quantize { scale: 0.05f32 as f64, zero_point: 0.0, qmin: 0.0, qmax: 255.0 }, Activation::Quantize { scale: 0.375, zero_point: -7.0, qmin: -128.0, qmax: 127.0 }];
+    for activation in [Activation::Tanh, Activation::Sigmoid, Activation::LeakyRelu { alpha: 0.1 }, Activation::Relu].into_iter().chain(quantisers) {
         for (l, u) in test_intervals() {
             if activation.piecewise_linear_slope().is_some() && !(l < 0.0 && u > 0.0) {
                 continue;

@@ -1,6 +1,7 @@
 //! `deltacert info MODEL`.
 
 use crate::args::InfoArgs;
+use deltacert::activation::Activation;
 use deltacert::io::read_model;
 use serde_json::json;
 use std::process::ExitCode;
@@ -12,13 +13,17 @@ pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
         .iter()
         .enumerate()
         .map(|(k, l)| {
-            json!({
+            let mut layer = json!({
                 "layer": k + 1,
                 "width": l.width(),
                 "activation": l.activation.name(),
                 "reads": l.terms.iter().map(|t| t.source).collect::<Vec<_>>(),
                 "parameters": l.bias.len() + l.terms.iter().map(|t| t.weights.data.len()).sum::<usize>(),
-            })
+            });
+            if let Activation::Quantize { scale, zero_point, qmin, qmax } = l.activation {
+                layer["quantizer"] = json!({ "scale": scale, "zero_point": zero_point, "qmin": qmin, "qmax": qmax });
+            }
+            layer
         })
         .collect();
     let report = json!({
@@ -48,7 +53,11 @@ pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
         for (k, l) in net.layers.iter().enumerate() {
             let kind = if k + 1 == net.layers.len() { "output" } else { "hidden" };
             let reads: Vec<String> = l.terms.iter().map(|t| if t.source == 0 { "input".into() } else { format!("layer {}", t.source) }).collect();
-            println!("layer {:>2}:    {kind} width {:>4}  {:<10} reads {}", k + 1, l.width(), l.activation.name(), reads.join(" + "));
+            let quantizer = match l.activation {
+                Activation::Quantize { scale, zero_point, qmin, qmax } => format!("  (scale {scale}, zero point {zero_point}, levels [{qmin}, {qmax}])"),
+                _ => String::new(),
+            };
+            println!("layer {:>2}:    {kind} width {:>4}  {:<10} reads {}{quantizer}", k + 1, l.width(), l.activation.name(), reads.join(" + "));
         }
         if net.output_softmax {
             println!("output:      softmax of layer {} (eval gives probabilities; bounds are on the probabilities)", net.layers.len());

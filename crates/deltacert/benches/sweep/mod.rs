@@ -359,6 +359,10 @@ pub fn activation_enclosure(activation: Activation, x: Interval) -> Interval {
         },
         Activation::Tanh => Interval { lo: widen_down(x.lo.tanh()).max(-1.0), hi: widen_up(x.hi.tanh()).min(1.0) },
         Activation::Sigmoid => Interval { lo: widen_down(sigmoid(x.lo)).max(0.0), hi: widen_up(sigmoid(x.hi)).min(1.0) },
+        Activation::Quantize { .. } => {
+            let (lo, hi) = activation.rule().interval(x.lo, x.hi);
+            Interval { lo, hi }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ impl ActivationRule for Identity {
         "identity"
     }
     fn shape(&self) -> super::Shape {
-        super::Shape { monotone: true, derivative_peaked_at_zero: false }
+        super::Shape { monotone: true, derivative_peaked_at_zero: false, slope_restricted: true }
     }
     fn eval(&self, v: f64) -> f64 {
         v

@@ -24,7 +24,7 @@ impl ActivationRule for LeakyRelu {
         "leaky_relu"
     }
     fn shape(&self) -> super::Shape {
-        super::Shape { monotone: true, derivative_peaked_at_zero: false }
+        super::Shape { monotone: true, derivative_peaked_at_zero: false, slope_restricted: true }
     }
     fn eval(&self, v: f64) -> f64 {
         if v >= 0.0 { v } else { self.alpha * v }

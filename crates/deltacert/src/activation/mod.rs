@@ -4,7 +4,8 @@
 //! [`ActivationRule`]: evaluation and derivative (for gradient ascent), value
 //! and derivative enclosures, its slope restriction
 //! `alpha <= (sigma(s) - sigma(t)) / (s - t) <= beta` (which yields the sector
-//! and incremental quadratic constraints of docs/method.md §3), the neuron
+//! and incremental quadratic constraints of docs/method.md §3; a quantiser
+//! is a step function and declares itself not slope-restricted), the neuron
 //! facts of the SDP, the linear relaxations of linear and differential bound
 //! propagation ([`relaxation`]), the mixed-integer encoding of the MILP
 //! ([`mixed_integer`]; piecewise-linear activations only), and its ONNX
@@ -28,6 +29,7 @@
 mod identity;
 mod leaky_relu;
 pub mod mixed_integer;
+mod quantize;
 pub mod relaxation;
 mod relu;
 mod sigmoid;
@@ -124,6 +126,12 @@ pub struct Shape {
     /// The derivative rises up to 0 and falls after it:
     /// the tanh and sigmoid rules take local slopes from the ends and from 0.
     pub derivative_peaked_at_zero: bool,
+    /// Every difference quotient lies in the finite
+    /// [`ActivationRule::slope_bounds`]: the sector and incremental quadratic
+    /// constraints and the slope relaxation of a difference
+    /// ([`relaxation::slope_difference_relaxation`]) need it. A quantiser (a
+    /// step function) is not slope-restricted: those rules are skipped for it.
+    pub slope_restricted: bool,
 }
 
 /// An ONNX operator implementing an activation: its op type and float
@@ -176,7 +184,9 @@ pub trait ActivationRule: BoxedRule {
         let d = self.derivative(pre_activation);
         (d, d)
     }
-    /// Slope bounds `(alpha, beta)`: every difference quotient lies in `[alpha, beta]`.
+    /// Slope bounds `(alpha, beta)`: every difference quotient lies in
+    /// `[alpha, beta]` (`beta = +inf` when the activation is not
+    /// [`Shape::slope_restricted`]).
     fn slope_bounds(&self) -> (f64, f64);
     /// `Some(s)` for the piecewise-linear family `max(v, s v)` with `0 <= s
     /// < 1` (ReLU: 0, leaky ReLU: its alpha): linear on either side of 0, so
@@ -252,12 +262,32 @@ pub enum Activation {
     Sigmoid,
     /// `v` (affine output layer).
     Identity,
+    /// The quantiser `s (clamp(rne(v / s) + z, qmin, qmax) - z)` of an ONNX
+    /// `QuantizeLinear`/`DequantizeLinear` pair on an activation tensor.
+    Quantize {
+        /// The scale `s > 0`.
+        scale: f64,
+        /// The zero point `z`, an integer in `[qmin, qmax]`.
+        zero_point: f64,
+        /// Smallest integer level (0 for uint8, -128 for int8).
+        qmin: f64,
+        /// Largest integer level (255 for uint8, 127 for int8).
+        qmax: f64,
+    },
 }
 
 impl Activation {
     /// Every activation of the IR, one of each variant (the ONNX reader
     /// looks op types up here, and the tests run over all of them).
-    pub const ALL: [Activation; 5] = [Activation::Identity, Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid];
+    pub const ALL: [Activation; 6] = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu { alpha: 0.1 },
+        Activation::Tanh,
+        Activation::Sigmoid,
+        // a uint8 quantiser with zero point 0 (a folded ReLU), saturating at 12.75
+        Activation::Quantize { scale: 0.05, zero_point: 0.0, qmin: 0.0, qmax: 255.0 },
+    ];
 
     /// Calls `f` with this activation's rule, built on the stack: the
     /// registry of rules, one arm per activation. Hot paths (evaluation,
@@ -272,6 +302,7 @@ impl Activation {
             Activation::Tanh => f(&tanh::Tanh),
             Activation::Sigmoid => f(&sigmoid::Sigmoid),
             Activation::Identity => f(&identity::Identity),
+            Activation::Quantize { scale, zero_point, qmin, qmax } => f(&quantize::Quantize { scale, zero_point, qmin, qmax }),
         }
     }
     /// Its rules, boxed.
@@ -296,6 +327,11 @@ impl Activation {
     /// Slope bounds `(alpha, beta)`.
     pub fn slope_bounds(&self) -> (f64, f64) {
         self.with_rule(|rule| rule.slope_bounds())
+    }
+    /// Whether its difference quotients lie in finite slope bounds
+    /// ([`Shape::slope_restricted`]).
+    pub fn slope_restricted(&self) -> bool {
+        self.with_rule(|rule| rule.shape().slope_restricted)
     }
     /// `Some(negative_slope)` for the piecewise-linear family `max(v, alpha v)`
     /// ([`ActivationRule::negative_side_slope`]).
@@ -338,6 +374,8 @@ mod tests {
             let points: Vec<f64> = (-4000..=4000).map(|i| i as f64 / 100.0).collect();
             let values: Vec<f64> = points.iter().map(|&v| rule.eval(v)).collect();
             let (alpha, beta) = rule.slope_bounds();
+            assert_eq!(shape.slope_restricted, beta.is_finite() && alpha.is_finite(), "{activation:?}: finite slope bounds exactly when slope-restricted");
+            let mut jumps = 0;
             for k in 1..points.len() {
                 let quotient = (values[k] - values[k - 1]) / (points[k] - points[k - 1]);
                 // a few ulps of evaluation error relative to the step
@@ -346,6 +384,7 @@ mod tests {
                 if shape.monotone {
                     assert!(values[k] >= values[k - 1], "{activation:?} declared monotone but falls at {}", points[k]);
                 }
+                jumps += usize::from(values[k] != values[k - 1]);
                 if shape.derivative_peaked_at_zero {
                     let (d0, d1) = (rule.derivative(points[k - 1]), rule.derivative(points[k]));
                     if points[k] <= 0.0 {
@@ -355,6 +394,8 @@ mod tests {
                     }
                 }
             }
+            // the samples exercise the activation: it is not constant there
+            assert!(jumps >= 100, "{activation:?} changes only {jumps} times over [-40, 40]");
         }
     }
 
@@ -367,6 +408,7 @@ mod tests {
             Activation::Tanh,
             Activation::Sigmoid,
             Activation::Identity,
+            Activation::Quantize { scale: 0.25, zero_point: 3.0, qmin: -128.0, qmax: 127.0 },
         ];
         for act in all {
             let (alpha, beta) = act.slope_bounds();
@@ -414,7 +456,7 @@ mod tests {
     /// piecewise-linear family and the identity): then the relaxations must
     /// hold without the reference's margin.
     fn exact_reference(activation: Activation) -> bool {
-        activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some())
+        matches!(activation, Activation::Quantize { .. }) || activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some())
     }
 
     /// An interval: fixed centres and widths (down to 1e-12, near and far
@@ -561,7 +603,8 @@ mod tests {
     fn onnx_operators_read_back() {
         for activation in all_activations() {
             let Some(op) = activation.with_rule(|rule| rule.onnx_op()) else {
-                assert_eq!(activation, Activation::Identity, "only the identity writes no operator");
+                // the quantiser is written as a QuantizeLinear/DequantizeLinear pair
+                assert!(matches!(activation, Activation::Identity | Activation::Quantize { .. }), "only the identity and the quantiser write no operator of their own");
                 continue;
             };
             let attributes = op.float_attributes.clone();

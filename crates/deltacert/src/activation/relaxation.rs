@@ -92,9 +92,13 @@ pub fn kinked_linear_relaxation(negative_slope: f64, lower: f64, upper: f64) -> 
 /// (module docs) from the local slope bounds of `rule`, given `v_f in f`,
 /// `v_g in g`, `Delta v in delta`, and the activation bounds `post = (l(a_f) -
 /// u(a_g), u(a_f) - l(a_g))`. Sound for every activation whose
-/// [`ActivationRule::local_slope_bounds`] are.
+/// [`ActivationRule::local_slope_bounds`] are; the constant bounds for one
+/// that is not slope-restricted.
 pub fn slope_difference_relaxation<R: ActivationRule + ?Sized>(rule: &R, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> LinearBounds {
     let constant = LinearBounds::constant(post.0, post.1);
+    if !rule.shape().slope_restricted {
+        return constant; // no finite slope bounds
+    }
     let positive = (delta.1 > 0.0 && f.1 > g.0).then(|| rule.local_slope_bounds(g.0, f.1));
     let negative = (delta.0 < 0.0 && g.1 > f.0).then(|| rule.local_slope_bounds(f.0, g.1));
     let upper_delta = if positive.is_some() { delta.1 } else { delta.1.min(0.0) };

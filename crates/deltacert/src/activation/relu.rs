@@ -18,7 +18,7 @@ impl ActivationRule for Relu {
         "relu"
     }
     fn shape(&self) -> super::Shape {
-        super::Shape { monotone: true, derivative_peaked_at_zero: false }
+        super::Shape { monotone: true, derivative_peaked_at_zero: false, slope_restricted: true }
     }
     fn eval(&self, v: f64) -> f64 {
         v.max(0.0)

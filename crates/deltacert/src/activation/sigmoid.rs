@@ -19,7 +19,7 @@ impl ActivationRule for Sigmoid {
         "sigmoid"
     }
     fn shape(&self) -> super::Shape {
-        super::Shape { monotone: true, derivative_peaked_at_zero: true }
+        super::Shape { monotone: true, derivative_peaked_at_zero: true, slope_restricted: true }
     }
     fn eval(&self, v: f64) -> f64 {
         if v >= 0.0 {

@@ -20,7 +20,7 @@ impl ActivationRule for Tanh {
         "tanh"
     }
     fn shape(&self) -> super::Shape {
-        super::Shape { monotone: true, derivative_peaked_at_zero: true }
+        super::Shape { monotone: true, derivative_peaked_at_zero: true, slope_restricted: true }
     }
     fn eval(&self, v: f64) -> f64 {
         v.tanh()

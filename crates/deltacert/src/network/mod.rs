@@ -193,6 +193,18 @@ impl Network {
                     return Err(Error::new(ErrorKind::Unsupported, format!("layer {k}: leaky ReLU with alpha {alpha}; only 0 <= alpha <= 1 is supported")));
                 }
             }
+            if let crate::activation::Activation::Quantize { scale, zero_point, qmin, qmax } = layer.activation {
+                // its rules need a normal positive scale (no underflow in the
+                // enclosures of v / s and s (k - z)) and integer levels
+                // qmin <= z <= qmax of at most 16 bits
+                let integer = |v: f64| v.fract() == 0.0 && v.abs() <= 65536.0;
+                if !(scale >= f32::MIN_POSITIVE as f64 && scale <= 1e30) || ![zero_point, qmin, qmax].into_iter().all(integer) || !(qmin < qmax && qmin <= zero_point && zero_point <= qmax) {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!("layer {k}: quantiser with scale {scale}, zero point {zero_point}, range [{qmin}, {qmax}]; a scale in [2^-126, 1e30] and integers qmin <= zero point <= qmax, qmin < qmax, of at most 16 bits are supported"),
+                    ));
+                }
+            }
         }
         // the output is the last layer's affine map: bounds on the last
         // pre-activation are bounds on the output only without an activation there

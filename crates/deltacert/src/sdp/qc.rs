@@ -135,10 +135,14 @@ impl Builder<'_> {
         form.error += e.constant_error;
         form
     }
-    /// The incremental QC `(Da - alpha Dv)(beta Dv - Da) >= 0` between two neurons.
+    /// The incremental QC `(Da - alpha Dv)(beta Dv - Da) >= 0` between two
+    /// neurons of one slope-restricted activation (none for quantisers).
     fn incremental(&mut self, family: Family, first: &Neuron, second: &Neuron) {
         if !first.variable && !second.variable {
             return; // both substituted: the QC is implied by linear identities
+        }
+        if first.activation != second.activation || !first.activation.slope_restricted() {
+            return; // a step function (quantiser) has no finite slope bounds
         }
         let lower = first.pre_bounds.0.min(second.pre_bounds.0);
         let upper = first.pre_bounds.1.max(second.pre_bounds.1);

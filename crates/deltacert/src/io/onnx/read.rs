@@ -39,12 +39,33 @@
 //! `u - relu(u - v)`). Such layers need finite constants; a clip to an infinite
 //! constant is refused.
 //!
+//! # Quantisation (QDQ)
+//!
+//! `DequantizeLinear` of a constant integer tensor (int8/uint8 weights, int32
+//! biases), per tensor or per axis, is a constant. A `QuantizeLinear` of an
+//! input-dependent tensor (the graph input included) is pending until the
+//! `DequantizeLinear` that reads it, with the same scale and zero point: the
+//! pair becomes one IR layer whose pre-activation is the quantised
+//! expression and whose activation is [`Activation::Quantize`]
+//! (`s (clamp(rne(v / s) + z, qmin, qmax) - z)`, the range `[qmin, qmax]` from
+//! the zero point's element type, uint8 when it is absent). So
+//! onnxruntime's static quantisation (`MatMul` of dequantized weights, `Add`
+//! of a dequantized bias, `QuantizeLinear`/`DequantizeLinear`, a ReLU folded
+//! into the quantiser's clamp or kept as its own layer) reads as layers with a
+//! quantiser each. Refused, naming the node: per-axis activation
+//! quantisation, non-8-bit activation types, a quantised tensor read by
+//! anything but its `DequantizeLinear` (or being the graph output), a pair
+//! with different parameters, and the QOperator format (`QLinearMatMul`,
+//! `QLinearConv`, `MatMulInteger`, ...).
+//!
 //! # Rounding
 //!
 //! The IR stores every weight of the file exactly (float16, float32 and the
-//! integer types are f64 values; a `DequantizeLinear` weight `(q - z) * s`
-//! with an 8-bit `q` and `z` and a float32 `s` is an exact f64 product, where
-//! onnxruntime rounds it to float32). Convolutions, Flatten, Reshape,
+//! integer types are f64 values; a `DequantizeLinear` constant `(q - z) * s`
+//! with integers `|q - z| < 2^29` (8-bit weights, int32 biases) and a float32
+//! `s` is an exact f64 product (24 + 29 bits), where onnxruntime rounds it to
+//! float32; larger levels, and products a fused multiply-add finds inexact,
+//! are refused). Convolutions, Flatten, Reshape,
 //! Transpose, negation and the input prologue are exact. Folding arithmetic
 //! into the weights rounds in f64 (unit roundoff `u = 2^-53`), once per
 //! operation and entry:
@@ -92,6 +113,13 @@ pub const MAX_ELEMENTS: usize = 1 << 26;
 pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
 /// Most multiply-adds for pre-multiplying two affine maps: 2^34.
 pub const MAX_PRODUCT_STEPS: usize = 1 << 34;
+
+/// `DequantizeLinear` of a constant needs `|q - z|` below this (2^29), so
+/// that `(q - z) s` with a float32 `s` is exact in f64.
+const DEQUANTIZE_LEVEL_LIMIT: f64 = (1u64 << 29) as f64;
+
+/// onnxruntime's QOperator format (integer operators), refused by name.
+const QOPERATORS: [&str; 10] = ["QLinearMatMul", "QLinearConv", "MatMulInteger", "ConvInteger", "QLinearAdd", "QLinearMul", "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearAveragePool"];
 
 /// Counts the values created by one import against [`MAX_TOTAL_ELEMENTS`].
 #[derive(Debug, Default)]
@@ -172,6 +200,23 @@ struct InputStage {
     shape: Vec<usize>,
 }
 
+/// The output of a `QuantizeLinear` of an input-dependent tensor, waiting
+/// for the `DequantizeLinear` that makes it a quantiser layer.
+#[derive(Debug, Clone)]
+struct PendingQuantize {
+    /// The quantised expression.
+    expr: Affine,
+    /// Scale (per tensor).
+    scale: f64,
+    /// Zero point.
+    zero_point: f64,
+    /// Integer range of the element type.
+    qmin: f64,
+    qmax: f64,
+    /// The `QuantizeLinear` node, for error messages.
+    node: String,
+}
+
 #[derive(Debug, Clone)]
 enum Value {
     Const(Tensor),
@@ -179,6 +224,7 @@ enum Value {
     Input(InputStage),
     /// `softmax` over the last axis of an expression: only the graph output may be one.
     Softmax(Affine),
+    Quantized(PendingQuantize),
 }
 
 /// The transform that changes nothing.
@@ -237,6 +283,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         values: HashMap::new(),
         layers: Vec::new(),
         saw_dequantize: false,
+        const_types: HashMap::new(),
         float_types: Vec::new(),
         input_dim: 0,
         budget: Budget::default(),
@@ -249,6 +296,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     for init in &graph.initializer {
         let t = tensor_from_proto(init, &mut importer.budget).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
         importer.note_float_type(init.data_type);
+        importer.const_types.insert(init.name.clone(), init.data_type);
         importer.values.insert(init.name.clone(), Value::Const(t));
     }
     let inputs: Vec<_> = graph.input.iter().filter(|i| !importer.values.contains_key(&i.name)).collect();
@@ -413,6 +461,9 @@ struct Importer {
     values: HashMap<String, Value>,
     layers: Vec<Layer>,
     saw_dequantize: bool,
+    /// Element types of the constants from the file (initializers and
+    /// Constant nodes), by name: the zero point's type gives a quantiser's range.
+    const_types: HashMap<String, i32>,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
@@ -461,7 +512,7 @@ impl Importer {
         let size = match value {
             Value::Const(t) => t.data.len(),
             Value::Input(stage) => stage.transform.as_ref().map_or(0, |t| 4 * t.min.len()),
-            Value::Affine(a) | Value::Softmax(a) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
+            Value::Affine(a) | Value::Softmax(a) | Value::Quantized(PendingQuantize { expr: a, .. }) => a.terms.iter().fold(a.bias.len(), |sum, (_, map)| match map {
                 Map::Identity => sum,
                 Map::Dense(m) => sum.saturating_add(m.data.len()),
             }),
@@ -498,6 +549,7 @@ impl Importer {
             }
             Value::Const(_) => Err(unsupported("expected a value depending on the input")),
             Value::Softmax(_) => Err(unsupported("reads the output of a Softmax; Softmax is supported only as the graph's last operation")),
+            Value::Quantized(pending) => Err(unsupported(format!("the output of QuantizeLinear {} is read by an operator other than DequantizeLinear (a quantised activation must be dequantized by the next node that reads it)", pending.node))),
         }
     }
 
@@ -532,6 +584,12 @@ impl Importer {
 
     /// The operator registry.
     fn apply_node(&mut self, node: &NodeProto) -> Result<()> {
+        if QOPERATORS.contains(&node.op_type.as_str()) {
+            return Err(unsupported(format!("{} is onnxruntime's QOperator format; export QDQ (QuantizeLinear/DequantizeLinear around float operators)", node.op_type)));
+        }
+        if node.op_type == "DynamicQuantizeLinear" {
+            return Err(unsupported("DynamicQuantizeLinear (dynamic quantisation) computes its scale from the input; export static QDQ"));
+        }
         if !node.domain.is_empty() && node.domain != "ai.onnx" {
             return Err(unsupported(format!("operator domain '{}' is not supported", node.domain)));
         }
@@ -543,7 +601,7 @@ impl Importer {
             activation if Activation::is_onnx_op(activation) => (1, 1),
             "Dropout" => (1, 3),
             "MatMul" | "Reshape" | "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => (2, 2),
-            "Gemm" | "Conv" | "DequantizeLinear" => (2, 3),
+            "Gemm" | "Conv" | "DequantizeLinear" | "QuantizeLinear" => (2, 3),
             other => return Err(unsupported(format!("unsupported operator {other}"))),
         };
         if node.input.len() < fewest || node.input.len() > most {
@@ -573,6 +631,9 @@ impl Importer {
                     .and_then(|a| a.t.as_ref())
                     .ok_or_else(|| unsupported("Constant without a tensor 'value' attribute"))?;
                 self.note_float_type(t.data_type);
+                if let Some(out) = node.output.first() {
+                    self.const_types.insert(out.clone(), t.data_type);
+                }
                 Value::Const(tensor_from_proto(t, &mut self.budget)?)
             }
             "Gemm" => self.gemm(node)?,
@@ -597,6 +658,7 @@ impl Importer {
                     Some(perm) => return Err(malformed(format!("Transpose perm {perm:?} is not a permutation of [0, 1]"))),
                 }
             }
+            "QuantizeLinear" => self.quantize(node)?,
             _ => self.dequantize(node)?,
         };
         self.set_output(node, result)
@@ -613,7 +675,7 @@ impl Importer {
         let batch = usize::from(self.batched);
         let rank = match &value {
             Value::Const(t) => t.shape.len(),
-            Value::Affine(a) | Value::Softmax(a) => a.shape.len() + batch,
+            Value::Affine(a) | Value::Softmax(a) | Value::Quantized(PendingQuantize { expr: a, .. }) => a.shape.len() + batch,
             Value::Input(s) => s.shape.len() + batch,
         } as i64;
         let axis = attr_int(node, "axis")?.unwrap_or(1);
@@ -891,9 +953,66 @@ impl Importer {
         }
     }
 
+    /// The scale, zero point and integer range of a per-tensor
+    /// `QuantizeLinear` or of the `DequantizeLinear` of an activation: an
+    /// 8-bit zero point (uint8 when absent, as ONNX specifies), a positive
+    /// scale.
+    fn quantisation_parameters(&mut self, node: &NodeProto) -> Result<(f64, f64, f64, f64)> {
+        let op = node.op_type.as_str();
+        let scale = self.get_const(node, 1)?;
+        let zero = self.optional_const(node, 2)?;
+        if scale.data.len() != 1 || zero.as_ref().is_some_and(|z| z.data.len() != 1) {
+            return Err(unsupported(format!("{op} of an activation tensor with a scale of shape {:?}: per-axis (per-channel) activation quantisation is not supported, only per tensor", scale.shape)));
+        }
+        let s = scale.data[0];
+        if !(s > 0.0 && s.is_finite()) {
+            return Err(unsupported(format!("{op} scale {s} is not a positive finite number")));
+        }
+        let element_type = match (&zero, attr_int(node, "output_dtype")?) {
+            (Some(_), _) => {
+                let name = &node.input[2];
+                *self.const_types.get(name).ok_or_else(|| unsupported(format!("{op} zero point '{name}' is not an initializer or Constant, so its element type is unknown")))?
+            }
+            (None, Some(t)) => i32::try_from(t).unwrap_or(-1),
+            (None, None) => data_type::UINT8,
+        };
+        let (qmin, qmax) = match element_type {
+            data_type::UINT8 => (0.0, 255.0),
+            data_type::INT8 => (-128.0, 127.0),
+            other => return Err(unsupported(format!("{op} to element type {other}: only 8-bit (int8, uint8) activation quantisation is supported"))),
+        };
+        let z = zero.map_or(0.0, |z| z.data[0]);
+        Ok((s, z, qmin, qmax))
+    }
+
+    /// `QuantizeLinear` of an input-dependent tensor: pending until its
+    /// `DequantizeLinear` (module docs).
+    fn quantize(&mut self, node: &NodeProto) -> Result<Value> {
+        let x = self.get(node, 0)?;
+        if matches!(x, Value::Const(_)) {
+            return Err(unsupported("QuantizeLinear of a constant (store quantised weights as integer initializers)"));
+        }
+        let expr = self.affine_of(x)?;
+        let (scale, zero_point, qmin, qmax) = self.quantisation_parameters(node)?;
+        let name = if node.name.is_empty() { format!("with output '{}'", node.output.first().map_or("", String::as_str)) } else { format!("'{}'", node.name) };
+        Ok(Value::Quantized(PendingQuantize { expr, scale, zero_point, qmin, qmax, node: name }))
+    }
+
     fn dequantize(&mut self, node: &NodeProto) -> Result<Value> {
         self.saw_dequantize = true;
-        let x = self.get_const(node, 0).map_err(|_| unsupported("DequantizeLinear is supported on constant (weight) tensors only"))?;
+        if let Value::Quantized(pending) = self.get(node, 0)? {
+            // the quantiser Q -> DQ as one layer over the quantised expression
+            let (scale, zero_point, qmin, qmax) = self.quantisation_parameters(node)?;
+            if (scale, zero_point, qmin, qmax) != (pending.scale, pending.zero_point, pending.qmin, pending.qmax) {
+                return Err(unsupported(format!(
+                    "DequantizeLinear with scale {scale}, zero point {zero_point} of QuantizeLinear {} with scale {}, zero point {} (a requantisation; only matching pairs are supported)",
+                    pending.node, pending.scale, pending.zero_point
+                )));
+            }
+            let activation = Activation::Quantize { scale, zero_point, qmin, qmax };
+            return Ok(Value::Affine(self.materialize(pending.expr, activation)?));
+        }
+        let x = self.get_const(node, 0).map_err(|_| unsupported("DequantizeLinear is supported on constant (weight) tensors and on the output of a QuantizeLinear only"))?;
         let scale = self.get_const(node, 1)?;
         let zero = self.optional_const(node, 2)?;
         if scale.data.is_empty() {
@@ -928,9 +1047,20 @@ impl Importer {
             .map(|(i, &q)| {
                 let c = (i / inner) % channels;
                 let z = zero.as_ref().map_or(0.0, |z| z.data[c]);
-                (q - z) * scale.data[c]
+                // q - z is an exact integer; (q - z) s is exact for |q - z| <
+                // 2^29 and a float32 s (24 + 29 bits), which a fused
+                // multiply-add checks for any s (module docs, Rounding)
+                let level = q - z;
+                if level.abs() >= DEQUANTIZE_LEVEL_LIMIT {
+                    return Err(unsupported(format!("DequantizeLinear value {q} - {z} is 2^29 or more in magnitude; (q - z) * scale would not be exact in f64")));
+                }
+                let value = level * scale.data[c];
+                if level.mul_add(scale.data[c], -value) != 0.0 {
+                    return Err(unsupported(format!("DequantizeLinear value ({q} - {z}) * {} is not exact in f64", scale.data[c])));
+                }
+                Ok(value)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Value::Const(Tensor { shape: x.shape, data }))
     }
 
@@ -1759,5 +1889,138 @@ mod tests {
         assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
         assert_eq!(f16_to_f64(0x7bff), 65504.0);
         assert_eq!(f16_to_f64(0x8000).to_bits(), (-0.0f64).to_bits());
+    }
+
+    fn small_int(name: &str, dtype: i32, values: &[i64]) -> TensorProto {
+        let raw = values.iter().map(|&v| v as u8).collect();
+        TensorProto { name: name.into(), dims: vec![], data_type: dtype, raw_data: raw, ..Default::default() }
+    }
+
+    /// input -> Q/DQ (uint8, z = 0: clamps at 0) -> MatMul -> Add of an int32
+    /// bias DequantizeLinear -> Q/DQ (int8, z = -128: a folded ReLU) ->
+    /// MatMul -> Q/DQ (int8, z = 3) -> output: three quantiser layers and the
+    /// output layer, evaluated at ties, saturations and ordinary points.
+    #[test]
+    fn qdq_activations_read_as_quantiser_layers() {
+        let nodes = vec![
+            node("QuantizeLinear", &["x", "s_in", "z_in"], "xq", vec![]),
+            node("DequantizeLinear", &["xq", "s_in", "z_in"], "xd", vec![]),
+            node("MatMul", &["xd", "w1"], "h", vec![]),
+            node("DequantizeLinear", &["b1q", "s_b"], "b1", vec![]),
+            node("Add", &["h", "b1"], "hb", vec![]),
+            node("QuantizeLinear", &["hb", "s_h", "z_h"], "hq", vec![]),
+            node("DequantizeLinear", &["hq", "s_h", "z_h"], "hd", vec![]),
+            node("MatMul", &["hd", "w2"], "o", vec![]),
+            node("QuantizeLinear", &["o", "s_o", "z_o"], "oq", vec![]),
+            node("DequantizeLinear", &["oq", "s_o", "z_o"], "y", vec![]),
+        ];
+        let b1q = TensorProto { name: "b1q".into(), dims: vec![2], data_type: data_type::INT32, int32_data: vec![3, -1000], ..Default::default() };
+        let initializers = vec![
+            tensor("s_in", &[], &[0.5]),
+            small_int("z_in", data_type::UINT8, &[0]),
+            tensor("w1", &[1, 2], &[1.0, -1.0]),
+            b1q,
+            tensor("s_b", &[], &[0.25]),
+            tensor("s_h", &[], &[0.25]),
+            small_int("z_h", data_type::INT8, &[-128]),
+            tensor("w2", &[2, 1], &[1.0, 0.5]),
+            tensor("s_o", &[], &[0.125]),
+            small_int("z_o", data_type::INT8, &[3]),
+        ];
+        let net = read(&graph_bytes(nodes, initializers, &[1, 1], "y")).unwrap();
+        net.validate().unwrap();
+        let kinds: Vec<Activation> = net.layers.iter().map(|l| l.activation).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Activation::Quantize { scale: 0.5, zero_point: 0.0, qmin: 0.0, qmax: 255.0 },
+                Activation::Quantize { scale: 0.25, zero_point: -128.0, qmin: -128.0, qmax: 127.0 },
+                Activation::Quantize { scale: 0.125, zero_point: 3.0, qmin: -128.0, qmax: 127.0 },
+                Activation::Identity
+            ]
+        );
+        assert_eq!(net.layers[1].bias, vec![0.75, -250.0]);
+        // by hand: xq = s_in clamp(rne(x / 0.5), 0, 255); h = (xq + 0.75, -xq - 250)
+        // -> quantised by 0.25 with a floor at 0; o = h0 + h1 / 2 -> 0.125 (clamp(rne(8 o) + 3) - 3)
+        let by_hand = |x: f64| {
+            let xq = 0.5 * (x / 0.5).round_ties_even().clamp(0.0, 255.0);
+            let h0 = 0.25 * ((xq + 0.75) / 0.25).round_ties_even().clamp(0.0, 255.0);
+            let o: f64 = h0; // h1 = -xq - 250 is clamped to 0
+            0.125 * ((o / 0.125).round_ties_even() + 3.0).clamp(-128.0, 127.0) - 0.125 * 3.0
+        };
+        for x in [-3.0, 0.0, 0.25, 0.75, 1.25, 1.3, 2.0, 7.7, 14.9, 200.0] {
+            assert_eq!(net.eval(&[x]), vec![by_hand(x)], "x = {x}");
+        }
+        // the ties: x / 0.5 = 0.5 -> 0, 1.5 -> 2, 2.5 -> 2 (half to even)
+        assert_eq!(net.eval(&[0.25]), net.eval(&[0.0]));
+        assert_eq!(net.eval(&[0.75]), net.eval(&[1.0]));
+        assert_eq!(net.eval(&[1.25]), net.eval(&[1.0]));
+        // the output saturates at 0.125 (127 - 3)
+        assert_eq!(net.eval(&[200.0]), vec![0.125 * 124.0]);
+    }
+
+    /// A Relu that onnxruntime did not fold stays its own layer before the quantiser.
+    #[test]
+    fn relu_before_a_quantiser_is_its_own_layer() {
+        let nodes = vec![
+            node("MatMul", &["x", "w"], "h", vec![]),
+            node("Relu", &["h"], "r", vec![]),
+            node("QuantizeLinear", &["r", "s"], "rq", vec![]),
+            node("DequantizeLinear", &["rq", "s"], "y", vec![]),
+        ];
+        let net = read(&graph_bytes(nodes, vec![tensor("w", &[1, 1], &[-1.0]), tensor("s", &[], &[0.5])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.layers[0].activation, Activation::Relu);
+        // no zero point: uint8, zero point 0
+        assert_eq!(net.layers[1].activation, Activation::Quantize { scale: 0.5, zero_point: 0.0, qmin: 0.0, qmax: 255.0 });
+        assert_eq!(net.eval(&[-1.3]), vec![1.5]);
+        assert_eq!(net.eval(&[-1.25]), vec![1.0]);
+        assert_eq!(net.eval(&[-1000.0]), vec![127.5]);
+        assert_eq!(net.eval(&[2.0]), vec![0.0]);
+    }
+
+    /// Quantisation the reader does not model is refused with one line
+    /// naming the node.
+    #[test]
+    fn unsupported_quantisation_is_refused_by_name() {
+        let s = || tensor("s", &[], &[0.5]);
+        // a quantised tensor read by Relu, and one that is the graph output
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![]), node("Relu", &["xq"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'y' (Relu): the output of QuantizeLinear 'xq' is read by an operator other than DequantizeLinear"), "{}", err.context);
+        let err = error_of(&graph_bytes(vec![node("QuantizeLinear", &["x", "s"], "y", vec![])], vec![s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("graph output 'y': the output of QuantizeLinear 'y'"), "{}", err.context);
+        // per-axis activation quantisation
+        let nodes = vec![node("QuantizeLinear", &["x", "s2"], "xq", vec![]), node("DequantizeLinear", &["xq", "s2"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("s2", &[2], &[0.5, 0.25])], &[1, 2], "y"));
+        assert!(err.context.starts_with("node 'xq' (QuantizeLinear): ") && err.context.contains("per-axis"), "{}", err.context);
+        // a 16-bit output type
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![int("output_dtype", 5)]), node("DequantizeLinear", &["xq", "s"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'xq' (QuantizeLinear): ") && err.context.contains("only 8-bit"), "{}", err.context);
+        // a pair with different scales (a requantisation)
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![]), node("DequantizeLinear", &["xq", "t"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![s(), tensor("t", &[], &[0.25])], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'y' (DequantizeLinear): ") && err.context.contains("requantisation"), "{}", err.context);
+        // the QOperator format
+        for op in ["QLinearMatMul", "MatMulInteger", "QLinearConv", "ConvInteger", "QLinearAdd"] {
+            let mut n = node(op, &["x", "s"], "y", vec![]);
+            if op == "QLinearAdd" {
+                n.domain = "com.microsoft".into();
+            }
+            let err = error_of(&graph_bytes(vec![n], vec![s()], &[1, 1], "y"));
+            assert!(err.context.starts_with(&format!("node 'y' ({op}): {op} is onnxruntime's QOperator format; export QDQ")), "{}", err.context);
+        }
+        // an int32 level of 2^29 or more
+        let big = TensorProto { name: "q".into(), dims: vec![1], data_type: data_type::INT32, int32_data: vec![1 << 29], ..Default::default() };
+        let nodes = vec![node("DequantizeLinear", &["q", "s"], "b", vec![]), node("Add", &["x", "b"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes.clone(), vec![big, s()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'b' (DequantizeLinear): ") && err.context.contains("2^29"), "{}", err.context);
+        let fine = TensorProto { name: "q".into(), dims: vec![1], data_type: data_type::INT32, int32_data: vec![(1 << 29) - 1], ..Default::default() };
+        let net = read(&graph_bytes(nodes.clone(), vec![fine, tensor("s", &[], &[0.1f32 as f64])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.layers[0].bias, vec![((1i64 << 29) - 1) as f64 * (0.1f32 as f64)]);
+        // a float64 scale whose product is not exact
+        let odd = TensorProto { name: "q".into(), dims: vec![1], data_type: data_type::INT32, int32_data: vec![(1 << 29) - 1], ..Default::default() };
+        let err = error_of(&graph_bytes(nodes, vec![odd, tensor("s", &[], &[0.1])], &[1, 1], "y"));
+        assert!(err.context.contains("is not exact in f64"), "{}", err.context);
     }
 }

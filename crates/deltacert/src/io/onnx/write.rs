@@ -6,10 +6,15 @@
 //! (QDQ), which onnxruntime and PyTorch read as ordinary quantised models.
 //! A network whose output ends in a softmax writes its last layer as
 //! `logits` followed by `Softmax(axis = -1)`.
+//! A quantiser layer ([`crate::activation::Activation::Quantize`]) is
+//! written as `QuantizeLinear` then `DequantizeLinear` with its float32 scale
+//! and a uint8 or int8 zero point (float32 models only: `QuantizeLinear`
+//! reads float32), which the reader reads back as the same layer.
 
 use super::proto::{self, attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
 use super::KEPT_NEURONS_KEY;
 use crate::error::{invalid_option, Result};
+use crate::activation::Activation;
 use crate::network::Network;
 use prost::Message;
 
@@ -114,6 +119,11 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
         // each activation names its operator; the identity writes no node,
         // so the affine map writes the layer's output itself
         let operator = layer.activation.with_rule(|rule| rule.onnx_op());
+        let quantiser = match layer.activation {
+            Activation::Quantize { scale, zero_point, qmin, qmax } => Some(quantiser_parameters(scale, zero_point, qmin, qmax, float_type, k)?),
+            _ => None,
+        };
+        let has_node = operator.is_some() || quantiser.is_some();
         let mut sum: Option<String> = None;
         for (t, term) in layer.terms.iter().enumerate() {
             let weight = match format {
@@ -124,7 +134,7 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
                 _ => g.float_tensor(&format!("W{k}_{t}"), &[term.weights.rows, term.weights.cols], &term.weights.data),
             };
             let source = activation_names[term.source].clone();
-            let gemm_out = if layer.terms.len() == 1 && operator.is_none() { out_name.clone() } else { format!("v{k}_{t}") };
+            let gemm_out = if layer.terms.len() == 1 && !has_node { out_name.clone() } else { format!("v{k}_{t}") };
             let gemm = if t == 0 {
                 let b = g.float_tensor(&format!("b{k}"), &[layer.width()], &layer.bias);
                 g.node("Gemm", &[&source, &weight, &b], &gemm_out, vec![int_attribute("transB", 1)])
@@ -134,13 +144,20 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
             sum = Some(match sum {
                 None => gemm,
                 Some(prev) => {
-                    let name = if t + 1 == layer.terms.len() && operator.is_none() { out_name.clone() } else { format!("v{k}_sum{t}") };
+                    let name = if t + 1 == layer.terms.len() && !has_node { out_name.clone() } else { format!("v{k}_sum{t}") };
                     g.node("Add", &[&prev, &gemm], &name, vec![])
                 }
             });
         }
         let pre = sum.expect("validated layers have terms");
         let out = match operator {
+            None if quantiser.is_some() => {
+                let (scale, zero_type, zero) = quantiser.expect("checked");
+                let s = g.raw_tensor(&format!("q{k}_scale"), &[], data_type::FLOAT, (scale as f32).to_le_bytes().to_vec());
+                let z = g.raw_tensor(&format!("q{k}_zero_point"), &[], zero_type, vec![zero]);
+                let quantised = g.node("QuantizeLinear", &[&pre, &s, &z], &format!("q{k}"), vec![]);
+                g.node("DequantizeLinear", &[&quantised, &s, &z], &out_name, vec![])
+            }
             None => pre,
             Some(op) => {
                 let attributes = op.float_attributes.iter().map(|&(name, value)| float_attribute(name, value)).collect();
@@ -175,6 +192,26 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
         ..Default::default()
     };
     Ok(model.encode_to_vec())
+}
+
+/// The float32 scale, the zero point's element type and its byte, of a
+/// quantiser written as `QuantizeLinear`/`DequantizeLinear`: an 8-bit range
+/// and a float32 scale, in a float32 model.
+fn quantiser_parameters(scale: f64, zero_point: f64, qmin: f64, qmax: f64, float_type: i32, layer: usize) -> Result<(f64, i32, u8)> {
+    if float_type != data_type::FLOAT {
+        return Err(invalid_option(format!("layer {layer}: a quantiser is written only in a float32 model (QuantizeLinear reads float32)")));
+    }
+    if scale as f32 as f64 != scale {
+        return Err(invalid_option(format!("layer {layer}: quantiser scale {scale} is not a float32 value")));
+    }
+    if !(qmin <= zero_point && zero_point <= qmax && zero_point.fract() == 0.0) {
+        return Err(invalid_option(format!("layer {layer}: quantiser zero point {zero_point} is not an integer in [{qmin}, {qmax}]")));
+    }
+    match (qmin, qmax) {
+        (0.0, 255.0) => Ok((scale, data_type::UINT8, zero_point as u8)),
+        (-128.0, 127.0) => Ok((scale, data_type::INT8, zero_point as i8 as u8)),
+        _ => Err(invalid_option(format!("layer {layer}: quantiser range [{qmin}, {qmax}] is not uint8 or int8"))),
+    }
 }
 
 fn write_qdq_weight(g: &mut GraphBuilder, name: &str, weights: &crate::network::Matrix, scale: &[f64], layer: usize) -> Result<String> {

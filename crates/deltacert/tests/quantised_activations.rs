@@ -1,0 +1,211 @@
+//! Networks with quantised activations (the quantiser layers that the ONNX
+//! reader makes of QuantizeLinear/DequantizeLinear pairs) are bounded soundly.
+//!
+//! Random ReLU MLPs `f` are paired with `g` = `f` with a quantiser after each
+//! hidden layer (sometimes on the input too), or `g` = `f` with every hidden
+//! ReLU replaced by a folded-ReLU quantiser (zero point at the bottom of the
+//! range, as onnxruntime writes a ReLU fused into its quantiser). Scales
+//! range from steps that saturate inside the sampled range to coarse ones;
+//! zero points sit at the bottom (uint8 0, int8 -128) and in the middle. For
+//! `propagate`, `auto` and (small pairs) `sdp`, the certified bound must be at
+//! least the error at dense grid and random samples of the box (both the
+//! computed error and an exact lower bound of it, from outward-rounded
+//! enclosures) and at the reported witness, which must lie in the set.
+
+mod common;
+
+use common::{assert_sound, exact_error_lower_bound};
+use deltacert::activation::Activation;
+use deltacert::attack::AttackSettings;
+use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::input_set::InputSet;
+use deltacert::network::random::random_mlp;
+use deltacert::network::{Layer, Matrix, Network};
+use deltacert::problem::{InputCoupling, Norm};
+use rand::{Rng, SeedableRng};
+
+/// A quantiser: folded ReLUs (uint8 z = 0, int8 z = -128), a symmetric int8
+/// and a mid-range uint8 one; scales from 0.004 (saturating near 1) to 0.25.
+fn random_quantiser(rng: &mut impl Rng) -> Activation {
+    let scale = [0.004f32, 0.0173, 0.05, 0.125, 0.25][rng.gen_range(0..5)] as f64;
+    let (zero_point, qmin, qmax) = [(0.0, 0.0, 255.0), (-128.0, -128.0, 127.0), (0.0, -128.0, 127.0), (128.0, 0.0, 255.0), (37.0, 0.0, 255.0)][rng.gen_range(0..5)];
+    Activation::Quantize { scale, zero_point, qmin, qmax }
+}
+
+/// A folded-ReLU quantiser (zero point at the bottom of the range).
+fn folded_relu(rng: &mut impl Rng) -> Activation {
+    let scale = [0.004f32, 0.0173, 0.05, 0.125][rng.gen_range(0..4)] as f64;
+    if rng.gen_bool(0.5) { Activation::Quantize { scale, zero_point: 0.0, qmin: 0.0, qmax: 255.0 } } else { Activation::Quantize { scale, zero_point: -128.0, qmin: -128.0, qmax: 127.0 } }
+}
+
+fn identity_layer(source: usize, width: usize, activation: Activation) -> Layer {
+    Layer::dense(source, Matrix::identity(width), vec![0.0; width], activation)
+}
+
+/// `f` with a quantiser layer after each hidden layer and, with
+/// `input_quantiser`, one on the input.
+fn with_quantisers(f: &Network, rng: &mut impl Rng, input_quantiser: bool) -> Network {
+    let mut layers = Vec::new();
+    if input_quantiser {
+        layers.push(identity_layer(0, f.input_dim, random_quantiser(rng)));
+    }
+    let last = f.layers.len() - 1;
+    for (k, layer) in f.layers.iter().enumerate() {
+        let term = &layer.terms[0];
+        layers.push(Layer::dense(layers.len(), term.weights.clone(), layer.bias.clone(), layer.activation));
+        if k < last {
+            layers.push(identity_layer(layers.len(), layer.width(), random_quantiser(rng)));
+        }
+    }
+    Network { layers, kept_neurons: None, ..f.clone() }
+}
+
+/// `f` with every hidden ReLU replaced by a folded-ReLU quantiser.
+fn folded(f: &Network, rng: &mut impl Rng) -> Network {
+    let mut g = f.clone();
+    let last = g.layers.len() - 1;
+    for layer in &mut g.layers[..last] {
+        layer.activation = folded_relu(rng);
+    }
+    g
+}
+
+/// `q` with every weight and bias of its non-quantiser layers moved by up to
+/// 2% (the same quantisers: the pair aligns neuron by neuron, so the
+/// differential propagation and the SDP's matched pairs see two quantisers).
+fn perturbed(q: &Network, rng: &mut impl Rng) -> Network {
+    let mut g = q.clone();
+    for layer in &mut g.layers {
+        if matches!(layer.activation, Activation::Quantize { .. }) && layer.terms[0].weights.rows == layer.terms[0].weights.cols {
+            continue;
+        }
+        for w in layer.terms[0].weights.data.iter_mut().chain(layer.bias.iter_mut()) {
+            *w += rng.gen_range(-0.02..0.02) * w.abs().max(0.1);
+        }
+    }
+    g
+}
+
+/// Dense grid and random points of the box `[lo, hi]^n`.
+fn samples(rng: &mut impl Rng, n: usize, lo: f64, hi: f64) -> Vec<Vec<f64>> {
+    let per_axis = match n {
+        1 => 2001,
+        2 => 61,
+        _ => 13,
+    };
+    let mut points = Vec::new();
+    let total = (per_axis as usize).pow(n as u32);
+    for index in 0..total {
+        let mut rest = index;
+        let point = (0..n)
+            .map(|_| {
+                let i = rest % per_axis;
+                rest /= per_axis;
+                if i + 1 == per_axis { hi } else { lo + (hi - lo) * i as f64 / (per_axis - 1) as f64 }
+            })
+            .collect();
+        points.push(point);
+    }
+    points.extend((0..3000).map(|_| (0..n).map(|_| rng.gen_range(lo..=hi)).collect()));
+    points
+}
+
+#[test]
+fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261203);
+    let (mut checked, mut sdp_runs, mut nonzero) = (0usize, 0usize, 0usize);
+    let mut ratios: Vec<(usize, String, f64)> = Vec::new();
+    for case in 0..48 {
+        let inputs = rng.gen_range(1..=3);
+        let depth = rng.gen_range(1..=2);
+        let hidden: Vec<usize> = (0..depth).map(|_| rng.gen_range(2..=4)).collect();
+        let outputs = rng.gen_range(1..=2);
+        let relu = random_mlp(&mut rng, inputs, &hidden, outputs, Activation::Relu);
+        let (f, g) = match case % 3 {
+            0 => (relu.clone(), with_quantisers(&relu, &mut rng, case % 2 == 0)),
+            1 => (relu.clone(), folded(&relu, &mut rng)),
+            _ => {
+                let q = if case % 2 == 0 { with_quantisers(&relu, &mut rng, case % 4 == 0) } else { folded(&relu, &mut rng) };
+                (q.clone(), perturbed(&q, &mut rng))
+            }
+        };
+        g.validate().unwrap();
+        let lo: f64 = rng.gen_range(-1.0..0.5);
+        let hi = lo + rng.gen_range(0.05..1.5);
+        let set = InputSet::uniform_box(inputs, lo, hi).unwrap();
+        let points = samples(&mut rng, inputs, lo, hi);
+        let (mut observed, mut exact_observed) = (0.0f64, 0.0f64);
+        for x in &points {
+            let (yf, yg) = (f.eval(x), g.eval(x));
+            observed = observed.max(yf.iter().zip(&yg).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max));
+            exact_observed = exact_observed.max(exact_error_lower_bound(&f, &g, x, x, Norm::Linf).0);
+        }
+        nonzero += usize::from(exact_observed > 0.0);
+        let small = hidden.iter().sum::<usize>() <= 6;
+        let mut methods = vec![Method::PROPAGATE, Method::AUTO];
+        if small && case % 2 == 0 {
+            methods.push(Method::SDP);
+        }
+        for method in methods {
+            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {})", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair"][case % 3]);
+            let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
+            request.attack = AttackSettings { samples: 2000, sample_work: None, starts: 4, steps: 30, seed: case as u64 };
+            if method == Method::AUTO {
+                request.time_limit = Some(0.3);
+                request.target_ratio = 1.0;
+            }
+            let report = bound(&f, &g, &request).unwrap_or_else(|e| panic!("{description}: {method:?} failed: {e}"));
+            let certified = report.certified_bound.unwrap_or_else(|| panic!("{description}: {method:?} gave no bound"));
+            assert!(certified.is_finite(), "{description}: {method:?} bound {certified}");
+            assert!(observed <= certified, "{description}: {method:?} certified {certified} < sampled error {observed}");
+            assert!(exact_observed <= certified, "{description}: {method:?} certified {certified} < exact sampled error {exact_observed}");
+            assert!(report.lower_bound <= certified, "{description}: {method:?} lower bound {} above the certified {certified}", report.lower_bound);
+            assert_sound(&f, &g, &report, &set, &description);
+            if let Some(w) = &report.witness {
+                assert!(set.contains(w, 0.0), "{description}: witness {w:?} outside the box");
+                let (yf, yg) = (f.eval(w), g.eval(w));
+                let at_witness = yf.iter().zip(&yg).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(at_witness <= certified, "{description}: {method:?} error {at_witness} at the witness above the certified {certified}");
+            }
+            if exact_observed > 0.0 {
+                ratios.push((case % 3, format!("{method:?}"), certified / exact_observed));
+            }
+            sdp_runs += usize::from(method == Method::SDP);
+            checked += 1;
+        }
+    }
+    println!("{checked} bounds checked ({sdp_runs} sdp); {nonzero} of 48 pairs with a nonzero sampled error");
+    for kind in 0..3 {
+        for method in ["PROPAGATE", "AUTO", "SDP"] {
+            let mut r: Vec<f64> = ratios.iter().filter(|(k, m, _)| *k == kind && m.to_uppercase().contains(method)).map(|(_, _, r)| *r).collect();
+            r.sort_by(f64::total_cmp);
+            if !r.is_empty() {
+                println!("{}: {method} certified / sampled error, median {:.2}, max {:.2} ({} pairs)", ["inserted", "folded", "perturbed"][kind], r[r.len() / 2], r[r.len() - 1], r.len());
+            }
+        }
+    }
+    assert!(sdp_runs >= 5, "only {sdp_runs} SDP runs");
+    assert!(nonzero >= 40, "only {nonzero} pairs differ: the quantisers barely act");
+}
+
+/// The SDP does not build slope constraints for quantisers: two identical
+/// quantised networks (matched neurons with the same quantiser) still get a
+/// valid bound, 0 up to rounding, and a pair that differs by a weight gets a
+/// bound at least the sampled error.
+#[test]
+fn matched_quantiser_neurons_get_no_slope_constraints() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let f = random_mlp(&mut rng, 2, &[3], 1, Activation::Relu);
+    let q = with_quantisers(&f, &mut rng, false);
+    let mut g = q.clone();
+    g.layers[0].bias[0] += 0.3;
+    let set = InputSet::uniform_box(2, -0.5, 0.5).unwrap();
+    let request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::SDP);
+    let report = bound(&q, &g, &request).unwrap();
+    let certified = report.certified_bound.expect("a bound");
+    let observed = samples(&mut rng, 2, -0.5, 0.5).iter().map(|x| (q.eval(x)[0] - g.eval(x)[0]).abs()).fold(0.0, f64::max);
+    assert!(observed <= certified && certified.is_finite(), "certified {certified}, observed {observed}");
+    assert_sound(&q, &g, &report, &set, "matched quantisers");
+}
