@@ -338,7 +338,7 @@ fn propagation_bytes(f: &Network, g: &Network) -> f64 {
 /// lower bound re-evaluated at the best witness whichever method found it.
 ///
 /// Networks whose output ends in a softmax are bounded on their logits and
-/// the bounds mapped to the probabilities ([`bound_probabilities`]).
+/// the bounds mapped to the probabilities (`bound_probabilities`).
 pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &BoundRequest, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
     match (reference.output_softmax, compressed.output_softmax) {
         (false, false) => bound_outputs(reference, compressed, request, progress),

@@ -54,10 +54,8 @@ fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
     Ok(())
 }
 
-pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
-    if args.top1 {
-        return super::labels::run(args);
-    }
+/// `--threads` (sets the worker pool) and `--timeout`, shared by `bound` and `bound --top1`.
+pub fn threads_and_timeout(args: &BoundArgs) -> deltacert::Result<()> {
     if let Some(threads) = args.threads {
         if threads == 0 {
             return Err(invalid("--threads must be at least 1"));
@@ -69,6 +67,14 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
         }
     }
+    Ok(())
+}
+
+pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
+    if args.top1 {
+        return super::labels::run(args);
+    }
+    threads_and_timeout(&args)?;
     if let Some(e) = args.eps {
         if !(e >= 0.0) || !e.is_finite() {
             return Err(invalid(format!("--eps {e}: must be a finite number >= 0")));

@@ -37,17 +37,7 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
 
 pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     check_applicable(&args)?;
-    if let Some(threads) = args.threads {
-        if threads == 0 {
-            return Err(invalid("--threads must be at least 1"));
-        }
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    }
-    if let Some(t) = args.timeout {
-        if !(t > 0.0) || !t.is_finite() {
-            return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
-        }
-    }
+    super::bound::threads_and_timeout(&args)?;
     if let Some(d) = args.confidence {
         if !(0.5..1.0).contains(&d) {
             return Err(invalid(format!("--confidence {d}: must be in [0.5, 1)")));
