@@ -243,6 +243,13 @@ pub struct CompressArgs {
     /// int8/int4: one scale per output channel instead of per tensor.
     #[arg(long, requires = "quantize")]
     pub per_channel: bool,
+    /// int8: also quantise every hidden ReLU's output to uint8 (QDQ, the ReLU
+    /// folded into the quantiser), with per-tensor scales from --calibration.
+    #[arg(long, requires = "calibration")]
+    pub activations: bool,
+    /// JSON array of raw inputs that set the activation scales of --activations.
+    #[arg(long, value_name = "FILE", requires = "activations")]
+    pub calibration: Option<std::path::PathBuf>,
     /// Output ONNX file.
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,

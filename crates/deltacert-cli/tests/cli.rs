@@ -747,3 +747,66 @@ fn softmax_and_vnn_layout_classifiers_are_bounded() {
     assert_bad_input(&deltacert(&["bound", &logits.0, &softmax.1, "--box-file", &set]), &["only one network ends in Softmax"]);
     assert_bad_input(&deltacert(&["bound", &softmax.0, &softmax.1, "--box-file", &set, "--outputs", "1"]), &["--outputs", "Softmax"]);
 }
+
+/// The Python with onnxruntime the tests may use (`DELTACERT_PYTHON`); with
+/// `DELTACERT_REQUIRE_PYTHON=1` (as `scripts/test.sh` sets) it must be there.
+fn python_with_onnxruntime() -> Option<String> {
+    let python = std::env::var("DELTACERT_PYTHON").ok();
+    let works = python.as_ref().is_some_and(|p| Command::new(p).args(["-c", "import onnxruntime"]).output().is_ok_and(|o| o.status.success()));
+    if !works && std::env::var("DELTACERT_REQUIRE_PYTHON").is_ok_and(|v| v == "1") {
+        panic!("DELTACERT_REQUIRE_PYTHON=1 but DELTACERT_PYTHON has no onnxruntime");
+    }
+    python.filter(|_| works)
+}
+
+#[test]
+fn compress_quantises_activations_as_onnxruntime_runs_them() {
+    let model = fixture("paper/paper_quant_orig.onnx");
+    let calibration = scratch("calibration.json");
+    std::fs::write(&calibration, "[[-1.0], [-0.5], [0.0], [0.5], [1.0]]").unwrap();
+    let out = scratch("activations.onnx");
+    let _ = std::fs::remove_file(&out);
+    let o = deltacert(&["compress", &model, "--quantize", "int8", "--activations", "--calibration", calibration.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = deltacert(&["info", out.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["layers"][0]["activation"], "quantize", "{v}");
+    // deltacert's evaluation of the written file
+    let inputs: Vec<f64> = (0..41).map(|i| -1.0 + 0.05 * i as f64).collect();
+    let input_file = scratch("activation_inputs.json");
+    std::fs::write(&input_file, serde_json::to_string(&inputs.iter().map(|x| vec![*x]).collect::<Vec<_>>()).unwrap()).unwrap();
+    let o = deltacert(&["eval", out.to_str().unwrap(), "--input", input_file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours: Vec<Vec<f64>> = serde_json::from_slice(&o.stdout).unwrap();
+    // onnxruntime (graph optimisations off) runs the same file to float32 precision
+    if let Some(python) = python_with_onnxruntime() {
+        let script = "import json, sys, numpy as np, onnxruntime as ort\no = ort.SessionOptions(); o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL\ns = ort.InferenceSession(sys.argv[1], o, providers=['CPUExecutionProvider'])\nn = s.get_inputs()[0].name\nprint(json.dumps([float(s.run(None, {n: np.array([[x]], dtype=np.float32)})[0].ravel()[0]) for x in json.load(open(sys.argv[2]))]))";
+        let flat = scratch("activation_inputs_flat.json");
+        std::fs::write(&flat, serde_json::to_string(&inputs).unwrap()).unwrap();
+        let o = Command::new(python).args(["-c", script, out.to_str().unwrap(), flat.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let theirs: Vec<f64> = serde_json::from_slice(&o.stdout).unwrap();
+        for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!((a[0] - b).abs() <= 1e-5 * (1.0 + b.abs()), "input {}: deltacert {} onnxruntime {b}", inputs[k], a[0]);
+        }
+    }
+    // the pair is bounded soundly: no evaluated error above the certified bound
+    for method in ["propagate", "auto", "sdp"] {
+        let o = deltacert(&["bound", &model, out.to_str().unwrap(), "--box=-1,1", "--method", method, "--json"]);
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let certified = v["certified_bound"].as_f64().unwrap();
+        let reference = deltacert(&["eval", &model, "--input", input_file.to_str().unwrap()]);
+        let reference: Vec<Vec<f64>> = serde_json::from_slice(&reference.stdout).unwrap();
+        let worst = reference.iter().zip(&ours).map(|(f, g)| (f[0] - g[0]).abs()).fold(0.0, f64::max);
+        assert!(worst <= certified && v["lower_bound"].as_f64().unwrap() <= certified, "{method}: sampled {worst} > certified {certified}");
+    }
+    // bad input: the wrong scheme, a calibration of the wrong width, a missing calibration
+    let again = scratch("activations_again.onnx");
+    assert_bad_input(&deltacert(&["compress", &model, "--quantize", "int4", "--activations", "--calibration", calibration.to_str().unwrap(), "-o", again.to_str().unwrap()]), &["--activations", "int8"]);
+    let wide = scratch("wide_calibration.json");
+    std::fs::write(&wide, "[[0.1, 0.2]]").unwrap();
+    assert_bad_input(&deltacert(&["compress", &model, "--quantize", "int8", "--activations", "--calibration", wide.to_str().unwrap(), "-o", again.to_str().unwrap()]), &["calibration input 1 has 2 values"]);
+    assert_eq!(deltacert(&["compress", &model, "--quantize", "int8", "--activations", "-o", again.to_str().unwrap()]).status.code(), Some(2));
+    assert!(!again.exists(), "nothing is written on bad input");
+}

@@ -1,7 +1,9 @@
 //! `deltacert compress MODEL (--prune F [--structured|--global] | --quantize S [--per-channel]) -o OUT`.
 
 use crate::args::CompressArgs;
-use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
+use deltacert::compress::{prune_structured, prune_unstructured, quantize, quantize_activations, PruneScope, QuantScheme};
+use deltacert::error::{Error, ErrorKind};
+use deltacert::io::json::read_inputs;
 use deltacert::io::onnx::{write, ExportFormat};
 use deltacert::io::{read_model, write_new_file};
 use serde_json::json;
@@ -36,14 +38,25 @@ pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
         (pruned, float_format, serde_json::to_value(&report).expect("plain data"), summary)
     } else {
         let scheme = QuantScheme::parse(args.quantize.as_deref().unwrap_or_default(), args.per_channel)?;
-        let (quantised, report) = quantize(&net, scheme)?;
+        let (mut quantised, report) = quantize(&net, scheme)?;
+        let mut activation_summary = String::new();
+        if let Some(path) = args.calibration.as_ref().filter(|_| args.activations) {
+            if !matches!(scheme, QuantScheme::Integer { bits: 8, .. }) {
+                return Err(Error::new(ErrorKind::InvalidOption, "--activations goes with --quantize int8"));
+            }
+            let (calibration, _) = read_inputs(path).map_err(|e| e.within(path.display().to_string()))?;
+            let (with_activations, activation_report) = quantize_activations(&quantised, &calibration)?;
+            quantised = with_activations;
+            let scales: Vec<String> = activation_report.layers.iter().map(|(_, s)| format!("{s:.6e}")).collect();
+            activation_summary = format!("; hidden ReLU activations to uint8 from {} calibration inputs, scales [{}]", activation_report.calibration_inputs, scales.join(", "));
+        }
         let format = match &report.scales {
             Some(scales) => ExportFormat::QdqInt8 { scales: scales.clone() },
             None => float_format,
         };
         let summary = match scheme {
             QuantScheme::Integer { bits, per_channel } => format!(
-                "quantised weights to int{bits} (symmetric, {}), max weight change {:.6}",
+                "quantised weights to int{bits} (symmetric, {}), max weight change {:.6}{activation_summary}",
                 if per_channel { "per channel" } else { "per tensor" },
                 report.max_weight_change
             ),

@@ -1,10 +1,13 @@
 //! Compression: magnitude pruning (unstructured and structured) and
-//! quantisation (fixed point by truncation or rounding, symmetric int8/int4).
+//! quantisation (fixed point by truncation or rounding, symmetric int8/int4)
+//! of weights, and static uint8 quantisation of ReLU activations.
 //! Every function returns the new network and a report of what it did.
 
+mod activations;
 mod prune;
 mod quantize;
 
+pub use activations::{quantize_activations, ActivationQuantReport};
 pub use prune::{prune_structured, prune_unstructured, PruneReport, PruneScope};
 pub use quantize::{quantize, QuantReport, QuantScheme};
 
