@@ -9,7 +9,9 @@
 //!   counts and the median seconds, each decision capped at `LIMIT` seconds.
 //!
 //! Copies: the float16 copy shipped with the network, deltacert's own int8
-//! weight quantisation (per tensor and per channel), and onnxruntime's static
+//! weight quantisation (per tensor and per channel; and per tensor with the
+//! hidden activations quantised to uint8 by `compress --activations`,
+//! calibrated on test images 0..49), and onnxruntime's static
 //! int8 quantisation (QDQ: uint8 activations, int8 weights, per tensor and per
 //! channel), made at run time by `benches/ort_quantize.py` from the network
 //! with its input normalisation folded into the first layer, calibrated on
@@ -18,12 +20,12 @@
 //! runs the library's full pipeline (reading, attack, bound), as the command
 //! line does.
 //!
-//! Run: `cargo bench -p deltacert --bench label_table [-- IMAGES [LIMIT [onnxruntime]]]`
-//! (`onnxruntime`: only the onnxruntime rows)
+//! Run: `cargo bench -p deltacert --bench label_table [-- IMAGES [LIMIT [NAME]]]`
+//! (`NAME`: only the copies whose name contains it, e.g. `onnxruntime`)
 //! (default: images 0..50 and 10 s). Images 0..49 are the tuning set.
 
 use deltacert::bound::{bound, BoundRequest, Method};
-use deltacert::compress::{quantize, QuantScheme};
+use deltacert::compress::{quantize, quantize_activations, QuantScheme};
 use deltacert::input_set::InputSet;
 use deltacert::io::read_model;
 use deltacert::label::{decide_labels, LabelAnswer, LabelRequest};
@@ -79,14 +81,20 @@ fn main() {
     let f = read_model(&fixtures.join("mnist_relu_3_100.nnet")).expect("MNIST network");
     let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("test_images_100.json")).expect("images")).expect("JSON");
     let pixels: Vec<Vec<f64>> = data["images"].as_array().expect("images").iter().take(images).map(|row| row.as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect()).collect();
-    let only_onnxruntime = args.get(2).is_some_and(|a| a == "onnxruntime");
-    let mut copies: Vec<(&str, Network, Network)> = Vec::new();
-    if !only_onnxruntime {
-        copies.push(("float16", f.clone(), read_model(&fixtures.join("mnist_relu_3_100_16bit.nnet")).expect("float16 copy")));
-        copies.push(("int8 weights, per tensor", f.clone(), quantize(&f, QuantScheme::parse("int8", false).expect("scheme")).expect("quantise").0));
-        copies.push(("int8 weights, per channel", f.clone(), quantize(&f, QuantScheme::parse("int8", true).expect("scheme")).expect("quantise").0));
+    // an optional third argument keeps only the copies whose name contains it
+    let filter = args.get(2).cloned().unwrap_or_default();
+    let calibration: Vec<Vec<f64>> = data["images"].as_array().expect("images").iter().take(50).map(|row| row.as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect()).collect();
+    let int8 = quantize(&f, QuantScheme::parse("int8", false).expect("scheme")).expect("quantise").0;
+    let mut copies: Vec<(&str, Network, Network)> = vec![
+        ("float16", f.clone(), read_model(&fixtures.join("mnist_relu_3_100_16bit.nnet")).expect("float16 copy")),
+        ("int8 weights, per tensor", f.clone(), int8.clone()),
+        ("int8 weights, per channel", f.clone(), quantize(&f, QuantScheme::parse("int8", true).expect("scheme")).expect("quantise").0),
+        ("deltacert int8 weights + uint8 activations (compress --activations)", f.clone(), quantize_activations(&int8, &calibration).expect("activations").0),
+    ];
+    if "onnxruntime".contains(filter.as_str()) || filter.contains("onnxruntime") {
+        copies.extend(onnxruntime_copies(&f, &data));
     }
-    copies.extend(onnxruntime_copies(&f, &data));
+    copies.retain(|(name, _, _)| name.contains(filter.as_str()));
     println!("MNIST 3x100, images 0..{images}, top-1 capped at {limit} s per image\n");
     println!("| copy | p | certified (median) | lower (median) | ratio (median) | s (median) | top-1 proven / cex / unknown | top-1 s (median) |");
     println!("|---|---|---|---|---|---|---|---|");
