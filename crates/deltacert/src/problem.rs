@@ -98,13 +98,20 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
 /// the same activation and the map is one-to-one into `f`'s layer. None
 /// overall when the depths differ.
 pub fn neuron_map(f: &Network, g: &Network) -> Option<Vec<Option<Vec<usize>>>> {
+    neuron_map_with(f, g, &|a, b| a == b)
+}
+
+/// [`neuron_map`] with another rule for which activations may pair
+/// (`pairs(f's, g's)`): differential propagation also pairs a ReLU with a
+/// quantiser whose clamp is a ReLU ([`Activation::pairs_with`]).
+pub fn neuron_map_with(f: &Network, g: &Network, pairs: &dyn Fn(Activation, Activation) -> bool) -> Option<Vec<Option<Vec<usize>>>> {
     if f.layers.len() != g.layers.len() {
         return None;
     }
     let maps = (0..f.layers.len())
         .map(|k| {
             let (lf, lg) = (&f.layers[k], &g.layers[k]);
-            if lf.activation != lg.activation {
+            if !pairs(lf.activation, lg.activation) {
                 return None;
             }
             let map: Vec<usize> = match &g.kept_neurons {

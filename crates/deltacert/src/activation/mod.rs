@@ -277,6 +277,22 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// For a quantiser whose lower clamp is a ReLU (zero point at the bottom
+    /// of the range, as onnxruntime folds a ReLU into it): bounds on
+    /// `relu(v) - Q(v)` over `v in [lower, upper]`, so that a ReLU neuron of
+    /// one network pairs with this neuron of the other (None otherwise).
+    pub fn relu_gap(&self, lower: f64, upper: f64) -> Option<(f64, f64)> {
+        match *self {
+            Activation::Quantize { scale, zero_point, qmin, qmax } => quantize::Quantize { scale, zero_point, qmin, qmax }.relu_gap(lower, upper),
+            _ => None,
+        }
+    }
+    /// Whether a neuron with `self` in one network and `other` in the other
+    /// can be paired by differential propagation: the same activation, or a
+    /// ReLU against a quantiser with a ReLU clamp ([`Activation::relu_gap`]).
+    pub fn pairs_with(&self, other: Activation) -> bool {
+        *self == other || (*self == Activation::Relu && matches!(other, Activation::Quantize { zero_point, qmin, .. } if zero_point == qmin))
+    }
     /// Every activation of the IR, one of each variant (the ONNX reader
     /// looks op types up here, and the tests run over all of them).
     pub const ALL: [Activation; 6] = [

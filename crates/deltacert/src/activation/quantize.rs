@@ -144,6 +144,25 @@ impl Quantize {
     }
 }
 
+impl Quantize {
+    /// For a quantiser whose lower clamp is a ReLU (`z = qmin`): bounds
+    /// `(e_lo, e_hi)` on `e = relu(v) - Q(v)` over `v in [l, u]`. Below 0 both
+    /// are 0; from 0 up to `hi + s/2` round to nearest keeps `|e| <= c` (module
+    /// docs, `c` covering the f64 quotient too); above it `Q = hi` and
+    /// `e = v - hi <= u - hi`. None for other zero points.
+    pub(super) fn relu_gap(&self, lower: f64, upper: f64) -> Option<(f64, f64)> {
+        if self.zero_point != self.qmin {
+            return None;
+        }
+        let c = self.half_step(lower, upper);
+        if !c.is_finite() {
+            return None;
+        }
+        let top = if self.lower_line_valid(upper) { c } else { c.max(sub_up(upper, self.level_value(self.qmax).0)) };
+        top.is_finite().then_some((-c, top))
+    }
+}
+
 impl ActivationRule for Quantize {
     fn name(&self) -> &'static str {
         "quantize"
@@ -359,5 +378,30 @@ mod tests {
         let r = q.linear_relaxation(-33.0, -20.0, q.interval(-33.0, -20.0).0, q.interval(-33.0, -20.0).1);
         assert_eq!(r.upper_slope, 0.0);
         assert_eq!(r.lower_slope, 1.0);
+    }
+
+    /// `relu(v) - Q(v)` stays within `relu_gap` on random intervals (ties,
+    /// saturation, both signs), for quantisers with a ReLU clamp; other zero
+    /// points have no gap.
+    #[test]
+    fn relu_gap_encloses_the_difference_to_relu() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+        for q in quantisers() {
+            if q.zero_point != q.qmin {
+                assert!(q.relu_gap(-1.0, 1.0).is_none());
+                continue;
+            }
+            let top = q.scale * (q.qmax - q.zero_point);
+            for _ in 0..200 {
+                let a = rng.gen_range(-0.5 * top..1.5 * top);
+                let b = rng.gen_range(-0.5 * top..1.5 * top);
+                let (l, u) = (a.min(b), a.max(b));
+                let (gap_lower, gap_upper) = q.relu_gap(l, u).unwrap();
+                for v in samples(&q, l, u) {
+                    let e = v.max(0.0) - q.eval(v);
+                    assert!(e >= gap_lower && e <= gap_upper, "{v} in [{l}, {u}]: relu - Q = {e} outside [{gap_lower}, {gap_upper}]");
+                }
+            }
+        }
     }
 }

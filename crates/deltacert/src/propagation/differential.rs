@@ -133,7 +133,7 @@ pub fn align(f: &Network, g: &Network) -> Option<Network> {
     let depth = f.layers.len();
     // maps[k][j]: the index in f's layer k of g's neuron j (the one pairing
     // every method uses); every layer must pair, the output one to one
-    let maps: Vec<Vec<usize>> = crate::problem::neuron_map(f, g)?.into_iter().collect::<Option<_>>()?;
+    let maps: Vec<Vec<usize>> = crate::problem::neuron_map_with(f, g, &|a, b| a.pairs_with(b))?.into_iter().collect::<Option<_>>()?;
     if maps[depth - 1].iter().enumerate().any(|(j, &i)| i != j) || maps[depth - 1].len() != f.layers[depth - 1].width() {
         return None;
     }
@@ -170,6 +170,8 @@ struct LayerPair {
     bias_difference: Vec<f64>,
     abs_bias_f: Vec<f64>,
     abs_bias_difference: Vec<f64>,
+    /// `g`'s activation (`f`'s, or a quantiser paired with `f`'s ReLU).
+    compressed_activation: Activation,
 }
 
 fn abs_matrix(m: &Matrix) -> Matrix {
@@ -195,6 +197,7 @@ impl LayerPair {
             abs_bias_difference: f.bias.iter().zip(&g.bias).map(|(a, b)| (a - b).abs()).collect(),
             bias_difference: f.bias.iter().zip(&g.bias).map(|(a, b)| a - b).collect(),
             bias_f: f.bias.clone(),
+            compressed_activation: g.activation,
         }
     }
 }
@@ -496,13 +499,20 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             compressed_pre.0.push(gl);
             compressed_pre.1.push(gu);
             let (afl, afu) = activation_image(activation, fl, fu);
+            // a quantiser paired with a ReLU: Delta a = (relu(v_f) - relu(v_g)) + (relu(v_g) - Q(v_g)),
+            // the second term bounded by the quantiser's relu_gap, the first relaxed as for two ReLUs
+            let gap = (pairs[k].compressed_activation != activation).then(|| pairs[k].compressed_activation.relu_gap(gl, gu).unwrap_or((f64::NEG_INFINITY, f64::INFINITY)));
             let (agl, agu) = activation_image(activation, gl, gu);
             if activation.piecewise_linear_slope().is_some() {
                 unstable += usize::from(fl < 0.0 && fu > 0.0) + usize::from(gl < 0.0 && gu > 0.0);
             } else if activation != Activation::Identity {
                 unstable += 2;
             }
-            let (reference, delta) = activation.with_rule(|rule| (rule.linear_relaxation(fl, fu, afl, afu), rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)))));
+            let (reference, mut delta) = activation.with_rule(|rule| (rule.linear_relaxation(fl, fu, afl, afu), rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)))));
+            if let Some((gap_lower, gap_upper)) = gap {
+                delta.lower_intercept = down(delta.lower_intercept + gap_lower);
+                delta.upper_intercept = up(delta.upper_intercept + gap_upper);
+            }
             layer_reference.push(reference);
             layer_delta.push(delta);
         }
