@@ -44,7 +44,7 @@ pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
             if !matches!(scheme, QuantScheme::Integer { bits: 8, .. }) {
                 return Err(Error::new(ErrorKind::InvalidOption, "--activations goes with --quantize int8"));
             }
-            let (calibration, _) = read_inputs(path).map_err(|e| e.within(path.display().to_string()))?;
+            let (calibration, _) = read_inputs(path)?;
             let (with_activations, activation_report) = quantize_activations(&quantised, &calibration)?;
             quantised = with_activations;
             let scales: Vec<String> = activation_report.layers.iter().map(|(_, s)| format!("{s:.6e}")).collect();
