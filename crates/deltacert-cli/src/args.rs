@@ -180,6 +180,11 @@ pub struct BoundArgs {
     /// 150 for sdp; auto runs the SDP only up to 48 unless this is given].
     #[arg(long)]
     pub sdp_max_dim: Option<usize>,
+    /// SDP solver: auto (interior point up to lifted dimension 60, first
+    /// order above), interior-point, or first-order (eigenvalue-penalised,
+    /// anytime: the best checked bound at --timeout).
+    #[arg(long, value_name = "SOLVER")]
+    pub sdp_solver: Option<String>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -82,7 +82,7 @@ use deltacert::sdp::solve::Multipliers;
 /// known in closed form, and the exact maximum of the objective is known.
 fn quadratic_certificate(a: f64, b: f64, c: f64, gamma: f64, lambda: f64) -> Result<CheckedBound, Refusal> {
     let objective = SymmetricSparse { entries: vec![(0, 0, a), (0, 1, b), (1, 1, c)] };
-    let interval = Constraint { family: Family::Interval, sense: Sense::NonNegative, matrix: SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, slack: 0.0 };
+    let interval = Constraint::from_matrix(Family::Interval, Sense::NonNegative, SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, 0.0);
     let multipliers = Multipliers { gamma, gamma_x: 0.0, constraint: vec![lambda] };
     check(2, 1, &objective, &[interval], None, &multipliers, &[1.0, 1.0])
 }
@@ -141,7 +141,7 @@ fn hand_built_certificates_have_their_exact_outcomes() {
 fn non_finite_certificates_are_refused() {
     common::single_threaded_blas();
     let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (0, 1, 0.5), (1, 1, 0.0)] };
-    let interval = Constraint { family: Family::Interval, sense: Sense::NonNegative, matrix: SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, slack: 0.0 };
+    let interval = Constraint::from_matrix(Family::Interval, Sense::NonNegative, SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, 1.0)] }, 0.0);
     let run = |objective: &SymmetricSparse, gamma: f64, gamma_x: f64, lambda: f64| check(2, 1, objective, std::slice::from_ref(&interval), None, &Multipliers { gamma, gamma_x, constraint: vec![lambda] }, &[1.0, 1.0]);
     assert!(run(&objective, 0.25, 0.0, 0.0).is_ok());
     assert!(run(&objective, 0.25, f64::NAN, 0.0).is_err(), "NaN gamma_x");

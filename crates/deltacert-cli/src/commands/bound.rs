@@ -9,7 +9,7 @@ use deltacert::io::read_model;
 use deltacert::limits::parse_bytes;
 use deltacert::report::plot::{plot_bound, BoundFigure};
 use deltacert::sdp::qc::QcOptions;
-use deltacert::sdp::{QcChoice, SdpSettings, DEFAULT_MAX_DIMENSION};
+use deltacert::sdp::{QcChoice, SdpSettings, SdpSolver, DEFAULT_MAX_DIMENSION};
 use deltacert::problem::Norm;
 use deltacert::attack::AttackSettings;
 use std::process::ExitCode;
@@ -41,6 +41,9 @@ fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
     }
     if args.sdp_max_dim.is_some() && !sdp_used {
         return Err(invalid(format!("--sdp-max-dim applies to --method sdp or auto, not {}", method.name())));
+    }
+    if args.sdp_solver.is_some() && !sdp_used {
+        return Err(invalid(format!("--sdp-solver applies to --method sdp or auto, not {}", method.name())));
     }
     if args.target_ratio.is_some() && !reads(MethodOption::TargetRatio) {
         return Err(invalid(format!("--target-ratio applies to --method auto only, not {method} (it does not split)")));
@@ -117,7 +120,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
         norm: args.pair.norm,
         method,
-        sdp: SdpSettings { qcs, time_limit: None, max_dimension },
+        sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension },
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
         eps: args.eps,
         time_limit: args.timeout,

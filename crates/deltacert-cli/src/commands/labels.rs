@@ -22,6 +22,7 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
         (args.eps.is_some(), "--eps"),
         (args.qcs.is_some(), "--qcs"),
         (args.sdp_max_dim.is_some(), "--sdp-max-dim"),
+        (args.sdp_solver.is_some(), "--sdp-solver"),
         (args.target_ratio.is_some(), "--target-ratio"),
         (args.plot.is_some(), "--plot"),
         (args.force, "--force"),

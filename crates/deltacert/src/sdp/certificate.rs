@@ -69,10 +69,15 @@ pub struct Refusal {
 }
 
 fn add(m: &mut Mat<f64>, abs: &mut Mat<f64>, count: &mut Mat<f64>, matrix: &SymmetricSparse, weight: f64) {
+    add_entries(m, abs, count, weight, |visit| matrix.entries.iter().for_each(|&(r, c, v)| visit(r, c, v)));
+}
+
+/// Adds `weight * Q` given as upper-triangle contributions.
+fn add_entries(m: &mut Mat<f64>, abs: &mut Mat<f64>, count: &mut Mat<f64>, weight: f64, entries: impl FnOnce(&mut dyn FnMut(usize, usize, f64))) {
     if weight == 0.0 {
         return;
     }
-    for &(r, c, v) in &matrix.entries {
+    entries(&mut |r, c, v| {
         let value = weight * v;
         m[(r, c)] += value;
         abs[(r, c)] += value.abs();
@@ -82,7 +87,7 @@ fn add(m: &mut Mat<f64>, abs: &mut Mat<f64>, count: &mut Mat<f64>, matrix: &Symm
             abs[(c, r)] += value.abs();
             count[(c, r)] += 1.0;
         }
-    }
+    });
 }
 
 /// Rebuilds `M` from the multipliers and proves the bound, or refuses.
@@ -118,7 +123,7 @@ pub fn check(
             Sense::NonNegative => raw.max(0.0),
             Sense::Zero => raw,
         };
-        add(&mut m, &mut abs, &mut count, &c.matrix, weight);
+        add_entries(&mut m, &mut abs, &mut count, weight, |visit| c.for_each_entry(visit));
         constraint_slack = add_up(constraint_slack, mul_up(weight.abs(), c.slack));
     }
     // entrywise assembly error: each entry is a sum of `count` rounded

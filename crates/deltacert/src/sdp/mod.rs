@@ -9,6 +9,7 @@
 //!    reported only if the check passes.
 
 pub mod certificate;
+pub mod first_order;
 pub mod form;
 pub mod lift;
 pub mod qc;
@@ -45,17 +46,55 @@ pub const FULL_SET_MAX_DIM: usize = 32;
 /// Largest lifted dimension for which `auto` adds the all-pairs QCs.
 pub const ALL_PAIRS_MAX_DIM: usize = 48;
 
+/// Which solver minimises over the multipliers (both end in the same
+/// certificate check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SdpSolver {
+    /// Interior point up to [`AUTO_INTERIOR_POINT_MAX_DIM`], first order above.
+    Auto,
+    /// Clarabel's interior-point method ([`solve`]): accurate, memory `d^4`.
+    InteriorPoint,
+    /// The eigenvalue-penalised first-order method ([`first_order`]):
+    /// memory linear in the constraints, anytime.
+    FirstOrder,
+}
+
+impl SdpSolver {
+    /// Parses `auto`, `interior-point` or `first-order`.
+    pub fn parse(text: &str) -> crate::Result<Self> {
+        match text {
+            "auto" => Ok(SdpSolver::Auto),
+            "interior-point" => Ok(SdpSolver::InteriorPoint),
+            "first-order" => Ok(SdpSolver::FirstOrder),
+            other => Err(crate::error::invalid_option(format!("unknown SDP solver '{other}' (auto, interior-point or first-order)"))),
+        }
+    }
+}
+
+/// Largest lifted dimension for which the `auto` solver is interior point.
+pub const AUTO_INTERIOR_POINT_MAX_DIM: usize = 60;
+/// Seconds the first-order solves of one call take together when no time
+/// limit is given (it is anytime: it stops at its limit or when converged).
+pub const FIRST_ORDER_DEFAULT_SECONDS: f64 = 60.0;
+/// Largest lifted dimension the first-order solver attempts (its check
+/// holds three dense `d x d` matrices and factors one).
+pub const FIRST_ORDER_MAX_DIM: usize = 6000;
+
 /// Settings of the SDP method.
 #[derive(Debug, Clone, Serialize)]
 pub struct SdpSettings {
     /// QC families.
     pub qcs: QcChoice,
+    /// The solver.
+    pub solver: SdpSolver,
     /// Time limit for all solves of one call together, seconds (used by
     /// [`certify`]; [`certify_within`] takes a [`Budget`] instead).
     pub time_limit: Option<f64>,
-    /// Largest lifted dimension attempted. Clarabel's memory grows like
-    /// `d^4`: measured here, two parallel solves at `d = 201` (two hidden layers
-    /// of width 50, default QCs) exceeded 24 GiB and were killed.
+    /// Largest lifted dimension the interior-point solver attempts.
+    /// Clarabel's memory grows like `d^4`: measured here, two parallel solves
+    /// at `d = 201` (two hidden layers of width 50, default QCs) exceeded
+    /// 24 GiB and were killed.
     pub max_dimension: usize,
 }
 
@@ -66,7 +105,7 @@ pub const PARALLEL_SOLVES_MAX_DIM: usize = 100;
 
 impl Default for SdpSettings {
     fn default() -> Self {
-        SdpSettings { qcs: QcChoice::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION }
+        SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION }
     }
 }
 
@@ -103,6 +142,8 @@ pub struct SdpResult {
     pub gamma_pair: Option<(f64, f64)>,
     /// Lifted dimension `d`.
     pub dim: usize,
+    /// The solver used.
+    pub solver: SdpSolver,
     /// Neurons with their own coordinate.
     pub variable_neurons: usize,
     /// Neurons substituted as stable.
@@ -128,6 +169,14 @@ pub fn solve_bytes(dim: usize) -> f64 {
     32.0 * packed * packed + 1e7
 }
 
+/// Estimated peak memory of the first-order solver and its check at
+/// lifted dimension `d` with constraints holding `factor_terms` terms: the
+/// check's three dense `d x d` matrices, the Cholesky copy and the
+/// eigenvalue workspace (about 6 `d^2` doubles), the constraints' factors.
+pub fn first_order_bytes(dim: usize, factor_terms: usize) -> f64 {
+    48.0 * (dim * dim) as f64 + 16.0 * factor_terms as f64 + 1e7
+}
+
 /// Certifies a bound with the SDP (docs/method.md §2–5), with `settings.time_limit`
 /// as the budget of all solves together and the default memory budget.
 pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpResult {
@@ -140,9 +189,22 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
 pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, budget: &Budget) -> SdpResult {
     let Prepared { set, coupling, .. } = prepared;
     let lifted = lift_pair(prepared);
-    let parallel = lifted.dim <= PARALLEL_SOLVES_MAX_DIM && !matches!(norm, Norm::L2);
-    let memory_refusal = if lifted.dim > settings.max_dimension {
-        Some(format!("lifted dimension {} exceeds the SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk)", lifted.dim, settings.max_dimension))
+    let solver = match settings.solver {
+        SdpSolver::Auto if lifted.dim <= AUTO_INTERIOR_POINT_MAX_DIM => SdpSolver::InteriorPoint,
+        SdpSolver::Auto => SdpSolver::FirstOrder,
+        chosen => chosen,
+    };
+    let first_order = solver == SdpSolver::FirstOrder;
+    let parallel = (first_order || lifted.dim <= PARALLEL_SOLVES_MAX_DIM) && !matches!(norm, Norm::L2);
+    let memory_refusal = if first_order {
+        if lifted.dim > FIRST_ORDER_MAX_DIM {
+            Some(format!("lifted dimension {} exceeds the first-order SDP limit {FIRST_ORDER_MAX_DIM}", lifted.dim))
+        } else {
+            let terms: usize = lifted.neurons.iter().map(|n| n.pre.terms.len() + n.post.terms.len()).sum::<usize>() * 8;
+            budget.admit(&format!("the first-order SDP at lifted dimension {}", lifted.dim), first_order_bytes(lifted.dim, terms) * if parallel { 2.0 } else { 1.0 }).err()
+        }
+    } else if lifted.dim > settings.max_dimension {
+        Some(format!("lifted dimension {} exceeds the interior-point SDP limit {} (memory grows like d^4; raise it with --sdp-max-dim at your own risk, or use --sdp-solver first-order)", lifted.dim, settings.max_dimension))
     } else {
         budget.admit(&format!("the SDP at lifted dimension {}", lifted.dim), solve_bytes(lifted.dim) * if parallel { 2.0 } else { 1.0 }).err()
     };
@@ -154,6 +216,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             per_output: if norm == Norm::Linf { vec![None; outputs] } else { Vec::new() },
             gamma_pair: None,
             dim: lifted.dim,
+            solver,
             variable_neurons: lifted.variable_neurons(),
             stable_neurons: lifted.neurons.len() - lifted.variable_neurons(),
             matched_pairs: lifted.matches.len(),
@@ -168,7 +231,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         QcChoice::Auto if lifted.dim <= ALL_PAIRS_MAX_DIM => QcOptions { all_pairs: true, ..QcOptions::DEFAULT },
         QcChoice::Auto => QcOptions::DEFAULT,
     };
-    let constraints = qc::build(&lifted, set, coupling, options);
+    let mut constraints = qc::build(&lifted, set, coupling, options);
+    if first_order {
+        constraints.extend(qc::magnitude_constraints(&lifted));
+    }
     let mut counts = BTreeMap::new();
     for c in &constraints {
         *counts.entry(format!("{:?}", c.family).to_lowercase()).or_insert(0usize) += 1;
@@ -193,6 +259,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             .collect(),
     };
     let output_count = lifted.difference.len();
+    // the first-order solver runs until its limit: each solve gets its share
+    let solve_share = budget.remaining().or(first_order.then_some(FIRST_ORDER_DEFAULT_SECONDS)).map(|r| {
+        let lanes = if parallel { rayon::current_num_threads().clamp(1, objectives.len().max(1)) } else { 1 };
+        r * lanes as f64 / objectives.len().max(1) as f64
+    });
     let shared = std::sync::Arc::new(SharedData { constraints: constraints.clone(), distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
     let run = |(name, objective): &(String, SymmetricSparse)| -> SolveReport {
             let remaining = budget.remaining();
@@ -208,7 +279,19 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     refusal: Some("the time limit was reached before this solve".into()),
                 };
             }
-            let Some(outcome) = solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining) else {
+            let outcome = if first_order {
+                // leave a tenth of the share for the certificate check
+                let limit = match (solve_share, remaining) {
+                    (Some(share), Some(left)) => Some((0.9 * share).min(left)),
+                    (share, None) => share.map(|s| 0.9 * s),
+                    (None, left) => left,
+                };
+                let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
+                Some(first_order::solve(&problem, limit, None, &first_order::FirstOrderSettings::default()))
+            } else {
+                solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining)
+            };
+            let Some(outcome) = outcome else {
                 return SolveReport {
                     objective: name.clone(),
                     status: SolveStatus::Limit,
@@ -230,7 +313,13 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 checked: None,
                 refusal: None,
             };
-            if matches!(outcome.status, SolveStatus::Solved | SolveStatus::AlmostSolved) {
+            let checkable = match outcome.status {
+                SolveStatus::Solved | SolveStatus::AlmostSolved => true,
+                // every iterate of the first-order method is a candidate certificate
+                SolveStatus::Limit => first_order,
+                _ => false,
+            };
+            if checkable {
                 match certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), &outcome.multipliers, &lifted.coordinate_magnitude) {
                     Ok(mut checked) => {
                         // the objective's own entries were rounded when formed
@@ -275,6 +364,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         per_output,
         gamma_pair,
         dim: lifted.dim,
+        solver,
         variable_neurons: lifted.variable_neurons(),
         stable_neurons: lifted.neurons.len() - lifted.variable_neurons(),
         matched_pairs: lifted.matches.len(),

@@ -41,6 +41,19 @@ pub enum Family {
     AllPairs,
     /// Pairwise products of nonnegative linear facts.
     Products,
+    /// `|zeta_t| <= m_t`, the coordinate bounds of the lifting (first-order solver only).
+    Magnitude,
+}
+
+/// The quadratic form `zeta^T Q zeta` of a constraint.
+#[derive(Debug, Clone)]
+pub enum Quadratic {
+    /// `p(zeta) q(zeta)`, kept as its two factors: a product of forms with
+    /// `n` and `m` terms has up to `n m` matrix entries (784 x 784 for an
+    /// interval QC on MNIST's first layer), the factors `n + m`.
+    Product(LinearForm, LinearForm),
+    /// A general sparse symmetric matrix.
+    Matrix(SymmetricSparse),
 }
 
 /// One quadratic constraint.
@@ -50,10 +63,91 @@ pub struct Constraint {
     pub family: Family,
     /// Inequality or equality.
     pub sense: Sense,
-    /// The symmetric matrix `Q`.
-    pub matrix: SymmetricSparse,
-    /// Rounding slack: the constraint holds as `>= -slack` (or `|.| <= slack`).
+    /// The quadratic form.
+    pub quadratic: Quadratic,
+    /// Rounding slack: the constraint holds as `>= -slack` (or `|.| <= slack`)
+    /// for the matrix whose upper-triangle contributions
+    /// [`Constraint::for_each_entry`] lists, whatever order they are added in.
     pub slack: f64,
+}
+
+impl Constraint {
+    /// A constraint given by its matrix.
+    pub fn from_matrix(family: Family, sense: Sense, matrix: SymmetricSparse, slack: f64) -> Self {
+        Constraint { family, sense, quadratic: Quadratic::Matrix(matrix), slack }
+    }
+
+    /// The matrix `Q` (consolidated; built on demand for products).
+    pub fn matrix(&self) -> std::borrow::Cow<'_, SymmetricSparse> {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => std::borrow::Cow::Owned(SymmetricSparse::product(p, q)),
+            Quadratic::Matrix(m) => std::borrow::Cow::Borrowed(m),
+        }
+    }
+
+    /// Calls `visit(row, col, value)` with `row <= col` for every
+    /// contribution to the upper triangle of `Q` (duplicates add). For a
+    /// product: `p_i q_j / 2` per ordered pair off the diagonal, `p_i q_i` on
+    /// it, each one rounded product (the slack covers their rounding).
+    pub fn for_each_entry(&self, mut visit: impl FnMut(usize, usize, f64)) {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => {
+                for &(i, a) in &p.terms {
+                    for &(j, b) in &q.terms {
+                        if i == j {
+                            visit(i, i, a * b);
+                        } else {
+                            visit(i.min(j), i.max(j), 0.5 * a * b);
+                        }
+                    }
+                }
+            }
+            Quadratic::Matrix(m) => m.entries.iter().for_each(|&(r, c, v)| visit(r, c, v)),
+        }
+    }
+
+    /// `out += weight * Q v`.
+    pub fn apply(&self, weight: f64, v: &[f64], out: &mut [f64]) {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => {
+                // sym(p q^T) v = (p (q.v) + q (p.v)) / 2
+                let (pv, qv) = (dot_form(p, v), dot_form(q, v));
+                p.terms.iter().for_each(|&(t, c)| out[t] += 0.5 * weight * qv * c);
+                q.terms.iter().for_each(|&(t, c)| out[t] += 0.5 * weight * pv * c);
+            }
+            Quadratic::Matrix(m) => {
+                for &(r, c, value) in &m.entries {
+                    out[r] += weight * value * v[c];
+                    if r != c {
+                        out[c] += weight * value * v[r];
+                    }
+                }
+            }
+        }
+    }
+
+    /// `v^T Q v`.
+    pub fn evaluate(&self, v: &[f64]) -> f64 {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => dot_form(p, v) * dot_form(q, v),
+            Quadratic::Matrix(m) => m.entries.iter().map(|&(r, c, value)| if r == c { value * v[r] * v[r] } else { 2.0 * value * v[r] * v[c] }).sum(),
+        }
+    }
+
+    /// Frobenius norm of `D Q D`, `D = diag(scale)` (an upper bound for products).
+    pub fn scaled_norm(&self, scale: &[f64]) -> f64 {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => {
+                let norm = |f: &LinearForm| f.terms.iter().map(|&(t, c)| (c * scale[t]).powi(2)).sum::<f64>().sqrt();
+                norm(p) * norm(q)
+            }
+            Quadratic::Matrix(m) => m.entries.iter().map(|&(r, c, v)| (if r == c { 1.0 } else { 2.0 }) * (v * scale[r] * scale[c]).powi(2)).sum::<f64>().sqrt(),
+        }
+    }
+}
+
+fn dot_form(form: &LinearForm, v: &[f64]) -> f64 {
+    form.terms.iter().map(|&(t, c)| c * v[t]).sum()
 }
 
 /// Which families to use.
@@ -100,6 +194,45 @@ impl QcOptions {
     }
 }
 
+/// The constraint `p q >= 0` (or `= 0`), None when the product is zero.
+///
+/// Slack: the forms' own errors (`|p| e_q + |q| e_p + e_p e_q`), plus the
+/// rounding of the matrix contributions `p_i q_j (/2)`: each is one rounded
+/// product, within `u |p_i q_j|` of its exact value, so together within
+/// `gamma_3 (sum_i |p_i| m_i)(sum_j |q_j| m_j)` on the feasible set, and
+/// within `5e-324 m_max^2` each for underflow. The bound is on absolute
+/// values, so it holds however the contributions cancel or are summed.
+fn product_constraint(family: Family, sense: Sense, p: &LinearForm, q: &LinearForm, magnitudes: &[f64]) -> Option<Constraint> {
+    use crate::rounding::{add_up, mul_up};
+    if p.terms.is_empty() || q.terms.is_empty() {
+        return None;
+    }
+    let (mp, mq) = (p.magnitude(magnitudes), q.magnitude(magnitudes));
+    let largest = p.terms.iter().chain(&q.terms).map(|&(t, _)| magnitudes[t]).fold(0.0, f64::max);
+    let underflow = mul_up(mul_up((p.terms.len() * q.terms.len()) as f64, 5e-324), mul_up(largest, largest));
+    let form_errors = add_up(add_up(mul_up(mp, q.error), mul_up(mq, p.error)), mul_up(p.error, q.error));
+    let slack = add_up(add_up(form_errors, mul_up(rounding_gamma(3), mul_up(mp, mq))), underflow);
+    Some(Constraint { family, sense, quadratic: Quadratic::Product(p.clone(), q.clone()), slack })
+}
+
+/// `m_t^2 - zeta_t^2 >= 0` for every coordinate with `m_t > 0` (the bounds
+/// the lifting proved, `|zeta_t| <= m_t`), as `(m_t - zeta_t)(m_t + zeta_t)`.
+/// Redundant for the interior-point solve; the first-order solver starts
+/// from them: with `kappa_t` on these and `gamma`, every objective has an
+/// explicit negative semidefinite `M` (Gershgorin), see
+/// [`super::first_order`].
+pub fn magnitude_constraints(lifted: &Lifted) -> Vec<Constraint> {
+    let magnitudes = &lifted.coordinate_magnitude;
+    (0..lifted.dim)
+        .filter(|&t| t != lifted.constant && magnitudes[t] > 0.0 && magnitudes[t].is_finite())
+        .filter_map(|t| {
+            // the constant coordinate is the last one: terms stay sorted
+            let side = |sign: f64| LinearForm { terms: vec![(t, sign), (lifted.constant, magnitudes[t])], error: 0.0 };
+            product_constraint(Family::Magnitude, Sense::NonNegative, &side(-1.0), &side(1.0), magnitudes)
+        })
+        .collect()
+}
+
 /// Builds constraints, computing each one's slack.
 struct Builder<'a> {
     lifted: &'a Lifted,
@@ -115,15 +248,7 @@ impl Builder<'_> {
     }
     /// `p * q` (>= 0 or = 0).
     fn product(&mut self, family: Family, sense: Sense, p: &LinearForm, q: &LinearForm) {
-        let magnitudes = &self.lifted.coordinate_magnitude;
-        let matrix = SymmetricSparse::product(p, q);
-        if matrix.entries.is_empty() {
-            return;
-        }
-        let (mp, mq) = (p.magnitude(magnitudes), q.magnitude(magnitudes));
-        use crate::rounding::{add_up, mul_up};
-        let slack = add_up(add_up(add_up(mul_up(mp, q.error), mul_up(mq, p.error)), mul_up(p.error, q.error)), mul_up(rounding_gamma(3), matrix.magnitude(magnitudes)));
-        self.constraints.push(Constraint { family, sense, matrix, slack });
+        self.constraints.extend(product_constraint(family, sense, p, q, &self.lifted.coordinate_magnitude));
     }
     /// `p >= 0`, written as `p * 1 >= 0`.
     fn linear(&mut self, family: Family, p: &LinearForm) {
@@ -181,7 +306,7 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
             let c2: f64 = center.iter().map(|c| c * c).sum();
             entries.push((lifted.constant, lifted.constant, radius * radius - c2));
             let slack = rounding_gamma(center.len() + 2) * (radius * radius + c2);
-            b.constraints.push(Constraint { family: Family::Input, sense: Sense::NonNegative, matrix: SymmetricSparse { entries }.consolidated(), slack });
+            b.constraints.push(Constraint::from_matrix(Family::Input, Sense::NonNegative, SymmetricSparse { entries }.consolidated(), slack));
         }
         let rows: Vec<LinearForm> = set
             .polytope()

@@ -144,7 +144,7 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>) -> SolveOutcome {
         push_matrix(distance, 1, -1.0, false);
     }
     for (i, c) in problem.constraints.iter().enumerate() {
-        push_matrix(&c.matrix, first_multiplier + i, 1.0, true);
+        push_matrix(&c.matrix(), first_multiplier + i, 1.0, true);
     }
     let a = CscMatrix::new_from_triplets(n_nonneg + psd_len, n_vars, rows, cols, vals);
     let mut b = vec![0.0; n_nonneg + psd_len];

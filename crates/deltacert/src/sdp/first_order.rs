@@ -1,0 +1,421 @@
+//! A first-order solver for the S-procedure SDP (docs/method.md §4b):
+//! memory `O(d^2)` plus the constraints' factors (no `d^4` Newton system),
+//! one Cholesky factorisation per step, anytime.
+//!
+//! For multipliers `y = (gamma_x, lambda >= 0, mu)` let
+//! `N(y) = Obj - gamma_x D + sum_i lambda_i Q_i + sum_j mu_j P_j`, split at the
+//! constant coordinate `c` (the last one) as `N = [[A, b], [b^T, n_cc]]`. The
+//! smallest `gamma` with `M = N - gamma E` negative semidefinite is, when
+//! `A` is negative definite (Schur complement),
+//!
+//! ```text
+//! gamma*(y) = n_cc + b^T (-A)^{-1} b = max_{zeta : zeta_c = 1} zeta^T N(y) zeta,
+//! ```
+//!
+//! the Lagrangian dual function of the quadratic program, convex in `y`
+//! (a maximum of functions linear in `y`), differentiable where `A < 0` with
+//! gradient `zeta*^T Q_i zeta*` at the maximiser `zeta* = ((-A)^{-1} b, 1)`.
+//! The SDP is `min_y gamma*(y) + s gamma_x + sum_i lambda_i slack_i`: we
+//! minimise it by spectral projected gradient steps (Barzilai-Borwein step
+//! lengths, a nonmonotone Armijo search, projection onto the sign
+//! constraints; Birgin, Martinez and Raydan 2000). A trial point where the
+//! Cholesky factorisation of `-A` fails is outside the domain and is
+//! treated as an infinite value (the search backtracks).
+//!
+//! Start: the magnitude constraints `m_t^2 - zeta_t^2 >= 0`
+//! ([`super::qc::magnitude_constraints`]) with Gershgorin multipliers make
+//! `-A` strictly diagonally dominant, so the first iterate is in the domain;
+//! or a given start (a previous solution) when it is.
+//!
+//! Nothing here is trusted: the returned `(gamma, y)` goes to the
+//! certificate check ([`super::certificate`]), which rebuilds `M` in f64
+//! and proves `-M + t W` positive definite with outward rounding. Every
+//! iterate is a candidate certificate; the best one found is returned.
+//! Work is in the scaled coordinates `zeta = D zeta_hat`, `D = diag(m_t)`,
+//! and each multiplier is measured in units that give its constraint unit
+//! scaled norm (conditioning only).
+
+use super::form::SymmetricSparse;
+use super::qc::{Constraint, Family, Quadratic, Sense};
+use super::solve::{Multipliers, SdpProblem, SolveOutcome, SolveStatus};
+use faer::linalg::solvers::Solve;
+use faer::{Mat, Side};
+
+/// Projected gradient steps per barrier weight at most.
+const INNER_STEPS: usize = 2000;
+
+/// Iteration settings.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstOrderSettings {
+    /// Upper limit on steps (the time limit usually ends the run first).
+    pub max_iterations: usize,
+    /// Stop when the projected gradient (unit step, normalised units) is
+    /// below this.
+    pub relative_tolerance: f64,
+}
+
+impl Default for FirstOrderSettings {
+    fn default() -> Self {
+        FirstOrderSettings { max_iterations: 200_000, relative_tolerance: 1e-6 }
+    }
+}
+
+/// One optimisation variable: `gamma_x` or a constraint's multiplier.
+struct Variable<'a> {
+    term: Term<'a>,
+    /// Its weight in the bound's linear part.
+    cost: f64,
+    /// Projected onto `>= 0`.
+    nonnegative: bool,
+    /// Raw value = `unit * x`.
+    unit: f64,
+}
+
+enum Term<'a> {
+    /// `-D` (the distance matrix of independent inputs).
+    Distance(&'a SymmetricSparse),
+    Constraint(&'a Constraint),
+}
+
+/// The dual function in scaled, normalised units.
+struct Dual<'a> {
+    dim: usize,
+    constant: usize,
+    scale: Vec<f64>,
+    objective: &'a SymmetricSparse,
+    /// `B0`, the objective's size: values are reported divided by it.
+    size: f64,
+    variables: Vec<Variable<'a>>,
+    /// Weight `nu` of the barrier `-nu log det(-A)` (normalised units).
+    barrier: std::cell::Cell<f64>,
+}
+
+/// The dual function's value and gradient at a point of its domain.
+struct Evaluation {
+    /// `gamma*(y) / B0`.
+    gamma: f64,
+    /// The bound `(gamma* + linear part) / B0`.
+    bound: f64,
+    /// What is minimised: the bound plus the barrier term.
+    value: f64,
+    gradient: Vec<f64>,
+    /// Diagonal of the Hessian of `value` (a preconditioner).
+    curvature: Vec<f64>,
+}
+
+impl Dual<'_> {
+    /// `D N(x) D / B0`, dense.
+    fn assemble(&self, x: &[f64]) -> Mat<f64> {
+        // accumulate G with N = (G + G^T) / 2
+        let mut g = Mat::<f64>::zeros(self.dim, self.dim);
+        let s = &self.scale;
+        add_sparse(&mut g, self.objective, 1.0 / self.size, s);
+        for (variable, &value) in self.variables.iter().zip(x) {
+            if value == 0.0 {
+                continue;
+            }
+            let weight = value * variable.unit / self.size;
+            match variable.term {
+                Term::Distance(matrix) => add_sparse(&mut g, matrix, -weight, s),
+                Term::Constraint(c) => match &c.quadratic {
+                    Quadratic::Product(p, q) => {
+                        // G += p q^T, so that (G + G^T) / 2 gains sym(p q^T)
+                        for &(i, a) in &p.terms {
+                            let left = weight * a * s[i];
+                            for &(j, b) in &q.terms {
+                                g[(i, j)] += left * b * s[j];
+                            }
+                        }
+                    }
+                    Quadratic::Matrix(m) => add_sparse(&mut g, m, weight, s),
+                },
+            }
+        }
+        Mat::from_fn(self.dim, self.dim, |r, c| 0.5 * (g[(r, c)] + g[(c, r)]))
+    }
+
+    /// Value and gradient, None outside the domain (`-A` not positive definite).
+    fn evaluate(&self, x: &[f64]) -> Option<Evaluation> {
+        let n = self.assemble(x);
+        let c = self.constant;
+        let rest: Vec<usize> = (0..self.dim).filter(|&t| t != c).collect();
+        let minus_a = Mat::<f64>::from_fn(rest.len(), rest.len(), |r, k| -n[(rest[r], rest[k])]);
+        let b = Mat::<f64>::from_fn(rest.len(), 1, |r, _| n[(rest[r], c)]);
+        let factor = minus_a.llt(Side::Lower).ok()?;
+        let z = factor.solve(&b);
+        let nu = self.barrier.get();
+        let (log_det, inverse) = if nu > 0.0 {
+            let l = factor.L();
+            let log_det: f64 = (0..rest.len()).map(|i| 2.0 * l[(i, i)].ln()).sum();
+            (log_det, Some(factor.solve(Mat::<f64>::identity(rest.len(), rest.len()))))
+        } else {
+            (0.0, None)
+        };
+        // position of each coordinate in `rest`
+        let position = |t: usize| if t < c { t } else { t - 1 };
+        let gamma = n[(c, c)] + (0..rest.len()).map(|r| b[(r, 0)] * z[(r, 0)]).sum::<f64>();
+        if !gamma.is_finite() {
+            return None;
+        }
+        // the maximiser in original coordinates: zeta = D (z, 1)
+        let mut zeta = vec![0.0; self.dim];
+        for (r, &t) in rest.iter().enumerate() {
+            zeta[t] = z[(r, 0)] * self.scale[t];
+        }
+        zeta[c] = self.scale[c];
+        let linear: f64 = x.iter().zip(&self.variables).map(|(v, var)| v * var.unit * var.cost).sum::<f64>() / self.size;
+        // d/dx (-nu log det(-A)) = nu tr((-A)^{-1} A_x), A_x the variable's scaled block
+        let barrier_gradient = |var: &Variable| -> f64 {
+            let Some(inverse) = &inverse else { return 0.0 };
+            let s = &self.scale;
+            let trace = match var.term {
+                Term::Constraint(constraint) => match &constraint.quadratic {
+                    Quadratic::Product(p, q) => {
+                        let mut sum = 0.0;
+                        for &(i, a) in p.terms.iter().filter(|(i, _)| *i != c) {
+                            for &(j, b) in q.terms.iter().filter(|(j, _)| *j != c) {
+                                sum += a * s[i] * b * s[j] * inverse[(position(i), position(j))];
+                            }
+                        }
+                        sum
+                    }
+                    Quadratic::Matrix(m) => m.entries.iter().filter(|e| e.0 != c && e.1 != c).map(|&(r, k, v)| (if r == k { 1.0 } else { 2.0 }) * v * s[r] * s[k] * inverse[(position(r), position(k))]).sum(),
+                },
+                Term::Distance(m) => -m.entries.iter().filter(|e| e.0 != c && e.1 != c).map(|&(r, k, v)| (if r == k { 1.0 } else { 2.0 }) * v * s[r] * s[k] * inverse[(position(r), position(k))]).sum::<f64>(),
+            };
+            nu * trace * var.unit / self.size
+        };
+        let gradient = self
+            .variables
+            .iter()
+            .map(|var| {
+                let quadratic = match var.term {
+                    Term::Distance(matrix) => -evaluate_sparse(matrix, &zeta),
+                    Term::Constraint(c) => c.evaluate(&zeta),
+                };
+                var.unit * (quadratic + var.cost) / self.size + barrier_gradient(var)
+            })
+            .collect();
+        // curvature of a product variable: 2 w^T S^{-1} w with w = (A_k zeta_hat) on
+        // the rest, plus the barrier's nu tr(S^{-1} A_k S^{-1} A_k)
+        let curvature = self
+            .variables
+            .iter()
+            .map(|var| {
+                let (Some(inverse), Term::Constraint(constraint)) = (&inverse, &var.term) else { return 1.0 };
+                let Quadratic::Product(p, q) = &constraint.quadratic else { return 1.0 };
+                let s = &self.scale;
+                let hat = |f: &super::form::LinearForm| -> Vec<(usize, f64)> { f.terms.iter().map(|&(t, v)| (t, v * s[t])).collect() };
+                let (ph, qh) = (hat(p), hat(q));
+                let dot = |f: &[(usize, f64)]| -> f64 { f.iter().map(|&(t, v)| v * zeta[t] / s[t]).sum() };
+                let (pz, qz) = (dot(&ph), dot(&qh));
+                let form = |f: &[(usize, f64)], g: &[(usize, f64)]| -> f64 {
+                    let mut sum = 0.0;
+                    for &(i, a) in f.iter().filter(|(i, _)| *i != c) {
+                        for &(j, b) in g.iter().filter(|(j, _)| *j != c) {
+                            sum += a * b * inverse[(position(i), position(j))];
+                        }
+                    }
+                    sum
+                };
+                let (pp, qq, pq) = (form(&ph, &ph), form(&qh, &qh), form(&ph, &qh));
+                // w = (p qz + q pz) / 2
+                let quadratic = 0.5 * (qz * qz * pp + pz * pz * qq + 2.0 * pz * qz * pq);
+                let barrier = 0.5 * (pp * qq + pq * pq);
+                let scale = var.unit / self.size;
+                (scale * scale * (quadratic + nu * barrier)).max(1e-300)
+            })
+            .collect();
+        Some(Evaluation { gamma, bound: gamma + linear, value: gamma + linear - nu * log_det, gradient, curvature })
+    }
+
+    fn project(&self, x: &mut [f64]) {
+        for (v, var) in x.iter_mut().zip(&self.variables) {
+            if var.nonnegative && *v < 0.0 {
+                *v = 0.0;
+            }
+        }
+    }
+}
+
+/// `G += weight D Q D` for a matrix given by its upper triangle, placed so
+/// that `(G + G^T) / 2` gains it: off the diagonal at `(r, c)` and `(c, r)`,
+/// on it once.
+fn add_sparse(g: &mut Mat<f64>, matrix: &SymmetricSparse, weight: f64, scale: &[f64]) {
+    for &(r, c, v) in &matrix.entries {
+        let value = weight * v * scale[r] * scale[c];
+        g[(r, c)] += value;
+        if r != c {
+            g[(c, r)] += value;
+        }
+    }
+}
+
+fn evaluate_sparse(matrix: &SymmetricSparse, v: &[f64]) -> f64 {
+    matrix.entries.iter().map(|&(r, c, value)| if r == c { value * v[r] * v[r] } else { 2.0 * value * v[r] * v[c] }).sum()
+}
+
+/// Minimises the dual bound over the multipliers of `problem` within
+/// `time_limit` seconds, from `start` when it lies in the domain, else from
+/// the Gershgorin point (which needs the magnitude constraints).
+pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multipliers>, settings: &FirstOrderSettings) -> SolveOutcome {
+    let clock = std::time::Instant::now();
+    let dim = problem.dim;
+    let scale: Vec<f64> = (0..dim).map(|i| problem.coordinate_scale.get(i).copied().filter(|m| *m > 0.0 && m.is_finite()).unwrap_or(1.0)).collect();
+    let objective_size = problem.objective.magnitude(&scale);
+    let size = if objective_size > 0.0 && objective_size.is_finite() { objective_size } else { 1.0 };
+    let mut variables = Vec::new();
+    if let Some((distance, weight)) = problem.distance {
+        let norm = scaled_norm(distance, &scale);
+        variables.push(Variable { term: Term::Distance(distance), cost: weight, nonnegative: true, unit: size / if norm > 0.0 { norm } else { 1.0 } });
+    }
+    let first_constraint = variables.len();
+    for c in problem.constraints {
+        let norm = c.scaled_norm(&scale);
+        variables.push(Variable { term: Term::Constraint(c), cost: c.slack, nonnegative: c.sense == Sense::NonNegative, unit: size / if norm > 0.0 && norm.is_finite() { norm } else { 1.0 } });
+    }
+    let dual = Dual { dim, constant: problem.constant, scale, objective: problem.objective, size, variables, barrier: std::cell::Cell::new(0.0) };
+    let count = dual.variables.len();
+
+    let given = start.filter(|m| m.constraint.len() == problem.constraints.len()).map(|m| {
+        let mut x = vec![0.0; count];
+        if problem.distance.is_some() {
+            x[0] = m.gamma_x / dual.variables[0].unit;
+        }
+        for (k, value) in m.constraint.iter().enumerate() {
+            x[first_constraint + k] = if value.is_finite() { value / dual.variables[first_constraint + k].unit } else { 0.0 };
+        }
+        dual.project(&mut x);
+        x
+    });
+    let started = given.and_then(|x| dual.evaluate(&x).map(|e| (x, e))).or_else(|| {
+        let x = gershgorin_start(&dual, problem, first_constraint);
+        dual.evaluate(&x).map(|e| (x, e))
+    });
+    let empty = |status: SolveStatus, iterations: u32| SolveOutcome {
+        status,
+        solver_status: format!("first-order {status:?}"),
+        multipliers: Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: Vec::new() },
+        seconds: clock.elapsed().as_secs_f64(),
+        iterations,
+    };
+    let Some((mut x, current)) = started else {
+        return empty(SolveStatus::NumericalFailure, 0);
+    };
+
+    // barrier path: spectral projected gradient on bound + barrier for each
+    // weight nu, then nu shrinks (the bound of a minimiser of bound + barrier
+    // is within about nu (d - 1) of the optimum)
+    let mut nu = 0.1 * current.bound.abs().max(1e-3) / dim as f64;
+    let smallest_nu = settings.relative_tolerance * current.bound.abs().max(1e-3) / dim as f64;
+    dual.barrier.set(nu);
+    let Some(mut current) = dual.evaluate(&x) else {
+        return empty(SolveStatus::NumericalFailure, 0);
+    };
+    let memory = 10;
+    let mut recent = vec![current.value];
+    let mut best = (current.bound, current.gamma, x.clone());
+    let mut step = 1.0;
+    let mut inner = 0usize;
+    let mut iterations = 0u32;
+    let mut status = SolveStatus::Limit;
+    while (iterations as usize) < settings.max_iterations {
+        if time_limit.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit) {
+            break;
+        }
+        iterations += 1;
+        inner += 1;
+        let mut target: Vec<f64> = x.iter().zip(&current.gradient).zip(&current.curvature).map(|((a, g), h)| a - step * g / h).collect();
+        dual.project(&mut target);
+        let direction: Vec<f64> = target.iter().zip(&x).map(|(t, a)| t - a).collect();
+        let slope: f64 = direction.iter().zip(&current.gradient).map(|(d, g)| d * g).sum();
+        // stationarity: the projected gradient with a unit step
+        let mut unit_target: Vec<f64> = x.iter().zip(&current.gradient).zip(&current.curvature).map(|((a, g), h)| a - g / h).collect();
+        dual.project(&mut unit_target);
+        let stationarity = unit_target.iter().zip(&x).map(|(t, a)| (t - a).abs()).fold(0.0, f64::max);
+        let mut accepted = None;
+        if stationarity > 1e-3 * nu * dim as f64 && slope < 0.0 && inner <= INNER_STEPS {
+            let reference = recent.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mut fraction = 1.0;
+            while fraction >= 1e-10 {
+                let trial: Vec<f64> = x.iter().zip(&direction).map(|(a, d)| a + fraction * d).collect();
+                if let Some(e) = dual.evaluate(&trial) {
+                    if e.value <= reference + 1e-4 * fraction * slope {
+                        accepted = Some((trial, e));
+                        break;
+                    }
+                }
+                fraction *= 0.5;
+            }
+        }
+        match accepted {
+            Some((next_x, next)) => {
+                // Barzilai-Borwein step length from the change of point and gradient
+                let (ss, sy) = next_x.iter().zip(&x).zip(next.gradient.iter().zip(&current.gradient)).zip(&next.curvature).fold((0.0, 0.0), |(ss, sy), (((a, b), (gn, gc)), h)| (ss + h * (a - b) * (a - b), sy + (a - b) * (gn - gc)));
+                step = if sy > 0.0 { (ss / sy).clamp(1e-12, 1e12) } else { 1e4 * step.max(1e-12) };
+                x = next_x;
+                current = next;
+                recent.push(current.value);
+                if recent.len() > memory {
+                    recent.remove(0);
+                }
+                if current.bound < best.0 {
+                    best = (current.bound, current.gamma, x.clone());
+                }
+            }
+            None => {
+                // this barrier weight is done: shrink it, or stop
+                if nu <= smallest_nu {
+                    status = SolveStatus::Solved;
+                    break;
+                }
+                nu = (nu * 0.2).max(smallest_nu);
+                dual.barrier.set(nu);
+                let Some(e) = dual.evaluate(&x) else { break };
+                current = e;
+                recent = vec![current.value];
+                step = 1.0;
+                inner = 0;
+            }
+        }
+    }
+    let (_, gamma, x) = best;
+    let raw = |k: usize| x[k] * dual.variables[k].unit;
+    let multipliers = Multipliers {
+        gamma: gamma * size,
+        gamma_x: if problem.distance.is_some() { raw(0) } else { 0.0 },
+        constraint: (first_constraint..count).map(raw).collect(),
+    };
+    SolveOutcome { status, solver_status: format!("first-order {status:?}"), multipliers, seconds: clock.elapsed().as_secs_f64(), iterations }
+}
+
+fn scaled_norm(matrix: &SymmetricSparse, scale: &[f64]) -> f64 {
+    matrix.entries.iter().map(|&(r, c, v)| (if r == c { 1.0 } else { 2.0 }) * (v * scale[r] * scale[c]).powi(2)).sum::<f64>().sqrt()
+}
+
+/// The start in the domain: on coordinate `t`'s magnitude constraint (scaled:
+/// `m_t^2 (E - e_t e_t^T)`) the multiplier making row `t` of `D Obj D`
+/// strictly diagonally dominant, so `-A` is positive definite (Gershgorin).
+fn gershgorin_start(dual: &Dual, problem: &SdpProblem, first_constraint: usize) -> Vec<f64> {
+    let mut x = vec![0.0; dual.variables.len()];
+    let mut row_sum = vec![0.0; dual.dim];
+    for &(r, c, v) in &problem.objective.entries {
+        let value = (v * dual.scale[r] * dual.scale[c]).abs();
+        row_sum[r] += value;
+        if r != c {
+            row_sum[c] += value;
+        }
+    }
+    let smallest = row_sum.iter().copied().fold(0.0, f64::max) * 1e-3 + 1e-300;
+    for (k, c) in problem.constraints.iter().enumerate() {
+        if c.family != Family::Magnitude {
+            continue;
+        }
+        let Quadratic::Product(p, _) = &c.quadratic else { continue };
+        // (m - zeta_t)(m + zeta_t): the coordinate is the first term
+        let t = p.terms[0].0;
+        let kappa = (row_sum[t] * 1.01 + smallest) / (dual.scale[t] * dual.scale[t]);
+        x[first_constraint + k] = kappa / dual.variables[first_constraint + k].unit;
+    }
+    x
+}
