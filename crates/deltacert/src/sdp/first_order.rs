@@ -42,7 +42,7 @@ use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
 /// Projected gradient steps per barrier weight at most.
-const INNER_STEPS: usize = 2000;
+const INNER_STEPS: usize = 500;
 
 /// Iteration settings.
 #[derive(Debug, Clone, Copy)]
@@ -261,7 +261,11 @@ fn evaluate_sparse(matrix: &SymmetricSparse, v: &[f64]) -> f64 {
 pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multipliers>, settings: &FirstOrderSettings) -> SolveOutcome {
     let clock = std::time::Instant::now();
     let dim = problem.dim;
-    let scale: Vec<f64> = (0..dim).map(|i| problem.coordinate_scale.get(i).copied().filter(|m| *m > 0.0 && m.is_finite()).unwrap_or(1.0)).collect();
+    // the coordinate scaling (conditioning only), floored so that a
+    // coordinate fixed at (nearly) zero does not scale by 1e-308
+    let largest = problem.coordinate_scale.iter().copied().filter(|m| m.is_finite()).fold(0.0, f64::max);
+    let floor = if largest > 0.0 { 1e-6 * largest } else { 1.0 };
+    let scale: Vec<f64> = (0..dim).map(|i| problem.coordinate_scale.get(i).copied().filter(|m| m.is_finite()).unwrap_or(1.0).max(floor)).collect();
     let objective_size = problem.objective.magnitude(&scale);
     let size = if objective_size > 0.0 && objective_size.is_finite() { objective_size } else { 1.0 };
     let mut variables = Vec::new();
@@ -334,7 +338,11 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
         dual.project(&mut unit_target);
         let stationarity = unit_target.iter().zip(&x).map(|(t, a)| (t - a).abs()).fold(0.0, f64::max);
         let mut accepted = None;
-        if stationarity > 1e-3 * nu * dim as f64 && slope < 0.0 && inner <= INNER_STEPS {
+        // a barrier weight ends when nearly stationary or after INNER_STEPS
+        // steps; the last one runs until the line search finds no decrease
+        let last = nu <= smallest_nu;
+        let level_done = !last && (stationarity <= 1e-3 * nu * dim as f64 || inner > INNER_STEPS);
+        if !level_done && slope < 0.0 && stationarity > settings.relative_tolerance * 1e-3 {
             let reference = recent.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let mut fraction = 1.0;
             while fraction >= 1e-10 {
@@ -369,7 +377,7 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
                     status = SolveStatus::Solved;
                     break;
                 }
-                nu = (nu * 0.2).max(smallest_nu);
+                nu = (nu * 0.5).max(smallest_nu);
                 dual.barrier.set(nu);
                 let Some(e) = dual.evaluate(&x) else { break };
                 current = e;

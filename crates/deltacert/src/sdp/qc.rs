@@ -215,19 +215,25 @@ fn product_constraint(family: Family, sense: Sense, p: &LinearForm, q: &LinearFo
     Some(Constraint { family, sense, quadratic: Quadratic::Product(p.clone(), q.clone()), slack })
 }
 
-/// `m_t^2 - zeta_t^2 >= 0` for every coordinate with `m_t > 0` (the bounds
-/// the lifting proved, `|zeta_t| <= m_t`), as `(m_t - zeta_t)(m_t + zeta_t)`.
-/// Redundant for the interior-point solve; the first-order solver starts
-/// from them: with `kappa_t` on these and `gamma`, every objective has an
-/// explicit negative semidefinite `M` (Gershgorin), see
-/// [`super::first_order`].
+/// `m_t^2 - zeta_t^2 >= 0` for every coordinate (the bounds the lifting
+/// proved, `|zeta_t| <= m_t`), as `(m_t - zeta_t)(m_t + zeta_t)`; for
+/// `m_t = 0` (an input fixed at 0) as `(-zeta_t) zeta_t >= 0`. Redundant for
+/// the interior-point solve; the first-order solver starts from them: with
+/// multipliers on these, every objective has an explicit negative definite
+/// start (Gershgorin), see [`super::first_order`].
 pub fn magnitude_constraints(lifted: &Lifted) -> Vec<Constraint> {
     let magnitudes = &lifted.coordinate_magnitude;
     (0..lifted.dim)
-        .filter(|&t| t != lifted.constant && magnitudes[t] > 0.0 && magnitudes[t].is_finite())
+        .filter(|&t| t != lifted.constant && magnitudes[t].is_finite())
         .filter_map(|t| {
             // the constant coordinate is the last one: terms stay sorted
-            let side = |sign: f64| LinearForm { terms: vec![(t, sign), (lifted.constant, magnitudes[t])], error: 0.0 };
+            let side = |sign: f64| {
+                let mut terms = vec![(t, sign)];
+                if magnitudes[t] > 0.0 {
+                    terms.push((lifted.constant, magnitudes[t]));
+                }
+                LinearForm { terms, error: 0.0 }
+            };
             product_constraint(Family::Magnitude, Sense::NonNegative, &side(-1.0), &side(1.0), magnitudes)
         })
         .collect()

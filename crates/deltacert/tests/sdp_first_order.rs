@@ -1,0 +1,117 @@
+//! The first-order SDP solver: its bounds are theorems (never below an
+//! error the networks really make), the certificate check stays sound for
+//! any multipliers it is handed (perturbed ones included), and on the seed
+//! paper's pairs it comes within 1% of the interior-point optimum.
+
+mod common;
+
+use common::{exact_error_lower_bound, random_case};
+use deltacert::activation::Activation;
+use deltacert::attack::{attack, AttackSettings};
+use deltacert::input_set::InputSet;
+use deltacert::network::random::{partner, random_mlp, Relation};
+use deltacert::problem::{prepare, InputCoupling, Norm};
+use deltacert::sdp::first_order::{solve, FirstOrderSettings};
+use deltacert::sdp::qc::{magnitude_constraints, QcOptions, Sense};
+use deltacert::sdp::solve::SdpProblem;
+use deltacert::sdp::{certificate, certify, constraints_for, objective_matrix, Objective, QcChoice, SdpSettings, SdpSolver};
+use rand::{Rng, SeedableRng};
+
+#[test]
+fn first_order_bounds_are_never_below_the_error_at_a_witness_on_60_random_pairs() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261202);
+    let mut certified = 0;
+    for case in 0..60 {
+        let c = random_case(&mut rng, case);
+        let prepared = prepare(&c.f, &c.g, &c.set, &c.coupling).unwrap();
+        let settings = SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::FirstOrder, time_limit: Some(1.0), ..SdpSettings::default() };
+        let result = certify(&prepared, c.norm, &settings);
+        let witness = attack(&c.f, &c.g, &c.set, &c.coupling, c.norm, &AttackSettings { samples: 4000, sample_work: None, starts: 6, steps: 60, seed: case as u64 });
+        let Some(bound) = result.bound else { continue };
+        certified += 1;
+        let Some(x) = &witness.input else { continue };
+        let x_compressed = witness.compressed_input.clone().unwrap_or_else(|| x.clone());
+        let (exact, per_output) = exact_error_lower_bound(&c.f, &c.g, x, &x_compressed, c.norm);
+        assert!(exact <= bound, "{}: error at the witness {exact} > first-order bound {bound}", c.description);
+        for (j, b) in result.per_output.iter().enumerate() {
+            if let Some(b) = b {
+                assert!(per_output[j] <= *b, "{} output {j}: error at the witness {} > first-order bound {b}", c.description, per_output[j]);
+            }
+        }
+    }
+    assert!(certified >= 57, "only {certified} of 60 pairs got a first-order certificate");
+}
+
+/// Uniform points of a box.
+fn box_samples(rng: &mut impl Rng, set: &InputSet, count: usize) -> Vec<Vec<f64>> {
+    (0..count).map(|_| set.lower().iter().zip(set.upper()).map(|(l, u)| if u > l { rng.gen_range(*l..*u) } else { *l }).collect()).collect()
+}
+
+#[test]
+fn the_check_stays_sound_for_perturbed_first_order_multipliers() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut checked_count = 0;
+    for case in 0..12 {
+        let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh][case % 3];
+        let f = random_mlp(&mut rng, 3, &[8, 6], 2, activation);
+        let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned][case % 2], activation);
+        let set = InputSet::uniform_box(3, -1.0, 0.5).unwrap();
+        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        let (lifted, mut constraints) = constraints_for(&prepared, QcOptions::DEFAULT);
+        constraints.extend(magnitude_constraints(&lifted));
+        let mut points = box_samples(&mut rng, &set, 3000);
+        let witness = attack(&f, &g, &set, &InputCoupling::Same, Norm::Linf, &AttackSettings::default());
+        points.extend(witness.input.clone());
+        for (index, sign) in [(0, 1.0), (1, -1.0)] {
+            let objective = objective_matrix(&lifted, Objective::Output { index, sign });
+            let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective: &objective, constraints: &constraints, distance: None, coordinate_scale: &lifted.coordinate_magnitude };
+            let outcome = solve(&problem, Some(0.5), None, &FirstOrderSettings::default());
+            // the solver's answer, then eight perturbations of it: random
+            // relative noise, a lowered gamma, negative and random multipliers
+            for trial in 0..9 {
+                let mut multipliers = outcome.multipliers.clone();
+                if trial > 0 {
+                    multipliers.gamma -= rng.gen_range(0.0..0.5) * multipliers.gamma.abs();
+                    for (value, c) in multipliers.constraint.iter_mut().zip(&constraints) {
+                        *value *= 1.0 + rng.gen_range(-0.5..0.5);
+                        if rng.gen_bool(0.05) {
+                            *value = rng.gen_range(-1.0..1.0) * if c.sense == Sense::Zero { 1.0 } else { 0.1 };
+                        }
+                    }
+                }
+                let Ok(checked) = certificate::check(lifted.dim, lifted.constant, &objective, &constraints, None, &multipliers, &lifted.coordinate_magnitude) else { continue };
+                checked_count += 1;
+                let bound = checked.value + lifted.difference[index].error;
+                for x in &points {
+                    let difference = sign * (f.eval(x)[index] - g.eval(x)[index]);
+                    if difference <= 0.0 {
+                        continue;
+                    }
+                    let (_, exact) = exact_error_lower_bound(&f, &g, x, x, Norm::Linf);
+                    assert!(exact[index] <= bound, "case {case} output {index} sign {sign} trial {trial}: error {} > checked bound {bound}", exact[index]);
+                }
+            }
+        }
+    }
+    assert!(checked_count >= 150, "only {checked_count} certificates were checked");
+}
+
+#[test]
+fn first_order_is_within_one_percent_of_interior_point_on_the_paper_pairs() {
+    common::single_threaded_blas();
+    for (reference, compressed) in [("paper_quant_orig", "paper_quant_q"), ("paper_prune_orig", "paper_prune_pruned"), ("paper_cmp_nn1", "paper_cmp_nn2")] {
+        let f = common::model(&format!("paper/{reference}.onnx"));
+        let g = common::model(&format!("paper/{compressed}.onnx"));
+        let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        let run = |solver| {
+            let result = certify(&prepared, Norm::Linf, &SdpSettings { qcs: QcChoice::Fixed(QcOptions::DEFAULT), solver, time_limit: Some(12.0), ..SdpSettings::default() });
+            result.bound.unwrap_or_else(|| panic!("{reference} {solver:?}: no certificate: {:?}", result.solves.iter().map(|s| (&s.solver_status, &s.refusal)).collect::<Vec<_>>()))
+        };
+        let (interior, first) = (run(SdpSolver::InteriorPoint), run(SdpSolver::FirstOrder));
+        assert!(first <= 1.01 * interior, "{reference}: first order {first} vs interior point {interior}");
+        assert!(first >= interior * (1.0 - 1e-6), "{reference}: first order {first} below the interior-point optimum {interior}");
+    }
+}
