@@ -274,6 +274,19 @@ fn bound_certifies_the_paper_pair_in_json() {
 }
 
 #[test]
+fn the_first_order_sdp_solver_certifies_the_paper_pair_within_its_timeout() {
+    let started = std::time::Instant::now();
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "sdp", "--sdp-solver", "first-order", "--timeout", "6", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed().as_secs_f64() < 30.0, "the time limit did not hold");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["details"]["sdp"]["solver"], "first-order");
+    let sdp = v["details"]["sdp"]["bound"].as_f64().expect("the first-order solve was certified");
+    assert!((3.861206614305957..3.861206614305957 * 1.05).contains(&sdp), "{sdp}");
+    assert!(v["details"]["sdp"]["solves"][0]["checked"]["shift"].as_f64().is_some());
+}
+
+#[test]
 fn decide_mode_exit_codes() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     let proven = deltacert(&["bound", &f, &g, "--box", "-1,1", "--eps", "4.0", "--quiet"]);
@@ -419,10 +432,12 @@ fn too_large_sdp_is_refused_with_exit_3_instead_of_exhausting_memory() {
         "2000",
         "--method",
         "sdp",
+        "--sdp-solver",
+        "interior-point",
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["note"].as_str().unwrap().contains("exceeds the SDP limit 150"), "{v}");
+    assert!(v["note"].as_str().unwrap().contains("exceeds the interior-point SDP limit 150"), "{v}");
     assert!(v["details"]["sdp"]["solves"][0]["iterations"] == 0);
 }
 
@@ -506,6 +521,8 @@ fn flags_that_do_not_apply_are_errors() {
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "milp", "--samples", "10"]), &["--samples does not apply to --method milp"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "sdp", "--target-ratio", "1.5"]), &["--target-ratio applies to --method auto"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--sdp-max-dim", "10"]), &["--sdp-max-dim applies"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--sdp-solver", "first-order"]), &["--sdp-solver applies"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "sdp", "--sdp-solver", "newton"]), &["unknown SDP solver 'newton'"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--input-space", "raw"]), &["--input-space applies to models with input normalisation"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--force"]), &["--force applies to --plot"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--max-memory", "lots"]), &["--max-memory lots"]);

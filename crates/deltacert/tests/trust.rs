@@ -253,10 +253,19 @@ fn the_memory_budget_refuses_before_allocating() {
     let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
     let mut request = BoundRequest::new(InputSet::uniform_box(2, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::SDP);
     quick(&mut request);
+    request.sdp.solver = deltacert::sdp::SdpSolver::InteriorPoint;
     request.memory_limit = Some(64 << 20);
     let report = bound(&f, &g, &request).unwrap();
     assert!(report.note.unwrap().contains("memory budget"));
     assert_eq!(report.details.get::<deltacert::sdp::SdpResult>("sdp").unwrap().solves[0].iterations, 0);
+    // the first-order solver fits in 64 MiB here, but not in 1 MiB
+    request.sdp.solver = deltacert::sdp::SdpSolver::FirstOrder;
+    request.memory_limit = Some(1 << 20);
+    let report = bound(&f, &g, &request).unwrap();
+    assert!(report.note.unwrap().contains("memory budget"));
+    let sdp = report.details.get::<deltacert::sdp::SdpResult>("sdp").unwrap();
+    assert_eq!(sdp.solver, deltacert::sdp::SdpSolver::FirstOrder);
+    assert_eq!(sdp.solves[0].iterations, 0);
 }
 
 /// Pairs ending in Softmax: the certified bound on the probabilities is at

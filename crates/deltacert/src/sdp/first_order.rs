@@ -261,11 +261,12 @@ fn evaluate_sparse(matrix: &SymmetricSparse, v: &[f64]) -> f64 {
 pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multipliers>, settings: &FirstOrderSettings) -> SolveOutcome {
     let clock = std::time::Instant::now();
     let dim = problem.dim;
-    // the coordinate scaling (conditioning only), floored so that a
-    // coordinate fixed at (nearly) zero does not scale by 1e-308
+    // the coordinate scaling (conditioning only); a coordinate of
+    // (nearly) zero range (an input fixed at 0: unused by the forms, see
+    // `lift`) gets the largest scale instead of 1e-308
     let largest = problem.coordinate_scale.iter().copied().filter(|m| m.is_finite()).fold(0.0, f64::max);
-    let floor = if largest > 0.0 { 1e-6 * largest } else { 1.0 };
-    let scale: Vec<f64> = (0..dim).map(|i| problem.coordinate_scale.get(i).copied().filter(|m| m.is_finite()).unwrap_or(1.0).max(floor)).collect();
+    let largest = if largest > 0.0 { largest } else { 1.0 };
+    let scale: Vec<f64> = (0..dim).map(|i| problem.coordinate_scale.get(i).copied().filter(|m| m.is_finite() && *m > 1e-6 * largest).unwrap_or(largest)).collect();
     let objective_size = problem.objective.magnitude(&scale);
     let size = if objective_size > 0.0 && objective_size.is_finite() { objective_size } else { 1.0 };
     let mut variables = Vec::new();
@@ -414,6 +415,7 @@ fn gershgorin_start(dual: &Dual, problem: &SdpProblem, first_constraint: usize) 
             row_sum[c] += value;
         }
     }
+    // a little more than each row needs, in scaled units
     let smallest = row_sum.iter().copied().fold(0.0, f64::max) * 1e-3 + 1e-300;
     for (k, c) in problem.constraints.iter().enumerate() {
         if c.family != Family::Magnitude {

@@ -77,6 +77,11 @@ impl Lifted {
     }
 }
 
+/// Inputs whose interval is at most this wide are treated as points
+/// ([`lift`]): `4 * f64::MIN_POSITIVE`, the width outward rounding gives a
+/// coordinate fixed at 0.
+const POINT_WIDTH: f64 = 4.0 * f64::MIN_POSITIVE;
+
 fn is_stable(activation: Activation, lower: f64, upper: f64) -> Option<f64> {
     let slope = activation.piecewise_linear_slope()?;
     if lower >= 0.0 {
@@ -129,7 +134,22 @@ pub fn lift(f: &Network, g: &Network, bounds_f: &NetworkBounds, bounds_g: &Netwo
     for (side_index, (net, bounds)) in [(f, bounds_f), (g, bounds_g)].into_iter().enumerate() {
         let side = if side_index == 0 { Side::Reference } else { Side::Compressed };
         let inputs = if side_index == 0 { &input_f } else { &input_g };
-        let mut forms: Vec<Vec<LinearForm>> = vec![inputs.iter().map(|&t| LinearForm::coordinate(t)).collect()];
+        // an input confined to a point (up to the outward rounding of the
+        // set, a few ulps around 0 for a coordinate fixed at 0) enters the
+        // forms as its midpoint, its half-width as error: its coordinate
+        // stays, unused, instead of a coordinate of range 1e-308 that a
+        // solver can only pin down with huge multipliers
+        let input_form = |k: usize, t: usize| -> LinearForm {
+            let (l, u) = (bounds.input_lower[k], bounds.input_upper[k]);
+            if u - l <= POINT_WIDTH && l.is_finite() && u.is_finite() {
+                let middle = 0.5 * l + 0.5 * u;
+                let half_width = (u - middle).max(middle - l).next_up();
+                LinearForm { terms: if middle == 0.0 { Vec::new() } else { vec![(constant, middle)] }, error: half_width }
+            } else {
+                LinearForm::coordinate(t)
+            }
+        };
+        let mut forms: Vec<Vec<LinearForm>> = vec![inputs.iter().enumerate().map(|(k, &t)| input_form(k, t)).collect()];
         let mut starts = Vec::new();
         for (k, (layer, b)) in net.layers.iter().zip(&bounds.layers).enumerate() {
             starts.push(neurons.len());

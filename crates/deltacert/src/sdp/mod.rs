@@ -333,21 +333,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             }
             report
     };
-    let solves: Vec<SolveReport> = if !parallel {
-        objectives.iter().map(run).collect()
-    } else if first_order {
-        objectives.par_iter().map(run).collect()
-    } else {
-        // interior-point solves wait for their solver thread (`solve_on_time`):
-        // they must not wait on rayon's workers, which Clarabel's own
-        // parallel factorisation may need (measured: both workers waiting
-        // left the solver starved until the time limit)
-        let lanes = rayon::current_num_threads().max(1);
-        objectives
-            .chunks(lanes)
-            .flat_map(|chunk| std::thread::scope(|scope| chunk.iter().map(|objective| scope.spawn(|| run(objective))).collect::<Vec<_>>().into_iter().map(|handle| handle.join().expect("an SDP solve thread panicked")).collect::<Vec<_>>()))
-            .collect()
-    };
+    let solves: Vec<SolveReport> = if !parallel { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
 
     let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
     let (bound, per_output, gamma_pair) = match norm {

@@ -159,7 +159,11 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>) -> SolveOutcome {
     let p = CscMatrix::zeros((n_vars, n_vars));
     let cones = [SupportedConeT::NonnegativeConeT(n_nonneg), SupportedConeT::PSDTriangleConeT(problem.dim)];
     let cones: Vec<_> = cones.into_iter().filter(|c| !matches!(c, SupportedConeT::NonnegativeConeT(0))).collect();
-    let settings = DefaultSettings { verbose: false, time_limit: time_limit.unwrap_or(f64::INFINITY), max_iter: 200, ..DefaultSettings::default() };
+    // max_threads 1: Clarabel's factorisation runs on the calling thread. With
+    // its default (rayon's pool) a solve started on its own thread while the
+    // pool's workers wait for it (`solve_on_time` inside parallel solves) was
+    // starved until the time limit; solves already run in parallel.
+    let settings = DefaultSettings { verbose: false, time_limit: time_limit.unwrap_or(f64::INFINITY), max_iter: 200, max_threads: 1, ..DefaultSettings::default() };
     let empty = Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: Vec::new() };
     let mut solver = match DefaultSolver::new(&p, &objective, &a, &b, &cones, settings) {
         Ok(s) => s,
