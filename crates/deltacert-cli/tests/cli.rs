@@ -63,7 +63,7 @@ fn eval_prints_single_and_batched_outputs() {
 /// on the input, after the hidden layer with a folded ReLU, and on the
 /// output; an int32 bias): `eval` gives the quantised outputs computed by
 /// hand (ties to even, both saturations), which onnxruntime also gives;
-/// `info` names the quantiser layers and `--method milp` refuses them.
+/// `info` names the quantiser layers, and `propagate` and `milp` bound them.
 #[test]
 fn eval_of_a_qdq_model_gives_the_quantised_outputs() {
     let model = fixture("qdq/qdq_mlp.onnx");
@@ -84,10 +84,10 @@ fn eval_of_a_qdq_model_gives_the_quantised_outputs() {
     let activations: Vec<&str> = info["layers"].as_array().unwrap().iter().map(|l| l["activation"].as_str().unwrap()).collect();
     assert_eq!(activations, ["quantize", "quantize", "quantize", "identity"]);
     assert_eq!(info["layers"][1]["quantizer"], serde_json::json!({ "scale": 0.25, "zero_point": -128.0, "qmin": -128.0, "qmax": 127.0 }));
-    let o = deltacert(&["bound", &model, &model, "--box", "-1,1", "--method", "milp"]);
-    assert_bad_input(&o, &["--method milp", "uses quantize"]);
-    let o = deltacert(&["bound", &model, &model, "--box", "-1,1", "--method", "propagate", "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    for method in ["propagate", "milp"] {
+        let o = deltacert(&["bound", &model, &model, "--box", "-1,1", "--method", method, "--json"]);
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+    }
 }
 
 #[test]
@@ -774,6 +774,48 @@ fn python_with_onnxruntime() -> Option<String> {
         panic!("DELTACERT_REQUIRE_PYTHON=1 but DELTACERT_PYTHON has no onnxruntime");
     }
     python.filter(|_| works)
+}
+
+/// `bound --method milp` on a quantised-activation copy (`compress --quantize
+/// int8 --activations --calibration`: int8 weights, every hidden ReLU folded
+/// into a uint8 quantiser): the solver bound covers the error at every
+/// point of a fine grid, the rigorous lower bound at the MILP's witness is
+/// at least the largest sampled error and meets the solver bound up to its
+/// padding, and the report counts the quantisers' level columns (neurons
+/// with a single level on the box are constants and get none).
+#[test]
+fn milp_bounds_a_quantised_activation_copy() {
+    let model = fixture("paper/paper_quant_orig.onnx");
+    let calibration = scratch("milp_calibration.json");
+    std::fs::write(&calibration, "[[-1.0], [-0.5], [0.0], [0.5], [1.0]]").unwrap();
+    let out = scratch("milp_activations.onnx");
+    let _ = std::fs::remove_file(&out);
+    let o = deltacert(&["compress", &model, "--quantize", "int8", "--activations", "--calibration", calibration.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = deltacert(&["bound", &model, out.to_str().unwrap(), "--box=-1,1", "--method", "milp", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["method"], "milp");
+    assert_eq!(v["status"], "solver_bound");
+    let (solver, lower, certified) = (v["solver_bound"].as_f64().unwrap(), v["lower_bound"].as_f64().unwrap(), v["certified_bound"].as_f64().unwrap());
+    let milp = &v["details"]["milp"];
+    // a level column for each quantised neuron that takes two levels or more on the box
+    let levels = milp["integers"].as_u64().unwrap();
+    assert!((5..=20).contains(&levels), "{levels} level columns for 20 quantised neurons: {milp}");
+    assert!(milp["solves"].as_array().unwrap().iter().all(|s| s["status"] == "Optimal"), "{milp}");
+    // the error at 4001 grid points, evaluated by deltacert
+    let inputs: Vec<Vec<f64>> = (0..=4000).map(|i| vec![-1.0 + i as f64 / 2000.0]).collect();
+    let input_file = scratch("milp_grid.json");
+    std::fs::write(&input_file, serde_json::to_string(&inputs).unwrap()).unwrap();
+    let eval = |m: &str| -> Vec<Vec<f64>> { serde_json::from_slice(&deltacert(&["eval", m, "--input", input_file.to_str().unwrap()]).stdout).unwrap() };
+    let (reference, quantised) = (eval(&model), eval(out.to_str().unwrap()));
+    let sampled = reference.iter().zip(&quantised).map(|(f, g)| (f[0] - g[0]).abs()).fold(0.0, f64::max);
+    assert!(sampled > 0.0 && sampled <= solver, "sampled {sampled}, solver bound {solver}");
+    assert!(lower >= sampled - 1e-9 && lower <= solver && solver - lower <= 1e-5 * (1.0 + solver), "lower {lower}, sampled {sampled}, solver bound {solver}");
+    assert!(certified >= lower, "certified {certified} below the lower bound {lower}");
+    let human = deltacert(&["bound", &model, out.to_str().unwrap(), "--box=-1,1", "--method", "milp"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.starts_with("solver bound (HiGHS, NOT re-checked)") && text.contains(&format!("{levels} quantiser levels per solve")), "{text}");
 }
 
 #[test]

@@ -1,30 +1,42 @@
 //! The exact worst case for networks with piecewise-linear activations (ReLU,
-//! leaky ReLU) as a mixed-integer linear program (docs/method.md §10),
-//! solved with HiGHS.
+//! leaky ReLU, and quantisers, which are piecewise constant) as a
+//! mixed-integer linear program (docs/method.md §10), solved with HiGHS.
 //!
 //! Each activation gives the encoding of a neuron on its pre-activation
 //! interval `[l, u]` (linear-propagation bounds;
 //! [`crate::activation::ActivationRule::mixed_integer_encoding`], described
 //! in [`crate::activation::mixed_integer`]): stable neurons are substituted
-//! (`a = slope v`), an unstable one gets a column `a`, a binary `z` and rows,
-//! for ReLU the big-M rows `a >= v`, `a <= v - l (1 - z)`, `a <= u z`, `0 <= a
-//! <= u`. This module translates the rows generically. For each
-//! output `j` and sign `s` the MILP maximises `s (y_f,j(x) - y_g,j(x'))` over
-//! the input set (box and polytope rows; `x' = x`, `|x' - x| <= step`, or `x'`
-//! free). The incumbent is evaluated in f64 and reported as a lower bound with
-//! its input; HiGHS's dual bound, widened by `1e-6 (1 + |bound|)` for its
-//! tolerances, is the upper bound. Unlike the SDP's certificate, this dual
-//! bound is *not* re-checked: it is as trustworthy as HiGHS's floating-point
-//! branch and bound, so it is reported as a *solver bound*, never as a
-//! certified one. When no neuron is unstable the program has no integer
-//! column and HiGHS solves it as an LP, whose bound is the optimal objective
-//! (HiGHS's `mip_dual_bound` is not defined then). The incumbent, being an
-//! evaluated input, is always a true lower bound.
+//! (`a = slope v + intercept`), an unstable one gets new columns and rows:
+//! for ReLU a column `a`, a binary `z` and the big-M rows `a >= v`, `a <= v -
+//! l (1 - z)`, `a <= u z`, `0 <= a <= u`; for a quantiser an integer level
+//! `m` with `a = s m`, the rounding band `|v - s m| <= s/2` and a binary for
+//! each saturation that the interval reaches. This module translates the
+//! columns and rows generically. For each output `j` and sign `s` the MILP
+//! maximises `s (y_f,j(x) - y_g,j(x'))` over the input set (box and polytope
+//! rows; `x' = x`, `|x' - x| <= step`, or `x'` free).
+//!
+//! The incumbent's input is evaluated with outward rounding: its value is a
+//! rigorous lower bound, reported with its input. A quantiser jumps, and the
+//! solver's optimum sits on a jump (within its tolerance), where the network
+//! may take the other level; so with quantisers the incumbent is also
+//! *placed*: a linear program with every integer column fixed at the
+//! incumbent's value and the encodings' witness rows added keeps each
+//! quantiser's pre-activation a margin inside its chosen level, and the
+//! better of the two evaluated inputs is kept.
+//!
+//! HiGHS's dual bound, widened by `1e-6 (1 + |bound|)` for its tolerances, is
+//! the upper bound. Unlike the SDP's certificate, this dual bound is *not*
+//! re-checked: it is as trustworthy as HiGHS's floating-point branch and
+//! bound, so it is reported as a *solver bound*, never as a certified one.
+//! When no encoding has an integer column the program is an LP, whose bound
+//! is the optimal objective (HiGHS's `mip_dual_bound` is not defined then).
 //!
 //! Time: the solves share one budget; each gets what is left of it as HiGHS's
 //! time limit, and solves that find the budget spent are skipped (no bound).
 
 use crate::activation::{Activation, MixedIntegerEncoding};
+use crate::bound::output_enclosure;
+use crate::rounding::sub_down;
 use crate::propagation::{linear_bounds, NetworkBounds};
 use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
@@ -44,12 +56,16 @@ pub struct MilpSolve {
     pub sign: f64,
     /// HiGHS's model status.
     pub status: String,
-    /// Objective of the incumbent, re-evaluated in f64 at its input (None: no incumbent).
+    /// A rigorous lower bound on the objective at the incumbent's input
+    /// (outward-rounded enclosures of both outputs; None: no incumbent).
     pub incumbent: Option<f64>,
     /// The incumbent's input for `f` (first-layer coordinates).
     pub input: Option<Vec<f64>>,
     /// The incumbent's input for `g`.
     pub compressed_input: Option<Vec<f64>>,
+    /// Whether the input is the *placed* incumbent (quantisers: moved inside
+    /// the levels the solver chose, which evaluated higher than the raw one).
+    pub placed: bool,
     /// HiGHS's dual bound widened by its tolerance (None if unavailable).
     pub upper: Option<f64>,
     /// Relative MIP gap reported by HiGHS.
@@ -77,6 +93,8 @@ pub struct MilpResult {
     pub note: Option<String>,
     /// Binary variables per solve.
     pub binaries: usize,
+    /// General integer variables (quantiser levels) per solve.
+    pub integers: usize,
     /// Every solve.
     pub solves: Vec<MilpSolve>,
 }
@@ -89,15 +107,19 @@ struct Expr {
 }
 
 /// Refuses networks whose output layer is not affine or whose hidden
-/// activations have no mixed-integer encoding (are not piecewise linear).
-/// An encoding exists for every interval or for none, so the unstable
-/// interval `[-1, 1]` stands for all.
+/// activations have no mixed-integer encoding (are not piecewise linear:
+/// ReLU, leaky ReLU and quantisers have one). An encoding exists for every
+/// interval or for none, so the interval `[-1, 1]` stands for all.
 pub fn check_piecewise_linear(network: &Network, name: &str) -> Result<()> {
     let last = network.layers.len() - 1;
     for (k, layer) in network.layers.iter().enumerate() {
         let ok = if k == last { layer.activation == Activation::Identity } else { layer.activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some()) };
         if !ok {
-            return Err(unsupported(format!("--method milp needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU): {name} layer {} uses {}", k + 1, layer.activation.name())));
+            return Err(unsupported(format!(
+                "--method milp needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU, quantisers): {name} layer {} uses {}",
+                k + 1,
+                layer.activation.name()
+            )));
         }
     }
     Ok(())
@@ -106,14 +128,69 @@ pub fn check_piecewise_linear(network: &Network, name: &str) -> Result<()> {
 struct Encoder {
     problem: RowProblem,
     columns: Vec<highs::Col>,
+    /// Binary columns of the encodings.
     binaries: usize,
+    /// General integer columns of the encodings (quantiser levels).
+    integers: usize,
+    /// Whether some encoding has witness rows (an activation with jumps).
+    has_witness_rows: bool,
+    /// Placing an incumbent: the integer columns are fixed and the witness
+    /// rows added with a margin.
+    fixed: Option<Placement>,
+    /// The activation expression of every neuron encoded so far, by its
+    /// activation, bounds and pre-activation expression (bit patterns).
+    neurons: std::collections::HashMap<NeuronKey, Expr>,
+}
+
+/// How an incumbent is placed: the value of every column (the integer ones
+/// are fixed at it, rounded), and the margin factor `mu`: every witness row
+/// of a neuron with bounds `[l, u]` must hold `mu (1 + max(|l|, |u|))` inside
+/// its ends.
+struct Placement {
+    values: Vec<f64>,
+    margin: f64,
+}
+
+/// The margin factors tried, in order, to place an incumbent
+/// ([`Placement`]), until the placed input evaluates to the linear
+/// program's optimum: the smallest loses least (the objective moves by
+/// about the margin times the network's slope) and serves a level whose
+/// region is thin (a pre-activation fixed by earlier levels that sits just
+/// off a tie); the larger ones keep the input clear of HiGHS's feasibility
+/// tolerance when the smallest did not. Each exceeds the allowance `c - s/2
+/// = u max(|l|, |u|)` of the quantiser's band, so the computed quotient
+/// rounds to the chosen level as well.
+const PLACEMENT_MARGINS: [f64; 3] = [1e-11, 1e-9, 1e-7];
+
+/// A neuron's activation (its `Debug` form), pre-activation bounds and
+/// pre-activation expression, bit for bit: two neurons with the same key are
+/// the same function of the same columns (a layer both networks share, such
+/// as a quantiser on the common input).
+#[derive(PartialEq, Eq, Hash)]
+struct NeuronKey {
+    activation: String,
+    bounds: (u64, u64),
+    terms: Vec<(usize, u64)>,
+    constant: u64,
 }
 
 impl Encoder {
+    fn new(fixed: Option<Placement>) -> Self {
+        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default() }
+    }
     fn column(&mut self, lower: f64, upper: f64, integer: bool) -> usize {
-        let col = if integer { self.problem.add_integer_column(0.0, lower..=upper) } else { self.problem.add_column(0.0, lower..=upper) };
+        let index = self.columns.len();
+        let col = match &self.fixed {
+            // an integer column fixed at the incumbent's (rounded) value: a linear program
+            Some(placement) if integer => {
+                let value = placement.values[index].round().clamp(lower, upper);
+                self.problem.add_column(0.0, value..=value)
+            }
+            _ if integer => self.problem.add_integer_column(0.0, lower..=upper),
+            _ => self.problem.add_column(0.0, lower..=upper),
+        };
         self.columns.push(col);
-        self.columns.len() - 1
+        index
     }
     /// `lower <= expr <= upper` as a row.
     fn row(&mut self, expr: &Expr, lower: f64, upper: f64) {
@@ -121,10 +198,11 @@ impl Encoder {
         self.problem.add_row((lower - expr.constant)..=(upper - expr.constant), &factors);
     }
     /// Encodes `network` on the input columns with its pre-activation bounds;
-    /// returns the output expressions.
-    fn network(&mut self, network: &Network, bounds: &NetworkBounds, inputs: &[usize]) -> Vec<Expr> {
+    /// returns the output expressions. Refuses non-finite pre-activation
+    /// bounds (no big-M constant exists then).
+    fn network(&mut self, network: &Network, bounds: &NetworkBounds, inputs: &[usize], name: &str) -> Result<Vec<Expr>> {
         let mut acts: Vec<Vec<Expr>> = vec![inputs.iter().map(|&c| Expr { terms: vec![(c, 1.0)], constant: 0.0 }).collect()];
-        for (layer, b) in network.layers.iter().zip(&bounds.layers) {
+        for (k, (layer, b)) in network.layers.iter().zip(&bounds.layers).enumerate() {
             let mut out = Vec::with_capacity(layer.width());
             for i in 0..layer.width() {
                 let mut v = Expr { terms: Vec::new(), constant: layer.bias[i] };
@@ -139,29 +217,58 @@ impl Encoder {
                 }
                 merge(&mut v);
                 let (l, u) = (b.pre_lower[i], b.pre_upper[i]);
+                // A neuron already encoded (the same activation of the same
+                // expression) is the same function of the inputs: it shares
+                // that encoding. Besides saving columns this keeps the MILP
+                // exact where both networks start with the same quantiser:
+                // two copies could take different levels at one tie.
+                let key = NeuronKey {
+                    activation: format!("{:?}", layer.activation),
+                    bounds: (l.to_bits(), u.to_bits()),
+                    terms: v.terms.iter().map(|&(c, x)| (c, x.to_bits())).collect(),
+                    constant: v.constant.to_bits(),
+                };
+                if let Some(a) = self.neurons.get(&key) {
+                    out.push(a.clone());
+                    continue;
+                }
                 let encoding = layer.activation.with_rule(|rule| rule.mixed_integer_encoding(l, u)).expect("check_piecewise_linear admits only activations with an encoding");
                 let a = match encoding {
-                    MixedIntegerEncoding::Linear { slope } => scale(&v, slope),
-                    MixedIntegerEncoding::Binary { activation_lower, activation_upper, rows } => {
-                        let a = self.column(activation_lower, activation_upper, false);
-                        let z = self.column(0.0, 1.0, true);
-                        self.binaries += 1;
-                        for row in &rows {
-                            // c_v v + c_a a + c_z z
-                            let mut e = scale(&v, row.pre_activation);
-                            e.terms.push((a, row.activation));
-                            e.terms.push((z, row.binary));
-                            merge(&mut e);
-                            self.row(&e, row.lower, row.upper);
+                    MixedIntegerEncoding::Affine { slope, intercept } => {
+                        let mut a = scale(&v, slope);
+                        a.constant += intercept;
+                        a
+                    }
+                    MixedIntegerEncoding::Columns { columns, activation, rows, witness_rows } => {
+                        let finite = columns.iter().all(|c| c.lower.is_finite() && c.upper.is_finite())
+                            && rows.iter().chain(&witness_rows).all(|r| r.pre_activation.is_finite() && r.columns.iter().all(|x| x.is_finite()) && !r.lower.is_nan() && !r.upper.is_nan());
+                        if !finite {
+                            return Err(unsupported(format!("--method milp needs finite pre-activation bounds: {name} layer {} neuron {} has [{l}, {u}]", k + 1, i + 1)));
                         }
-                        Expr { terms: vec![(a, 1.0)], constant: 0.0 }
+                        let indices: Vec<usize> = columns.iter().map(|c| self.column(c.lower, c.upper, c.integer)).collect();
+                        self.binaries += columns.iter().filter(|c| c.is_binary()).count();
+                        self.integers += columns.iter().filter(|c| c.integer && !c.is_binary()).count();
+                        self.has_witness_rows |= !witness_rows.is_empty();
+                        let margin = self.fixed.as_ref().map(|p| p.margin * (1.0 + l.abs().max(u.abs())));
+                        let witness = witness_rows.iter().filter(|_| margin.is_some()).map(|row| (row, margin.unwrap_or(0.0)));
+                        for (row, inside) in rows.iter().map(|row| (row, 0.0)).chain(witness) {
+                            // c_v v + sum_i e_i c_i
+                            let mut e = scale(&v, row.pre_activation);
+                            e.terms.extend(indices.iter().zip(&row.columns).map(|(&c, &x)| (c, x)));
+                            merge(&mut e);
+                            self.row(&e, row.lower + inside, row.upper - inside);
+                        }
+                        let mut a = Expr { terms: indices.iter().zip(&activation).map(|(&c, &x)| (c, x)).collect(), constant: 0.0 };
+                        merge(&mut a);
+                        a
                     }
                 };
+                self.neurons.insert(key, a.clone());
                 out.push(a);
             }
             acts.push(out);
         }
-        acts.pop().expect("layers")
+        Ok(acts.pop().expect("layers"))
     }
 }
 
@@ -220,18 +327,18 @@ pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
     let estimate = 1024.0 * (3 * neurons + 2 * set.dim() + set.polytope().len()) as f64 + 64.0 * nonzeros;
     budget.admit("the MILP", estimate).map_err(crate::error::invalid_option)?;
     let mut solves = Vec::new();
-    let mut binaries = 0;
+    let (mut binaries, mut integers) = (0, 0);
     let mut note = None;
     for output in 0..outputs {
         for sign in [1.0, -1.0] {
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
                 note.get_or_insert_with(|| "the time limit was reached before every MILP was solved".to_string());
-                solves.push(MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, upper: None, gap: f64::INFINITY, seconds: 0.0 });
+                solves.push(MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 });
                 continue;
             }
-            let (solve, count) = solve_one(f, g, &bounds, set, coupling, output, sign, remaining)?;
-            binaries = count;
+            let (solve, binary_count, integer_count) = solve_one(f, g, &bounds, set, coupling, output, sign, remaining)?;
+            (binaries, integers) = (binary_count, integer_count);
             solves.push(solve);
         }
     }
@@ -259,14 +366,24 @@ pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
         per_output.push((low, up));
     }
     let upper = per_output.iter().try_fold(0.0f64, |m, (_, u)| u.map(|u| m.max(u)));
-    Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, solves })
+    Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, integers, solves })
 }
 
+/// The MILP of one output and sign: the encoder with both networks and the
+/// input columns of `f` and `g`.
+struct Model {
+    encoder: Encoder,
+    inputs: Vec<usize>,
+    compressed_inputs: Vec<usize>,
+}
+
+/// Builds the program maximising `sign (y_f,j - y_g,j)`; with `fixed`, the
+/// linear program that places an incumbent (its integer columns fixed, the
+/// witness rows added).
 #[allow(clippy::too_many_arguments)]
-fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, time_limit: Option<f64>) -> Result<(MilpSolve, usize)> {
-    let start = std::time::Instant::now();
+fn build(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, fixed: Option<Placement>) -> Result<Model> {
     let n = set.dim();
-    let mut enc = Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0 };
+    let mut enc = Encoder::new(fixed);
     let x: Vec<usize> = (0..n).map(|k| enc.column(set.lower()[k], set.upper()[k], false)).collect();
     let xg: Vec<usize> = match coupling {
         InputCoupling::Same => x.clone(),
@@ -282,8 +399,8 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
             enc.row(&Expr { terms: copy.iter().zip(a).map(|(&c, &v)| (c, v)).collect(), constant: 0.0 }, f64::NEG_INFINITY, *b);
         }
     }
-    let yf = enc.network(f, &bounds.0, &x);
-    let yg = enc.network(g, &bounds.1, &xg);
+    let yf = enc.network(f, &bounds.0, &x, "the reference network")?;
+    let yg = enc.network(g, &bounds.1, &xg, "the compressed network")?;
     let mut objective = sub(&yf[output], &yg[output]);
     objective.terms.iter_mut().for_each(|t| t.1 *= sign);
     objective.constant *= sign;
@@ -294,9 +411,12 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
     let mut row = objective.clone();
     row.terms.push((t_index, -1.0));
     enc.row(&row, 0.0, 0.0);
-    let binaries = enc.binaries;
+    Ok(Model { encoder: enc, inputs: x, compressed_inputs: xg })
+}
 
-    let mut model = enc.problem.optimise(Sense::Maximise);
+/// Runs HiGHS on the program.
+fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<highs::SolvedModel> {
+    let mut model = problem.optimise(Sense::Maximise);
     model.make_quiet();
     model.set_option("mip_rel_gap", 0.0);
     model.set_option("mip_abs_gap", 1e-12);
@@ -304,30 +424,80 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
     model.set_option("mip_feasibility_tolerance", MILP_TOLERANCE);
     model.set_option("threads", 1);
     if let Some(limit) = time_limit {
-        model.set_option("time_limit", limit);
+        model.set_option("time_limit", limit.max(0.0));
     }
-    let solved = model.try_solve().map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("HiGHS could not run the MILP: {e:?}")))?;
+    model.try_solve().map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("HiGHS could not run the MILP: {e:?}")))
+}
+
+/// The inputs of a solution (clamped into the box, which HiGHS satisfies up
+/// to its tolerance; `x'` clamped into `x`'s quantisation step) and a
+/// rigorous lower bound on `sign (y_f,j(x) - y_g,j(x'))` there, from
+/// outward-rounded enclosures of both outputs (None: outside the set, or no
+/// finite bound).
+#[allow(clippy::too_many_arguments)]
+fn evaluate(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, model: &Model, columns: &[f64], output: usize, sign: f64) -> (Option<f64>, Vec<f64>, Vec<f64>) {
+    let n = set.dim();
+    let xi: Vec<f64> = model.inputs.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
+    let mut xgi: Vec<f64> = model.compressed_inputs.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
+    if let InputCoupling::Quantised(steps) = coupling {
+        for k in 0..n {
+            xgi[k] = xgi[k].clamp(xi[k] - steps[k], xi[k] + steps[k]);
+        }
+    }
+    let feasible = set.contains(&xi, 0.0) && set.contains(&xgi, 0.0);
+    let (f_lower, f_upper) = output_enclosure(f, &xi);
+    let (g_lower, g_upper) = output_enclosure(g, &xgi);
+    let value = if sign > 0.0 { sub_down(f_lower[output], g_upper[output]) } else { sub_down(g_lower[output], f_upper[output]) };
+    ((feasible && !value.is_nan()).then_some(value), xi, xgi)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, time_limit: Option<f64>) -> Result<(MilpSolve, usize, usize)> {
+    let start = std::time::Instant::now();
+    let mut model = build(f, g, bounds, set, coupling, output, sign, None)?;
+    let (binaries, integers, column_count) = (model.encoder.binaries, model.encoder.integers, model.encoder.columns.len());
+    let solved = run(std::mem::take(&mut model.encoder.problem), time_limit)?;
     let status = solved.status();
     let columns = solved.get_solution().columns().to_vec();
-    let has_incumbent = columns.len() == enc.columns.len() && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError);
-    let (incumbent, input, compressed_input) = if has_incumbent {
-        // clamp into the box (HiGHS satisfies bounds up to its tolerance), re-evaluate in f64
-        let xi: Vec<f64> = x.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
-        let mut xgi: Vec<f64> = xg.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
-        if let InputCoupling::Quantised(steps) = coupling {
-            for k in 0..n {
-                xgi[k] = xgi[k].clamp(xi[k] - steps[k], xi[k] + steps[k]);
+    let has_incumbent = columns.len() == column_count && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError);
+    let (mut incumbent, mut input, mut compressed_input, mut placed) = (None, None, None, false);
+    if has_incumbent {
+        let (value, xi, xgi) = evaluate(f, g, set, coupling, &model, &columns, output, sign);
+        (incumbent, input, compressed_input) = (value, Some(xi), Some(xgi));
+        // An activation with jumps (a quantiser): the incumbent may sit on a
+        // jump, within the solver's tolerance, where the network takes the
+        // other level. Place it: the linear program with the integer columns
+        // fixed and the witness rows added puts every such neuron a margin
+        // inside its chosen level; smaller margins are tried until the
+        // placed input evaluates to what the program promised, and the best
+        // of the evaluated inputs is kept.
+        if model.encoder.has_witness_rows {
+            for margin in PLACEMENT_MARGINS {
+                let remaining = time_limit.map(|limit| limit - start.elapsed().as_secs_f64());
+                if remaining.is_some_and(|r| r <= 0.0) {
+                    break;
+                }
+                let mut placing = build(f, g, bounds, set, coupling, output, sign, Some(Placement { values: columns.clone(), margin }))?;
+                let lp = run(std::mem::take(&mut placing.encoder.problem), remaining)?;
+                let lp_columns = lp.get_solution().columns().to_vec();
+                if lp.status() != HighsModelStatus::Optimal || lp_columns.len() != column_count {
+                    continue;
+                }
+                let (value, xi, xgi) = evaluate(f, g, set, coupling, &placing, &lp_columns, output, sign);
+                if value.is_some_and(|v| incumbent.is_none_or(|w| v > w)) {
+                    (incumbent, input, compressed_input, placed) = (value, Some(xi), Some(xgi), true);
+                }
+                // the levels evaluate as chosen: the value is the optimum up to rounding
+                let promised = lp.objective_value();
+                if value.is_some_and(|v| v >= promised - 1e-9 * (1.0 + promised.abs())) {
+                    break;
+                }
             }
         }
-        let feasible = set.contains(&xi, 0.0) && set.contains(&xgi, 0.0);
-        let value = sign * (f.eval(&xi)[output] - g.eval(&xgi)[output]);
-        (feasible.then_some(value), Some(xi), Some(xgi))
-    } else {
-        (None, None, None)
-    };
-    // A pure LP (no unstable neuron) has no MIP dual bound: its bound is the
+    }
+    // A pure LP (no integer column) has no MIP dual bound: its bound is the
     // optimum itself, and only when HiGHS proved optimality.
-    let dual = if binaries == 0 {
+    let dual = if binaries + integers == 0 {
         (status == HighsModelStatus::Optimal).then(|| solved.objective_value()).filter(|v| v.is_finite())
     } else {
         solved.double_info_value(c"mip_dual_bound").ok().filter(|v| v.is_finite())
@@ -342,7 +512,8 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
     let upper = upper.filter(|u| incumbent.is_none_or(|v| v <= *u));
     let gap = if status == HighsModelStatus::Optimal { 0.0 } else { solved.mip_gap() };
     Ok((
-        MilpSolve { output, sign, status: format!("{status:?}"), incumbent, input, compressed_input, upper, gap, seconds: start.elapsed().as_secs_f64() },
+        MilpSolve { output, sign, status: format!("{status:?}"), incumbent, input, compressed_input, placed, upper, gap, seconds: start.elapsed().as_secs_f64() },
         binaries,
+        integers,
     ))
 }

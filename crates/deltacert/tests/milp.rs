@@ -1,7 +1,8 @@
 #![cfg(feature = "milp")]
 //! The MILP is the exact worst case: it equals an exhaustive enumeration on
 //! 1-D pairs (ReLU and leaky ReLU), no sample beats it, and no certified
-//! bound is below it.
+//! bound is below it. Pairs with quantisers are tested in
+//! tests/quantised_activations.rs.
 
 mod common;
 
@@ -219,11 +220,46 @@ fn milp_refuses_networks_that_are_not_piecewise_linear() {
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &f, &set, &InputCoupling::Same).unwrap();
     let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
-    assert!(err.context.contains("needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU): the reference network layer 1 uses tanh"), "{}", err.context);
-    // a quantiser (a step function) has no encoding either
-    let mut q = random_mlp(&mut rng, 2, &[4], 1, Activation::Relu);
-    q.layers[0].activation = Activation::Quantize { scale: 0.125, zero_point: 0.0, qmin: 0.0, qmax: 255.0 };
-    let prepared = prepare(&q, &q, &set, &InputCoupling::Same).unwrap();
+    assert!(err.context.contains("needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU, quantisers): the reference network layer 1 uses tanh"), "{}", err.context);
+    // sigmoid in the compressed network only
+    let relu = random_mlp(&mut rng, 2, &[4], 1, Activation::Relu);
+    let mut sigmoid = relu.clone();
+    sigmoid.layers[0].activation = Activation::Sigmoid;
+    let prepared = prepare(&relu, &sigmoid, &set, &InputCoupling::Same).unwrap();
     let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
-    assert!(err.context.contains("layer 1 uses quantize"), "{}", err.context);
+    assert!(err.context.contains("the compressed network layer 1 uses sigmoid"), "{}", err.context);
+}
+
+/// A quantiser (a step function) has an encoding: an integer level, a
+/// binary per saturation reached. Against its ReLU original the MILP finds
+/// the exact worst case of
+/// `relu(v) - Q(v)` on one neuron: with `f = relu(x)`, `g = Q(x)` (uint8,
+/// scale 0.125, saturating at 31.875) on `[-1, 40]`, `max |f - g|` is `40 -
+/// 31.875 = 8.125`, and `g - f` reaches `1/16` (at the ties).
+#[test]
+fn milp_encodes_quantisers_exactly() {
+    common::single_threaded_blas();
+    use deltacert::network::{Layer, Matrix};
+    let net = |activation: Activation| Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], activation),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    let q = net(Activation::Quantize { scale: 0.125, zero_point: 0.0, qmin: 0.0, qmax: 255.0 });
+    let set = InputSet::uniform_box(1, -1.0, 40.0).unwrap();
+    let report = milp_bound(&net(Activation::Relu), &q, set, InputCoupling::Same);
+    let milp = report.details.get::<deltacert::milp::MilpResult>("milp").unwrap();
+    assert_eq!((milp.integers, milp.binaries), (1, 3), "one level column, a binary for each saturation and the ReLU's");
+    let solver = report.solver_bound.unwrap();
+    assert!((8.125..=8.125 + 1e-5).contains(&solver), "{solver}");
+    assert!((report.lower_bound - 8.125).abs() <= 1e-12, "{}", report.lower_bound);
+    let (plus, minus) = (&milp.solves[0], &milp.solves[1]);
+    assert!((minus.upper.unwrap() - 0.0625).abs() <= 2e-6 && (minus.incumbent.unwrap() - 0.0625).abs() <= 1e-9, "g - f: {minus:?}");
+    assert!(plus.incumbent.unwrap() <= 8.125);
 }

@@ -42,7 +42,7 @@ impl ActivationRule for Identity {
         LinearBounds::exact(1.0)
     }
     fn mixed_integer_encoding(&self, _lower: f64, _upper: f64) -> Option<MixedIntegerEncoding> {
-        Some(MixedIntegerEncoding::Linear { slope: 1.0 })
+        Some(MixedIntegerEncoding::Affine { slope: 1.0, intercept: 0.0 })
     }
     fn onnx_op(&self) -> Option<OnnxActivation> {
         None

@@ -8,7 +8,7 @@
 //! is a step function and declares itself not slope-restricted), the neuron
 //! facts of the SDP, the linear relaxations of linear and differential bound
 //! propagation ([`relaxation`]), the mixed-integer encoding of the MILP
-//! ([`mixed_integer`]; piecewise-linear activations only), and its ONNX
+//! ([`mixed_integer`]; piecewise-linear activations and quantisers), and its ONNX
 //! operator (read and written). The generic rules (constant relaxation,
 //! relaxation of a difference from local slope bounds, end-point image) are
 //! default methods that an activation overrides when it knows better.
@@ -35,7 +35,7 @@ mod relu;
 mod sigmoid;
 mod tanh;
 
-pub use mixed_integer::{MixedIntegerEncoding, NeuronRow};
+pub use mixed_integer::{EncodingColumn, MixedIntegerEncoding, NeuronRow};
 pub use relaxation::LinearBounds;
 use serde::Serialize;
 
@@ -230,8 +230,10 @@ pub trait ActivationRule: BoxedRule {
     }
     /// The mixed-integer encoding of `a = sigma(v)` for `v in [lower, upper]`
     /// ([`mixed_integer`]), or `None` for every interval when `sigma` is not
-    /// piecewise linear (the MILP then refuses the network, naming the
-    /// activation). The default is `None`.
+    /// piecewise linear (tanh, sigmoid: the MILP then refuses the network,
+    /// naming the activation). ReLU and leaky ReLU have one with a binary,
+    /// the quantiser (piecewise constant) one with an integer level. The
+    /// default is `None`.
     fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
         let _ = (lower, upper);
         None
@@ -461,10 +463,13 @@ mod tests {
     }
     use rand::{Rng, SeedableRng};
 
-    /// Every activation of [`Activation::ALL`] plus a second leaky slope.
+    /// Every activation of [`Activation::ALL`] plus a second leaky slope
+    /// and a second quantiser (zero point in the middle, a float32 scale
+    /// that is no power of two, saturating at -4.75 and 4.71).
     fn all_activations() -> Vec<Activation> {
         let mut all = Activation::ALL.to_vec();
         all.push(Activation::LeakyRelu { alpha: 0.3 });
+        all.push(Activation::Quantize { scale: 0.0371f32 as f64, zero_point: 128.0, qmin: 0.0, qmax: 255.0 });
         all
     }
 
@@ -554,30 +559,21 @@ mod tests {
         }
     }
 
-    /// Whether `(v, a, z)` satisfies the encoding's column bounds and rows
-    /// up to `tolerance`.
-    fn satisfies(encoding: &MixedIntegerEncoding, v: f64, a: f64, z: f64, tolerance: f64) -> bool {
-        match encoding {
-            MixedIntegerEncoding::Linear { slope } => (a - slope * v).abs() <= tolerance,
-            MixedIntegerEncoding::Binary { activation_lower, activation_upper, rows } => {
-                a >= activation_lower - tolerance
-                    && a <= activation_upper + tolerance
-                    && rows.iter().all(|row| {
-                        let value = row.pre_activation * v + row.activation * a + row.binary * z;
-                        value >= row.lower - tolerance && value <= row.upper + tolerance
-                    })
-            }
-        }
-    }
-
-    /// Where an activation has a mixed-integer encoding, it is exact: on
-    /// fixed and random intervals, `(v, sigma(v), z)` satisfies it for the
-    /// `z` of `v`'s piece at dense samples, and no grid point `(v, a, z)`
-    /// with `z in {0, 1}` and `a` away from `sigma(v)` does.
+    /// Where an activation has a mixed-integer encoding, it is exact, and
+    /// every row of it is needed. On fixed and random intervals
+    /// ([`mixed_integer::check::check_exact`]): `(v, sigma(v))` is admitted
+    /// at dense samples, and no grid point `(v, a)` (every integer
+    /// assignment, the continuous column on a grid) with `a` away from
+    /// `sigma` near `v` is. Then each row is dropped in turn: for every row
+    /// (by position and sides) the check must fail on some interval without
+    /// it, so the test sees a missing or weakened row.
     #[test]
     fn mixed_integer_encodings_describe_exactly_the_activation() {
+        use std::collections::BTreeMap;
         let mut rng = rand::rngs::StdRng::seed_from_u64(29);
-        let mut binary_encodings = 0;
+        let mut column_encodings = BTreeMap::new();
+        // (activation, row position, finite lower end, finite upper end) -> (seen, needed)
+        let mut needed: BTreeMap<(String, usize, bool, bool), (usize, usize)> = BTreeMap::new();
         for activation in all_activations() {
             let rule = activation.rule();
             for case in 0..130 {
@@ -586,31 +582,34 @@ mod tests {
                     assert!(rule.mixed_integer_encoding(-1.0, 1.0).is_none(), "{activation:?}: an encoding on some intervals only");
                     continue;
                 };
-                binary_encodings += usize::from(matches!(encoding, MixedIntegerEncoding::Binary { .. }));
-                let scale = 1.0 + l.abs() + u.abs();
-                let tolerance = 1e-12 * scale;
-                let samples = |n: usize| (0..=n).map(move |i| if i == n { u } else { l + (u - l) * i as f64 / n as f64 });
-                for v in samples(400) {
-                    let a = rule.eval(v);
-                    let pieces: &[f64] = if v > 0.0 { &[1.0] } else if v < 0.0 { &[0.0] } else { &[0.0, 1.0] };
-                    assert!(pieces.iter().any(|&z| satisfies(&encoding, v, a, z, tolerance)), "{activation:?} on [{l}, {u}]: ({v}, {a}) violates {encoding:?}");
+                let samples = |n: usize| (0..=n).map(|i| if i == n { u } else { l + (u - l) * i as f64 / n as f64 }).collect::<Vec<f64>>();
+                let (sound_points, exact_points) = (samples(400), samples(40));
+                if let Err(e) = mixed_integer::check::check_exact(rule.as_ref(), &encoding, l, u, &sound_points, &exact_points) {
+                    panic!("{activation:?}: {e}");
                 }
-                let (a_lower, a_upper) = (rule.eval(l), rule.eval(u));
-                let margin = 0.2 * (a_upper - a_lower) + 1e-3 * scale;
-                for v in samples(40) {
-                    for k in 0..=80 {
-                        let a = a_lower - margin + (a_upper - a_lower + 2.0 * margin) * k as f64 / 80.0;
-                        if (a - rule.eval(v)).abs() <= 1e-6 * scale {
-                            continue;
-                        }
-                        for z in [0.0, 1.0] {
-                            assert!(!satisfies(&encoding, v, a, z, tolerance), "{activation:?} on [{l}, {u}]: ({v}, {a}, z = {z}) satisfies {encoding:?} but sigma(v) = {}", rule.eval(v));
-                        }
-                    }
+                let MixedIntegerEncoding::Columns { rows, .. } = &encoding else { continue };
+                *column_encodings.entry(format!("{activation:?}")).or_insert(0usize) += 1;
+                for (r, row) in rows.iter().enumerate() {
+                    let mut weaker = encoding.clone();
+                    let MixedIntegerEncoding::Columns { rows, .. } = &mut weaker else { unreachable!() };
+                    rows.remove(r);
+                    let fails = mixed_integer::check::check_exact(rule.as_ref(), &weaker, l, u, &sound_points, &exact_points).is_err();
+                    let entry = needed.entry((format!("{activation:?}"), r, row.lower.is_finite(), row.upper.is_finite())).or_insert((0, 0));
+                    *entry = (entry.0 + 1, entry.1 + usize::from(fails));
                 }
             }
         }
-        assert!(binary_encodings >= 50, "only {binary_encodings} unstable encodings checked");
+        for (key, (seen, fails)) in &needed {
+            assert!(*fails > 0, "{key:?}: dropping this row never made the check fail ({seen} encodings)");
+        }
+        // every activation with an encoding had intervals that needed columns
+        for activation in all_activations() {
+            if activation.with_rule(|rule| rule.mixed_integer_encoding(-1.0, 1.0).is_some()) && activation != Activation::Identity {
+                let count = column_encodings.get(&format!("{activation:?}")).copied().unwrap_or(0);
+                assert!(count >= 15, "{activation:?}: only {count} encodings with columns checked");
+            }
+        }
+        println!("{needed:?}");
     }
 
     /// The ONNX operator of every activation reads back as the activation,

@@ -56,11 +56,65 @@
 //! **Other rules.** The difference of two quantisers gets the constant
 //! relaxation from `post` (the generic rule needs finite slopes). The SDP
 //! facts are linear: `a >= Q(l)`, `a <= Q(u)` (from the enclosures) and the
-//! two lines where valid (docs/method.md §3). No mixed-integer encoding (it
-//! needs an integer level variable): `--method milp` refuses networks with
-//! quantisers, naming the activation. No ONNX operator of its own: the
-//! writer writes a `QuantizeLinear`/`DequantizeLinear` pair and the reader
-//! reads the pair ([`crate::io::onnx`]).
+//! two lines where valid (docs/method.md §3). No ONNX operator of its own:
+//! the writer writes a `QuantizeLinear`/`DequantizeLinear` pair and the
+//! reader reads the pair ([`crate::io::onnx`]).
+//!
+//! **Mixed-integer encoding** (the MILP, docs/method.md §10). Write `m = k -
+//! z` for the level offset, `m_lo = qmin - z`, `m_hi = qmax - z`, so that `a
+//! = s m`, `lo = s m_lo`, `hi = s m_hi`. `Q` is monotone, so on `[l, u]` the
+//! offsets reached lie in `[m_l, m_u]`, the levels of the quotient
+//! enclosures of `l` and `u`; a single level is the constant `a = s m_l`.
+//! Otherwise the columns are the integer `m in [m_l, m_u]` (the activation is
+//! `a = s m`) and, only where needed, binaries `t` (top saturation) and `b`
+//! (bottom saturation), with the rows
+//!
+//! ```text
+//! v - s m <= c + M_t t,            M_t = u - (hi + c)   (t only if m_u = m_hi and u > hi + c)
+//! v - s m >= -c - M_b b,           M_b = (lo - c) - l   (b only if m_l = m_lo and l < lo - c)
+//! m >= m_l + (m_hi - m_l) t,       m <= m_u - (m_u - m_lo) b,
+//! ```
+//!
+//! `c` the half step of the linear relaxation, the big-M constants rounded
+//! up and the conditions tested against rounded thresholds. *Sound*: at the
+//! true level, an unsaturated `m` is `n = rne(v / s)`, so `|v - s m| <= s/2
+//! <= c` with `t = b = 0`. At the top `m = m_hi` exactly when `n >= m_hi`,
+//! i.e. `v >= hi - s/2`, so the second row holds; the first holds with `t =
+//! 0` up to `hi + c`, and beyond it (only when `u > hi + c`) with `t = 1`,
+//! which the link row allows since `m = m_hi`, and `M_t` lifts the cap to
+//! `u`. The bottom is symmetric. *Exact*: `t = 1` forces `m = m_hi` (link)
+//! and `b = 1` forces `m = m_lo`, and then the one band row left, `v >= hi -
+//! c` resp. `v <= lo + c`, is exactly the saturated region; with `t = b = 0`
+//! both band rows hold, so `|v / s - m| <= c / s`: `m` is the rounding of `v
+//! / s`. Where a binary is left out its band row holds on all of `[l, u]`
+//! (`u <= hi + c`, `l >= lo - c`, or the saturated level is not reached). So
+//! for every `v in [l, u]` the feasible levels are the true one and, only
+//! within `c - s/2` of a tie `s (n + 1/2)`, its other neighbour.
+//!
+//! *Ties are relaxed, soundly.* At a tie both neighbours are feasible
+//! although `rne` picks the even one: the encoding holds the two one-sided
+//! limits of `Q` at its jump, so the MILP's optimum is the supremum of the
+//! error over the set, the worst case of a network that jumps (it exceeds the
+//! supremum only where jumps of different neurons meet at one input in a
+//! combination no nearby input realises; the MILP merges identical neurons,
+//! so a quantiser both networks share cannot). The widening `c - s/2 = u
+//! max(|l|, |u|)` is the allowance for the computed quotient `fl(v / s)` (the
+//! same as in the relaxation and the facts): the rows hold for the exact `Q`
+//! of the IR and for the computed [`ActivationRule::eval`], and admit the
+//! other neighbour only that close to a tie. They are not widened for a
+//! float32 quotient (onnxruntime's): what is bounded is the network as read,
+//! in exact arithmetic (docs/method.md §11); a float32 run also rounds every
+//! product and sum before the quantiser, so a wider band alone would not make
+//! the bound hold for it either.
+//!
+//! The witness rows (used only to place the MILP's incumbent) are the band
+//! rows at the ties themselves, `c` replaced by `s/2` and the big-M
+//! constants by `M + s`. The MILP requires them to hold a margin `mu` inside
+//! (`|v - s m| <= s/2 - mu` for an unsaturated level): with the integer
+//! columns fixed, `v` is then that far inside the chosen level's region, and
+//! once `mu > c - s/2` both the exact and the computed quotient round to the
+//! chosen level, so the input found evaluates (rigorously) to it.
+use super::mixed_integer::{EncodingColumn, MixedIntegerEncoding, NeuronRow};
 use super::relaxation::LinearBounds;
 use super::{Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 use crate::rounding::{add_down, add_up, mul_up, sub_up, UNIT_ROUNDOFF};
@@ -163,6 +217,62 @@ impl Quantize {
     }
 }
 
+impl Quantize {
+    /// The mixed-integer encoding of `a = Q(v)` on `[lower, upper]` (module
+    /// docs): columns `m` (integer level offset), then `t` and `b` where
+    /// needed; `a = s m`.
+    fn level_encoding(&self, lower: f64, upper: f64) -> MixedIntegerEncoding {
+        let s = self.scale;
+        let (lowest, highest) = (self.qmin - self.zero_point, self.qmax - self.zero_point);
+        let first = self.level(self.quotient_enclosure(lower).0) - self.zero_point;
+        let last = self.level(self.quotient_enclosure(upper).1) - self.zero_point;
+        if first == last {
+            // one level on the whole interval (exact for a float32 scale)
+            return MixedIntegerEncoding::Affine { slope: 0.0, intercept: s * first };
+        }
+        let c = self.half_step(lower, upper);
+        let (lo_upper, hi_lower) = (self.level_value(self.qmin).1, self.level_value(self.qmax).0);
+        // big-M constants (0: no binary); `!(x <= y)` keeps NaN on the safe side
+        let top = if last == highest && !(upper <= add_down(hi_lower, c)) { sub_up(upper, add_down(hi_lower, c)) } else { 0.0 };
+        let bottom = if first == lowest && !(lower >= sub_up(lo_upper, c)) { sub_up(sub_up(lo_upper, c), lower) } else { 0.0 };
+        let mut columns = vec![EncodingColumn::integer(first, last)];
+        let top_column = (top > 0.0).then(|| {
+            columns.push(EncodingColumn::binary());
+            columns.len() - 1
+        });
+        let bottom_column = (bottom > 0.0).then(|| {
+            columns.push(EncodingColumn::binary());
+            columns.len() - 1
+        });
+        let width = columns.len();
+        let row = |pre_activation: f64, coefficients: &[(usize, f64)], lower: f64, upper: f64| {
+            let mut columns = vec![0.0; width];
+            coefficients.iter().for_each(|&(i, x)| columns[i] = x);
+            NeuronRow { pre_activation, columns, lower, upper }
+        };
+        // v - s m - M_t t <= half, v - s m + M_b b >= -half
+        let band = |half: f64, extra: f64| {
+            let mut upper_side = vec![(0, -s)];
+            upper_side.extend(top_column.map(|i| (i, -(top + extra))));
+            let mut lower_side = vec![(0, -s)];
+            lower_side.extend(bottom_column.map(|i| (i, bottom + extra)));
+            vec![row(1.0, &upper_side, f64::NEG_INFINITY, half), row(1.0, &lower_side, -half, f64::INFINITY)]
+        };
+        let mut rows = band(c, 0.0);
+        if let Some(t) = top_column {
+            // m - (m_hi - m_l) t >= m_l
+            rows.push(row(0.0, &[(0, 1.0), (t, -(highest - first))], first, f64::INFINITY));
+        }
+        if let Some(b) = bottom_column {
+            // m + (m_u - m_lo) b <= m_u
+            rows.push(row(0.0, &[(0, 1.0), (b, last - lowest)], f64::NEG_INFINITY, last));
+        }
+        // the ties themselves; the MILP asks for them to hold with a margin
+        let witness_rows = band(0.5 * s, s);
+        MixedIntegerEncoding::Columns { columns, activation: std::iter::once(s).chain(std::iter::repeat(0.0)).take(width).collect(), rows, witness_rows }
+    }
+}
+
 impl ActivationRule for Quantize {
     fn name(&self) -> &'static str {
         "quantize"
@@ -246,6 +356,9 @@ impl ActivationRule for Quantize {
     }
     fn difference_relaxation(&self, _f: (f64, f64), _g: (f64, f64), _delta: (f64, f64), post: (f64, f64)) -> LinearBounds {
         LinearBounds::constant(post.0, post.1)
+    }
+    fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
+        Some(self.level_encoding(lower, upper))
     }
     fn onnx_op(&self) -> Option<OnnxActivation> {
         // written as a QuantizeLinear/DequantizeLinear pair by the writer
@@ -378,6 +491,162 @@ mod tests {
         let r = q.linear_relaxation(-33.0, -20.0, q.interval(-33.0, -20.0).0, q.interval(-33.0, -20.0).1);
         assert_eq!(r.upper_slope, 0.0);
         assert_eq!(r.lower_slope, 1.0);
+    }
+
+    /// The quantisers of the tests and one whose scale is an f64 value (0.1,
+    /// no float32): the computed quotient `fl(v / s)` then rounds across a
+    /// tie at some doubles next to it, which the widened band must cover.
+    fn with_f64_scale() -> Vec<Quantize> {
+        let mut all = quantisers();
+        all.push(Quantize { scale: 0.1, zero_point: 0.0, qmin: -128.0, qmax: 127.0 });
+        all
+    }
+
+    /// Whether the rows (and, with `witness = Some(mu)`, the witness rows
+    /// `mu` inside their ends) hold at `(v, values)` in exact arithmetic, no
+    /// tolerance.
+    fn rows_hold_exactly(encoding: &MixedIntegerEncoding, v: f64, values: &[f64], witness: Option<f64>) -> bool {
+        let MixedIntegerEncoding::Columns { columns, rows, witness_rows, .. } = encoding else { panic!("no columns") };
+        let in_range = columns.iter().zip(values).all(|(c, &x)| x >= c.lower && x <= c.upper && x == x.round());
+        let chosen: Vec<(&NeuronRow, f64)> = rows.iter().map(|row| (row, 0.0)).chain(witness_rows.iter().filter_map(|row| witness.map(|mu| (row, mu)))).collect();
+        in_range
+            && chosen.iter().all(|&(row, inside)| {
+                let value = row.columns.iter().zip(values).fold(big(row.pre_activation) * big(v), |sum, (c, x)| sum + big(*c) * big(*x));
+                (row.lower == f64::NEG_INFINITY || value >= big(row.lower) + big(inside)) && (row.upper == f64::INFINITY || value <= big(row.upper) - big(inside))
+            })
+    }
+
+    /// Whether some assignment of the binaries makes `(v, m)` satisfy the
+    /// rows (and the witness rows) exactly. A violation by more than `1e-9`
+    /// in f64 is one in exact arithmetic too, so that screen comes first.
+    fn admits_exactly(encoding: &MixedIntegerEncoding, v: f64, m: f64, witness: Option<f64>) -> bool {
+        let MixedIntegerEncoding::Columns { columns, rows, witness_rows, activation } = encoding else { panic!("no columns") };
+        let screen = MixedIntegerEncoding::Columns { columns: columns.clone(), activation: activation.clone(), rows: rows.iter().chain(witness_rows.iter().filter(|_| witness.is_some())).cloned().collect(), witness_rows: Vec::new() };
+        with_binaries(encoding, m).iter().any(|values| screen.satisfied_by(v, values, 1e-9) && rows_hold_exactly(encoding, v, values, witness))
+    }
+
+    /// The offset level `m` of an activation value `a = s m`, checked exact.
+    fn offset(q: &Quantize, a: &dashu_float::FBig) -> f64 {
+        let m = (a.to_f64().value() / q.scale).round();
+        assert_eq!(big(q.scale) * big(m), *a, "{a} is no level of {}", q.scale);
+        m
+    }
+
+    /// Every assignment of the binary columns after the level, with the level `m`.
+    fn with_binaries(encoding: &MixedIntegerEncoding, m: f64) -> Vec<Vec<f64>> {
+        let MixedIntegerEncoding::Columns { columns, .. } = encoding else { panic!("no columns") };
+        (0..1usize << (columns.len() - 1)).map(|bits| std::iter::once(m).chain((0..columns.len() - 1).map(|i| ((bits >> i) & 1) as f64)).collect()).collect()
+    }
+
+    /// The MILP encoding holds in exact arithmetic (no tolerance) for the
+    /// exact quantiser and for the computed `eval` at dense samples, every
+    /// tie and its neighbouring doubles, on random intervals across both
+    /// saturations: the rows cover the f64 quotient, not only the exact
+    /// one. Its columns are the reached levels only, and it admits no level
+    /// but the true one and, at a tie, its neighbour.
+    #[test]
+    fn mixed_integer_encoding_holds_exactly_at_ties_and_saturations() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (mut saturated_top, mut saturated_bottom, mut ties) = (0, 0, 0);
+        for q in with_f64_scale() {
+            for _ in 0..150 {
+                let (l, u) = random_interval(&mut rng, &q);
+                let encoding = q.mixed_integer_encoding(l, u).expect("an encoding");
+                let points = samples(&q, l, u);
+                if let MixedIntegerEncoding::Affine { slope, intercept } = encoding {
+                    assert_eq!(slope, 0.0);
+                    let m = (intercept / q.scale).round();
+                    assert_eq!(intercept, q.scale * m);
+                    for &v in &points {
+                        assert_eq!(offset(&q, &q.exact_eval(&big(v))), m, "[{l}, {u}] at {v}: not the one level {intercept}");
+                        assert_eq!(q.level(v / q.scale) - q.zero_point, m, "[{l}, {u}] at {v}: not the one level {intercept} (computed quotient)");
+                    }
+                    continue;
+                }
+                let MixedIntegerEncoding::Columns { columns, activation, .. } = &encoding else { unreachable!() };
+                assert_eq!(activation[0], q.scale);
+                let (first, last) = (columns[0].lower, columns[0].upper);
+                // the reached levels, or one more where an end is within rounding of a tie
+                let (at_l, at_u) = (offset(&q, &q.exact_eval(&big(l))), offset(&q, &q.exact_eval(&big(u))));
+                assert!(first <= at_l && at_l <= first + 1.0 && last - 1.0 <= at_u && at_u <= last, "[{l}, {u}]: levels [{first}, {last}] for the reached [{at_l}, {at_u}]");
+                saturated_top += usize::from(columns.len() > 1 && encoding_has_link(&encoding, true));
+                saturated_bottom += usize::from(columns.len() > 1 && encoding_has_link(&encoding, false));
+                for &v in &points {
+                    let exact = q.exact_eval(&big(v));
+                    // the exact level, and the level of the computed quotient that `eval` takes
+                    for (m, which) in [(offset(&q, &exact), "exact"), (q.level(v / q.scale) - q.zero_point, "computed")] {
+                        assert!(admits_exactly(&encoding, v, m, None), "[{l}, {u}] at {v}: the {which} level {m} violates {encoding:?}");
+                    }
+                    // no other level is admitted, but the neighbour at a tie
+                    // (the levels near v and both ends; the generic test of
+                    // activation/mod.rs tries every level)
+                    let m = offset(&q, &exact);
+                    for other in [m - 2.0, m - 1.0, m + 1.0, m + 2.0, first, last] {
+                        if other == m || other < first || other > last || !admits_exactly(&encoding, v, other, None) {
+                            continue;
+                        }
+                        let tie = big(q.scale) * (big(m) + big(other)) / big(2.0);
+                        let distance = if big(v) > tie.clone() { big(v) - tie } else { tie - big(v) };
+                        assert!((other - m).abs() == 1.0 && distance <= big(q.half_step(l, u) - 0.5 * q.scale), "[{l}, {u}] at {v}: level {other} admitted besides {m}");
+                        ties += 1;
+                    }
+                }
+            }
+        }
+        assert!(saturated_top >= 50 && saturated_bottom >= 50, "saturation binaries: {saturated_top} top, {saturated_bottom} bottom");
+        assert!(ties >= 100, "only {ties} ties admitted both neighbours");
+    }
+
+    /// Whether the encoding has the link row of the top (`m - (m_hi - m_l)
+    /// t >= m_l`, a finite lower end) or the bottom saturation (a finite upper end).
+    fn encoding_has_link(encoding: &MixedIntegerEncoding, top: bool) -> bool {
+        let MixedIntegerEncoding::Columns { rows, .. } = encoding else { return false };
+        rows.iter().any(|row| row.pre_activation == 0.0 && if top { row.lower.is_finite() } else { row.upper.is_finite() })
+    }
+
+    /// A point that satisfies the witness rows with the MILP's smallest
+    /// margin, with its integer columns, is inside the level it chose: the
+    /// exact quantiser and the computed `eval` both take that level there
+    /// (checked exactly at ties, their neighbours and points a margin away),
+    /// and a level's centre satisfies them.
+    #[test]
+    fn witness_rows_keep_the_point_inside_its_level() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut inside = 0;
+        for q in with_f64_scale() {
+            for _ in 0..60 {
+                let (l, u) = random_interval(&mut rng, &q);
+                let encoding = q.mixed_integer_encoding(l, u).expect("an encoding");
+                let MixedIntegerEncoding::Columns { columns, .. } = &encoding else { continue };
+                // the smallest margin the MILP asks for (milp.rs)
+                let margin = 1e-11 * (1.0 + l.abs().max(u.abs()));
+                let mut points = samples(&q, l, u);
+                let extra: Vec<f64> = points.iter().flat_map(|&v| [v + margin, v - margin]).filter(|v| *v >= l && *v <= u).collect();
+                points.extend(extra);
+                let (first, last) = (columns[0].lower, columns[0].upper);
+                for &v in &points {
+                    let m = offset(&q, &q.exact_eval(&big(v)));
+                    for m in [m - 2.0, m - 1.0, m, m + 1.0, m + 2.0, first, last] {
+                        if m < first || m > last {
+                            continue;
+                        }
+                        if admits_exactly(&encoding, v, m, Some(margin)) {
+                            assert_eq!(q.exact_eval(&big(v)), big(q.scale) * big(m), "[{l}, {u}] at {v}: witness rows admit level {m}");
+                            assert_eq!(q.level(v / q.scale) - q.zero_point, m, "[{l}, {u}] at {v}: witness rows admit level {m} (computed quotient)");
+                            inside += 1;
+                        }
+                    }
+                }
+                // the centre of every reached unsaturated level satisfies them
+                for m in columns[0].lower as i64..=columns[0].upper as i64 {
+                    let centre = q.scale * m as f64;
+                    if centre >= l && centre <= u {
+                        assert!(admits_exactly(&encoding, centre, m as f64, Some(margin)), "[{l}, {u}]: the centre {centre} of level {m} is excluded");
+                    }
+                }
+            }
+        }
+        assert!(inside >= 5_000, "only {inside} admissions checked");
     }
 
     /// `relu(v) - Q(v)` stays within `relu_gap` on random intervals (ties,

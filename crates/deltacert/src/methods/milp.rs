@@ -1,7 +1,8 @@
-//! `milp`: the exact worst case of piecewise-linear networks by mixed-integer
-//! programming ([`crate::milp`], HiGHS). HiGHS's dual bound is a *solver
-//! bound* (not re-checked); the certified bound stays the context's
-//! propagation bound, and the incumbent is re-evaluated by the orchestrator.
+//! `milp`: the exact worst case of piecewise-linear networks (ReLU, leaky
+//! ReLU, quantisers) by mixed-integer programming ([`crate::milp`], HiGHS).
+//! HiGHS's dual bound is a *solver bound* (not re-checked); the certified
+//! bound stays the context's propagation bound, and the incumbent is
+//! re-evaluated by the orchestrator.
 
 use super::{BoundMethod, MethodContext, MethodOption, MethodOutcome};
 use crate::bound::BoundRequest;
@@ -16,7 +17,7 @@ impl BoundMethod for Milp {
         "milp"
     }
     fn summary(&self) -> &'static str {
-        "The exact worst case of piecewise-linear (ReLU, leaky ReLU) networks by mixed-integer programming (HiGHS; its upper bound is not re-checked)."
+        "The exact worst case of piecewise-linear (ReLU, leaky ReLU, quantised-activation) networks by mixed-integer programming (HiGHS; its upper bound is not re-checked)."
     }
     fn description(&self) -> &'static str {
         "the MILP"
@@ -74,7 +75,8 @@ impl BoundMethod for Milp {
 impl crate::report::MethodEvidence for crate::milp::MilpResult {
     fn summary(&self) -> String {
         let statuses: Vec<&str> = self.solves.iter().map(|s| s.status.as_str()).collect();
-        format!("{} binaries per solve, statuses {}", self.binaries, statuses.join("/"))
+        let levels = if self.integers > 0 { format!(" and {} quantiser levels", self.integers) } else { String::new() };
+        format!("{} binaries{levels} per solve, statuses {}", self.binaries, statuses.join("/"))
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self
