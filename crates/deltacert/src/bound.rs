@@ -66,7 +66,7 @@ pub struct BoundRequest {
     pub slopes: SlopeOptimisation,
     /// The slope setting of the pieces of `auto`'s input splitting (default
     /// none: measured on ACAS Xu property 1, optimising every piece made the
-    /// decisions 4 to 6 times slower).
+    /// decisions 4 to 7 times slower).
     pub piece_slopes: SlopeOptimisation,
 }
 

@@ -7,7 +7,9 @@
 //! and incremental quadratic constraints of docs/method.md §3; a quantiser
 //! is a step function and declares itself not slope-restricted), the neuron
 //! facts of the SDP, the linear relaxations of linear and differential bound
-//! propagation ([`relaxation`]), the mixed-integer encoding of the MILP
+//! propagation ([`relaxation`]; each with a second valid relaxation, whose
+//! weighted means with the first are what optimised slopes choose from), the
+//! mixed-integer encoding of the MILP
 //! ([`mixed_integer`]; piecewise-linear activations only), and its ONNX
 //! operator (read and written). The generic rules (constant relaxation,
 //! relaxation of a difference from local slope bounds, end-point image) are
@@ -23,7 +25,8 @@
 //!
 //! The tests of this module then run the new activation through every
 //! generic check: declared shape, slope bounds, enclosure of dense samples by
-//! its linear and difference relaxations, and exactness of its mixed-integer
+//! its linear and difference relaxations (both members of each family and
+//! weighted means at random weights), and exactness of its mixed-integer
 //! encoding.
 
 mod identity;

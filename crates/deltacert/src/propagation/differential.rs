@@ -32,6 +32,16 @@
 //! [`crate::activation::relaxation`]). Neuron intervals are tightened by
 //! `v_g = v_f - Delta v` before use.
 //!
+//! **Optimised slopes.** Each relaxation above comes with a second valid
+//! one ([`crate::activation::RelaxationFamily`]: `f`'s ReLU lower slope, the
+//! line or the constant bound of `Delta a`), every weighted mean of the two
+//! is valid, so each row of a back-substitution may use its own weights and
+//! still give a certified bound. With a [`SlopeOptimisation`]
+//! ([`DifferentialPair::with_slopes`]) the weights are chosen by projected
+//! gradient steps per row, on the output rows, each network's own neuron
+//! bounds, or every layer's rows; the best bound seen per row is kept
+//! ([`super::slopes`] has the argument and the derivatives).
+//!
 //! **Rounding.** Every coefficient is tracked together with the same
 //! expression in absolute values (through both lines of every relaxation, see
 //! [`super::linear`]); the computed bound is moved outward by `gamma_N` times

@@ -29,6 +29,13 @@
 //!
 //! Only plain chains (each layer reads the previous one) are propagated
 //! symbolically; other graphs fall back to interval bounds.
+//!
+//! **Optimised slopes** ([`linear_bounds_optimised`], alpha-CROWN style):
+//! an unstable ReLU's lower line may be `a >= alpha v` for any `alpha in
+//! [0, 1]` (leaky ReLU: `[s, 1]`; a quantiser's band or range, per side),
+//! each row of a back-substitution may use its own, and every choice gives a
+//! certified bound; projected gradient steps choose them per row and the
+//! best bound seen is kept ([`super::slopes`]).
 
 use super::interval::activation_image;
 use super::{interval_bounds, LayerBounds, NetworkBounds};
@@ -146,6 +153,7 @@ fn back_substitute_with(
 /// optimised slopes ([`super::slopes`]): per row, the smallest bound seen
 /// over the projected-gradient iterations, each computed by
 /// [`back_substitute_with`] with that row's lines.
+#[allow(clippy::too_many_arguments)]
 fn optimise_layer(network: &Network, k: usize, rows: &[usize], sign: f64, families: &[Vec<NeuronFamily>], input_lower: &[f64], input_upper: &[f64], slopes: &SlopeOptimisation) -> Vec<f64> {
     use rayon::prelude::*;
     let problem = LayerSlopes::new(network, k, families, input_lower, input_upper);

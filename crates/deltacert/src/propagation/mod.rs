@@ -6,7 +6,7 @@
 mod differential;
 mod interval;
 mod linear;
-mod slopes;
+pub mod slopes;
 
 pub use interval::{interval_bounds, round_down, round_up, rounding_gamma};
 pub use differential::{align, differential_bounds, DifferentialBounds, DifferentialPair, DifferentialRegion};
