@@ -70,6 +70,10 @@ pub struct BoundRequest {
     pub piece_slopes: SlopeOptimisation,
 }
 
+/// The share of the time left that optimised slopes may take over the whole
+/// set (steps stop at that point with the best bound so far).
+pub const SLOPE_TIME_SHARE: f64 = 0.25;
+
 /// Default [`BoundRequest::target_ratio`].
 pub const DEFAULT_TARGET_RATIO: f64 = 1.01;
 
@@ -474,6 +478,9 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let mut optimised = None;
     if slopes.enabled() && !request.eps.is_some_and(|eps| root.value <= eps) && root.value > 0.0 {
         let start = Instant::now();
+        // at most a share of the time left (auto splits with the rest)
+        let deadline = budget.remaining().map(|r| start + std::time::Duration::from_secs_f64(SLOPE_TIME_SHARE * r));
+        let slopes = SlopeOptimisation { deadline: slopes.deadline.or(deadline), ..slopes };
         let (mut tighter, _) = problem.bound_piece_with_slopes(set_lower, set_upper, None, &slopes);
         optimised = Some(SlopeEvidence { bound: tighter.value, iterations: slopes.iterations, scope: slopes.scope, unstable_neurons: tighter.unstable_neurons, seconds: start.elapsed().as_secs_f64() });
         // never looser than one pass or the interval bound, output by output;

@@ -69,6 +69,10 @@ pub struct SlopeOptimisation {
     pub step: f64,
     /// Factor on the step per iteration.
     pub decay: f64,
+    /// No further steps after this instant (the best bound so far is kept;
+    /// layers reached later keep their fixed slopes). None: no limit.
+    #[serde(skip)]
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Iterations of [`SlopeOptimisation::STANDARD`] (measured on ACAS Xu: 10
@@ -77,7 +81,7 @@ pub const DEFAULT_SLOPE_ITERATIONS: usize = 10;
 
 impl SlopeOptimisation {
     /// The fixed relaxations (one pass).
-    pub const NONE: SlopeOptimisation = SlopeOptimisation { iterations: 0, scope: SlopeScope::Networks, step: 0.5, decay: 0.95 };
+    pub const NONE: SlopeOptimisation = SlopeOptimisation { iterations: 0, scope: SlopeScope::Networks, step: 0.5, decay: 0.95, deadline: None };
     /// What `propagate` and `auto` use on the whole set by default:
     /// [`DEFAULT_SLOPE_ITERATIONS`] steps on the output bounds and each
     /// network's neuron bounds ([`SlopeScope::Networks`]).
@@ -87,9 +91,13 @@ impl SlopeOptimisation {
     pub fn new(iterations: usize, scope: SlopeScope) -> Self {
         SlopeOptimisation { iterations, scope, ..SlopeOptimisation::NONE }
     }
-    /// Whether any optimisation runs.
+    /// Whether any optimisation runs (iterations, and time left).
     pub fn enabled(&self) -> bool {
-        self.iterations > 0
+        self.iterations > 0 && !self.expired()
+    }
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| std::time::Instant::now() >= d)
     }
     /// Whether the bounds of a layer (`output`: the last one) are optimised,
     /// in the back-substitution this setting is given to.
@@ -226,7 +234,8 @@ pub(super) fn optimise_rows(rows: usize, parameters: usize, settings: &SlopeOpti
     let mut best = vec![f64::INFINITY; rows];
     let mut step = settings.step;
     for iteration in 0..=settings.iterations {
-        let last = iteration == settings.iterations;
+        // the last evaluation needs no derivatives; past the deadline, it is this one
+        let last = iteration == settings.iterations || settings.expired();
         let evaluation = evaluate(&weights, !last);
         for (b, v) in best.iter_mut().zip(&evaluation.values) {
             if *v < *b {
@@ -259,9 +268,10 @@ pub(super) fn optimise_rows(rows: usize, parameters: usize, settings: &SlopeOpti
 mod tests {
     use super::*;
 
-    /// On separable quadratic-free toy rows (bound = sum of |w - target|
-    /// style piecewise-linear functions) the search never returns more than
-    /// its first evaluation and moves towards the minimum.
+    /// On toy rows whose bound is piecewise linear in the weights (sums of
+    /// `|w - target|`) the search never returns more than its first
+    /// evaluation and moves towards the minimum; past its deadline it stops
+    /// after the first evaluation.
     #[test]
     fn projected_adam_keeps_the_best_and_descends() {
         let targets = [0.0, 0.3, 1.0];
@@ -278,6 +288,16 @@ mod tests {
             Evaluation { values, gradient }
         });
         let first = [1.0 + 1.0, 0.7 + 1.0, 0.0 + 1.0];
+        // past its deadline the search evaluates once (the fixed slopes) and stops
+        let mut evaluations = 0;
+        let expired = SlopeOptimisation { deadline: Some(std::time::Instant::now()), ..settings };
+        let at_once = optimise_rows(1, 1, &expired, |w, gradient| {
+            evaluations += 1;
+            assert!(!gradient && w == [1.0]);
+            Evaluation { values: vec![w[0] + 1.0], gradient: Vec::new() }
+        });
+        assert_eq!((evaluations, at_once), (1, vec![2.0]));
+        assert!(!expired.enabled());
         for r in 0..3 {
             assert!(best[r] <= first[r], "row {r}: {} above the first evaluation", best[r]);
             assert!(best[r] < 0.15, "row {r}: {} far from the minimum 0", best[r]);

@@ -152,7 +152,8 @@ pub struct PropagateEvidence {
 pub struct SlopeEvidence {
     /// Its certified bound (before the one-pass and interval caps).
     pub bound: f64,
-    /// Projected-gradient iterations per optimised layer.
+    /// Projected-gradient iterations per optimised layer (at most: steps stop
+    /// at the time share of [`crate::bound::SLOPE_TIME_SHARE`]).
     pub iterations: usize,
     /// Which bounds were optimised.
     pub scope: crate::propagation::SlopeScope,
