@@ -59,8 +59,8 @@ pub enum SlopeScope {
 /// How the free lines of the relaxations are chosen (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SlopeOptimisation {
-    /// Projected-gradient steps per optimised row block (0: the fixed
-    /// relaxations of one pass).
+    /// Projected-gradient steps on each optimised layer's rows (0: the
+    /// fixed relaxations of one pass).
     pub iterations: usize,
     /// Which bounds are optimised.
     pub scope: SlopeScope,
@@ -75,8 +75,9 @@ pub struct SlopeOptimisation {
     pub deadline: Option<std::time::Instant>,
 }
 
-/// Iterations of [`SlopeOptimisation::STANDARD`] (measured on ACAS Xu: 10
-/// steps reach within 1% of 40).
+/// Iterations of [`SlopeOptimisation::STANDARD`] (measured on ACAS Xu 1_1
+/// and 3_7 with step 0.5: 10 steps end within 3% of 40; with step 0.05, 40
+/// steps end looser than 10 steps of 0.5).
 pub const DEFAULT_SLOPE_ITERATIONS: usize = 10;
 
 impl SlopeOptimisation {
