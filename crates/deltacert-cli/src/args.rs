@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use deltacert::bound::Method;
 use deltacert::problem::Norm;
+use deltacert::propagation::SlopeScope;
 use std::path::PathBuf;
 
 /// The exit codes, shown by `--help`.
@@ -176,6 +177,17 @@ pub struct BoundArgs {
     /// auto: stop splitting once certified <= RATIO * observed [default: 1.01].
     #[arg(long, value_name = "RATIO")]
     pub target_ratio: Option<f64>,
+    /// propagate, auto: projected-gradient steps choosing the free relaxation
+    /// slopes of the propagation over the whole set (alpha-CROWN style; every
+    /// step's bound is certified, the best is kept); 0 keeps the fixed slopes
+    /// [default: 10].
+    #[arg(long, value_name = "N")]
+    pub optimise_slopes: Option<usize>,
+    /// propagate, auto: which bounds the optimised slopes tighten: output,
+    /// networks (also each network's neuron bounds), all (also the bounds on
+    /// v_f - v_g of every layer) [default: networks].
+    #[arg(long, value_enum, value_name = "SCOPE")]
+    pub slope_scope: Option<SlopeScope>,
     /// Largest lifted SDP dimension attempted (memory grows like d^4) [default:
     /// 150 for sdp; auto runs the SDP only up to 48 unless this is given].
     #[arg(long)]

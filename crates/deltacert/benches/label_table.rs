@@ -107,7 +107,10 @@ fn main() {
                 let hi: Vec<f64> = x.iter().map(|v| (v + p / 255.0).min(1.0)).collect();
                 let set = InputSet::from_box(lo, hi).expect("box");
                 let start = Instant::now();
-                let report = bound(f, g, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE)).expect("bound");
+                // one pass: fixed relaxation slopes (benches/slopes_table.rs compares optimised ones)
+                let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
+                request.slopes = deltacert::propagation::SlopeOptimisation::NONE;
+                let report = bound(f, g, &request).expect("bound");
                 seconds.push(start.elapsed().as_secs_f64());
                 let c = report.certified_bound.unwrap_or(f64::INFINITY);
                 certified.push(c);

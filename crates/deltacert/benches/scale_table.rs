@@ -46,6 +46,10 @@ fn acas_pair(dir: &Path, name: &str) -> Option<(Network, Network)> {
 
 fn run(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64) -> BoundReport {
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, method);
+    if method == Method::PROPAGATE {
+        // the tables' "one pass": fixed relaxation slopes (benches/slopes_table.rs compares)
+        request.slopes = deltacert::propagation::SlopeOptimisation::NONE;
+    }
     request.eps = eps;
     request.time_limit = Some(seconds);
     bound(f, g, &request).expect("valid benchmark input")

@@ -21,7 +21,7 @@
 //! A piece is closed when its bound is at most the target (`eps` in decide
 //! mode) or at most the current lower bound (it cannot raise the maximum).
 
-use crate::propagation::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion};
+use crate::propagation::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion, SlopeOptimisation};
 use std::sync::Arc;
 use crate::input_set::InputSet;
 use crate::network::Network;
@@ -184,8 +184,11 @@ pub struct SplitProblem<'a> {
     pub coupling: &'a InputCoupling,
     /// Output norm.
     pub norm: Norm,
-    /// The pair prepared once for every piece's propagation.
+    /// The pair prepared once for every piece's propagation (its slope
+    /// setting bounds the root, the whole set).
     pub pair: DifferentialPair<'a>,
+    /// The slope setting of the pieces of a split (the root's is the pair's).
+    pub piece_slopes: SlopeOptimisation,
 }
 
 impl SplitProblem<'_> {
@@ -234,10 +237,17 @@ impl SplitProblem<'_> {
         }
     }
 
-    /// Bounds one piece by differential propagation, never above `parent`.
+    /// Bounds one piece by differential propagation, never above `parent`
+    /// (slopes: the pair's for the root, [`SplitProblem::piece_slopes`] below it).
     pub fn bound_piece(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>) -> (Piece, Vec<f64>) {
+        let slopes = if parent.is_some() { self.piece_slopes } else { self.pair.slopes() };
+        self.bound_piece_with_slopes(lower, upper, parent, &slopes)
+    }
+
+    /// [`SplitProblem::bound_piece`] with the slope setting `slopes`.
+    pub fn bound_piece_with_slopes(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, slopes: &SlopeOptimisation) -> (Piece, Vec<f64>) {
         let inherited = parent.and_then(|p| p.bounds.as_deref());
-        let bounds = self.pair.bounds_within(&self.region(&lower, &upper), inherited);
+        let bounds = self.pair.bounds_with_slopes(&self.region(&lower, &upper), inherited, slopes);
         let mut plus = bounds.output_upper.clone();
         let mut minus: Vec<f64> = bounds.output_lower.iter().map(|l| -l).collect();
         if let Some(parent) = parent {
@@ -478,7 +488,7 @@ mod tests {
     fn run(settings: SplitSettings) -> SplitOutcome {
         let (f, g) = (relu_net(1.0), relu_net(0.75));
         let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
-        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g) };
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE };
         let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
         branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {})
     }

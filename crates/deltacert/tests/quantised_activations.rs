@@ -7,7 +7,10 @@
 //! range, as onnxruntime writes a ReLU fused into its quantiser). Scales
 //! range from steps that saturate inside the sampled range to coarse ones;
 //! zero points sit at the bottom (uint8 0, int8 -128) and in the middle. For
-//! `propagate`, `auto` and (small pairs) `sdp`, the certified bound must be at
+//! `propagate` with fixed and with optimised relaxation slopes (every bound
+//! optimised: the quantisers' band-or-range lines and the ReLUs' lower
+//! slopes move), `auto` (optimised slopes on the whole set and on every
+//! piece) and (small pairs) `sdp`, the certified bound must be at
 //! least the error at dense grid and random samples of the box (both the
 //! computed error and an exact lower bound of it, from outward-rounded
 //! enclosures) and at the reported witness, which must lie in the set.
@@ -22,6 +25,7 @@ use deltacert::input_set::InputSet;
 use deltacert::network::random::random_mlp;
 use deltacert::network::{Layer, Matrix, Network};
 use deltacert::problem::{InputCoupling, Norm};
+use deltacert::propagation::{SlopeOptimisation, SlopeScope};
 use rand::{Rng, SeedableRng};
 
 /// A quantiser: folded ReLUs (uint8 z = 0, int8 z = -128), a symmetric int8
@@ -143,17 +147,22 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
         }
         nonzero += usize::from(exact_observed > 0.0);
         let small = hidden.iter().sum::<usize>() <= 6;
-        let mut methods = vec![Method::PROPAGATE, Method::AUTO];
+        // propagate with fixed and with optimised slopes (every bound), auto
+        // with optimised slopes on the whole set and on every piece
+        let all_slopes = SlopeOptimisation::new(10, SlopeScope::All);
+        let mut methods = vec![(Method::PROPAGATE, SlopeOptimisation::NONE), (Method::PROPAGATE, all_slopes), (Method::AUTO, SlopeOptimisation::STANDARD)];
         if small && case % 2 == 0 {
-            methods.push(Method::SDP);
+            methods.push((Method::SDP, SlopeOptimisation::NONE));
         }
-        for method in methods {
-            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {})", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair"][case % 3]);
+        for (method, slopes) in methods {
+            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {}, {} slope steps)", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair"][case % 3], slopes.iterations);
             let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
             request.attack = AttackSettings { samples: 2000, sample_work: None, starts: 4, steps: 30, seed: case as u64 };
+            request.slopes = slopes;
             if method == Method::AUTO {
                 request.time_limit = Some(0.3);
                 request.target_ratio = 1.0;
+                request.piece_slopes = SlopeOptimisation::new(3, SlopeScope::Networks);
             }
             let report = bound(&f, &g, &request).unwrap_or_else(|e| panic!("{description}: {method:?} failed: {e}"));
             let certified = report.certified_bound.unwrap_or_else(|| panic!("{description}: {method:?} gave no bound"));
@@ -169,7 +178,8 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
                 assert!(at_witness <= certified, "{description}: {method:?} error {at_witness} at the witness above the certified {certified}");
             }
             if exact_observed > 0.0 {
-                ratios.push((case % 3, format!("{method:?}"), certified / exact_observed));
+                let name = if slopes.enabled() && method == Method::PROPAGATE { "OPTIMISED".to_string() } else { format!("{method:?}") };
+                ratios.push((case % 3, name, certified / exact_observed));
             }
             sdp_runs += usize::from(method == Method::SDP);
             checked += 1;
@@ -177,8 +187,8 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
     }
     println!("{checked} bounds checked ({sdp_runs} sdp); {nonzero} of 48 pairs with a nonzero sampled error");
     for kind in 0..3 {
-        for method in ["PROPAGATE", "AUTO", "SDP"] {
-            let mut r: Vec<f64> = ratios.iter().filter(|(k, m, _)| *k == kind && m.to_uppercase().contains(method)).map(|(_, _, r)| *r).collect();
+        for method in ["PROPAGATE", "OPTIMISED", "AUTO", "SDP"] {
+            let mut r: Vec<f64> = ratios.iter().filter(|(k, m, _)| *k == kind && m.to_uppercase() == method).map(|(_, _, r)| *r).collect();
             r.sort_by(f64::total_cmp);
             if !r.is_empty() {
                 println!("{}: {method} certified / sampled error, median {:.2}, max {:.2} ({} pairs)", ["inserted", "folded", "perturbed"][kind], r[r.len() / 2], r[r.len() - 1], r.len());

@@ -28,6 +28,8 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         time_limit: None,
         memory_limit: None,
         target_ratio: DEFAULT_TARGET_RATIO,
+        slopes: deltacert::propagation::SlopeOptimisation::NONE,
+        piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
     };
     bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()
 }
@@ -81,6 +83,8 @@ fn independent_inputs_bound_the_largest_difference_over_pairs() {
         time_limit: None,
         memory_limit: None,
         target_ratio: DEFAULT_TARGET_RATIO,
+        slopes: deltacert::propagation::SlopeOptimisation::NONE,
+        piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
     };
     let (f, g) = (model("paper/paper_cmp_nn1.onnx"), model("paper/paper_cmp_nn2.onnx"));
     let report = bound(&f, &g, &request).unwrap();

@@ -11,6 +11,7 @@ use deltacert::report::plot::{plot_bound, BoundFigure};
 use deltacert::sdp::qc::QcOptions;
 use deltacert::sdp::{QcChoice, SdpSettings, SdpSolver, DEFAULT_MAX_DIMENSION};
 use deltacert::problem::Norm;
+use deltacert::propagation::SlopeOptimisation;
 use deltacert::attack::AttackSettings;
 use std::process::ExitCode;
 
@@ -48,6 +49,10 @@ fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
     if args.target_ratio.is_some() && !reads(MethodOption::TargetRatio) {
         return Err(invalid(format!("--target-ratio applies to --method auto only, not {method} (it does not split)")));
     }
+    if (args.optimise_slopes.is_some() || args.slope_scope.is_some()) && !reads(MethodOption::Slopes) {
+        let flag = if args.optimise_slopes.is_some() { "--optimise-slopes" } else { "--slope-scope" };
+        return Err(invalid(format!("{flag} applies to --method propagate or auto, not {method}")));
+    }
     if args.pair.samples.is_some() && !reads(MethodOption::AttackSamples) {
         return Err(invalid(format!("--samples does not apply to --method {method} (it finds its lower bound by itself)")));
     }
@@ -55,6 +60,12 @@ fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
         return Err(invalid("--force applies to --plot only"));
     }
     Ok(())
+}
+
+/// `--optimise-slopes` and `--slope-scope` over the library's default.
+fn slope_setting(args: &BoundArgs) -> SlopeOptimisation {
+    let standard = SlopeOptimisation::STANDARD;
+    SlopeOptimisation { iterations: args.optimise_slopes.unwrap_or(standard.iterations), scope: args.slope_scope.unwrap_or(standard.scope), ..standard }
 }
 
 /// `--threads` (sets the worker pool) and `--timeout`, shared by `bound` and `bound --top1`.
@@ -126,6 +137,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         time_limit: args.timeout,
         memory_limit,
         target_ratio,
+        slopes: slope_setting(&args),
+        piece_slopes: SlopeOptimisation::NONE,
     };
     for set in &sets {
         check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() })?;
@@ -279,6 +292,9 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     let details = &report.details;
     if let Some(p) = &details.propagate {
         println!("propagate: one pass {:.6e}, interval {:.6e}, {} unstable neurons", p.one_pass_bound, p.interval_bound, p.unstable_neurons);
+        if let Some(o) = &p.optimised_slopes {
+            println!("slopes:    optimised {:.6e} ({} steps, {} unstable neurons, {:.2} s)", o.bound, o.iterations, o.unstable_neurons, o.seconds);
+        }
     }
     for (name, evidence) in &details.methods {
         println!("{:<11}{}", format!("{name}:"), evidence.summary());

@@ -24,6 +24,8 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
         (args.sdp_max_dim.is_some(), "--sdp-max-dim"),
         (args.sdp_solver.is_some(), "--sdp-solver"),
         (args.target_ratio.is_some(), "--target-ratio"),
+        (args.optimise_slopes.is_some(), "--optimise-slopes"),
+        (args.slope_scope.is_some(), "--slope-scope"),
         (args.plot.is_some(), "--plot"),
         (args.force, "--force"),
         (args.outputs.is_some(), "--outputs"),

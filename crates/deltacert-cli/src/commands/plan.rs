@@ -133,6 +133,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         time_limit: args.timeout,
         memory_limit,
         target_ratio: DEFAULT_TARGET_RATIO,
+        slopes: deltacert::propagation::SlopeOptimisation::STANDARD,
+        piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
     };
     let mut rows = Vec::new();
     if !args.json {

@@ -2,7 +2,7 @@
 //! `a = v` in every rule (linear relaxation, relaxation of a difference
 //! `Delta a = Delta v`, mixed-integer encoding); written to ONNX as no node.
 use super::mixed_integer::MixedIntegerEncoding;
-use super::relaxation::LinearBounds;
+use super::relaxation::{LinearBounds, RelaxationFamily};
 use super::{Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 
 #[derive(Clone)]
@@ -35,11 +35,11 @@ impl ActivationRule for Identity {
         let difference = NeuronAffine::new(-1.0, 1.0, 0.0);
         vec![NeuronFact::ProductZero(difference, NeuronAffine::new(0.0, 0.0, 1.0))]
     }
-    fn linear_relaxation(&self, _lower: f64, _upper: f64, _post_lower: f64, _post_upper: f64) -> LinearBounds {
-        LinearBounds::exact(1.0)
+    fn linear_relaxation_family(&self, _lower: f64, _upper: f64, _post_lower: f64, _post_upper: f64) -> RelaxationFamily {
+        RelaxationFamily::fixed(LinearBounds::exact(1.0))
     }
-    fn difference_relaxation(&self, _f: (f64, f64), _g: (f64, f64), _delta: (f64, f64), _post: (f64, f64)) -> LinearBounds {
-        LinearBounds::exact(1.0)
+    fn difference_relaxation_family(&self, _f: (f64, f64), _g: (f64, f64), _delta: (f64, f64), _post: (f64, f64)) -> RelaxationFamily {
+        RelaxationFamily::fixed(LinearBounds::exact(1.0))
     }
     fn mixed_integer_encoding(&self, _lower: f64, _upper: f64) -> Option<MixedIntegerEncoding> {
         Some(MixedIntegerEncoding::Affine { slope: 1.0, intercept: 0.0 })

@@ -11,7 +11,7 @@
 //! ONNX operator `LeakyRelu` with attribute `alpha` (default the float32
 //! 0.01, as ONNX specifies; `0 <= alpha < 1` is read).
 use super::mixed_integer::{kinked_mixed_integer_encoding, MixedIntegerEncoding};
-use super::relaxation::{kinked_linear_relaxation, LinearBounds};
+use super::relaxation::{kinked_relaxation_family, RelaxationFamily};
 use super::{Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 
 #[derive(Clone)]
@@ -78,8 +78,8 @@ impl ActivationRule for LeakyRelu {
         }
         facts
     }
-    fn linear_relaxation(&self, lower: f64, upper: f64, _post_lower: f64, _post_upper: f64) -> LinearBounds {
-        kinked_linear_relaxation(self.alpha, lower, upper)
+    fn linear_relaxation_family(&self, lower: f64, upper: f64, _post_lower: f64, _post_upper: f64) -> RelaxationFamily {
+        kinked_relaxation_family(self.alpha, lower, upper)
     }
     fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
         Some(kinked_mixed_integer_encoding(self.alpha, lower, upper))

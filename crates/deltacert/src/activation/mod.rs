@@ -7,7 +7,9 @@
 //! and incremental quadratic constraints of docs/method.md §3; a quantiser
 //! is a step function and declares itself not slope-restricted), the neuron
 //! facts of the SDP, the linear relaxations of linear and differential bound
-//! propagation ([`relaxation`]), the mixed-integer encoding of the MILP
+//! propagation ([`relaxation`]; each with a second valid relaxation, whose
+//! weighted means with the first are what optimised slopes choose from), the
+//! mixed-integer encoding of the MILP
 //! ([`mixed_integer`]; piecewise-linear activations and quantisers), and its ONNX
 //! operator (read and written). The generic rules (constant relaxation,
 //! relaxation of a difference from local slope bounds, end-point image) are
@@ -23,7 +25,8 @@
 //!
 //! The tests of this module then run the new activation through every
 //! generic check: declared shape, slope bounds, enclosure of dense samples by
-//! its linear and difference relaxations, and exactness of its mixed-integer
+//! its linear and difference relaxations (both members of each family and
+//! weighted means at random weights), and exactness of its mixed-integer
 //! encoding.
 
 mod identity;
@@ -36,7 +39,7 @@ mod sigmoid;
 mod tanh;
 
 pub use mixed_integer::{EncodingColumn, MixedIntegerEncoding, NeuronRow};
-pub use relaxation::LinearBounds;
+pub use relaxation::{LinearBounds, RelaxationFamily};
 use serde::Serialize;
 
 /// An affine expression `v_coef * v + a_coef * a + constant` in one neuron's
@@ -213,20 +216,35 @@ pub trait ActivationRule: BoxedRule {
     /// Lines `lower_slope v + lower_intercept <= sigma(v) <= upper_slope v +
     /// upper_intercept` valid in exact arithmetic for `v in [lower, upper]`,
     /// where `sigma([lower, upper]) ⊆ [post_lower, post_upper]`
-    /// ([`relaxation`]). The default is the constant pair `post_lower <=
-    /// sigma(v) <= post_upper`, sound for every activation.
-    fn linear_relaxation(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> LinearBounds {
+    /// ([`relaxation`]), together with a second valid pair of lines
+    /// ([`RelaxationFamily`]: every weighted mean of the two is valid, which
+    /// is what optimised slopes move along). The default is the constant
+    /// pair `post_lower <= sigma(v) <= post_upper`, sound for every
+    /// activation, with no alternative.
+    fn linear_relaxation_family(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> RelaxationFamily {
         let _ = (lower, upper);
-        LinearBounds::constant(post_lower, post_upper)
+        RelaxationFamily::fixed(LinearBounds::constant(post_lower, post_upper))
+    }
+    /// The fixed relaxation of [`ActivationRule::linear_relaxation_family`]
+    /// (its `chosen` lines). Activations override the family, not this.
+    fn linear_relaxation(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> LinearBounds {
+        self.linear_relaxation_family(lower, upper, post_lower, post_upper).chosen
     }
     /// Lines bounding `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v = v_f -
     /// v_g`, valid in exact arithmetic for `v_f in f`, `v_g in g`, `Delta v in
     /// delta`, where `post` bounds `Delta a` (`(l(a_f) - u(a_g), u(a_f) -
-    /// l(a_g))`). The default, [`relaxation::slope_difference_relaxation`],
-    /// takes them from [`ActivationRule::local_slope_bounds`] by the mean
-    /// value theorem.
+    /// l(a_g))`), with a second valid pair ([`RelaxationFamily`]). The
+    /// default, [`relaxation::slope_difference_family`], takes them from
+    /// [`ActivationRule::local_slope_bounds`] by the mean value theorem, the
+    /// alternative being the constant bound `post` (or the line, when the
+    /// constant is chosen).
+    fn difference_relaxation_family(&self, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> RelaxationFamily {
+        relaxation::slope_difference_family(self, f, g, delta, post)
+    }
+    /// The fixed relaxation of [`ActivationRule::difference_relaxation_family`]
+    /// (its `chosen` lines). Activations override the family, not this.
     fn difference_relaxation(&self, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> LinearBounds {
-        relaxation::slope_difference_relaxation(self, f, g, delta, post)
+        self.difference_relaxation_family(f, g, delta, post).chosen
     }
     /// The mixed-integer encoding of `a = sigma(v)` for `v in [lower, upper]`
     /// ([`mixed_integer`]), or `None` for every interval when `sigma` is not
@@ -495,17 +513,36 @@ mod tests {
         (lower, lower + width)
     }
 
+    /// The relaxations of a family to check: the chosen and the alternative
+    /// lines and weighted means of them at fixed and random weights (tiny,
+    /// near 1, and the same or different on the two sides), on the range
+    /// `[lower, upper]`.
+    fn family_members(family: &RelaxationFamily, lower: f64, upper: f64, rng: &mut rand::rngs::StdRng) -> Vec<LinearBounds> {
+        let mut members = vec![family.chosen, family.alternative];
+        for (lower_weight, upper_weight) in [(0.5, 0.5), (1e-17, 1.0 - 1e-16), (1.0 - 1e-16, 1e-300), (rng.gen_range(0.0..1.0), rng.gen_range(0.0..1.0))] {
+            members.push(family.at(lower_weight, upper_weight, lower, upper));
+        }
+        assert_eq!(family.at(1.0, 1.0, lower, upper), family.chosen, "weight 1 is the fixed relaxation");
+        members
+    }
+
     /// Every activation's linear relaxation lies below / above it, evaluated
-    /// exactly at dense points (ends included) of fixed and random intervals.
+    /// exactly at dense points (ends included) of fixed and random intervals;
+    /// so do the alternative lines of its family and weighted means of the
+    /// two at random weights (the optimised slopes of bound propagation).
     #[test]
     fn linear_relaxation_encloses_the_exact_activation() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let mut free_sides = 0;
         for activation in all_activations() {
             let rule = activation.rule();
             for case in 0..130 {
                 let (l, u) = interval(case, &mut rng);
                 let (pl, pu) = activation_image(activation, l, u);
-                let r = rule.linear_relaxation(l, u, pl, pu);
+                let family = rule.linear_relaxation_family(l, u, pl, pu);
+                assert_eq!(family.chosen, rule.linear_relaxation(l, u, pl, pu));
+                free_sides += usize::from(family.lower_free()) + usize::from(family.upper_free());
+                for r in family_members(&family, l, u, &mut rng) {
                 for i in 0..=100 {
                     let v = if i == 100 { u } else { l + (u - l) * i as f64 / 100.0 };
                     let exact_v = big(v);
@@ -516,16 +553,20 @@ mod tests {
                     assert!(ok_below, "{activation:?} on [{l}, {u}] at {v}: lower line {below} above {a} ({r:?})");
                     assert!(ok_above, "{activation:?} on [{l}, {u}] at {v}: upper line {above} below {a} ({r:?})");
                 }
+                }
             }
         }
+        assert!(free_sides >= 100, "only {free_sides} free lines checked");
     }
 
     /// Every activation's relaxation of `sigma(v_f) - sigma(v_g)` holds in
     /// exact arithmetic at dense points (ends of the boxes included) of
-    /// random boxes near and far from 0, of widths down to 1e-12.
+    /// random boxes near and far from 0, of widths down to 1e-12; so do the
+    /// alternative lines of its family and weighted means at random weights.
     #[test]
     fn difference_relaxation_encloses_the_exact_difference() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let mut free_sides = 0;
         for activation in all_activations() {
             let rule = activation.rule();
             for case in 0..120 {
@@ -538,7 +579,11 @@ mod tests {
                 let (gl, gu) = (fl - du, fu - dl);
                 let (afl, afu) = activation_image(activation, fl, fu);
                 let (agl, agu) = activation_image(activation, gl, gu);
-                let r = rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)));
+                let post = (down(afl - agu), up(afu - agl));
+                let family = rule.difference_relaxation_family((fl, fu), (gl, gu), (dl, du), post);
+                assert_eq!(family.chosen, rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), post));
+                free_sides += usize::from(family.lower_free()) + usize::from(family.upper_free());
+                for r in family_members(&family, dl, du, &mut rng) {
                 for i in 0..=12 {
                     for j in 0..=12 {
                         let vf = if i == 12 { fu } else { fl + (fu - fl) * i as f64 / 12.0 };
@@ -555,8 +600,10 @@ mod tests {
                         assert!(ok_lower, "{activation:?} case {case}: {da} below the lower line {lower} at vf {vf}, vg {vg} ({r:?})");
                     }
                 }
+                }
             }
         }
+        assert!(free_sides >= 100, "only {free_sides} free lines checked");
     }
 
     /// Where an activation has a mixed-integer encoding, it is exact, and

@@ -115,7 +115,7 @@
 //! once `mu > c - s/2` both the exact and the computed quotient round to the
 //! chosen level, so the input found evaluates (rigorously) to it.
 use super::mixed_integer::{EncodingColumn, MixedIntegerEncoding, NeuronRow};
-use super::relaxation::LinearBounds;
+use super::relaxation::{LinearBounds, RelaxationFamily};
 use super::{Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
 use crate::rounding::{add_down, add_up, mul_up, sub_up, UNIT_ROUNDOFF};
 
@@ -339,23 +339,29 @@ impl ActivationRule for Quantize {
         }
         facts
     }
-    fn linear_relaxation(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> LinearBounds {
-        let mut r = LinearBounds::constant(post_lower, post_upper);
+    /// The lines `v - c <= Q(v) <= v + c` (where valid) or the constant
+    /// bounds, whichever is tighter at the middle; the other one is the
+    /// alternative.
+    fn linear_relaxation_family(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> RelaxationFamily {
+        let constant = LinearBounds::constant(post_lower, post_upper);
+        let (mut chosen, mut alternative) = (constant, constant);
         let c = self.half_step(lower, upper);
         let middle = 0.5 * lower + 0.5 * upper;
         if !(c.is_finite() && middle.is_finite()) {
-            return r;
+            return RelaxationFamily::fixed(constant);
         }
-        if self.upper_line_valid(lower) && middle + c < post_upper {
-            (r.upper_slope, r.upper_intercept) = (1.0, c);
+        if self.upper_line_valid(lower) {
+            let target = if middle + c < post_upper { &mut chosen } else { &mut alternative };
+            (target.upper_slope, target.upper_intercept) = (1.0, c);
         }
-        if self.lower_line_valid(upper) && middle - c > post_lower {
-            (r.lower_slope, r.lower_intercept) = (1.0, -c);
+        if self.lower_line_valid(upper) {
+            let target = if middle - c > post_lower { &mut chosen } else { &mut alternative };
+            (target.lower_slope, target.lower_intercept) = (1.0, -c);
         }
-        r
+        RelaxationFamily { chosen, alternative }
     }
-    fn difference_relaxation(&self, _f: (f64, f64), _g: (f64, f64), _delta: (f64, f64), post: (f64, f64)) -> LinearBounds {
-        LinearBounds::constant(post.0, post.1)
+    fn difference_relaxation_family(&self, _f: (f64, f64), _g: (f64, f64), _delta: (f64, f64), post: (f64, f64)) -> RelaxationFamily {
+        RelaxationFamily::fixed(LinearBounds::constant(post.0, post.1))
     }
     fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
         Some(self.level_encoding(lower, upper))

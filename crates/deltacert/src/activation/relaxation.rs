@@ -38,9 +38,30 @@
 //! bounds `[l(a_f) - u(a_g), u(a_f) - l(a_g)]` replace a line when they are
 //! lower on average. Chords are built by [`crate::rounding::upper_chord`] and
 //! [`crate::rounding::lower_chord`].
+//!
+//! **Free lines ([`RelaxationFamily`]).** A relaxation is rarely the only
+//! valid one: an unstable ReLU satisfies both `a >= 0` and `a >= v`, and the
+//! line and the constant bound of a difference both hold. If two lower lines
+//! `A` and `B` are each below the function at every point of the range, so is
+//! `w A + (1 - w) B` for every weight `w in [0, 1]` (at each point it is a
+//! weighted mean of two numbers below the function); likewise above. So each
+//! activation returns its fixed relaxation (`chosen`) together with a second
+//! valid one (`alternative`), and [`RelaxationFamily::at`] gives the line of
+//! any weight, per side. For ReLU's lower line this weight is the slope
+//! `alpha in [0, 1]` of alpha-CROWN (`alpha v = alpha * v + (1 - alpha) * 0`),
+//! for leaky ReLU the slope in `[s, 1]`; for a difference it moves between the
+//! line and the constant bound. The weighted line is computed with outward
+//! rounding: its values at the two ends of the range are enclosed from
+//! below (resp. above) and joined by [`crate::rounding::lower_chord`] (resp.
+//! [`crate::rounding::upper_chord`]), so the rounded line lies below (above)
+//! the exact weighted mean on the whole range, whatever the weight. Weight 1
+//! returns `chosen` exactly, weight 0 `alternative` exactly. Which weight is
+//! used can therefore be chosen freely, for instance by optimising the final
+//! bound ([`crate::propagation::SlopeOptimisation`]): every choice in `[0, 1]`
+//! gives a sound bound.
 
 use super::ActivationRule;
-use crate::rounding::{lower_chord, mul_down, mul_up, upper_chord};
+use crate::rounding::{add_down, add_up, lower_chord, mul_down, mul_up, sub_down, sub_up, upper_chord};
 
 /// A linear relaxation of one neuron: `lower_slope x + lower_intercept <= y
 /// <= upper_slope x + upper_intercept` over the neuron's range, where `x` is
@@ -70,21 +91,120 @@ impl LinearBounds {
     }
 }
 
+/// A relaxation and a second valid one on the same range (module docs): on
+/// each side every weighted mean `w chosen + (1 - w) alternative`, `w in [0,
+/// 1]`, is valid too. `alternative == chosen` on a side means no freedom there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RelaxationFamily {
+    /// The fixed relaxation (weight 1), what one pass of propagation uses.
+    pub chosen: LinearBounds,
+    /// Another valid relaxation (weight 0).
+    pub alternative: LinearBounds,
+}
+
+impl RelaxationFamily {
+    /// A relaxation with no free line.
+    pub fn fixed(relaxation: LinearBounds) -> Self {
+        RelaxationFamily { chosen: relaxation, alternative: relaxation }
+    }
+    /// Whether the lower line can move (both lines finite and different).
+    pub fn lower_free(&self) -> bool {
+        let (c, a) = (&self.chosen, &self.alternative);
+        (c.lower_slope, c.lower_intercept) != (a.lower_slope, a.lower_intercept) && [c.lower_slope, c.lower_intercept, a.lower_slope, a.lower_intercept].iter().all(|v| v.is_finite())
+    }
+    /// Whether the upper line can move (both lines finite and different).
+    pub fn upper_free(&self) -> bool {
+        let (c, a) = (&self.chosen, &self.alternative);
+        (c.upper_slope, c.upper_intercept) != (a.upper_slope, a.upper_intercept) && [c.upper_slope, c.upper_intercept, a.upper_slope, a.upper_intercept].iter().all(|v| v.is_finite())
+    }
+    /// The relaxation with weight `lower_weight` on `chosen`'s lower line and
+    /// `upper_weight` on its upper line (each clamped to `[0, 1]`; NaN counts
+    /// as 1), valid in exact arithmetic for `x in [lower, upper]` (the range
+    /// the family was built for). Weight 1 gives `chosen`'s line exactly and
+    /// 0 `alternative`'s; in between the line is rounded outward (module
+    /// docs). A range that is not a finite interval keeps `chosen`.
+    pub fn at(&self, lower_weight: f64, upper_weight: f64, lower: f64, upper: f64) -> LinearBounds {
+        let (c, a) = (&self.chosen, &self.alternative);
+        let clamp = |w: f64| if w.is_nan() { 1.0 } else { w.clamp(0.0, 1.0) };
+        let (lower_weight, upper_weight) = (clamp(lower_weight), clamp(upper_weight));
+        let range = lower.is_finite() && upper.is_finite() && lower < upper;
+        let mut result = *c;
+        if self.lower_free() {
+            (result.lower_slope, result.lower_intercept) = if lower_weight == 0.0 {
+                (a.lower_slope, a.lower_intercept)
+            } else if lower_weight == 1.0 || !range {
+                (c.lower_slope, c.lower_intercept)
+            } else {
+                // below w C(x) + (1 - w) A(x) = A(x) + w (C(x) - A(x)) at both ends
+                let below = |x: f64| {
+                    let (c_low, _) = line_enclosure(c.lower_slope, c.lower_intercept, x);
+                    let (a_low, a_high) = line_enclosure(a.lower_slope, a.lower_intercept, x);
+                    add_down(a_low, mul_down(lower_weight, sub_down(c_low, a_high)))
+                };
+                lower_chord(lower, below(lower), upper, below(upper))
+            };
+        }
+        if self.upper_free() {
+            (result.upper_slope, result.upper_intercept) = if upper_weight == 0.0 {
+                (a.upper_slope, a.upper_intercept)
+            } else if upper_weight == 1.0 || !range {
+                (c.upper_slope, c.upper_intercept)
+            } else {
+                let above = |x: f64| {
+                    let (_, c_high) = line_enclosure(c.upper_slope, c.upper_intercept, x);
+                    let (a_low, a_high) = line_enclosure(a.upper_slope, a.upper_intercept, x);
+                    add_up(a_high, mul_up(upper_weight, sub_up(c_high, a_low)))
+                };
+                upper_chord(lower, above(lower), upper, above(upper))
+            };
+        }
+        // an undefined line (overflow) is no line: keep the fixed one
+        let defined = |s: f64, i: f64| s.is_finite() && !i.is_nan();
+        if !defined(result.lower_slope, result.lower_intercept) {
+            (result.lower_slope, result.lower_intercept) = (c.lower_slope, c.lower_intercept);
+        }
+        if !defined(result.upper_slope, result.upper_intercept) {
+            (result.upper_slope, result.upper_intercept) = (c.upper_slope, c.upper_intercept);
+        }
+        result
+    }
+}
+
+/// An enclosure of `slope x + intercept` in exact arithmetic.
+#[inline]
+fn line_enclosure(slope: f64, intercept: f64, x: f64) -> (f64, f64) {
+    if slope == 0.0 {
+        return (intercept, intercept);
+    }
+    (add_down(mul_down(slope, x), intercept), add_up(mul_up(slope, x), intercept))
+}
+
 /// The relaxation of `a = max(v, negative_slope v)` (`0 <= negative_slope <
 /// 1`) on `v in [lower, upper]` (module docs): exact on a stable neuron, else
 /// the upper chord through `(l, s l)` and `(u, u)` (above the convex
 /// activation; `s l` rounded up) and the lower line `a >= v` if `u >= -l`,
 /// else `a >= s v`.
 pub fn kinked_linear_relaxation(negative_slope: f64, lower: f64, upper: f64) -> LinearBounds {
+    kinked_relaxation_family(negative_slope, lower, upper).chosen
+}
+
+/// [`kinked_linear_relaxation`] with its free lower line: on an unstable
+/// neuron both `a >= v` and `a >= s v` hold (`a = max(v, s v)` is above
+/// each), so every slope in `[s, 1]` is a valid lower line through the
+/// origin (the weighted mean of the two; alpha-CROWN's `alpha` for ReLU).
+/// The alternative is the lower line not chosen; the upper chord is fixed
+/// (no line above a convex function on `[l, u]` is lower anywhere there).
+pub fn kinked_relaxation_family(negative_slope: f64, lower: f64, upper: f64) -> RelaxationFamily {
     if lower >= 0.0 {
-        LinearBounds::exact(1.0)
+        RelaxationFamily::fixed(LinearBounds::exact(1.0))
     } else if upper <= 0.0 {
-        LinearBounds::exact(negative_slope)
+        RelaxationFamily::fixed(LinearBounds::exact(negative_slope))
     } else {
         // the chord through (l, slope l) and (u, u), above the convex activation
         let (chord, intercept) = upper_chord(lower, mul_up(negative_slope, lower), upper, upper);
-        let lower_slope = if upper >= -lower { 1.0 } else { negative_slope };
-        LinearBounds { lower_slope, lower_intercept: 0.0, upper_slope: chord, upper_intercept: intercept }
+        let (lower_slope, other_slope) = if upper >= -lower { (1.0, negative_slope) } else { (negative_slope, 1.0) };
+        let chosen = LinearBounds { lower_slope, lower_intercept: 0.0, upper_slope: chord, upper_intercept: intercept };
+        RelaxationFamily { chosen, alternative: LinearBounds { lower_slope: other_slope, ..chosen } }
     }
 }
 
@@ -95,16 +215,26 @@ pub fn kinked_linear_relaxation(negative_slope: f64, lower: f64, upper: f64) -> 
 /// [`ActivationRule::local_slope_bounds`] are; the constant bounds for one
 /// that is not slope-restricted.
 pub fn slope_difference_relaxation<R: ActivationRule + ?Sized>(rule: &R, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> LinearBounds {
+    slope_difference_family(rule, f, g, delta, post).chosen
+}
+
+/// [`slope_difference_relaxation`] with its free lines: where it keeps
+/// neither line exact, the line from the slope bounds and the constant bound
+/// `post` both hold on each side, so every weighted mean of the two does
+/// (module docs). The alternative is, per side, the one of the two that the
+/// fixed relaxation did not choose; when both networks sit on one linear
+/// piece the exact line is fixed.
+pub fn slope_difference_family<R: ActivationRule + ?Sized>(rule: &R, f: (f64, f64), g: (f64, f64), delta: (f64, f64), post: (f64, f64)) -> RelaxationFamily {
     let constant = LinearBounds::constant(post.0, post.1);
     if !rule.shape().slope_restricted {
-        return constant; // no finite slope bounds
+        return RelaxationFamily::fixed(constant); // no finite slope bounds
     }
     let positive = (delta.1 > 0.0 && f.1 > g.0).then(|| rule.local_slope_bounds(g.0, f.1));
     let negative = (delta.0 < 0.0 && g.1 > f.0).then(|| rule.local_slope_bounds(f.0, g.1));
     let upper_delta = if positive.is_some() { delta.1 } else { delta.1.min(0.0) };
     let lower_delta = if negative.is_some() { delta.0 } else { delta.0.max(0.0) };
     if lower_delta > upper_delta {
-        return constant;
+        return RelaxationFamily::fixed(constant);
     }
     let (ld, ud) = (lower_delta, upper_delta);
     let (p_lo, p_hi) = positive.unwrap_or((0.0, 0.0));
@@ -129,19 +259,23 @@ pub fn slope_difference_relaxation<R: ActivationRule + ?Sized>(rule: &R, f: (f64
     } else {
         (if ud >= -ld { p_lo } else { n_hi }, 0.0)
     };
-    let mut r = LinearBounds { lower_slope, lower_intercept, upper_slope, upper_intercept };
+    let line = LinearBounds { lower_slope, lower_intercept, upper_slope, upper_intercept };
     // both networks on one linear piece: Delta a = slope * Delta v exactly,
     // which keeps the correlation a constant would lose
     let exact = (positive.is_none() || p_lo == p_hi) && (negative.is_none() || n_lo == n_hi) && (positive.is_none() || negative.is_none() || p_lo == n_lo);
     if exact {
-        return r;
+        return RelaxationFamily::fixed(line);
     }
+    // per side, the line or the constant, whichever is lower (higher) at the middle
+    let (mut chosen, mut alternative) = (line, constant);
     let middle = 0.5 * (ld + ud);
     if post.1 < upper_slope * middle + upper_intercept {
-        (r.upper_slope, r.upper_intercept) = (0.0, post.1);
+        (chosen.upper_slope, chosen.upper_intercept) = (0.0, post.1);
+        (alternative.upper_slope, alternative.upper_intercept) = (upper_slope, upper_intercept);
     }
     if post.0 > lower_slope * middle + lower_intercept {
-        (r.lower_slope, r.lower_intercept) = (0.0, post.0);
+        (chosen.lower_slope, chosen.lower_intercept) = (0.0, post.0);
+        (alternative.lower_slope, alternative.lower_intercept) = (lower_slope, lower_intercept);
     }
-    r
+    RelaxationFamily { chosen, alternative }
 }

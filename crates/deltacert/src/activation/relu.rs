@@ -7,7 +7,7 @@
 //! ([`super::relaxation::kinked_linear_relaxation`],
 //! [`super::mixed_integer::kinked_mixed_integer_encoding`]). ONNX operator `Relu`.
 use super::mixed_integer::{kinked_mixed_integer_encoding, MixedIntegerEncoding};
-use super::relaxation::{kinked_linear_relaxation, LinearBounds};
+use super::relaxation::{kinked_relaxation_family, RelaxationFamily};
 use super::{Activation, ActivationRule, NeuronFact, OnnxActivation};
 
 #[derive(Clone)]
@@ -45,8 +45,8 @@ impl ActivationRule for Relu {
         // a (a - v) = 0 and the triangle u (v - l) / (u - l) - a >= 0
         super::leaky_relu::LeakyRelu { alpha: 0.0 }.neuron_facts(lower, upper, a_lower, a_upper)
     }
-    fn linear_relaxation(&self, lower: f64, upper: f64, _post_lower: f64, _post_upper: f64) -> LinearBounds {
-        kinked_linear_relaxation(0.0, lower, upper)
+    fn linear_relaxation_family(&self, lower: f64, upper: f64, _post_lower: f64, _post_upper: f64) -> RelaxationFamily {
+        kinked_relaxation_family(0.0, lower, upper)
     }
     fn mixed_integer_encoding(&self, lower: f64, upper: f64) -> Option<MixedIntegerEncoding> {
         Some(kinked_mixed_integer_encoding(0.0, lower, upper))

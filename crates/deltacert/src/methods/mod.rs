@@ -42,6 +42,9 @@ pub enum MethodOption {
     TargetRatio,
     /// [`BoundRequest::attack`] (`--samples`): the sampling lower-bound search.
     AttackSamples,
+    /// [`BoundRequest::slopes`] (`--optimise-slopes`): optimised relaxation
+    /// slopes in differential propagation.
+    Slopes,
 }
 
 /// One way of bounding `||f - g||` over the set.

@@ -2,7 +2,7 @@
 //! capped by the interval bound of the difference. The context's root piece
 //! is exactly this bound, so the method only hands it on.
 
-use super::{BoundMethod, MethodContext, MethodOutcome};
+use super::{BoundMethod, MethodContext, MethodOption, MethodOutcome};
 use crate::error::Result;
 
 /// One pass of differential bound propagation.
@@ -17,6 +17,9 @@ impl BoundMethod for Propagate {
     }
     fn description(&self) -> &'static str {
         "differential propagation"
+    }
+    fn reads(&self, option: MethodOption) -> bool {
+        matches!(option, MethodOption::AttackSamples | MethodOption::Slopes)
     }
     fn run(&self, context: &MethodContext) -> Result<MethodOutcome> {
         Ok(MethodOutcome::root_only(context, None))

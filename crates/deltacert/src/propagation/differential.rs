@@ -32,6 +32,16 @@
 //! [`crate::activation::relaxation`]). Neuron intervals are tightened by
 //! `v_g = v_f - Delta v` before use.
 //!
+//! **Optimised slopes.** Each relaxation above comes with a second valid
+//! one ([`crate::activation::RelaxationFamily`]: `f`'s ReLU lower slope, the
+//! line or the constant bound of `Delta a`), every weighted mean of the two
+//! is valid, so each row of a back-substitution may use its own weights and
+//! still give a certified bound. With a [`SlopeOptimisation`]
+//! ([`DifferentialPair::with_slopes`]) the weights are chosen by projected
+//! gradient steps per row, on the output rows, each network's own neuron
+//! bounds, or every layer's rows; the best bound seen per row is kept
+//! ([`super::slopes`] has the argument and the derivatives).
+//!
 //! **Rounding.** Every coefficient is tracked together with the same
 //! expression in absolute values (through both lines of every relaxation, see
 //! [`super::linear`]); the computed bound is moved outward by `gamma_N` times
@@ -48,9 +58,11 @@
 
 use super::interval::activation_image;
 use super::linear::relax_row;
-use super::{interval_bounds, linear_bounds, linear_bounds_within, round_down as down, round_up as up, NetworkBounds};
+use super::linear::linear_bounds_with;
+use super::{interval_bounds, linear_bounds_optimised, round_down as down, round_up as up, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, mul_up, upper_or_infinity};
 use crate::activation::{Activation, LinearBounds};
+use super::slopes::{affine_rows, optimise_rows, selected_line_value, weight_derivatives, Evaluation, Lines, NeuronFamily, SlopeOptimisation, ROW_BLOCK};
 use crate::network::{dot, Layer, Matrix, Network};
 use serde::Serialize;
 
@@ -203,6 +215,20 @@ impl LayerPair {
 }
 
 
+/// One row maximised over the region.
+struct Concrete {
+    /// The certified bound of the row.
+    value: f64,
+    /// The box corner maximising the row's coefficients on `x`.
+    corner: Vec<f64>,
+    /// `|coefficient| * width` per input coordinate.
+    influence: Vec<f64>,
+    /// Where the bound is attained: `x` (the corner, or the ball's point).
+    maximiser: Vec<f64>,
+    /// And `x - x'`.
+    shift: Vec<f64>,
+}
+
 /// A linear bound being back-substituted: rows of `Lambda_D Delta a + Lambda_F a_f + c`
 /// and the same expression in absolute values (for the rounding slack).
 struct Backward {
@@ -237,12 +263,17 @@ impl Backward {
 
     /// Replaces `Delta a^j` and `a_f^j` by their relaxations (chosen per
     /// coefficient sign: this bounds from above), then by layer `j`'s maps.
-    fn through(&mut self, delta_relax: &[LinearBounds], reference_relax: &[LinearBounds], pair: &LayerPair) {
+    /// With `record`, the coefficients on `(Delta a^j, a_f^j)` before the
+    /// relaxation are pushed there (for the derivatives of optimised slopes).
+    fn through(&mut self, delta_relax: Lines, reference_relax: Lines, pair: &LayerPair, record: Option<&mut Vec<(Matrix, Matrix)>>) {
+        if let Some(record) = record {
+            record.push((self.on_delta.clone(), self.on_reference.clone()));
+        }
         let cols = self.on_delta.cols;
         for r in 0..self.on_delta.rows {
             let span = r * cols..(r + 1) * cols;
-            let (a, am) = relax_row(&mut self.on_delta.data[span.clone()], &mut self.magnitude_delta.data[span.clone()], delta_relax);
-            let (b, bm) = relax_row(&mut self.on_reference.data[span.clone()], &mut self.magnitude_reference.data[span], reference_relax);
+            let (a, am) = relax_row(&mut self.on_delta.data[span.clone()], &mut self.magnitude_delta.data[span.clone()], delta_relax.row(r));
+            let (b, bm) = relax_row(&mut self.on_reference.data[span.clone()], &mut self.magnitude_reference.data[span], reference_relax.row(r));
             self.constant[r] += a + b;
             self.magnitude_constant[r] += am + bm;
             self.constant[r] += dot(self.on_delta.row(r), &pair.bias_difference) + dot(self.on_reference.row(r), &pair.bias_f);
@@ -264,6 +295,13 @@ impl Backward {
     /// Maximises each row over the region: the bound, the maximising corner
     /// and the per-coordinate influence.
     fn concretize(&self, region: &DifferentialRegion) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
+        self.concretize_with_maximisers(region).into_iter().map(|c| (c.value, c.corner, c.influence)).collect()
+    }
+
+    /// [`Backward::concretize`] with the point where each row's bound is
+    /// attained: `x` (the box corner, or the L2 ball's point when the ball
+    /// gave the bound) and `x - x'` (a corner of its box).
+    fn concretize_with_maximisers(&self, region: &DifferentialRegion) -> Vec<Concrete> {
         let n = region.lower.len();
         let chain = self.chain + 2 * n + 8;
         (0..self.on_delta.rows)
@@ -290,6 +328,7 @@ impl Backward {
                 let base = self.constant[r] + shift_part;
                 let base_magnitude = self.magnitude_constant[r] + shift_magnitude;
                 let mut value = add_up(base + box_part, accumulated_error(chain, base_magnitude + box_magnitude));
+                let mut maximiser = None;
                 if let Some((center, radius)) = &region.ball {
                     // ||lf|| of the computed coefficients, rounded up (their own
                     // error is in the magnitude term)
@@ -297,11 +336,15 @@ impl Backward {
                     let ball_part = dot(lf, center) + mul_up(*radius, norm);
                     let ball_magnitude: f64 = mf.iter().zip(center).map(|(m, c)| m * (c.abs() + radius)).sum();
                     let ball_value = add_up(base + ball_part, accumulated_error(chain, base_magnitude + ball_magnitude));
-                    if !ball_value.is_nan() {
-                        value = if value.is_nan() { ball_value } else { value.min(ball_value) };
+                    if !ball_value.is_nan() && (value.is_nan() || ball_value < value) {
+                        value = ball_value;
+                        if norm > 0.0 && norm.is_finite() {
+                            maximiser = Some(center.iter().zip(lf).map(|(c, l)| c + radius * l / norm).collect());
+                        }
                     }
                 }
-                (upper_or_infinity(value), corner, influence)
+                let shift = (0..n).map(|i| if ld[i] >= 0.0 { region.shift_upper[i] } else { region.shift_lower[i] }).collect();
+                Concrete { value: upper_or_infinity(value), maximiser: maximiser.unwrap_or_else(|| corner.clone()), corner, influence, shift }
             })
             .collect()
     }
@@ -321,6 +364,8 @@ pub struct DifferentialPair<'a> {
     compressed: &'a Network,
     /// `g` aligned to `f`, its layer pairs, and whether the pair is close.
     aligned: Option<(Network, Vec<LayerPair>, bool)>,
+    /// How the free lines of the relaxations are chosen.
+    slopes: SlopeOptimisation,
 }
 
 impl<'a> DifferentialPair<'a> {
@@ -331,7 +376,19 @@ impl<'a> DifferentialPair<'a> {
             let close = is_close_pair(reference, &g);
             (g, pairs, close)
         });
-        DifferentialPair { reference, compressed, aligned }
+        DifferentialPair { reference, compressed, aligned, slopes: SlopeOptimisation::NONE }
+    }
+
+    /// The same pair with optimised relaxation slopes ([`super::slopes`]) in
+    /// every propagation.
+    pub fn with_slopes(mut self, slopes: SlopeOptimisation) -> Self {
+        self.slopes = slopes;
+        self
+    }
+
+    /// The slope setting of its propagations.
+    pub fn slopes(&self) -> SlopeOptimisation {
+        self.slopes
     }
 
     /// Differential bounds over `region`; with `parent` (bounds over a region
@@ -339,22 +396,30 @@ impl<'a> DifferentialPair<'a> {
     /// valid, are intersected in, and neurons that are linear there are not
     /// bounded again.
     pub fn bounds_within(&self, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
+        self.bounds_with_slopes(region, parent, &self.slopes)
+    }
+
+    /// [`DifferentialPair::bounds_within`] with the slope setting `slopes`
+    /// instead of the pair's.
+    pub fn bounds_with_slopes(&self, region: &DifferentialRegion, parent: Option<&DifferentialBounds>, slopes: &SlopeOptimisation) -> DifferentialBounds {
         let f = self.reference;
         let parent = parent.filter(|p| p.differential);
         let depth = f.layers.len();
         let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, k, i));
-        let bounds_f = linear_bounds_within(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep);
+        // f's (and g's) own bounds, optimised on every layer for the scopes that ask
+        let own = slopes.network_bounds();
+        let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep, &own);
         match &self.aligned {
             Some((aligned, pairs, close)) => {
                 let bounds_g = if *close {
                     interval_bounds(aligned, &region.compressed_lower, &region.compressed_upper)
                 } else {
-                    linear_bounds(aligned, &region.compressed_lower, &region.compressed_upper)
+                    linear_bounds_optimised(aligned, &region.compressed_lower, &region.compressed_upper, &own)
                 };
-                propagate(f, pairs, bounds_f, &bounds_g, region, parent)
+                propagate(f, pairs, bounds_f, &bounds_g, region, parent, slopes)
             }
             None => {
-                let bounds_g = linear_bounds(self.compressed, &region.compressed_lower, &region.compressed_upper);
+                let bounds_g = linear_bounds_optimised(self.compressed, &region.compressed_lower, &region.compressed_upper, &own);
                 separate(f, self.compressed, bounds_f, &bounds_g, region)
             }
         }
@@ -419,17 +484,19 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
 }
 
 /// The differential propagation proper (`g` aligned to `f`).
-fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion, parent: Option<&DifferentialBounds>) -> DifferentialBounds {
+fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g: &NetworkBounds, region: &DifferentialRegion, parent: Option<&DifferentialBounds>, slopes: &SlopeOptimisation) -> DifferentialBounds {
     let depth = pairs.len();
     let mut delta_relax: Vec<Vec<LinearBounds>> = Vec::new();
     let mut reference_relax: Vec<Vec<LinearBounds>> = Vec::new();
+    // per layer, the free lines of every neuron's relaxations (f's and the difference's)
+    let mut families: Vec<LayerFamilies> = Vec::new();
     let mut hidden = Vec::new();
     let mut compressed_hidden = Vec::new();
     let mut unstable = 0;
     let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>]| {
         let mut backward = Backward::start(&pairs[k], rows, sign);
         for j in (0..k).rev() {
-            backward.through(&delta_relax[j], &reference_relax[j], &pairs[j]);
+            backward.through(Lines::Shared(&delta_relax[j]), Lines::Shared(&reference_relax[j]), &pairs[j], None);
         }
         backward.concretize(region)
     };
@@ -450,6 +517,14 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
         for (r, &i) in rows.iter().enumerate() {
             delta_upper[i] = delta_upper[i].min(upper_rows[r].0);
             delta_lower[i] = delta_lower[i].max(-lower_rows[r].0);
+        }
+        if slopes.optimises(k + 1 == depth) && families.iter().any(|layer| layer.any_free()) {
+            // the optimised bounds are certified too (slopes.rs); the best per row is kept
+            let (upper, lower) = rayon::join(|| optimise_layer(pairs, k, &rows, 1.0, &families, region, slopes), || optimise_layer(pairs, k, &rows, -1.0, &families, region, slopes));
+            for (r, &i) in rows.iter().enumerate() {
+                delta_upper[i] = delta_upper[i].min(upper[r]);
+                delta_lower[i] = delta_lower[i].max(-lower[r]);
+            }
         }
         for i in 0..width {
             // Delta v = v_f - v_g also lies in [l_f - u_g, u_f - l_g]
@@ -482,6 +557,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
         let mut compressed_pre = (Vec::with_capacity(width), Vec::with_capacity(width));
         let mut layer_delta = Vec::with_capacity(width);
         let mut layer_reference = Vec::with_capacity(width);
+        let mut layer_families = LayerFamilies { delta: Vec::with_capacity(width), reference: Vec::with_capacity(width) };
         for i in 0..width {
             let (dl, du) = (delta_lower[i], delta_upper[i]);
             // v_f = v_g + Delta v, v_g = v_f - Delta v
@@ -508,26 +584,145 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             } else if activation != Activation::Identity {
                 unstable += 2;
             }
-            let (reference, mut delta) = activation.with_rule(|rule| (rule.linear_relaxation(fl, fu, afl, afu), rule.difference_relaxation((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)))));
+            let (reference, mut delta) = activation.with_rule(|rule| (rule.linear_relaxation_family(fl, fu, afl, afu), rule.difference_relaxation_family((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)))));
             if let Some((gap_lower, gap_upper)) = gap {
-                delta.lower_intercept = down(delta.lower_intercept + gap_lower);
-                delta.upper_intercept = up(delta.upper_intercept + gap_upper);
+                // both lines of the family move by the gap, so their weighted means do
+                for lines in [&mut delta.chosen, &mut delta.alternative] {
+                    lines.lower_intercept = down(lines.lower_intercept + gap_lower);
+                    lines.upper_intercept = up(lines.upper_intercept + gap_upper);
+                }
             }
-            layer_reference.push(reference);
-            layer_delta.push(delta);
+            layer_reference.push(reference.chosen);
+            layer_delta.push(delta.chosen);
+            layer_families.reference.push(NeuronFamily::new(reference, fl, fu));
+            layer_families.delta.push(NeuronFamily::new(delta, dl, du));
         }
         delta_relax.push(layer_delta);
         reference_relax.push(layer_reference);
+        families.push(layer_families);
         hidden.push((delta_lower, delta_upper));
         compressed_hidden.push(compressed_pre);
     }
     unreachable!("the loop returns at the output layer")
 }
 
+/// The relaxation families of one hidden layer of the pair.
+struct LayerFamilies {
+    /// `Delta a` in `Delta v`, per neuron.
+    delta: Vec<NeuronFamily>,
+    /// `a_f` in `v_f`, per neuron.
+    reference: Vec<NeuronFamily>,
+}
+
+impl LayerFamilies {
+    fn any_free(&self) -> bool {
+        self.delta.iter().chain(&self.reference).any(|n| n.free())
+    }
+    fn width(&self) -> usize {
+        self.delta.len()
+    }
+}
+
+/// Bounds of `sign * Delta v^k` for the neurons `rows` of layer `k` with
+/// optimised slopes ([`super::slopes`]): per row, the smallest bound seen
+/// over the projected-gradient iterations, each computed by the same
+/// outward-rounded back-substitution as one pass with that row's lines.
+fn optimise_layer(pairs: &[LayerPair], k: usize, rows: &[usize], sign: f64, families: &[LayerFamilies], region: &DifferentialRegion, slopes: &SlopeOptimisation) -> Vec<f64> {
+    use rayon::prelude::*;
+    // weights of one row: per layer j < k, [f lower, f upper, Delta lower, Delta upper] x width_j
+    let offsets: Vec<usize> = families[..k].iter().scan(0, |at, layer| {
+        let start = *at;
+        *at += 4 * layer.width();
+        Some(start)
+    }).collect();
+    let parameters: usize = families[..k].iter().map(|l| 4 * l.width()).sum();
+    let blocks: Vec<&[usize]> = rows.chunks(ROW_BLOCK).collect();
+    let transposed = transposed_weights(&pairs[..k]);
+    let results: Vec<Vec<f64>> = blocks
+        .par_iter()
+        .map(|block| optimise_rows(block.len(), parameters, slopes, |weights, gradient| evaluate_rows(pairs, &transposed, k, block, sign, families, &offsets, parameters, weights, gradient, region)))
+        .collect();
+    results.concat()
+}
+
+/// `(W_f^T, W_g^T, (W_f - W_g)^T)` per layer, for forward passes of many points.
+fn transposed_weights(pairs: &[LayerPair]) -> Vec<(Matrix, Matrix, Matrix)> {
+    pairs.iter().map(|p| (p.weights_f.transpose(), p.weights_g.transpose(), p.weights_difference.transpose())).collect()
+}
+
+/// One evaluation for [`optimise_layer`]: every row's bound with its own
+/// lines at `weights`, and (with `want_gradient`) the derivatives.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_rows(pairs: &[LayerPair], transposed: &[(Matrix, Matrix, Matrix)], k: usize, rows: &[usize], sign: f64, families: &[LayerFamilies], offsets: &[usize], parameters: usize, weights: &[f64], want_gradient: bool, region: &DifferentialRegion) -> Evaluation {
+    let count = rows.len();
+    // each row's lines, per layer j < k (row-major)
+    let mut delta_lines: Vec<Vec<LinearBounds>> = Vec::with_capacity(k);
+    let mut reference_lines: Vec<Vec<LinearBounds>> = Vec::with_capacity(k);
+    for (j, layer) in families[..k].iter().enumerate() {
+        let width = layer.width();
+        let mut delta = Vec::with_capacity(count * width);
+        let mut reference = Vec::with_capacity(count * width);
+        for r in 0..count {
+            let w = &weights[r * parameters + offsets[j]..r * parameters + offsets[j] + 4 * width];
+            for i in 0..width {
+                reference.push(layer.reference[i].line(w[i], w[width + i]));
+                delta.push(layer.delta[i].line(w[2 * width + i], w[3 * width + i]));
+            }
+        }
+        delta_lines.push(delta);
+        reference_lines.push(reference);
+    }
+    let mut backward = Backward::start(&pairs[k], rows, sign);
+    let mut record = Vec::new();
+    for j in (0..k).rev() {
+        let width = families[j].width();
+        backward.through(Lines::PerRow(&delta_lines[j], width), Lines::PerRow(&reference_lines[j], width), &pairs[j], want_gradient.then_some(&mut record));
+    }
+    record.reverse(); // record[j]: the coefficients on (Delta a^j, a_f^j)
+    let concrete = backward.concretize_with_maximisers(region);
+    let values: Vec<f64> = concrete.iter().map(|c| c.value).collect();
+    if !want_gradient {
+        return Evaluation { values, gradient: Vec::new() };
+    }
+    // forward pass of each row's maximiser through its lines (slopes.rs), all rows at once
+    let mut gradient = vec![0.0; count * parameters];
+    let n = region.lower.len();
+    let mut reference_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.maximiser.iter().copied()).collect());
+    let mut delta_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.shift.iter().copied()).collect());
+    for j in 0..k {
+        let width = families[j].width();
+        let (weights_f, weights_g, weights_difference) = &transposed[j];
+        let reference_pre = affine_rows(&reference_activation, weights_f, &pairs[j].bias_f);
+        let mut delta_pre = affine_rows(&delta_activation, weights_g, &pairs[j].bias_difference);
+        reference_activation.matmul_into(weights_difference, &mut delta_pre, true);
+        let mut next_reference = Matrix::zeros(count, width);
+        let mut next_delta = Matrix::zeros(count, width);
+        for r in 0..count {
+            let (on_delta, on_reference) = (record[j].0.row(r), record[j].1.row(r));
+            let (reference_row, delta_row) = (reference_pre.row(r), delta_pre.row(r));
+            let at = r * parameters + offsets[j];
+            for i in 0..width {
+                let (lower, upper) = weight_derivatives(&families[j].reference[i], on_reference[i], reference_row[i]);
+                gradient[at + i] = lower;
+                gradient[at + width + i] = upper;
+                let (lower, upper) = weight_derivatives(&families[j].delta[i], on_delta[i], delta_row[i]);
+                gradient[at + 2 * width + i] = lower;
+                gradient[at + 3 * width + i] = upper;
+                next_reference.data[r * width + i] = selected_line_value(&reference_lines[j][r * width + i], on_reference[i], reference_row[i]);
+                next_delta.data[r * width + i] = selected_line_value(&delta_lines[j][r * width + i], on_delta[i], delta_row[i]);
+            }
+        }
+        reference_activation = next_reference;
+        delta_activation = next_delta;
+    }
+    Evaluation { values, gradient }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::network::random::{partner, random_mlp, Relation};
+    use crate::propagation::linear_bounds;
     use rand::{Rng, SeedableRng};
 
     /// An output layer of width 0 gives empty bounds, not a panic.
@@ -603,5 +798,116 @@ mod tests {
         let f = random_mlp(&mut rng, 3, &[10, 10], 3, Activation::Relu);
         let d = differential_bounds(&f, &f, &DifferentialRegion::same_input(vec![-1.0; 3], vec![1.0; 3]));
         assert!(d.per_output_abs().iter().all(|b| *b < 1e-300), "{:?}", d.per_output_abs());
+    }
+}
+
+#[cfg(test)]
+mod slope_tests {
+    use super::*;
+    use crate::network::random::{partner, random_mlp, Relation};
+    use crate::propagation::SlopeScope;
+    use rand::{Rng, SeedableRng};
+
+    /// Optimised slopes enclose sampled differences in every scope; on the
+    /// output alone they are never looser than one pass (the first
+    /// evaluation is one pass, bit for bit); with each network's neuron
+    /// bounds optimised they tighten most pairs. (Tighter neuron bounds
+    /// change which relaxations are chosen, so that scope is not monotone
+    /// by construction: `crate::bound` caps it by one pass.)
+    #[test]
+    fn optimised_slopes_are_never_looser_and_enclose_samples() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut tightened = 0;
+        for case in 0..36 {
+            let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh][case % 3];
+            let relation = [Relation::Quantised, Relation::Pruned, Relation::Unrelated][(case / 3) % 3];
+            let f = random_mlp(&mut rng, 4, &[12, 12, 12], 2, activation);
+            let g = partner(&mut rng, &f, relation, activation);
+            let lower: Vec<f64> = (0..4).map(|_| rng.gen_range(-1.0..0.0)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + 1.0).collect();
+            let region = DifferentialRegion::same_input(lower.clone(), upper.clone());
+            let one = DifferentialPair::new(&f, &g).bounds_within(&region, None);
+            for scope in [SlopeScope::Output, SlopeScope::Networks, SlopeScope::All] {
+                let optimised = DifferentialPair::new(&f, &g).with_slopes(SlopeOptimisation::new(10, scope)).bounds_within(&region, None);
+                if scope == SlopeScope::Output {
+                    for j in 0..2 {
+                        assert!(optimised.output_upper[j] <= one.output_upper[j] && optimised.output_lower[j] >= one.output_lower[j], "case {case} output {j}: optimised [{}, {}] looser than one pass [{}, {}]", optimised.output_lower[j], optimised.output_upper[j], one.output_lower[j], one.output_upper[j]);
+                    }
+                }
+                if scope == SlopeScope::Networks && optimised.per_output_abs()[0] < 0.99 * one.per_output_abs()[0] {
+                    tightened += 1;
+                }
+                for _ in 0..500 {
+                    let x: Vec<f64> = (0..4).map(|i| rng.gen_range(lower[i]..=upper[i])).collect();
+                    let (yf, yg) = (f.eval(&x), g.eval(&x));
+                    for j in 0..2 {
+                        let difference = yf[j] - yg[j];
+                        assert!(difference <= optimised.output_upper[j] && difference >= optimised.output_lower[j], "case {case} {scope:?} output {j}: {difference} outside [{}, {}]", optimised.output_lower[j], optimised.output_upper[j]);
+                    }
+                }
+            }
+        }
+        assert!(tightened >= 18, "optimised slopes tightened only {tightened} of 36 pairs by 1%");
+    }
+
+    /// The derivatives of a row's bound in its slope weights (forward pass
+    /// of the maximiser, slopes.rs) match central finite differences of the
+    /// bound itself, on random pairs with two and three hidden layers.
+    #[test]
+    fn slope_derivatives_match_finite_differences() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+        let mut checked = 0;
+        for case in 0..12 {
+            let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.2 }][case % 2];
+            let hidden: &[usize] = if case % 3 == 0 { &[6, 5, 4] } else { &[7, 6] };
+            let f = random_mlp(&mut rng, 3, hidden, 2, activation);
+            let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned][case % 2], activation);
+            let g = align(&f, &g).expect("pairs");
+            let pairs: Vec<LayerPair> = f.layers.iter().zip(&g.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
+            let lower: Vec<f64> = (0..3).map(|_| rng.gen_range(-1.0..0.0)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + 1.0).collect();
+            let region = DifferentialRegion::same_input(lower.clone(), upper.clone());
+            // any valid families will do: interval bounds of f, crude bounds of Delta v
+            let bounds_f = interval_bounds(&f, &lower, &upper);
+            let bounds_g = interval_bounds(&g, &lower, &upper);
+            let families: Vec<LayerFamilies> = (0..hidden.len())
+                .map(|k| {
+                    let (bf, bg) = (&bounds_f.layers[k], &bounds_g.layers[k]);
+                    let mut layer = LayerFamilies { delta: Vec::new(), reference: Vec::new() };
+                    for i in 0..hidden[k] {
+                        let (fl, fu, gl, gu) = (bf.pre_lower[i], bf.pre_upper[i], bg.pre_lower[i], bg.pre_upper[i]);
+                        let (dl, du) = (down(fl - gu), up(fu - gl));
+                        let (afl, afu) = activation_image(activation, fl, fu);
+                        let (agl, agu) = activation_image(activation, gl, gu);
+                        let (reference, delta) = activation.with_rule(|rule| (rule.linear_relaxation_family(fl, fu, afl, afu), rule.difference_relaxation_family((fl, fu), (gl, gu), (dl, du), (down(afl - agu), up(afu - agl)))));
+                        layer.reference.push(NeuronFamily::new(reference, fl, fu));
+                        layer.delta.push(NeuronFamily::new(delta, dl, du));
+                    }
+                    layer
+                })
+                .collect();
+            let k = hidden.len();
+            let transposed = transposed_weights(&pairs[..k]);
+            let rows: Vec<usize> = (0..2).collect();
+            let offsets: Vec<usize> = (0..k).map(|j| 4 * hidden[..j].iter().sum::<usize>()).collect();
+            let parameters = 4 * hidden.iter().sum::<usize>();
+            for sign in [1.0, -1.0] {
+                let weights: Vec<f64> = (0..rows.len() * parameters).map(|_| rng.gen_range(0.05..0.95)).collect();
+                let at = evaluate_rows(&pairs, &transposed, k, &rows, sign, &families, &offsets, parameters, &weights, true, &region);
+                for p in 0..weights.len() {
+                    let h = 1e-6;
+                    let mut moved = weights.clone();
+                    moved[p] += h;
+                    let plus = evaluate_rows(&pairs, &transposed, k, &rows, sign, &families, &offsets, parameters, &moved, false, &region).values[p / parameters];
+                    moved[p] -= 2.0 * h;
+                    let minus = evaluate_rows(&pairs, &transposed, k, &rows, sign, &families, &offsets, parameters, &moved, false, &region).values[p / parameters];
+                    let difference = (plus - minus) / (2.0 * h);
+                    let scale = 1.0 + at.values[p / parameters].abs();
+                    assert!((difference - at.gradient[p]).abs() <= 1e-4 * scale, "case {case} weight {p}: derivative {} but finite difference {difference}", at.gradient[p]);
+                    checked += usize::from(at.gradient[p] != 0.0);
+                }
+            }
+        }
+        assert!(checked >= 200, "only {checked} nonzero derivatives checked");
     }
 }

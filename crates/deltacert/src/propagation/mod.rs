@@ -6,10 +6,12 @@
 mod differential;
 mod interval;
 mod linear;
+pub mod slopes;
 
 pub use interval::{interval_bounds, round_down, round_up, rounding_gamma};
 pub use differential::{align, differential_bounds, DifferentialBounds, DifferentialPair, DifferentialRegion};
-pub use linear::{linear_bounds, linear_bounds_within};
+pub use linear::{linear_bounds, linear_bounds_optimised, linear_bounds_within};
+pub use slopes::{SlopeOptimisation, SlopeScope, DEFAULT_SLOPE_ITERATIONS};
 
 use serde::Serialize;
 

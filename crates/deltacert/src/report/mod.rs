@@ -133,14 +133,34 @@ impl Serialize for Evidence {
 /// The cheap certified bounds computed first.
 #[derive(Debug, Clone, Serialize)]
 pub struct PropagateEvidence {
-    /// One pass of differential propagation.
+    /// One pass of differential propagation (fixed relaxation slopes).
     pub one_pass_bound: f64,
+    /// The propagation with optimised slopes, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimised_slopes: Option<SlopeEvidence>,
     /// The interval bound of the difference `[l_f - u_g, u_f - l_g]`.
     pub interval_bound: f64,
-    /// Unstable neurons of both networks over the whole set.
+    /// Unstable neurons of both networks over the whole set (one pass).
     pub unstable_neurons: usize,
     /// The SDP's lifted dimension estimated from them.
     pub estimated_sdp_dim: usize,
+}
+
+/// Differential propagation with optimised relaxation slopes
+/// ([`crate::propagation::SlopeOptimisation`]) over the whole set.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlopeEvidence {
+    /// Its certified bound (before the one-pass and interval caps).
+    pub bound: f64,
+    /// Projected-gradient iterations per optimised layer (at most: steps stop
+    /// at the time share of [`crate::bound::SLOPE_TIME_SHARE`]).
+    pub iterations: usize,
+    /// Which bounds were optimised.
+    pub scope: crate::propagation::SlopeScope,
+    /// Unstable neurons of both networks with the optimised neuron bounds.
+    pub unstable_neurons: usize,
+    /// Seconds it took.
+    pub seconds: f64,
 }
 
 /// What the lower-bound search did.
