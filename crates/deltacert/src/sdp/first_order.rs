@@ -190,7 +190,7 @@ impl Dual<'_> {
             .iter()
             .map(|var| {
                 let quadratic = match var.term {
-                    Term::Distance(matrix) => -evaluate_sparse(matrix, &zeta),
+                    Term::Distance(matrix) => -matrix.evaluate(&zeta),
                     Term::Constraint(c) => c.evaluate(&zeta),
                 };
                 var.unit * (quadratic + var.cost) / self.size + barrier_gradient(var)
@@ -251,10 +251,6 @@ fn add_sparse(g: &mut Mat<f64>, matrix: &SymmetricSparse, weight: f64, scale: &[
     }
 }
 
-fn evaluate_sparse(matrix: &SymmetricSparse, v: &[f64]) -> f64 {
-    matrix.entries.iter().map(|&(r, c, value)| if r == c { value * v[r] * v[r] } else { 2.0 * value * v[r] * v[c] }).sum()
-}
-
 /// Minimises the dual bound over the multipliers of `problem` within
 /// `time_limit` seconds, from `start` when it lies in the domain, else from
 /// the Gershgorin point (which needs the magnitude constraints).
@@ -271,7 +267,7 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
     let size = if objective_size > 0.0 && objective_size.is_finite() { objective_size } else { 1.0 };
     let mut variables = Vec::new();
     if let Some((distance, weight)) = problem.distance {
-        let norm = scaled_norm(distance, &scale);
+        let norm = distance.scaled_norm(&scale);
         variables.push(Variable { term: Term::Distance(distance), cost: weight, nonnegative: true, unit: size / if norm > 0.0 { norm } else { 1.0 } });
     }
     let first_constraint = variables.len();
@@ -396,10 +392,6 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
         constraint: (first_constraint..count).map(raw).collect(),
     };
     SolveOutcome { status, solver_status: format!("first-order {status:?}"), multipliers, seconds: clock.elapsed().as_secs_f64(), iterations }
-}
-
-fn scaled_norm(matrix: &SymmetricSparse, scale: &[f64]) -> f64 {
-    matrix.entries.iter().map(|&(r, c, v)| (if r == c { 1.0 } else { 2.0 }) * (v * scale[r] * scale[c]).powi(2)).sum::<f64>().sqrt()
 }
 
 /// The start in the domain: on coordinate `t`'s magnitude constraint (scaled:

@@ -130,6 +130,14 @@ impl SymmetricSparse {
         out.retain(|e| e.2 != 0.0);
         SymmetricSparse { entries: out }
     }
+    /// `v^T Q v` (plain floating point).
+    pub fn evaluate(&self, v: &[f64]) -> f64 {
+        self.entries.iter().map(|&(r, c, value)| if r == c { value * v[r] * v[r] } else { 2.0 * value * v[r] * v[c] }).sum()
+    }
+    /// Frobenius norm of `D Q D`, `D = diag(scale)` (plain floating point).
+    pub fn scaled_norm(&self, scale: &[f64]) -> f64 {
+        self.entries.iter().map(|&(r, c, v)| (if r == c { 1.0 } else { 2.0 }) * (v * scale[r] * scale[c]).powi(2)).sum::<f64>().sqrt()
+    }
     /// A bound on `|zeta^T Q zeta|` given `|zeta_t| <= magnitude_t`.
     pub fn magnitude(&self, coordinate_magnitude: &[f64]) -> f64 {
         self.entries.iter().fold(0.0, |sum, &(r, c, v)| {

@@ -130,7 +130,7 @@ impl Constraint {
     pub fn evaluate(&self, v: &[f64]) -> f64 {
         match &self.quadratic {
             Quadratic::Product(p, q) => dot_form(p, v) * dot_form(q, v),
-            Quadratic::Matrix(m) => m.entries.iter().map(|&(r, c, value)| if r == c { value * v[r] * v[r] } else { 2.0 * value * v[r] * v[c] }).sum(),
+            Quadratic::Matrix(m) => m.evaluate(v),
         }
     }
 
@@ -141,7 +141,7 @@ impl Constraint {
                 let norm = |f: &LinearForm| f.terms.iter().map(|&(t, c)| (c * scale[t]).powi(2)).sum::<f64>().sqrt();
                 norm(p) * norm(q)
             }
-            Quadratic::Matrix(m) => m.entries.iter().map(|&(r, c, v)| (if r == c { 1.0 } else { 2.0 }) * (v * scale[r] * scale[c]).powi(2)).sum::<f64>().sqrt(),
+            Quadratic::Matrix(m) => m.scaled_norm(scale),
         }
     }
 }
