@@ -112,7 +112,7 @@ impl SymmetricSparse {
                 // (p_i q_j + p_j q_i) / 2 at (i, j) and (j, i): the upper triangle
                 // receives a*b/2 from each ordered pair, and a*b on the diagonal
                 let (r, c) = if i <= j { (i, j) } else { (j, i) };
-                entries.push((r, c, if i == j { a * b } else { 0.5 * a * b }));
+                entries.push((r, c, if i == j { a * b } else { 0.5 * (a * b) }));
             }
         }
         SymmetricSparse { entries }.consolidated()

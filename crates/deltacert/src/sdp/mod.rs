@@ -323,7 +323,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 match certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), &outcome.multipliers, &lifted.coordinate_magnitude) {
                     Ok(mut checked) => {
                         // the objective's own entries were rounded when formed
-                        checked.value += rounding_gamma(output_count + 3) * objective.magnitude(&lifted.coordinate_magnitude);
+                        // (relative), and each may have lost up to 2 eta to underflow (absolute)
+                        let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
+                        let underflow = mul_up(mul_up(objective.entries.len() as f64, 2.0 * 5e-324), mul_up(largest, largest));
+                        checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), objective.magnitude(&lifted.coordinate_magnitude))), underflow);
                         report.checked = Some(checked);
                     }
                     Err(refusal) => report.refusal = Some(refusal.reason),

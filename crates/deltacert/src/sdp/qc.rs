@@ -97,7 +97,7 @@ impl Constraint {
                         if i == j {
                             visit(i, i, a * b);
                         } else {
-                            visit(i.min(j), i.max(j), 0.5 * a * b);
+                            visit(i.min(j), i.max(j), 0.5 * (a * b));
                         }
                     }
                 }
@@ -200,7 +200,7 @@ impl QcOptions {
 /// rounding of the matrix contributions `p_i q_j (/2)`: each is one rounded
 /// product, within `u |p_i q_j|` of its exact value, so together within
 /// `gamma_3 (sum_i |p_i| m_i)(sum_j |q_j| m_j)` on the feasible set, and
-/// within `5e-324 m_max^2` each for underflow. The bound is on absolute
+/// within `2 * 5e-324 m_max^2` each for underflow. The bound is on absolute
 /// values, so it holds however the contributions cancel or are summed.
 fn product_constraint(family: Family, sense: Sense, p: &LinearForm, q: &LinearForm, magnitudes: &[f64]) -> Option<Constraint> {
     use crate::rounding::{add_up, mul_up};
@@ -209,7 +209,10 @@ fn product_constraint(family: Family, sense: Sense, p: &LinearForm, q: &LinearFo
     }
     let (mp, mq) = (p.magnitude(magnitudes), q.magnitude(magnitudes));
     let largest = p.terms.iter().chain(&q.terms).map(|&(t, _)| magnitudes[t]).fold(0.0, f64::max);
-    let underflow = mul_up(mul_up((p.terms.len() * q.terms.len()) as f64, 5e-324), mul_up(largest, largest));
+    // each contribution `a * b` (halved exactly, or losing at most eta / 2
+    // when subnormal) is off by at most 1.5 eta from underflow, counted twice
+    // off the diagonal: 2 eta each
+    let underflow = mul_up(mul_up((p.terms.len() * q.terms.len()) as f64, 2.0 * 5e-324), mul_up(largest, largest));
     let form_errors = add_up(add_up(mul_up(mp, q.error), mul_up(mq, p.error)), mul_up(p.error, q.error));
     let slack = add_up(add_up(form_errors, mul_up(rounding_gamma(3), mul_up(mp, mq))), underflow);
     Some(Constraint { family, sense, quadratic: Quadratic::Product(p.clone(), q.clone()), slack })
