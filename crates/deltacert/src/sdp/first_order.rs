@@ -343,6 +343,10 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
             let reference = recent.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let mut fraction = 1.0;
             while fraction >= 1e-10 {
+                // one evaluation takes seconds at d ~ 1000: the limit is checked before each
+                if time_limit.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit) {
+                    break;
+                }
                 let trial: Vec<f64> = x.iter().zip(&direction).map(|(a, d)| a + fraction * d).collect();
                 if let Some(e) = dual.evaluate(&trial) {
                     if e.value <= reference + 1e-4 * fraction * slope {
@@ -368,6 +372,7 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
                     best = (current.bound, current.gamma, x.clone());
                 }
             }
+            None if time_limit.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit) => break,
             None => {
                 // this barrier weight is done: shrink it, or stop
                 if nu <= smallest_nu {
