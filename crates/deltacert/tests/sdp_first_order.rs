@@ -132,3 +132,24 @@ fn first_order_is_within_one_percent_of_interior_point_on_the_paper_pairs() {
         assert!(first >= interior * (1.0 - 1e-6), "{reference}: first order {first} below the interior-point optimum {interior}");
     }
 }
+
+#[test]
+fn a_warm_start_is_never_worse_than_the_point_it_starts_from() {
+    common::single_threaded_blas();
+    let f = common::model("paper/paper_quant_orig.onnx");
+    let g = common::model("paper/paper_quant_q.onnx");
+    let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    let (lifted, mut constraints) = constraints_for(&prepared, QcOptions::DEFAULT);
+    constraints.extend(magnitude_constraints(&lifted));
+    let objective = objective_matrix(&lifted, Objective::Output { index: 0, sign: -1.0 });
+    let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective: &objective, constraints: &constraints, distance: None, coordinate_scale: &lifted.coordinate_magnitude };
+    let check = |m: &deltacert::sdp::solve::Multipliers| certificate::check(lifted.dim, lifted.constant, &objective, &constraints, None, m, &lifted.coordinate_magnitude).expect("checked").value;
+    let cold = solve(&problem, None, None, &FirstOrderSettings { max_iterations: 300, ..FirstOrderSettings::default() });
+    let warm = solve(&problem, None, Some(&cold.multipliers), &FirstOrderSettings { max_iterations: 300, ..FirstOrderSettings::default() });
+    let (cold_bound, warm_bound) = (check(&cold.multipliers), check(&warm.multipliers));
+    assert!(warm_bound <= cold_bound * (1.0 + 1e-9), "warm {warm_bound} vs its start {cold_bound}");
+    // a start of the wrong length is ignored (the Gershgorin start is used)
+    let wrong = deltacert::sdp::solve::Multipliers { gamma: 0.0, gamma_x: 0.0, constraint: vec![1.0] };
+    assert!(check(&solve(&problem, None, Some(&wrong), &FirstOrderSettings { max_iterations: 10, ..FirstOrderSettings::default() }).multipliers).is_finite());
+}
