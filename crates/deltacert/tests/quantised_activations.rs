@@ -4,7 +4,9 @@
 //! Random ReLU MLPs `f` are paired with `g` = `f` with a quantiser after each
 //! hidden layer (sometimes on the input too), or `g` = `f` with every hidden
 //! ReLU replaced by a folded-ReLU quantiser (zero point at the bottom of the
-//! range, as onnxruntime writes a ReLU fused into its quantiser). Scales
+//! range, as onnxruntime writes a ReLU fused into its quantiser), or `g`
+//! laid out as onnxruntime's static quantisation writes it (input and
+//! output quantised too, weights moved). Scales
 //! range from steps that saturate inside the sampled range to coarse ones;
 //! zero points sit at the bottom (uint8 0, int8 -128) and in the middle. For
 //! `propagate` with fixed and with optimised relaxation slopes (every bound
@@ -25,6 +27,7 @@ use deltacert::input_set::InputSet;
 use deltacert::network::random::random_mlp;
 use deltacert::network::{Layer, Matrix, Network};
 use deltacert::problem::{InputCoupling, Norm};
+use deltacert::propagation::DifferentialPair;
 use deltacert::propagation::{SlopeOptimisation, SlopeScope};
 use rand::{Rng, SeedableRng};
 
@@ -90,6 +93,25 @@ fn perturbed(q: &Network, rng: &mut impl Rng) -> Network {
     g
 }
 
+/// `f` as onnxruntime's static quantisation lays it out: a quantiser on the
+/// input (identity weights), every hidden ReLU folded into a quantiser, the
+/// output layer quantised and read by an identity output layer, and the
+/// weights moved by up to 2% (their int8 rounding). The differential
+/// propagation must pair it with `f` neuron by neuron.
+fn onnxruntime_layout(f: &Network, rng: &mut impl Rng) -> Network {
+    let mut layers = vec![identity_layer(0, f.input_dim, random_quantiser(rng))];
+    let last = f.layers.len() - 1;
+    for (k, layer) in f.layers.iter().enumerate() {
+        let mut moved = Layer::dense(layers.len(), layer.terms[0].weights.clone(), layer.bias.clone(), if k < last { folded_relu(rng) } else { random_quantiser(rng) });
+        for w in moved.terms[0].weights.data.iter_mut().chain(moved.bias.iter_mut()) {
+            *w += rng.gen_range(-0.02..0.02) * w.abs().max(0.1);
+        }
+        layers.push(moved);
+    }
+    layers.push(identity_layer(layers.len(), f.output_dim(), Activation::Identity));
+    Network { layers, kept_neurons: None, ..f.clone() }
+}
+
 /// Dense grid and random points of the box `[lo, hi]^n`.
 fn samples(rng: &mut impl Rng, n: usize, lo: f64, hi: f64) -> Vec<Vec<f64>> {
     let per_axis = match n {
@@ -120,21 +142,25 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261203);
     let (mut checked, mut sdp_runs, mut nonzero) = (0usize, 0usize, 0usize);
     let mut ratios: Vec<(usize, String, f64)> = Vec::new();
-    for case in 0..48 {
+    for case in 0..64 {
         let inputs = rng.gen_range(1..=3);
         let depth = rng.gen_range(1..=2);
         let hidden: Vec<usize> = (0..depth).map(|_| rng.gen_range(2..=4)).collect();
         let outputs = rng.gen_range(1..=2);
         let relu = random_mlp(&mut rng, inputs, &hidden, outputs, Activation::Relu);
-        let (f, g) = match case % 3 {
+        let (f, g) = match case % 4 {
             0 => (relu.clone(), with_quantisers(&relu, &mut rng, case % 2 == 0)),
             1 => (relu.clone(), folded(&relu, &mut rng)),
+            3 => (relu.clone(), onnxruntime_layout(&relu, &mut rng)),
             _ => {
                 let q = if case % 2 == 0 { with_quantisers(&relu, &mut rng, case % 4 == 0) } else { folded(&relu, &mut rng) };
                 (q.clone(), perturbed(&q, &mut rng))
             }
         };
         g.validate().unwrap();
+        if case % 4 == 3 {
+            assert!(DifferentialPair::new(&f, &g).is_differential(), "case {case}: the onnxruntime layout does not pair with f");
+        }
         let lo: f64 = rng.gen_range(-1.0..0.5);
         let hi = lo + rng.gen_range(0.05..1.5);
         let set = InputSet::uniform_box(inputs, lo, hi).unwrap();
@@ -155,7 +181,7 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
             methods.push((Method::SDP, SlopeOptimisation::NONE));
         }
         for (method, slopes) in methods {
-            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {}, {} slope steps)", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair"][case % 3], slopes.iterations);
+            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {}, {} slope steps)", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair", "onnxruntime layout"][case % 4], slopes.iterations);
             let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
             request.attack = AttackSettings { samples: 2000, sample_work: None, starts: 4, steps: 30, seed: case as u64 };
             request.slopes = slopes;
@@ -179,24 +205,24 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
             }
             if exact_observed > 0.0 {
                 let name = if slopes.enabled() && method == Method::PROPAGATE { "OPTIMISED".to_string() } else { format!("{method:?}") };
-                ratios.push((case % 3, name, certified / exact_observed));
+                ratios.push((case % 4, name, certified / exact_observed));
             }
             sdp_runs += usize::from(method == Method::SDP);
             checked += 1;
         }
     }
-    println!("{checked} bounds checked ({sdp_runs} sdp); {nonzero} of 48 pairs with a nonzero sampled error");
-    for kind in 0..3 {
+    println!("{checked} bounds checked ({sdp_runs} sdp); {nonzero} of 64 pairs with a nonzero sampled error");
+    for kind in 0..4 {
         for method in ["PROPAGATE", "OPTIMISED", "AUTO", "SDP"] {
             let mut r: Vec<f64> = ratios.iter().filter(|(k, m, _)| *k == kind && m.to_uppercase() == method).map(|(_, _, r)| *r).collect();
             r.sort_by(f64::total_cmp);
             if !r.is_empty() {
-                println!("{}: {method} certified / sampled error, median {:.2}, max {:.2} ({} pairs)", ["inserted", "folded", "perturbed"][kind], r[r.len() / 2], r[r.len() - 1], r.len());
+                println!("{}: {method} certified / sampled error, median {:.2}, max {:.2} ({} pairs)", ["inserted", "folded", "perturbed", "onnxruntime"][kind], r[r.len() / 2], r[r.len() - 1], r.len());
             }
         }
     }
     assert!(sdp_runs >= 5, "only {sdp_runs} SDP runs");
-    assert!(nonzero >= 40, "only {nonzero} pairs differ: the quantisers barely act");
+    assert!(nonzero >= 54, "only {nonzero} pairs differ: the quantisers barely act");
 }
 
 /// The SDP does not build slope constraints for quantisers: two identical
@@ -382,7 +408,7 @@ fn milp_equals_the_exact_supremum_on_one_input_quantised_pairs() {
         top += usize::from(grid.iter().any(|&x| saturates(&g, &[x], true)));
         bottom += usize::from(grid.iter().any(|&x| saturates(&g, &[x], false)));
         let report = milp_report(&f, &g, &set);
-        let description = format!("case {case} (box [{lo}, {hi}], {pieces} pieces, {})", ["quantisers inserted", "folded ReLUs", "perturbed quantised pair"][case % 3]);
+        let description = format!("case {case} (box [{lo}, {hi}], {pieces} pieces, {})", ["quantisers inserted", "folded ReLUs", "perturbed quantised pair", "onnxruntime layout"][case % 4]);
         let solver = report.solver_bound.unwrap_or_else(|| panic!("{description}: no solver bound"));
         assert!(sampled <= exact + 1e-12 * (1.0 + exact), "{description}: a sample {sampled} above the enumerated supremum {exact}");
         assert!(solver >= exact && solver >= sampled, "{description}: solver bound {solver} below the supremum {exact} (sampled {sampled})");
@@ -421,7 +447,7 @@ fn milp_is_sound_and_exact_on_two_input_quantised_pairs() {
         let hi = lo + rng.gen_range(0.5..2.0);
         let set = InputSet::uniform_box(2, lo, hi).unwrap();
         let report = milp_report(&f, &g, &set);
-        let description = format!("case {case} (box [{lo}, {hi}]^2, {})", ["quantisers inserted", "folded ReLUs", "perturbed quantised pair"][case % 3]);
+        let description = format!("case {case} (box [{lo}, {hi}]^2, {})", ["quantisers inserted", "folded ReLUs", "perturbed quantised pair", "onnxruntime layout"][case % 4]);
         let solver = report.solver_bound.unwrap_or_else(|| panic!("{description}: no solver bound"));
         let sampled = samples(&mut rng, 2, lo, hi).iter().chain(&(0..=300).flat_map(|i| (0..=300).map(move |j| vec![lo + (hi - lo) * i as f64 / 300.0, lo + (hi - lo) * j as f64 / 300.0])).collect::<Vec<_>>()).map(|x| (f.eval(x)[0] - g.eval(x)[0]).abs()).fold(0.0, f64::max);
         assert!(sampled <= solver, "{description}: sampled {sampled} above the solver bound {solver}");

@@ -297,21 +297,32 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// For a quantiser whose lower clamp is a ReLU (zero point at the bottom
-    /// of the range, as onnxruntime folds a ReLU into it): bounds on
-    /// `relu(v) - Q(v)` over `v in [lower, upper]`, so that a ReLU neuron of
-    /// one network pairs with this neuron of the other (None otherwise).
-    pub fn relu_gap(&self, lower: f64, upper: f64) -> Option<(f64, f64)> {
-        match *self {
-            Activation::Quantize { scale, zero_point, qmin, qmax } => quantize::Quantize { scale, zero_point, qmin, qmax }.relu_gap(lower, upper),
+    /// For a quantiser (`self`, in the compressed network) paired with a
+    /// neuron of activation `reference` in the other network: bounds on the
+    /// gap `reference(v) - Q(v)` over `v in [lower, upper]`. Defined for the
+    /// identity against any quantiser (a `QuantizeLinear`/`DequantizeLinear`
+    /// pair on a float tensor) and a ReLU against a quantiser whose lower
+    /// clamp is a ReLU (zero point at the bottom of the range, as onnxruntime
+    /// folds a ReLU into it); None otherwise.
+    pub fn gap_to(&self, reference: Activation, lower: f64, upper: f64) -> Option<(f64, f64)> {
+        match (reference, *self) {
+            (Activation::Identity | Activation::Relu, Activation::Quantize { scale, zero_point, qmin, qmax }) => {
+                quantize::Quantize { scale, zero_point, qmin, qmax }.gap(reference == Activation::Relu, lower, upper)
+            }
             _ => None,
         }
     }
     /// Whether a neuron with `self` in one network and `other` in the other
     /// can be paired by differential propagation: the same activation, or a
-    /// ReLU against a quantiser with a ReLU clamp ([`Activation::relu_gap`]).
+    /// quantiser in `other` against the identity or a ReLU in `self`
+    /// ([`Activation::gap_to`]).
     pub fn pairs_with(&self, other: Activation) -> bool {
-        *self == other || (*self == Activation::Relu && matches!(other, Activation::Quantize { zero_point, qmin, .. } if zero_point == qmin))
+        *self == other
+            || match (*self, other) {
+                (Activation::Identity, Activation::Quantize { .. }) => true,
+                (Activation::Relu, Activation::Quantize { zero_point, qmin, .. }) => zero_point == qmin,
+                _ => false,
+            }
     }
     /// Every activation of the IR, one of each variant (the ONNX reader
     /// looks op types up here, and the tests run over all of them).

@@ -117,7 +117,7 @@
 use super::mixed_integer::{EncodingColumn, MixedIntegerEncoding, NeuronRow};
 use super::relaxation::{LinearBounds, RelaxationFamily};
 use super::{Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
-use crate::rounding::{add_down, add_up, mul_up, sub_up, UNIT_ROUNDOFF};
+use crate::rounding::{add_down, add_up, mul_up, sub_down, sub_up, UNIT_ROUNDOFF};
 
 #[derive(Clone)]
 pub(super) struct Quantize {
@@ -199,21 +199,38 @@ impl Quantize {
 }
 
 impl Quantize {
-    /// For a quantiser whose lower clamp is a ReLU (`z = qmin`): bounds
-    /// `(e_lo, e_hi)` on `e = relu(v) - Q(v)` over `v in [l, u]`. Below 0 both
-    /// are 0; from 0 up to `hi + s/2` round to nearest keeps `|e| <= c` (module
-    /// docs, `c` covering the f64 quotient too); above it `Q = hi` and
-    /// `e = v - hi <= u - hi`. None for other zero points.
-    pub(super) fn relu_gap(&self, lower: f64, upper: f64) -> Option<(f64, f64)> {
-        if self.zero_point != self.qmin {
+    /// Bounds `(e_lo, e_hi)` on the gap `e = sigma(v) - Q(v)` over `v in [l,
+    /// u]`, where `sigma` is the activation of the neuron this quantiser is
+    /// paired with: the identity (`relu = false`, any zero point: an input or
+    /// output `QuantizeLinear` of a float tensor) or a ReLU (`relu = true`,
+    /// only for `z = qmin`, a folded ReLU; None otherwise).
+    ///
+    /// - *Identity.* From the module's lines, `e >= -c` when `l >= lo - s/2`
+    ///   and `e <= c` when `u <= hi + s/2`; beyond the saturation `Q = lo`
+    ///   resp. `hi`, so `e >= l - lo` resp. `e <= u - hi`.
+    /// - *ReLU.* Below 0 both are 0 (`Q(v) = lo = 0`); from 0 up to `hi + s/2`
+    ///   round to nearest keeps `|e| <= c`; above it `Q = hi` and `e = v - hi
+    ///   <= u - hi`.
+    ///
+    /// Both `sigma` and `Q` are non-decreasing, so also `sigma(l) - Q(u) <= e
+    /// <= sigma(u) - Q(l)` (with the enclosures of `Q(u)`, `Q(l)`): the band
+    /// shrinks to the width of `[l, u]` where `Q` is one level there.
+    pub(super) fn gap(&self, relu: bool, lower: f64, upper: f64) -> Option<(f64, f64)> {
+        if relu && self.zero_point != self.qmin {
             return None;
         }
         let c = self.half_step(lower, upper);
-        if !c.is_finite() {
+        if !c.is_finite() || lower.is_nan() || upper.is_nan() {
             return None;
         }
         let top = if self.lower_line_valid(upper) { c } else { c.max(sub_up(upper, self.level_value(self.qmax).0)) };
-        top.is_finite().then_some((-c, top))
+        let bottom = if relu || self.upper_line_valid(lower) { -c } else { (-c).min(sub_down(lower, self.level_value(self.qmin).1)) };
+        let sigma = |v: f64| if relu { v.max(0.0) } else { v };
+        let (lowest, highest) = (self.value_enclosure(lower).0, self.value_enclosure(upper).1);
+        let (monotone_bottom, monotone_top) = (sub_down(sigma(lower), highest), sub_up(sigma(upper), lowest));
+        let bottom = if monotone_bottom > bottom { monotone_bottom } else { bottom };
+        let top = if monotone_top < top { monotone_top } else { top };
+        (bottom.is_finite() && top.is_finite() && bottom <= top).then_some((bottom, top))
     }
 }
 
@@ -655,28 +672,41 @@ mod tests {
         assert!(inside >= 5_000, "only {inside} admissions checked");
     }
 
-    /// `relu(v) - Q(v)` stays within `relu_gap` on random intervals (ties,
-    /// saturation, both signs), for quantisers with a ReLU clamp; other zero
-    /// points have no gap.
+    /// `sigma(v) - Q(v)` stays within `gap` for the identity and the ReLU,
+    /// in exact arithmetic, on random intervals (ties, saturation, both
+    /// signs, widths from a hundredth of a step to the whole range); a ReLU
+    /// against other zero points has no gap.
     #[test]
-    fn relu_gap_encloses_the_difference_to_relu() {
+    fn gap_encloses_the_exact_difference() {
+        use crate::rounding::exact::big;
         let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+        let mut narrow = 0;
         for q in quantisers() {
             if q.zero_point != q.qmin {
-                assert!(q.relu_gap(-1.0, 1.0).is_none());
-                continue;
+                assert!(q.gap(true, -1.0, 1.0).is_none());
             }
-            let top = q.scale * (q.qmax - q.zero_point);
-            for _ in 0..200 {
-                let a = rng.gen_range(-0.5 * top..1.5 * top);
-                let b = rng.gen_range(-0.5 * top..1.5 * top);
-                let (l, u) = (a.min(b), a.max(b));
-                let (gap_lower, gap_upper) = q.relu_gap(l, u).unwrap();
-                for v in samples(&q, l, u) {
-                    let e = v.max(0.0) - q.eval(v);
-                    assert!(e >= gap_lower && e <= gap_upper, "{v} in [{l}, {u}]: relu - Q = {e} outside [{gap_lower}, {gap_upper}]");
+            let (lo, hi) = (q.scale * (q.qmin - q.zero_point), q.scale * (q.qmax - q.zero_point));
+            for relu in [false, true] {
+                if relu && q.zero_point != q.qmin {
+                    continue;
+                }
+                for case in 0..300 {
+                    let span = hi - lo;
+                    let a = rng.gen_range(lo - 0.3 * span..hi + 0.3 * span);
+                    let width = [0.01 * q.scale, 0.7 * q.scale, 3.0 * q.scale, span][case % 4] * rng.gen_range(0.0..1.0);
+                    let (l, u) = (a, a + width);
+                    let (gap_lower, gap_upper) = q.gap(relu, l, u).unwrap();
+                    if gap_upper - gap_lower < q.scale {
+                        narrow += 1;
+                    }
+                    for v in samples(&q, l, u) {
+                        let sigma = if relu { big(v.max(0.0)) } else { big(v) };
+                        let e = sigma - q.exact_eval(&big(v));
+                        assert!(big(gap_lower) <= e && e <= big(gap_upper), "relu {relu}, {v} in [{l}, {u}]: gap outside [{gap_lower}, {gap_upper}]");
+                    }
                 }
             }
         }
+        assert!(narrow >= 200, "only {narrow} gaps narrower than a step: the monotone bound is not exercised");
     }
 }

@@ -169,6 +169,101 @@ pub fn align(f: &Network, g: &Network) -> Option<Network> {
     Some(aligned)
 }
 
+/// The pair brought to one structure for differential propagation, as
+/// onnxruntime's int8 models need: their graphs quantise the float input
+/// and the output, which the float network does not.
+///
+/// - A hidden layer that computes nothing (identity weights, zero bias,
+///   identity activation) is dropped from either network: the next layer
+///   reads the same vector.
+/// - A first layer of `g` that only quantises the input (identity weights,
+///   zero bias, a quantiser) becomes [`Alignment::input_quantiser`]: `g`'s
+///   next layer reads `x'' = Q(x')`, which the region carries
+///   (`quantised_input_region`).
+/// - When `g` then ends in one extra identity layer (a quantised output
+///   read by an identity map), `f` gets one too, so `f`'s output neurons
+///   pair with `g`'s quantised ones ([`Activation::gap_to`]).
+///
+/// Each step leaves both functions unchanged; [`align`] then pads `g` to
+/// `f`'s widths.
+pub struct Alignment {
+    /// `f`, possibly with a trailing identity layer.
+    pub reference: Network,
+    /// `g` aligned to `f`.
+    pub compressed: Network,
+    /// `g`'s input quantiser, now applied to the region.
+    pub input_quantiser: Option<Activation>,
+}
+
+impl Alignment {
+    /// `f` and `g` in one structure, or None when they do not pair.
+    pub fn new(f: &Network, g: &Network) -> Option<Alignment> {
+        if !f.is_chain() || !g.is_chain() {
+            return None;
+        }
+        let mut reference = without_empty_layers(f);
+        let mut compressed = without_empty_layers(g);
+        let mut input_quantiser = None;
+        let quantises_input = |n: &Network| n.layers.len() > 1 && is_pass_through(&n.layers[0]) && matches!(n.layers[0].activation, Activation::Quantize { .. });
+        if quantises_input(&compressed) && !quantises_input(&reference) && compressed.kept_neurons.is_none() {
+            input_quantiser = Some(compressed.layers[0].activation);
+            compressed.layers.remove(0);
+            renumber_chain(&mut compressed);
+        }
+        if compressed.layers.len() == reference.layers.len() + 1 && compressed.kept_neurons.is_none() {
+            let last = compressed.layers.last().expect("layers");
+            if is_pass_through(last) && last.activation == Activation::Identity {
+                let width = reference.output_dim();
+                let depth = reference.layers.len();
+                reference.layers.push(Layer::dense(depth, Matrix::identity(width), vec![0.0; width], Activation::Identity));
+            }
+        }
+        let compressed = align(&reference, &compressed)?;
+        Some(Alignment { reference, compressed, input_quantiser })
+    }
+}
+
+/// Whether a layer passes its input on unchanged before its activation: one
+/// term reading the previous layer with the identity matrix, zero bias.
+fn is_pass_through(layer: &Layer) -> bool {
+    let weights = &layer.terms[0].weights;
+    layer.terms.len() == 1
+        && weights.rows == weights.cols
+        && layer.bias.iter().all(|b| *b == 0.0)
+        && (0..weights.rows).all(|i| (0..weights.cols).all(|j| weights.get(i, j) == if i == j { 1.0 } else { 0.0 }))
+}
+
+/// `network` without hidden layers that compute nothing (pass-through with
+/// the identity activation); a pruned network (with a kept-neuron map) is
+/// left as it is.
+fn without_empty_layers(network: &Network) -> Network {
+    let mut out = network.clone();
+    if out.kept_neurons.is_some() {
+        return out;
+    }
+    let depth = out.layers.len();
+    let mut k = 0;
+    let mut removed = 0;
+    out.layers.retain(|layer| {
+        k += 1;
+        let empty = k < depth && is_pass_through(layer) && layer.activation == Activation::Identity;
+        removed += usize::from(empty);
+        !empty
+    });
+    if removed > 0 {
+        renumber_chain(&mut out);
+    }
+    out
+}
+
+/// Makes every layer of a chain read the one before it again (after layers
+/// were removed).
+fn renumber_chain(network: &mut Network) {
+    for (k, layer) in network.layers.iter_mut().enumerate() {
+        layer.terms[0].source = k;
+    }
+}
+
 /// Per-layer data of the pair: weights, their difference and magnitudes.
 struct LayerPair {
     weights_f: Matrix,
@@ -362,8 +457,8 @@ pub fn differential_bounds(f: &Network, g: &Network, region: &DifferentialRegion
 pub struct DifferentialPair<'a> {
     reference: &'a Network,
     compressed: &'a Network,
-    /// `g` aligned to `f`, its layer pairs, and whether the pair is close.
-    aligned: Option<(Network, Vec<LayerPair>, bool)>,
+    /// The pair brought to one structure, its layer pairs, and whether it is close.
+    aligned: Option<(Alignment, Vec<LayerPair>, bool)>,
     /// How the free lines of the relaxations are chosen.
     slopes: SlopeOptimisation,
 }
@@ -371,12 +466,18 @@ pub struct DifferentialPair<'a> {
 impl<'a> DifferentialPair<'a> {
     /// Prepares `f` versus `g`.
     pub fn new(reference: &'a Network, compressed: &'a Network) -> Self {
-        let aligned = align(reference, compressed).map(|g| {
-            let pairs = reference.layers.iter().zip(&g.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
-            let close = is_close_pair(reference, &g);
-            (g, pairs, close)
+        let aligned = Alignment::new(reference, compressed).map(|alignment| {
+            let pairs = alignment.reference.layers.iter().zip(&alignment.compressed.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
+            let close = is_close_pair(&alignment.reference, &alignment.compressed);
+            (alignment, pairs, close)
         });
         DifferentialPair { reference, compressed, aligned, slopes: SlopeOptimisation::NONE }
+    }
+
+    /// Whether the two networks pair neuron by neuron (otherwise every bound
+    /// is the fallback of separate linear bounds).
+    pub fn is_differential(&self) -> bool {
+        self.aligned.is_some()
     }
 
     /// The same pair with optimised relaxation slopes ([`super::slopes`]) in
@@ -402,15 +503,24 @@ impl<'a> DifferentialPair<'a> {
     /// [`DifferentialPair::bounds_within`] with the slope setting `slopes`
     /// instead of the pair's.
     pub fn bounds_with_slopes(&self, region: &DifferentialRegion, parent: Option<&DifferentialBounds>, slopes: &SlopeOptimisation) -> DifferentialBounds {
-        let f = self.reference;
         let parent = parent.filter(|p| p.differential);
-        let depth = f.layers.len();
-        let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, k, i));
         // f's (and g's) own bounds, optimised on every layer for the scopes that ask
         let own = slopes.network_bounds();
-        let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep, &own);
         match &self.aligned {
-            Some((aligned, pairs, close)) => {
+            Some((alignment, pairs, close)) => {
+                let f = &alignment.reference;
+                let depth = f.layers.len();
+                let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, pairs[k].compressed_activation, k, i));
+                let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep, &own);
+                let quantised;
+                let region = match alignment.input_quantiser {
+                    Some(quantiser) => {
+                        quantised = quantised_input_region(quantiser, region);
+                        &quantised
+                    }
+                    None => region,
+                };
+                let aligned = &alignment.compressed;
                 let bounds_g = if *close {
                     interval_bounds(aligned, &region.compressed_lower, &region.compressed_upper)
                 } else {
@@ -419,11 +529,32 @@ impl<'a> DifferentialPair<'a> {
                 propagate(f, pairs, bounds_f, &bounds_g, region, parent, slopes)
             }
             None => {
+                let f = self.reference;
+                let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, None, &|_, _| false, &own);
                 let bounds_g = linear_bounds_optimised(self.compressed, &region.compressed_lower, &region.compressed_upper, &own);
                 separate(f, self.compressed, bounds_f, &bounds_g, region)
             }
         }
     }
+}
+
+/// The region of `g` after its input quantiser `Q` moved into it: `g`'s
+/// first layer now reads `x'' = Q(x')`, so its box is the image of `x'`'s
+/// box (`Q` is monotone, ends enclosed outward) and the shift `x - x'' = (x
+/// - x') + (x' - Q(x'))` adds the quantiser's gap to the identity
+/// ([`Activation::gap_to`]; unbounded where it has none).
+fn quantised_input_region(quantiser: Activation, region: &DifferentialRegion) -> DifferentialRegion {
+    let mut moved = region.clone();
+    for i in 0..region.lower.len() {
+        let (lower, upper) = (region.compressed_lower[i], region.compressed_upper[i]);
+        let (image_lower, image_upper) = activation_image(quantiser, lower, upper);
+        let (gap_lower, gap_upper) = quantiser.gap_to(Activation::Identity, lower, upper).unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        moved.compressed_lower[i] = image_lower;
+        moved.compressed_upper[i] = image_upper;
+        moved.shift_lower[i] = down(region.shift_lower[i] + gap_lower);
+        moved.shift_upper[i] = up(region.shift_upper[i] + gap_upper);
+    }
+    moved
 }
 
 /// Relative size of the weight difference above which `g` gets its own
@@ -443,7 +574,11 @@ fn is_close_pair(f: &Network, g: &Network) -> bool {
 /// Whether neuron `i` of hidden layer `k` has `f` and `g` on one linear
 /// piece over the region of `parent` (so `Delta a = slope Delta v` exactly
 /// there and on every sub-region).
-fn one_linear_piece(parent: &DifferentialBounds, activation: Activation, k: usize, i: usize) -> bool {
+fn one_linear_piece(parent: &DifferentialBounds, activation: Activation, compressed_activation: Activation, k: usize, i: usize) -> bool {
+    if activation != compressed_activation {
+        // a quantiser paired with f's neuron is never linear
+        return false;
+    }
     if activation == Activation::Identity {
         return true;
     }
@@ -505,7 +640,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
         let activation = f.layers[k].activation;
         // neurons where both networks are on one linear piece need no new bounds
         let rows: Vec<usize> = match parent.filter(|_| k + 1 < depth) {
-            Some(p) => (0..width).filter(|&i| !one_linear_piece(p, activation, k, i)).collect(),
+            Some(p) => (0..width).filter(|&i| !one_linear_piece(p, activation, pairs[k].compressed_activation, k, i)).collect(),
             None => (0..width).collect(),
         };
         let (upper_rows, lower_rows) = rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax), || run(k, &rows, -1.0, &delta_relax, &reference_relax));
@@ -575,9 +710,9 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             compressed_pre.0.push(gl);
             compressed_pre.1.push(gu);
             let (afl, afu) = activation_image(activation, fl, fu);
-            // a quantiser paired with a ReLU: Delta a = (relu(v_f) - relu(v_g)) + (relu(v_g) - Q(v_g)),
-            // the second term bounded by the quantiser's relu_gap, the first relaxed as for two ReLUs
-            let gap = (pairs[k].compressed_activation != activation).then(|| pairs[k].compressed_activation.relu_gap(gl, gu).unwrap_or((f64::NEG_INFINITY, f64::INFINITY)));
+            // a quantiser paired with f's identity or ReLU sigma: Delta a = (sigma(v_f) - sigma(v_g)) +
+            // (sigma(v_g) - Q(v_g)), the second term bounded by the quantiser's gap, the first relaxed as for sigma
+            let gap = (pairs[k].compressed_activation != activation).then(|| pairs[k].compressed_activation.gap_to(activation, gl, gu).unwrap_or((f64::NEG_INFINITY, f64::INFINITY)));
             let (agl, agu) = activation_image(activation, gl, gu);
             if activation.piecewise_linear_slope().is_some() {
                 unstable += usize::from(fl < 0.0 && fu > 0.0) + usize::from(gl < 0.0 && gu > 0.0);
@@ -798,6 +933,51 @@ mod tests {
         let f = random_mlp(&mut rng, 3, &[10, 10], 3, Activation::Relu);
         let d = differential_bounds(&f, &f, &DifferentialRegion::same_input(vec![-1.0; 3], vec![1.0; 3]));
         assert!(d.per_output_abs().iter().all(|b| *b < 1e-300), "{:?}", d.per_output_abs());
+    }
+
+    /// The alignment of onnxruntime's layout (input quantiser, folded
+    /// ReLUs, quantised output read by an identity layer, and a
+    /// pass-through identity layer anywhere) keeps both functions exactly:
+    /// `f` as aligned is `f`, and `g` as aligned, fed `Q(x)`, is `g(x)`.
+    #[test]
+    fn alignment_keeps_both_functions() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+        let pass = |source: usize, width: usize, activation: Activation| Layer::dense(source, Matrix::identity(width), vec![0.0; width], activation);
+        for case in 0..20 {
+            let f = random_mlp(&mut rng, 3, &[5, 4], 2, Activation::Relu);
+            let input = Activation::Quantize { scale: [0.05, 0.01][case % 2], zero_point: [0.0, 128.0][case % 2], qmin: 0.0, qmax: 255.0 };
+            let mut layers = vec![pass(0, 3, input)];
+            for (k, layer) in f.layers.iter().enumerate() {
+                let activation = if k < 2 { Activation::Quantize { scale: 0.03, zero_point: 0.0, qmin: 0.0, qmax: 255.0 } } else { Activation::Quantize { scale: 0.02, zero_point: -3.0, qmin: -128.0, qmax: 127.0 } };
+                layers.push(Layer::dense(layers.len(), layer.terms[0].weights.clone(), layer.bias.clone(), activation));
+                if k == 0 && case % 3 == 0 {
+                    layers.push(pass(layers.len(), 5, Activation::Identity));
+                }
+            }
+            layers.push(pass(layers.len(), 2, Activation::Identity));
+            let g = Network { layers, ..f.clone() };
+            g.validate().unwrap();
+            let alignment = Alignment::new(&f, &g).expect("pairs");
+            assert_eq!(alignment.input_quantiser, Some(input));
+            assert_eq!(alignment.reference.layers.len(), alignment.compressed.layers.len());
+            for _ in 0..200 {
+                let x: Vec<f64> = (0..3).map(|_| rng.gen_range(-2.0..2.0)).collect();
+                let quantised: Vec<f64> = x.iter().map(|v| input.eval(*v)).collect();
+                assert_eq!(alignment.reference.eval(&x), f.eval(&x), "case {case}");
+                assert_eq!(alignment.compressed.eval(&quantised), g.eval(&x), "case {case}");
+            }
+            // and the propagation pairs them, soundly at the points
+            let region = DifferentialRegion::same_input(vec![-1.0; 3], vec![1.0; 3]);
+            let pair = DifferentialPair::new(&f, &g);
+            assert!(pair.is_differential());
+            let bounds = pair.bounds_within(&region, None);
+            for _ in 0..500 {
+                let x: Vec<f64> = (0..3).map(|_| rng.gen_range(-1.0..=1.0)).collect();
+                for (j, (a, b)) in f.eval(&x).iter().zip(g.eval(&x)).enumerate() {
+                    assert!(bounds.output_lower[j] <= a - b && a - b <= bounds.output_upper[j], "case {case}: {} outside [{}, {}]", a - b, bounds.output_lower[j], bounds.output_upper[j]);
+                }
+            }
+        }
     }
 }
 
