@@ -274,13 +274,16 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
     best.truncate(8);
     let width: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| u - l).collect();
     let starts: Vec<(usize, Vec<f64>)> = best.iter().map(|(_, c, x)| (*c, x.clone())).collect();
+    // half of what is left goes to gradient steps on g, the rest to f's label boundary
+    let now = Instant::now();
+    let gradient_deadline = now + deadline.saturating_duration_since(now) / 2;
     let results: Vec<(Option<LabelCounterexample>, usize)> = starts
         .into_par_iter()
         .map(|(c, mut x)| {
             let mut steps = 0;
             let outputs = f.output_dim();
             for step in 0..50 {
-                if Instant::now() >= deadline {
+                if Instant::now() >= gradient_deadline {
                     break;
                 }
                 steps += 1;
@@ -307,8 +310,104 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         })
         .collect();
     let steps: usize = results.iter().map(|r| r.1).sum();
-    let found = results.into_iter().find_map(|r| r.0);
-    (found, evaluations + steps)
+    if let Some(found) = results.into_iter().find_map(|r| r.0) {
+        return (Some(found), evaluations + steps);
+    }
+    // f itself changes label in the set: look between its two labels
+    let mut used = evaluations + steps;
+    let centre = &scored[0];
+    // up to two ends per other label of f (each label pair has its own boundary)
+    let mut per_label = vec![0usize; f.output_dim()];
+    let mut ends: Vec<Vec<f64>> = Vec::new();
+    for (_, label, x) in &scored {
+        if *label != centre.1 && per_label[*label] < 2 && set.contains(x, 0.0) {
+            per_label[*label] += 1;
+            ends.push(x.clone());
+        }
+    }
+    if ends.is_empty() && Instant::now() < deadline {
+        let (end, spent) = cross_reference_boundary(f, &centre.2, centre.1, set, deadline);
+        used += spent;
+        ends.extend(end);
+    }
+    for end in ends {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let (found, spent) = between_boundaries(f, g, &centre.2, &end, request.confidence);
+        used += spent;
+        if found.is_some() {
+            return (found, used);
+        }
+    }
+    (None, used)
+}
+
+/// Sign-gradient steps from `start` (where `f`'s label is `c`) on `f`'s
+/// largest other logit minus `f_c`, until `f`'s label changes inside the
+/// set: the point reached, or None (and the evaluations spent).
+fn cross_reference_boundary(f: &Network, start: &[f64], c: usize, set: &InputSet, deadline: Instant) -> (Option<Vec<f64>>, usize) {
+    let width: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| u - l).collect();
+    let mut x = start.to_vec();
+    for step in 0..60 {
+        if Instant::now() >= deadline {
+            return (None, step);
+        }
+        let y = f.eval(&x);
+        if argmax(&y) != c && set.contains(&x, 0.0) {
+            return (Some(x), step);
+        }
+        let j = (0..y.len()).filter(|&j| j != c).max_by(|&a, &b| y[a].total_cmp(&y[b])).unwrap_or(c);
+        let mut weights = vec![0.0; y.len()];
+        weights[j] += 1.0;
+        weights[c] -= 1.0;
+        let gradient = f.gradient(&x, &weights);
+        let size = 0.25 * 0.85f64.powi(step as i32 / 10);
+        for i in 0..x.len() {
+            x[i] += size * width[i] * gradient[i].signum() * (gradient[i] != 0.0) as u8 as f64;
+        }
+        set.project(&mut x);
+    }
+    (None, 60)
+}
+
+/// Where `f`'s label changes between `a` and `b` (points of the convex set
+/// with different labels of `f`), `g`'s generally changes nearby but not at
+/// the same point: bisection finds the first change of each network's label
+/// along the segment, and between the two changes the labels differ. Points
+/// between them are re-checked by [`check_point`] (a theorem, not a float
+/// comparison), so only a separation wide enough for certified labels
+/// counts. Returns the counterexample (if any) and the evaluations spent.
+fn between_boundaries(f: &Network, g: &Network, a: &[f64], b: &[f64], confidence: Option<f64>) -> (Option<LabelCounterexample>, usize) {
+    let point = |t: f64| -> Vec<f64> { a.iter().zip(b).map(|(p, q)| p + t * (q - p)).collect() };
+    let c = argmax(&f.eval(a));
+    let mut evaluations = 1;
+    // the first change of `network`'s label from c along [0, 1] (bisection to 2^-50)
+    let mut first_change = |network: &Network| -> Option<f64> {
+        if argmax(&network.eval(&point(0.0))) != c {
+            return Some(0.0);
+        }
+        if argmax(&network.eval(&point(1.0))) == c {
+            return None;
+        }
+        let (mut same, mut changed) = (0.0, 1.0);
+        for _ in 0..50 {
+            let middle = 0.5 * (same + changed);
+            evaluations += 1;
+            if argmax(&network.eval(&point(middle))) == c { same = middle } else { changed = middle }
+        }
+        Some(changed)
+    };
+    let (Some(t_f), t_g) = (first_change(f), first_change(g)) else { return (None, evaluations) };
+    let t_g = t_g.unwrap_or(1.0);
+    let (low, high) = (t_f.min(t_g), t_f.max(t_g));
+    for fraction in [0.5, 0.25, 0.75, 0.1, 0.9] {
+        let x = point(low + fraction * (high - low));
+        if let Some(found) = check_point(f, g, &x, confidence) {
+            return (Some(found), evaluations);
+        }
+    }
+    (None, evaluations)
 }
 
 /// Decides top-1 agreement (with an optional confidence) of `reference` and

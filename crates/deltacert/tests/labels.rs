@@ -82,6 +82,41 @@ fn a_thin_disagreement_band_is_never_proven() {
     }
 }
 
+/// Where f itself changes label inside the set, g (any copy that is not f)
+/// changes it at a slightly different place, and between the two the labels
+/// differ: a band far too thin for sampling (output biases moved by 1e-6 on
+/// a 20-input ReLU network) must still give a counterexample, a real flip
+/// inside the box, rather than "unknown".
+#[test]
+fn a_flip_at_the_reference_boundary_is_found() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let mut found = 0;
+    for case in 0..6 {
+        let f = random_mlp(&mut rng, 20, &[16, 16], 3, Activation::Relu);
+        let mut g = f.clone();
+        for (j, b) in g.layers.last_mut().unwrap().bias.iter_mut().enumerate() {
+            *b += [1e-6, -1e-6, 2e-6][j];
+        }
+        let set = InputSet::uniform_box(20, -1.0, 1.0).unwrap();
+        // f's labels vary over the box (else there is no boundary to find)
+        let labels: std::collections::BTreeSet<usize> = (0..200).map(|_| argmax(&f.eval(&set.sample(&mut rng)))).collect();
+        if labels.len() < 2 {
+            continue;
+        }
+        let mut r = LabelRequest::top1(set.clone());
+        r.samples = 100;
+        r.time_limit = Some(5.0);
+        let report = decide_labels(&f, &g, &r).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Counterexample, "case {case}: {report:?}");
+        let c = report.counterexample.unwrap();
+        assert!(set.contains(&c.input, 0.0), "case {case}: outside the box");
+        assert_ne!(argmax(&f.eval(&c.input)), argmax(&g.eval(&c.input)), "case {case}: not a flip");
+        assert_eq!((argmax(&f.eval(&c.input)), argmax(&g.eval(&c.input))), (c.reference_label, c.compressed_label));
+        found += 1;
+    }
+    assert!(found >= 4, "only {found} cases had a boundary");
+}
+
 /// A polytope that cuts the disagreement band away: no counterexample may be
 /// reported from outside it (sampling and projection only see the box).
 #[test]

@@ -52,7 +52,11 @@
 //!
 //! **Pairing.** Neuron `i` of `f` is paired with neuron `i` of `g`; a
 //! structurally pruned `g` is first padded back to `f`'s widths through its
-//! kept-neuron map ([`align`]), which does not change its function. Pairs that
+//! kept-neuron map ([`align`]), which does not change its function. A
+//! quantiser of `g` pairs with an identity or ReLU neuron of `f` through
+//! its gap ([`crate::activation::Activation::gap_to`]), and onnxruntime's
+//! int8 layout (an input quantiser, a quantised output read by an identity
+//! layer) is brought to `f`'s structure first ([`Alignment`]). Pairs that
 //! cannot be aligned (different depths, activations or graphs) fall back to
 //! separate linear bounds, `Delta y in [l_f - u_g, u_f - l_g]`.
 
