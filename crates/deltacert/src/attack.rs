@@ -131,10 +131,23 @@ pub fn attack(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling
     attack_from(f, g, set, coupling, norm, settings, &[])
 }
 
-/// [`attack`] with extra gradient-ascent starts `seeds` (raw units; both
-/// networks see the seed, projected into the set), for example the corners
-/// where a bound's linear relaxation of each output difference is largest.
-pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings, seeds: &[Vec<f64>]) -> Witness {
+/// A gradient-ascent start: an input (raw units) and, optionally, the
+/// objective it ascends, `sign * (f_j - g_j)` for `(j, sign)` (otherwise, and
+/// for the L2 norm, each step ascends the output with the largest error).
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// The start (both networks see it, projected into the set).
+    pub input: Vec<f64>,
+    /// `(j, sign)`: the output and sign to ascend.
+    pub objective: Option<(usize, f64)>,
+}
+
+/// [`attack`] with extra gradient-ascent starts `seeds`, for example the
+/// corners where a bound's linear relaxation of each output difference is
+/// largest, each ascending its own output's objective: the greedy choice of
+/// the currently largest error never climbs towards an output that only
+/// grows far from the start (a quantised output that saturates).
+pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings, seeds: &[Seed]) -> Witness {
     let problem = Problem { f, g, set, coupling, norm };
     let outputs = f.output_dim();
     // sampling, in parallel chunks with their own seeds
@@ -178,20 +191,27 @@ pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCou
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
     // starts: the best half from sampling,
     let mut rng = rand::rngs::StdRng::seed_from_u64(settings.seed ^ 0x5eed);
-    let mut starts: Vec<(Vec<f64>, Vec<f64>)> = candidates.iter().take(settings.starts.div_ceil(2)).map(|(_, x, xg)| (x.clone(), xg.clone())).collect();
+    let mut starts: Vec<(Vec<f64>, Vec<f64>, Ascent)> = candidates.iter().take(settings.starts.div_ceil(2)).map(|(_, x, xg)| (x.clone(), xg.clone(), Ascent::Largest)).collect();
     // then the seeds, then random points, `settings.starts` in all
+    let mut pushes = Vec::new();
     for seed in seeds.iter().take(settings.starts.saturating_sub(starts.len())) {
-        let (mut x, mut xg) = (seed.clone(), seed.clone());
+        let (mut x, mut xg) = (seed.input.clone(), seed.input.clone());
         problem.project(&mut x, &mut xg);
-        starts.push((x, xg));
+        let objective = seed.objective.filter(|(j, _)| *j < outputs);
+        if let Some((j, direction)) = objective.filter(|_| pushes.len() < SATURATION_STARTS) {
+            pushes.push((x.clone(), xg.clone(), Ascent::ReferenceThenObjective(j, direction)));
+        }
+        starts.push((x, xg, objective.map_or(Ascent::Largest, |(j, direction)| Ascent::Objective(j, direction))));
     }
     while starts.len() < settings.starts {
-        starts.push(problem.sample(&mut rng));
+        let (x, xg) = problem.sample(&mut rng);
+        starts.push((x, xg, Ascent::Largest));
     }
+    starts.extend(pushes);
     // no feasible sample at all (a thin polytope): 0 is still a valid lower
     // bound, but there is no witness
     let mut best: Option<(f64, Vec<f64>, Vec<f64>)> = candidates.first().cloned();
-    let ascended: Vec<((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize)> = starts.into_par_iter().map(|(x, xg)| ascend(&problem, x, xg, settings.steps)).collect();
+    let ascended: Vec<((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize)> = starts.into_par_iter().map(|(x, xg, objective)| ascend(&problem, x, xg, objective, settings.steps)).collect();
     for (result, po, count) in ascended {
         merge_per_output(&mut per_output, &po);
         evaluations += count;
@@ -208,6 +228,26 @@ pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCou
     }
 }
 
+/// Extra starts (beyond [`AttackSettings::starts`]) from the first seeds
+/// with an objective `(j, sign)` that first push `sign * f_j` alone: where
+/// `g`'s output saturates (a quantised output held at its top level), the
+/// error `f_j - g_j` grows only once `f_j` has crossed the cap, and the
+/// gradient of the difference (zero for `g` only beyond the cap) does not
+/// lead there.
+const SATURATION_STARTS: usize = 4;
+
+/// What one gradient-ascent start climbs (L-inf; the L2 norm always ascends
+/// `||f - g||^2`).
+#[derive(Debug, Clone, Copy)]
+enum Ascent {
+    /// The output with the currently largest error.
+    Largest,
+    /// `sign * (f_j - g_j)`.
+    Objective(usize, f64),
+    /// `sign * f_j` for the first half of the steps, then `sign * (f_j - g_j)`.
+    ReferenceThenObjective(usize, f64),
+}
+
 /// The sign of `v`: 0 for 0 (and NaN), unlike `f64::signum`, so a coordinate
 /// the error does not depend on stays where it is.
 fn sign(v: f64) -> f64 {
@@ -221,8 +261,9 @@ fn sign(v: f64) -> f64 {
 }
 
 /// Projected sign-gradient ascent with a step shrinking from 10% to 0.1% of
-/// the box width; returns the best feasible point seen.
-fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) -> ((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize) {
+/// the box width, climbing what `ascent` says; returns the best feasible
+/// point seen.
+fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, ascent: Ascent, steps: usize) -> ((f64, Vec<f64>, Vec<f64>), Vec<f64>, usize) {
     let width: Vec<f64> = problem.set.lower().iter().zip(problem.set.upper()).map(|(l, u)| u - l).collect();
     let mut per_output = vec![0.0; problem.f.output_dim()];
     // random starts may lie outside a polytope: they count only if feasible
@@ -240,12 +281,19 @@ fn ascend(problem: &Problem, mut x: Vec<f64>, mut xg: Vec<f64>, steps: usize) ->
         let weights: Vec<f64> = match problem.norm {
             Norm::L2 => d.clone(),
             Norm::Linf => {
-                let j = (0..d.len()).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())).unwrap_or(0);
-                (0..d.len()).map(|i| if i == j { sign(d[j]) } else { 0.0 }).collect()
+                let (j, direction) = match ascent {
+                    Ascent::Objective(j, direction) | Ascent::ReferenceThenObjective(j, direction) => (j, direction),
+                    Ascent::Largest => {
+                        let j = (0..d.len()).max_by(|&a, &b| d[a].abs().total_cmp(&d[b].abs())).unwrap_or(0);
+                        (j, sign(d[j]))
+                    }
+                };
+                (0..d.len()).map(|i| if i == j { direction } else { 0.0 }).collect()
             }
         };
         let grad_f = problem.f.gradient(&x, &weights);
-        let grad_g = problem.g.gradient(&xg, &weights);
+        let reference_only = matches!(ascent, Ascent::ReferenceThenObjective(..)) && problem.norm == Norm::Linf && 2 * step < steps;
+        let grad_g = if reference_only { vec![0.0; xg.len()] } else { problem.g.gradient(&xg, &weights) };
         let rate = 0.1 * (0.01f64).powf(step as f64 / steps.max(1) as f64);
         match problem.coupling {
             InputCoupling::Same => {

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 pub use crate::methods::auto::{AUTO_SDP_MAX_DIM, DEFAULT_AUTO_SECONDS};
 pub use crate::methods::Method;
-pub use crate::report::{AttackEvidence, BoundReport, Decision, Evidence, PropagateEvidence, SlopeEvidence, Status, UnionMember};
+pub use crate::report::{AttackEvidence, BoundReport, Decision, Evidence, PropagateEvidence, SlopeEvidence, Status, UnionMember, WitnessSaturation};
 
 /// Everything needed to bound one pair.
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ fn merge_reports(a: BoundReport, b: BoundReport) -> BoundReport {
         _ if certified_bound.is_some() => Status::Certified,
         _ => Status::NoCertificate,
     };
-    let (lower_bound, witness, witness_compressed) = if b.lower_bound > a.lower_bound { (b.lower_bound, b.witness, b.witness_compressed) } else { (a.lower_bound, a.witness, a.witness_compressed) };
+    let (lower_bound, witness, witness_compressed, witness_saturation) = if b.lower_bound > a.lower_bound { (b.lower_bound, b.witness, b.witness_compressed, b.witness_saturation) } else { (a.lower_bound, a.witness, a.witness_compressed, a.witness_saturation) };
     BoundReport {
         status,
         norm: a.norm,
@@ -223,6 +223,7 @@ fn merge_reports(a: BoundReport, b: BoundReport) -> BoundReport {
         lower_bound,
         witness,
         witness_compressed,
+        witness_saturation,
         per_output_lower,
         ratio: certified_bound.filter(|_| lower_bound > 0.0).map(|c| c / lower_bound),
         method: a.method,
@@ -532,6 +533,7 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
         Some(x) => error_lower_bound(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x), request.norm),
         None => 0.0,
     };
+    let witness_saturation = raw_witness.as_ref().map(|x| WitnessSaturation::at(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x))).unwrap_or_default();
     let finite = outcome.certified.is_finite();
     let certified_bound = finite.then_some(outcome.certified);
     let status = if outcome.solver_bound.is_some() {
@@ -559,6 +561,7 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
         lower_bound: lower,
         witness: raw_witness,
         witness_compressed,
+        witness_saturation,
         per_output_lower,
         ratio: certified_bound.filter(|_| lower > 0.0).map(|b| b / lower),
         method: request.method,
@@ -587,6 +590,7 @@ fn identical_report(reference: &Network, request: &BoundRequest, start: Instant)
         lower_bound: 0.0,
         witness: request.set.contains(&witness, 0.0).then_some(witness),
         witness_compressed: None,
+        witness_saturation: WitnessSaturation::default(),
         per_output_lower: vec![0.0; outputs],
         ratio: None,
         method: request.method,
@@ -608,6 +612,7 @@ fn refused_report(reference: &Network, request: &BoundRequest, start: Instant, r
         lower_bound: 0.0,
         witness: None,
         witness_compressed: None,
+        witness_saturation: WitnessSaturation::default(),
         per_output_lower: vec![0.0; outputs],
         ratio: None,
         method: request.method,

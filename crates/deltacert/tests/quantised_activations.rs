@@ -457,3 +457,25 @@ fn milp_is_sound_and_exact_on_two_input_quantised_pairs() {
     }
     println!("{cases} pairs in {:.1} s: (solver bound - lower bound) / (1 + bound) <= {worst:.2e}", start.elapsed().as_secs_f64());
 }
+
+/// A quantised output that saturates caps `g`: `f(x) = 2x` against `g(x) =
+/// Q(2x)` with top level 25.5 over `x in [0, 15]` errs by up to `30 - 25.5 =
+/// 4.5` at `x = 15`. The lower-bound search climbs to the cap, the report
+/// says which output is held at which level, and the bound covers it.
+#[test]
+fn a_saturated_output_is_found_and_reported() {
+    let f = Network { input_dim: 1, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(1, 1, vec![2.0]), vec![0.0], Activation::Identity)], kept_neurons: None, source_dtype: "float64".into(), output_softmax: false };
+    let quantiser = Activation::Quantize { scale: 0.1f32 as f64, zero_point: 0.0, qmin: 0.0, qmax: 255.0 };
+    let g = Network { layers: vec![Layer::dense(0, Matrix::from_rows(1, 1, vec![2.0]), vec![0.0], quantiser), identity_layer(1, 1, Activation::Identity)], ..f.clone() };
+    g.validate().unwrap();
+    let set = InputSet::uniform_box(1, 0.0, 15.0).unwrap();
+    let report = bound(&f, &g, &BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::PROPAGATE)).unwrap();
+    let cap = 255.0 * (0.1f32 as f64);
+    assert!(report.lower_bound >= 30.0 - cap - 1e-9, "lower bound {} below the saturation error", report.lower_bound);
+    assert!(report.certified_bound.unwrap() >= report.lower_bound);
+    let saturated = &report.witness_saturation.compressed;
+    assert_eq!(saturated.len(), 1, "{saturated:?}");
+    assert!(saturated[0].outputs && saturated[0].at_top == vec![0] && saturated[0].layer == 1, "{saturated:?}");
+    assert_eq!(saturated[0].top_level, cap);
+    assert!(report.witness_saturation.reference.is_empty());
+}

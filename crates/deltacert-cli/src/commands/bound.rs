@@ -255,6 +255,29 @@ fn headline(report: &BoundReport, args: &BoundArgs) -> String {
     }
 }
 
+/// Plain lines on the quantisers clamping at the witness: which outputs a
+/// quantised output holds at its top or bottom level, and how many hidden
+/// neurons clamp (a folded ReLU's bottom clamp is not counted).
+pub fn saturation_lines(saturation: &deltacert::bound::WitnessSaturation) -> Vec<String> {
+    let list = |v: &[usize]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let mut lines = Vec::new();
+    for (name, layers) in [("f", &saturation.reference), ("g", &saturation.compressed)] {
+        for s in layers.iter() {
+            for (neurons, side, level) in [(&s.at_top, "top", s.top_level), (&s.at_bottom, "bottom", s.bottom_level)] {
+                if neurons.is_empty() {
+                    continue;
+                }
+                lines.push(if s.outputs {
+                    format!("{name}'s quantised output (layer {}) holds output{} {} at its {side} level {level:.6e} at the witness", s.layer, if neurons.len() > 1 { "s" } else { "" }, list(neurons))
+                } else {
+                    format!("{name}'s quantiser at layer {}: {} neuron{} at the {side} level {level:.6e} at the witness", s.layer, neurons.len(), if neurons.len() > 1 { "s" } else { "" })
+                });
+            }
+        }
+    }
+    lines
+}
+
 fn print_human(report: &BoundReport, args: &BoundArgs) {
     println!("{}", headline(report, args));
     let norm = norm_text(args);
@@ -273,6 +296,9 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     }
     if let Some(xg) = &report.witness_compressed {
         println!("           (compressed network's input x' = {xg:?})");
+    }
+    for line in saturation_lines(&report.witness_saturation) {
+        println!("saturated: {line}");
     }
     if let Some(r) = report.ratio {
         println!("ratio:     certified / observed = {r:.4}");

@@ -19,7 +19,7 @@ pub mod milp;
 pub mod propagate;
 pub mod sdp;
 
-use crate::attack::{attack_from, AttackSettings, Witness};
+use crate::attack::{attack_from, AttackSettings, Seed, Witness};
 
 /// Samples drawn for the witness once decide mode is already proven.
 pub const TOKEN_SAMPLES: usize = 16;
@@ -180,7 +180,12 @@ impl<'a> MethodContext<'a> {
     }
     fn run_attack(&self, settings: &AttackSettings) -> &Witness {
         // the corners where the root bound's relaxation of each output is largest, in raw units
-        let seeds: Vec<Vec<f64>> = if settings.starts == 0 { Vec::new() } else { self.root.bounds.as_ref().map_or_else(Vec::new, |b| b.corners.iter().map(|c| crate::bound::to_raw(self.reference, c)).collect()) };
+        // (each seeded start ascends that output's objective)
+        let seeds: Vec<Seed> = if settings.starts == 0 {
+            Vec::new()
+        } else {
+            self.root.bounds.as_ref().map_or_else(Vec::new, |b| b.corners.iter().enumerate().map(|(i, c)| Seed { input: crate::bound::to_raw(self.reference, c), objective: b.corner_objectives.get(i).copied() }).collect())
+        };
         &self.witness.get_or_init(|| (attack_from(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds), settings.clone())).0
     }
     /// The attack's result and settings if it ran.

@@ -79,6 +79,23 @@ impl InputTransform {
     }
 }
 
+/// A quantiser layer clamping at some input ([`Network::saturated_quantisers`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Saturation {
+    /// The layer (1-based).
+    pub layer: usize,
+    /// Whether its neurons are the network's outputs (read by an identity output layer).
+    pub outputs: bool,
+    /// Neurons held at the top level.
+    pub at_top: Vec<usize>,
+    /// Neurons held at the bottom level.
+    pub at_bottom: Vec<usize>,
+    /// The top level `s (qmax - z)`.
+    pub top_level: f64,
+    /// The bottom level `s (qmin - z)`.
+    pub bottom_level: f64,
+}
+
 /// Largest parameter magnitude [`Network::validate`] accepts: beyond it,
 /// products of weights and bounds overflow f64 in a few layers.
 pub const MAX_PARAMETER_MAGNITUDE: f64 = 1e100;
@@ -253,6 +270,40 @@ impl Network {
             acts.push(pre.into_iter().map(|v| layer.activation.eval(v)).collect());
         }
         acts
+    }
+
+    /// The quantiser layers whose clamp is active at a raw input: neurons
+    /// held at the top level `s (qmax - z)` (their rounded quotient lies
+    /// above `qmax`), and at the bottom level where the bottom clamp is not
+    /// a folded ReLU (zero point above `qmin`) or the layer feeds the
+    /// outputs. A quantised output that saturates caps `g`'s outputs: the
+    /// error at a witness is often that cap, which the report says plainly.
+    pub fn saturated_quantisers(&self, raw_input: &[f64]) -> Vec<Saturation> {
+        let first = match &self.input_transform {
+            Some(t) => t.apply(raw_input),
+            None => raw_input.to_vec(),
+        };
+        let mut acts = vec![first];
+        let mut found = Vec::new();
+        let depth = self.layers.len();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let pre = self.pre_activation(layer, &acts);
+            if let crate::activation::Activation::Quantize { scale, zero_point, qmin, qmax } = layer.activation {
+                // the layer's neurons are the outputs when an identity output layer only reads them
+                let feeds_outputs = index + 2 == depth && {
+                    let last = &self.layers[depth - 1];
+                    last.activation == crate::activation::Activation::Identity && last.terms.len() == 1 && last.terms[0].weights.rows == last.terms[0].weights.cols && last.terms[0].weights == Matrix::identity(last.width()) && last.bias.iter().all(|b| *b == 0.0)
+                };
+                let level = |v: f64| (v / scale).round_ties_even() + zero_point;
+                let at_top: Vec<usize> = (0..pre.len()).filter(|&i| level(pre[i]) > qmax).collect();
+                let at_bottom: Vec<usize> = if zero_point > qmin || feeds_outputs { (0..pre.len()).filter(|&i| level(pre[i]) < qmin).collect() } else { Vec::new() };
+                if !at_top.is_empty() || !at_bottom.is_empty() {
+                    found.push(Saturation { layer: index + 1, outputs: feeds_outputs, at_top, at_bottom, top_level: scale * (qmax - zero_point), bottom_level: scale * (qmin - zero_point) });
+                }
+            }
+            acts.push(pre.into_iter().map(|v| layer.activation.eval(v)).collect());
+        }
+        found
     }
 
     /// The pre-activation of `layer` given the earlier activation vectors.

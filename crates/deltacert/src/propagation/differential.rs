@@ -119,6 +119,10 @@ pub struct DifferentialBounds {
     /// worst bound first: starting points for the lower-bound search.
     #[serde(skip)]
     pub corners: Vec<Vec<f64>>,
+    /// The objective of each corner: output `j` and sign `+1` (`Delta y_j`)
+    /// or `-1` (`-Delta y_j`).
+    #[serde(skip)]
+    pub corner_objectives: Vec<(usize, f64)>,
     /// Per input coordinate, `|coefficient| * width` of the worst output
     /// objective's final linear bound: a hint for splitting.
     pub influence: Vec<f64>,
@@ -614,6 +618,7 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
         hidden: Vec::new(),
         candidate: region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect(),
         corners: Vec::new(),
+        corner_objectives: Vec::new(),
         influence: (0..n).map(|i| region.upper[i] - region.lower[i]).collect(),
         unstable_neurons: unstable_count(f, &bounds_f) + unstable_count(g, bounds_g),
         differential: false,
@@ -671,9 +676,12 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             delta_lower[i] = delta_lower[i].max(down(bf.pre_lower[i] - bg.pre_upper[i]));
         }
         if k + 1 == depth {
-            let mut objectives: Vec<&(f64, Vec<f64>, Vec<f64>)> = upper_rows.iter().chain(&lower_rows).collect();
-            objectives.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let corners = objectives.iter().map(|o| o.1.clone()).collect();
+            // every output objective +-Delta y_j with its row
+            let mut objectives: Vec<(&(f64, Vec<f64>, Vec<f64>), usize, f64)> = upper_rows.iter().enumerate().map(|(j, o)| (o, j, 1.0)).chain(lower_rows.iter().enumerate().map(|(j, o)| (o, j, -1.0))).collect();
+            objectives.sort_by(|a, b| b.0 .0.total_cmp(&a.0 .0));
+            let corners = objectives.iter().map(|o| o.0 .1.clone()).collect();
+            let corner_objectives = objectives.iter().map(|o| (o.1, o.2)).collect();
+            let objectives: Vec<&(f64, Vec<f64>, Vec<f64>)> = objectives.iter().map(|o| o.0).collect();
             // an output layer of width 0 has no objective: the box centre and
             // no influence stand in
             let (candidate, influence) = match objectives.iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
@@ -686,6 +694,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
                 hidden,
                 candidate,
                 corners,
+                corner_objectives,
                 influence,
                 unstable_neurons: unstable,
                 differential: true,

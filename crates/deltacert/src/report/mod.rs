@@ -50,6 +50,10 @@ pub struct BoundReport {
     pub witness_compressed: Option<Vec<f64>>,
     /// `linf`: the largest observed `|f_j - g_j|` per output.
     pub per_output_lower: Vec<f64>,
+    /// Quantiser layers clamping at the witness, per network (a saturated
+    /// quantised output caps the network's outputs there).
+    #[serde(skip_serializing_if = "WitnessSaturation::is_empty")]
+    pub witness_saturation: WitnessSaturation,
     /// `certified_bound / lower_bound`.
     pub ratio: Option<f64>,
     /// Method used.
@@ -60,6 +64,26 @@ pub struct BoundReport {
     pub note: Option<String>,
     /// What each method did: its bounds, sizes, solver statuses and checks.
     pub details: Evidence,
+}
+
+/// Quantiser layers clamping at a witness ([`crate::network::Network::saturated_quantisers`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WitnessSaturation {
+    /// In the reference network `f`, at `x`.
+    pub reference: Vec<crate::network::Saturation>,
+    /// In the compressed network `g`, at its input.
+    pub compressed: Vec<crate::network::Saturation>,
+}
+
+impl WitnessSaturation {
+    /// At the witness `x` (`f`'s input) and `x_g` (`g`'s input).
+    pub fn at(reference: &crate::network::Network, compressed: &crate::network::Network, x: &[f64], x_g: &[f64]) -> Self {
+        WitnessSaturation { reference: reference.saturated_quantisers(x), compressed: compressed.saturated_quantisers(x_g) }
+    }
+    /// No quantiser clamps.
+    pub fn is_empty(&self) -> bool {
+        self.reference.is_empty() && self.compressed.is_empty()
+    }
 }
 
 /// What one bound method did, in its own typed form (the SDP's sizes and
