@@ -1,7 +1,10 @@
 //! Lower bounds: the largest error actually observed, and where.
 //!
 //! Uniform sampling of the input set, then projected (sign-)gradient ascent on
-//! the error from the best samples and from random points. Every reported
+//! the error from the best samples, from random points, and from seeds (the
+//! corners where a bound's relaxation of each output difference is largest,
+//! each climbing its own output's difference; a few first push the reference
+//! output alone, towards a quantised output's cap). Every reported
 //! number is an evaluated `||f(x) - g(x')||` at a feasible input pair, so it is
 //! a true lower bound on the worst case.
 
