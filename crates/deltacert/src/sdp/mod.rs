@@ -174,7 +174,9 @@ pub fn solve_bytes(dim: usize) -> f64 {
 /// check's three dense `d x d` matrices, the Cholesky copy and the
 /// eigenvalue workspace (about 6 `d^2` doubles), the constraints' factors.
 pub fn first_order_bytes(dim: usize, factor_terms: usize) -> f64 {
-    48.0 * (dim * dim) as f64 + 16.0 * factor_terms as f64 + 1e7
+    // the factors (16 bytes a term) and, for long factors packed as dense
+    // columns (at least d/4 terms each), five d x m matrices (160 bytes a term)
+    48.0 * (dim * dim) as f64 + 176.0 * factor_terms as f64 + 1e7
 }
 
 /// Certifies a bound with the SDP (docs/method.md §2–5), with `settings.time_limit`
