@@ -38,7 +38,7 @@
 //! the argmax, its ties and their first-index rule are the logits' own, and
 //! the confidence `softmax(f)_c` is computed from the logits anyway.
 
-use crate::bound::output_enclosure;
+use crate::bound::{output_enclosure, WitnessSaturation};
 use crate::branch_and_bound::{Piece, SplitProblem};
 use crate::error::{invalid_option, shape, Result};
 use crate::input_set::InputSet;
@@ -109,6 +109,10 @@ pub struct LabelCounterexample {
     pub compressed_outputs: Vec<f64>,
     /// A certified lower bound on `softmax(f(x))` at `f`'s label.
     pub reference_confidence_lower: f64,
+    /// Quantiser layers clamping at the input (a quantised output held at
+    /// its cap can be why the labels differ).
+    #[serde(skip_serializing_if = "WitnessSaturation::is_empty")]
+    pub saturation: WitnessSaturation,
 }
 
 /// Why the proof search stopped.
@@ -238,7 +242,7 @@ fn check_point(f: &Network, g: &Network, x: &[f64], confidence: Option<f64>) -> 
     if confidence.is_some_and(|threshold| p < threshold) {
         return None;
     }
-    Some(LabelCounterexample { input: x.to_vec(), reference_label: c, compressed_label: d, reference_outputs: f.eval(x), compressed_outputs: g.eval(x), reference_confidence_lower: p })
+    Some(LabelCounterexample { input: x.to_vec(), reference_label: c, compressed_label: d, reference_outputs: f.eval(x), compressed_outputs: g.eval(x), reference_confidence_lower: p, saturation: WitnessSaturation::at(f, g, x, x) })
 }
 
 /// Sampling and sign-gradient steps on `g`'s margin against `f`'s label,

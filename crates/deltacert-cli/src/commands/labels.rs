@@ -116,6 +116,9 @@ fn print_human(report: &LabelReport) {
         println!("f(x):      {:?}", c.reference_outputs);
         println!("g(x):      {:?}", c.compressed_outputs);
         println!("f's confidence at its label >= {:.6}", c.reference_confidence_lower);
+        for line in super::bound::saturation_lines(&c.saturation) {
+            println!("saturated: {line}");
+        }
     }
     println!("search:    {} pieces bounded, {} open, depth {}, {} inputs evaluated, {:.2} s", report.pieces_bounded, report.pieces_open, report.max_depth, report.evaluations, report.seconds);
 }
