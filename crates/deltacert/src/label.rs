@@ -319,7 +319,11 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
     }
     // f itself changes label in the set: look between its two labels
     let mut used = evaluations + steps;
-    let centre = &scored[0];
+    // the segment starts inside the set: the centre (projected into the box,
+    // which a polytope may still exclude), else the best point inside
+    let Some(centre) = std::iter::once(&scored[0]).chain(best.iter().copied()).find(|s| set.contains(&s.2, 0.0)) else {
+        return (None, used);
+    };
     // up to two ends per other label of f (each label pair has its own boundary)
     let mut per_label = vec![0usize; f.output_dim()];
     let mut ends: Vec<Vec<f64>> = Vec::new();
@@ -338,7 +342,7 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         if Instant::now() >= deadline {
             break;
         }
-        let (found, spent) = between_boundaries(f, g, &centre.2, &end, request.confidence);
+        let (found, spent) = between_boundaries(f, g, set, &centre.2, &end, request.confidence);
         used += spent;
         if found.is_some() {
             return (found, used);
@@ -379,10 +383,11 @@ fn cross_reference_boundary(f: &Network, start: &[f64], c: usize, set: &InputSet
 /// with different labels of `f`), `g`'s generally changes nearby but not at
 /// the same point: bisection finds the first change of each network's label
 /// along the segment, and between the two changes the labels differ. Points
-/// between them are re-checked by [`check_point`] (a theorem, not a float
-/// comparison), so only a separation wide enough for certified labels
-/// counts. Returns the counterexample (if any) and the evaluations spent.
-fn between_boundaries(f: &Network, g: &Network, a: &[f64], b: &[f64], confidence: Option<f64>) -> (Option<LabelCounterexample>, usize) {
+/// between them that lie in `set` are re-checked by [`check_point`] (a
+/// theorem, not a float comparison), so only a separation wide enough for
+/// certified labels counts. Returns the counterexample (if any) and the
+/// evaluations spent.
+fn between_boundaries(f: &Network, g: &Network, set: &InputSet, a: &[f64], b: &[f64], confidence: Option<f64>) -> (Option<LabelCounterexample>, usize) {
     let point = |t: f64| -> Vec<f64> { a.iter().zip(b).map(|(p, q)| p + t * (q - p)).collect() };
     let c = argmax(&f.eval(a));
     let mut evaluations = 1;
@@ -407,6 +412,10 @@ fn between_boundaries(f: &Network, g: &Network, a: &[f64], b: &[f64], confidence
     let (low, high) = (t_f.min(t_g), t_f.max(t_g));
     for fraction in [0.5, 0.25, 0.75, 0.1, 0.9] {
         let x = point(low + fraction * (high - low));
+        // the segment lies in the convex set, but its rounded points may not
+        if !set.contains(&x, 0.0) {
+            continue;
+        }
         if let Some(found) = check_point(f, g, &x, confidence) {
             return (Some(found), evaluations);
         }
@@ -483,7 +492,8 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
             let search_deadline = Instant::now() + std::time::Duration::from_secs_f64(0.2 * seconds).min(deadline.saturating_duration_since(Instant::now()));
             let (found, evaluations) = search_counterexample(reference, compressed, request, search_deadline);
             report.evaluations = evaluations;
-            if let Some(found) = found {
+            // every search path checks membership; this is the last word on it
+            if let Some(found) = found.filter(|c| request.set.contains(&c.input, 0.0)) {
                 report.answer = LabelAnswer::Counterexample;
                 report.counterexample = Some(found);
                 report.stop = LabelStop::Counterexample;

@@ -117,6 +117,20 @@ fn a_flip_at_the_reference_boundary_is_found() {
     assert!(found >= 4, "only {found} cases had a boundary");
 }
 
+/// The boundary search starts inside the set and reports only points inside
+/// it: f and g agree on the polytope `x0 + x1 <= -1.5` and differ only on
+/// `-1 < x0 + x1 < -0.8`, outside it, where the box's centre lies.
+#[test]
+fn boundary_counterexamples_stay_inside_a_polytope() {
+    let f = affine([0.0, 0.0, -1.0, -1.0], [0.0, -1.0]);
+    let g = affine([0.0, 0.0, -1.0, -1.0], [0.0, -0.8]);
+    let set = InputSet::from_box(vec![-1.0; 2], vec![1.0; 2]).unwrap().with_polytope(vec![(vec![1.0, 1.0], -1.5)]).unwrap();
+    let mut r = LabelRequest::top1(set.clone());
+    r.time_limit = Some(3.0);
+    let report = decide_labels(&f, &g, &r).unwrap();
+    assert_ne!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+}
+
 /// A polytope that cuts the disagreement band away: no counterexample may be
 /// reported from outside it (sampling and projection only see the box).
 #[test]
