@@ -28,7 +28,8 @@ pub struct AttackSettings {
     /// find the worst case and 10,000 samples only cost time (1.2 s of a
     /// 1.6 s call), so the default keeps sampling near 0.1 s on any network.
     pub sample_work: Option<f64>,
-    /// Gradient-ascent starts.
+    /// Gradient-ascent starts (up to four more run from seeds with an
+    /// objective, pushing the reference output alone first).
     pub starts: usize,
     /// Steps per start.
     pub steps: usize,
