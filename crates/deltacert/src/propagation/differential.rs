@@ -130,6 +130,11 @@ pub struct DifferentialBounds {
     pub unstable_neurons: usize,
     /// Whether the differential propagation ran (false: separate bounds).
     pub differential: bool,
+    /// The fixed relaxation lines of every hidden layer: `(Delta a in
+    /// Delta v, a_f in v_f)` per neuron (empty on fallback); what
+    /// [`DifferentialPair::output_certificate`] substitutes through.
+    #[serde(skip)]
+    pub lines: Vec<(Vec<LinearBounds>, Vec<LinearBounds>)>,
 }
 
 impl DifferentialBounds {
@@ -546,6 +551,64 @@ impl<'a> DifferentialPair<'a> {
     }
 }
 
+/// The multipliers behind one output bound of a propagation: substituting
+/// back from `sign * Delta y_j`, the coefficient each hidden neuron's
+/// `Delta a` and `a_f` had when its relaxation line replaced it, and the
+/// final coefficients on the input. With them,
+///
+/// ```text
+/// sign * Delta y_j + sum_i |c_i| (line_i - activation_i) + sum_k |d_k| (bound_k - x_k) = const
+/// ```
+///
+/// holds identically (each `|c_i| (line - activation)` is a nonnegative
+/// fact on the set: the upper line's gap where `c_i >= 0`, the lower
+/// line's where `c_i < 0`; likewise the box's sides for the input): the
+/// propagation's bound as a Lagrangian certificate, which the SDP takes as
+/// its first-order solver's start.
+#[derive(Debug, Clone)]
+pub struct OutputCertificate {
+    /// Per hidden layer, the coefficients on `Delta a` and on `a_f` of every neuron.
+    pub layers: Vec<(Vec<f64>, Vec<f64>)>,
+    /// The coefficients on the input `x`.
+    pub input: Vec<f64>,
+}
+
+impl DifferentialPair<'_> {
+    /// Whether the pair propagates as it is (the same layers and widths and
+    /// activations, no quantiser moved into the region, no padding): then
+    /// layer `k`, neuron `i` of the propagation is that neuron of `f` and `g`.
+    pub fn is_plain(&self) -> bool {
+        let Some((alignment, _, _)) = &self.aligned else { return false };
+        alignment.input_quantiser.is_none()
+            && self.compressed.kept_neurons.is_none()
+            && alignment.reference.layers.len() == self.reference.layers.len()
+            && alignment.compressed.layers.len() == self.compressed.layers.len()
+            && self.reference.layers.iter().zip(&self.compressed.layers).all(|(a, b)| a.activation == b.activation && a.width() == b.width())
+    }
+
+    /// The certificate of `sign * Delta y_output`'s bound in `bounds` (a
+    /// propagation of this plain pair over the box `region`, fixed slopes):
+    /// None when the pair is not plain or the bounds are a fallback.
+    pub fn output_certificate(&self, region: &DifferentialRegion, bounds: &DifferentialBounds, output: usize, sign: f64) -> Option<OutputCertificate> {
+        if !self.is_plain() || !bounds.differential {
+            return None;
+        }
+        let (_, pairs, _) = self.aligned.as_ref()?;
+        let depth = pairs.len();
+        if bounds.lines.len() + 1 != depth || output >= self.reference.output_dim() {
+            return None;
+        }
+        let mut backward = Backward::start(&pairs[depth - 1], &[output], sign);
+        let mut record = Vec::new();
+        for j in (0..depth - 1).rev() {
+            backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], Some(&mut record));
+        }
+        record.reverse();
+        let _ = region;
+        Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec() })
+    }
+}
+
 /// The region of `g` after its input quantiser `Q` moved into it: `g`'s
 /// first layer now reads `x'' = Q(x')`, so its box is the image of `x'`'s
 /// box (`Q` is monotone, ends enclosed outward) and the shift `x - x'' = (x
@@ -622,6 +685,7 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
         influence: (0..n).map(|i| region.upper[i] - region.lower[i]).collect(),
         unstable_neurons: unstable_count(f, &bounds_f) + unstable_count(g, bounds_g),
         differential: false,
+        lines: Vec::new(),
         compressed_hidden: Vec::new(),
         reference_bounds: bounds_f,
     }
@@ -698,6 +762,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
                 influence,
                 unstable_neurons: unstable,
                 differential: true,
+                lines: delta_relax.into_iter().zip(reference_relax).collect(),
                 compressed_hidden,
                 reference_bounds: bounds_f,
             };

@@ -26,7 +26,7 @@ use crate::problem::InputCoupling;
 use qc::{Constraint, QcOptions};
 use rayon::prelude::*;
 use serde::Serialize;
-use solve::{SdpProblem, SolveStatus};
+use solve::{Multipliers, SdpProblem, SolveStatus};
 use std::collections::BTreeMap;
 
 /// Which quadratic constraints to use.
@@ -237,6 +237,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     if first_order {
         constraints.extend(qc::magnitude_constraints(&lifted));
     }
+    // differential propagation's certificate, as the first-order solver's start
+    let warm = if first_order { propagation_start(prepared, &lifted, norm) } else { None };
+    let propagation_offset = constraints.len();
+    if let Some(w) = &warm {
+        constraints.extend(w.facts.constraints.iter().cloned());
+    }
     let mut counts = BTreeMap::new();
     for c in &constraints {
         *counts.entry(format!("{:?}", c.family).to_lowercase()).or_insert(0usize) += 1;
@@ -267,7 +273,14 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         r * lanes as f64 / objectives.len().max(1) as f64
     });
     let shared = std::sync::Arc::new(SharedData { constraints: constraints.clone(), distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
-    let run = |(name, objective): &(String, SymmetricSparse)| -> SolveReport {
+    let starts: Vec<Option<Multipliers>> = (0..objectives.len())
+        .map(|index| {
+            let w = warm.as_ref()?;
+            let (output, sign) = (index / 2, if index % 2 == 0 { 1.0 } else { -1.0 });
+            w.start(&lifted, &constraints, propagation_offset, output, sign)
+        })
+        .collect();
+    let run = |(index, (name, objective)): (usize, &(String, SymmetricSparse))| -> SolveReport {
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
                 return SolveReport {
@@ -289,7 +302,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     (None, left) => left,
                 };
                 let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
-                Some(first_order::solve(&problem, limit, None, &first_order::FirstOrderSettings::default()))
+                Some(first_order::solve(&problem, limit, starts[index].as_ref(), &first_order::FirstOrderSettings::default()))
             } else {
                 solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining)
             };
@@ -321,24 +334,42 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 SolveStatus::Limit => first_order,
                 _ => false,
             };
+            let check = |multipliers: &Multipliers| {
+                certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude).map(|mut checked| {
+                    // the objective's own entries were rounded when formed
+                    // (relative), and each may have lost up to 2 eta to underflow (absolute)
+                    let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
+                    let underflow = mul_up(mul_up(objective.entries.len() as f64, 2.0 * 5e-324), mul_up(largest, largest));
+                    checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), objective.magnitude(&lifted.coordinate_magnitude))), underflow);
+                    checked
+                })
+            };
             if checkable {
-                match certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), &outcome.multipliers, &lifted.coordinate_magnitude) {
-                    Ok(mut checked) => {
-                        // the objective's own entries were rounded when formed
-                        // (relative), and each may have lost up to 2 eta to underflow (absolute)
-                        let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
-                        let underflow = mul_up(mul_up(objective.entries.len() as f64, 2.0 * 5e-324), mul_up(largest, largest));
-                        checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), objective.magnitude(&lifted.coordinate_magnitude))), underflow);
-                        report.checked = Some(checked);
-                    }
+                match check(&outcome.multipliers) {
+                    Ok(checked) => report.checked = Some(checked),
                     Err(refusal) => report.refusal = Some(refusal.reason),
                 }
             } else {
                 report.refusal = Some(format!("solver status {}", outcome.solver_status));
             }
+            // the start itself (propagation's certificate) is checked too: the
+            // solver ranks iterates by its own value, which the check's rounding
+            // shift can overturn near the boundary of the domain
+            if let Some(start) = starts[index].as_ref().filter(|_| first_order) {
+                let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
+                let at_start = first_order::solve(&problem, Some(0.0), Some(start), &first_order::FirstOrderSettings::default());
+                if at_start.multipliers.gamma.is_finite() {
+                    if let Ok(checked) = check(&at_start.multipliers) {
+                        if report.checked.as_ref().is_none_or(|c| checked.value < c.value) {
+                            report.checked = Some(checked);
+                            report.refusal = None;
+                        }
+                    }
+                }
+            }
             report
     };
-    let solves: Vec<SolveReport> = if !parallel { objectives.iter().map(run).collect() } else { objectives.par_iter().map(run).collect() };
+    let solves: Vec<SolveReport> = if !parallel { objectives.iter().enumerate().map(run).collect() } else { objectives.par_iter().enumerate().map(run).collect() };
 
     let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
     let (bound, per_output, gamma_pair) = match norm {
@@ -376,6 +407,92 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         qc_options: options,
         constraints: counts,
         solves,
+    }
+}
+
+/// Differential propagation over the set (fixed slopes) of a plain pair
+/// seeing one input in a box, with its relaxations as linear facts of the
+/// lifted problem: the first-order solver starts from its certificate
+/// (docs/method.md §7b).
+struct PropagationStart {
+    /// The propagation's bounds (and lines).
+    bounds: crate::propagation::DifferentialBounds,
+    /// The multipliers of each output objective, from back-substitution.
+    certificates: Vec<[Option<crate::propagation::OutputCertificate>; 2]>,
+    /// The facts, appended to the constraints.
+    facts: qc::PropagationFacts,
+}
+
+/// Weight of the magnitude multipliers that make the start's quadratic part
+/// negative definite: they add this fraction of the start's bound.
+const START_MAGNITUDE_SHARE: f64 = 1e-3;
+
+fn propagation_start(prepared: &Prepared, lifted: &Lifted, norm: Norm) -> Option<PropagationStart> {
+    use crate::propagation::{DifferentialPair, DifferentialRegion};
+    let set = &prepared.set;
+    if norm != Norm::Linf || !matches!(prepared.coupling, InputCoupling::Same) || set.ball_constraint().is_some() || !set.polytope().is_empty() {
+        return None;
+    }
+    let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
+    if !pair.is_plain() {
+        return None;
+    }
+    let region = DifferentialRegion::same_input(set.lower().to_vec(), set.upper().to_vec());
+    let bounds = pair.bounds_within(&region, None);
+    if !bounds.differential {
+        return None;
+    }
+    let certificates = (0..lifted.difference.len()).map(|j| [1.0, -1.0].map(|sign| pair.output_certificate(&region, &bounds, j, sign))).collect();
+    let facts = qc::propagation_facts(lifted, set, &bounds.lines);
+    Some(PropagationStart { bounds, certificates, facts })
+}
+
+impl PropagationStart {
+    /// The start of objective `sign * Delta_output`: each fact's multiplier
+    /// from the certificate (`|coefficient|` on the line's gap that was
+    /// used), and on every magnitude constraint `m_t^2 - zeta_t^2 >= 0` a
+    /// small `eps_t` (together `START_MAGNITUDE_SHARE` of the bound), which
+    /// makes the quadratic part `-diag(eps)` negative definite: the start is
+    /// inside the solver's domain and its value is about the propagation's
+    /// bound.
+    fn start(&self, lifted: &Lifted, constraints: &[Constraint], offset: usize, output: usize, sign: f64) -> Option<Multipliers> {
+        let certificate = self.certificates.get(output)?[if sign > 0.0 { 0 } else { 1 }].as_ref()?;
+        let mut multipliers = vec![0.0; constraints.len()];
+        let mut place = |index: Option<usize>, value: f64| {
+            if let Some(k) = index {
+                if value > 0.0 && value.is_finite() {
+                    multipliers[offset + k] += value;
+                }
+            }
+        };
+        for (j, (delta, reference)) in certificate.layers.iter().enumerate() {
+            let facts = self.facts.neurons.get(j)?;
+            for (i, (&d, &r)) in delta.iter().zip(reference).enumerate() {
+                let [delta_upper, delta_lower, reference_upper, reference_lower] = facts.get(i).copied()?;
+                place(delta_upper, d);
+                place(delta_lower, -d);
+                place(reference_upper, r);
+                place(reference_lower, -r);
+            }
+        }
+        for (&c, sides) in certificate.input.iter().zip(&self.facts.input) {
+            place(sides[0], c);
+            place(sides[1], -c);
+        }
+        let bound = if sign > 0.0 { self.bounds.output_upper[output] } else { -self.bounds.output_lower[output] };
+        let scale = if bound.is_finite() { bound.abs().max(1e-12) } else { return None };
+        let magnitudes = constraints.iter().filter(|c| c.family == qc::Family::Magnitude).count().max(1) as f64;
+        for (k, c) in constraints.iter().enumerate() {
+            if c.family != qc::Family::Magnitude {
+                continue;
+            }
+            let qc::Quadratic::Product(p, _) = &c.quadratic else { continue };
+            let m = lifted.coordinate_magnitude[p.terms[0].0];
+            if m > 0.0 && m.is_finite() {
+                multipliers[k] = START_MAGNITUDE_SHARE * scale / (magnitudes * m * m);
+            }
+        }
+        Some(Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: multipliers })
     }
 }
 

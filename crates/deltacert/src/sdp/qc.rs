@@ -7,9 +7,9 @@
 //! `|zeta^T Q zeta| <= slack`). The certificate check adds `lambda * slack`.
 
 use super::form::{LinearForm, SymmetricSparse};
-use super::lift::{Lifted, Neuron};
+use super::lift::{Lifted, Neuron, Side};
 use crate::problem::InputCoupling;
-use crate::activation::{NeuronAffine, NeuronFact};
+use crate::activation::{LinearBounds, NeuronAffine, NeuronFact};
 use crate::propagation::rounding_gamma;
 use crate::input_set::InputSet;
 use serde::Serialize;
@@ -43,6 +43,9 @@ pub enum Family {
     Products,
     /// `|zeta_t| <= m_t`, the coordinate bounds of the lifting (first-order solver only).
     Magnitude,
+    /// Differential propagation's relaxation lines and the input box's
+    /// sides as linear facts (first-order solver only, its start).
+    Propagation,
 }
 
 /// The quadratic form `zeta^T Q zeta` of a constraint.
@@ -240,6 +243,69 @@ pub fn magnitude_constraints(lifted: &Lifted) -> Vec<Constraint> {
             product_constraint(Family::Magnitude, Sense::NonNegative, &side(-1.0), &side(1.0), magnitudes)
         })
         .collect()
+}
+
+/// Differential propagation's relaxations as linear facts of the lifted
+/// problem ([`propagation_facts`]), with where each one went.
+pub struct PropagationFacts {
+    /// The facts (family [`Family::Propagation`]).
+    pub constraints: Vec<Constraint>,
+    /// Per hidden layer and neuron: the indices (into `constraints`) of the
+    /// gaps `U(Delta v) - Delta a`, `Delta a - L(Delta v)`, `U(v_f) - a_f`,
+    /// `a_f - L(v_f)` (None where a fact vanished or the neuron has no
+    /// lifted counterpart: identity layers).
+    pub neurons: Vec<Vec<[Option<usize>; 4]>>,
+    /// Per input coordinate: the indices of `u - x` and `x - l`.
+    pub input: Vec<[Option<usize>; 2]>,
+}
+
+/// The linear facts behind a propagation of a plain pair (neuron `i` of
+/// hidden layer `j` of `f` and `g` is lifted neuron `(j + 1, i)` of each
+/// side; same input): for each neuron the gaps of its fixed lines, `Delta a`
+/// between `L(Delta v)` and `U(Delta v)` with `Delta a = a_f - a_g`, `Delta v
+/// = v_f - v_g`, and `a_f` between its own lines in `v_f`; and the sides of
+/// the input box. Every one holds on the set (the lines are propagation's
+/// relaxations on its proven neuron bounds).
+pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBounds>, Vec<LinearBounds>)]) -> PropagationFacts {
+    use std::collections::HashMap;
+    let mut b = Builder { lifted, constraints: Vec::new() };
+    let push = |b: &mut Builder, form: LinearForm| -> Option<usize> {
+        let before = b.constraints.len();
+        b.linear(Family::Propagation, &form);
+        (b.constraints.len() > before).then_some(before)
+    };
+    let index: HashMap<(bool, usize, usize), usize> = lifted.neurons.iter().enumerate().map(|(k, n)| ((n.side == Side::Reference, n.layer, n.index), k)).collect();
+    let mut neurons = Vec::with_capacity(lines.len());
+    for (j, (delta, reference)) in lines.iter().enumerate() {
+        let mut layer = Vec::with_capacity(delta.len());
+        for i in 0..delta.len() {
+            let (Some(&nf), Some(&ng)) = (index.get(&(true, j + 1, i)), index.get(&(false, j + 1, i))) else {
+                layer.push([None; 4]);
+                continue;
+            };
+            let (f, g) = (&lifted.neurons[nf], &lifted.neurons[ng]);
+            let (d, r) = (delta[i], reference[i]);
+            // U(Dv) - Da = s (v_f - v_g) + t - (a_f - a_g), and so on
+            let delta_upper = b.combine(&[(d.upper_slope, &f.pre), (-d.upper_slope, &g.pre), (-1.0, &f.post), (1.0, &g.post)], d.upper_intercept);
+            let delta_lower = b.combine(&[(1.0, &f.post), (-1.0, &g.post), (-d.lower_slope, &f.pre), (d.lower_slope, &g.pre)], -d.lower_intercept);
+            let reference_upper = b.combine(&[(r.upper_slope, &f.pre), (-1.0, &f.post)], r.upper_intercept);
+            let reference_lower = b.combine(&[(1.0, &f.post), (-r.lower_slope, &f.pre)], -r.lower_intercept);
+            layer.push([push(&mut b, delta_upper), push(&mut b, delta_lower), push(&mut b, reference_upper), push(&mut b, reference_lower)]);
+        }
+        neurons.push(layer);
+    }
+    let input = lifted
+        .input_f
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| {
+            let x = LinearForm::coordinate(t);
+            let below_upper = b.combine(&[(-1.0, &x)], set.upper()[k]);
+            let above_lower = b.combine(&[(1.0, &x)], -set.lower()[k]);
+            [push(&mut b, below_upper), push(&mut b, above_lower)]
+        })
+        .collect();
+    PropagationFacts { constraints: b.constraints, neurons, input }
 }
 
 /// Builds constraints, computing each one's slack.
