@@ -482,13 +482,16 @@ impl PropagationStart {
         let bound = if sign > 0.0 { self.bounds.output_upper[output] } else { -self.bounds.output_lower[output] };
         let scale = if bound.is_finite() { bound.abs().max(1e-12) } else { return None };
         let magnitudes = constraints.iter().filter(|c| c.family == qc::Family::Magnitude).count().max(1) as f64;
+        let floor = 1e-6 * lifted.coordinate_magnitude.iter().copied().filter(|m| m.is_finite()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         for (k, c) in constraints.iter().enumerate() {
             if c.family != qc::Family::Magnitude {
                 continue;
             }
             let qc::Quadratic::Product(p, _) = &c.quadratic else { continue };
-            let m = lifted.coordinate_magnitude[p.terms[0].0];
-            if m > 0.0 && m.is_finite() {
+            // a coordinate fixed at (nearly) 0 has m ~ 0: its constraint costs
+            // (nearly) nothing, and its multiplier is sized as for m = 1e-6 x the largest
+            let m = lifted.coordinate_magnitude[p.terms[0].0].max(floor);
+            if m.is_finite() {
                 multipliers[k] = START_MAGNITUDE_SHARE * scale / (magnitudes * m * m);
             }
         }
