@@ -61,7 +61,7 @@
 //! separate linear bounds, `Delta y in [l_f - u_g, u_f - l_g]`.
 
 use super::interval::activation_image;
-use super::linear::relax_row;
+use super::linear::relax_row_with_bias;
 use super::linear::linear_bounds_with;
 use super::{interval_bounds, linear_bounds_optimised, round_down as down, round_up as up, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, mul_up, upper_or_infinity};
@@ -375,12 +375,13 @@ impl Backward {
         let cols = self.on_delta.cols;
         for r in 0..self.on_delta.rows {
             let span = r * cols..(r + 1) * cols;
-            let (a, am) = relax_row(&mut self.on_delta.data[span.clone()], &mut self.magnitude_delta.data[span.clone()], delta_relax.row(r));
-            let (b, bm) = relax_row(&mut self.on_reference.data[span.clone()], &mut self.magnitude_reference.data[span], reference_relax.row(r));
+            // relaxed, then the next layer's bias, in one pass per row
+            let [a, am, ab, abm] = relax_row_with_bias(&mut self.on_delta.data[span.clone()], &mut self.magnitude_delta.data[span.clone()], delta_relax.row(r), Some((&pair.bias_difference, &pair.abs_bias_difference)));
+            let [b, bm, bb, bbm] = relax_row_with_bias(&mut self.on_reference.data[span.clone()], &mut self.magnitude_reference.data[span], reference_relax.row(r), Some((&pair.bias_f, &pair.abs_bias_f)));
             self.constant[r] += a + b;
             self.magnitude_constant[r] += am + bm;
-            self.constant[r] += dot(self.on_delta.row(r), &pair.bias_difference) + dot(self.on_reference.row(r), &pair.bias_f);
-            self.magnitude_constant[r] += dot(self.magnitude_delta.row(r), &pair.abs_bias_difference) + dot(self.magnitude_reference.row(r), &pair.abs_bias_f);
+            self.constant[r] += ab + bb;
+            self.magnitude_constant[r] += abm + bbm;
         }
         let on_delta = self.on_delta.matmul(&pair.weights_g);
         let mut on_reference = self.on_delta.matmul(&pair.weights_difference);

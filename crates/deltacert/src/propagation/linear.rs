@@ -51,20 +51,54 @@ use crate::network::{Matrix, Network};
 /// adds `m * max(|intercepts|)` to the constant's magnitude, over *both*
 /// lines: the rounding error of `c` multiplies `|a|`, which the chosen line
 /// alone does not bound (module docs). A slope of 0 keeps the term.
+#[cfg(test)]
 #[inline]
 pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[LinearBounds]) -> (f64, f64) {
-    let mut constant = 0.0;
-    let mut constant_magnitude = 0.0;
-    for ((c, m), rel) in row.iter_mut().zip(magnitude.iter_mut()).zip(relax) {
-        let positive = *c >= 0.0;
+    let [constant, constant_magnitude, _, _] = relax_row_with_bias(row, magnitude, relax, None);
+    (constant, constant_magnitude)
+}
+
+/// Independent partial sums per accumulation in the row kernels below: they
+/// break the chain of dependent additions (the rounding bound of a sum holds
+/// for any order of its terms, crate::rounding item 2, so the order is free).
+const LANES: usize = 4;
+
+/// [`relax_row`], and with `bias = Some((b, |b|))` also the dot products of
+/// the relaxed row with `b` and of the relaxed magnitude with `|b|` (the next
+/// layer's bias), in one pass: `[constant, its magnitude, row . b, magnitude . |b|]`.
+#[inline]
+pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax: &[LinearBounds], bias: Option<(&[f64], &[f64])>) -> [f64; 4] {
+    let n = row.len();
+    assert!(magnitude.len() == n && relax.len() == n, "relaxation of a row of another width");
+    if let Some((b, abs_b)) = bias {
+        assert!(b.len() == n && abs_b.len() == n, "bias of another width");
+    }
+    let mut sums = [[0.0f64; LANES]; 4];
+    let mut step = |i: usize, lane: usize, sums: &mut [[f64; LANES]; 4]| {
+        let (c, m, rel) = (row[i], magnitude[i], &relax[i]);
+        let positive = c >= 0.0;
         let slope = if positive { rel.upper_slope } else { rel.lower_slope };
         let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
-        constant += *c * intercept;
-        constant_magnitude += *m * rel.lower_intercept.abs().max(rel.upper_intercept.abs());
-        *c *= slope;
-        *m *= rel.lower_slope.abs().max(rel.upper_slope.abs());
+        sums[0][lane] += c * intercept;
+        sums[1][lane] += m * rel.lower_intercept.abs().max(rel.upper_intercept.abs());
+        let (c, m) = (c * slope, m * rel.lower_slope.abs().max(rel.upper_slope.abs()));
+        row[i] = c;
+        magnitude[i] = m;
+        if let Some((b, abs_b)) = bias {
+            sums[2][lane] += c * b[i];
+            sums[3][lane] += m * abs_b[i];
+        }
+    };
+    let full = n / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        for lane in 0..LANES {
+            step(start + lane, lane, &mut sums);
+        }
     }
-    (constant, constant_magnitude)
+    for i in full..n {
+        step(i, 0, &mut sums);
+    }
+    sums.map(|lanes| lanes.iter().sum())
 }
 
 /// Bounds of `max_x (sign * (Lambda x + c))` over the box for every row, with
@@ -111,17 +145,14 @@ fn back_substitute_with(
             record.push(lambda.clone());
         }
         let cols = lambda.cols;
-        for r in 0..lambda.rows {
-            let (added, added_magnitude) = relax_row(&mut lambda.data[r * cols..(r + 1) * cols], &mut magnitude.data[r * cols..(r + 1) * cols], lines[j].row(r));
-            constant[r] += added;
-            constant_magnitude[r] += added_magnitude;
-        }
-        // then a^(j) -> v^(j) = W^j a^(j-1) + b^j
+        // then a^(j) -> v^(j) = W^j a^(j-1) + b^j (the bias in the same pass)
         let below = &network.layers[j];
         let weights = &below.terms[0].weights;
+        let abs_bias: Vec<f64> = below.bias.iter().map(|b| b.abs()).collect();
         for r in 0..lambda.rows {
-            constant[r] += crate::network::dot(lambda.row(r), &below.bias);
-            constant_magnitude[r] += magnitude.row(r).iter().zip(&below.bias).map(|(a, b)| a * b.abs()).sum::<f64>();
+            let [added, added_magnitude, bias, bias_magnitude] = relax_row_with_bias(&mut lambda.data[r * cols..(r + 1) * cols], &mut magnitude.data[r * cols..(r + 1) * cols], lines[j].row(r), Some((&below.bias, &abs_bias)));
+            constant[r] += added + bias;
+            constant_magnitude[r] += added_magnitude + bias_magnitude;
         }
         lambda = lambda.matmul(weights);
         let abs_weights = Matrix { rows: weights.rows, cols: weights.cols, data: weights.data.iter().map(|v| v.abs()).collect() };
