@@ -101,6 +101,35 @@ pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax:
     sums.map(|lanes| lanes.iter().sum())
 }
 
+/// [`relax_row_with_bias`] without the magnitude row (its magnitude is
+/// accounted for elsewhere, once for all rows): `[sum c * intercept, relaxed row . bias]`.
+#[inline]
+pub(super) fn relax_row_lean(row: &mut [f64], relax: &[LinearBounds], bias: &[f64]) -> [f64; 2] {
+    let n = row.len();
+    assert!(relax.len() == n && bias.len() == n, "relaxation or bias of another width");
+    let mut sums = [[0.0f64; LANES]; 2];
+    let mut step = |i: usize, lane: usize, sums: &mut [[f64; LANES]; 2]| {
+        let (c, rel) = (row[i], &relax[i]);
+        let positive = c >= 0.0;
+        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
+        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
+        sums[0][lane] += c * intercept;
+        let c = c * slope;
+        row[i] = c;
+        sums[1][lane] += c * bias[i];
+    };
+    let full = n / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        for lane in 0..LANES {
+            step(start + lane, lane, &mut sums);
+        }
+    }
+    for i in full..n {
+        step(i, 0, &mut sums);
+    }
+    sums.map(|lanes| lanes.iter().sum())
+}
+
 /// Bounds of `max_x (sign * (Lambda x + c))` over the box for every row, with
 /// back-substitution through `layers_below` (their relaxations), outward rounded.
 fn back_substitute(
