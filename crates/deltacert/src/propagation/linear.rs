@@ -37,7 +37,7 @@
 //! certified bound; projected gradient steps choose them per row and the
 //! best bound seen is kept ([`super::slopes`]).
 
-use super::interval::activation_image;
+use super::interval::{activation_image, layer_interval_bounds};
 use super::{interval_bounds, LayerBounds, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, upper_or_infinity};
 use super::slopes::{affine_rows, optimise_rows, selected_line_value, weight_derivatives, Evaluation, Lines, NeuronFamily, SlopeOptimisation, ROW_BLOCK};
@@ -433,12 +433,8 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
             }
         }
         // intersect with interval propagation from the (already tightened) previous layer
-        let one_layer = interval_bounds(
-            &Network { input_dim: network.width_of(k), input_transform: None, layers: vec![crate::network::Layer::dense(0, layer.terms[0].weights.clone(), layer.bias.clone(), layer.activation)], kept_neurons: None, source_dtype: String::new(), output_softmax: false },
-            bounds.activation(k).0,
-            bounds.activation(k).1,
-        );
-        let step = &one_layer.layers[0];
+        // (a chain: the layer's one term reads the previous layer)
+        let step = &layer_interval_bounds(layer, |_| bounds.activation(k));
         for i in 0..width {
             pre_lower[i] = pre_lower[i].max(step.pre_lower[i]);
             pre_upper[i] = pre_upper[i].min(step.pre_upper[i]);
