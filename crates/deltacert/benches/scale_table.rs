@@ -16,6 +16,8 @@
 //! and `..._16bit.nnet` for all 45 networks; default `tests/fixtures/acasxu`,
 //! which ships two of them, so the others are skipped with a message);
 //! `DELTACERT_BENCH_LIMIT` caps each decision (seconds, default 120).
+//! `DELTACERT_ACAS_PAIRS` (e.g. `2_5,4_9`) and `DELTACERT_ACAS_PROPERTIES`
+//! (e.g. `1`) restrict `decide` to a subset for quick comparisons.
 
 use deltacert::bound::{bound, BoundReport, BoundRequest, Method};
 use deltacert::input_set::InputSet;
@@ -68,6 +70,9 @@ fn decide_section(limit: f64) {
     println!("\n## ACAS Xu, original vs 16-bit, --eps 0.05 (limit {limit} s per decision)\n");
     println!("| pair | property 1 | s | property 3 | s | property 4 | s |");
     println!("|---|---|---|---|---|---|---|");
+    let list = |name: &str| std::env::var(name).ok().map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>());
+    let only_pairs = list("DELTACERT_ACAS_PAIRS");
+    let only_properties = list("DELTACERT_ACAS_PROPERTIES");
     let mut totals = [0.0f64; 3];
     let mut proven = [0usize; 3];
     let mut pairs = 0;
@@ -75,19 +80,28 @@ fn decide_section(limit: f64) {
     for i in 1..=5 {
         for j in 1..=9 {
             let name = format!("{i}_{j}");
+            if only_pairs.as_ref().is_some_and(|p| !p.contains(&name)) {
+                continue;
+            }
             let Some((f, g)) = acas_pair(&dir, &name) else {
                 println!("| {name} | missing in {} | | | | | |", dir.display());
                 continue;
             };
             pairs += 1;
             let mut row = format!("| {name} |");
-            for (p, (_, lower, upper)) in PROPERTIES.iter().enumerate() {
+            for (p, (number, lower, upper)) in PROPERTIES.iter().enumerate() {
+                if only_properties.as_ref().is_some_and(|l| !l.contains(&number.to_string())) {
+                    row += " skipped | |";
+                    continue;
+                }
                 let set = InputSet::from_box(lower.to_vec(), upper.to_vec()).expect("valid box");
                 let report = run(&f, &g, set, Method::AUTO, Some(0.05), limit);
                 totals[p] += report.seconds;
                 let d = decision(&report, 0.05);
                 proven[p] += usize::from(d == "proven");
                 row += &format!(" {d} | {:.2} |", report.seconds);
+                let pieces = report.details.get::<deltacert::branch_and_bound::SplitOutcome>("split").map_or(0, |s| s.pieces_bounded);
+                eprintln!("{name} property {number}: {:.2} s, {pieces} pieces", report.seconds);
             }
             println!("{row}");
         }

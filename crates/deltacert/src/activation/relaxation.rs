@@ -264,6 +264,13 @@ pub fn slope_difference_family<R: ActivationRule + ?Sized>(rule: &R, f: (f64, f6
     // which keeps the correlation a constant would lose
     let exact = (positive.is_none() || p_lo == p_hi) && (negative.is_none() || n_lo == n_hi) && (positive.is_none() || negative.is_none() || p_lo == n_lo);
     if exact {
+        if let (Some((s, _)), Some(_)) = (positive, negative) {
+            // one slope on both sides: Delta a = s Delta v exactly. Written as
+            // the exact line, not the chord above (whose outward rounding
+            // leaves intercepts of a few subnormal ulps: every later product
+            // with them takes a slow subnormal path, and they bound nothing)
+            return RelaxationFamily::fixed(LinearBounds::exact(s));
+        }
         return RelaxationFamily::fixed(line);
     }
     // per side, the line or the constant, whichever is lower (higher) at the middle

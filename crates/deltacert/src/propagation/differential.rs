@@ -45,7 +45,10 @@
 //! **Rounding.** Every coefficient is tracked together with the same
 //! expression in absolute values (through both lines of every relaxation, see
 //! [`super::linear`]); the computed bound is moved outward by `gamma_N` times
-//! that magnitude (Higham, Thm 3.5; [`crate::rounding::accumulated_error`]),
+//! that magnitude (Higham, Thm 3.5; [`crate::rounding::accumulated_error`];
+//! with lines shared by every row, the magnitudes of all rows come from one
+//! pass of vectors up the layers, [`RoundingLevels`], instead of a second
+//! back-substitution in absolute values),
 //! and chords are built by [`crate::rounding::upper_chord`] and
 //! [`crate::rounding::lower_chord`], so the bounds hold for the exact
 //! networks. An undefined (NaN) bound becomes an infinite one.
@@ -61,7 +64,7 @@
 //! separate linear bounds, `Delta y in [l_f - u_g, u_f - l_g]`.
 
 use super::interval::activation_image;
-use super::linear::relax_row;
+use super::linear::{relax_row_lean, relax_row_with_bias};
 use super::linear::linear_bounds_with;
 use super::{interval_bounds, linear_bounds_optimised, round_down as down, round_up as up, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, mul_up, upper_or_infinity};
@@ -338,21 +341,42 @@ struct Concrete {
 }
 
 /// A linear bound being back-substituted: rows of `Lambda_D Delta a + Lambda_F a_f + c`
-/// and the same expression in absolute values (for the rounding slack).
+/// and, for the rounding slack, the same expression in absolute values
+/// (per row, or for all rows at once from [`RoundingLevels`] when every row
+/// uses the same lines).
 struct Backward {
     on_delta: Matrix,
     on_reference: Matrix,
     constant: Vec<f64>,
-    magnitude_delta: Matrix,
-    magnitude_reference: Matrix,
-    magnitude_constant: Vec<f64>,
+    /// The magnitudes per row; `None` when they come from [`RoundingLevels`].
+    magnitude: Option<Magnitude>,
     chain: usize,
+}
+
+/// `|Lambda_D|`, `|Lambda_F|` and `|c|` as propagated (bounds on the
+/// magnitudes of every term of the computation, docs/method.md §11).
+struct Magnitude {
+    delta: Matrix,
+    reference: Matrix,
+    constant: Vec<f64>,
 }
 
 impl Backward {
     /// `sign * Delta v^k` for every neuron of layer `k`, already substituted
     /// through layer `k`'s affine maps (so in terms of `Delta a^(k-1)`, `a_f^(k-1)`).
     fn start(pair: &LayerPair, rows: &[usize], sign: f64) -> Self {
+        let mut backward = Self::start_lean(pair, rows, sign);
+        backward.magnitude = Some(Magnitude {
+            delta: pair.abs_g.select_rows(rows),
+            reference: pair.abs_difference.select_rows(rows),
+            constant: rows.iter().map(|&i| pair.abs_bias_difference[i]).collect(),
+        });
+        backward
+    }
+
+    /// [`Backward::start`] without per-row magnitudes: for lines shared by
+    /// every row, whose magnitudes [`RoundingLevels::row_totals`] gives.
+    fn start_lean(pair: &LayerPair, rows: &[usize], sign: f64) -> Self {
         let scale = |m: &Matrix| {
             let mut m = m.select_rows(rows);
             m.data.iter_mut().for_each(|v| *v *= sign);
@@ -362,9 +386,7 @@ impl Backward {
             on_delta: scale(&pair.weights_g),
             on_reference: scale(&pair.weights_difference),
             constant: rows.iter().map(|&i| sign * pair.bias_difference[i]).collect(),
-            magnitude_delta: pair.abs_g.select_rows(rows),
-            magnitude_reference: pair.abs_difference.select_rows(rows),
-            magnitude_constant: rows.iter().map(|&i| pair.abs_bias_difference[i]).collect(),
+            magnitude: None,
             chain: 2 * pair.weights_f.cols + 4,
         }
     }
@@ -378,72 +400,108 @@ impl Backward {
             record.push((self.on_delta.clone(), self.on_reference.clone()));
         }
         let cols = self.on_delta.cols;
-        for r in 0..self.on_delta.rows {
-            let span = r * cols..(r + 1) * cols;
-            let (a, am) = relax_row(&mut self.on_delta.data[span.clone()], &mut self.magnitude_delta.data[span.clone()], delta_relax.row(r));
-            let (b, bm) = relax_row(&mut self.on_reference.data[span.clone()], &mut self.magnitude_reference.data[span], reference_relax.row(r));
-            self.constant[r] += a + b;
-            self.magnitude_constant[r] += am + bm;
-            self.constant[r] += dot(self.on_delta.row(r), &pair.bias_difference) + dot(self.on_reference.row(r), &pair.bias_f);
-            self.magnitude_constant[r] += dot(self.magnitude_delta.row(r), &pair.abs_bias_difference) + dot(self.magnitude_reference.row(r), &pair.abs_bias_f);
+        match self.magnitude.as_mut() {
+            Some(magnitude) => {
+                for r in 0..self.on_delta.rows {
+                    let span = r * cols..(r + 1) * cols;
+                    // relaxed, then the next layer's bias, in one pass per row
+                    let [a, am, ab, abm] = relax_row_with_bias(&mut self.on_delta.data[span.clone()], &mut magnitude.delta.data[span.clone()], delta_relax.row(r), Some((&pair.bias_difference, &pair.abs_bias_difference)));
+                    let [b, bm, bb, bbm] = relax_row_with_bias(&mut self.on_reference.data[span.clone()], &mut magnitude.reference.data[span], reference_relax.row(r), Some((&pair.bias_f, &pair.abs_bias_f)));
+                    self.constant[r] += a + b;
+                    magnitude.constant[r] += am + bm;
+                    self.constant[r] += ab + bb;
+                    magnitude.constant[r] += abm + bbm;
+                }
+                let delta = magnitude.delta.matmul(&pair.abs_g);
+                let mut reference = magnitude.delta.matmul(&pair.abs_difference);
+                magnitude.reference.matmul_into(&pair.abs_f, &mut reference, true);
+                magnitude.delta = delta;
+                magnitude.reference = reference;
+            }
+            None => {
+                for r in 0..self.on_delta.rows {
+                    let span = r * cols..(r + 1) * cols;
+                    let [a, ab] = relax_row_lean(&mut self.on_delta.data[span.clone()], delta_relax.row(r), &pair.bias_difference);
+                    let [b, bb] = relax_row_lean(&mut self.on_reference.data[span], reference_relax.row(r), &pair.bias_f);
+                    self.constant[r] += a + b;
+                    self.constant[r] += ab + bb;
+                }
+            }
         }
         let on_delta = self.on_delta.matmul(&pair.weights_g);
         let mut on_reference = self.on_delta.matmul(&pair.weights_difference);
         self.on_reference.matmul_into(&pair.weights_f, &mut on_reference, true);
-        let magnitude_delta = self.magnitude_delta.matmul(&pair.abs_g);
-        let mut magnitude_reference = self.magnitude_delta.matmul(&pair.abs_difference);
-        self.magnitude_reference.matmul_into(&pair.abs_f, &mut magnitude_reference, true);
         self.on_delta = on_delta;
         self.on_reference = on_reference;
-        self.magnitude_delta = magnitude_delta;
-        self.magnitude_reference = magnitude_reference;
         self.chain += 2 * pair.weights_f.cols + 6;
     }
 
     /// Maximises each row over the region: the bound, the maximising corner
-    /// and the per-coordinate influence.
-    fn concretize(&self, region: &DifferentialRegion) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
-        self.concretize_with_maximisers(region).into_iter().map(|c| (c.value, c.corner, c.influence)).collect()
+    /// and the per-coordinate influence. `totals` gives each row's magnitude
+    /// (box, ball) when the rows carry none.
+    fn concretize(&self, region: &DifferentialRegion, totals: Option<&[(f64, f64)]>) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
+        self.concretize_with_maximisers(region, totals).into_iter().map(|c| (c.value, c.corner, c.influence)).collect()
+    }
+
+    /// Per row, the magnitude of every term of its bound (box-maximised, and
+    /// with the ball's `|c| + radius` on `x`), when the rows carry magnitudes.
+    fn magnitude_totals(&self, region: &DifferentialRegion) -> Option<Vec<(f64, f64)>> {
+        let magnitude = self.magnitude.as_ref()?;
+        let n = region.lower.len();
+        let totals = (0..self.on_delta.rows)
+            .map(|r| {
+                let (mf, md) = (magnitude.reference.row(r), magnitude.delta.row(r));
+                let mut shift_magnitude = 0.0;
+                let mut box_magnitude = 0.0;
+                for i in 0..n {
+                    shift_magnitude += md[i] * region.shift_lower[i].abs().max(region.shift_upper[i].abs());
+                    box_magnitude += mf[i] * region.lower[i].abs().max(region.upper[i].abs());
+                }
+                let base_magnitude = magnitude.constant[r] + shift_magnitude;
+                let ball_magnitude: f64 = region.ball.as_ref().map_or(box_magnitude, |(center, radius)| mf.iter().zip(center).map(|(m, c)| m * (c.abs() + radius)).sum());
+                (base_magnitude + box_magnitude, base_magnitude + ball_magnitude)
+            })
+            .collect();
+        Some(totals)
     }
 
     /// [`Backward::concretize`] with the point where each row's bound is
     /// attained: `x` (the box corner, or the L2 ball's point when the ball
     /// gave the bound) and `x - x'` (a corner of its box).
-    fn concretize_with_maximisers(&self, region: &DifferentialRegion) -> Vec<Concrete> {
+    fn concretize_with_maximisers(&self, region: &DifferentialRegion, totals: Option<&[(f64, f64)]>) -> Vec<Concrete> {
         let n = region.lower.len();
         let chain = self.chain + 2 * n + 8;
+        let own_totals = self.magnitude_totals(region);
         (0..self.on_delta.rows)
             .map(|r| {
                 let (lf, ld) = (self.on_reference.row(r), self.on_delta.row(r));
-                let (mf, md) = (self.magnitude_reference.row(r), self.magnitude_delta.row(r));
                 let mut shift_part = 0.0;
-                let mut shift_magnitude = 0.0;
                 let mut influence = vec![0.0; n];
                 for i in 0..n {
                     shift_part += (ld[i] * region.shift_lower[i]).max(ld[i] * region.shift_upper[i]);
-                    shift_magnitude += md[i] * region.shift_lower[i].abs().max(region.shift_upper[i].abs());
                     influence[i] = lf[i].abs() * (region.upper[i] - region.lower[i]) + ld[i].abs() * (region.shift_upper[i] - region.shift_lower[i]);
                 }
                 let mut box_part = 0.0;
-                let mut box_magnitude = 0.0;
                 let mut corner = Vec::with_capacity(n);
                 for i in 0..n {
                     let (a, b) = (lf[i] * region.lower[i], lf[i] * region.upper[i]);
                     box_part += a.max(b);
                     corner.push(if b >= a { region.upper[i] } else { region.lower[i] });
-                    box_magnitude += mf[i] * region.lower[i].abs().max(region.upper[i].abs());
                 }
+                let (box_total, ball_total) = match (&own_totals, totals) {
+                    (Some(own), _) => own[r],
+                    (None, Some(totals)) => totals[r],
+                    (None, None) => unreachable!("rows without magnitudes are concretised with their totals"),
+                };
                 let base = self.constant[r] + shift_part;
-                let base_magnitude = self.magnitude_constant[r] + shift_magnitude;
-                let mut value = add_up(base + box_part, accumulated_error(chain, base_magnitude + box_magnitude));
+                let mut value = add_up(base + box_part, accumulated_error(chain, box_total));
                 let mut maximiser = None;
                 if let Some((center, radius)) = &region.ball {
                     // ||lf|| of the computed coefficients, rounded up (their own
                     // error is in the magnitude term)
                     let norm = crate::rounding::sum_up(lf.iter().map(|c| mul_up(*c, *c))).sqrt().next_up();
                     let ball_part = dot(lf, center) + mul_up(*radius, norm);
-                    let ball_magnitude: f64 = mf.iter().zip(center).map(|(m, c)| m * (c.abs() + radius)).sum();
-                    let ball_value = add_up(base + ball_part, accumulated_error(chain, base_magnitude + ball_magnitude));
+                    let ball_value = add_up(base + ball_part, accumulated_error(chain, ball_total));
                     if !ball_value.is_nan() && (value.is_nan() || ball_value < value) {
                         value = ball_value;
                         if norm > 0.0 && norm.is_finite() {
@@ -453,6 +511,75 @@ impl Backward {
                 }
                 let shift = (0..n).map(|i| if ld[i] >= 0.0 { region.shift_upper[i] } else { region.shift_lower[i] }).collect();
                 Concrete { value: upper_or_infinity(value), maximiser: maximiser.unwrap_or_else(|| corner.clone()), corner, influence, shift }
+            })
+            .collect()
+    }
+}
+
+/// The rounding magnitudes of back-substitutions with lines shared by every
+/// row, for all rows at once. A row's magnitudes propagate linearly (through
+/// `|W|` and the largest `|slope|` of each relaxation, adding the largest
+/// `|intercept|` and `|bias|` to the constant's), so the total a row
+/// `(m_D, m_F)` on `(Delta a^j, a_f^j)` reaches at the input is `m_D . z_D^j
+/// + m_F . z_F^j`, with
+///
+/// ```text
+/// z_D^j = i_D^j + s_D^j * (|b_f^j - b_g^j| + |W_g^j| z_D^(j-1) + |W_f^j - W_g^j| z_F^(j-1)),
+/// z_F^j = i_F^j + s_F^j * (|b_f^j| + |W_f^j| z_F^(j-1)),
+/// ```
+///
+/// (`s`, `i`: the largest `|slope|`, `|intercept|` of each neuron's lines),
+/// starting at the input from `max |x - x'|` and `max |x|` over the box (or
+/// `|centre| + radius` for the ball). This is the same sum of the same
+/// non-negative terms as the per-row magnitudes, in another order, and is
+/// padded the same way ([`crate::rounding::accumulated_error`]).
+struct RoundingLevels {
+    /// `(z_D, z_F)` per level: the input, then after each hidden layer.
+    boxed: Vec<(Vec<f64>, Vec<f64>)>,
+    /// The same from the ball's `|centre| + radius` on `x`, when there is a ball.
+    ball: Option<Vec<(Vec<f64>, Vec<f64>)>>,
+}
+
+impl RoundingLevels {
+    fn new(region: &DifferentialRegion) -> Self {
+        let shift: Vec<f64> = region.shift_lower.iter().zip(&region.shift_upper).map(|(l, u)| l.abs().max(u.abs())).collect();
+        let input: Vec<f64> = region.lower.iter().zip(&region.upper).map(|(l, u)| l.abs().max(u.abs())).collect();
+        let ball = region.ball.as_ref().map(|(center, radius)| vec![(shift.clone(), center.iter().map(|c| c.abs() + radius).collect())]);
+        RoundingLevels { boxed: vec![(shift, input)], ball }
+    }
+
+    /// Adds the level after hidden layer `j` (its pair and its relaxations).
+    fn push(&mut self, pair: &LayerPair, delta_relax: &[LinearBounds], reference_relax: &[LinearBounds]) {
+        fn next(below: &(Vec<f64>, Vec<f64>), pair: &LayerPair, delta_relax: &[LinearBounds], reference_relax: &[LinearBounds]) -> (Vec<f64>, Vec<f64>) {
+            let (zd, zr) = below;
+            let width = pair.weights_f.rows;
+            let mut delta = Vec::with_capacity(width);
+            let mut reference = Vec::with_capacity(width);
+            for i in 0..width {
+                let (d, f) = (&delta_relax[i], &reference_relax[i]);
+                let through_delta = pair.abs_bias_difference[i] + dot(pair.abs_g.row(i), zd) + dot(pair.abs_difference.row(i), zr);
+                let through_reference = pair.abs_bias_f[i] + dot(pair.abs_f.row(i), zr);
+                delta.push(d.lower_intercept.abs().max(d.upper_intercept.abs()) + d.lower_slope.abs().max(d.upper_slope.abs()) * through_delta);
+                reference.push(f.lower_intercept.abs().max(f.upper_intercept.abs()) + f.lower_slope.abs().max(f.upper_slope.abs()) * through_reference);
+            }
+            (delta, reference)
+        }
+        let boxed = next(self.boxed.last().expect("the input level"), pair, delta_relax, reference_relax);
+        self.boxed.push(boxed);
+        if let Some(ball) = self.ball.as_mut() {
+            let level = next(ball.last().expect("the input level"), pair, delta_relax, reference_relax);
+            ball.push(level);
+        }
+    }
+
+    /// The magnitude totals (box, ball) of the rows `rows` of layer `k`
+    /// started by [`Backward::start_lean`] and taken through every layer below.
+    fn row_totals(&self, pair: &LayerPair, k: usize, rows: &[usize]) -> Vec<(f64, f64)> {
+        let total = |(zd, zr): &(Vec<f64>, Vec<f64>), i: usize| pair.abs_bias_difference[i] + dot(pair.abs_g.row(i), zd) + dot(pair.abs_difference.row(i), zr);
+        rows.iter()
+            .map(|&i| {
+                let boxed = total(&self.boxed[k], i);
+                (boxed, self.ball.as_ref().map_or(boxed, |ball| total(&ball[k], i)))
             })
             .collect()
     }
@@ -701,12 +828,14 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
     let mut hidden = Vec::new();
     let mut compressed_hidden = Vec::new();
     let mut unstable = 0;
-    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>]| {
-        let mut backward = Backward::start(&pairs[k], rows, sign);
+    // the rounding magnitudes of every row, for all rows at once (lines shared by the rows)
+    let mut levels = RoundingLevels::new(region);
+    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>], levels: &RoundingLevels| {
+        let mut backward = Backward::start_lean(&pairs[k], rows, sign);
         for j in (0..k).rev() {
             backward.through(Lines::Shared(&delta_relax[j]), Lines::Shared(&reference_relax[j]), &pairs[j], None);
         }
-        backward.concretize(region)
+        backward.concretize(region, Some(&levels.row_totals(&pairs[k], k, rows)))
     };
     for k in 0..depth {
         let width = f.layers[k].width();
@@ -716,7 +845,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             Some(p) => (0..width).filter(|&i| !one_linear_piece(p, activation, pairs[k].compressed_activation, k, i)).collect(),
             None => (0..width).collect(),
         };
-        let (upper_rows, lower_rows) = rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax), || run(k, &rows, -1.0, &delta_relax, &reference_relax));
+        let (upper_rows, lower_rows) = rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax, &levels), || run(k, &rows, -1.0, &delta_relax, &reference_relax, &levels));
         let (bf, bg) = (&bounds_f.layers[k], &bounds_g.layers[k]);
         let (mut delta_lower, mut delta_upper) = match parent.filter(|_| k + 1 < depth) {
             Some(p) => p.hidden[k].clone(),
@@ -810,6 +939,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             layer_families.reference.push(NeuronFamily::new(reference, fl, fu));
             layer_families.delta.push(NeuronFamily::new(delta, dl, du));
         }
+        levels.push(&pairs[k], &layer_delta, &layer_reference);
         delta_relax.push(layer_delta);
         reference_relax.push(layer_reference);
         families.push(layer_families);
@@ -892,7 +1022,7 @@ fn evaluate_rows(pairs: &[LayerPair], transposed: &[(Matrix, Matrix, Matrix)], k
         backward.through(Lines::PerRow(&delta_lines[j], width), Lines::PerRow(&reference_lines[j], width), &pairs[j], want_gradient.then_some(&mut record));
     }
     record.reverse(); // record[j]: the coefficients on (Delta a^j, a_f^j)
-    let concrete = backward.concretize_with_maximisers(region);
+    let concrete = backward.concretize_with_maximisers(region, None);
     let values: Vec<f64> = concrete.iter().map(|c| c.value).collect();
     if !want_gradient {
         return Evaluation { values, gradient: Vec::new() };
@@ -937,6 +1067,44 @@ mod tests {
     use crate::network::random::{partner, random_mlp, Relation};
     use crate::propagation::linear_bounds;
     use rand::{Rng, SeedableRng};
+
+    /// The magnitudes of all rows at once ([`RoundingLevels`]) are those of
+    /// the per-row propagation (box and ball, shifted inputs, every layer).
+    #[test]
+    fn shared_rounding_levels_match_per_row_magnitudes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for case in 0..6 {
+            let f = random_mlp(&mut rng, 3, &[6, 5, 4], 2, Activation::Relu);
+            let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+            let pairs: Vec<LayerPair> = f.layers.iter().zip(&g.layers).map(|(a, b)| LayerPair::new(a, b)).collect();
+            let lower: Vec<f64> = (0..3).map(|_| rng.gen_range(-2.0..0.5)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + rng.gen_range(0.1..2.0)).collect();
+            let mut region = DifferentialRegion::same_input(lower.clone(), upper.clone());
+            if case % 2 == 1 {
+                region.shift_lower = (0..3).map(|_| -rng.gen_range(0.0..0.1)).collect();
+                region.shift_upper = (0..3).map(|_| rng.gen_range(0.0..0.1)).collect();
+                region.ball = Some((lower.iter().zip(&upper).map(|(l, u)| 0.5 * (l + u)).collect(), 0.3));
+            }
+            let mut line = || LinearBounds { lower_slope: rng.gen_range(-1.0..1.0), lower_intercept: rng.gen_range(-1.0..1.0), upper_slope: rng.gen_range(-1.0..1.0), upper_intercept: rng.gen_range(-1.0..1.0) };
+            let relax: Vec<(Vec<LinearBounds>, Vec<LinearBounds>)> = f.layers[..3].iter().map(|l| ((0..l.width()).map(|_| line()).collect(), (0..l.width()).map(|_| line()).collect())).collect();
+            let mut levels = RoundingLevels::new(&region);
+            for (j, (d, r)) in relax.iter().enumerate() {
+                levels.push(&pairs[j], d, r);
+            }
+            for k in 0..pairs.len() {
+                let rows: Vec<usize> = (0..f.layers[k].width()).filter(|i| i % 2 == 0 || k == 3).collect();
+                let mut backward = Backward::start(&pairs[k], &rows, -1.0);
+                for j in (0..k).rev() {
+                    backward.through(Lines::Shared(&relax[j].0), Lines::Shared(&relax[j].1), &pairs[j], None);
+                }
+                let per_row = backward.magnitude_totals(&region).expect("rows with magnitudes");
+                let shared = levels.row_totals(&pairs[k], k, &rows);
+                for ((a, b), (c, d)) in per_row.iter().zip(&shared) {
+                    assert!((a - c).abs() <= 1e-12 * a.abs().max(1.0) && (b - d).abs() <= 1e-12 * b.abs().max(1.0), "case {case} layer {k}: {a} {b} vs {c} {d}");
+                }
+            }
+        }
+    }
 
     /// An output layer of width 0 gives empty bounds, not a panic.
     #[test]

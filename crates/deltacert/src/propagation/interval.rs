@@ -30,37 +30,61 @@ pub fn activation_image(activation: crate::activation::Activation, lower: f64, u
 pub fn interval_bounds(network: &Network, input_lower: &[f64], input_upper: &[f64]) -> NetworkBounds {
     let mut bounds = NetworkBounds { input_lower: input_lower.to_vec(), input_upper: input_upper.to_vec(), layers: Vec::new() };
     for layer in &network.layers {
-        let width = layer.width();
-        let mut lower = layer.bias.clone();
-        let mut upper = layer.bias.clone();
-        let mut magnitude: Vec<f64> = layer.bias.iter().map(|b| b.abs()).collect();
-        let mut terms = 1;
-        for term in &layer.terms {
-            let (al, au) = bounds.activation(term.source);
-            terms += term.weights.cols;
-            for i in 0..width {
-                let row = term.weights.row(i);
-                let (mut lo, mut hi, mut mag) = (0.0, 0.0, 0.0);
-                for ((&w, &l), &u) in row.iter().zip(al).zip(au) {
-                    let (p, q) = (w * l, w * u);
-                    lo += p.min(q);
-                    hi += p.max(q);
-                    mag += w.abs() * l.abs().max(u.abs());
-                }
-                lower[i] += lo;
-                upper[i] += hi;
-                magnitude[i] += mag;
-            }
-        }
-        for i in 0..width {
-            let slack = accumulated_error(terms + 1, magnitude[i]);
-            lower[i] = lower_or_infinity(sub_down(lower[i], slack));
-            upper[i] = upper_or_infinity(add_up(upper[i], slack));
-        }
-        let (post_lower, post_upper): (Vec<f64>, Vec<f64>) = (0..width).map(|i| activation_image(layer.activation, lower[i], upper[i])).unzip();
-        bounds.layers.push(LayerBounds { pre_lower: lower, pre_upper: upper, post_lower, post_upper });
+        let step = layer_interval_bounds(layer, |source| bounds.activation(source));
+        bounds.layers.push(step);
     }
     bounds
+}
+
+/// Interval bounds of one layer whose term reading `source` sees activations
+/// in `activation(source)`.
+pub(crate) fn layer_interval_bounds<'a>(layer: &crate::network::Layer, activation: impl Fn(usize) -> (&'a [f64], &'a [f64])) -> LayerBounds {
+    /// Independent partial sums per accumulation (the rounding bound of a
+    /// sum holds for any order of its terms: crate::rounding item 2).
+    const LANES: usize = 4;
+    let width = layer.width();
+    let mut lower = layer.bias.clone();
+    let mut upper = layer.bias.clone();
+    let mut magnitude: Vec<f64> = layer.bias.iter().map(|b| b.abs()).collect();
+    let mut terms = 1;
+    for term in &layer.terms {
+        let (al, au) = activation(term.source);
+        terms += term.weights.cols;
+        let n = term.weights.cols;
+        assert!(al.len() == n && au.len() == n, "activation bounds of another width");
+        let largest: Vec<f64> = al.iter().zip(au).map(|(l, u)| l.abs().max(u.abs())).collect();
+        for i in 0..width {
+            let row = term.weights.row(i);
+            let mut sums = [[0.0f64; LANES]; 3];
+            let step = |m: usize, lane: usize, sums: &mut [[f64; LANES]; 3]| {
+                let w = row[m];
+                let (p, q) = (w * al[m], w * au[m]);
+                sums[0][lane] += p.min(q);
+                sums[1][lane] += p.max(q);
+                sums[2][lane] += w.abs() * largest[m];
+            };
+            let full = n / LANES * LANES;
+            for start in (0..full).step_by(LANES) {
+                for lane in 0..LANES {
+                    step(start + lane, lane, &mut sums);
+                }
+            }
+            for m in full..n {
+                step(m, 0, &mut sums);
+            }
+            let [lo, hi, mag] = sums.map(|lanes| lanes.iter().sum::<f64>());
+            lower[i] += lo;
+            upper[i] += hi;
+            magnitude[i] += mag;
+        }
+    }
+    for i in 0..width {
+        let slack = accumulated_error(terms + 1, magnitude[i]);
+        lower[i] = lower_or_infinity(sub_down(lower[i], slack));
+        upper[i] = upper_or_infinity(add_up(upper[i], slack));
+    }
+    let (post_lower, post_upper): (Vec<f64>, Vec<f64>) = (0..width).map(|i| activation_image(layer.activation, lower[i], upper[i])).unzip();
+    LayerBounds { pre_lower: lower, pre_upper: upper, post_lower, post_upper }
 }
 
 #[cfg(test)]

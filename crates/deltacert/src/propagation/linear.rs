@@ -37,7 +37,7 @@
 //! certified bound; projected gradient steps choose them per row and the
 //! best bound seen is kept ([`super::slopes`]).
 
-use super::interval::activation_image;
+use super::interval::{activation_image, layer_interval_bounds};
 use super::{interval_bounds, LayerBounds, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, upper_or_infinity};
 use super::slopes::{affine_rows, optimise_rows, selected_line_value, weight_derivatives, Evaluation, Lines, NeuronFamily, SlopeOptimisation, ROW_BLOCK};
@@ -51,35 +51,170 @@ use crate::network::{Matrix, Network};
 /// adds `m * max(|intercepts|)` to the constant's magnitude, over *both*
 /// lines: the rounding error of `c` multiplies `|a|`, which the chosen line
 /// alone does not bound (module docs). A slope of 0 keeps the term.
+#[cfg(test)]
 #[inline]
 pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[LinearBounds]) -> (f64, f64) {
-    let mut constant = 0.0;
-    let mut constant_magnitude = 0.0;
-    for ((c, m), rel) in row.iter_mut().zip(magnitude.iter_mut()).zip(relax) {
-        let positive = *c >= 0.0;
-        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
-        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
-        constant += *c * intercept;
-        constant_magnitude += *m * rel.lower_intercept.abs().max(rel.upper_intercept.abs());
-        *c *= slope;
-        *m *= rel.lower_slope.abs().max(rel.upper_slope.abs());
-    }
+    let [constant, constant_magnitude, _, _] = relax_row_with_bias(row, magnitude, relax, None);
     (constant, constant_magnitude)
 }
 
+/// Independent partial sums per accumulation in the row kernels below: they
+/// break the chain of dependent additions (the rounding bound of a sum holds
+/// for any order of its terms, crate::rounding item 2, so the order is free).
+const LANES: usize = 4;
+
+/// [`relax_row`], and with `bias = Some((b, |b|))` also the dot products of
+/// the relaxed row with `b` and of the relaxed magnitude with `|b|` (the next
+/// layer's bias), in one pass: `[constant, its magnitude, row . b, magnitude . |b|]`.
+#[inline]
+pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax: &[LinearBounds], bias: Option<(&[f64], &[f64])>) -> [f64; 4] {
+    let n = row.len();
+    assert!(magnitude.len() == n && relax.len() == n, "relaxation of a row of another width");
+    if let Some((b, abs_b)) = bias {
+        assert!(b.len() == n && abs_b.len() == n, "bias of another width");
+    }
+    let mut sums = [[0.0f64; LANES]; 4];
+    let mut step = |i: usize, lane: usize, sums: &mut [[f64; LANES]; 4]| {
+        let (c, m, rel) = (row[i], magnitude[i], &relax[i]);
+        let positive = c >= 0.0;
+        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
+        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
+        sums[0][lane] += c * intercept;
+        sums[1][lane] += m * rel.lower_intercept.abs().max(rel.upper_intercept.abs());
+        let (c, m) = (c * slope, m * rel.lower_slope.abs().max(rel.upper_slope.abs()));
+        row[i] = c;
+        magnitude[i] = m;
+        if let Some((b, abs_b)) = bias {
+            sums[2][lane] += c * b[i];
+            sums[3][lane] += m * abs_b[i];
+        }
+    };
+    let full = n / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        for lane in 0..LANES {
+            step(start + lane, lane, &mut sums);
+        }
+    }
+    for i in full..n {
+        step(i, 0, &mut sums);
+    }
+    sums.map(|lanes| lanes.iter().sum())
+}
+
+/// [`relax_row_with_bias`] without the magnitude row (its magnitude is
+/// accounted for elsewhere, once for all rows): `[sum c * intercept, relaxed row . bias]`.
+#[inline]
+pub(super) fn relax_row_lean(row: &mut [f64], relax: &[LinearBounds], bias: &[f64]) -> [f64; 2] {
+    let n = row.len();
+    assert!(relax.len() == n && bias.len() == n, "relaxation or bias of another width");
+    let mut sums = [[0.0f64; LANES]; 2];
+    let mut step = |i: usize, lane: usize, sums: &mut [[f64; LANES]; 2]| {
+        let (c, rel) = (row[i], &relax[i]);
+        let positive = c >= 0.0;
+        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
+        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
+        sums[0][lane] += c * intercept;
+        let c = c * slope;
+        row[i] = c;
+        sums[1][lane] += c * bias[i];
+    };
+    let full = n / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        for lane in 0..LANES {
+            step(start + lane, lane, &mut sums);
+        }
+    }
+    for i in full..n {
+        step(i, 0, &mut sums);
+    }
+    sums.map(|lanes| lanes.iter().sum())
+}
+
 /// Bounds of `max_x (sign * (Lambda x + c))` over the box for every row, with
-/// back-substitution through `layers_below` (their relaxations), outward rounded.
+/// back-substitution through `layers_below` (their relaxations), outward
+/// rounded. The relaxations are shared by every row, so the rounding
+/// magnitudes of all rows come from `levels` ([`RoundingLevels`]) rather than
+/// from a second back-substitution in absolute values.
+#[allow(clippy::too_many_arguments)]
 fn back_substitute(
     network: &Network,
     k: usize,
     rows: &[usize],
     sign: f64,
     relaxations: &[Vec<LinearBounds>],
+    levels: &RoundingLevels,
     input_lower: &[f64],
     input_upper: &[f64],
 ) -> Vec<f64> {
-    let lines: Vec<Lines> = relaxations.iter().map(|r| Lines::Shared(r)).collect();
-    back_substitute_with(network, k, rows, sign, &lines, input_lower, input_upper, None).into_iter().map(|(value, _)| value).collect()
+    let layer = &network.layers[k];
+    let mut lambda = layer.terms[0].weights.select_rows(rows);
+    lambda.data.iter_mut().for_each(|v| *v *= sign);
+    let mut constant: Vec<f64> = rows.iter().map(|&i| sign * layer.bias[i]).collect();
+    let mut chain = layer.terms[0].weights.cols + 3;
+    for j in (0..k).rev() {
+        let below = &network.layers[j];
+        let cols = lambda.cols;
+        for r in 0..lambda.rows {
+            let [added, bias] = relax_row_lean(&mut lambda.data[r * cols..(r + 1) * cols], &relaxations[j], &below.bias);
+            constant[r] += added + bias;
+        }
+        lambda = lambda.matmul(&below.terms[0].weights);
+        chain += below.terms[0].weights.cols + 3;
+    }
+    let totals = levels.row_totals(network, k, rows);
+    (0..lambda.rows)
+        .map(|r| {
+            let mut value = constant[r];
+            for m in 0..lambda.cols {
+                let c = lambda.get(r, m);
+                value += (c * input_lower[m]).max(c * input_upper[m]);
+            }
+            // bound on sign * v, moved outward; undefined (NaN) means no bound
+            upper_or_infinity(add_up(value, accumulated_error(chain + 4, totals[r])))
+        })
+        .collect()
+}
+
+/// The rounding magnitudes of back-substitutions through one network with
+/// relaxations shared by every row, for all rows at once. A row's
+/// magnitudes propagate linearly (through `|W|` and the largest `|slope|` of
+/// each relaxation, adding the largest `|intercept|` and `|b|` to the
+/// constant's), so the total a row `m` on `a^j` reaches at the input is `m .
+/// z^j`, `z^j = i^j + s^j * (|b^j| + |W^j| z^(j-1))` (`s`, `i`: the largest
+/// `|slope|`, `|intercept|` per neuron), from `z = max(|l|, |u|)` on the input
+/// box: the same sum of the same non-negative terms as the per-row
+/// magnitudes of [`back_substitute_with`], in another order, padded the same
+/// way ([`accumulated_error`]).
+pub(super) struct RoundingLevels {
+    /// `z` per level: the input, then after each layer's relaxation.
+    levels: Vec<Vec<f64>>,
+}
+
+impl RoundingLevels {
+    pub(super) fn new(input_lower: &[f64], input_upper: &[f64]) -> Self {
+        RoundingLevels { levels: vec![input_lower.iter().zip(input_upper).map(|(l, u)| l.abs().max(u.abs())).collect()] }
+    }
+
+    /// Adds the level after layer `j` (relaxed by `relaxation`).
+    pub(super) fn push(&mut self, layer: &crate::network::Layer, relaxation: &[LinearBounds]) {
+        let below = self.levels.last().expect("the input level");
+        let weights = &layer.terms[0].weights;
+        let level = (0..layer.width())
+            .map(|i| {
+                let rel = &relaxation[i];
+                let through: f64 = layer.bias[i].abs() + weights.row(i).iter().zip(below).map(|(w, z)| w.abs() * z).sum::<f64>();
+                rel.lower_intercept.abs().max(rel.upper_intercept.abs()) + rel.lower_slope.abs().max(rel.upper_slope.abs()) * through
+            })
+            .collect();
+        self.levels.push(level);
+    }
+
+    /// The magnitude totals of rows `rows` of layer `k` taken through every layer below.
+    fn row_totals(&self, network: &Network, k: usize, rows: &[usize]) -> Vec<f64> {
+        let layer = &network.layers[k];
+        let below = &self.levels[k];
+        rows.iter().map(|&i| layer.bias[i].abs() + layer.terms[0].weights.row(i).iter().zip(below).map(|(w, z)| w.abs() * z).sum::<f64>()).collect()
+    }
 }
 
 /// [`back_substitute`] with the lines of each layer given per row or shared
@@ -111,17 +246,14 @@ fn back_substitute_with(
             record.push(lambda.clone());
         }
         let cols = lambda.cols;
-        for r in 0..lambda.rows {
-            let (added, added_magnitude) = relax_row(&mut lambda.data[r * cols..(r + 1) * cols], &mut magnitude.data[r * cols..(r + 1) * cols], lines[j].row(r));
-            constant[r] += added;
-            constant_magnitude[r] += added_magnitude;
-        }
-        // then a^(j) -> v^(j) = W^j a^(j-1) + b^j
+        // then a^(j) -> v^(j) = W^j a^(j-1) + b^j (the bias in the same pass)
         let below = &network.layers[j];
         let weights = &below.terms[0].weights;
+        let abs_bias: Vec<f64> = below.bias.iter().map(|b| b.abs()).collect();
         for r in 0..lambda.rows {
-            constant[r] += crate::network::dot(lambda.row(r), &below.bias);
-            constant_magnitude[r] += magnitude.row(r).iter().zip(&below.bias).map(|(a, b)| a * b.abs()).sum::<f64>();
+            let [added, added_magnitude, bias, bias_magnitude] = relax_row_with_bias(&mut lambda.data[r * cols..(r + 1) * cols], &mut magnitude.data[r * cols..(r + 1) * cols], lines[j].row(r), Some((&below.bias, &abs_bias)));
+            constant[r] += added + bias;
+            constant_magnitude[r] += added_magnitude + bias_magnitude;
         }
         lambda = lambda.matmul(weights);
         let abs_weights = Matrix { rows: weights.rows, cols: weights.cols, data: weights.data.iter().map(|v| v.abs()).collect() };
@@ -264,6 +396,7 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
     let mut bounds = NetworkBounds { input_lower: input_lower.to_vec(), input_upper: input_upper.to_vec(), layers: Vec::new() };
     let mut relaxations: Vec<Vec<LinearBounds>> = Vec::new();
     let mut families: Vec<Vec<NeuronFamily>> = Vec::new();
+    let mut levels = RoundingLevels::new(input_lower, input_upper);
     let depth = network.layers.len();
     for (k, layer) in network.layers.iter().enumerate() {
         let width = layer.width();
@@ -281,8 +414,8 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
             None => (vec![f64::NEG_INFINITY; width], vec![f64::INFINITY; width]),
         };
         if !rows.is_empty() {
-            let upper = back_substitute(network, k, &rows, 1.0, &relaxations, input_lower, input_upper);
-            let lower = back_substitute(network, k, &rows, -1.0, &relaxations, input_lower, input_upper);
+            let upper = back_substitute(network, k, &rows, 1.0, &relaxations, &levels, input_lower, input_upper);
+            let lower = back_substitute(network, k, &rows, -1.0, &relaxations, &levels, input_lower, input_upper);
             for (r, &i) in rows.iter().enumerate() {
                 pre_upper[i] = pre_upper[i].min(upper[r]);
                 pre_lower[i] = pre_lower[i].max(-lower[r]);
@@ -300,12 +433,8 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
             }
         }
         // intersect with interval propagation from the (already tightened) previous layer
-        let one_layer = interval_bounds(
-            &Network { input_dim: network.width_of(k), input_transform: None, layers: vec![crate::network::Layer::dense(0, layer.terms[0].weights.clone(), layer.bias.clone(), layer.activation)], kept_neurons: None, source_dtype: String::new(), output_softmax: false },
-            bounds.activation(k).0,
-            bounds.activation(k).1,
-        );
-        let step = &one_layer.layers[0];
+        // (a chain: the layer's one term reads the previous layer)
+        let step = &layer_interval_bounds(layer, |_| bounds.activation(k));
         for i in 0..width {
             pre_lower[i] = pre_lower[i].max(step.pre_lower[i]);
             pre_upper[i] = pre_upper[i].min(step.pre_upper[i]);
@@ -313,6 +442,7 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
         let (post_lower, post_upper): (Vec<f64>, Vec<f64>) = (0..width).map(|i| activation_image(layer.activation, pre_lower[i], pre_upper[i])).unzip();
         let layer_families: Vec<NeuronFamily> = layer.activation.with_rule(|rule| (0..width).map(|i| NeuronFamily::new(rule.linear_relaxation_family(pre_lower[i], pre_upper[i], post_lower[i], post_upper[i]), pre_lower[i], pre_upper[i])).collect());
         relaxations.push(layer_families.iter().map(|n| n.family.chosen).collect());
+        levels.push(layer, relaxations.last().expect("just pushed"));
         families.push(layer_families);
         bounds.layers.push(LayerBounds { pre_lower, pre_upper, post_lower, post_upper });
     }
@@ -324,6 +454,43 @@ mod tests {
     use super::*;
     use crate::activation::Activation;
     use crate::rounding::exact::big;
+
+    /// Back-substitution with the magnitudes of all rows at once
+    /// ([`RoundingLevels`]) gives the bounds of the per-row magnitudes, up to
+    /// the rounding of the padding itself.
+    #[test]
+    fn shared_rounding_levels_give_the_per_row_bounds() {
+        use crate::network::random::random_mlp;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(29);
+        for case in 0..8 {
+            let activation = [Activation::Relu, Activation::Tanh][case % 2];
+            let network = random_mlp(&mut rng, 3, &[7, 6, 5], 2, activation);
+            let lower: Vec<f64> = (0..3).map(|_| rng.gen_range(-3.0..0.0)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + rng.gen_range(0.1..3.0)).collect();
+            let bounds = linear_bounds(&network, &lower, &upper);
+            let relaxations: Vec<Vec<LinearBounds>> = bounds.layers[..3]
+                .iter()
+                .zip(&network.layers)
+                .map(|(b, layer)| (0..layer.width()).map(|i| layer.activation.rule().linear_relaxation(b.pre_lower[i], b.pre_upper[i], b.post_lower[i], b.post_upper[i])).collect())
+                .collect();
+            let mut levels = RoundingLevels::new(&lower, &upper);
+            for (j, r) in relaxations.iter().enumerate() {
+                levels.push(&network.layers[j], r);
+            }
+            for k in 0..4 {
+                let rows: Vec<usize> = (0..network.layers[k].width()).collect();
+                for sign in [1.0, -1.0] {
+                    let lean = back_substitute(&network, k, &rows, sign, &relaxations[..k], &levels, &lower, &upper);
+                    let lines: Vec<Lines> = relaxations[..k].iter().map(|r| Lines::Shared(r)).collect();
+                    let per_row = back_substitute_with(&network, k, &rows, sign, &lines, &lower, &upper, None);
+                    for (a, (b, _)) in lean.iter().zip(&per_row) {
+                        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "case {case} layer {k}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
 
     /// The rounding term of a coefficient survives a relaxation of slope 0:
     /// for every coefficient within the magnitude of the computed one and
