@@ -14,7 +14,7 @@ use deltacert::problem::{prepare, InputCoupling, Norm};
 use deltacert::sdp::first_order::{solve, FirstOrderSettings};
 use deltacert::sdp::qc::{magnitude_constraints, QcOptions, Sense};
 use deltacert::sdp::solve::SdpProblem;
-use deltacert::sdp::{certificate, certify, constraints_for, objective_matrix, Objective, QcChoice, SdpSettings, SdpSolver};
+use deltacert::sdp::{certificate, certify, constraints_for, objective_matrix, Objective, PropagationStart, QcChoice, SdpSettings, SdpSolver};
 use rand::{Rng, SeedableRng};
 
 #[test]
@@ -103,12 +103,19 @@ fn the_check_stays_sound_for_perturbed_first_order_multipliers() {
 fn first_order_bound(prepared: &deltacert::problem::Prepared, options: QcOptions, steps: usize) -> f64 {
     let (lifted, mut constraints) = constraints_for(prepared, options);
     constraints.extend(magnitude_constraints(&lifted));
+    // as `certify` does: propagation's facts, and its certificate as the start
+    let warm = PropagationStart::new(prepared, &lifted, Norm::Linf);
+    let offset = constraints.len();
+    if let Some(w) = &warm {
+        constraints.extend(w.facts.constraints.iter().cloned());
+    }
     let mut bound = 0.0f64;
     for index in 0..lifted.difference.len() {
         for sign in [1.0, -1.0] {
             let objective = objective_matrix(&lifted, Objective::Output { index, sign });
             let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective: &objective, constraints: &constraints, distance: None, coordinate_scale: &lifted.coordinate_magnitude };
-            let outcome = solve(&problem, None, None, &FirstOrderSettings { max_iterations: steps, ..FirstOrderSettings::default() });
+            let start = warm.as_ref().and_then(|w| w.start(&lifted, &constraints, offset, index, sign));
+            let outcome = solve(&problem, None, start.as_ref(), &FirstOrderSettings { max_iterations: steps, ..FirstOrderSettings::default() });
             println!("  output {index} sign {sign}: {} after {} steps, gamma {}", outcome.solver_status, outcome.iterations, outcome.multipliers.gamma);
             let checked = certificate::check(lifted.dim, lifted.constant, &objective, &constraints, None, &outcome.multipliers, &lifted.coordinate_magnitude).expect("checked");
             bound = bound.max(checked.value + lifted.difference[index].error);

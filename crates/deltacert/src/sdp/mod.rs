@@ -238,7 +238,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         constraints.extend(qc::magnitude_constraints(&lifted));
     }
     // differential propagation's certificate, as the first-order solver's start
-    let warm = if first_order { propagation_start(prepared, &lifted, norm) } else { None };
+    let warm = if first_order { PropagationStart::new(prepared, &lifted, norm) } else { None };
     let propagation_offset = constraints.len();
     if let Some(w) = &warm {
         constraints.extend(w.facts.constraints.iter().cloned());
@@ -414,20 +414,23 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
 /// seeing one input in a box, with its relaxations as linear facts of the
 /// lifted problem: the first-order solver starts from its certificate
 /// (docs/method.md §7b).
-struct PropagationStart {
+pub struct PropagationStart {
     /// The propagation's bounds (and lines).
     bounds: crate::propagation::DifferentialBounds,
     /// The multipliers of each output objective, from back-substitution.
     certificates: Vec<[Option<crate::propagation::OutputCertificate>; 2]>,
-    /// The facts, appended to the constraints.
-    facts: qc::PropagationFacts,
+    /// The facts, to be appended to the constraints.
+    pub facts: qc::PropagationFacts,
 }
 
 /// Weight of the magnitude multipliers that make the start's quadratic part
 /// negative definite: they add this fraction of the start's bound.
 const START_MAGNITUDE_SHARE: f64 = 1e-3;
 
-fn propagation_start(prepared: &Prepared, lifted: &Lifted, norm: Norm) -> Option<PropagationStart> {
+impl PropagationStart {
+    /// Propagation over the set and its facts, for a plain pair seeing one
+    /// input in a box under the L-inf norm (None otherwise).
+    pub fn new(prepared: &Prepared, lifted: &Lifted, norm: Norm) -> Option<PropagationStart> {
     use crate::propagation::{DifferentialPair, DifferentialRegion};
     let set = &prepared.set;
     if norm != Norm::Linf || !matches!(prepared.coupling, InputCoupling::Same) || set.ball_constraint().is_some() || !set.polytope().is_empty() {
@@ -445,9 +448,8 @@ fn propagation_start(prepared: &Prepared, lifted: &Lifted, norm: Norm) -> Option
     let certificates = (0..lifted.difference.len()).map(|j| [1.0, -1.0].map(|sign| pair.output_certificate(&region, &bounds, j, sign))).collect();
     let facts = qc::propagation_facts(lifted, set, &bounds.lines);
     Some(PropagationStart { bounds, certificates, facts })
-}
+    }
 
-impl PropagationStart {
     /// The start of objective `sign * Delta_output`: each fact's multiplier
     /// from the certificate (`|coefficient|` on the line's gap that was
     /// used), and on every magnitude constraint `m_t^2 - zeta_t^2 >= 0` a
@@ -455,7 +457,8 @@ impl PropagationStart {
     /// makes the quadratic part `-diag(eps)` negative definite: the start is
     /// inside the solver's domain and its value is about the propagation's
     /// bound.
-    fn start(&self, lifted: &Lifted, constraints: &[Constraint], offset: usize, output: usize, sign: f64) -> Option<Multipliers> {
+    /// (`constraints` holds [`PropagationStart::facts`] from `offset` on.)
+    pub fn start(&self, lifted: &Lifted, constraints: &[Constraint], offset: usize, output: usize, sign: f64) -> Option<Multipliers> {
         let certificate = self.certificates.get(output)?[if sign > 0.0 { 0 } else { 1 }].as_ref()?;
         let mut multipliers = vec![0.0; constraints.len()];
         let mut place = |index: Option<usize>, value: f64| {
