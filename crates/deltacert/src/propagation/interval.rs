@@ -39,9 +39,9 @@ pub fn interval_bounds(network: &Network, input_lower: &[f64], input_upper: &[f6
 /// Interval bounds of one layer whose term reading `source` sees activations
 /// in `activation(source)`.
 pub(crate) fn layer_interval_bounds<'a>(layer: &crate::network::Layer, activation: impl Fn(usize) -> (&'a [f64], &'a [f64])) -> LayerBounds {
-    /// Independent partial sums per accumulation (the rounding bound of a
-    /// sum holds for any order of its terms: crate::rounding item 2).
-    const LANES: usize = 4;
+    // independent partial sums per accumulation (the rounding bound of a
+    // sum holds for any order of its terms: crate::rounding item 2)
+    use super::linear::{lane_sums, LANES};
     let width = layer.width();
     let mut lower = layer.bias.clone();
     let mut upper = layer.bias.clone();
@@ -55,24 +55,13 @@ pub(crate) fn layer_interval_bounds<'a>(layer: &crate::network::Layer, activatio
         let largest: Vec<f64> = al.iter().zip(au).map(|(l, u)| l.abs().max(u.abs())).collect();
         for i in 0..width {
             let row = term.weights.row(i);
-            let mut sums = [[0.0f64; LANES]; 3];
-            let step = |m: usize, lane: usize, sums: &mut [[f64; LANES]; 3]| {
+            let [lo, hi, mag] = lane_sums(n, |m: usize, lane: usize, sums: &mut [[f64; LANES]; 3]| {
                 let w = row[m];
                 let (p, q) = (w * al[m], w * au[m]);
                 sums[0][lane] += p.min(q);
                 sums[1][lane] += p.max(q);
                 sums[2][lane] += w.abs() * largest[m];
-            };
-            let full = n / LANES * LANES;
-            for start in (0..full).step_by(LANES) {
-                for lane in 0..LANES {
-                    step(start + lane, lane, &mut sums);
-                }
-            }
-            for m in full..n {
-                step(m, 0, &mut sums);
-            }
-            let [lo, hi, mag] = sums.map(|lanes| lanes.iter().sum::<f64>());
+            });
             lower[i] += lo;
             upper[i] += hi;
             magnitude[i] += mag;

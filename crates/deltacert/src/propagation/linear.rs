@@ -61,7 +61,24 @@ pub(super) fn relax_row(row: &mut [f64], magnitude: &mut [f64], relax: &[LinearB
 /// Independent partial sums per accumulation in the row kernels below: they
 /// break the chain of dependent additions (the rounding bound of a sum holds
 /// for any order of its terms, crate::rounding item 2, so the order is free).
-const LANES: usize = 4;
+pub(super) const LANES: usize = 4;
+
+/// `K` sums over `i in 0..n`, each in [`LANES`] independent partial sums:
+/// `step(i, lane, sums)` adds item `i`'s terms to `sums[k][lane]`.
+#[inline]
+pub(super) fn lane_sums<const K: usize>(n: usize, mut step: impl FnMut(usize, usize, &mut [[f64; LANES]; K])) -> [f64; K] {
+    let mut sums = [[0.0f64; LANES]; K];
+    let full = n / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        for lane in 0..LANES {
+            step(start + lane, lane, &mut sums);
+        }
+    }
+    for i in full..n {
+        step(i, 0, &mut sums);
+    }
+    sums.map(|lanes| lanes.iter().sum())
+}
 
 /// [`relax_row`], and with `bias = Some((b, |b|))` also the dot products of
 /// the relaxed row with `b` and of the relaxed magnitude with `|b|` (the next
@@ -73,8 +90,7 @@ pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax:
     if let Some((b, abs_b)) = bias {
         assert!(b.len() == n && abs_b.len() == n, "bias of another width");
     }
-    let mut sums = [[0.0f64; LANES]; 4];
-    let mut step = |i: usize, lane: usize, sums: &mut [[f64; LANES]; 4]| {
+    lane_sums(n, |i: usize, lane: usize, sums: &mut [[f64; LANES]; 4]| {
         let (c, m, rel) = (row[i], magnitude[i], &relax[i]);
         let positive = c >= 0.0;
         let slope = if positive { rel.upper_slope } else { rel.lower_slope };
@@ -88,17 +104,7 @@ pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax:
             sums[2][lane] += c * b[i];
             sums[3][lane] += m * abs_b[i];
         }
-    };
-    let full = n / LANES * LANES;
-    for start in (0..full).step_by(LANES) {
-        for lane in 0..LANES {
-            step(start + lane, lane, &mut sums);
-        }
-    }
-    for i in full..n {
-        step(i, 0, &mut sums);
-    }
-    sums.map(|lanes| lanes.iter().sum())
+    })
 }
 
 /// [`relax_row_with_bias`] without the magnitude row (its magnitude is
@@ -107,8 +113,7 @@ pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax:
 pub(super) fn relax_row_lean(row: &mut [f64], relax: &[LinearBounds], bias: &[f64]) -> [f64; 2] {
     let n = row.len();
     assert!(relax.len() == n && bias.len() == n, "relaxation or bias of another width");
-    let mut sums = [[0.0f64; LANES]; 2];
-    let mut step = |i: usize, lane: usize, sums: &mut [[f64; LANES]; 2]| {
+    lane_sums(n, |i: usize, lane: usize, sums: &mut [[f64; LANES]; 2]| {
         let (c, rel) = (row[i], &relax[i]);
         let positive = c >= 0.0;
         let slope = if positive { rel.upper_slope } else { rel.lower_slope };
@@ -117,17 +122,7 @@ pub(super) fn relax_row_lean(row: &mut [f64], relax: &[LinearBounds], bias: &[f6
         let c = c * slope;
         row[i] = c;
         sums[1][lane] += c * bias[i];
-    };
-    let full = n / LANES * LANES;
-    for start in (0..full).step_by(LANES) {
-        for lane in 0..LANES {
-            step(start + lane, lane, &mut sums);
-        }
-    }
-    for i in full..n {
-        step(i, 0, &mut sums);
-    }
-    sums.map(|lanes| lanes.iter().sum())
+    })
 }
 
 /// Bounds of `max_x (sign * (Lambda x + c))` over the box for every row, with
