@@ -479,3 +479,31 @@ fn a_saturated_output_is_found_and_reported() {
     assert_eq!(saturated[0].top_level, cap);
     assert!(report.witness_saturation.reference.is_empty());
 }
+
+/// On 1-input pairs in onnxruntime's layout (input and output quantised,
+/// ReLUs folded, weights moved), the paired differential propagation's bound
+/// (fixed and optimised slopes) is never below the exact supremum of `|f -
+/// g|` from breakpoint enumeration, and the pairs do pair.
+#[test]
+fn onnxruntime_layout_bounds_cover_the_exact_supremum() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(611);
+    let mut compared = 0;
+    for case in 0..30 {
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=5)).collect();
+        let f = random_mlp(&mut rng, 1, &hidden, 1, Activation::Relu);
+        let g = onnxruntime_layout(&f, &mut rng);
+        assert!(DifferentialPair::new(&f, &g).is_differential(), "case {case}: does not pair");
+        let lo: f64 = rng.gen_range(-1.0..0.5);
+        let hi = lo + rng.gen_range(0.05..1.5);
+        let (exact, _) = exact_supremum_1d(&f, &g, lo, hi);
+        let set = InputSet::uniform_box(1, lo, hi).unwrap();
+        for slopes in [SlopeOptimisation::NONE, SlopeOptimisation::new(10, SlopeScope::All)] {
+            let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
+            request.slopes = slopes;
+            let certified = bound(&f, &g, &request).unwrap().certified_bound.expect("a bound");
+            assert!(exact <= certified, "case {case} [{lo}, {hi}]: exact supremum {exact} above the certified {certified}");
+            compared += 1;
+        }
+    }
+    assert!(compared == 60);
+}

@@ -714,9 +714,9 @@ impl DifferentialPair<'_> {
     }
 
     /// The certificate of `sign * Delta y_output`'s bound in `bounds` (a
-    /// propagation of this plain pair over the box `region`, fixed slopes):
+    /// propagation of this plain pair over a box, fixed slopes):
     /// None when the pair is not plain or the bounds are a fallback.
-    pub fn output_certificate(&self, region: &DifferentialRegion, bounds: &DifferentialBounds, output: usize, sign: f64) -> Option<OutputCertificate> {
+    pub fn output_certificate(&self, bounds: &DifferentialBounds, output: usize, sign: f64) -> Option<OutputCertificate> {
         if !self.is_plain() || !bounds.differential {
             return None;
         }
@@ -731,7 +731,6 @@ impl DifferentialPair<'_> {
             backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], Some(&mut record));
         }
         record.reverse();
-        let _ = region;
         Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec() })
     }
 }

@@ -445,7 +445,7 @@ impl PropagationStart {
     if !bounds.differential {
         return None;
     }
-    let certificates = (0..lifted.difference.len()).map(|j| [1.0, -1.0].map(|sign| pair.output_certificate(&region, &bounds, j, sign))).collect();
+    let certificates = (0..lifted.difference.len()).map(|j| [1.0, -1.0].map(|sign| pair.output_certificate(&bounds, j, sign))).collect();
     let facts = qc::propagation_facts(lifted, set, &bounds.lines);
     Some(PropagationStart { bounds, certificates, facts })
     }
