@@ -188,6 +188,12 @@ pub struct BoundArgs {
     /// v_f - v_g of every layer) [default: networks].
     #[arg(long, value_enum, value_name = "SCOPE")]
     pub slope_scope: Option<SlopeScope>,
+    /// auto: what a piece of the set is split on: input (halve a coordinate),
+    /// neuron (fix the phase of the unstable ReLU whose relaxation the bound
+    /// owes most), mixed (bound both splits, keep the better), or auto (input
+    /// up to 8 inputs, neuron above) [default: auto].
+    #[arg(long, value_name = "RULE")]
+    pub branching: Option<String>,
     /// Largest lifted SDP dimension attempted (memory grows like d^4) [default:
     /// 150 for sdp; auto runs the SDP only up to 48 unless this is given].
     #[arg(long)]

@@ -8,6 +8,15 @@
 //! - `mnist`: MNIST 3x100 vs its 16-bit copy, L-inf balls of radius 0.01 and
 //!   0.05 around 5 seeded points of [0, 1]^784: one propagation pass and
 //!   `auto` with a 10 s budget.
+//! - `branching`: MNIST 3x100 vs its 16-bit copy, boxes +-p/255 (p = 3, 8, 13)
+//!   around test images (`DELTACERT_IMAGES`, default `0..10`), `auto` with
+//!   each splitting rule (input, neuron, mixed) and a budget of
+//!   `DELTACERT_BUDGET` seconds (default 10): medians of the certified bound,
+//!   the lower bound (the best of all runs on the image), their ratio, the
+//!   seconds and the splits.
+//!
+//! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
+//! (input, neuron, mixed, auto; default auto).
 //!
 //! Every row runs the library's full `bound` pipeline (attack included), as
 //! `deltacert bound` does. Run: `cargo bench -p deltacert --bench scale_table
@@ -20,6 +29,7 @@
 //! (e.g. `1`) restrict `decide` to a subset for quick comparisons.
 
 use deltacert::bound::{bound, BoundReport, BoundRequest, Method};
+use deltacert::branch_and_bound::{Branching, SplitOutcome};
 use deltacert::input_set::InputSet;
 use deltacert::io::read_model;
 use deltacert::network::Network;
@@ -47,7 +57,17 @@ fn acas_pair(dir: &Path, name: &str) -> Option<(Network, Network)> {
 }
 
 fn run(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64) -> BoundReport {
+    run_with(f, g, set, method, eps, seconds, branching_from_env())
+}
+
+/// `DELTACERT_BRANCHING`, default auto.
+fn branching_from_env() -> Branching {
+    std::env::var("DELTACERT_BRANCHING").ok().map(|v| Branching::parse(&v).expect("DELTACERT_BRANCHING")).unwrap_or_default()
+}
+
+fn run_with(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64, branching: Branching) -> BoundReport {
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, method);
+    request.branching = branching;
     if method == Method::PROPAGATE {
         // the tables' "one pass": fixed relaxation slopes (benches/slopes_table.rs compares)
         request.slopes = deltacert::propagation::SlopeOptimisation::NONE;
@@ -66,8 +86,9 @@ fn decision(report: &BoundReport, eps: f64) -> &'static str {
 }
 
 fn decide_section(limit: f64) {
+    let eps: f64 = std::env::var("DELTACERT_EPS").ok().and_then(|v| v.parse().ok()).unwrap_or(0.05);
     let dir = std::env::var("DELTACERT_ACAS_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/acasxu"));
-    println!("\n## ACAS Xu, original vs 16-bit, --eps 0.05 (limit {limit} s per decision)\n");
+    println!("\n## ACAS Xu, original vs 16-bit, --eps {eps} (limit {limit} s per decision, branching {:?})\n", branching_from_env());
     println!("| pair | property 1 | s | property 3 | s | property 4 | s |");
     println!("|---|---|---|---|---|---|---|");
     let list = |name: &str| std::env::var(name).ok().map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>());
@@ -95,9 +116,9 @@ fn decide_section(limit: f64) {
                     continue;
                 }
                 let set = InputSet::from_box(lower.to_vec(), upper.to_vec()).expect("valid box");
-                let report = run(&f, &g, set, Method::AUTO, Some(0.05), limit);
+                let report = run(&f, &g, set, Method::AUTO, Some(eps), limit);
                 totals[p] += report.seconds;
-                let d = decision(&report, 0.05);
+                let d = decision(&report, eps);
                 proven[p] += usize::from(d == "proven");
                 row += &format!(" {d} | {:.2} |", report.seconds);
                 let pieces = report.details.get::<deltacert::branch_and_bound::SplitOutcome>("split").map_or(0, |s| s.pieces_bounded);
@@ -160,6 +181,54 @@ fn mnist_section() {
     }
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
+}
+
+fn branching_section() {
+    let dir = fixtures().join("mnist");
+    let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
+    let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
+    let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0);
+    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 10usize));
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
+    let images: Vec<Vec<f64>> = data["images"].as_array().expect("images")[first..last].iter().map(|row| row.as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect()).collect();
+    let rules = [Branching::Input, Branching::Neuron, Branching::Mixed];
+    println!("\n## MNIST 3x100 vs float16, boxes +-p/255 around test images {first}..{last}, auto with {budget} s, by splitting rule (medians over the images)\n");
+    println!("| p | rule | certified | lower bound | ratio | seconds | input splits | neuron splits | empty halves |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for p in [3.0, 8.0, 13.0] {
+        // per image: every rule's report
+        let reports: Vec<Vec<BoundReport>> = images
+            .iter()
+            .map(|x| {
+                let set = InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box");
+                rules.iter().map(|&rule| run_with(&f, &g, set.clone(), Method::AUTO, None, budget, rule)).collect()
+            })
+            .collect();
+        let lower: Vec<f64> = reports.iter().map(|runs| runs.iter().map(|r| r.lower_bound).fold(0.0, f64::max)).collect();
+        for (k, rule) in rules.iter().enumerate() {
+            let column = |value: &dyn Fn(&BoundReport, f64) -> f64| median(&mut reports.iter().zip(&lower).map(|(runs, l)| value(&runs[k], *l)).collect::<Vec<_>>());
+            let split = |r: &BoundReport, which: usize| r.details.get::<SplitOutcome>("split").map_or(0.0, |s| [s.input_splits, s.neuron_splits, s.empty_pieces][which] as f64);
+            println!(
+                "| {p} | {rule:?} | {:.4e} | {:.4e} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} |",
+                column(&|r, _| r.certified_bound.unwrap_or(f64::NAN)),
+                median(&mut lower.clone()),
+                column(&|r, l| r.certified_bound.unwrap_or(f64::NAN) / l),
+                column(&|r, _| r.seconds),
+                column(&|r, _| split(r, 0)),
+                column(&|r, _| split(r, 1)),
+                column(&|r, _| split(r, 2)),
+            );
+        }
+    }
+}
+
 fn main() {
     deltacert::sdp::solve::set_blas_threads(1);
     let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -168,6 +237,9 @@ fn main() {
     println!("threads: {}", rayon::current_num_threads());
     if wants("mnist") {
         mnist_section();
+    }
+    if sections.iter().any(|s| s == "branching") {
+        branching_section();
     }
     if wants("anytime") {
         anytime_section();

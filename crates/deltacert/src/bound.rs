@@ -22,7 +22,7 @@ use crate::limits::{default_memory_bytes, Budget};
 use crate::network::Network;
 use crate::problem::{InputCoupling, Norm, Prepared};
 use crate::sdp::SdpSettings;
-use crate::branch_and_bound::{Progress, SplitProblem};
+use crate::branch_and_bound::{Branching, Progress, SplitProblem};
 use crate::attack::AttackSettings;
 use crate::methods::{MethodContext, MethodOption, MethodOutcome};
 use std::time::Instant;
@@ -68,6 +68,11 @@ pub struct BoundRequest {
     /// none: measured on ACAS Xu property 1, optimising every piece made the
     /// decisions 4 to 7 times slower).
     pub piece_slopes: SlopeOptimisation,
+    /// What `auto`'s splitting splits on (default [`Branching::Auto`]).
+    pub branching: Branching,
+    /// Steps choosing the Lagrange multipliers of a piece's phase
+    /// constraints after neuron splits (0: none).
+    pub phase_multiplier_steps: usize,
 }
 
 /// The share of the time left that optimised slopes may take over the whole
@@ -93,6 +98,8 @@ impl BoundRequest {
             target_ratio: DEFAULT_TARGET_RATIO,
             slopes: SlopeOptimisation::STANDARD,
             piece_slopes: SlopeOptimisation::NONE,
+            branching: Branching::Auto,
+            phase_multiplier_steps: crate::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         }
     }
 
@@ -467,7 +474,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let reads_slopes = request.method.implementation().reads(MethodOption::Slopes);
     let (slopes, piece_slopes) = if reads_slopes { (request.slopes, request.piece_slopes) } else { (SlopeOptimisation::NONE, SlopeOptimisation::NONE) };
     let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes };
+    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, phase_multiplier_steps: request.phase_multiplier_steps };
     let (set_lower, set_upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
     let (mut root, _) = problem.bound_piece(set_lower.clone(), set_upper.clone(), None);
     let one_pass = root.value;

@@ -21,7 +21,7 @@
 //! A piece is closed when its bound is at most the target (`eps` in decide
 //! mode) or at most the current lower bound (it cannot raise the maximum).
 
-use crate::propagation::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion, SlopeOptimisation};
+use crate::propagation::{round_down as down, round_up as up, DifferentialBounds, DifferentialPair, DifferentialRegion, Phase, PhaseSplit, SlopeOptimisation};
 use std::sync::Arc;
 use crate::input_set::InputSet;
 use crate::network::Network;
@@ -44,16 +44,61 @@ pub struct SplitSettings {
     pub target_ratio: f64,
     /// Stop when this many pieces are open.
     pub max_open_pieces: usize,
+    /// Stop when this many pieces have been bounded (a count, not a time:
+    /// the same search on every machine).
+    pub max_pieces_bounded: usize,
     /// Stop when the open pieces would hold more than this many bytes
     /// (estimated per piece from the sizes of its vectors and bounds).
     pub memory_bytes: u64,
     /// Pieces split per round (bounded in parallel).
     pub batch: usize,
+    /// What a piece is split on.
+    pub branching: Branching,
+}
+
+/// What a piece is split on (docs/method.md §9, §9b).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Branching {
+    /// Halve an input coordinate.
+    Input,
+    /// Fix the phase of the unstable neuron with the largest score
+    /// ([`crate::propagation::PhaseSplit`]).
+    Neuron,
+    /// Bound the input split and the neuron split, keep the one whose worse
+    /// half is lower.
+    Mixed,
+    /// [`Branching::Input`] up to [`LOOKAHEAD_MAX_INPUTS`] inputs,
+    /// [`Branching::Neuron`] above (measured: docs/benchmarks.md).
+    #[default]
+    Auto,
+}
+
+impl Branching {
+    /// Parses `input`, `neuron`, `mixed` or `auto`.
+    pub fn parse(name: &str) -> Result<Branching, String> {
+        match name {
+            "input" => Ok(Branching::Input),
+            "neuron" => Ok(Branching::Neuron),
+            "mixed" => Ok(Branching::Mixed),
+            "auto" => Ok(Branching::Auto),
+            other => Err(format!("unknown branching '{other}' (expected input, neuron, mixed or auto)")),
+        }
+    }
+
+    /// The rule `auto` stands for with `inputs` input coordinates.
+    pub fn resolved(self, inputs: usize) -> Branching {
+        match self {
+            Branching::Auto if inputs <= LOOKAHEAD_MAX_INPUTS => Branching::Input,
+            Branching::Auto => Branching::Neuron,
+            chosen => chosen,
+        }
+    }
 }
 
 impl Default for SplitSettings {
     fn default() -> Self {
-        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1) }
+        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, max_pieces_bounded: usize::MAX, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1), branching: Branching::Auto }
     }
 }
 
@@ -71,7 +116,7 @@ pub enum StopReason {
     Exhausted,
     /// The time limit was reached.
     TimeLimit,
-    /// Too many open pieces.
+    /// Too many open pieces, or as many bounded as allowed.
     PieceLimit,
     /// The open pieces reached the memory budget.
     MemoryLimit,
@@ -113,6 +158,12 @@ pub struct Piece {
     pub depth: usize,
     /// The propagation's bounds on this piece, reused (intersected in) by its halves.
     pub bounds: Option<Arc<DifferentialBounds>>,
+    /// No input reaches this piece (a phase split's half whose bounds cross):
+    /// it bounds nothing.
+    pub empty: bool,
+    /// The phase constraints every input of the piece satisfies (from the
+    /// neuron splits above it).
+    pub phases: Vec<Phase>,
 }
 
 impl Piece {
@@ -166,6 +217,14 @@ pub struct SplitOutcome {
     pub pieces_open: usize,
     /// Deepest piece.
     pub max_depth: usize,
+    /// Splits on an input coordinate.
+    pub input_splits: usize,
+    /// Splits on a neuron's phase.
+    pub neuron_splits: usize,
+    /// Halves of neuron splits that no input reaches (closed at once).
+    pub empty_pieces: usize,
+    /// The rule the splits followed.
+    pub branching: Branching,
     /// Why it stopped.
     pub stop: StopReason,
     /// Seconds spent.
@@ -189,7 +248,13 @@ pub struct SplitProblem<'a> {
     pub pair: DifferentialPair<'a>,
     /// The slope setting of the pieces of a split (the root's is the pair's).
     pub piece_slopes: SlopeOptimisation,
+    /// Steps of the search for the Lagrange multipliers of a piece's phase
+    /// constraints (0: the constraints act through the clamped intervals only).
+    pub phase_multiplier_steps: usize,
 }
+
+/// Default [`SplitProblem::phase_multiplier_steps`].
+pub const DEFAULT_PHASE_MULTIPLIER_STEPS: usize = 10;
 
 impl SplitProblem<'_> {
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
@@ -247,7 +312,35 @@ impl SplitProblem<'_> {
     /// [`SplitProblem::bound_piece`] with the slope setting `slopes`.
     pub fn bound_piece_with_slopes(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, slopes: &SlopeOptimisation) -> (Piece, Vec<f64>) {
         let inherited = parent.and_then(|p| p.bounds.as_deref());
-        let bounds = self.pair.bounds_with_slopes(&self.region(&lower, &upper), inherited, slopes);
+        let phases = parent.map_or_else(Vec::new, |p| p.phases.clone());
+        self.bound_subset(lower, upper, parent, inherited, phases, slopes)
+    }
+
+    /// The half of `piece` where `split`'s neuron is active or inactive:
+    /// the piece's bounds with that neuron's clamped ([`DifferentialBounds::with_phase`])
+    /// are inherited by its propagation. A half that no input reaches is
+    /// marked [`Piece::empty`], with bounds of `-inf`.
+    pub fn bound_phase(&self, piece: &Piece, split: &PhaseSplit, active: bool) -> (Piece, Vec<f64>) {
+        let inherited = piece.bounds.as_deref().map(|b| b.with_phase(split, active));
+        let mut phases = piece.phases.clone();
+        phases.push((*split, active));
+        self.bound_subset(piece.lower.clone(), piece.upper.clone(), Some(piece), inherited.as_ref(), phases, &self.piece_slopes)
+    }
+
+    /// Bounds the part of the box `[lower, upper]` that `inherited`'s bounds
+    /// describe (the box itself, or a phase split's half), never above `parent`.
+    fn bound_subset(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, inherited: Option<&DifferentialBounds>, phases: Vec<Phase>, slopes: &SlopeOptimisation) -> (Piece, Vec<f64>) {
+        let region = self.region(&lower, &upper);
+        let mut bounds = self.pair.bounds_with_slopes(&region, inherited, slopes);
+        if !bounds.is_empty() {
+            self.pair.tighten_with_phases(&mut bounds, &region, &phases, self.phase_multiplier_steps);
+        }
+        if bounds.is_empty() {
+            let outputs = bounds.output_lower.len();
+            let candidate = bounds.candidate.clone();
+            let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases };
+            return (piece, candidate);
+        }
         let mut plus = bounds.output_upper.clone();
         let mut minus: Vec<f64> = bounds.output_lower.iter().map(|l| -l).collect();
         if let Some(parent) = parent {
@@ -259,7 +352,7 @@ impl SplitProblem<'_> {
             None => self.norm_bound(&plus, &minus),
         };
         let candidate = bounds.candidate.clone();
-        let piece = Piece { lower, upper, plus, minus, value, influence: bounds.influence.clone(), unstable_neurons: bounds.unstable_neurons, depth: parent.map_or(0, |p| p.depth + 1), bounds: Some(Arc::new(bounds)) };
+        let piece = Piece { lower, upper, plus, minus, value, influence: bounds.influence.clone(), unstable_neurons: bounds.unstable_neurons, depth: parent.map_or(0, |p| p.depth + 1), bounds: Some(Arc::new(bounds)), empty: false, phases };
         (piece, candidate)
     }
 
@@ -311,23 +404,63 @@ fn split_dimension(piece: &Piece, root_width: &[f64]) -> Option<usize> {
 /// and over 120 s instead of 8.7 s).
 pub const LOOKAHEAD_MAX_INPUTS: usize = 8;
 
-/// Bounds the two halves of `piece`, with a candidate input each.
-fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64]) -> Option<Vec<(Piece, Vec<f64>)>> {
+/// How a piece was split.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SplitKind {
+    Input,
+    Neuron,
+}
+
+/// The halves of a split with their candidate inputs.
+type Halves = Vec<(Piece, Vec<f64>)>;
+
+/// The order of two splits: the lower worse half first, then the lower sum.
+fn better_split(a: &Halves, b: &Halves) -> Ordering {
+    let key = |o: &Halves| (o.iter().map(|h| h.0.value).fold(f64::NEG_INFINITY, f64::max), o.iter().map(|h| h.0.value.max(0.0)).sum::<f64>());
+    let (ka, kb) = (key(a), key(b));
+    ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+}
+
+/// The input split of `piece`: with few inputs the best of all coordinates
+/// (look-ahead), otherwise the most influential one.
+fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64]) -> Option<Halves> {
     if piece.lower.len() <= LOOKAHEAD_MAX_INPUTS {
         let n = piece.lower.len();
-        let options: Vec<Vec<(Piece, Vec<f64>)>> = (0..n)
+        let options: Vec<Halves> = (0..n)
             .into_par_iter()
             .filter(|&i| splittable(piece, root_width, i))
             .map(|i| halves_along(piece, i).into_iter().map(|(l, u)| problem.bound_piece(l, u, Some(piece))).collect())
             .collect();
-        return options.into_iter().min_by(|a, b| {
-            let key = |o: &Vec<(Piece, Vec<f64>)>| (o[0].0.value.max(o[1].0.value), o[0].0.value + o[1].0.value);
-            let (ka, kb) = (key(a), key(b));
-            ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
-        });
+        return options.into_iter().min_by(better_split);
     }
     let dimension = split_dimension(piece, root_width)?;
-    Some(halves_along(piece, dimension).into_iter().map(|(l, u)| problem.bound_piece(l, u, Some(piece))).collect())
+    Some(halves_along(piece, dimension).into_par_iter().map(|(l, u)| problem.bound_piece(l, u, Some(piece))).collect())
+}
+
+/// The phase split of `piece` on its best-scored neuron for its worst
+/// output objective (None when no kinked neuron is unstable there).
+fn neuron_split(problem: &SplitProblem, piece: &Piece) -> Option<Halves> {
+    let bounds = piece.bounds.as_deref()?;
+    let &(output, sign) = bounds.corner_objectives.first()?;
+    let split = problem.pair.phase_split_candidates(bounds, output, sign).into_iter().next()?;
+    Some([true, false].into_par_iter().map(|active| problem.bound_phase(piece, &split, active)).collect())
+}
+
+/// Bounds the halves of `piece` under `branching` (resolved), with a
+/// candidate input each.
+fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64], branching: Branching) -> Option<(SplitKind, Halves)> {
+    match branching {
+        Branching::Neuron => neuron_split(problem, piece).map(|h| (SplitKind::Neuron, h)).or_else(|| input_split(problem, piece, root_width).map(|h| (SplitKind::Input, h))),
+        Branching::Mixed => {
+            let (input, neuron) = rayon::join(|| input_split(problem, piece, root_width), || neuron_split(problem, piece));
+            match (input, neuron) {
+                (Some(i), Some(n)) if better_split(&n, &i) == Ordering::Less => Some((SplitKind::Neuron, n)),
+                (Some(i), _) => Some((SplitKind::Input, i)),
+                (None, n) => n.map(|h| (SplitKind::Neuron, h)),
+            }
+        }
+        Branching::Input | Branching::Auto => input_split(problem, piece, root_width).map(|h| (SplitKind::Input, h)),
+    }
 }
 
 /// Runs the branch and bound from an already bounded `root` (the whole set).
@@ -345,6 +478,8 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let mut heap = BinaryHeap::new();
     let mut pieces_bounded = 1;
     let mut max_depth = 0;
+    let (mut input_splits, mut neuron_splits, mut empty_pieces) = (0, 0, 0);
+    let branching = settings.branching.resolved(root.lower.len());
     let mut last_report = 0.0;
     let close = |piece: &Piece, lower: f64| match settings.eps {
         Some(eps) => piece.value <= eps,
@@ -392,7 +527,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         if seconds >= settings.time_limit {
             break StopReason::TimeLimit;
         }
-        if heap.len() >= settings.max_open_pieces {
+        if heap.len() >= settings.max_open_pieces || pieces_bounded >= settings.max_pieces_bounded {
             break StopReason::PieceLimit;
         }
         if (heap.len() + 2 * settings.batch.max(1)) as f64 * piece_bytes > settings.memory_bytes as f64 {
@@ -405,11 +540,11 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 None => break,
             }
         }
-        let children: Vec<(Piece, Vec<f64>, Vec<f64>)> = batch
+        let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
-            .flat_map_iter(|piece| {
-                match split_piece(problem, piece, &root_width) {
-                    Some(parts) => parts
+            .map(|piece| {
+                match split_piece(problem, piece, &root_width, branching) {
+                    Some((kind, parts)) => (Some(kind), parts
                         .into_iter()
                         .map(|(child, mut candidate)| {
                             // a corner of the piece may lie outside a ball or polytope
@@ -417,13 +552,20 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                             let difference = if problem.set.contains(&candidate, 0.0) { problem.difference(&candidate) } else { vec![0.0; child.plus.len()] };
                             (child, candidate, difference)
                         })
-                        .collect::<Vec<_>>(),
+                        .collect::<Vec<_>>()),
                     // cannot be split further: it stays closed with its bound
-                    None => vec![(piece.clone(), Vec::new(), Vec::new())],
+                    None => (None, vec![(piece.clone(), Vec::new(), Vec::new())]),
                 }
             })
             .collect();
+        let mut children = Vec::new();
+        for (kind, parts) in splits {
+            input_splits += usize::from(kind == Some(SplitKind::Input));
+            neuron_splits += usize::from(kind == Some(SplitKind::Neuron));
+            children.extend(parts);
+        }
         for (child, candidate, difference) in children {
+            empty_pieces += usize::from(child.empty);
             if !difference.is_empty() {
                 pieces_bounded += 1;
                 for (m, d) in per_output_lower.iter_mut().zip(&difference) {
@@ -459,7 +601,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let per_output: Vec<f64> = plus.iter().zip(&minus).map(|(p, m)| p.max(*m).max(0.0)).collect();
     let seconds = start.elapsed().as_secs_f64();
     progress(&Progress { pieces_done: pieces_bounded, pieces_open: heap.len(), upper: bound.max(0.0), lower, seconds });
-    SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, stop, seconds }
+    SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, input_splits, neuron_splits, empty_pieces, branching, stop, seconds }
 }
 
 #[cfg(test)]
@@ -488,7 +630,7 @@ mod tests {
     fn run(settings: SplitSettings) -> SplitOutcome {
         let (f, g) = (relu_net(1.0), relu_net(0.75));
         let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
-        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE };
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS };
         let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
         branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {})
     }
@@ -516,6 +658,115 @@ mod tests {
         assert!(refuted.lower > 0.2 && refuted.witness[0] > 0.8, "{:?}", refuted.witness);
         // the bound is still certified when the search stops early
         assert!(refuted.bound >= 0.25);
+    }
+
+    /// `relu(relu(slope x) - 0.5)`: the second neuron is active only where the first is.
+    fn two_relus(slope: f64) -> Network {
+        Network {
+            input_dim: 1,
+            input_transform: None,
+            layers: vec![
+                Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
+                Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![-0.5], Activation::Relu),
+                Layer::dense(2, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+            ],
+            kept_neurons: None,
+            source_dtype: "float64".into(),
+            output_softmax: false,
+        }
+    }
+
+    #[test]
+    fn phase_halves_hold_on_their_inputs_and_an_unreachable_half_is_empty() {
+        use crate::propagation::{PhaseSplit, Side};
+        let (f, g) = (two_relus(1.0), two_relus(0.75));
+        let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS };
+        let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
+        let second = PhaseSplit { side: Side::Reference, layer: 1, neuron: 0, score: 1.0 };
+        let first = PhaseSplit { side: Side::Reference, layer: 0, neuron: 0, score: 1.0 };
+        let (active, _) = problem.bound_phase(&root, &second, true);
+        let (inactive, _) = problem.bound_phase(&root, &second, false);
+        assert!(!active.empty && !inactive.empty);
+        // every x of the box in a half has its error inside the half's bounds
+        for k in 0..=2000 {
+            let x = -1.0 + k as f64 / 1000.0;
+            let w = (x.max(0.0) - 0.5).max(-1.0);
+            let delta = problem.difference(&[x])[0];
+            for (half, inside) in [(&active, w >= 0.0), (&inactive, w <= 0.0)] {
+                if inside {
+                    assert!(delta <= half.plus[0] && -delta <= half.minus[0], "x = {x}: {delta} outside the half's [{}, {}]", -half.minus[0], half.plus[0]);
+                }
+            }
+        }
+        // the second neuron active needs the first active: the other half is empty
+        let (unreachable, _) = problem.bound_phase(&active, &first, false);
+        assert!(unreachable.empty && unreachable.value == f64::NEG_INFINITY);
+        let (reachable, _) = problem.bound_phase(&active, &first, true);
+        assert!(!reachable.empty && reachable.value <= active.value);
+        // the half is x in [0.5, 1], where f - g reaches 0.25 (at x = 1)
+        assert!(reachable.value >= 0.25, "{}", reachable.value);
+    }
+
+    /// Chains of random phase splits on random pairs (with and without
+    /// Lagrange multipliers): at every piece, each sampled input that
+    /// satisfies the piece's phase constraints has its error within the
+    /// piece's bounds, and a piece marked empty has no such input.
+    #[test]
+    fn phase_split_pieces_hold_at_every_sampled_input_satisfying_their_constraints() {
+        use crate::network::random::{partner, random_mlp, Relation};
+        use crate::propagation::Side;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(912);
+        let (mut checked, mut multiplied) = (0, 0);
+        for case in 0..40 {
+            let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.2 }][case % 2];
+            let f = random_mlp(&mut rng, 2, &[6, 5], 2, activation);
+            let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned, Relation::Unrelated][case % 3], activation);
+            let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
+            let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: [0, 10][case % 2] };
+            let samples: Vec<Vec<f64>> = (0..3000).map(|_| vec![rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)]).collect();
+            let (mut piece, _) = problem.bound_piece(vec![-1.0; 2], vec![1.0; 2], None);
+            for _ in 0..4 {
+                let Some(bounds) = piece.bounds.clone() else { break };
+                let candidates = problem.pair.phase_split_candidates(&bounds, rng.gen_range(0..2), [1.0, -1.0][rng.gen_range(0..2)]);
+                if candidates.is_empty() {
+                    break;
+                }
+                let split = candidates[rng.gen_range(0..candidates.len())];
+                let (half, _) = problem.bound_phase(&piece, &split, rng.gen_bool(0.5));
+                let satisfies = |x: &[f64]| {
+                    half.phases.iter().all(|(p, active)| {
+                        let net = if p.side == Side::Reference { &f } else { &g };
+                        let acts = net.activations(x);
+                        let v = net.pre_activation(&net.layers[p.layer], &acts)[p.neuron];
+                        if *active { v >= 0.0 } else { v <= 0.0 }
+                    })
+                };
+                for x in samples.iter().filter(|x| satisfies(x)) {
+                    assert!(!half.empty, "case {case}: a half marked empty holds {x:?}");
+                    for (j, d) in problem.difference(x).iter().enumerate() {
+                        assert!(*d <= half.plus[j] && -d <= half.minus[j], "case {case} output {j}: {d} at {x:?} outside [{}, {}] after {:?}", -half.minus[j], half.plus[j], half.phases);
+                    }
+                    checked += 1;
+                }
+                multiplied += usize::from(case % 2 == 1 && !half.empty);
+                if half.empty {
+                    break;
+                }
+                piece = half;
+            }
+        }
+        assert!(checked >= 50_000 && multiplied >= 20, "{checked} points, {multiplied} pieces with multipliers");
+    }
+
+    #[test]
+    fn every_branching_rule_brackets_the_exact_worst_case() {
+        for branching in [Branching::Input, Branching::Neuron, Branching::Mixed] {
+            let outcome = run(SplitSettings { branching, ..settings(None) });
+            assert!(outcome.bound >= 0.25 && outcome.lower <= 0.25, "{branching:?}: {} {}", outcome.bound, outcome.lower);
+            assert!(outcome.bound <= 0.25 * (1.0 + 1e-6), "{branching:?}: {}", outcome.bound);
+        }
     }
 
     #[test]

@@ -470,7 +470,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     };
     let problems: Vec<SplitProblem> = extended
         .iter()
-        .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: crate::propagation::SlopeOptimisation::NONE })
+        .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: crate::propagation::SlopeOptimisation::NONE, phase_multiplier_steps: 0 })
         .collect();
     let root_width: Vec<f64> = prepared.set.lower().iter().zip(prepared.set.upper()).map(|(l, u)| u - l).collect();
     // a piece: its corners, and the bounds of every neuron of both extended networks it keeps for its children

@@ -212,6 +212,51 @@ fn sdp_propagate_and_auto_are_never_below_the_milp_optimum_on_100_random_pairs()
     assert!(checked >= 95, "only {checked} SDP certificates");
 }
 
+/// Splitting on neurons' phases (and mixed splitting) never goes below the
+/// exact worst case, piece by piece count (not time, so every machine runs
+/// the same search): ReLU and leaky-ReLU pairs of every relation, up to 200
+/// pieces, each bound against the MILP's optimum.
+#[test]
+fn neuron_and_mixed_branching_are_never_below_the_milp_optimum_on_40_random_pairs() {
+    use deltacert::branch_and_bound::{branch_and_bound, Branching, SplitProblem, SplitSettings, StopReason};
+    use deltacert::propagation::{DifferentialPair, SlopeOptimisation};
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1202);
+    let (mut neuron_splits, mut empty, mut tighter) = (0, 0, 0);
+    for case in 0..40 {
+        let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }][case % 2];
+        let inputs = rng.gen_range(1..=3);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=3)).map(|_| rng.gen_range(3..=8)).collect();
+        let outputs = rng.gen_range(1..=2);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::Quantised][(case / 2) % 4];
+        let g = partner(&mut rng, &f, relation, activation);
+        let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
+        let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
+        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        for branching in [Branching::Neuron, Branching::Mixed] {
+            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: [0, 10][case % 2] };
+            let (root, _) = problem.bound_piece(set.lower().to_vec(), set.upper().to_vec(), None);
+            let settings = SplitSettings { time_limit: f64::INFINITY, eps: None, target_ratio: 1.0, max_open_pieces: 128, max_pieces_bounded: 200, branching, batch: 2, ..SplitSettings::default() };
+            let outcome = branch_and_bound(&problem, root.clone(), (0.0, Vec::new()), &settings, &|_| {});
+            assert!(outcome.bound >= exact.lower_bound, "case {case} {branching:?}: {} below the MILP optimum {}", outcome.bound, exact.lower_bound);
+            for (j, b) in outcome.per_output.iter().enumerate() {
+                assert!(*b >= exact.per_output_lower[j] - 1e-10 * (1.0 + b), "case {case} {branching:?} output {j}: {b} below {}", exact.per_output_lower[j]);
+            }
+            assert!(outcome.bound <= root.value, "case {case}: above the root");
+            assert!(matches!(outcome.stop, StopReason::Converged | StopReason::Exhausted | StopReason::PieceLimit), "{:?}", outcome.stop);
+            neuron_splits += outcome.neuron_splits;
+            empty += outcome.empty_pieces;
+            tighter += usize::from(outcome.bound < 0.9 * root.value);
+        }
+    }
+    println!("{neuron_splits} neuron splits, {empty} empty halves, {tighter} of 80 searches 10% below the root");
+    // functional checks: the rules split neurons, meet unreachable halves, and tighten
+    assert!(neuron_splits >= 500, "{neuron_splits}");
+    assert!(empty >= 10, "{empty}");
+    assert!(tighter >= 30, "{tighter}");
+}
+
 #[test]
 fn milp_refuses_networks_that_are_not_piecewise_linear() {
     common::single_threaded_blas();

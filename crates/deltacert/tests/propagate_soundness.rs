@@ -19,6 +19,7 @@ mod common;
 use common::{assert_sound, random_case};
 use deltacert::bound::{bound, BoundRequest, Method};
 use deltacert::attack::AttackSettings;
+use deltacert::branch_and_bound::Branching;
 use deltacert::propagation::{SlopeOptimisation, SlopeScope};
 use rand::SeedableRng;
 
@@ -57,6 +58,8 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
             request.piece_slopes = SlopeOptimisation::new(3, SlopeScope::Networks);
         }
         request.method = Method::AUTO;
+        // every splitting rule (auto is input splitting at these sizes)
+        request.branching = [Branching::Auto, Branching::Neuron, Branching::Mixed][case % 3];
         request.time_limit = Some(0.2);
         request.target_ratio = 1.0;
         if case % 3 != 0 {

@@ -30,6 +30,8 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         target_ratio: DEFAULT_TARGET_RATIO,
         slopes: deltacert::propagation::SlopeOptimisation::NONE,
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
+        branching: deltacert::branch_and_bound::Branching::Auto,
+        phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
     };
     bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()
 }
@@ -85,6 +87,8 @@ fn independent_inputs_bound_the_largest_difference_over_pairs() {
         target_ratio: DEFAULT_TARGET_RATIO,
         slopes: deltacert::propagation::SlopeOptimisation::NONE,
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
+        branching: deltacert::branch_and_bound::Branching::Auto,
+        phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
     };
     let (f, g) = (model("paper/paper_cmp_nn1.onnx"), model("paper/paper_cmp_nn2.onnx"));
     let report = bound(&f, &g, &request).unwrap();

@@ -13,6 +13,7 @@ use deltacert::sdp::{QcChoice, SdpSettings, SdpSolver, DEFAULT_MAX_DIMENSION};
 use deltacert::problem::Norm;
 use deltacert::propagation::SlopeOptimisation;
 use deltacert::attack::AttackSettings;
+use deltacert::branch_and_bound::Branching;
 use std::process::ExitCode;
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -48,6 +49,9 @@ fn check_applicable(args: &BoundArgs, method: Method) -> deltacert::Result<()> {
     }
     if args.target_ratio.is_some() && !reads(MethodOption::TargetRatio) {
         return Err(invalid(format!("--target-ratio applies to --method auto only, not {method} (it does not split)")));
+    }
+    if args.branching.is_some() && !reads(MethodOption::TargetRatio) {
+        return Err(invalid(format!("--branching applies to --method auto only, not {method} (it does not split)")));
     }
     if (args.optimise_slopes.is_some() || args.slope_scope.is_some()) && !reads(MethodOption::Slopes) {
         let flag = if args.optimise_slopes.is_some() { "--optimise-slopes" } else { "--slope-scope" };
@@ -131,7 +135,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
         norm: args.pair.norm,
         method,
-        sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension },
+        sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension, first_order_iterations: None },
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
         eps: args.eps,
         time_limit: args.timeout,
@@ -139,6 +143,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         target_ratio,
         slopes: slope_setting(&args),
         piece_slopes: SlopeOptimisation::NONE,
+        branching: args.branching.as_deref().map(Branching::parse).transpose().map_err(invalid)?.unwrap_or_default(),
+        phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
     };
     for set in &sets {
         check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() })?;

@@ -26,6 +26,7 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
         (args.target_ratio.is_some(), "--target-ratio"),
         (args.optimise_slopes.is_some(), "--optimise-slopes"),
         (args.slope_scope.is_some(), "--slope-scope"),
+        (args.branching.is_some(), "--branching"),
         (args.plot.is_some(), "--plot"),
         (args.force, "--force"),
         (args.outputs.is_some(), "--outputs"),

@@ -135,6 +135,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         target_ratio: DEFAULT_TARGET_RATIO,
         slopes: deltacert::propagation::SlopeOptimisation::STANDARD,
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
+        branching: deltacert::branch_and_bound::Branching::Auto,
+        phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
     };
     let mut rows = Vec::new();
     if !args.json {

@@ -50,7 +50,7 @@ impl BoundMethod for Auto {
         // split, and 10 s budgets ended looser with it (property 1: 8.9e-5
         // versus 5.2e-5; property 4: 2.11e-3 versus 2.05e-3).
         let remaining = context.budget.remaining().unwrap_or(f64::INFINITY);
-        let settings = SplitSettings { time_limit: remaining, eps: request.eps, target_ratio: request.target_ratio, memory_bytes: context.budget.memory_bytes(), ..SplitSettings::default() };
+        let settings = SplitSettings { time_limit: remaining, eps: request.eps, target_ratio: request.target_ratio, memory_bytes: context.budget.memory_bytes(), branching: request.branching, ..SplitSettings::default() };
         let split = branch_and_bound(&context.problem, root, initial_lower, &settings, context.progress);
         // a piece's corner: both networks see it
         let found = FoundInput { point: split.witness.clone(), compressed_point: split.witness.clone(), error: split.lower, per_output_lower: split.per_output_lower.clone() };
@@ -66,7 +66,7 @@ impl BoundMethod for Auto {
 
 impl MethodEvidence for SplitOutcome {
     fn summary(&self) -> String {
-        format!("{} pieces bounded, {} open, depth {}, stopped: {:?}, {:.2} s", self.pieces_bounded, self.pieces_open, self.max_depth, self.stop, self.seconds)
+        format!("{} pieces bounded, {} open, depth {}, {} input and {} neuron splits ({:?}), stopped: {:?}, {:.2} s", self.pieces_bounded, self.pieces_open, self.max_depth, self.input_splits, self.neuron_splits, self.branching, self.stop, self.seconds)
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self

@@ -290,6 +290,8 @@ struct LayerPair {
     /// `|W_f - W_g|` as computed.
     abs_difference: Matrix,
     bias_f: Vec<f64>,
+    /// `g`'s bias as it is (for the pre-activation of a phase constraint on `g`).
+    bias_g: Vec<f64>,
     bias_difference: Vec<f64>,
     abs_bias_f: Vec<f64>,
     abs_bias_difference: Vec<f64>,
@@ -320,6 +322,7 @@ impl LayerPair {
             abs_bias_difference: f.bias.iter().zip(&g.bias).map(|(a, b)| (a - b).abs()).collect(),
             bias_difference: f.bias.iter().zip(&g.bias).map(|(a, b)| a - b).collect(),
             bias_f: f.bias.clone(),
+            bias_g: g.bias.clone(),
             compressed_activation: g.activation,
         }
     }
@@ -434,6 +437,49 @@ impl Backward {
         self.on_delta = on_delta;
         self.on_reference = on_reference;
         self.chain += 2 * pair.weights_f.cols + 6;
+    }
+
+    /// Adds `beta_p s_p v_p` for every phase constraint `s_p v_p >= 0` of
+    /// layer `j` (`v_p` that layer's pre-activation of `f`'s or `g`'s neuron,
+    /// `s_p = +1` active, `-1` inactive) to each row, which [`Backward::through`]
+    /// has just brought to `(Delta a^(j-1), a_f^(j-1))`: `v_f = W_f a_f + b_f`,
+    /// `v_g = W_g (a_f - Delta a) + b_g`. With `beta_p >= 0` the row's
+    /// expression only grows where the constraints hold (docs/method.md §9b).
+    /// `multipliers` holds `beta` row-major, `parameters` per row; the terms'
+    /// magnitudes join the rows' and the chain grows by the multiply and add.
+    fn add_phase_terms(&mut self, pair: &LayerPair, constraints: &[(usize, Side, f64, usize)], multipliers: &[f64], parameters: usize) {
+        if constraints.is_empty() {
+            return;
+        }
+        let cols = self.on_delta.cols;
+        let magnitude = self.magnitude.as_mut().expect("phase terms need per-row magnitudes");
+        for r in 0..self.on_delta.rows {
+            for &(neuron, side, phase_sign, p) in constraints {
+                let beta = multipliers[r * parameters + p];
+                if beta <= 0.0 || !beta.is_finite() {
+                    continue;
+                }
+                let weight = beta * phase_sign;
+                let (weights, bias) = match side {
+                    Side::Reference => (pair.weights_f.row(neuron), pair.bias_f[neuron]),
+                    Side::Compressed => (pair.weights_g.row(neuron), pair.bias_g[neuron]),
+                };
+                let span = r * cols..(r + 1) * cols;
+                for ((c, m), w) in self.on_reference.data[span.clone()].iter_mut().zip(&mut magnitude.reference.data[span.clone()]).zip(weights) {
+                    *c += weight * w;
+                    *m += beta * w.abs();
+                }
+                if side == Side::Compressed {
+                    for ((c, m), w) in self.on_delta.data[span.clone()].iter_mut().zip(&mut magnitude.delta.data[span.clone()]).zip(weights) {
+                        *c -= weight * w;
+                        *m += beta * w.abs();
+                    }
+                }
+                self.constant[r] += weight * bias;
+                magnitude.constant[r] += beta * bias.abs();
+            }
+        }
+        self.chain += 2;
     }
 
     /// Maximises each row over the region: the bound, the maximising corner
@@ -732,6 +778,302 @@ impl DifferentialPair<'_> {
         }
         record.reverse();
         Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec() })
+    }
+}
+
+/// Which network's neuron a phase split fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// `f`'s neuron.
+    Reference,
+    /// `g`'s neuron.
+    Compressed,
+}
+
+/// A split of a region on the phase of one neuron whose activation has its
+/// kink at 0 (ReLU, LeakyReLU): the halves are the inputs where its
+/// pre-activation `v >= 0` and where `v <= 0`. Together they cover the
+/// region, so the larger of the halves' bounds bounds it (docs/method.md §9b).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhaseSplit {
+    /// Whose neuron.
+    pub side: Side,
+    /// Hidden layer (of the pair as propagated).
+    pub layer: usize,
+    /// Neuron index in the layer.
+    pub neuron: usize,
+    /// How much the bound it was chosen for owes to this neuron's
+    /// relaxations: `|c_D| gap_D + |c_F| gap_F`, the back-substitution
+    /// coefficients on the neuron's `Delta a` and `a_f` times the largest
+    /// gap between the upper and lower line over the neuron's range.
+    pub score: f64,
+}
+
+/// The largest vertical gap between `lines`' upper and lower line over
+/// `[lower, upper]` (at an end: the gap is affine).
+fn line_gap(lines: &LinearBounds, lower: f64, upper: f64) -> f64 {
+    let gap = |x: f64| (lines.upper_slope - lines.lower_slope) * x + (lines.upper_intercept - lines.lower_intercept);
+    let g = gap(lower).max(gap(upper));
+    if g.is_finite() { g.max(0.0) } else { f64::INFINITY }
+}
+
+impl DifferentialPair<'_> {
+    /// The unstable kinked neurons of the propagation in `bounds`, best
+    /// phase split first for the bound of `sign * Delta y_output`: `f`'s
+    /// neurons that cross 0, and `g`'s that cross 0 where `f`'s does not.
+    /// Empty when the bounds are a fallback.
+    pub fn phase_split_candidates(&self, bounds: &DifferentialBounds, output: usize, sign: f64) -> Vec<PhaseSplit> {
+        let Some((alignment, pairs, _)) = &self.aligned else { return Vec::new() };
+        let depth = pairs.len();
+        if !bounds.differential || bounds.lines.len() + 1 != depth || output >= alignment.reference.output_dim() {
+            return Vec::new();
+        }
+        let mut backward = Backward::start(&pairs[depth - 1], &[output], sign);
+        let mut record = Vec::new();
+        for j in (0..depth - 1).rev() {
+            backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], Some(&mut record));
+        }
+        record.reverse();
+        let crosses = |l: f64, u: f64| l < 0.0 && u > 0.0;
+        let mut candidates = Vec::new();
+        for (k, (on_delta, on_reference)) in record.iter().enumerate() {
+            let activation = alignment.reference.layers[k].activation;
+            if activation == Activation::Identity || activation.piecewise_linear_slope().is_none() {
+                continue;
+            }
+            let g_kinked = pairs[k].compressed_activation == activation;
+            let f_pre = &bounds.reference_bounds.layers[k];
+            let (g_lower, g_upper) = &bounds.compressed_hidden[k];
+            let (delta_lower, delta_upper) = &bounds.hidden[k];
+            for i in 0..on_delta.cols {
+                let side = if crosses(f_pre.pre_lower[i], f_pre.pre_upper[i]) {
+                    Side::Reference
+                } else if g_kinked && crosses(g_lower[i], g_upper[i]) {
+                    Side::Compressed
+                } else {
+                    continue;
+                };
+                let score = on_delta.data[i].abs() * line_gap(&bounds.lines[k].0[i], delta_lower[i], delta_upper[i]) + on_reference.data[i].abs() * line_gap(&bounds.lines[k].1[i], f_pre.pre_lower[i], f_pre.pre_upper[i]);
+                if score > 0.0 {
+                    candidates.push(PhaseSplit { side, layer: k, neuron: i, score });
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        candidates
+    }
+}
+
+/// A phase constraint of a piece: `split`'s neuron is active (`true`,
+/// `v >= 0`) or inactive (`v <= 0`) at every input of the piece.
+pub type Phase = (PhaseSplit, bool);
+
+/// Output rows whose bound is at least this share of the piece's largest
+/// get Lagrange multipliers for its phase constraints (the others rarely
+/// set the maximum).
+const MULTIPLIED_ROW_SHARE: f64 = 0.5;
+
+impl DifferentialPair<'_> {
+    /// Tightens the output bounds of `bounds`, a propagation over `region`
+    /// restricted to the inputs satisfying `phases`, with one Lagrange
+    /// multiplier `beta_p >= 0` per constraint `s_p v_p >= 0` (beta-CROWN
+    /// style, on the difference): `sign * Delta y_j <= sign * Delta y_j +
+    /// sum_p beta_p s_p v_p` wherever the constraints hold, and the right side
+    /// is back-substituted through the piece's own lines like any row
+    /// (docs/method.md §9b). Every `beta >= 0` gives a certified bound, so the
+    /// search (projected Adam from `beta = 0`, `iterations` steps, each row
+    /// its own multipliers; the derivative in `beta_p` is `s_p v_p` at the
+    /// row's maximising input, forward through the row's lines) keeps the
+    /// smallest bound seen per row. Returns how many rows it tightened.
+    pub fn tighten_with_phases(&self, bounds: &mut DifferentialBounds, region: &DifferentialRegion, phases: &[Phase], iterations: usize) -> usize {
+        let Some((_, pairs, _)) = &self.aligned else { return 0 };
+        let depth = pairs.len();
+        if phases.is_empty() || iterations == 0 || !bounds.differential || bounds.lines.len() + 1 != depth {
+            return 0;
+        }
+        let parameters = phases.len();
+        // per hidden layer: (neuron, side, s_p, p)
+        let mut by_layer: Vec<Vec<(usize, Side, f64, usize)>> = vec![Vec::new(); depth - 1];
+        for (p, (split, active)) in phases.iter().enumerate() {
+            if split.layer + 1 < depth {
+                by_layer[split.layer].push((split.neuron, split.side, if *active { 1.0 } else { -1.0 }, p));
+            }
+        }
+        let largest = bounds.output_upper.iter().copied().chain(bounds.output_lower.iter().map(|l| -l)).filter(|v| !v.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+        if !largest.is_finite() {
+            return 0;
+        }
+        let transposed = transposed_weights(&pairs[..depth - 1]);
+        let mut tightened = 0;
+        for sign in [1.0, -1.0] {
+            let current = |j: usize| if sign > 0.0 { bounds.output_upper[j] } else { -bounds.output_lower[j] };
+            let rows: Vec<usize> = (0..bounds.output_upper.len()).filter(|&j| current(j) >= MULTIPLIED_ROW_SHARE * largest && current(j) > 0.0).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let evaluate = |multipliers: &[f64], want_gradient: bool| {
+                let mut backward = Backward::start(&pairs[depth - 1], &rows, sign);
+                let mut record = Vec::new();
+                for j in (0..depth - 1).rev() {
+                    backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], want_gradient.then_some(&mut record));
+                    backward.add_phase_terms(&pairs[j], &by_layer[j], multipliers, parameters);
+                }
+                record.reverse();
+                let concrete = backward.concretize_with_maximisers(region, None);
+                let values: Vec<f64> = concrete.iter().map(|c| c.value).collect();
+                if !want_gradient {
+                    return Evaluation { values, gradient: Vec::new() };
+                }
+                // forward pass of each row's maximiser through the lines its coefficients selected
+                let count = rows.len();
+                let mut gradient = vec![0.0; count * parameters];
+                let n = region.lower.len();
+                let mut reference_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.maximiser.iter().copied()).collect());
+                let mut delta_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.shift.iter().copied()).collect());
+                for j in 0..depth - 1 {
+                    let width = bounds.lines[j].0.len();
+                    let (weights_f, weights_g, weights_difference) = &transposed[j];
+                    let reference_pre = affine_rows(&reference_activation, weights_f, &pairs[j].bias_f);
+                    let mut delta_pre = affine_rows(&delta_activation, weights_g, &pairs[j].bias_difference);
+                    reference_activation.matmul_into(weights_difference, &mut delta_pre, true);
+                    for r in 0..count {
+                        for &(neuron, side, phase_sign, p) in &by_layer[j] {
+                            let v = match side {
+                                Side::Reference => reference_pre.row(r)[neuron],
+                                Side::Compressed => reference_pre.row(r)[neuron] - delta_pre.row(r)[neuron],
+                            };
+                            gradient[r * parameters + p] = phase_sign * v;
+                        }
+                    }
+                    let mut next_reference = Matrix::zeros(count, width);
+                    let mut next_delta = Matrix::zeros(count, width);
+                    for r in 0..count {
+                        let (on_delta, on_reference) = (record[j].0.row(r), record[j].1.row(r));
+                        for i in 0..width {
+                            next_reference.data[r * width + i] = selected_line_value(&bounds.lines[j].1[i], on_reference[i], reference_pre.row(r)[i]);
+                            next_delta.data[r * width + i] = selected_line_value(&bounds.lines[j].0[i], on_delta[i], delta_pre.row(r)[i]);
+                        }
+                    }
+                    reference_activation = next_reference;
+                    delta_activation = next_delta;
+                }
+                Evaluation { values, gradient }
+            };
+            let best = optimise_multipliers(rows.len(), parameters, iterations, evaluate);
+            let before: Vec<f64> = rows.iter().map(|&j| current(j)).collect();
+            for (r, &j) in rows.iter().enumerate() {
+                if best[r] < before[r] {
+                    tightened += 1;
+                    if sign > 0.0 {
+                        bounds.output_upper[j] = best[r];
+                    } else {
+                        bounds.output_lower[j] = -best[r];
+                    }
+                }
+            }
+        }
+        tightened
+    }
+}
+
+/// Projected Adam on nonnegative multipliers, `rows` independent rows of
+/// `parameters` each, from 0 (the bound without them). The step is relative
+/// to the multipliers' natural size, the bound's derivative over the
+/// constraint's value: `step * |bound| / (|derivative| + tiny)` at the
+/// first evaluation. Returns the smallest bound seen per row (every
+/// evaluation is certified).
+fn optimise_multipliers(rows: usize, parameters: usize, iterations: usize, mut evaluate: impl FnMut(&[f64], bool) -> Evaluation) -> Vec<f64> {
+    const FIRST_MOMENT: f64 = 0.9;
+    const SECOND_MOMENT: f64 = 0.999;
+    const STEP: f64 = 0.2;
+    let size = rows * parameters;
+    let mut multipliers = vec![0.0; size];
+    let (mut first, mut second) = (vec![0.0; size], vec![0.0; size]);
+    let mut scale = vec![0.0; size];
+    let mut best = vec![f64::INFINITY; rows];
+    for iteration in 0..=iterations {
+        let last = iteration == iterations;
+        let evaluation = evaluate(&multipliers, !last);
+        for (b, v) in best.iter_mut().zip(&evaluation.values) {
+            if *v < *b {
+                *b = *v;
+            }
+        }
+        if last {
+            break;
+        }
+        if iteration == 0 {
+            for r in 0..rows {
+                let value = evaluation.values[r].abs();
+                for p in 0..parameters {
+                    let g = evaluation.gradient[r * parameters + p].abs();
+                    scale[r * parameters + p] = if g > 0.0 && value.is_finite() { value / g } else { 0.0 };
+                }
+            }
+        }
+        let t = (iteration + 1) as i32;
+        let (correct_first, correct_second) = (1.0 - FIRST_MOMENT.powi(t), 1.0 - SECOND_MOMENT.powi(t));
+        for k in 0..size {
+            let g = evaluation.gradient[k];
+            if !g.is_finite() || scale[k] == 0.0 {
+                continue;
+            }
+            first[k] = FIRST_MOMENT * first[k] + (1.0 - FIRST_MOMENT) * g;
+            second[k] = SECOND_MOMENT * second[k] + (1.0 - SECOND_MOMENT) * g * g;
+            if second[k] > 0.0 {
+                let moved = multipliers[k] - STEP * scale[k] * (first[k] / correct_first) / (second[k] / correct_second).sqrt();
+                multipliers[k] = moved.max(0.0);
+            }
+        }
+    }
+    best
+}
+
+impl DifferentialBounds {
+    /// These bounds on the half of their region where `split`'s neuron is
+    /// active (`v >= 0`) or inactive (`v <= 0`): its pre-activation bounds
+    /// clamped at 0. Every bound here holds on the half (it holds on the
+    /// whole region); inherited by a propagation over the half, the clamp
+    /// makes the neuron stable there and is intersected into every bound
+    /// computed below it.
+    pub fn with_phase(&self, split: &PhaseSplit, active: bool) -> DifferentialBounds {
+        let mut half = self.clone();
+        let (k, i) = (split.layer, split.neuron);
+        let clamp = |lower: &mut f64, upper: &mut f64| {
+            if active {
+                *lower = lower.max(0.0);
+            } else {
+                *upper = upper.min(0.0);
+            }
+        };
+        match split.side {
+            Side::Reference => {
+                let layer = &mut half.reference_bounds.layers[k];
+                clamp(&mut layer.pre_lower[i], &mut layer.pre_upper[i]);
+                if !active {
+                    // a kinked activation at v <= 0 is at most its value at 0, which is 0
+                    layer.post_upper[i] = layer.post_upper[i].min(0.0);
+                } else {
+                    layer.post_lower[i] = layer.post_lower[i].max(0.0);
+                }
+            }
+            Side::Compressed => {
+                let (lower, upper) = &mut half.compressed_hidden[k];
+                clamp(&mut lower[i], &mut upper[i]);
+            }
+        }
+        half
+    }
+
+    /// Whether some neuron's bounds cross (lower above upper): every bound
+    /// here holds for each input of the region, so the region holds none
+    /// (a phase split's half that no input reaches).
+    pub fn is_empty(&self) -> bool {
+        let crossed = |lower: &[f64], upper: &[f64]| lower.iter().zip(upper).any(|(l, u)| l > u);
+        self.differential
+            && (self.reference_bounds.layers.iter().any(|l| crossed(&l.pre_lower, &l.pre_upper))
+                || self.compressed_hidden.iter().chain(&self.hidden).any(|(l, u)| crossed(l, u)))
     }
 }
 

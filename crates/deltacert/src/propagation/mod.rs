@@ -9,7 +9,7 @@ mod linear;
 pub mod slopes;
 
 pub use interval::{interval_bounds, round_down, round_up, rounding_gamma};
-pub use differential::{align, differential_bounds, Alignment, DifferentialBounds, DifferentialPair, DifferentialRegion, OutputCertificate};
+pub use differential::{align, differential_bounds, Alignment, DifferentialBounds, DifferentialPair, DifferentialRegion, OutputCertificate, Phase, PhaseSplit, Side};
 pub use linear::{linear_bounds, linear_bounds_optimised, linear_bounds_within};
 pub use slopes::{SlopeOptimisation, SlopeScope, DEFAULT_SLOPE_ITERATIONS};
 

@@ -96,6 +96,10 @@ pub struct SdpSettings {
     /// at `d = 201` (two hidden layers of width 50, default QCs) exceeded
     /// 24 GiB and were killed.
     pub max_dimension: usize,
+    /// Cap on the first-order solver's steps per solve (None: the time limit
+    /// alone ends it). With a cap and no time limit the result does not
+    /// depend on the machine's speed.
+    pub first_order_iterations: Option<usize>,
 }
 
 /// Default [`SdpSettings::max_dimension`].
@@ -105,7 +109,7 @@ pub const PARALLEL_SOLVES_MAX_DIM: usize = 100;
 
 impl Default for SdpSettings {
     fn default() -> Self {
-        SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION }
+        SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION, first_order_iterations: None }
     }
 }
 
@@ -268,7 +272,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     };
     let output_count = lifted.difference.len();
     // the first-order solver runs until its limit: each solve gets its share
-    let solve_share = budget.remaining().or(first_order.then_some(FIRST_ORDER_DEFAULT_SECONDS)).map(|r| {
+    let solve_share = budget.remaining().or((first_order && settings.first_order_iterations.is_none()).then_some(FIRST_ORDER_DEFAULT_SECONDS)).map(|r| {
         let lanes = if parallel { rayon::current_num_threads().clamp(1, objectives.len().max(1)) } else { 1 };
         r * lanes as f64 / objectives.len().max(1) as f64
     });
@@ -302,7 +306,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     (None, left) => left,
                 };
                 let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
-                Some(first_order::solve(&problem, limit, starts[index].as_ref(), &first_order::FirstOrderSettings::default()))
+                let mut first_order_settings = first_order::FirstOrderSettings::default();
+                if let Some(cap) = settings.first_order_iterations {
+                    first_order_settings.max_iterations = cap;
+                }
+                Some(first_order::solve(&problem, limit, starts[index].as_ref(), &first_order_settings))
             } else {
                 solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining)
             };
