@@ -13,7 +13,7 @@
 //!   each splitting rule (input, neuron, mixed) and a budget of
 //!   `DELTACERT_BUDGET` seconds (default 10): medians of the certified bound,
 //!   the lower bound (the best of all runs on the image), their ratio, the
-//!   seconds and the splits.
+//!   seconds and the splits (`DELTACERT_RULES=neuron` picks rules).
 //!
 //! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
 //! (input, neuron, mixed, auto; default auto).
@@ -198,7 +198,7 @@ fn branching_section() {
     let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 10usize));
     let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
     let images: Vec<Vec<f64>> = data["images"].as_array().expect("images")[first..last].iter().map(|row| row.as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect()).collect();
-    let rules = [Branching::Input, Branching::Neuron, Branching::Mixed];
+    let rules: Vec<Branching> = std::env::var("DELTACERT_RULES").map(|v| v.split(',').map(|r| Branching::parse(r.trim()).expect("DELTACERT_RULES")).collect()).unwrap_or_else(|_| vec![Branching::Input, Branching::Neuron, Branching::Mixed]);
     println!("\n## MNIST 3x100 vs float16, boxes +-p/255 around test images {first}..{last}, auto with {budget} s, by splitting rule (medians over the images)\n");
     println!("| p | rule | certified | lower bound | ratio | seconds | input splits | neuron splits | empty halves |");
     println!("|---|---|---|---|---|---|---|---|---|");

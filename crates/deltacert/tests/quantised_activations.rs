@@ -22,6 +22,7 @@ mod common;
 use common::{assert_sound, exact_error_lower_bound};
 use deltacert::activation::Activation;
 use deltacert::attack::AttackSettings;
+use deltacert::branch_and_bound::Branching;
 use deltacert::bound::{bound, BoundRequest, Method};
 use deltacert::input_set::InputSet;
 use deltacert::network::random::random_mlp;
@@ -176,15 +177,17 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
         // propagate with fixed and with optimised slopes (every bound), auto
         // with optimised slopes on the whole set and on every piece
         let all_slopes = SlopeOptimisation::new(10, SlopeScope::All);
-        let mut methods = vec![(Method::PROPAGATE, SlopeOptimisation::NONE), (Method::PROPAGATE, all_slopes), (Method::AUTO, SlopeOptimisation::STANDARD)];
+        let mut methods = vec![(Method::PROPAGATE, SlopeOptimisation::NONE, Branching::Auto), (Method::PROPAGATE, all_slopes, Branching::Auto), (Method::AUTO, SlopeOptimisation::STANDARD, Branching::Auto), (Method::AUTO, SlopeOptimisation::STANDARD, Branching::Neuron)];
         if small && case % 2 == 0 {
-            methods.push((Method::SDP, SlopeOptimisation::NONE));
+            methods.push((Method::SDP, SlopeOptimisation::NONE, Branching::Auto));
         }
-        for (method, slopes) in methods {
-            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {}, {} slope steps)", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair", "onnxruntime layout"][case % 4], slopes.iterations);
+        for (method, slopes, branching) in methods {
+            let description = format!("case {case} ({} inputs, hidden {hidden:?}, box [{lo}, {hi}], {}, {} slope steps, {branching:?} branching)", inputs, ["quantisers inserted", "folded ReLUs", "perturbed quantised pair", "onnxruntime layout"][case % 4], slopes.iterations);
             let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
             request.attack = AttackSettings { samples: 2000, sample_work: None, starts: 4, steps: 30, seed: case as u64 };
             request.slopes = slopes;
+            // neuron splits with Lagrange terms over the region g's input quantiser widens
+            request.branching = branching;
             if method == Method::AUTO {
                 request.time_limit = Some(0.3);
                 request.target_ratio = 1.0;
@@ -204,7 +207,7 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
                 assert!(at_witness <= certified, "{description}: {method:?} error {at_witness} at the witness above the certified {certified}");
             }
             if exact_observed > 0.0 {
-                let name = if slopes.enabled() && method == Method::PROPAGATE { "OPTIMISED".to_string() } else { format!("{method:?}") };
+                let name = if slopes.enabled() && method == Method::PROPAGATE { "OPTIMISED".to_string() } else if branching == Branching::Neuron { "NEURON".to_string() } else { format!("{method:?}") };
                 ratios.push((case % 4, name, certified / exact_observed));
             }
             sdp_runs += usize::from(method == Method::SDP);
@@ -213,7 +216,7 @@ fn certified_bounds_cover_every_sampled_error_of_quantised_pairs() {
     }
     println!("{checked} bounds checked ({sdp_runs} sdp); {nonzero} of 64 pairs with a nonzero sampled error");
     for kind in 0..4 {
-        for method in ["PROPAGATE", "OPTIMISED", "AUTO", "SDP"] {
+        for method in ["PROPAGATE", "OPTIMISED", "AUTO", "NEURON", "SDP"] {
             let mut r: Vec<f64> = ratios.iter().filter(|(k, m, _)| *k == kind && m.to_uppercase() == method).map(|(_, _, r)| *r).collect();
             r.sort_by(f64::total_cmp);
             if !r.is_empty() {

@@ -446,7 +446,8 @@ impl Backward {
     /// `v_g = W_g (a_f - Delta a) + b_g`. With `beta_p >= 0` the row's
     /// expression only grows where the constraints hold (docs/method.md §9b).
     /// `multipliers` holds `beta` row-major, `parameters` per row; the terms'
-    /// magnitudes join the rows' and the chain grows by the multiply and add.
+    /// magnitudes join the rows' and the chain grows by a multiply and an add
+    /// per constraint.
     fn add_phase_terms(&mut self, pair: &LayerPair, constraints: &[(usize, Side, f64, usize)], multipliers: &[f64], parameters: usize) {
         if constraints.is_empty() {
             return;
@@ -479,7 +480,8 @@ impl Backward {
                 magnitude.constant[r] += beta * bias.abs();
             }
         }
-        self.chain += 2;
+        // each coefficient takes one product and one sum per constraint
+        self.chain += 2 * constraints.len();
     }
 
     /// Maximises each row over the region: the bound, the maximising corner
@@ -885,13 +887,25 @@ impl DifferentialPair<'_> {
     /// search (projected Adam from `beta = 0`, `iterations` steps, each row
     /// its own multipliers; the derivative in `beta_p` is `s_p v_p` at the
     /// row's maximising input, forward through the row's lines) keeps the
-    /// smallest bound seen per row. Returns how many rows it tightened.
+    /// smallest bound seen per row. `region` is the piece's region as given
+    /// to [`DifferentialPair::bounds_within`] (an input quantiser of `g` is
+    /// moved into it here as there). Returns how many rows it tightened.
     pub fn tighten_with_phases(&self, bounds: &mut DifferentialBounds, region: &DifferentialRegion, phases: &[Phase], iterations: usize) -> usize {
-        let Some((_, pairs, _)) = &self.aligned else { return 0 };
+        let Some((alignment, pairs, _)) = &self.aligned else { return 0 };
         let depth = pairs.len();
         if phases.is_empty() || iterations == 0 || !bounds.differential || bounds.lines.len() + 1 != depth {
             return 0;
         }
+        // the region the propagation ran over: with g's input quantiser moved
+        // into it, the shift x - Q(x') carries the quantiser's gap
+        let quantised;
+        let region = match alignment.input_quantiser {
+            Some(quantiser) => {
+                quantised = quantised_input_region(quantiser, region);
+                &quantised
+            }
+            None => region,
+        };
         let parameters = phases.len();
         // per hidden layer: (neuron, side, s_p, p)
         let mut by_layer: Vec<Vec<(usize, Side, f64, usize)>> = vec![Vec::new(); depth - 1];
