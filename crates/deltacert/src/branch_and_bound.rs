@@ -332,10 +332,12 @@ impl SplitProblem<'_> {
     fn bound_subset(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, inherited: Option<&DifferentialBounds>, phases: Vec<Phase>, slopes: &SlopeOptimisation) -> (Piece, Vec<f64>) {
         let region = self.region(&lower, &upper);
         let mut bounds = self.pair.bounds_with_slopes(&region, inherited, slopes);
-        if !bounds.is_empty() {
+        // without phase constraints the region holds inputs: nothing can be empty
+        let empty = !phases.is_empty() && bounds.is_empty();
+        if !empty {
             self.pair.tighten_with_phases(&mut bounds, &region, &phases, self.phase_multiplier_steps);
         }
-        if bounds.is_empty() {
+        if empty {
             let outputs = bounds.output_lower.len();
             let candidate = bounds.candidate.clone();
             let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases };

@@ -700,14 +700,8 @@ impl<'a> DifferentialPair<'a> {
                 let depth = f.layers.len();
                 let keep = |k: usize, i: usize| k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, pairs[k].compressed_activation, k, i));
                 let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep, &own);
-                let quantised;
-                let region = match alignment.input_quantiser {
-                    Some(quantiser) => {
-                        quantised = quantised_input_region(quantiser, region);
-                        &quantised
-                    }
-                    None => region,
-                };
+                let moved = alignment.propagation_region(region);
+                let region = moved.as_ref();
                 let aligned = &alignment.compressed;
                 let bounds_g = if *close {
                     interval_bounds(aligned, &region.compressed_lower, &region.compressed_upper)
@@ -896,16 +890,9 @@ impl DifferentialPair<'_> {
         if phases.is_empty() || iterations == 0 || !bounds.differential || bounds.lines.len() + 1 != depth {
             return 0;
         }
-        // the region the propagation ran over: with g's input quantiser moved
-        // into it, the shift x - Q(x') carries the quantiser's gap
-        let quantised;
-        let region = match alignment.input_quantiser {
-            Some(quantiser) => {
-                quantised = quantised_input_region(quantiser, region);
-                &quantised
-            }
-            None => region,
-        };
+        // the region the propagation ran over (g's input quantiser moved into it)
+        let moved = alignment.propagation_region(region);
+        let region = moved.as_ref();
         let parameters = phases.len();
         // per hidden layer: (neuron, side, s_p, p)
         let mut by_layer: Vec<Vec<(usize, Side, f64, usize)>> = vec![Vec::new(); depth - 1];
@@ -1088,6 +1075,17 @@ impl DifferentialBounds {
         self.differential
             && (self.reference_bounds.layers.iter().any(|l| crossed(&l.pre_lower, &l.pre_upper))
                 || self.compressed_hidden.iter().chain(&self.hidden).any(|(l, u)| crossed(l, u)))
+    }
+}
+
+impl Alignment {
+    /// The region the aligned pair is propagated over: `region` itself, or
+    /// with `g`'s input quantiser moved into it ([`quantised_input_region`]).
+    fn propagation_region<'r>(&self, region: &'r DifferentialRegion) -> std::borrow::Cow<'r, DifferentialRegion> {
+        match self.input_quantiser {
+            Some(quantiser) => std::borrow::Cow::Owned(quantised_input_region(quantiser, region)),
+            None => std::borrow::Cow::Borrowed(region),
+        }
     }
 }
 
