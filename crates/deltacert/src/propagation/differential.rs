@@ -767,14 +767,23 @@ impl DifferentialPair<'_> {
         if bounds.lines.len() + 1 != depth || output >= self.reference.output_dim() {
             return None;
         }
-        let mut backward = Backward::start(&pairs[depth - 1], &[output], sign);
-        let mut record = Vec::new();
-        for j in (0..depth - 1).rev() {
-            backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], Some(&mut record));
-        }
-        record.reverse();
+        let (backward, record) = substitute_with_record(pairs, bounds, output, sign);
         Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec() })
     }
+}
+
+/// `sign * Delta y_output` back-substituted through the fixed lines of
+/// `bounds` (one row): the result, and per hidden layer (in layer order) the
+/// coefficients on `(Delta a, a_f)` where the lines replaced them.
+fn substitute_with_record(pairs: &[LayerPair], bounds: &DifferentialBounds, output: usize, sign: f64) -> (Backward, Vec<(Matrix, Matrix)>) {
+    let depth = pairs.len();
+    let mut backward = Backward::start(&pairs[depth - 1], &[output], sign);
+    let mut record = Vec::new();
+    for j in (0..depth - 1).rev() {
+        backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], Some(&mut record));
+    }
+    record.reverse();
+    (backward, record)
 }
 
 /// Which network's neuron a phase split fixes.
@@ -825,12 +834,7 @@ impl DifferentialPair<'_> {
         if !bounds.differential || bounds.lines.len() + 1 != depth || output >= alignment.reference.output_dim() {
             return Vec::new();
         }
-        let mut backward = Backward::start(&pairs[depth - 1], &[output], sign);
-        let mut record = Vec::new();
-        for j in (0..depth - 1).rev() {
-            backward.through(Lines::Shared(&bounds.lines[j].0), Lines::Shared(&bounds.lines[j].1), &pairs[j], Some(&mut record));
-        }
-        record.reverse();
+        let (_, record) = substitute_with_record(pairs, bounds, output, sign);
         let crosses = |l: f64, u: f64| l < 0.0 && u > 0.0;
         let mut candidates = Vec::new();
         for (k, (on_delta, on_reference)) in record.iter().enumerate() {
@@ -926,19 +930,10 @@ impl DifferentialPair<'_> {
                 if !want_gradient {
                     return Evaluation { values, gradient: Vec::new() };
                 }
-                // forward pass of each row's maximiser through the lines its coefficients selected
-                let count = rows.len();
-                let mut gradient = vec![0.0; count * parameters];
-                let n = region.lower.len();
-                let mut reference_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.maximiser.iter().copied()).collect());
-                let mut delta_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.shift.iter().copied()).collect());
-                for j in 0..depth - 1 {
-                    let width = bounds.lines[j].0.len();
-                    let (weights_f, weights_g, weights_difference) = &transposed[j];
-                    let reference_pre = affine_rows(&reference_activation, weights_f, &pairs[j].bias_f);
-                    let mut delta_pre = affine_rows(&delta_activation, weights_g, &pairs[j].bias_difference);
-                    reference_activation.matmul_into(weights_difference, &mut delta_pre, true);
-                    for r in 0..count {
+                // d bound / d beta_p = s_p v_p at the row's maximiser, forward through its lines
+                let mut gradient = vec![0.0; rows.len() * parameters];
+                forward_maximisers(pairs, &transposed, depth - 1, &concrete, &record, |j, _, i| (&bounds.lines[j].0[i], &bounds.lines[j].1[i]), |j, reference_pre, delta_pre| {
+                    for r in 0..reference_pre.rows {
                         for &(neuron, side, phase_sign, p) in &by_layer[j] {
                             let v = match side {
                                 Side::Reference => reference_pre.row(r)[neuron],
@@ -947,18 +942,7 @@ impl DifferentialPair<'_> {
                             gradient[r * parameters + p] = phase_sign * v;
                         }
                     }
-                    let mut next_reference = Matrix::zeros(count, width);
-                    let mut next_delta = Matrix::zeros(count, width);
-                    for r in 0..count {
-                        let (on_delta, on_reference) = (record[j].0.row(r), record[j].1.row(r));
-                        for i in 0..width {
-                            next_reference.data[r * width + i] = selected_line_value(&bounds.lines[j].1[i], on_reference[i], reference_pre.row(r)[i]);
-                            next_delta.data[r * width + i] = selected_line_value(&bounds.lines[j].0[i], on_delta[i], delta_pre.row(r)[i]);
-                        }
-                    }
-                    reference_activation = next_reference;
-                    delta_activation = next_delta;
-                }
+                });
                 Evaluation { values, gradient }
             };
             let best = optimise_multipliers(rows.len(), parameters, iterations, evaluate);
@@ -1346,6 +1330,39 @@ fn transposed_weights(pairs: &[LayerPair]) -> Vec<(Matrix, Matrix, Matrix)> {
     pairs.iter().map(|p| (p.weights_f.transpose(), p.weights_g.transpose(), p.weights_difference.transpose())).collect()
 }
 
+/// The forward pass behind the derivatives of a back-substituted bound: each
+/// row's maximising input (`concrete`: `x` and `x - x'`) through layers
+/// `0..k`, every neuron through the line its row's coefficient selected
+/// (`record[j]`: the coefficients on `(Delta a^j, a_f^j)`; `lines(j, r, i)`:
+/// the row's `(Delta a, a_f)` lines). `visit(j, v_f, Delta v)` sees each
+/// layer's pre-activations, one row per row.
+fn forward_maximisers<'l>(pairs: &[LayerPair], transposed: &[(Matrix, Matrix, Matrix)], k: usize, concrete: &[Concrete], record: &[(Matrix, Matrix)], lines: impl Fn(usize, usize, usize) -> (&'l LinearBounds, &'l LinearBounds), mut visit: impl FnMut(usize, &Matrix, &Matrix)) {
+    let count = concrete.len();
+    let n = concrete.first().map_or(0, |c| c.maximiser.len());
+    let mut reference_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.maximiser.iter().copied()).collect());
+    let mut delta_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.shift.iter().copied()).collect());
+    for j in 0..k {
+        let (weights_f, weights_g, weights_difference) = &transposed[j];
+        let reference_pre = affine_rows(&reference_activation, weights_f, &pairs[j].bias_f);
+        let mut delta_pre = affine_rows(&delta_activation, weights_g, &pairs[j].bias_difference);
+        reference_activation.matmul_into(weights_difference, &mut delta_pre, true);
+        visit(j, &reference_pre, &delta_pre);
+        let width = record[j].0.cols;
+        let mut next_reference = Matrix::zeros(count, width);
+        let mut next_delta = Matrix::zeros(count, width);
+        for r in 0..count {
+            let (on_delta, on_reference) = (record[j].0.row(r), record[j].1.row(r));
+            for i in 0..width {
+                let (delta_line, reference_line) = lines(j, r, i);
+                next_reference.data[r * width + i] = selected_line_value(reference_line, on_reference[i], reference_pre.row(r)[i]);
+                next_delta.data[r * width + i] = selected_line_value(delta_line, on_delta[i], delta_pre.row(r)[i]);
+            }
+        }
+        reference_activation = next_reference;
+        delta_activation = next_delta;
+    }
+}
+
 /// One evaluation for [`optimise_layer`]: every row's bound with its own
 /// lines at `weights`, and (with `want_gradient`) the derivatives.
 #[allow(clippy::too_many_arguments)]
@@ -1382,17 +1399,9 @@ fn evaluate_rows(pairs: &[LayerPair], transposed: &[(Matrix, Matrix, Matrix)], k
     }
     // forward pass of each row's maximiser through its lines (slopes.rs), all rows at once
     let mut gradient = vec![0.0; count * parameters];
-    let n = region.lower.len();
-    let mut reference_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.maximiser.iter().copied()).collect());
-    let mut delta_activation = Matrix::from_rows(count, n, concrete.iter().flat_map(|c| c.shift.iter().copied()).collect());
-    for j in 0..k {
-        let width = families[j].width();
-        let (weights_f, weights_g, weights_difference) = &transposed[j];
-        let reference_pre = affine_rows(&reference_activation, weights_f, &pairs[j].bias_f);
-        let mut delta_pre = affine_rows(&delta_activation, weights_g, &pairs[j].bias_difference);
-        reference_activation.matmul_into(weights_difference, &mut delta_pre, true);
-        let mut next_reference = Matrix::zeros(count, width);
-        let mut next_delta = Matrix::zeros(count, width);
+    let width_of = |j: usize| families[j].width();
+    forward_maximisers(pairs, transposed, k, &concrete, &record, |j, r, i| (&delta_lines[j][r * width_of(j) + i], &reference_lines[j][r * width_of(j) + i]), |j, reference_pre, delta_pre| {
+        let width = width_of(j);
         for r in 0..count {
             let (on_delta, on_reference) = (record[j].0.row(r), record[j].1.row(r));
             let (reference_row, delta_row) = (reference_pre.row(r), delta_pre.row(r));
@@ -1404,13 +1413,9 @@ fn evaluate_rows(pairs: &[LayerPair], transposed: &[(Matrix, Matrix, Matrix)], k
                 let (lower, upper) = weight_derivatives(&families[j].delta[i], on_delta[i], delta_row[i]);
                 gradient[at + 2 * width + i] = lower;
                 gradient[at + 3 * width + i] = upper;
-                next_reference.data[r * width + i] = selected_line_value(&reference_lines[j][r * width + i], on_reference[i], reference_row[i]);
-                next_delta.data[r * width + i] = selected_line_value(&delta_lines[j][r * width + i], on_delta[i], delta_row[i]);
             }
         }
-        reference_activation = next_reference;
-        delta_activation = next_delta;
-    }
+    });
     Evaluation { values, gradient }
 }
 
