@@ -134,9 +134,15 @@ fn first_order_is_within_one_percent_of_interior_point_on_the_paper_pairs() {
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
         let interior = certify(&prepared, Norm::Linf, &SdpSettings { qcs: QcChoice::Fixed(QcOptions::DEFAULT), solver: SdpSolver::InteriorPoint, ..SdpSettings::default() }).bound.expect("interior point certified");
         let first = first_order_bound(&prepared, QcOptions::DEFAULT, 60_000);
-        println!("{reference}: first order {first}, interior point {interior}");
+        // the true error, from below: exact enclosures on a grid of 20,001 points
+        // (the input is 1-D; the SDP is exact on these pairs up to about 1e-6)
+        let sampled = (0..=20_000).map(|k| common::exact_error_lower_bound(&f, &g, &[-1.0 + k as f64 / 10_000.0], &[-1.0 + k as f64 / 10_000.0], Norm::Linf).0).fold(0.0, f64::max);
+        println!("{reference}: first order {first}, interior point {interior}, sampled {sampled}");
         assert!(first <= 1.01 * interior, "{reference}: first order {first} vs interior point {interior}");
-        assert!(first >= interior * (1.0 - 1e-6), "{reference}: first order {first} below the interior-point optimum {interior}");
+        // the first-order problem also holds propagation's facts (on intervals
+        // tightened by optimised slopes), so it may end below the
+        // interior-point optimum of the QCs alone, never below the truth
+        assert!(first >= sampled, "{reference}: first order {first} below the sampled error {sampled}");
     }
 }
 

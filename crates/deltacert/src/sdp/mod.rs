@@ -449,7 +449,9 @@ impl PropagationStart {
         return None;
     }
     let region = DifferentialRegion::same_input(set.lower().to_vec(), set.upper().to_vec());
-    let bounds = pair.bounds_within(&region, None);
+    // optimised slopes tighten every neuron's interval, so the fixed lines
+    // on them (and the certificate through them) are tighter too
+    let bounds = pair.bounds_with_slopes(&region, None, &crate::propagation::SlopeOptimisation::STANDARD);
     if !bounds.differential {
         return None;
     }
