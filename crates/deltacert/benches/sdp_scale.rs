@@ -10,6 +10,9 @@
 //! +-8/255). Second argument: the time limit per case in seconds (default 60;
 //! MNIST gets twice it).
 //!
+//! `DELTACERT_QCS` fixes the QC set (as `--qcs`: `default`,
+//! `default+neighbours:4`, ...; default: `auto`).
+//!
 //! Run: `cargo bench -p deltacert --bench sdp_scale -- [SECTION] [SECONDS]`.
 
 use deltacert::activation::Activation;
@@ -21,6 +24,7 @@ use deltacert::network::random::random_mlp;
 use deltacert::network::Network;
 use deltacert::problem::{prepare, InputCoupling, Norm};
 use deltacert::bound::{bound, BoundRequest, Method};
+use deltacert::sdp::qc::QcOptions;
 use deltacert::sdp::{certify, QcChoice, SdpSettings, SdpSolver};
 use rand::SeedableRng;
 use std::path::Path;
@@ -36,7 +40,8 @@ fn row(case: &str, f: &Network, g: &Network, set: &InputSet, solvers: &[SdpSolve
     let propagation = bound(f, g, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE)).expect("valid pair").certified_bound.unwrap_or(f64::INFINITY);
     for &solver in solvers {
         let start = Instant::now();
-        let result = certify(&prepared, Norm::Linf, &SdpSettings { qcs: QcChoice::Auto, solver, time_limit: Some(seconds), max_dimension: 100, ..SdpSettings::default() });
+        let qcs = std::env::var("DELTACERT_QCS").ok().map(|t| QcChoice::Fixed(QcOptions::parse(&t).expect("DELTACERT_QCS"))).unwrap_or(QcChoice::Auto);
+        let result = certify(&prepared, Norm::Linf, &SdpSettings { qcs, solver, time_limit: Some(seconds), max_dimension: 100, ..SdpSettings::default() });
         let elapsed = start.elapsed().as_secs_f64();
         let qcs = format!("{:?}", result.qc_options).replace("QcOptions ", "");
         let (certified, versus) = match result.bound {

@@ -25,7 +25,9 @@ fn first_order_bounds_are_never_below_the_error_at_a_witness_on_60_random_pairs(
     for case in 0..60 {
         let c = random_case(&mut rng, case);
         let prepared = prepare(&c.f, &c.g, &c.set, &c.coupling).unwrap();
-        let settings = SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::FirstOrder, first_order_iterations: Some(400), ..SdpSettings::default() };
+        // every other pair with the neighbours family (incremental QCs between similar neurons)
+        let qcs = if case % 2 == 0 { QcChoice::Auto } else { QcChoice::Fixed(QcOptions::parse("default+neighbours:3").unwrap()) };
+        let settings = SdpSettings { qcs, solver: SdpSolver::FirstOrder, first_order_iterations: Some(400), ..SdpSettings::default() };
         let result = certify(&prepared, c.norm, &settings);
         let witness = attack(&c.f, &c.g, &c.set, &c.coupling, c.norm, &AttackSettings { samples: 4000, sample_work: None, starts: 6, steps: 60, seed: case as u64 });
         let Some(bound) = result.bound else { continue };

@@ -164,18 +164,24 @@ pub struct QcOptions {
     pub all_pairs: bool,
     /// Products of nonnegative linear facts (the paper's richer set).
     pub products: bool,
+    /// Incremental QCs between each neuron and its `neighbours` most
+    /// similar neurons of the same layer (by the cosine of their
+    /// pre-activation forms, either network): the all-pairs family within
+    /// a budget that grows linearly with the layer (0: none).
+    pub neighbours: usize,
 }
 
 impl QcOptions {
     /// Per-neuron, interval and matched-neuron QCs.
-    pub const DEFAULT: QcOptions = QcOptions { matched: true, intervals: true, all_pairs: false, products: false };
+    pub const DEFAULT: QcOptions = QcOptions { matched: true, intervals: true, all_pairs: false, products: false, neighbours: 0 };
     /// Everything: the paper's richer set on top of the default.
-    pub const FULL: QcOptions = QcOptions { matched: true, intervals: true, all_pairs: true, products: true };
+    pub const FULL: QcOptions = QcOptions { matched: true, intervals: true, all_pairs: true, products: true, neighbours: 0 };
     /// Only what the paper's base formulation has (per-neuron and input QCs).
-    pub const PER_NEURON: QcOptions = QcOptions { matched: false, intervals: false, all_pairs: false, products: false };
+    pub const PER_NEURON: QcOptions = QcOptions { matched: false, intervals: false, all_pairs: false, products: false, neighbours: 0 };
 
     /// Parses `default`, `full`, `per-neuron`, or a `+`-separated list of
-    /// `matched`, `intervals`, `all-pairs`, `products`.
+    /// `default`, `matched`, `intervals`, `all-pairs`, `products`,
+    /// `neighbours:K`.
     pub fn parse(text: &str) -> crate::Result<Self> {
         match text {
             "default" => return Ok(Self::DEFAULT),
@@ -186,11 +192,15 @@ impl QcOptions {
         let mut options = Self::PER_NEURON;
         for part in text.split('+') {
             match part {
+                "default" => (options.matched, options.intervals) = (true, true),
                 "matched" => options.matched = true,
                 "intervals" => options.intervals = true,
                 "all-pairs" => options.all_pairs = true,
                 "products" => options.products = true,
-                other => return Err(crate::error::invalid_option(format!("unknown QC family '{other}' (default, full, per-neuron, or matched+intervals+all-pairs+products)"))),
+                other if other.starts_with("neighbours:") => {
+                    options.neighbours = other["neighbours:".len()..].parse().map_err(|_| crate::error::invalid_option(format!("QC family '{other}': K in neighbours:K must be a whole number")))?;
+                }
+                other => return Err(crate::error::invalid_option(format!("unknown QC family '{other}' (default, full, per-neuron, or matched+intervals+all-pairs+products+neighbours:K)"))),
             }
         }
         Ok(options)
@@ -464,6 +474,11 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
             }
         }
     }
+    if options.neighbours > 0 && !options.all_pairs {
+        for (i, j) in similar_pairs(lifted, options.neighbours) {
+            b.incremental(Family::AllPairs, &lifted.neurons[i], &lifted.neurons[j]);
+        }
+    }
     if options.products {
         // products within a layer (both networks) and between consecutive
         // layers (the input counting as layer 0): on the paper's quantised
@@ -484,4 +499,88 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
         }
     }
     b.constraints
+}
+
+/// The pairs of the `neighbours` family: for each variable neuron, the
+/// `k` other neurons of its layer (same activation, either network, not its
+/// matched partner) whose pre-activation forms have the largest
+/// `|cos|` with its own, each unordered pair once, in a fixed order.
+/// An incremental QC bounds `(a_i - a_j)` by the slopes times `(v_i - v_j)`;
+/// it says most where `v_i - v_j` is small relative to `v_i`, that is for
+/// neurons that read their inputs alike.
+fn similar_pairs(lifted: &Lifted, k: usize) -> Vec<(usize, usize)> {
+    let norm = |f: &LinearForm| f.terms.iter().map(|(_, c)| c * c).sum::<f64>().sqrt();
+    let dot = |p: &LinearForm, q: &LinearForm| {
+        // both sorted by coordinate
+        let (mut a, mut b, mut sum) = (0, 0, 0.0);
+        while a < p.terms.len() && b < q.terms.len() {
+            match p.terms[a].0.cmp(&q.terms[b].0) {
+                std::cmp::Ordering::Less => a += 1,
+                std::cmp::Ordering::Greater => b += 1,
+                std::cmp::Ordering::Equal => {
+                    sum += p.terms[a].1 * q.terms[b].1;
+                    a += 1;
+                    b += 1;
+                }
+            }
+        }
+        sum
+    };
+    let norms: Vec<f64> = lifted.neurons.iter().map(|n| norm(&n.pre)).collect();
+    let matched: std::collections::HashSet<(usize, usize)> = lifted.matches.iter().copied().collect();
+    let mut pairs = std::collections::BTreeSet::new();
+    for (i, first) in lifted.neurons.iter().enumerate() {
+        if !first.variable || norms[i] == 0.0 {
+            continue;
+        }
+        let mut candidates: Vec<(f64, usize)> = lifted
+            .neurons
+            .iter()
+            .enumerate()
+            .filter(|&(j, second)| j != i && second.layer == first.layer && second.activation == first.activation && norms[j] > 0.0 && !matched.contains(&(i.min(j), i.max(j))))
+            .map(|(j, second)| ((dot(&first.pre, &second.pre) / (norms[i] * norms[j])).abs(), j))
+            .filter(|(c, _)| c.is_finite())
+            .collect();
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, j) in candidates.iter().take(k) {
+            pairs.insert((i.min(j), i.max(j)));
+        }
+    }
+    pairs.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::random::{partner, random_mlp, Relation};
+    use crate::problem::prepare;
+    use crate::sdp::constraints_for;
+    use rand::SeedableRng;
+
+    #[test]
+    fn neighbours_parse_and_stay_within_all_pairs_and_the_budget() {
+        let options = QcOptions::parse("default+neighbours:4").unwrap();
+        assert_eq!(options, QcOptions { neighbours: 4, ..QcOptions::DEFAULT });
+        assert!(QcOptions::parse("default+neighbours:x").is_err());
+        assert!(QcOptions::parse("neighbours:-1").is_err());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let f = random_mlp(&mut rng, 3, &[12, 9], 2, crate::activation::Activation::Relu);
+        let g = partner(&mut rng, &f, Relation::Quantised, crate::activation::Activation::Relu);
+        let set = InputSet::uniform_box(3, -1.0, 1.0).unwrap();
+        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        let count = |options: QcOptions| constraints_for(&prepared, options).1.iter().filter(|c| c.family == Family::AllPairs).count();
+        let (lifted, _) = constraints_for(&prepared, QcOptions::DEFAULT);
+        let variable = lifted.neurons.iter().filter(|n| n.variable).count();
+        let all = count(QcOptions { all_pairs: true, ..QcOptions::DEFAULT });
+        let mut previous = 0;
+        for k in [1, 2, 4, 100] {
+            let pairs = similar_pairs(&lifted, k);
+            assert!(pairs.iter().all(|&(i, j)| i < j && lifted.neurons[i].layer == lifted.neurons[j].layer && !lifted.matches.contains(&(i, j))));
+            let n = count(QcOptions { neighbours: k, ..QcOptions::DEFAULT });
+            assert!(n > 0 && n >= previous && n <= all && n <= k * variable, "k = {k}: {n} QCs (all pairs {all}, {variable} variable neurons)");
+            previous = n;
+        }
+        // with every neighbour, the family is all-pairs among pairs with a variable neuron
+        assert_eq!(previous, all);
+    }
 }
