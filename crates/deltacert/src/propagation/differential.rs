@@ -138,6 +138,12 @@ pub struct DifferentialBounds {
     /// [`DifferentialPair::output_certificate`] substitutes through.
     #[serde(skip)]
     pub lines: Vec<(Vec<LinearBounds>, Vec<LinearBounds>)>,
+    /// Whether some neuron's interval, tightened through `v_g = v_f - Delta
+    /// v` (resp. `v_f = v_g + Delta v`), came out empty: every bound it was
+    /// built from holds at each input of the region, so no input reaches
+    /// it ([`DifferentialBounds::is_empty`]; the looser interval is used on).
+    #[serde(skip)]
+    pub crossed: bool,
 }
 
 impl DifferentialBounds {
@@ -1057,7 +1063,8 @@ impl DifferentialBounds {
     pub fn is_empty(&self) -> bool {
         let crossed = |lower: &[f64], upper: &[f64]| lower.iter().zip(upper).any(|(l, u)| l > u);
         self.differential
-            && (self.reference_bounds.layers.iter().any(|l| crossed(&l.pre_lower, &l.pre_upper))
+            && (self.crossed
+                || self.reference_bounds.layers.iter().any(|l| crossed(&l.pre_lower, &l.pre_upper))
                 || self.compressed_hidden.iter().chain(&self.hidden).any(|(l, u)| crossed(l, u)))
     }
 }
@@ -1152,6 +1159,7 @@ fn separate(f: &Network, g: &Network, bounds_f: NetworkBounds, bounds_g: &Networ
         lines: Vec::new(),
         compressed_hidden: Vec::new(),
         reference_bounds: bounds_f,
+        crossed: false,
     }
 }
 
@@ -1165,6 +1173,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
     let mut hidden = Vec::new();
     let mut compressed_hidden = Vec::new();
     let mut unstable = 0;
+    let mut crossed = false;
     // the rounding magnitudes of every row, for all rows at once (lines shared by the rows)
     let mut levels = RoundingLevels::new(region);
     let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>], levels: &RoundingLevels| {
@@ -1231,6 +1240,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
                 lines: delta_relax.into_iter().zip(reference_relax).collect(),
                 compressed_hidden,
                 reference_bounds: bounds_f,
+                crossed,
             };
         }
         let mut compressed_pre = (Vec::with_capacity(width), Vec::with_capacity(width));
@@ -1244,6 +1254,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             let fu = bf.pre_upper[i].min(up(bg.pre_upper[i] + du));
             let gl = bg.pre_lower[i].max(down(bf.pre_lower[i] - du));
             let gu = bg.pre_upper[i].min(up(bf.pre_upper[i] - dl));
+            crossed |= fl > fu || gl > gu;
             let (fl, fu) = if fl <= fu { (fl, fu) } else { (bf.pre_lower[i], bf.pre_upper[i]) };
             let (gl, gu) = if gl <= gu { (gl, gu) } else { (bg.pre_lower[i], bg.pre_upper[i]) };
             // the parent's bounds of g hold on this sub-region too
