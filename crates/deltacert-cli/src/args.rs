@@ -61,7 +61,7 @@ pub struct PlanArgs {
     /// Bounding method for every setting (milp is refused: its bound is not re-checked).
     #[arg(long, value_enum, default_value_t = Method::AUTO)]
     pub method: Method,
-    /// SDP quadratic-constraint families (sdp, auto): auto, default, full, per-neuron, ...
+    /// SDP quadratic-constraint families (sdp, auto): auto, default, full, per-neuron, default+neighbours:K, ...
     #[arg(long)]
     pub qcs: Option<String>,
     /// Time limit per setting, seconds (auto: default 10 s).
@@ -160,7 +160,7 @@ pub struct BoundArgs {
     /// Overwrite the --plot file if it exists.
     #[arg(long)]
     pub force: bool,
-    /// SDP quadratic-constraint families: auto, default, full, per-neuron, or e.g. matched+intervals [default: auto].
+    /// SDP quadratic-constraint families: auto, default, full, per-neuron, or e.g. matched+intervals, default+neighbours:6 [default: auto].
     #[arg(long)]
     pub qcs: Option<String>,
     /// Decide mode: exit 0 if bound <= E is proven, 1 if an error above E is found.

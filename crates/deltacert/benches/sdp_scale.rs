@@ -10,6 +10,8 @@
 //! +-8/255). Second argument: the time limit per case in seconds (default 60;
 //! MNIST gets twice it).
 //!
+//! `DELTACERT_SPLIT=1` adds a row per case: `auto` (propagation and input
+//! splitting) with the same time limit, to show where the SDP pays.
 //! `DELTACERT_QCS` fixes the QC set (as `--qcs`: `default`,
 //! `default+neighbours:4`, ...; default: `auto`).
 //!
@@ -38,9 +40,17 @@ fn row(case: &str, f: &Network, g: &Network, set: &InputSet, solvers: &[SdpSolve
     let prepared = prepare(f, g, set, &InputCoupling::Same).expect("valid pair");
     let witness = attack(f, g, set, &InputCoupling::Same, Norm::Linf, &AttackSettings::default());
     let propagation = bound(f, g, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE)).expect("valid pair").certified_bound.unwrap_or(f64::INFINITY);
+    // where the SDP pays: splitting (auto) with the same time, for comparison
+    if std::env::var("DELTACERT_SPLIT").is_ok_and(|v| v == "1") {
+        let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::AUTO);
+        request.time_limit = Some(seconds);
+        let start = Instant::now();
+        let split = bound(f, g, &request).expect("valid pair").certified_bound.unwrap_or(f64::INFINITY);
+        println!("| {case} | - | - | auto (propagation, splitting) | {:.1} | {split:.5} | {propagation:.5} | {:.2} | - |", start.elapsed().as_secs_f64(), propagation / split);
+    }
     for &solver in solvers {
         let start = Instant::now();
-        let qcs = std::env::var("DELTACERT_QCS").ok().map(|t| QcChoice::Fixed(QcOptions::parse(&t).expect("DELTACERT_QCS"))).unwrap_or(QcChoice::Auto);
+        let qcs = std::env::var("DELTACERT_QCS").ok().filter(|t| t != "auto").map(|t| QcChoice::Fixed(QcOptions::parse(&t).expect("DELTACERT_QCS"))).unwrap_or(QcChoice::Auto);
         let result = certify(&prepared, Norm::Linf, &SdpSettings { qcs, solver, time_limit: Some(seconds), max_dimension: 100, ..SdpSettings::default() });
         let elapsed = start.elapsed().as_secs_f64();
         let qcs = format!("{:?}", result.qc_options).replace("QcOptions ", "");

@@ -761,8 +761,9 @@ impl DifferentialPair<'_> {
             && self.reference.layers.iter().zip(&self.compressed.layers).all(|(a, b)| a.activation == b.activation && a.width() == b.width())
     }
 
-    /// The certificate of `sign * Delta y_output`'s bound in `bounds` (a
-    /// propagation of this plain pair over a box, fixed slopes):
+    /// The certificate of `sign * Delta y_output`'s bound through the fixed
+    /// lines of `bounds` (a propagation of this plain pair over a box, its
+    /// intervals tightened by whatever slopes it used):
     /// None when the pair is not plain or the bounds are a fallback.
     pub fn output_certificate(&self, bounds: &DifferentialBounds, output: usize, sign: f64) -> Option<OutputCertificate> {
         if !self.is_plain() || !bounds.differential {
@@ -1260,6 +1261,11 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             // the parent's bounds of g hold on this sub-region too
             let (gl, gu) = match parent {
                 Some(p) if p.compressed_hidden[k].0[i].max(gl) <= p.compressed_hidden[k].1[i].min(gu) => (p.compressed_hidden[k].0[i].max(gl), p.compressed_hidden[k].1[i].min(gu)),
+                // disjoint: both hold on the region, so no input reaches it
+                Some(p) if p.compressed_hidden[k].0[i].max(gl) > p.compressed_hidden[k].1[i].min(gu) => {
+                    crossed = true;
+                    (gl, gu)
+                }
                 _ => (gl, gu),
             };
             compressed_pre.0.push(gl);

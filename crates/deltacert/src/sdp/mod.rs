@@ -255,7 +255,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         constraints.extend(qc::magnitude_constraints(&lifted));
     }
     // differential propagation's certificate, as the first-order solver's start
-    let warm = if first_order { PropagationStart::new(prepared, &lifted, norm) } else { None };
+    // (its slope steps stop after a tenth of the time left)
+    let start_deadline = budget.remaining().map(|r| std::time::Instant::now() + std::time::Duration::from_secs_f64(START_TIME_SHARE * r));
+    let warm = if first_order { PropagationStart::new(prepared, &lifted, norm, start_deadline) } else { None };
     let propagation_offset = constraints.len();
     if let Some(w) = &warm {
         constraints.extend(w.facts.constraints.iter().cloned());
@@ -431,10 +433,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     }
 }
 
-/// Differential propagation over the set (fixed slopes) of a plain pair
-/// seeing one input in a box, with its relaxations as linear facts of the
-/// lifted problem: the first-order solver starts from its certificate
-/// (docs/method.md §7b).
+/// Differential propagation over the set (each network's own neuron bounds
+/// with optimised slopes, then the fixed lines on those intervals) of a
+/// plain pair seeing one input in a box, with its relaxations as linear
+/// facts of the lifted problem: the first-order solver starts from its
+/// certificate (docs/method.md §7b).
 pub struct PropagationStart {
     /// The propagation's bounds (and lines).
     bounds: crate::propagation::DifferentialBounds,
@@ -444,6 +447,9 @@ pub struct PropagationStart {
     pub facts: qc::PropagationFacts,
 }
 
+/// The share of the time left that the start's slope steps may take.
+const START_TIME_SHARE: f64 = 0.1;
+
 /// Weight of the magnitude multipliers that make the start's quadratic part
 /// negative definite: they add this fraction of the start's bound.
 const START_MAGNITUDE_SHARE: f64 = 1e-3;
@@ -451,7 +457,8 @@ const START_MAGNITUDE_SHARE: f64 = 1e-3;
 impl PropagationStart {
     /// Propagation over the set and its facts, for a plain pair seeing one
     /// input in a box under the L-inf norm (None otherwise).
-    pub fn new(prepared: &Prepared, lifted: &Lifted, norm: Norm) -> Option<PropagationStart> {
+    /// The slope steps stop at `deadline` (the best bounds so far are kept).
+    pub fn new(prepared: &Prepared, lifted: &Lifted, norm: Norm, deadline: Option<std::time::Instant>) -> Option<PropagationStart> {
     use crate::propagation::{DifferentialPair, DifferentialRegion};
     let set = &prepared.set;
     if norm != Norm::Linf || !matches!(prepared.coupling, InputCoupling::Same) || set.ball_constraint().is_some() || !set.polytope().is_empty() {
@@ -464,7 +471,7 @@ impl PropagationStart {
     let region = DifferentialRegion::same_input(set.lower().to_vec(), set.upper().to_vec());
     // optimised slopes tighten every neuron's interval, so the fixed lines
     // on them (and the certificate through them) are tighter too
-    let bounds = pair.bounds_with_slopes(&region, None, &crate::propagation::SlopeOptimisation::STANDARD);
+    let bounds = pair.bounds_with_slopes(&region, None, &crate::propagation::SlopeOptimisation { deadline, ..crate::propagation::SlopeOptimisation::STANDARD });
     if !bounds.differential {
         return None;
     }

@@ -39,6 +39,9 @@ pub enum Family {
     Matched,
     /// Incremental QCs between all pairs of neurons of one layer (within and across networks).
     AllPairs,
+    /// Incremental QCs between each unstable neuron and its most similar
+    /// neurons of the layer (members of the all-pairs family, within a budget).
+    Neighbours,
     /// Pairwise products of nonnegative linear facts.
     Products,
     /// `|zeta_t| <= m_t`, the coordinate bounds of the lifting (first-order solver only).
@@ -476,7 +479,7 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
     }
     if options.neighbours > 0 && !options.all_pairs {
         for (i, j) in similar_pairs(lifted, options.neighbours) {
-            b.incremental(Family::AllPairs, &lifted.neurons[i], &lifted.neurons[j]);
+            b.incremental(Family::Neighbours, &lifted.neurons[i], &lifted.neurons[j]);
         }
     }
     if options.products {
@@ -568,7 +571,7 @@ mod tests {
         let g = partner(&mut rng, &f, Relation::Quantised, crate::activation::Activation::Relu);
         let set = InputSet::uniform_box(3, -1.0, 1.0).unwrap();
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
-        let count = |options: QcOptions| constraints_for(&prepared, options).1.iter().filter(|c| c.family == Family::AllPairs).count();
+        let count = |options: QcOptions| constraints_for(&prepared, options).1.iter().filter(|c| matches!(c.family, Family::AllPairs | Family::Neighbours)).count();
         let (lifted, _) = constraints_for(&prepared, QcOptions::DEFAULT);
         let variable = lifted.neurons.iter().filter(|n| n.variable).count();
         let all = count(QcOptions { all_pairs: true, ..QcOptions::DEFAULT });
@@ -582,5 +585,19 @@ mod tests {
         }
         // with every neighbour, the family is all-pairs among pairs with a variable neuron
         assert_eq!(previous, all);
+        // with one neighbour, each variable neuron's partner is its most similar candidate
+        let cosine = |p: &LinearForm, q: &LinearForm| {
+            let dense = |f: &LinearForm| (0..lifted.dim).map(|t| f.terms.iter().find(|(i, _)| *i == t).map_or(0.0, |(_, c)| *c)).collect::<Vec<f64>>();
+            let (p, q) = (dense(p), dense(q));
+            let dot: f64 = p.iter().zip(&q).map(|(a, b)| a * b).sum();
+            (dot / (p.iter().map(|a| a * a).sum::<f64>().sqrt() * q.iter().map(|b| b * b).sum::<f64>().sqrt())).abs()
+        };
+        let pairs = similar_pairs(&lifted, 1);
+        for (i, first) in lifted.neurons.iter().enumerate().filter(|(_, n)| n.variable) {
+            let candidates: Vec<usize> = (0..lifted.neurons.len()).filter(|&j| j != i && lifted.neurons[j].layer == first.layer && !lifted.matches.contains(&(i.min(j), i.max(j)))).collect();
+            let best = candidates.iter().map(|&j| cosine(&first.pre, &lifted.neurons[j].pre)).fold(0.0, f64::max);
+            let chosen = pairs.iter().filter(|&&(a, b)| a == i || b == i).map(|&(a, b)| cosine(&first.pre, &lifted.neurons[if a == i { b } else { a }].pre)).fold(0.0, f64::max);
+            assert!(candidates.is_empty() || chosen >= best * (1.0 - 1e-12), "neuron {i}: partner cosine {chosen} < best {best}");
+        }
     }
 }
