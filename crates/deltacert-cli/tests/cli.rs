@@ -282,7 +282,12 @@ fn the_first_order_sdp_solver_certifies_the_paper_pair_within_its_timeout() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["details"]["sdp"]["solver"], "first-order");
     let sdp = v["details"]["sdp"]["bound"].as_f64().expect("the first-order solve was certified");
-    assert!((3.861206614305957..3.861206614305957 * 1.05).contains(&sdp), "{sdp}");
+    // at least the exact worst case (3.8612...), at most one propagation pass
+    // (5.548, plus 0.1% for the start's magnitude multipliers: the solver
+    // starts from propagation's certificate). How far below that 6 s get
+    // depends on the machine's load (alone: about 3.89), so the solver's
+    // accuracy is tested by step counts in tests/sdp_first_order.rs.
+    assert!((3.861206614305957..5.56).contains(&sdp), "{sdp}");
     assert!(v["details"]["sdp"]["solves"][0]["checked"]["shift"].as_f64().is_some());
 }
 
