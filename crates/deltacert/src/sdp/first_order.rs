@@ -409,19 +409,15 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
     // are tiny), where steps are short; the Gershgorin point is deep inside
     // and its descent reaches 2.5 at w = 50 where the start's stays near 5;
     // on ACAS Xu no descent gets below the start, which stays a candidate.
-    let given = given.filter(|x| dual.evaluate(x).is_some());
-    // a zero time limit with a start in the domain: the start itself (its check)
+    // a zero time limit with a start: the start itself (its check), or
+    // nothing when it lies outside the domain
     let only_start = given.is_some() && time_limit == Some(0.0);
-    let gershgorin = (!only_start).then(|| gershgorin_start(&dual, problem, first_constraint));
-    let (given_limit, given_steps) = match &given {
-        Some(_) => (time_limit.map(|t| 0.25 * t), settings.max_iterations.div_ceil(4)),
-        None => (None, 0),
-    };
-    let mut outcome: Option<Descent> = None;
-    let mut iterations = 0u32;
-    for (x, limit, steps) in [(given, given_limit, given_steps), (gershgorin, time_limit, settings.max_iterations - given_steps.min(settings.max_iterations))] {
-        let Some(x) = x else { continue };
-        if let Some(d) = descend(&dual, x, &clock, limit, steps, settings) {
+    let mut outcome: Option<Descent> = given.and_then(|x| descend(&dual, x, &clock, time_limit.map(|t| 0.25 * t), settings.max_iterations.div_ceil(4), settings));
+    // the Gershgorin descent gets the time and the steps left
+    let mut iterations = outcome.as_ref().map_or(0, |d| d.iterations);
+    if !only_start {
+        let x = gershgorin_start(&dual, problem, first_constraint);
+        if let Some(d) = descend(&dual, x, &clock, time_limit, settings.max_iterations.saturating_sub(iterations as usize), settings) {
             iterations += d.iterations;
             if outcome.as_ref().is_none_or(|o| d.bound < o.bound) {
                 outcome = Some(d);
