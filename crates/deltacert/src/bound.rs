@@ -474,7 +474,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let reads_slopes = request.method.implementation().reads(MethodOption::Slopes);
     let (slopes, piece_slopes) = if reads_slopes { (request.slopes, request.piece_slopes) } else { (SlopeOptimisation::NONE, SlopeOptimisation::NONE) };
     let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, phase_multiplier_steps: request.phase_multiplier_steps };
+    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes: SlopeOptimisation { deadline: None, ..slopes }, phase_multiplier_steps: request.phase_multiplier_steps };
     let (set_lower, set_upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
     let (mut root, _) = problem.bound_piece(set_lower.clone(), set_upper.clone(), None);
     let one_pass = root.value;

@@ -470,7 +470,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     };
     let problems: Vec<SplitProblem> = extended
         .iter()
-        .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: crate::propagation::SlopeOptimisation::NONE, phase_multiplier_steps: 0 })
+        .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: crate::propagation::SlopeOptimisation::NONE, stuck_slopes: crate::propagation::SlopeOptimisation::NONE, phase_multiplier_steps: 0 })
         .collect();
     let root_width: Vec<f64> = prepared.set.lower().iter().zip(prepared.set.upper()).map(|(l, u)| u - l).collect();
     // a piece: its corners, and the bounds of every neuron of both extended networks it keeps for its children
@@ -607,7 +607,11 @@ fn judge(problems: &[SplitProblem], request: &LabelRequest, reference: &Network,
     };
     let problem = &problems[problem_index];
     let inherited = parent.filter(|(index, _)| *index == problem_index).map(|(_, p)| p);
-    let (piece, _) = problem.bound_piece(lower.to_vec(), upper.to_vec(), inherited);
+    // a half of the parent piece as input splitting bounds it (afresh every few halvings)
+    let (piece, _) = match inherited {
+        Some(parent) => problem.bound_half(parent, lower.to_vec(), upper.to_vec()),
+        None => problem.bound_piece(lower.to_vec(), upper.to_vec(), None),
+    };
     let bounds = piece.bounds.as_deref().expect("bound_piece keeps its bounds");
     let margins_f = bounds.reference_bounds.layers.last().expect("layers");
     // direct bounds of g's margins

@@ -396,10 +396,10 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
     for (k, layer) in network.layers.iter().enumerate() {
         let width = layer.width();
         let parent_layer = parent.map(|p| &p.layers[k]);
-        // Keeping the parent's bounds of every neuron stable there measured
-        // 5x looser final bounds on ACAS Xu (through v_g = v_f - Delta v a
-        // stable f neuron keeps a g neuron unstable); the caller keeps only
-        // neurons where both networks are on one linear piece.
+        // A kept neuron's interval is the parent's: its relaxation may be
+        // exact, but the interval step of the next layer reads it, so a
+        // caller keeping neurons trades tightness for time
+        // (DifferentialPair::bounds_reusing has the measurements).
         let rows: Vec<usize> = match parent_layer {
             Some(_) => (0..width).filter(|&i| !keep(k, i)).collect(),
             None => (0..width).collect(),
