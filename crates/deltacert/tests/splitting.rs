@@ -10,12 +10,28 @@ use common::model;
 use deltacert::branch_and_bound::{branch_and_bound, SplitProblem, SplitSettings, StopReason, DEFAULT_PHASE_MULTIPLIER_STEPS};
 use deltacert::input_set::InputSet;
 use deltacert::network::Network;
-use deltacert::problem::{prepare, InputCoupling, Norm};
+use deltacert::problem::{prepare, InputCoupling, Norm, Prepared};
 use deltacert::propagation::{DifferentialPair, SlopeOptimisation};
 use rand::{Rng, SeedableRng};
 
 /// ACAS Xu property 1's box (physical units).
 const PROPERTY_1: ([f64; 5], [f64; 5]) = ([55947.691, -3.141592, -3.141592, 1145.0, 0.0], [60760.0, 3.141592, 3.141592, 1200.0, 60.0]);
+
+/// The splitting problem of `prepared` as `bound` sets it up, with fixed
+/// slopes on pieces and `stuck_slopes` on pieces no split improves.
+fn split_problem(prepared: &Prepared, stuck_slopes: SlopeOptimisation) -> SplitProblem<'_> {
+    SplitProblem {
+        reference: &prepared.reference,
+        compressed: &prepared.compressed,
+        set: &prepared.set,
+        coupling: &prepared.coupling,
+        norm: Norm::Linf,
+        pair: DifferentialPair::new(&prepared.reference, &prepared.compressed),
+        piece_slopes: SlopeOptimisation::NONE,
+        stuck_slopes,
+        phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS,
+    }
+}
 
 /// Halves the set `halvings` times as input splitting does
 /// ([`SplitProblem::bound_half`]: the parent's bounds inherited, afresh
@@ -26,18 +42,7 @@ const PROPERTY_1: ([f64; 5], [f64; 5]) = ([55947.691, -3.141592, -3.141592, 1145
 /// the pieces checked.
 fn check_chain(f: &Network, g: &Network, set: &InputSet, fractions: &[f64], halvings: usize, rng: &mut impl Rng, description: &str) -> usize {
     let prepared = prepare(f, g, set, &InputCoupling::Same).expect("prepared");
-    let problem = SplitProblem {
-        reference: &prepared.reference,
-        compressed: &prepared.compressed,
-        set: &prepared.set,
-        coupling: &prepared.coupling,
-        norm: Norm::Linf,
-        pair: DifferentialPair::new(&prepared.reference, &prepared.compressed),
-        piece_slopes: SlopeOptimisation::NONE,
-        stuck_slopes: SlopeOptimisation::NONE,
-       
-        phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS,
-    };
+    let problem = split_problem(&prepared, SlopeOptimisation::NONE);
     let (lower, upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
     let target: Vec<f64> = lower.iter().zip(&upper).zip(fractions).map(|((l, u), t)| l + t * (u - l)).collect();
     let (mut piece, _) = problem.bound_piece(lower, upper, None);
@@ -108,18 +113,7 @@ fn acas_2_6_property_1_is_proven_at_eps_0_01_within_20000_pieces() {
     let (lo, hi) = PROPERTY_1;
     let set = InputSet::from_box(lo.to_vec(), hi.to_vec()).expect("box");
     let prepared = prepare(&f, &g, &set, &InputCoupling::Same).expect("prepared");
-    let problem = SplitProblem {
-        reference: &prepared.reference,
-        compressed: &prepared.compressed,
-        set: &prepared.set,
-        coupling: &prepared.coupling,
-        norm: Norm::Linf,
-        pair: DifferentialPair::new(&prepared.reference, &prepared.compressed),
-        piece_slopes: SlopeOptimisation::NONE,
-        stuck_slopes: SlopeOptimisation::STANDARD,
-       
-        phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS,
-    };
+    let problem = split_problem(&prepared, SlopeOptimisation::STANDARD);
     let (root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
     let settings = SplitSettings { time_limit: f64::INFINITY, eps: Some(0.01), max_pieces_bounded: 20_000, ..SplitSettings::default() };
     let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {});
