@@ -484,21 +484,20 @@ fn better_split(a: &Halves, b: &Halves) -> Ordering {
 /// over never on the slowest pairs.
 pub const REFRESH_DEPTH: usize = 3;
 
-
 /// The input split of `piece`: with few inputs the best of all coordinates
 /// (look-ahead), otherwise the most influential one.
 fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64]) -> Option<Halves> {
     if piece.lower.len() <= LOOKAHEAD_MAX_INPUTS {
         let n = piece.lower.len();
-        let options: Vec<(usize, Halves)> = (0..n)
+        let mut options: Vec<(usize, Halves)> = (0..n)
             .into_par_iter()
             .filter(|&i| splittable(piece, root_width, i))
             .map(|i| (i, halves_along(piece, i).into_iter().map(|(l, u)| problem.bound_half(piece, l, u)).collect()))
             .collect();
-        let best = options.iter().min_by(|a, b| better_split(&a.1, &b.1))?.0;
-        let worse_half = |i: usize| options.iter().find(|o| o.0 == i).map_or(f64::INFINITY, |o| o.1.iter().map(|h| h.0.own_value).fold(f64::NEG_INFINITY, f64::max));
-        if piece.own_value - worse_half(best) > PRODUCTIVE_SPLIT_SHARE * piece.own_value.abs() {
-            return options.into_iter().find(|o| o.0 == best).map(|o| o.1);
+        let best = options.iter().enumerate().min_by(|a, b| better_split(&a.1 .1, &b.1 .1))?.0;
+        let worse_half = options[best].1.iter().map(|h| h.0.own_value).fold(f64::NEG_INFINITY, f64::max);
+        if piece.own_value - worse_half > PRODUCTIVE_SPLIT_SHARE * piece.own_value.abs() {
+            return Some(options.swap_remove(best).1);
         }
         // no split gains: the widest coordinate (relative to the set), so the
         // piece shrinks evenly, its halves bounded afresh (no interval kept
@@ -675,16 +674,6 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         for j in 0..outputs {
             plus[j] = plus[j].max(piece.plus[j]);
             minus[j] = minus[j].max(piece.minus[j]);
-        }
-    }
-    if std::env::var("DC_DEBUG").is_ok() {
-        let mut v: Vec<&Piece> = heap.iter().collect();
-        v.sort_by(|a, b| b.value.total_cmp(&a.value));
-        eprintln!("closed_value {closed_value}");
-        for p in v.iter().take(3) {
-            let fresh = problem.bound_piece_with_slopes(p.lower.clone(), p.upper.clone(), None, &problem.piece_slopes).0;
-            let fresh_opt = problem.bound_piece(p.lower.clone(), p.upper.clone(), None).0;
-            eprintln!("DEBUG open {} depth {} unstable {} fresh {} (unstable {}) fresh-opt {} lo {:?} up {:?}", p.value, p.depth, p.unstable_neurons, fresh.value, fresh.unstable_neurons, fresh_opt.value, p.lower, p.upper);
         }
     }
     let per_output: Vec<f64> = plus.iter().zip(&minus).map(|(p, m)| p.max(*m).max(0.0)).collect();
