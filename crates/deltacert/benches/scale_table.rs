@@ -13,7 +13,8 @@
 //!   each splitting rule (input, neuron, mixed) and a budget of
 //!   `DELTACERT_BUDGET` seconds (default 10): medians of the certified bound,
 //!   the lower bound (the best of all runs on the image), their ratio, the
-//!   seconds and the splits (`DELTACERT_RULES=neuron` picks rules).
+//!   seconds and the splits (`DELTACERT_RULES=neuron` picks rules,
+//!   `DELTACERT_RADII=8,13` the values of `p`).
 //!
 //! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
 //! (input, neuron, mixed, auto; default auto).
@@ -202,7 +203,8 @@ fn branching_section() {
     println!("\n## MNIST 3x100 vs float16, boxes +-p/255 around test images {first}..{last}, auto with {budget} s, by splitting rule (medians over the images)\n");
     println!("| p | rule | certified | lower bound | ratio | seconds | input splits | neuron splits | empty halves |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    for p in [3.0, 8.0, 13.0] {
+    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| vec![3.0, 8.0, 13.0]);
+    for p in radii {
         // per image: every rule's report
         let reports: Vec<Vec<BoundReport>> = images
             .iter()

@@ -541,6 +541,47 @@ fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64], branch
     }
 }
 
+/// The share of the search's time given to [`local_ascent`] on the pieces
+/// about to be split.
+pub const LOCAL_ASCENT_SHARE: f64 = 0.05;
+
+/// In decide mode, [`local_ascent`] runs only once the lower bound is at
+/// least this share of `eps` (a counterexample is plausible); below, the
+/// search's time goes to the proof. ACAS Xu 5_9 and 4_6, property 1, eps
+/// 0.01, stay undecided with lower bounds of 0.91 and 0.82 of `eps`.
+pub const LOCAL_ASCENT_FROM: f64 = 0.75;
+
+/// Gradient-ascent steps per start of [`local_ascent`].
+pub const LOCAL_ASCENT_STEPS: usize = 20;
+
+/// A stronger lower bound from the pieces with the largest bounds: projected
+/// gradient ascent ([`crate::attack::attack_from`]) inside each piece's box,
+/// from the corner where its relaxation is largest, on that corner's output
+/// objective, with steps scaled to the piece. Both networks see the same
+/// input (feasible for every coupling); a point outside the set (a ball or
+/// polytope cuts the box) is dropped. Returns the largest error found, its
+/// input and `Delta y` there.
+fn local_ascent(problem: &SplitProblem, pieces: &[Piece]) -> Option<(f64, Vec<f64>, Vec<f64>)> {
+    use crate::attack::{attack_from, AttackSettings, Seed};
+    let found: Vec<(f64, Vec<f64>, Vec<f64>)> = pieces
+        .par_iter()
+        .filter_map(|piece| {
+            let bounds = piece.bounds.as_deref()?;
+            let region = InputSet::from_box(piece.lower.clone(), piece.upper.clone()).ok()?;
+            let seed = Seed { input: bounds.candidate.clone(), objective: bounds.corner_objectives.first().copied() };
+            let settings = AttackSettings { samples: 0, sample_work: None, starts: 1, steps: LOCAL_ASCENT_STEPS, seed: 0 };
+            let witness = attack_from(problem.reference, problem.compressed, &region, &InputCoupling::Same, problem.norm, &settings, &[seed]);
+            let input = witness.input?;
+            if !problem.set.contains(&input, 0.0) {
+                return None;
+            }
+            let difference = problem.difference(&input);
+            Some((problem.error(&difference), input, difference))
+        })
+        .collect();
+    found.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
 /// Runs the branch and bound from an already bounded `root` (the whole set).
 /// `initial_lower` is a lower bound and its input found elsewhere (an attack).
 pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64, Vec<f64>), settings: &SplitSettings, progress: &(dyn Fn(&Progress) + Sync)) -> SplitOutcome {
@@ -559,6 +600,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let (mut input_splits, mut neuron_splits, mut empty_pieces) = (0, 0, 0);
     let branching = settings.branching.resolved(root.lower.len());
     let mut last_report = 0.0;
+    let mut ascent_seconds = 0.0;
     let close = |piece: &Piece, lower: f64| match settings.eps {
         Some(eps) => piece.value <= eps,
         None => piece.value <= lower,
@@ -617,6 +659,22 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 Some(p) => batch.push(p),
                 None => break,
             }
+        }
+        // the worst pieces, before they are split: a local search from their
+        // corners while it stays within its share of the time
+        let counterexample_plausible = settings.eps.is_none_or(|eps| lower >= LOCAL_ASCENT_FROM * eps);
+        if counterexample_plausible && ascent_seconds <= LOCAL_ASCENT_SHARE * start.elapsed().as_secs_f64() {
+            let began = Instant::now();
+            if let Some((error, input, difference)) = local_ascent(problem, &batch) {
+                for (m, d) in per_output_lower.iter_mut().zip(&difference) {
+                    *m = m.max(d.abs());
+                }
+                if error > lower {
+                    lower = error;
+                    witness = input;
+                }
+            }
+            ascent_seconds += began.elapsed().as_secs_f64();
         }
         let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
@@ -736,6 +794,41 @@ mod tests {
         assert!(refuted.lower > 0.2 && refuted.witness[0] > 0.8, "{:?}", refuted.witness);
         // the bound is still certified when the search stops early
         assert!(refuted.bound >= 0.25);
+    }
+
+    /// `scale (1 - |x - 0.3|)` through two ReLUs.
+    fn peak_net(scale: f64) -> Network {
+        Network {
+            input_dim: 1,
+            input_transform: None,
+            layers: vec![
+                Layer::dense(0, Matrix::from_rows(2, 1, vec![1.0, -1.0]), vec![-0.3, 0.3], Activation::Relu),
+                Layer::dense(1, Matrix::from_rows(1, 2, vec![-scale, -scale]), vec![scale], Activation::Identity),
+            ],
+            kept_neurons: None,
+            source_dtype: "float64".into(),
+            output_softmax: false,
+        }
+    }
+
+    #[test]
+    fn local_ascent_finds_an_interior_worst_case_the_corners_miss() {
+        // f - g = 0.25 (1 - |x - 0.3|) on [-0.5, 1]: 0.25 at x = 0.3, while
+        // the corners of the root and its halves (-0.5, 0.25, 1) reach 0.2375
+        let (f, g) = (peak_net(1.0), peak_net(0.75));
+        let set = InputSet::uniform_box(1, -0.5, 1.0).unwrap();
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0 };
+        let (root, _) = problem.bound_piece(vec![-0.5], vec![1.0], None);
+        let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &SplitSettings { max_pieces_bounded: 2, ..settings(None) }, &|_| {});
+        assert_eq!(outcome.stop, StopReason::PieceLimit);
+        assert!(outcome.lower > 0.2495 && outcome.lower <= 0.25, "{}", outcome.lower);
+        // the witness is the input of that error
+        let x = outcome.witness[0];
+        assert!((0.25 * (1.0 - (x - 0.3).abs()) - outcome.lower).abs() < 1e-12, "{x} {}", outcome.lower);
+        assert!(outcome.bound >= 0.25);
+        // in decide mode it waits until a counterexample is plausible
+        let far = branch_and_bound(&problem, problem.bound_piece(vec![-0.5], vec![1.0], None).0, (0.0, Vec::new()), &SplitSettings { max_pieces_bounded: 2, ..settings(Some(1.0)) }, &|_| {});
+        assert!(far.lower <= 0.2375 + 1e-12, "{}", far.lower);
     }
 
     /// `relu(relu(slope x) - 0.5)`: the second neuron is active only where the first is.
