@@ -747,19 +747,17 @@ mod tests {
     use crate::propagation::DifferentialPair;
     use crate::network::{Layer, Matrix};
 
+    /// A float64 network of one input with `layers`.
+    fn one_input(layers: Vec<Layer>) -> Network {
+        Network { input_dim: 1, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into(), output_softmax: false }
+    }
+
     /// `relu(slope * x)` followed by an identity output layer.
     fn relu_net(slope: f64) -> Network {
-        Network {
-            input_dim: 1,
-            input_transform: None,
-            layers: vec![
-                Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
-                Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
-            ],
-            kept_neurons: None,
-            source_dtype: "float64".into(),
-            output_softmax: false,
-        }
+        one_input(vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+        ])
     }
 
     /// `f - g = 0.25 relu(x)` on [-1, 1]: the worst case is 0.25 at x = 1.
@@ -798,17 +796,10 @@ mod tests {
 
     /// `scale (1 - |x - 0.3|)` through two ReLUs.
     fn peak_net(scale: f64) -> Network {
-        Network {
-            input_dim: 1,
-            input_transform: None,
-            layers: vec![
-                Layer::dense(0, Matrix::from_rows(2, 1, vec![1.0, -1.0]), vec![-0.3, 0.3], Activation::Relu),
-                Layer::dense(1, Matrix::from_rows(1, 2, vec![-scale, -scale]), vec![scale], Activation::Identity),
-            ],
-            kept_neurons: None,
-            source_dtype: "float64".into(),
-            output_softmax: false,
-        }
+        one_input(vec![
+            Layer::dense(0, Matrix::from_rows(2, 1, vec![1.0, -1.0]), vec![-0.3, 0.3], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 2, vec![-scale, -scale]), vec![scale], Activation::Identity),
+        ])
     }
 
     #[test]
@@ -833,18 +824,11 @@ mod tests {
 
     /// `relu(relu(slope x) - 0.5)`: the second neuron is active only where the first is.
     fn two_relus(slope: f64) -> Network {
-        Network {
-            input_dim: 1,
-            input_transform: None,
-            layers: vec![
-                Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
-                Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![-0.5], Activation::Relu),
-                Layer::dense(2, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
-            ],
-            kept_neurons: None,
-            source_dtype: "float64".into(),
-            output_softmax: false,
-        }
+        one_input(vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![slope]), vec![0.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![1.0]), vec![-0.5], Activation::Relu),
+            Layer::dense(2, Matrix::from_rows(1, 1, vec![1.0]), vec![0.0], Activation::Identity),
+        ])
     }
 
     #[test]
