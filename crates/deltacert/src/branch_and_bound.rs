@@ -320,9 +320,7 @@ impl SplitProblem<'_> {
 
     /// [`SplitProblem::bound_piece`] with the slope setting `slopes`.
     pub fn bound_piece_with_slopes(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, slopes: &SlopeOptimisation) -> (Piece, Vec<f64>) {
-        let inherited = parent.and_then(|p| p.bounds.as_deref());
-        let phases = parent.map_or_else(Vec::new, |p| p.phases.clone());
-        self.bound_subset(lower, upper, parent, inherited, phases, slopes, true)
+        self.bound_box(lower, upper, parent, slopes, true)
     }
 
     /// Bounds the half `[lower, upper]` of `piece` as input splitting does:
@@ -339,9 +337,15 @@ impl SplitProblem<'_> {
     /// bounded again rather than kept from `parent`
     /// ([`DifferentialPair::bounds_reusing`]).
     pub fn bound_piece_afresh(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, slopes: &SlopeOptimisation) -> (Piece, Vec<f64>) {
+        self.bound_box(lower, upper, parent, slopes, false)
+    }
+
+    /// The box `[lower, upper]` inside `parent` (its bounds and phase
+    /// constraints inherited), `f`'s linear neurons kept or bounded again.
+    fn bound_box(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, slopes: &SlopeOptimisation, keep_linear: bool) -> (Piece, Vec<f64>) {
         let inherited = parent.and_then(|p| p.bounds.as_deref());
         let phases = parent.map_or_else(Vec::new, |p| p.phases.clone());
-        self.bound_subset(lower, upper, parent, inherited, phases, slopes, false)
+        self.bound_subset(lower, upper, parent, inherited, phases, slopes, keep_linear)
     }
 
     /// The half of `piece` where `split`'s neuron is active or inactive:
