@@ -14,7 +14,8 @@
 //!   `DELTACERT_BUDGET` seconds (default 10): medians of the certified bound,
 //!   the lower bound (the best of all runs on the image), their ratio, the
 //!   seconds and the splits (`DELTACERT_RULES=neuron` picks rules,
-//!   `DELTACERT_RADII=8,13` the values of `p`).
+//!   `DELTACERT_RADII=8,13` the values of `p`); every image's row goes to
+//!   stderr.
 //!
 //! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
 //! (input, neuron, mixed, auto; default auto).
@@ -214,6 +215,12 @@ fn branching_section() {
             })
             .collect();
         let lower: Vec<f64> = reports.iter().map(|runs| runs.iter().map(|r| r.lower_bound).fold(0.0, f64::max)).collect();
+        // every image's row on stderr (the medians below go to stdout)
+        for (index, (runs, l)) in reports.iter().zip(&lower).enumerate() {
+            for (rule, r) in rules.iter().zip(runs) {
+                eprintln!("image {} p {p} {rule:?}: certified {:.4e} lower {:.4e} ratio {:.2} seconds {:.1}", first + index, r.certified_bound.unwrap_or(f64::NAN), l, r.certified_bound.unwrap_or(f64::NAN) / l, r.seconds);
+            }
+        }
         for (k, rule) in rules.iter().enumerate() {
             let column = |value: &dyn Fn(&BoundReport, f64) -> f64| median(&mut reports.iter().zip(&lower).map(|(runs, l)| value(&runs[k], *l)).collect::<Vec<_>>());
             let split = |r: &BoundReport, which: usize| r.details.get::<SplitOutcome>("split").map_or(0.0, |s| [s.input_splits, s.neuron_splits, s.empty_pieces][which] as f64);
