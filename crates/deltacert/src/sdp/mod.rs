@@ -299,6 +299,8 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             w.start(&lifted, &constraints, propagation_offset, output, sign)
         })
         .collect();
+    // seconds the certificate checks of one solve took, at most so far (f64 bits)
+    let check_seconds = std::sync::atomic::AtomicU64::new(0.0f64.to_bits());
     let run = |(index, (name, objective)): (usize, &(String, SymmetricSparse))| -> SolveReport {
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
@@ -313,12 +315,29 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     refusal: Some("the time limit was reached before this solve".into()),
                 };
             }
+            // the certificate checks of one solve take seconds at d ~ 1000:
+            // a solve whose checks could not end by the deadline is skipped
+            let after = f64::from_bits(check_seconds.load(std::sync::atomic::Ordering::Relaxed));
+            if first_order && remaining.is_some_and(|left| left < after) {
+                return SolveReport {
+                    objective: name.clone(),
+                    status: SolveStatus::Limit,
+                    solver_status: "NotAttempted".into(),
+                    seconds: 0.0,
+                    iterations: 0,
+                    solver_gamma: f64::NAN,
+                    checked: None,
+                    refusal: Some(format!("the time left ({:.2} s) would not cover this solve's certificate check ({after:.2} s before)", remaining.unwrap_or_default())),
+                };
+            }
             let outcome = if first_order {
-                // leave a tenth of the share for the certificate check
+                // leave a tenth of the share for the certificate checks, and
+                // at least what the checks of earlier solves took, so that
+                // the last solves' checks end by the deadline
                 let limit = match (solve_share, remaining) {
-                    (Some(share), Some(left)) => Some((0.9 * share).min(left)),
+                    (Some(share), Some(left)) => Some((0.9 * share).min(left - after).max(0.0)),
                     (share, None) => share.map(|s| 0.9 * s),
-                    (None, left) => left,
+                    (None, left) => left.map(|l| (l - after).max(0.0)),
                 };
                 let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
                 let mut first_order_settings = first_order::FirstOrderSettings::default();
@@ -341,6 +360,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     refusal: Some("the time limit was reached during the solver's setup".into()),
                 };
             };
+            let checks_began = std::time::Instant::now();
             let mut report = SolveReport {
                 objective: name.clone(),
                 status: outcome.status,
@@ -390,6 +410,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     }
                 }
             }
+            // the largest time the checks of one solve took so far
+            let took = checks_began.elapsed().as_secs_f64();
+            let _ = check_seconds.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |old| (took > f64::from_bits(old)).then_some(took.to_bits()));
             report
     };
     let solves: Vec<SolveReport> = if !parallel { objectives.iter().enumerate().map(run).collect() } else { objectives.par_iter().enumerate().map(run).collect() };
