@@ -146,6 +146,13 @@ pub struct SolveReport {
     pub refusal: Option<String>,
 }
 
+impl SolveReport {
+    /// A solve skipped for lack of time, and why.
+    fn not_attempted(objective: &str, reason: String) -> SolveReport {
+        SolveReport { objective: objective.to_string(), status: SolveStatus::Limit, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some(reason) }
+    }
+}
+
 /// Result of the SDP method.
 #[derive(Debug, Clone, Serialize)]
 pub struct SdpResult {
@@ -304,31 +311,13 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     let run = |(index, (name, objective)): (usize, &(String, SymmetricSparse))| -> SolveReport {
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
-                return SolveReport {
-                    objective: name.clone(),
-                    status: SolveStatus::Limit,
-                    solver_status: "NotAttempted".into(),
-                    seconds: 0.0,
-                    iterations: 0,
-                    solver_gamma: f64::NAN,
-                    checked: None,
-                    refusal: Some("the time limit was reached before this solve".into()),
-                };
+                return SolveReport::not_attempted(name, "the time limit was reached before this solve".into());
             }
             // the certificate checks of one solve take seconds at d ~ 1000:
             // a solve whose checks could not end by the deadline is skipped
             let after = f64::from_bits(check_seconds.load(std::sync::atomic::Ordering::Relaxed));
             if first_order && remaining.is_some_and(|left| left < after) {
-                return SolveReport {
-                    objective: name.clone(),
-                    status: SolveStatus::Limit,
-                    solver_status: "NotAttempted".into(),
-                    seconds: 0.0,
-                    iterations: 0,
-                    solver_gamma: f64::NAN,
-                    checked: None,
-                    refusal: Some(format!("the time left ({:.2} s) would not cover this solve's certificate check ({after:.2} s before)", remaining.unwrap_or_default())),
-                };
+                return SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover this solve's certificate check ({after:.2} s before)", remaining.unwrap_or_default()));
             }
             let outcome = if first_order {
                 // leave a tenth of the share for the certificate checks, and
