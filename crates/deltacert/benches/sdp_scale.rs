@@ -12,6 +12,8 @@
 //!
 //! `DELTACERT_SPLIT=1` adds a row per case: `auto` (propagation and input
 //! splitting) with the same time limit, to show where the SDP pays.
+//! `DELTACERT_SOLVES=1` prints every solve (objective, steps, seconds,
+//! checked value) to standard error.
 //! `DELTACERT_QCS` fixes the QC set (as `--qcs`: `default`,
 //! `default+neighbours:4`, ...; default: `auto`).
 //!
@@ -59,6 +61,11 @@ fn row(case: &str, f: &Network, g: &Network, set: &InputSet, solvers: &[SdpSolve
             None => (format!("none ({})", result.solves.iter().find_map(|s| s.refusal.clone()).unwrap_or_default()), "-".into()),
         };
         println!("| {case} | {} | {qcs} | {:?} | {elapsed:.1} | {certified} | {propagation:.5} | {versus} | {:.5} |", result.dim, result.solver, witness.error);
+        if std::env::var("DELTACERT_SOLVES").is_ok_and(|v| v == "1") {
+            for solve in &result.solves {
+                eprintln!("  {}: {} steps, {:.1} s, checked {:?}, solver {:.5e}{}", solve.objective, solve.iterations, solve.seconds, solve.checked.as_ref().map(|c| c.value), solve.solver_gamma, solve.refusal.as_ref().map(|r| format!(", refused: {r}")).unwrap_or_default());
+            }
+        }
     }
 }
 

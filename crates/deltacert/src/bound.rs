@@ -522,24 +522,28 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
         Some((w, s)) => (Some(w), Some(s)),
         None => (None, None),
     };
-    let best_found = witness.map_or(0.0, |w| w.error);
+    // the reported lower bound is rigorous: the exact error at the witness is
+    // at least this
+    let rigorous = |x: &[f64], xg: Option<&[f64]>| error_lower_bound(reference, compressed, x, xg.unwrap_or(x), request.norm);
     let mut raw_witness = witness.and_then(|w| w.input.clone());
     let mut witness_compressed = witness.and_then(|w| w.compressed_input.clone());
+    let mut lower = raw_witness.as_deref().map_or(0.0, |x| rigorous(x, witness_compressed.as_deref()));
     let mut per_output_lower = witness.map_or_else(|| vec![0.0; outputs], |w| w.per_output.clone());
     if let Some(found) = &outcome.found {
         per_output_lower.iter_mut().zip(&found.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
-        if (found.error > best_found || raw_witness.is_none()) && !found.point.is_empty() {
+        if !found.point.is_empty() {
             if let Some((x, xg)) = feasible_witness(reference, request, &found.point, &found.compressed_point) {
-                witness_compressed = separate_inputs.then_some(xg);
-                raw_witness = Some(x);
+                // keep the witness whose error is *provably* larger: a float
+                // error can sit on a quantiser's rounding tie, where the
+                // enclosure holds both levels and proves less
+                let xg = separate_inputs.then_some(xg);
+                let value = rigorous(&x, xg.as_deref());
+                if value > lower || raw_witness.is_none() {
+                    (lower, raw_witness, witness_compressed) = (value, Some(x), xg);
+                }
             }
         }
     }
-    // the reported lower bound is rigorous: the exact error at the witness is at least this
-    let lower = match &raw_witness {
-        Some(x) => error_lower_bound(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x), request.norm),
-        None => 0.0,
-    };
     let witness_saturation = raw_witness.as_ref().map(|x| WitnessSaturation::at(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x))).unwrap_or_default();
     let finite = outcome.certified.is_finite();
     let certified_bound = finite.then_some(outcome.certified);
@@ -579,7 +583,7 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
 }
 
 /// `f` and `g` compute the same function on the same input: the error is 0.
-fn same_function(f: &Network, g: &Network, coupling: &InputCoupling) -> bool {
+pub(crate) fn same_function(f: &Network, g: &Network, coupling: &InputCoupling) -> bool {
     *coupling == InputCoupling::Same && f.input_dim == g.input_dim && f.input_transform == g.input_transform && f.layers == g.layers
 }
 

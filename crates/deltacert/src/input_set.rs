@@ -75,7 +75,7 @@ impl InputSet {
             }
         }
         self.polytope.extend(rows);
-        if let Some(row) = proves_empty(&self) {
+        if let Some(row) = one_coordinate_rows_prove_empty(&self).or_else(|| proves_empty(&self)) {
             return Err(invalid_set(format!("the input set is empty: the polytope (with the box) has no point (row {row} cannot hold together with the others)")));
         }
         Ok(self)
@@ -210,6 +210,34 @@ pub fn proves_empty(set: &InputSet) -> Option<usize> {
     // the polytope part of the dual ray, clamped to y >= 0
     let multipliers: Vec<f64> = solver.solution.z[..m].iter().map(|y| if y.is_finite() { y.max(0.0) } else { 0.0 }).collect();
     aggregated_row_is_infeasible(set, &multipliers).then(|| (0..m).max_by(|&i, &j| multipliers[i].total_cmp(&multipliers[j])).unwrap_or(0))
+}
+
+/// A row of the polytope that, with the box and the rows before it that
+/// read at most one coordinate, leaves no point: `0 <= b` with `b < 0`, or a
+/// coordinate's interval crossing after `a_k x_k <= b` became `x_k <= b / a_k`
+/// (`>=` for `a_k < 0`), each quotient rounded outward so that only an
+/// exactly empty set is refused. This catches what the LP's tolerance
+/// misses (a slab `0.3 <= x_0 <= 0.3 - 1e-11`, or `0 x <= -1e-300`).
+fn one_coordinate_rows_prove_empty(set: &InputSet) -> Option<usize> {
+    let (mut lower, mut upper) = (set.lower.clone(), set.upper.clone());
+    for (i, (a, b)) in set.polytope.iter().enumerate() {
+        let mut nonzero = a.iter().enumerate().filter(|(_, v)| **v != 0.0);
+        match (nonzero.next(), nonzero.next()) {
+            (None, _) if *b < 0.0 => return Some(i),
+            (Some((k, &coefficient)), None) => {
+                if coefficient > 0.0 {
+                    upper[k] = upper[k].min(crate::rounding::div_up(*b, coefficient));
+                } else {
+                    lower[k] = lower[k].max(crate::rounding::div_down(*b, coefficient));
+                }
+                if lower[k] > upper[k] {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether `(y^T A) x <= y^T b` has no solution in the box, with every sum

@@ -450,8 +450,13 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     let deadline = start + std::time::Duration::from_secs_f64(seconds);
     let outputs = reference.output_dim();
     let mut report = LabelReport { answer: LabelAnswer::Unknown, confidence: request.confidence, proven_fraction: 0.0, counterexample: None, pieces_bounded: 0, pieces_open: 0, max_depth: 0, evaluations: 0, stop: LabelStop::TimeLimit, seconds: 0.0, note: None };
-    if outputs < 2 {
-        // one output: both labels are 0 everywhere
+    let identical = crate::bound::same_function(reference, compressed, &InputCoupling::Same);
+    if outputs < 2 || identical {
+        // one output: both labels are 0 everywhere; identical layers: the
+        // same function, so the same argmax (and tie rule) everywhere
+        if identical && outputs >= 2 {
+            report.note = Some("the two networks have identical layers: their labels agree everywhere".into());
+        }
         report.answer = LabelAnswer::Proven;
         report.proven_fraction = 1.0;
         report.stop = LabelStop::Proven;

@@ -416,7 +416,10 @@ fn build(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set:
 
 /// Runs HiGHS on the program.
 fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<highs::SolvedModel> {
-    let mut model = problem.optimise(Sense::Maximise);
+    // HiGHS refuses (and the crate's `optimise` would panic on) a model
+    // whose coefficients it cannot represent, e.g. big-M values from weights
+    // of 1e8: that is a refusal with the root bound, not a crash
+    let mut model = problem.try_optimise(Sense::Maximise).map_err(|e| crate::error::Error::new(crate::ErrorKind::Unsupported, format!("HiGHS refused the MILP ({e:?}; its coefficients are out of HiGHS's range, as with weights near 1e8)")))?;
     model.make_quiet();
     model.set_option("mip_rel_gap", 0.0);
     model.set_option("mip_abs_gap", 1e-12);

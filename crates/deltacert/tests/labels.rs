@@ -45,6 +45,26 @@ fn top1_matches_the_known_answer() {
     assert_eq!((c.reference_label, c.compressed_label), (0, 1));
 }
 
+/// A network against itself: the labels agree everywhere, including on the
+/// tie `x0 = x1` that crosses the box (where bounds on margins can never
+/// prove a piece), with and without a confidence threshold, at once.
+#[test]
+fn identical_networks_are_proven_at_once() {
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    for confidence in [None, Some(0.9)] {
+        let mut r = request([0.0, 0.0], [1.0, 1.0]);
+        r.confidence = confidence;
+        let report = decide_labels(&f, &f.clone(), &r).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Proven, "{report:?}");
+        assert_eq!(report.proven_fraction, 1.0);
+        assert!(report.note.as_deref().is_some_and(|n| n.contains("identical layers")), "{report:?}");
+    }
+    // one weight apart: the ordinary search runs (and finds the flip near the tie)
+    let g = affine([1.0, 0.0, 0.0, 1.0], [0.0, 1e-9]);
+    let report = decide_labels(&f, &g, &request([0.0, 0.0], [1.0, 1.0])).unwrap();
+    assert_ne!(report.answer, LabelAnswer::Proven, "{report:?}");
+}
+
 /// A Softmax at the output changes no label: the same answers with it on
 /// one, the other or both networks, and the counterexample is a real flip
 /// of the probabilities' argmax.

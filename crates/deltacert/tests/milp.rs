@@ -275,6 +275,28 @@ fn milp_refuses_networks_that_are_not_piecewise_linear() {
     assert!(err.context.contains("the compressed network layer 1 uses sigmoid"), "{}", err.context);
 }
 
+/// Weights near 1e9 give big-M coefficients HiGHS refuses to load: the MILP
+/// is refused with a note and the root bound is reported (the `highs` crate's
+/// `optimise` panicked there).
+#[test]
+fn milp_refuses_coefficients_highs_cannot_load_without_a_panic() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut f = random_mlp(&mut rng, 3, &[5, 4], 2, Activation::Relu);
+    for layer in &mut f.layers {
+        layer.terms.iter_mut().for_each(|t| t.weights.data.iter_mut().for_each(|w| *w *= 1e9));
+    }
+    let mut g = f.clone();
+    g.layers[0].terms[0].weights.data[0] *= 0.5;
+    let set = InputSet::uniform_box(3, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
+    assert!(err.context.contains("HiGHS refused the MILP"), "{}", err.context);
+    let report = milp_bound(&f, &g, set, InputCoupling::Same);
+    assert!(report.note.as_deref().is_some_and(|n| n.contains("HiGHS refused the MILP")), "{:?}", report.note);
+    assert!(report.certified_bound.is_some_and(|b| b.is_finite()));
+}
+
 /// A quantiser (a step function) has an encoding: an integer level, a
 /// binary per saturation reached. Against its ReLU original the MILP finds
 /// the exact worst case of

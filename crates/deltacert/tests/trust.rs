@@ -47,6 +47,18 @@ fn an_empty_polytope_is_an_error_not_a_proof() {
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let point = set.with_polytope(vec![(vec![1.0, 0.0], 0.5), (vec![-1.0, 0.0], -0.5)]).unwrap();
     assert!(point.contains(&[0.5, 0.0], 0.0));
+    // sets empty by less than the LP's tolerance: a slab 1e-11 "wide" the
+    // wrong way round, and a zero row with a tiny negative right side
+    let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
+    let slab = set.clone().with_polytope(vec![(vec![1.0, 0.0], 0.3), (vec![-1.0, 0.0], -0.30000000001)]).unwrap_err();
+    assert_eq!(slab.kind, ErrorKind::InvalidInputSet);
+    assert!(slab.context.contains("row 1"), "{}", slab.context);
+    assert_eq!(set.clone().with_polytope(vec![(vec![0.0, 0.0], -1e-300)]).unwrap_err().kind, ErrorKind::InvalidInputSet);
+    // ... but a zero row with b = 0 and a slab of one point (0.3 is not a
+    // binary number: the quotients are rounded outward) are not
+    assert!(set.clone().with_polytope(vec![(vec![0.0, 0.0], 0.0)]).is_ok());
+    let thin = set.with_polytope(vec![(vec![10.0, 0.0], 3.0), (vec![-10.0, 0.0], -3.0)]).unwrap();
+    assert!(thin.polytope().len() == 2);
 }
 
 #[test]
@@ -218,6 +230,29 @@ fn reported_lower_bounds_are_rigorous() {
     // the enclosure's lower end is below it and within rounding
     let exact = 0.3f64 * 0.7 - 0.2 * 0.7;
     assert!(lower <= exact + 1e-17 && lower > exact - 1e-14, "{lower} vs {exact}");
+}
+
+/// `f(x) = relu(x) + 2 relu(-x)` against its static uint8 QDQ copy
+/// (tests/fixtures/qdq/make_tie_pair.py) on [-3, 3]: the error is largest,
+/// 0.5, on the input quantiser's rounding ties (x = -2.25: f = 4.5, g = 4.0
+/// with half-to-even), which input halving lands on, and where the outward
+/// enclosure of `g` holds both levels, so the rigorous lower bound there is
+/// 0. The report keeps the witness whose *rigorous* error is larger (points
+/// near a tie prove almost 0.5), not the one whose float error claims more
+/// (before, `auto` reported "observed 0" at x = -2.25).
+#[test]
+fn a_witness_on_a_rounding_tie_does_not_hide_a_provable_lower_bound() {
+    common::single_threaded_blas();
+    let (f, g) = (model("qdq/tie_float.onnx"), model("qdq/tie_u8.onnx"));
+    assert_eq!((f.eval(&[-2.25])[0], g.eval(&[-2.25])[0]), (4.5, 4.0));
+    assert_eq!(error_lower_bound(&f, &g, &[-2.25], &[-2.25], Norm::Linf), 0.0);
+    for method in [Method::AUTO, Method::PROPAGATE] {
+        let report = bound(&f, &g, &BoundRequest::new(InputSet::uniform_box(1, -3.0, 3.0).unwrap(), InputCoupling::Same, Norm::Linf, method)).unwrap();
+        assert!(report.lower_bound > 0.4 && report.lower_bound <= 0.5, "{method}: {}", report.lower_bound);
+        let x = report.witness.clone().expect("a witness");
+        assert_eq!(error_lower_bound(&f, &g, &x, &x, Norm::Linf), report.lower_bound);
+        assert!(report.certified_bound.is_some_and(|b| b >= 0.5));
+    }
 }
 
 #[test]

@@ -411,6 +411,16 @@ impl Activation {
 mod tests {
     use super::*;
 
+    /// An overflowed pre-activation (NaN, from `inf - inf`) stays NaN through
+    /// every activation: a NaN turned into a finite number would make an
+    /// overflowed evaluation look valid (`f64::max(NaN, 0)` is 0).
+    #[test]
+    fn nan_stays_nan_through_every_activation() {
+        for activation in Activation::ALL {
+            assert!(activation.rule().eval(f64::NAN).is_nan(), "{activation:?}");
+        }
+    }
+
     /// Every registered activation keeps the shape it declares, and its
     /// global slope bounds hold, on dense samples over [-40, 40].
     #[test]

@@ -21,7 +21,9 @@ impl ActivationRule for Relu {
         super::Shape { monotone: true, derivative_peaked_at_zero: false, slope_restricted: true }
     }
     fn eval(&self, v: f64) -> f64 {
-        v.max(0.0)
+        // NaN stays NaN (`f64::max` would turn it into 0): an overflowed
+        // evaluation must not look finite
+        if v.is_nan() { v } else { v.max(0.0) }
     }
     #[cfg(test)]
     fn exact_eval(&self, v: &dashu_float::FBig) -> dashu_float::FBig {

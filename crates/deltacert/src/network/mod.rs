@@ -343,6 +343,15 @@ impl Network {
     /// Gradient of `c^T f(x)` with respect to the raw input `x` (reverse mode;
     /// clipping contributes zero derivative outside `[min, max]`).
     pub fn gradient(&self, raw_input: &[f64], output_weights: &[f64]) -> Vec<f64> {
+        self.gradient_with_leak(raw_input, output_weights, 0.0)
+    }
+
+    /// [`Network::gradient`] with every activation's derivative raised to at
+    /// least `leak` times its largest slope (capped at 1): a search direction
+    /// through inactive ReLUs and flat quantiser steps, where the true
+    /// gradient is 0 (the attack's way out of a dead region). Not a
+    /// derivative of `f`; `leak = 0` gives the gradient.
+    pub fn gradient_with_leak(&self, raw_input: &[f64], output_weights: &[f64], leak: f64) -> Vec<f64> {
         let first = match &self.input_transform {
             Some(t) => t.apply(raw_input),
             None => raw_input.to_vec(),
@@ -363,7 +372,10 @@ impl Network {
             let pre_adj: Vec<f64> = adjoint[k]
                 .iter()
                 .zip(&pres[k - 1])
-                .map(|(g, &v)| g * layer.activation.derivative(v))
+                .map(|(g, &v)| {
+                    let derivative = layer.activation.derivative(v);
+                    g * if leak > 0.0 { derivative.max(leak * layer.activation.slope_bounds().1.min(1.0)) } else { derivative }
+                })
                 .collect();
             for term in &layer.terms {
                 let (before, after) = adjoint.split_at_mut(term.source + 1);
