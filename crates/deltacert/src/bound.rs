@@ -544,6 +544,14 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
             }
         }
     }
+    // each output's lower bound is at least its gap at the kept witness (the
+    // method's witness carries none of its own, and a MILP stopped by the
+    // time limit leaves its outputs at 0)
+    if let Some(x) = &raw_witness {
+        let (f_lower, f_upper) = output_enclosure(reference, x);
+        let (g_lower, g_upper) = output_enclosure(compressed, witness_compressed.as_deref().unwrap_or(x));
+        per_output_lower.iter_mut().zip(enclosure_gaps(&f_lower, &f_upper, &g_lower, &g_upper)).for_each(|(a, gap)| *a = a.max(gap));
+    }
     let witness_saturation = raw_witness.as_ref().map(|x| WitnessSaturation::at(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x))).unwrap_or_default();
     let finite = outcome.certified.is_finite();
     let certified_bound = finite.then_some(outcome.certified);
