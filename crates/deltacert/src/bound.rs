@@ -292,9 +292,15 @@ pub fn output_enclosure(network: &Network, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
 /// A rigorous lower bound on `||f(x) - g(x')||` (the exact real value is at
 /// least this): the smallest gap between the two output enclosures.
 pub fn error_lower_bound(f: &Network, g: &Network, x: &[f64], compressed_input: &[f64], norm: Norm) -> f64 {
+    norm_of_gaps(&output_gaps(f, g, x, compressed_input), norm)
+}
+
+/// Rigorous lower bounds on `|f_j(x) - g_j(x')|`, output by output: the
+/// gaps between the two output enclosures.
+fn output_gaps(f: &Network, g: &Network, x: &[f64], compressed_input: &[f64]) -> Vec<f64> {
     let (f_lower, f_upper) = output_enclosure(f, x);
     let (g_lower, g_upper) = output_enclosure(g, compressed_input);
-    norm_of_gaps(&enclosure_gaps(&f_lower, &f_upper, &g_lower, &g_upper), norm)
+    enclosure_gaps(&f_lower, &f_upper, &g_lower, &g_upper)
 }
 
 /// The smallest gap between the enclosures `[f_lower_j, f_upper_j]` and
@@ -548,9 +554,8 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     // method's witness carries none of its own, and a MILP stopped by the
     // time limit leaves its outputs at 0)
     if let Some(x) = &raw_witness {
-        let (f_lower, f_upper) = output_enclosure(reference, x);
-        let (g_lower, g_upper) = output_enclosure(compressed, witness_compressed.as_deref().unwrap_or(x));
-        per_output_lower.iter_mut().zip(enclosure_gaps(&f_lower, &f_upper, &g_lower, &g_upper)).for_each(|(a, gap)| *a = a.max(gap));
+        let gaps = output_gaps(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x));
+        per_output_lower.iter_mut().zip(gaps).for_each(|(a, gap)| *a = a.max(gap));
     }
     let witness_saturation = raw_witness.as_ref().map(|x| WitnessSaturation::at(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x))).unwrap_or_default();
     let finite = outcome.certified.is_finite();
