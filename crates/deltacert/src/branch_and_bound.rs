@@ -17,6 +17,9 @@
 //! moment the maximum over the open and closed pieces is a certified bound.
 //! Every piece also proposes a candidate input (the corner maximising its
 //! linear bound); evaluating the two networks there raises the lower bound.
+//! With few inputs and piecewise-linear networks, a share of the time goes to
+//! an exact search ([`milp_search`]): a MILP on the open piece whose
+//! candidate erred most, whose incumbent can only raise the lower bound.
 //!
 //! A piece is closed when its bound is at most the target (`eps` in decide
 //! mode) or at most the current lower bound (it cannot raise the maximum).
@@ -54,6 +57,9 @@ pub struct SplitSettings {
     pub batch: usize,
     /// What a piece is split on.
     pub branching: Branching,
+    /// The share of the search's time given to the exact counterexample
+    /// search on pieces ([`milp_search`]; 0: off).
+    pub milp_search_share: f64,
 }
 
 /// What a piece is split on (docs/method.md §9, §9b).
@@ -98,7 +104,7 @@ impl Branching {
 
 impl Default for SplitSettings {
     fn default() -> Self {
-        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, max_pieces_bounded: usize::MAX, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1), branching: Branching::Auto }
+        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, max_pieces_bounded: usize::MAX, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1), branching: Branching::Auto, milp_search_share: MILP_SEARCH_SHARE }
     }
 }
 
@@ -167,6 +173,11 @@ pub struct Piece {
     /// The phase constraints every input of the piece satisfies (from the
     /// neuron splits above it).
     pub phases: Vec<Phase>,
+    /// The error at the piece's candidate input (its corner where the
+    /// relaxation is largest; 0 until evaluated) and the objective (output,
+    /// sign positive) that attains it: where and on what the exact search
+    /// looks first.
+    pub observed: (f64, usize, bool),
 }
 
 impl Piece {
@@ -372,7 +383,7 @@ impl SplitProblem<'_> {
         if empty {
             let outputs = bounds.output_lower.len();
             let candidate = bounds.candidate.clone();
-            let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, own_value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases };
+            let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, own_value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases, observed: (0.0, 0, true) };
             return (piece, candidate);
         }
         let mut plus = bounds.output_upper.clone();
@@ -387,7 +398,7 @@ impl SplitProblem<'_> {
             None => own_value,
         };
         let candidate = bounds.candidate.clone();
-        let piece = Piece { lower, upper, plus, minus, value, own_value, influence: bounds.influence.clone(), unstable_neurons: bounds.unstable_neurons, depth: parent.map_or(0, |p| p.depth + 1), bounds: Some(Arc::new(bounds)), empty: false, phases };
+        let piece = Piece { lower, upper, plus, minus, value, own_value, influence: bounds.influence.clone(), unstable_neurons: bounds.unstable_neurons, depth: parent.map_or(0, |p| p.depth + 1), bounds: Some(Arc::new(bounds)), empty: false, phases, observed: (0.0, 0, true) };
         (piece, candidate)
     }
 
@@ -596,6 +607,111 @@ fn local_ascent(problem: &SplitProblem, pieces: &[Piece]) -> Option<(f64, Vec<f6
     found.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
+/// The default [`SplitSettings::milp_search_share`]: the share of the
+/// search's time given to [`milp_search`] (measured on ACAS Xu:
+/// docs/benchmarks.md, "The exact search on pieces").
+pub const MILP_SEARCH_SHARE: f64 = 0.2;
+
+/// The exact search runs on sets of at most this many inputs (where input
+/// splitting makes pieces small enough for a MILP to solve in a second),
+/// networks of at most [`MILP_SEARCH_MAX_NEURONS`] neurons each, and pieces
+/// with at most [`MILP_SEARCH_MAX_UNSTABLE`] unstable neurons.
+pub const MILP_SEARCH_MAX_INPUTS: usize = LOOKAHEAD_MAX_INPUTS;
+/// See [`MILP_SEARCH_MAX_INPUTS`].
+pub const MILP_SEARCH_MAX_NEURONS: usize = 4096;
+/// See [`MILP_SEARCH_MAX_INPUTS`].
+pub const MILP_SEARCH_MAX_UNSTABLE: usize = 48;
+/// HiGHS's time limit for one solve of the exact search.
+pub const MILP_SEARCH_SOLVE_SECONDS: f64 = 1.0;
+
+/// A piece the exact search solved to optimality for one objective (output,
+/// sign): no part of it can hold a larger error on that objective, so its
+/// halves are not searched again.
+struct SearchedBox {
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    objective: (usize, bool),
+}
+
+/// Whether [`milp_search`] can run on this problem: piecewise-linear
+/// networks ([`crate::milp::check_piecewise_linear`]) of moderate size, a
+/// box or polytope (no ball) of few inputs, both networks on the same input,
+/// the linf norm, and the `milp` feature.
+fn milp_search_applies(problem: &SplitProblem) -> bool {
+    let neurons = |n: &Network| n.layers.iter().map(|l| l.width()).sum::<usize>();
+    cfg!(feature = "milp")
+        && problem.set.dim() <= MILP_SEARCH_MAX_INPUTS
+        && problem.set.ball_constraint().is_none()
+        && matches!(problem.coupling, InputCoupling::Same)
+        && problem.norm == Norm::Linf
+        && neurons(problem.reference) <= MILP_SEARCH_MAX_NEURONS
+        && neurons(problem.compressed) <= MILP_SEARCH_MAX_NEURONS
+        && piecewise_linear(problem)
+}
+
+#[cfg(feature = "milp")]
+fn piecewise_linear(problem: &SplitProblem) -> bool {
+    crate::milp::check_piecewise_linear(problem.reference, "").is_ok() && crate::milp::check_piecewise_linear(problem.compressed, "").is_ok()
+}
+
+#[cfg(not(feature = "milp"))]
+fn piecewise_linear(_problem: &SplitProblem) -> bool {
+    false
+}
+
+/// The exact counterexample search (a stronger lower bound, never an upper
+/// one): of the open pieces with at most [`MILP_SEARCH_MAX_UNSTABLE`]
+/// unstable neurons and not inside a box already solved, the one whose
+/// candidate input erred most; on it, the MILP of [`crate::milp`]
+/// maximising the objective (output and sign) on which that candidate erred, with
+/// HiGHS's time limit [`MILP_SEARCH_SOLVE_SECONDS`] (at most
+/// `seconds_left`). The incumbent's input is evaluated here like every
+/// candidate (and re-checked with outward rounding by the report); HiGHS's
+/// bound is only used to skip the piece's halves later (a solve that proved
+/// optimality), never to close a piece. Returns the error found, its input
+/// and `Delta y` there.
+fn milp_search<'p>(problem: &SplitProblem, open: impl Iterator<Item = &'p Piece>, searched: &mut Vec<SearchedBox>, seconds_left: f64) -> Option<(f64, Vec<f64>, Vec<f64>)> {
+    if seconds_left <= 0.0 {
+        return None;
+    }
+    let objective = |piece: &Piece| (piece.observed.1, piece.observed.2);
+    let inside = |piece: &Piece, done: &SearchedBox| {
+        done.objective == objective(piece) && piece.lower.iter().zip(&done.lower).all(|(a, b)| a >= b) && piece.upper.iter().zip(&done.upper).all(|(a, b)| a <= b)
+    };
+    let piece = open
+        .filter(|p| !p.empty && p.unstable_neurons <= MILP_SEARCH_MAX_UNSTABLE && !searched.iter().any(|done| inside(p, done)))
+        .max_by(|a, b| a.observed.0.total_cmp(&b.observed.0))?;
+    let (output, positive) = objective(piece);
+    let found = search_piece(problem, piece, output, positive, MILP_SEARCH_SOLVE_SECONDS.min(seconds_left));
+    let (input, optimal) = match found {
+        Some(found) => found,
+        None => {
+            // refused or no incumbent: do not try the same piece again
+            searched.push(SearchedBox { lower: piece.lower.clone(), upper: piece.upper.clone(), objective: (output, positive) });
+            return None;
+        }
+    };
+    if optimal {
+        searched.push(SearchedBox { lower: piece.lower.clone(), upper: piece.upper.clone(), objective: (output, positive) });
+    }
+    if !problem.set.contains(&input, 0.0) {
+        return None;
+    }
+    let difference = problem.difference(&input);
+    Some((problem.error(&difference), input, difference))
+}
+
+#[cfg(feature = "milp")]
+fn search_piece(problem: &SplitProblem, piece: &Piece, output: usize, positive: bool, seconds: f64) -> Option<(Vec<f64>, bool)> {
+    let found = crate::milp::search_box(problem.reference, problem.compressed, problem.set, &piece.lower, &piece.upper, output, if positive { 1.0 } else { -1.0 }, seconds)?;
+    Some((found.input, found.optimal))
+}
+
+#[cfg(not(feature = "milp"))]
+fn search_piece(_problem: &SplitProblem, _piece: &Piece, _output: usize, _positive: bool, _seconds: f64) -> Option<(Vec<f64>, bool)> {
+    None
+}
+
 /// Runs the branch and bound from an already bounded `root` (the whole set).
 /// `initial_lower` is a lower bound and its input found elsewhere (an attack).
 pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64, Vec<f64>), settings: &SplitSettings, progress: &(dyn Fn(&Progress) + Sync)) -> SplitOutcome {
@@ -615,6 +731,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let branching = settings.branching.resolved(root.lower.len());
     let mut last_report = 0.0;
     let mut ascent_seconds = 0.0;
+    let mut milp_seconds = 0.0;
+    let mut searched: Vec<SearchedBox> = Vec::new();
+    let milp_searchable = settings.milp_search_share > 0.0 && milp_search_applies(problem);
     let close = |piece: &Piece, lower: f64| match settings.eps {
         Some(eps) => piece.value <= eps,
         None => piece.value <= lower,
@@ -690,6 +809,21 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             }
             ascent_seconds += began.elapsed().as_secs_f64();
         }
+        // the exact search: a MILP on the open piece whose candidate erred most
+        if milp_searchable && counterexample_plausible && milp_seconds <= settings.milp_search_share * start.elapsed().as_secs_f64() {
+            let began = Instant::now();
+            let seconds_left = settings.time_limit - start.elapsed().as_secs_f64();
+            if let Some((error, input, difference)) = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left) {
+                for (m, d) in per_output_lower.iter_mut().zip(&difference) {
+                    *m = m.max(d.abs());
+                }
+                if error > lower {
+                    lower = error;
+                    witness = input;
+                }
+            }
+            milp_seconds += began.elapsed().as_secs_f64();
+        }
         let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
             .map(|piece| {
@@ -714,7 +848,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             neuron_splits += usize::from(kind == Some(SplitKind::Neuron));
             children.extend(parts);
         }
-        for (child, candidate, difference) in children {
+        for (mut child, candidate, difference) in children {
             empty_pieces += usize::from(child.empty);
             if !difference.is_empty() {
                 pieces_bounded += 1;
@@ -722,6 +856,8 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                     *m = m.max(d.abs());
                 }
                 let error = problem.error(&difference);
+                let output = (0..difference.len()).max_by(|&a, &b| difference[a].abs().total_cmp(&difference[b].abs())).unwrap_or(0);
+                child.observed = (error, output, difference.get(output).is_none_or(|d| *d >= 0.0));
                 if error > lower {
                     lower = error;
                     witness = candidate;

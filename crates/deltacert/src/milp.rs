@@ -369,6 +369,28 @@ pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
     Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, integers, solves })
 }
 
+/// What [`search_box`] found.
+pub struct BoxSearch {
+    /// The incumbent's input (inside the box; both networks see it).
+    pub input: Vec<f64>,
+    /// HiGHS proved the incumbent optimal over the box (up to its
+    /// tolerances; not re-checked).
+    pub optimal: bool,
+}
+
+/// A counterexample search on the box `[lower, upper]` of `set` (its
+/// polytope rows kept, both networks on the same input): the MILP maximising
+/// `sign (y_f,j - y_g,j)` with HiGHS's time limit `seconds`. Returns the
+/// incumbent's input, or None when HiGHS refused the model or found no
+/// incumbent. Nothing here is a bound: the caller evaluates the input.
+#[allow(clippy::too_many_arguments)]
+pub fn search_box(f: &Network, g: &Network, set: &InputSet, lower: &[f64], upper: &[f64], output: usize, sign: f64, seconds: f64) -> Option<BoxSearch> {
+    let piece = InputSet::from_box(lower.to_vec(), upper.to_vec()).ok()?.with_polytope(set.polytope().to_vec()).ok()?;
+    let bounds = (linear_bounds(f, lower, upper), linear_bounds(g, lower, upper));
+    let (solve, _, _) = solve_one(f, g, &bounds, &piece, &InputCoupling::Same, output, sign, Some(seconds)).ok()?;
+    Some(BoxSearch { optimal: solve.status == format!("{:?}", HighsModelStatus::Optimal), input: solve.input? })
+}
+
 /// The MILP of one output and sign: the encoder with both networks and the
 /// input columns of `f` and `g`.
 struct Model {

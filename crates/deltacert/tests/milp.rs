@@ -358,3 +358,52 @@ fn per_output_lower_bounds_hold_at_the_witness_when_the_milp_stops_early() {
     let largest = report.per_output_lower.iter().fold(0.0f64, |m, v| m.max(*v));
     assert!(largest >= report.lower_bound, "largest per-output {largest} below the lower bound {}", report.lower_bound);
 }
+
+/// The exact search on pieces (decide mode, few inputs) raises the lower
+/// bound only with inputs that are errors: on 30 random pairs with `eps`
+/// just below the exact worst case (the MILP over the whole set), every
+/// search's lower bound is an error at its witness and at most the MILP's
+/// bound, and the search with the exact step finds counterexamples that the
+/// pieces' corners alone miss (a count of pieces, not a time, bounds both).
+#[test]
+fn the_exact_search_on_pieces_finds_counterexamples_the_corners_miss_and_only_reports_errors() {
+    use deltacert::branch_and_bound::{branch_and_bound, Branching, SplitProblem, SplitSettings, StopReason};
+    use deltacert::propagation::{DifferentialPair, SlopeOptimisation};
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1203);
+    let (mut found_with, mut found_without) = (0, 0);
+    for case in 0..30 {
+        let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }][case % 2];
+        let inputs = rng.gen_range(2..=4);
+        let hidden: Vec<usize> = (0..2).map(|_| rng.gen_range(5..=8)).collect();
+        let outputs = rng.gen_range(1..=3);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated][case % 3];
+        let g = partner(&mut rng, &f, relation, activation);
+        let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
+        let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
+        let solver_bound = exact.solver_bound.unwrap();
+        let eps = 0.98 * exact.lower_bound;
+        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0 };
+        let (root, _) = problem.bound_piece(set.lower().to_vec(), set.upper().to_vec(), None);
+        for share in [0.0, 1.0] {
+            let settings = SplitSettings { time_limit: f64::INFINITY, eps: Some(eps), max_pieces_bounded: 40, branching: Branching::Input, batch: 2, milp_search_share: share, ..SplitSettings::default() };
+            let outcome = branch_and_bound(&problem, root.clone(), (0.0, Vec::new()), &settings, &|_| {});
+            assert_ne!(outcome.stop, StopReason::Proven, "case {case}: proven below the exact worst case");
+            assert!(outcome.lower <= solver_bound, "case {case} share {share}: lower bound {} above the MILP's bound {solver_bound}", outcome.lower);
+            if outcome.lower > 0.0 {
+                // the lower bound is the error at the witness, which lies in the set
+                let x = &outcome.witness;
+                assert!(set.contains(x, 0.0), "case {case}: witness outside the set");
+                let (yf, yg) = (f.eval(x), g.eval(x));
+                let error = yf.iter().zip(&yg).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!((error - outcome.lower).abs() <= 1e-12 * (1.0 + error), "case {case}: witness error {error} against lower bound {}", outcome.lower);
+            }
+            let found = usize::from(outcome.stop == StopReason::Counterexample);
+            if share > 0.0 { found_with += found } else { found_without += found }
+        }
+    }
+    println!("counterexamples: {found_with} with the exact search, {found_without} from the corners alone");
+    assert!(found_with > found_without + 3, "{found_with} against {found_without}");
+}
