@@ -691,10 +691,13 @@ fn milp_search<'p>(problem: &SplitProblem, open: impl Iterator<Item = &'p Piece>
             return None;
         }
     };
-    if optimal {
+    // solved (its halves cannot hold more), or an input outside the set
+    // (a polytope row met within HiGHS's tolerance): not searched again
+    let inside_set = problem.set.contains(&input, 0.0);
+    if optimal || !inside_set {
         searched.push(SearchedBox { lower: piece.lower.clone(), upper: piece.upper.clone(), objective: (output, positive) });
     }
-    if !problem.set.contains(&input, 0.0) {
+    if !inside_set {
         return None;
     }
     let difference = problem.difference(&input);
