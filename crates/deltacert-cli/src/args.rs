@@ -96,9 +96,10 @@ pub struct InputSetArgs {
     /// Centre of a ball (JSON array); needs --radius.
     #[arg(long, group = "input_set", requires = "radius")]
     pub center: Option<PathBuf>,
-    /// Radius of the ball around --center.
+    /// Radius of the ball around --center (a decimal: rounded outward for
+    /// the bound, inward for witnesses).
     #[arg(long, requires = "center")]
-    pub radius: Option<f64>,
+    pub radius: Option<String>,
     /// Ball norm for --center/--radius [default: linf].
     #[arg(long, value_parser = ["linf", "l2"], requires = "center")]
     pub ball: Option<String>,

@@ -7,20 +7,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Why [`run_within`] returned no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The limit passed first.
+    TimeLimit,
+    /// The worker ended without a result (it could not start, or a step
+    /// panicked: a defect, reported as such and never as a timeout).
+    Failed,
+}
+
 /// Runs `job` on a worker thread and waits at most `seconds` (None: no
-/// limit) for it. None when the limit passed first: the caller reports it
-/// and exits, which ends the abandoned worker.
-pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+/// limit) for it. On [`Stopped::TimeLimit`] the caller reports it and exits,
+/// which ends the abandoned worker.
+pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Stopped> {
     let (sender, receiver) = mpsc::channel();
     let worker = std::thread::Builder::new().name("deltacert-bound".into()).spawn(move || {
         let _ = sender.send(job());
     });
     if worker.is_err() {
-        return None;
+        return Err(Stopped::Failed);
     }
     match seconds {
-        Some(s) => receiver.recv_timeout(Duration::from_secs_f64(s.clamp(0.0, 1e9))).ok(),
-        None => receiver.recv().ok(),
+        Some(s) => receiver.recv_timeout(Duration::from_secs_f64(s.clamp(0.0, 1e9))).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Stopped::TimeLimit,
+            mpsc::RecvTimeoutError::Disconnected => Stopped::Failed,
+        }),
+        None => receiver.recv().map_err(|_| Stopped::Failed),
     }
 }
 

@@ -912,3 +912,28 @@ fn compress_quantises_activations_as_onnxruntime_runs_them() {
     assert_eq!(deltacert(&["compress", &model, "--quantize", "int8", "--activations", "-o", again.to_str().unwrap()]).status.code(), Some(2));
     assert!(!again.exists(), "nothing is written on bad input");
 }
+
+/// Every witness lies in the set as written: -0.9 and 0.9 have no double
+/// (`fl(-0.9) < -0.9`, `fl(0.9) > 0.9`), so a witness on the box's edge must
+/// lie strictly between the two doubles. Boxes too wide for a double and
+/// absurd thread counts are refused, not run.
+#[test]
+fn witnesses_lie_in_the_decimal_set_and_overflowing_boxes_are_refused() {
+    let (nn1, nn2) = (fixture("paper/paper_cmp_nn1.onnx"), fixture("paper/paper_cmp_nn2.onnx"));
+    for coupling in [None, Some("--independent-inputs")] {
+        let mut args = vec!["bound", &nn1, &nn2, "--box=-0.9,0.9", "--json", "--timeout", "5"];
+        args.extend(coupling);
+        let o = deltacert(&args);
+        assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["witness"].is_array(), "{v}");
+        for key in ["witness", "witness_compressed"] {
+            for x in v[key].as_array().into_iter().flatten() {
+                let x = x.as_f64().unwrap();
+                assert!(x > -0.9 && x < 0.9, "{key} coordinate {x:e} is outside [-0.9, 0.9] as written ({coupling:?})");
+            }
+        }
+    }
+    assert_bad_input(&deltacert(&["attack", &nn1, &nn2, "--box=-1e308,1e308"]), &["too wide", "overflows"]);
+    assert_bad_input(&deltacert(&["bound", &nn1, &nn2, "--box=-1,1", "--threads", "100000"]), &["--threads 100000"]);
+}

@@ -13,6 +13,7 @@
 
 
 use crate::input_set::InputSet;
+use crate::rounding::{add_down_tight, add_up_tight};
 use crate::network::Network;
 use crate::problem::InputCoupling;
 use crate::problem::Norm;
@@ -99,18 +100,27 @@ impl Problem<'_> {
             Norm::Linf => d.iter().fold(0.0, |m, v| m.max(v.abs())),
         }
     }
-    /// Projects the pair onto the feasible set of the coupling.
+    /// Projects the pair onto the feasible set of the coupling, inside the
+    /// set the user wrote ([`InputSet::project_inside`]): every witness of
+    /// the attack is an input of that set.
     fn project(&self, x: &mut [f64], xg: &mut [f64]) {
         self.set.project(x);
+        self.set.project_inside(x);
         match self.coupling {
             InputCoupling::Same => xg.copy_from_slice(x),
             InputCoupling::Quantised(steps) => {
                 self.set.project(xg);
+                self.set.project_inside(xg);
                 for k in 0..x.len() {
-                    xg[k] = xg[k].clamp(x[k] - steps[k], x[k] + steps[k]).clamp(self.set.lower()[k], self.set.upper()[k]);
+                    // |x' - x| <= step, rounded inward
+                    let (lo, hi) = (add_up_tight(x[k], -steps[k]), add_down_tight(x[k], steps[k]));
+                    xg[k] = xg[k].clamp(lo.max(self.set.written_lower()[k]), hi.min(self.set.written_upper()[k]));
                 }
             }
-            InputCoupling::Independent => self.set.project(xg),
+            InputCoupling::Independent => {
+                self.set.project(xg);
+                self.set.project_inside(xg);
+            }
         }
     }
     fn sample(&self, rng: &mut impl Rng) -> (Vec<f64>, Vec<f64>) {
@@ -123,8 +133,14 @@ impl Problem<'_> {
         self.project(&mut x, &mut xg);
         (x, xg)
     }
+    /// Both points in the set as written, `x'` within the step of `x`
+    /// (checked with outward rounding).
     fn feasible(&self, x: &[f64], xg: &[f64]) -> bool {
-        self.set.contains(x, 0.0) && self.set.contains(xg, 0.0)
+        let within_step = match self.coupling {
+            InputCoupling::Quantised(steps) => x.iter().zip(xg).zip(steps).all(|((a, b), s)| add_up_tight(*a, -*b).max(-add_down_tight(*a, -*b)) <= *s),
+            _ => true,
+        };
+        within_step && self.set.holds(x) && self.set.holds(xg)
     }
 }
 
@@ -156,6 +172,17 @@ pub struct Seed {
 /// the currently largest error never climbs towards an output that only
 /// grows far from the start (a quantised output that saturates).
 pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings, seeds: &[Seed]) -> Witness {
+    attack_until(f, g, set, coupling, norm, settings, seeds, None)
+}
+
+/// Samples between checks of [`attack_until`]'s deadline.
+const SAMPLES_PER_CHECK: usize = 256;
+
+/// [`attack_from`] that stops sampling and ascending at `deadline` (the
+/// best found so far is kept): a large `samples` cannot take the run past
+/// its time limit.
+#[allow(clippy::too_many_arguments)]
+pub fn attack_until(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, settings: &AttackSettings, seeds: &[Seed], deadline: Option<Instant>) -> Witness {
     let problem = Problem { f, g, set, coupling, norm };
     let outputs = f.output_dim();
     // sampling, in parallel chunks with their own seeds
@@ -169,7 +196,10 @@ pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCou
             let mut per_output = vec![0.0; outputs];
             let mut best: Vec<Point> = Vec::new();
             let mut count = 0;
-            for _ in 0..per_chunk.min(samples.saturating_sub(c * per_chunk)) {
+            for i in 0..per_chunk.min(samples.saturating_sub(c * per_chunk)) {
+                if i % SAMPLES_PER_CHECK == SAMPLES_PER_CHECK - 1 && deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
                 let (x, xg) = problem.sample(&mut rng);
                 if !problem.feasible(&x, &xg) {
                     continue;
@@ -219,7 +249,7 @@ pub fn attack_from(f: &Network, g: &Network, set: &InputSet, coupling: &InputCou
     // no feasible sample at all (a thin polytope): 0 is still a valid lower
     // bound, but there is no witness
     let mut found = Found { best: candidates.first().cloned(), per_output, evaluations };
-    found.absorb(starts.into_par_iter().map(|(x, xg, objective)| ascend(&problem, x, xg, objective, settings.steps, None)).collect());
+    found.absorb(starts.into_par_iter().map(|(x, xg, objective)| ascend(&problem, x, xg, objective, settings.steps, deadline)).collect());
     found.into_witness(coupling)
 }
 

@@ -531,8 +531,10 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     // the reported lower bound is rigorous: the exact error at the witness is
     // at least this
     let rigorous = |x: &[f64], xg: Option<&[f64]>| error_lower_bound(reference, compressed, x, xg.unwrap_or(x), request.norm);
-    let mut raw_witness = witness.and_then(|w| w.input.clone());
-    let mut witness_compressed = witness.and_then(|w| w.compressed_input.clone());
+    // the attack's witness, moved into the set the user wrote
+    let attack_pair = witness.and_then(|w| w.input.clone().map(|x| (x.clone(), w.compressed_input.clone().unwrap_or(x)))).and_then(|(x, xg)| inside_witness(request, x, xg));
+    let mut raw_witness = attack_pair.as_ref().map(|p| p.0.clone());
+    let mut witness_compressed = attack_pair.filter(|_| separate_inputs).map(|p| p.1);
     let mut lower = raw_witness.as_deref().map_or(0.0, |x| rigorous(x, witness_compressed.as_deref()));
     let mut per_output_lower = witness.map_or_else(|| vec![0.0; outputs], |w| w.per_output.clone());
     if let Some(found) = &outcome.found {
@@ -603,7 +605,7 @@ pub(crate) fn same_function(f: &Network, g: &Network, coupling: &InputCoupling) 
 fn identical_report(reference: &Network, request: &BoundRequest, start: Instant) -> BoundReport {
     let outputs = reference.output_dim();
     let mut witness = request.set.lower().to_vec();
-    request.set.project(&mut witness);
+    request.set.project_inside(&mut witness);
     BoundReport {
         status: Status::Certified,
         norm: request.norm,
@@ -612,7 +614,7 @@ fn identical_report(reference: &Network, request: &BoundRequest, start: Instant)
         solver_bound: None,
         per_output_solver_bound: Vec::new(),
         lower_bound: 0.0,
-        witness: request.set.contains(&witness, 0.0).then_some(witness),
+        witness: request.set.holds(&witness).then_some(witness),
         witness_compressed: None,
         witness_saturation: WitnessSaturation::default(),
         per_output_lower: vec![0.0; outputs],
@@ -655,28 +657,39 @@ fn coupling_name(coupling: &InputCoupling) -> &'static str {
 }
 
 /// A witness pair found in first-layer coordinates, back in raw units and
-/// inside the set: mapping back through the `.nnet` normalisation rounds, so
-/// both points are projected onto the set's box and ball, and `x'` is kept
-/// within the quantisation step of `x`. None when a point still lies outside
-/// the set (a polytope cuts it off).
+/// inside the set ([`inside_witness`]): mapping back through the `.nnet`
+/// normalisation rounds.
 fn feasible_witness(reference: &Network, request: &BoundRequest, point: &[f64], compressed_point: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    inside_witness(request, to_raw(reference, point), to_raw(reference, compressed_point))
+}
+
+/// A witness pair in raw units moved into the set the user wrote (its box
+/// and ball, [`InputSet::project_inside`]), `x'` kept within the
+/// quantisation step of `x`, then checked rigorously ([`InputSet::holds`],
+/// the step with outward rounding). None when a point still fails (a
+/// polytope cuts it off, or the written set holds no double there).
+pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
     let set = &request.set;
-    let mut x = to_raw(reference, point);
     set.project(&mut x);
-    let mut xg = to_raw(reference, compressed_point);
+    set.project_inside(&mut x);
     set.project(&mut xg);
+    set.project_inside(&mut xg);
     match &request.coupling {
         InputCoupling::Same => xg = x.clone(),
         InputCoupling::Quantised(steps) => {
             for k in 0..xg.len() {
                 // |x' - x| <= step, rounded inward
                 let (lo, hi) = (crate::rounding::add_up_tight(x[k], -steps[k]), crate::rounding::add_down_tight(x[k], steps[k]));
-                xg[k] = xg[k].clamp(lo.max(set.lower()[k]), hi.min(set.upper()[k]));
+                xg[k] = xg[k].clamp(lo.max(set.written_lower()[k]), hi.min(set.written_upper()[k]));
             }
         }
         InputCoupling::Independent => {}
     }
-    (set.contains(&x, 0.0) && set.contains(&xg, 0.0)).then_some((x, xg))
+    let within_step = match &request.coupling {
+        InputCoupling::Quantised(steps) => x.iter().zip(&xg).zip(steps).all(|((a, b), s)| crate::rounding::add_up_tight(*a, -*b).max(-crate::rounding::add_down_tight(*a, -*b)) <= *s),
+        _ => true,
+    };
+    (within_step && set.holds(&x) && set.holds(&xg)).then_some((x, xg))
 }
 
 /// Maps a point in first-layer coordinates back to raw units (inverse of

@@ -1,6 +1,29 @@
 //! Input sets: a box, optionally intersected with an L2 ball and/or a
 //! polytope `A x <= b`. The box is always present (an L2 ball brings its
 //! bounding box) because interval bounds start from it.
+//!
+//! # Decimals: the set bounded and the set written
+//!
+//! A user writes a set in decimals (`0.3`, `1e-2`) that mostly have no exact
+//! binary value. Every number may therefore come as an *enclosure* `(lo,
+//! hi)` of the decimal's exact value (`lo == hi` when it is a double,
+//! [`crate::io::vnnlib::decimal_enclosure`]). An [`InputSet`] holds two
+//! descriptions built from them:
+//!
+//! - the set *bounded* (the public accessors, what every method works on)
+//!   contains every point of the written set: lower bounds take `lo`, upper
+//!   bounds `hi`, ball corners and radii are rounded outward, and a
+//!   polytope row `a x <= b` with inexact coefficients becomes `a_lo x <=
+//!   b_hi + sum_j (a_hi,j - a_lo,j) max(|l_j|, |u_j|)`, which every `x` of the
+//!   box with `a x <= b` satisfies for every `a` in the enclosure, rounded
+//!   up. So a bound proven over it holds over the written set.
+//! - the set *written* is checked point by point ([`InputSet::holds`]):
+//!   a point passes only if it provably satisfies every written constraint
+//!   for every value in each enclosure, with outward rounding (lower bounds
+//!   `hi`, upper bounds `lo`, the ball's radius `lo` against the largest
+//!   distance to the centre's enclosure, a row's largest value over its
+//!   coefficients' enclosures against `b_lo`). Every witness the tool
+//!   reports passes it, so a counterexample is an input of the written set.
 
 use crate::error::{invalid_set, Result};
 use crate::rounding::{add_down_tight, add_up_tight};
@@ -18,6 +41,31 @@ pub struct InputSet {
     upper: Vec<f64>,
     ball: Option<(Vec<f64>, f64)>,
     polytope: Vec<(Vec<f64>, f64)>,
+    written: Written,
+}
+
+/// An enclosure `(lo, hi)` of a decimal's exact value (module docs).
+pub type Enclosure = (f64, f64);
+
+/// The set the user wrote, as the inner bounds of [`InputSet::holds`]
+/// (module docs): the box rounded inward, the L2 ball's centre enclosures
+/// with the lower end of its radius, each polytope row's coefficient
+/// enclosures with the lower end of its right side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Written {
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    ball: Option<(Vec<Enclosure>, f64)>,
+    polytope: Vec<(Vec<Enclosure>, f64)>,
+}
+
+/// An upper bound of `|a - b|` (exact when the difference is a double).
+fn distance_up(a: f64, b: f64) -> f64 {
+    add_up_tight(a, -b).max(-add_down_tight(a, -b))
+}
+
+fn exact(values: &[f64]) -> Vec<Enclosure> {
+    values.iter().map(|&v| (v, v)).collect()
 }
 
 impl InputSet {
@@ -33,8 +81,27 @@ impl InputSet {
             if l > u {
                 return Err(invalid_set(format!("box coordinate {i} is inverted: lower {l} > upper {u}")));
             }
+            if !(u - l).is_finite() {
+                return Err(invalid_set(format!("box coordinate {i} is too wide: upper {u:e} - lower {l:e} overflows a 64-bit float")));
+            }
         }
-        Ok(InputSet { lower, upper, ball: None, polytope: Vec::new() })
+        let written = Written { lower: lower.clone(), upper: upper.clone(), ball: None, polytope: Vec::new() };
+        Ok(InputSet { lower, upper, ball: None, polytope: Vec::new(), written })
+    }
+
+    /// The box whose bounds are the decimals enclosed by `lower` and
+    /// `upper`: bounded over `[lo of lower, hi of upper]`, written as
+    /// `[hi of lower, lo of upper]` (module docs). Errors as
+    /// [`InputSet::from_box`] on the bounded box, or if an enclosure is not
+    /// finite or inverted.
+    pub fn from_enclosed_box(lower: &[Enclosure], upper: &[Enclosure]) -> Result<Self> {
+        if let Some(i) = lower.iter().chain(upper).position(|&(lo, hi)| !(lo <= hi) || !lo.is_finite() || !hi.is_finite()) {
+            return Err(invalid_set(format!("box bound {} is not a finite number", i % lower.len().max(1))));
+        }
+        let mut set = Self::from_box(lower.iter().map(|e| e.0).collect(), upper.iter().map(|e| e.1).collect())?;
+        set.written.lower = lower.iter().map(|e| e.1).collect();
+        set.written.upper = upper.iter().map(|e| e.0).collect();
+        Ok(set)
     }
 
     /// The same interval `[lo, hi]` in each of `dim` coordinates.
@@ -46,17 +113,38 @@ impl InputSet {
     /// box corners `center -+ radius` are rounded outward, so the set holds
     /// every point of the exact ball.
     pub fn ball(center: Vec<f64>, radius: f64, l2: bool) -> Result<Self> {
-        if !(radius >= 0.0) || !radius.is_finite() {
-            return Err(invalid_set(format!("radius {radius} must be a finite number >= 0")));
+        Self::enclosed_ball(&exact(&center), (radius, radius), l2)
+    }
+
+    /// The ball around the decimal centre enclosed by `center` with the
+    /// decimal radius enclosed by `radius` (module docs). Bounded: the box
+    /// `[c_lo - r_hi, c_hi + r_hi]` rounded outward and, for L2, the ball
+    /// around `c_lo` with radius `r_hi + ||c_hi - c_lo||` rounded up (it
+    /// holds the ball around every centre of the enclosure). Written: the
+    /// box `[c_hi - r_lo, c_lo + r_lo]` rounded inward, and for L2 the ball
+    /// of radius `r_lo` around every centre of the enclosure.
+    pub fn enclosed_ball(center: &[Enclosure], radius: Enclosure, l2: bool) -> Result<Self> {
+        let (r_lo, r_hi) = radius;
+        if !(r_lo >= 0.0) || !r_hi.is_finite() || !(r_lo <= r_hi) {
+            return Err(invalid_set(format!("radius {r_hi} must be a finite number >= 0")));
         }
-        if let Some(i) = center.iter().position(|c| !c.is_finite()) {
+        if let Some(i) = center.iter().position(|&(lo, hi)| !lo.is_finite() || !hi.is_finite() || !(lo <= hi)) {
             return Err(invalid_set(format!("centre coordinate {i} is not a finite number")));
         }
-        let lower = center.iter().map(|&c| add_down_tight(c, -radius)).collect();
-        let upper = center.iter().map(|&c| add_up_tight(c, radius)).collect();
+        // the centre's uncertainty, as a distance: ||c_hi - c_lo||_2 rounded up
+        let spread = center.iter().filter(|c| c.1 > c.0).fold(0.0, |sum, &(lo, hi)| {
+            let w = crate::rounding::sub_up(hi, lo);
+            crate::rounding::add_up(sum, crate::rounding::mul_up(w, w))
+        });
+        let bounded_radius = if spread == 0.0 { r_hi } else { crate::rounding::add_up(r_hi, crate::rounding::sqrt_up(spread)) };
+        let lower = center.iter().map(|&(lo, _)| add_down_tight(lo, -if l2 { bounded_radius } else { r_hi })).collect();
+        let upper = center.iter().map(|&(lo, hi)| if l2 { add_up_tight(lo, bounded_radius) } else { add_up_tight(hi, r_hi) }).collect();
         let mut set = Self::from_box(lower, upper)?;
+        set.written.lower = center.iter().map(|&(_, hi)| add_up_tight(hi, -r_lo)).collect();
+        set.written.upper = center.iter().map(|&(lo, _)| add_down_tight(lo, r_lo)).collect();
         if l2 {
-            set.ball = Some((center, radius));
+            set.ball = Some((center.iter().map(|c| c.0).collect(), bounded_radius));
+            set.written.ball = Some((center.to_vec(), r_lo));
         }
         Ok(set)
     }
@@ -65,16 +153,33 @@ impl InputSet {
     /// has the wrong length or a non-finite entry, or if the cut set is
     /// proven empty (a Farkas certificate from an LP, re-checked with outward
     /// rounding; see [`crate::input_set::proves_empty`]).
-    pub fn with_polytope(mut self, rows: Vec<(Vec<f64>, f64)>) -> Result<Self> {
+    pub fn with_polytope(self, rows: Vec<(Vec<f64>, f64)>) -> Result<Self> {
+        self.with_enclosed_polytope(rows.into_iter().map(|(a, b)| (exact(&a), (b, b))).collect())
+    }
+
+    /// [`InputSet::with_polytope`] for rows whose numbers are enclosures of
+    /// decimals: bounded by `a_lo x <= b_hi + sum_j (a_hi,j - a_lo,j)
+    /// max(|l_j|, |u_j|)` over this set's box, written as the rows
+    /// themselves (module docs).
+    pub fn with_enclosed_polytope(mut self, rows: Vec<(Vec<Enclosure>, Enclosure)>) -> Result<Self> {
+        use crate::rounding::{add_up, mul_up, sub_up};
         for (i, (a, b)) in rows.iter().enumerate() {
             if a.len() != self.dim() {
                 return Err(invalid_set(format!("polytope row {i} has {} coefficients but the set has {} coordinates", a.len(), self.dim())));
             }
-            if !b.is_finite() || a.iter().any(|v| !v.is_finite()) {
+            if [b].into_iter().chain(a).any(|&(lo, hi)| !lo.is_finite() || !hi.is_finite() || !(lo <= hi)) {
                 return Err(invalid_set(format!("polytope row {i} has a non-finite number")));
             }
         }
-        self.polytope.extend(rows);
+        for (a, b) in &rows {
+            let slack = a.iter().enumerate().filter(|(_, e)| e.1 > e.0).fold(0.0, |sum, (j, &(lo, hi))| add_up(sum, mul_up(sub_up(hi, lo), self.lower[j].abs().max(self.upper[j].abs()))));
+            let bounded_b = if slack == 0.0 { b.1 } else { add_up(b.1, slack) };
+            if !bounded_b.is_finite() {
+                return Err(invalid_set("a polytope row's right side overflows once its decimals are enclosed"));
+            }
+            self.polytope.push((a.iter().map(|e| e.0).collect(), bounded_b));
+            self.written.polytope.push((a.clone(), b.0));
+        }
         if let Some(row) = one_coordinate_rows_prove_empty(&self).or_else(|| proves_empty(&self)) {
             return Err(invalid_set(format!("the input set is empty: the polytope (with the box) has no point (row {row} cannot hold together with the others)")));
         }
@@ -115,6 +220,69 @@ impl InputSet {
         let in_ball = self.ball.as_ref().is_none_or(|(c, r)| x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() <= r + tolerance);
         let in_polytope = self.polytope.iter().all(|(a, b)| crate::network::dot(a, x) <= b + tolerance);
         in_box && in_ball && in_polytope
+    }
+
+    /// Lower corner of the box the user wrote, rounded inward (module docs).
+    pub fn written_lower(&self) -> &[f64] {
+        &self.written.lower
+    }
+
+    /// Upper corner of the box the user wrote, rounded inward.
+    pub fn written_upper(&self) -> &[f64] {
+        &self.written.upper
+    }
+
+    /// Whether `x` provably lies in the set the user wrote (module docs):
+    /// every written constraint holds for every value of its enclosures, each
+    /// sum rounded against the claim. Every reported witness passes this.
+    pub fn holds(&self, x: &[f64]) -> bool {
+        use crate::rounding::{add_up_tight, mul_up_tight, sqrt_up};
+        let w = &self.written;
+        if x.len() != self.dim() || x.iter().any(|v| !v.is_finite()) {
+            return false;
+        }
+        if !x.iter().zip(&w.lower).zip(&w.upper).all(|((v, l), u)| v >= l && v <= u) {
+            return false;
+        }
+        if let Some((center, radius)) = &w.ball {
+            let squares = x.iter().zip(center).fold(0.0, |sum, (&v, &(lo, hi))| {
+                // the largest |v - c| over c in [lo, hi], rounded up
+                let distance = distance_up(v, lo).max(distance_up(v, hi));
+                add_up_tight(sum, mul_up_tight(distance, distance))
+            });
+            if !(sqrt_up(squares) <= *radius) {
+                return false;
+            }
+        }
+        w.polytope.iter().all(|(a, b)| {
+            // the largest a x over a in the enclosures, rounded up
+            let left = a.iter().zip(x).fold(0.0, |sum, (&(lo, hi), &v)| add_up_tight(sum, mul_up_tight(lo, v).max(mul_up_tight(hi, v))));
+            left <= *b
+        })
+    }
+
+    /// Moves `x` towards the set the user wrote: into its L2 ball (radius
+    /// shrunk by a few ulps so the rounded check of [`InputSet::holds`]
+    /// passes) and its box. Polytope rows are not projected onto; callers
+    /// check [`InputSet::holds`].
+    pub fn project_inside(&self, x: &mut [f64]) {
+        let w = &self.written;
+        if let Some((center, radius)) = &w.ball {
+            let middle: Vec<f64> = center.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect();
+            let spread = center.iter().map(|&(lo, hi)| (hi - lo) * (hi - lo)).sum::<f64>().sqrt();
+            let inner = (radius * (1.0 - 64.0 * f64::EPSILON) - 2.0 * spread).max(0.0);
+            let norm = x.iter().zip(&middle).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            if norm > inner {
+                for (v, m) in x.iter_mut().zip(&middle) {
+                    *v = if inner == 0.0 { *m } else { m + (*v - m) * (inner / norm) };
+                }
+            }
+        }
+        for ((v, l), u) in x.iter_mut().zip(&w.lower).zip(&w.upper) {
+            if l <= u {
+                *v = v.clamp(*l, *u);
+            }
+        }
     }
 
     /// Projects onto the box and the ball (exactly for each; their
@@ -302,6 +470,75 @@ mod tests {
         // decimals without an exact binary value are rounded outward
         let set = InputSet::from_vnnlib("(assert (<= X_0 0.1))(assert (>= X_0 -0.1))", 1).unwrap();
         assert_eq!((set.lower()[0], set.upper()[0]), ((-0.1f64).next_down(), 0.1f64.next_up()));
+    }
+
+    /// The enclosure of a decimal, as the readers make it.
+    fn decimal(text: &str) -> Enclosure {
+        crate::io::vnnlib::decimal_enclosure(text).unwrap()
+    }
+
+    #[test]
+    fn decimal_boxes_are_bounded_outward_and_witnesses_kept_inside() {
+        // -0.9 and 0.3 have no exact double: fl(-0.9) lies below -0.9, fl(0.3) below 0.3
+        let set = InputSet::from_enclosed_box(&[decimal("-0.9")], &[decimal("0.3")]).unwrap();
+        assert!(set.lower()[0] < -0.9 && set.upper()[0] > 0.3);
+        assert_eq!((set.lower()[0], set.upper()[0]), ((-0.9f64).next_down(), 0.3f64.next_up()));
+        assert_eq!((set.written_lower()[0], set.written_upper()[0]), ((-0.9f64).next_up(), 0.3f64.next_down()));
+        // fl(-0.9) is outside the written box; moved inside it passes
+        let mut x = vec![-0.9];
+        assert!(set.contains(&x, 0.0) && !set.holds(&x));
+        set.project_inside(&mut x);
+        assert!(set.holds(&x) && x[0] > -0.9);
+        // exact decimals are kept as written
+        let set = InputSet::from_enclosed_box(&[decimal("-0.5")], &[decimal("0.25")]).unwrap();
+        assert!(set.holds(&[-0.5]) && set.holds(&[0.25]) && !set.holds(&[0.25f64.next_up()]));
+        // a decimal point box without a double: nothing can be a witness
+        let set = InputSet::from_enclosed_box(&[decimal("0.1")], &[decimal("0.1")]).unwrap();
+        let mut x = vec![0.1];
+        set.project_inside(&mut x);
+        assert!(!set.holds(&x) && set.contains(&x, 0.0));
+        // a box whose width overflows is refused, not sampled
+        assert!(InputSet::from_box(vec![-1e308], vec![1e308]).unwrap_err().context.contains("too wide"));
+    }
+
+    #[test]
+    fn decimal_balls_hold_the_written_ball_and_witnesses_stay_in_it() {
+        let center = [decimal("0.1"), decimal("0.7")];
+        // L-infinity: the second coordinate is [0.4, 1.0] as written; the written box lies inside it, the bounded box around it
+        let set = InputSet::enclosed_ball(&center, decimal("0.3"), false).unwrap();
+        assert!(set.lower()[1] < 0.4 && set.upper()[1] >= 1.0 && set.written_upper()[1] < 1.0 && set.written_lower()[1] > 0.4);
+        let mut x = vec![0.4, 1.0];
+        set.project_inside(&mut x);
+        assert!(set.holds(&x));
+        // L2: a point on the rounded sphere is moved inside the written ball
+        let set = InputSet::enclosed_ball(&center, decimal("0.35"), true).unwrap();
+        let (c, r) = set.ball_constraint().unwrap().clone();
+        assert!(r > 0.35);
+        let step = 0.35 / 2f64.sqrt();
+        let mut x = vec![0.1 + step, 0.7 + step];
+        set.project_inside(&mut x);
+        assert!(set.holds(&x));
+        let distance = ((x[0] - 0.1) * (x[0] - 0.1) + (x[1] - 0.7) * (x[1] - 0.7)).sqrt();
+        assert!(distance < 0.35 * (1.0 - 1e-14) && distance > 0.35 * (1.0 - 1e-12), "{distance}");
+        // the bounded ball holds every point of the written one
+        assert!(((x[0] - c[0]).powi(2) + (x[1] - c[1]).powi(2)).sqrt() <= r);
+        // far outside: not a witness even after the box projection alone
+        assert!(!set.holds(&[0.45, 1.05]));
+    }
+
+    #[test]
+    fn decimal_polytope_rows_are_widened_for_the_bound_and_checked_exactly_for_witnesses() {
+        // x0 + 0.1 x1 <= 0.3 on [0, 1]^2
+        let set = InputSet::from_box(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap().with_enclosed_polytope(vec![(vec![decimal("1"), decimal("0.1")], decimal("0.3"))]).unwrap();
+        let (a, b) = &set.polytope()[0];
+        assert_eq!(a[0], 1.0);
+        assert!(a[1] < 0.1 && *b > 0.3 + (0.1 - a[1]), "{a:?} {b}");
+        // fl(0.2) > 0.2, so x0 = fl(0.2), x1 = 1 gives x0 + 0.1 x1 > 0.3 exactly
+        assert!(!set.holds(&[0.2, 1.0]));
+        assert!(set.holds(&[0.19, 1.0]) && set.holds(&[0.0, 0.0]));
+        // exact rows keep their boundary points
+        let set = InputSet::from_box(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap().with_polytope(vec![(vec![1.0, 1.0], 0.5)]).unwrap();
+        assert!(set.holds(&[0.25, 0.25]) && set.holds(&[0.5, 0.0]) && !set.holds(&[0.5, 1e-300]));
     }
 
     #[test]

@@ -229,7 +229,14 @@ fn with_margins(network: &Network, labels: &[usize]) -> Network {
 
 /// Rigorous facts at one raw input: both certified labels and `f`'s
 /// certified confidence.
-fn check_point(f: &Network, g: &Network, x: &[f64], confidence: Option<f64>) -> Option<LabelCounterexample> {
+fn check_point(f: &Network, g: &Network, set: &InputSet, x: &[f64], confidence: Option<f64>) -> Option<LabelCounterexample> {
+    // a counterexample is an input of the set the user wrote
+    let mut x = x.to_vec();
+    set.project_inside(&mut x);
+    if !set.holds(&x) {
+        return None;
+    }
+    let x = &x[..];
     let (f_lower, f_upper) = output_enclosure(f, x);
     let (g_lower, g_upper) = output_enclosure(g, x);
     let c = certified_label(&f_lower, &f_upper)?;
@@ -270,7 +277,7 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         })
         .collect();
     // only points inside the set count (sampling and projection respect the box and ball, not a polytope)
-    if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0 && set.contains(&s.2, 0.0)).find_map(|(_, _, x)| check_point(f, g, x, request.confidence)) {
+    if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0 && set.contains(&s.2, 0.0)).find_map(|(_, _, x)| check_point(f, g, set, x, request.confidence)) {
         return (Some(found), evaluations);
     }
     let mut best: Vec<&(f64, usize, Vec<f64>)> = scored.iter().filter(|s| s.0.is_finite()).collect();
@@ -306,7 +313,7 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
                 if !set.contains(&x, 0.0) {
                     continue;
                 }
-                if let Some(found) = check_point(f, g, &x, request.confidence) {
+                if let Some(found) = check_point(f, g, set, &x, request.confidence) {
                     return (Some(found), steps);
                 }
             }
@@ -416,7 +423,7 @@ fn between_boundaries(f: &Network, g: &Network, set: &InputSet, a: &[f64], b: &[
         if !set.contains(&x, 0.0) {
             continue;
         }
-        if let Some(found) = check_point(f, g, &x, confidence) {
+        if let Some(found) = check_point(f, g, set, &x, confidence) {
             return (Some(found), evaluations);
         }
     }
@@ -597,7 +604,7 @@ fn judge(problems: &[SplitProblem], request: &LabelRequest, reference: &Network,
     let mut raw_centre = crate::bound::to_raw(reference, &centre);
     request.set.project(&mut raw_centre);
     if request.set.contains(&raw_centre, 0.0) {
-        if let Some(found) = check_point(reference, compressed, &raw_centre, request.confidence) {
+        if let Some(found) = check_point(reference, compressed, &request.set, &raw_centre, request.confidence) {
             return (Verdict::Counterexample(Box::new(found)), None);
         }
     }

@@ -146,6 +146,22 @@ pub fn sub_up(a: f64, b: f64) -> f64 {
     (a - b).next_up()
 }
 
+/// The smallest double at least the exact `a * b`: `fl(a * b)` when that is
+/// exact or already above (the fused multiply-add gives the product's
+/// rounding error exactly unless it underflows), else one ulp higher.
+pub fn mul_up_tight(a: f64, b: f64) -> f64 {
+    let product = a * b;
+    if !product.is_finite() {
+        return product;
+    }
+    let error = a.mul_add(b, -product);
+    if error > 0.0 || (product != 0.0 && product.abs() < 2f64.powi(-960)) || (product == 0.0 && a != 0.0 && b != 0.0 && (a > 0.0) == (b > 0.0)) {
+        product.next_up()
+    } else {
+        product
+    }
+}
+
 /// An upper bound of `a * b`.
 #[inline]
 pub fn mul_up(a: f64, b: f64) -> f64 {

@@ -378,7 +378,7 @@ fn box_json_parser_survives_mutations() {
     let extra = vec![deep, br#"{"lower": [1e999], "upper": [1]}"#.to_vec(), br#"{"lower": [], "upper": []}"#.to_vec()];
     fuzz("box json", 0x5eed_0004, &bases, &extra, 100, |text| {
         let (lower, upper) = json::parse_box(text)?;
-        InputSet::from_box(lower, upper).map(|_| ())
+        InputSet::from_enclosed_box(&lower, &upper).map(|_| ())
     });
 }
 
@@ -397,7 +397,7 @@ fn polytope_and_point_json_parsers_survive_mutations() {
     fuzz("polytope/point json", 0x5eed_0005, &bases, &extra, 100, |text| {
         if text.trim_start().starts_with('{') {
             let rows = json::parse_polytope(text, 3)?;
-            assert!(rows.iter().all(|(a, b)| a.len() == 3 && a.iter().all(|v| v.is_finite()) && b.is_finite()));
+            assert!(rows.iter().all(|(a, b)| a.len() == 3 && a.iter().chain([b]).all(|v| v.0.is_finite() && v.1.is_finite() && v.0 <= v.1)));
         } else {
             if let Err(e) = json::parse_point(text) {
                 assert!(!e.context.contains('\n'), "{}", e.context);

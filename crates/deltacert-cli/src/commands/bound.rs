@@ -72,11 +72,20 @@ fn slope_setting(args: &BoundArgs) -> SlopeOptimisation {
     SlopeOptimisation { iterations: args.optimise_slopes.unwrap_or(standard.iterations), scope: args.slope_scope.unwrap_or(standard.scope), ..standard }
 }
 
+/// The most worker threads per core `--threads` accepts.
+pub const MAX_THREADS_PER_CORE: usize = 8;
+
 /// `--threads` (sets the worker pool) and `--timeout`, shared by `bound` and `bound --top1`.
 pub fn threads_and_timeout(args: &BoundArgs) -> deltacert::Result<()> {
     if let Some(threads) = args.threads {
         if threads == 0 {
             return Err(invalid("--threads must be at least 1"));
+        }
+        // every thread is started before the clock starts, and more threads
+        // than cores only share them: a cap keeps the time limit's promise
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads > MAX_THREADS_PER_CORE * cores {
+            return Err(invalid(format!("--threads {threads}: at most {} on this machine ({MAX_THREADS_PER_CORE} per core)", MAX_THREADS_PER_CORE * cores)));
         }
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
@@ -170,9 +179,13 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         .map(|report| (report, reference, compressed))
     });
     let (report, reference, compressed) = match report {
-        Some(result) => result?,
-        None => {
+        Ok(result) => result?,
+        Err(crate::watchdog::Stopped::TimeLimit) => {
             eprintln!("error: the time limit of {} s was exceeded by more than twice (a step did not stop on time); no certificate", limit.unwrap_or_default());
+            return Ok(ExitCode::from(3));
+        }
+        Err(crate::watchdog::Stopped::Failed) => {
+            eprintln!("error: internal error: the bounding step failed (a defect of deltacert, please report it with the command); no certificate");
             return Ok(ExitCode::from(3));
         }
     };

@@ -2,7 +2,7 @@
 
 use crate::args::{CouplingArgs, InputSetArgs};
 use deltacert::error::{Error, ErrorKind};
-use deltacert::input_set::InputSet;
+use deltacert::input_set::{Enclosure, InputSet};
 use deltacert::io::json;
 use deltacert::io::vnnlib::{self, decimal_enclosure};
 use deltacert::network::Network;
@@ -28,24 +28,27 @@ pub fn input_set(args: &InputSetArgs, network: &Network) -> deltacert::Result<In
 /// The input sets in raw units: every box of the union a `--vnnlib` file
 /// describes, or the one set the other flags give.
 ///
-/// Every set contains the one the user wrote: decimal bounds (`--box`,
-/// VNN-LIB) that have no exact binary value are rounded outward, and so are
-/// the corners `c - r`, `c + r` of an L-infinity ball and the conversion of
-/// normalised bounds to raw units.
+/// Every set contains the one the user wrote: decimals that have no exact
+/// binary value (in `--box`, `--box-file`, `--vnnlib`, `--center`,
+/// `--radius`, `--polytope`) are enclosed and the set bounded rounded
+/// outward, and so are the corners `c - r`, `c + r` of a ball and the
+/// conversion of normalised bounds to raw units; the set written (rounded
+/// inward) is what every witness is checked against
+/// ([`deltacert::input_set`], "Decimals").
 pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<Vec<InputSet>> {
     let dim = network.input_dim;
     let l2 = args.ball.as_deref() == Some("l2");
     let normalized = args.input_space.as_deref() == Some("normalized");
-    // boxes as (lower, upper), or an L2 ball (centre, radius)
-    let mut boxes: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
-    let mut l2_ball = None;
+    // boxes as (lower, upper) enclosures, or a ball (centre enclosures, radius enclosure)
+    let mut boxes: Vec<(Vec<Enclosure>, Vec<Enclosure>)> = Vec::new();
+    let mut ball = None;
     if let Some(text) = &args.box_range {
         let parts: Vec<&str> = text.split(',').collect();
         if parts.len() != 2 {
             return Err(invalid(format!("--box {text}: expected LO,HI")));
         }
         let parse = |s: &str| decimal_enclosure(s.trim()).ok_or_else(|| invalid(format!("--box {text}: '{s}' is not a number")));
-        let (lo, hi) = (parse(parts[0])?.0, parse(parts[1])?.1);
+        let (lo, hi) = (parse(parts[0])?, parse(parts[1])?);
         boxes.push((vec![lo; dim], vec![hi; dim]));
     } else if let Some(path) = &args.box_file {
         boxes.push(json::read_box(path)?);
@@ -53,17 +56,13 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         let text = std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
         boxes = vnnlib::read_input_bounds(&text, dim).map_err(|e| e.within(path.display()))?;
     } else if let Some(path) = &args.center {
-        let center = json::read_point(path)?;
-        let radius = args.radius.unwrap_or(0.0);
-        if !(radius >= 0.0) || !radius.is_finite() {
-            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {radius} must be a finite number >= 0", path.display())));
+        let center = json::read_center(path)?;
+        let text = args.radius.as_deref().unwrap_or("0");
+        let radius = decimal_enclosure(text.trim()).ok_or_else(|| invalid(format!("--radius {text}: not a number")))?;
+        if !(radius.0 >= 0.0) || !radius.1.is_finite() {
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {text} must be a finite number >= 0", path.display())));
         }
-        if l2 {
-            l2_ball = Some((center, radius));
-        } else {
-            let ball = InputSet::ball(center, radius, false).map_err(|e| e.within(path.display()))?;
-            boxes.push((ball.lower().to_vec(), ball.upper().to_vec()));
-        }
+        ball = Some((center, radius));
     } else {
         return Err(invalid("no input set: give --box LO,HI, --box-file, --vnnlib or --center with --radius"));
     }
@@ -71,7 +70,7 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         (Some(p), _) | (None, Some(p)) => format!("{}: {what}", p.display()),
         _ => what.to_string(),
     };
-    let lengths = boxes.iter().map(|(l, u)| (l.len(), u.len())).chain(l2_ball.iter().map(|(c, _)| (c.len(), c.len())));
+    let lengths = boxes.iter().map(|(l, u)| (l.len(), u.len())).chain(ball.iter().map(|(c, _)| (c.len(), c.len())));
     for (lower, upper) in lengths {
         if lower != upper {
             return Err(Error::new(ErrorKind::InvalidInputSet, name(&format!("box has {lower} lower and {upper} upper bounds"))));
@@ -84,27 +83,29 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         let Some(t) = &network.input_transform else {
             return Err(invalid("--input-space normalized needs a model with input normalisation (.nnet)"));
         };
-        if l2_ball.is_some() || args.polytope.is_some() {
-            return Err(invalid("--input-space normalized supports boxes only"));
+        if ball.is_some() || args.polytope.is_some() {
+            return Err(invalid("--input-space normalized supports boxes and --box-file, --vnnlib boxes only"));
         }
+        // each bound's enclosure mapped to raw units: the outer end outward, the written end inward
+        let raw = |i: usize, (lo, hi): Enclosure| (affine_outward(t.mean[i], t.range[i], lo).0, affine_outward(t.mean[i], t.range[i], hi).1);
         for (lower, upper) in &mut boxes {
             for i in 0..dim {
-                lower[i] = affine_outward(t.mean[i], t.range[i], lower[i]).0;
-                upper[i] = affine_outward(t.mean[i], t.range[i], upper[i]).1;
+                lower[i] = raw(i, lower[i]);
+                upper[i] = raw(i, upper[i]);
             }
         }
     }
     let mut sets = Vec::with_capacity(boxes.len() + 1);
     for (lower, upper) in boxes {
-        sets.push(InputSet::from_box(lower, upper).map_err(|e| Error::new(e.kind, name(&e.context)))?);
+        sets.push(InputSet::from_enclosed_box(&lower, &upper).map_err(|e| Error::new(e.kind, name(&e.context)))?);
     }
-    if let Some((center, radius)) = l2_ball {
-        sets.push(InputSet::ball(center, radius, true).map_err(|e| Error::new(e.kind, name(&e.context)))?);
+    if let Some((center, radius)) = ball {
+        sets.push(InputSet::enclosed_ball(&center, radius, l2).map_err(|e| Error::new(e.kind, name(&e.context)))?);
     }
     if let Some(path) = &args.polytope {
         let rows = json::read_polytope(path, dim)?;
         for set in &mut sets {
-            *set = set.clone().with_polytope(rows.clone()).map_err(|e| e.within(path.display()))?;
+            *set = set.clone().with_enclosed_polytope(rows.clone()).map_err(|e| e.within(path.display()))?;
         }
     }
     Ok(sets)
@@ -194,7 +195,7 @@ mod tests {
         // through the command-line flags
         let mut a = args();
         a.center = Some(scratch("center.json", "[1.0]"));
-        a.radius = Some(0.1);
+        a.radius = Some("0.1".into());
         let set = input_set(&a, &normalising_network()).unwrap();
         assert_eq!((set.lower().to_vec(), set.upper().to_vec()), (vec![0.8999999999999999], vec![1.1]));
     }
@@ -245,13 +246,15 @@ mod tests {
         let net = normalising_network();
         let mut a = args();
         a.center = Some(scratch("nan.json", "[1e999]"));
-        a.radius = Some(0.5);
+        a.radius = Some("0.5".into());
         let e = input_set(&a, &net).unwrap_err();
-        assert!(e.context.contains("nan.json: not valid JSON: number out of range"), "{}", e.context);
+        assert!(e.context.contains("nan.json: the centre: entry 0 (1e+999) is beyond the range of a 64-bit float"), "{}", e.context);
         a.center = Some(scratch("c.json", "[0]"));
-        a.radius = Some(f64::INFINITY);
-        assert!(input_set(&a, &net).unwrap_err().context.ends_with("c.json: radius inf must be a finite number >= 0"));
-        a.radius = Some(1.0);
+        a.radius = Some("1e999".into());
+        assert!(input_set(&a, &net).unwrap_err().context.ends_with("c.json: radius 1e999 must be a finite number >= 0"));
+        a.radius = Some("inf".into());
+        assert_eq!(input_set(&a, &net).unwrap_err().context, "--radius inf: not a number");
+        a.radius = Some("1.0".into());
         a.polytope = Some(scratch("p.json", r#"{"A": [[1], [2]], "b": [1]}"#));
         let e = input_set(&a, &net).unwrap_err();
         assert!(e.context.ends_with("p.json: \"A\" has 2 rows but \"b\" has 1 entries"), "{}", e.context);

@@ -68,9 +68,13 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let limit = args.timeout.unwrap_or(DEFAULT_LABEL_SECONDS);
     let outcome = crate::watchdog::run_within(Some(2.0 * limit + 5.0), move || decide_labels(&reference, &compressed, &request));
     let report = match outcome {
-        Some(result) => result?,
-        None => {
+        Ok(result) => result?,
+        Err(crate::watchdog::Stopped::TimeLimit) => {
             eprintln!("error: the time limit of {limit} s was exceeded by more than twice (a step did not stop on time); unknown");
+            return Ok(ExitCode::from(3));
+        }
+        Err(crate::watchdog::Stopped::Failed) => {
+            eprintln!("error: internal error: the decision step failed (a defect of deltacert, please report it with the command); unknown");
             return Ok(ExitCode::from(3));
         }
     };

@@ -43,13 +43,16 @@
 //! rounded) and, when that `f64` differs from the decimal, a lower bound is
 //! moved one ulp down and an upper bound one ulp up, so every box contains the
 //! decimal box the file states. Exactly representable numbers (`0.5`, `-3`,
-//! `1.25e2`) are kept as written.
+//! `1.25e2`) are kept as written. Each bound is returned as the enclosure of
+//! its decimal, so the set also knows the box the file writes (rounded
+//! inward, a strict bound by one more ulp when its number is exact), which
+//! every reported witness must lie in ([`crate::input_set`], "Decimals").
 //!
 //! Limits, so that no file can exhaust the stack or memory:
 //! [`MAX_TEXT_BYTES`], [`MAX_DEPTH`], [`MAX_BOXES`] and [`MAX_BOX_CONSTRAINTS`].
 
 use crate::error::{malformed, shape, unsupported, Error, ErrorKind, Result};
-use crate::input_set::InputSet;
+use crate::input_set::{Enclosure, InputSet};
 
 /// Longest accepted file text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 256 << 20;
@@ -67,12 +70,13 @@ pub const MAX_BOX_CONSTRAINTS: usize = 1 << 22;
 ///
 /// Errors are one line naming the line of the file or the input concerned.
 pub fn read_input_boxes(text: &str, input_dim: usize) -> Result<Vec<InputSet>> {
-    read_input_bounds(text, input_dim)?.into_iter().map(|(lower, upper)| InputSet::from_box(lower, upper)).collect()
+    read_input_bounds(text, input_dim)?.into_iter().map(|(lower, upper)| InputSet::from_enclosed_box(&lower, &upper)).collect()
 }
 
-/// The boxes of [`read_input_boxes`] as `(lower, upper)` corners: finite,
-/// `input_dim` long, `lower <= upper`, at least one box.
-pub fn read_input_bounds(text: &str, input_dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+/// The boxes of [`read_input_boxes`] as `(lower, upper)` corners, each bound
+/// an enclosure `(lo, hi)` of the decimal written ([`InputSet::from_enclosed_box`]):
+/// finite, `input_dim` long, `lower.lo <= upper.hi`, at least one box.
+pub fn read_input_bounds(text: &str, input_dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(malformed(format!("the file has {} bytes; at most {MAX_TEXT_BYTES} are read", text.len())));
     }
@@ -309,8 +313,9 @@ impl<'a> Parser<'a> {
 // ---------------------------------------------------------------------------
 // formulas as unions of boxes
 
-/// One box: a list of bounds `(input, lower, upper)` that all hold.
-type BoxConstraints = Vec<(usize, f64, f64)>;
+/// One box: a list of bounds `(input, lower, upper)` that all hold, each
+/// bound an enclosure of its decimal (`+-inf` where there is none).
+type BoxConstraints = Vec<(usize, Enclosure, Enclosure)>;
 /// A union of boxes; `vec![vec![]]` is the whole space, `vec![]` is empty.
 type Dnf = Vec<BoxConstraints>;
 
@@ -431,12 +436,20 @@ fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<D
     let Some((lo, hi)) = constant(value)? else {
         return Err(unsupported(format!("line {line}: X_{index} is compared with '{}', not with a number", value.show())));
     };
+    let (none_below, none_above) = ((f64::NEG_INFINITY, f64::NEG_INFINITY), (f64::INFINITY, f64::INFINITY));
+    let strict = matches!(op, "<" | ">");
     let is_upper = match op {
         "<=" | "<" => var_on_left,
         ">=" | ">" => !var_on_left,
-        _ => return Ok(vec![vec![(index, lo, hi)]]), // "="
+        _ => return Ok(vec![vec![(index, (lo, hi), (lo, hi))]]), // "="
     };
-    Ok(vec![vec![if is_upper { (index, f64::NEG_INFINITY, hi) } else { (index, lo, f64::INFINITY) }]])
+    // a strict bound on an exact number excludes the number itself from the written box
+    let exact_strict = strict && lo == hi;
+    Ok(vec![vec![if is_upper {
+        (index, none_below, (if exact_strict { lo.next_down() } else { lo }, hi))
+    } else {
+        (index, (lo, if exact_strict { hi.next_up() } else { hi }), none_above)
+    }]])
 }
 
 fn too_many(line: usize) -> Error {
@@ -483,7 +496,7 @@ fn conjoin(a: Dnf, b: Dnf, line: usize) -> Result<Dnf> {
 }
 
 /// The boxes of a union, dense; empty boxes dropped; every input bounded.
-fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> {
     let union = dnf.len() > 1;
     let name = |k: usize| if union { format!("box {} of the union: ", k + 1) } else { String::new() };
     if dnf.len().checked_mul(dim).is_none_or(|n| n > MAX_BOX_CONSTRAINTS) {
@@ -494,9 +507,13 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
     for (k, constraints) in dnf.into_iter().enumerate() {
         let mut lower = vec![f64::NEG_INFINITY; dim];
         let mut upper = vec![f64::INFINITY; dim];
-        for (i, lo, hi) in constraints {
+        let mut written_lower = vec![f64::NEG_INFINITY; dim];
+        let mut written_upper = vec![f64::INFINITY; dim];
+        for (i, (lo, written_lo), (written_hi, hi)) in constraints {
             lower[i] = lower[i].max(lo);
             upper[i] = upper[i].min(hi);
+            written_lower[i] = written_lower[i].max(written_lo);
+            written_upper[i] = written_upper[i].min(written_hi);
         }
         if let Some(i) = (0..dim).find(|&i| lower[i] > upper[i]) {
             first_empty.get_or_insert_with(|| format!("{}X_{i} has lower bound {} > upper bound {}", name(k), lower[i], upper[i]));
@@ -510,7 +527,7 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
             };
             return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}input X_{i} {side}: every input needs a lower and an upper bound", name(k))));
         }
-        out.push((lower, upper));
+        out.push((lower.into_iter().zip(written_lower).collect(), written_upper.into_iter().zip(upper).collect()));
     }
     if out.is_empty() {
         let why = first_empty.unwrap_or_else(|| "a constraint is 'false'".into());
@@ -668,6 +685,18 @@ mod tests {
         for bad in ["", "-", ".", "e5", "1e", "1.2.3", "0x10", "inf", "nan", "1_0"] {
             assert_eq!(decimal_enclosure(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_written_box_is_rounded_inward_and_strict_bounds_exclude_their_number() {
+        let boxes = read_input_bounds("(assert (< X_0 1))(assert (>= X_0 0.1))(assert (= X_1 0.5))(assert (= X_2 0.1))(assert (> X_3 -2))(assert (<= X_3 3))", 4).unwrap();
+        let set = InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).unwrap();
+        assert_eq!(set.lower(), &[0.1f64.next_down(), 0.5, 0.1f64.next_down(), -2.0]);
+        assert_eq!(set.upper(), &[1.0, 0.5, 0.1f64.next_up(), 3.0]);
+        assert_eq!(set.written_lower(), &[0.1f64.next_up(), 0.5, 0.1f64.next_up(), (-2f64).next_up()]);
+        assert_eq!(set.written_upper(), &[1f64.next_down(), 0.5, 0.1f64.next_down(), 3.0]);
+        // X_2 = 0.1 has no double: no point can be a witness of this box
+        assert!(!set.holds(&[0.5, 0.5, 0.1, 0.0]));
     }
 
     #[test]

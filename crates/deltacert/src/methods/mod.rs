@@ -19,10 +19,16 @@ pub mod milp;
 pub mod propagate;
 pub mod sdp;
 
-use crate::attack::{attack_from, AttackSettings, Seed, Witness};
+use crate::attack::{attack_until, AttackSettings, Seed, Witness};
 
 /// Samples drawn for the witness once decide mode is already proven.
 pub const TOKEN_SAMPLES: usize = 16;
+
+/// The attack samples and ascends until the budget's deadline, or for at
+/// least this many seconds when the method used the budget up (so the
+/// report still has a witness; the run stays within the CLI's promise of
+/// twice the limit plus a few seconds).
+pub const ATTACK_MIN_SECONDS: f64 = 0.5;
 use crate::bound::BoundRequest;
 use crate::branch_and_bound::{Piece, Progress, SplitProblem};
 use crate::error::Result;
@@ -186,7 +192,10 @@ impl<'a> MethodContext<'a> {
         } else {
             self.root.bounds.as_ref().map_or_else(Vec::new, |b| b.corners.iter().enumerate().map(|(i, c)| Seed { input: crate::bound::to_raw(self.reference, c), objective: b.corner_objectives.get(i).copied() }).collect())
         };
-        &self.witness.get_or_init(|| (attack_from(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds), settings.clone())).0
+        // within the time left, and at least ATTACK_MIN_SECONDS (the method may have used it all)
+        let seconds = self.budget.remaining().unwrap_or(f64::INFINITY).max(ATTACK_MIN_SECONDS);
+        let deadline = (seconds < 1e9).then(|| std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds));
+        &self.witness.get_or_init(|| (attack_until(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds, deadline), settings.clone())).0
     }
     /// The attack's result and settings if it ran.
     pub(crate) fn attack_if_run(&self) -> Option<&(Witness, AttackSettings)> {
