@@ -393,3 +393,32 @@ fn softmax_output_bounds_hold_on_dense_samples() {
     let err = bound(&f, &g, &request).unwrap_err();
     assert!(err.context.contains("only one network ends in Softmax"), "{}", err.context);
 }
+
+/// Softmax outputs: the largest logit error is not where the probabilities
+/// differ most. f's logits `(10 x, 0)` and g's `(10 x + 5, 0)` on [-1, 1]
+/// differ by 5 everywhere, while the probabilities differ by up to 0.848
+/// (near `x = -0.25`) and by under 0.01 at the box's corners. Decide mode at
+/// eps 0.5 must find a counterexample (it ended "unknown" with the lower
+/// bound of the logits' witness, 0.0097); its witness lies in the set and
+/// its error is provably above eps.
+#[test]
+fn softmax_counterexamples_are_searched_on_the_probabilities() {
+    common::single_threaded_blas();
+    let logits = |shift: f64| {
+        let mut n = affine_net(&[10.0], 0.0);
+        n.layers[0] = Layer::dense(0, Matrix::from_rows(2, 1, vec![10.0, 0.0]), vec![shift, 0.0], Activation::Identity);
+        n.output_softmax = true;
+        n
+    };
+    let (f, g) = (logits(0.0), logits(5.0));
+    let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+    let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::AUTO);
+    request.time_limit = Some(2.0);
+    request.eps = Some(0.5);
+    let report = bound(&f, &g, &request).unwrap();
+    assert_eq!(report.decision(0.5), Decision::Counterexample, "lower {} certified {:?}", report.lower_bound, report.certified_bound);
+    let x = report.witness.clone().expect("a witness");
+    assert!(set.holds(&x));
+    let (p, q) = (f.eval(&x), g.eval(&x));
+    assert!((p[0] - q[0]).abs() >= report.lower_bound && report.lower_bound > 0.5 && report.lower_bound < 0.85);
+}
