@@ -937,3 +937,19 @@ fn witnesses_lie_in_the_decimal_set_and_overflowing_boxes_are_refused() {
     assert_bad_input(&deltacert(&["attack", &nn1, &nn2, "--box=-1e308,1e308"]), &["too wide", "overflows"]);
     assert_bad_input(&deltacert(&["bound", &nn1, &nn2, "--box=-1,1", "--threads", "100000"]), &["--threads 100000"]);
 }
+
+/// Flags that would be ignored are refused, an overflowed evaluation is an
+/// error rather than JSON `null`, and a mismatched pair is named.
+#[test]
+fn ignored_flags_overflowed_outputs_and_mismatched_pairs_are_named() {
+    let (quant, nn1) = (fixture("paper/paper_quant_orig.onnx"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"));
+    let o = deltacert(&["bound", &quant, &fixture("paper/paper_quant_q.onnx"), "--box=-1,1", "--radius", "1"]);
+    assert_bad_input(&o, &["--radius and --ball describe a ball around --center"]);
+    let input = scratch("overflow.json");
+    std::fs::write(&input, "[1e308]").unwrap();
+    let o = deltacert(&["eval", &quant, "--input", input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("overflow.json: output 0 of input 0 is") && o.stdout.is_empty(), "{}", stderr(&o));
+    let o = deltacert(&["bound", &quant, &nn1, "--box=-1,1", "--quiet"]);
+    assert_bad_input(&o, &["paper_quant_orig.onnx vs ", "ACASXU_run2a_1_1_batch_2000.nnet: the networks do not fit together"]);
+}

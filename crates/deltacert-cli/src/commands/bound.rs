@@ -156,7 +156,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
     };
     for set in &sets {
-        check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() })?;
+        check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() }).map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?;
     }
     if args.plot.is_some() && sets.len() > 1 {
         return Err(invalid("--plot draws one input set; this VNN-LIB file is a union of several boxes"));
@@ -170,6 +170,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     // The library stops on time by itself; this watchdog is the promise that
     // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
     let limit = args.timeout.or(method.implementation().default_time_limit());
+    let pair_names = (args.pair.reference.display().to_string(), args.pair.compressed.display().to_string());
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
@@ -179,7 +180,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         .map(|report| (report, reference, compressed))
     });
     let (report, reference, compressed) = match report {
-        Ok(result) => result?,
+        // name the pair in a message about the two networks that names no file
+        Ok(result) => result.map_err(|e| if e.context.contains(".onnx") || e.context.contains(".nnet") || e.context.contains(".json") || e.context.contains(".vnnlib") { e } else { e.within(format!("{} vs {}", pair_names.0, pair_names.1)) })?,
         Err(crate::watchdog::Stopped::TimeLimit) => {
             eprintln!("error: the time limit of {} s was exceeded by more than twice (a step did not stop on time); no certificate", limit.unwrap_or_default());
             return Ok(ExitCode::from(3));

@@ -40,7 +40,11 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
     let l2 = args.ball.as_deref() == Some("l2");
     let normalized = args.input_space.as_deref() == Some("normalized");
     // boxes as (lower, upper) enclosures, or a ball (centre enclosures, radius enclosure)
+    if args.center.is_none() && (args.radius.is_some() || args.ball.is_some()) {
+        return Err(invalid("--radius and --ball describe a ball around --center; give --center FILE too"));
+    }
     let mut boxes: Vec<(Vec<Enclosure>, Vec<Enclosure>)> = Vec::new();
+
     let mut ball = None;
     if let Some(text) = &args.box_range {
         let parts: Vec<&str> = text.split(',').collect();
