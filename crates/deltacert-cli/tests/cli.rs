@@ -953,3 +953,18 @@ fn ignored_flags_overflowed_outputs_and_mismatched_pairs_are_named() {
     let o = deltacert(&["bound", &quant, &nn1, "--box=-1,1", "--quiet"]);
     assert_bad_input(&o, &["paper_quant_orig.onnx vs ", "ACASXU_run2a_1_1_batch_2000.nnet: the networks do not fit together"]);
 }
+
+/// The time limit holds for a union of many boxes: the boxes left when it
+/// is reached are not bounded, and the answer says so (no certificate)
+/// instead of overrunning the limit until the watchdog ends the run.
+#[test]
+fn a_union_stops_at_the_time_limit() {
+    let property = scratch("many.vnnlib");
+    let boxes: String = (0..3000).map(|i| format!("(and (>= X_0 {}) (<= X_0 {}))", i as f64 * 1e-4, i as f64 * 1e-4 + 1e-4)).collect::<Vec<_>>().join(" ");
+    std::fs::write(&property, format!("(declare-const X_0 Real)\n(assert (or {boxes}))\n")).unwrap();
+    let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--vnnlib", property.to_str().unwrap(), "--timeout", "0.3", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["note"].as_str().unwrap().contains("the time limit was reached after box"), "{v}");
+    assert!(v["certified_bound"].is_null() && !stderr(&o).contains("exceeded by more than twice"), "{v}");
+}

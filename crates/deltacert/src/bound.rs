@@ -172,7 +172,13 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
     let mut combined: Option<BoundReport> = None;
     let mut members = Vec::with_capacity(sets.len());
     let mut stopped_early = false;
+    let mut out_of_time = false;
     for (index, set) in sets.iter().enumerate() {
+        // the time limit holds for the union: boxes left when it is reached are not bounded
+        if index > 0 && total.is_some_and(|t| start.elapsed().as_secs_f64() >= t) {
+            out_of_time = true;
+            break;
+        }
         let mut member_request = request.clone();
         member_request.set = set.clone();
         member_request.time_limit = total.map(|t| ((t - start.elapsed().as_secs_f64()) / (sets.len() - index) as f64).max(1e-3));
@@ -190,7 +196,7 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
         }
     }
     let mut report = combined.expect("at least one member");
-    if stopped_early {
+    if stopped_early || out_of_time {
         // the boxes not bounded are not covered: no bound over the union
         report.certified_bound = None;
         report.per_output_bound.iter_mut().for_each(|b| *b = None);
@@ -198,7 +204,11 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
         report.per_output_solver_bound.iter_mut().for_each(|b| *b = None);
         report.status = Status::NoCertificate;
         report.ratio = None;
-        report.note = Some(format!("stopped after box {} of {}: it holds a counterexample", members.len(), sets.len()));
+        report.note = Some(if stopped_early {
+            format!("stopped after box {} of {}: it holds a counterexample", members.len(), sets.len())
+        } else {
+            format!("the time limit was reached after box {} of {}: the others are not bounded", members.len(), sets.len())
+        });
     }
     report.seconds = start.elapsed().as_secs_f64();
     report.details = Evidence { union: members, ..Evidence::default() };
@@ -462,6 +472,7 @@ fn bound_probabilities(reference: &Network, compressed: &Network, request: &Boun
             if value > lower {
                 let separate = !matches!(request.coupling, InputCoupling::Same);
                 (lower, per_output_lower) = (value, gaps);
+                report.witness_saturation = WitnessSaturation::at(&f, &g, &x, &xg);
                 report.witness_compressed = separate.then_some(xg);
                 report.witness = Some(x);
             }
