@@ -16,6 +16,12 @@
 //!   seconds and the splits (`DELTACERT_RULES=neuron` picks rules,
 //!   `DELTACERT_RADII=8,13` the values of `p`); every image's row goes to
 //!   stderr.
+//! - `milp`: MNIST 3x100 vs its 16-bit copy, boxes +-p/255 around test images
+//!   (`DELTACERT_IMAGES`, default `0..3`; `DELTACERT_RADII`, default `3`):
+//!   the MILP of the objective with the largest propagation bound, solved
+//!   with and without the differential propagation's rows, each with a
+//!   limit of `DELTACERT_BUDGET` seconds (default 60): status, seconds,
+//!   HiGHS's bound and the incumbent's value, beside propagation's bound.
 //!
 //! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
 //! (input, neuron, mixed, auto; default auto).
@@ -238,6 +244,55 @@ fn branching_section() {
     }
 }
 
+fn milp_section() {
+    use deltacert::branch_and_bound::coupled_region;
+    use deltacert::milp::{solve_objective, DifferentialFacts};
+    use deltacert::propagation::{DifferentialPair, SlopeOptimisation};
+    let dir = fixtures().join("mnist");
+    let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
+    let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
+    let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(60.0);
+    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 3usize));
+    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| vec![3.0]);
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
+    println!("\n## MNIST 3x100 vs float16, boxes +-p/255: the MILP of the worst objective with and without the differential rows ({budget} s each)\n");
+    println!("| image | p | objective | propagation | rows | status | seconds | HiGHS bound | incumbent |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for image in first..last {
+        let x: Vec<f64> = data["images"][image].as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect();
+        for &p in &radii {
+            let set = InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box");
+            let prepared = deltacert::problem::prepare(&f, &g, &set, &InputCoupling::Same).expect("prepare");
+            let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed).with_slopes(SlopeOptimisation::STANDARD);
+            let start = Instant::now();
+            let bounds = pair.bounds_within(&coupled_region(&prepared.set, &prepared.coupling, prepared.set.lower(), prepared.set.upper()), None);
+            let propagation_seconds = start.elapsed().as_secs_f64();
+            // the objective with the largest bound
+            let (mut output, mut sign, mut worst) = (0, 1.0, f64::NEG_INFINITY);
+            for j in 0..bounds.output_upper.len() {
+                for (s, v) in [(1.0, bounds.output_upper[j]), (-1.0, -bounds.output_lower[j])] {
+                    if v > worst {
+                        (output, sign, worst) = (j, s, v);
+                    }
+                }
+            }
+            for with_rows in [false, true] {
+                let facts = if with_rows { DifferentialFacts::new(&pair, &bounds) } else { None };
+                let solve = solve_objective(&prepared, facts, output, sign, Some(budget)).expect("MILP");
+                println!(
+                    "| {image} | {p} | {}{output} | {worst:.4e} ({propagation_seconds:.1} s) | {} | {} | {:.1} | {} | {} |",
+                    if sign > 0.0 { "+" } else { "-" },
+                    if facts.is_some() { "yes" } else { "no" },
+                    solve.status,
+                    solve.seconds,
+                    solve.upper.map_or("-".into(), |u| format!("{u:.4e}")),
+                    solve.incumbent.map_or("-".into(), |v| format!("{v:.4e}")),
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     deltacert::sdp::solve::set_blas_threads(1);
     let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -249,6 +304,9 @@ fn main() {
     }
     if sections.iter().any(|s| s == "branching") {
         branching_section();
+    }
+    if sections.iter().any(|s| s == "milp") {
+        milp_section();
     }
     if wants("anytime") {
         anytime_section();

@@ -273,36 +273,43 @@ pub struct SplitProblem<'a> {
     pub phase_multiplier_steps: usize,
 }
 
+/// The region of the box `[lower, upper]` inside `set`: `x` in the box, `x'`
+/// as `coupling` allows (in the box for the same input, within the steps and
+/// inside the set for a quantised one, anywhere in the set otherwise).
+pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
+    let (set_lower, set_upper) = (set.lower(), set.upper());
+    let n = lower.len();
+    let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
+    region.ball = set.ball_constraint().cloned();
+    match coupling {
+        InputCoupling::Same => {}
+        InputCoupling::Quantised(steps) => {
+            for i in 0..n {
+                region.compressed_lower[i] = down(lower[i] - steps[i]).max(set_lower[i]);
+                region.compressed_upper[i] = up(upper[i] + steps[i]).min(set_upper[i]);
+                region.shift_lower[i] = (-steps[i]).max(down(lower[i] - set_upper[i]));
+                region.shift_upper[i] = steps[i].min(up(upper[i] - set_lower[i]));
+            }
+        }
+        InputCoupling::Independent => {
+            for i in 0..n {
+                region.compressed_lower[i] = set_lower[i];
+                region.compressed_upper[i] = set_upper[i];
+                region.shift_lower[i] = down(lower[i] - set_upper[i]);
+                region.shift_upper[i] = up(upper[i] - set_lower[i]);
+            }
+        }
+    }
+    region
+}
+
 /// Default [`SplitProblem::phase_multiplier_steps`].
 pub const DEFAULT_PHASE_MULTIPLIER_STEPS: usize = 10;
 
 impl SplitProblem<'_> {
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
-        let (set_lower, set_upper) = (self.set.lower(), self.set.upper());
-        let n = lower.len();
-        let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
-        region.ball = self.set.ball_constraint().cloned();
-        match self.coupling {
-            InputCoupling::Same => {}
-            InputCoupling::Quantised(steps) => {
-                for i in 0..n {
-                    region.compressed_lower[i] = down(lower[i] - steps[i]).max(set_lower[i]);
-                    region.compressed_upper[i] = up(upper[i] + steps[i]).min(set_upper[i]);
-                    region.shift_lower[i] = (-steps[i]).max(down(lower[i] - set_upper[i]));
-                    region.shift_upper[i] = steps[i].min(up(upper[i] - set_lower[i]));
-                }
-            }
-            InputCoupling::Independent => {
-                for i in 0..n {
-                    region.compressed_lower[i] = set_lower[i];
-                    region.compressed_upper[i] = set_upper[i];
-                    region.shift_lower[i] = down(lower[i] - set_upper[i]);
-                    region.shift_upper[i] = up(upper[i] - set_lower[i]);
-                }
-            }
-        }
-        region
+        coupled_region(self.set, self.coupling, lower, upper)
     }
 
     /// The norm bound from per-output bounds of `Delta y_j` and `-Delta y_j`,
@@ -706,7 +713,18 @@ fn milp_search<'p>(problem: &SplitProblem, open: impl Iterator<Item = &'p Piece>
 
 #[cfg(feature = "milp")]
 fn search_piece(problem: &SplitProblem, piece: &Piece, output: usize, positive: bool, seconds: f64) -> Option<(Vec<f64>, bool)> {
-    let found = crate::milp::search_box(problem.reference, problem.compressed, problem.set, &piece.lower, &piece.upper, output, if positive { 1.0 } else { -1.0 }, seconds)?;
+    // the piece's facts hold over its box unless phase splits narrowed them
+    // to part of it: then the box's own propagation
+    let fresh;
+    let bounds = match &piece.bounds {
+        Some(bounds) if piece.phases.is_empty() => bounds.as_ref(),
+        _ => {
+            fresh = problem.pair.bounds_within(&problem.region(&piece.lower, &piece.upper), None);
+            &fresh
+        }
+    };
+    let facts = crate::milp::DifferentialFacts::new(&problem.pair, bounds);
+    let found = crate::milp::search_box(problem.reference, problem.compressed, problem.set, &piece.lower, &piece.upper, facts, output, if positive { 1.0 } else { -1.0 }, seconds)?;
     Some((found.input, found.optimal))
 }
 

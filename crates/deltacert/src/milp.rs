@@ -24,6 +24,18 @@
 //! quantiser's pre-activation a margin inside its chosen level, and the
 //! better of the two evaluated inputs is kept.
 //!
+//! When the pair propagates differentially (its neurons pair one to one,
+//! [`crate::propagation::DifferentialPair`]), the facts of one differential
+//! propagation over the same region are added as rows: for hidden neuron `i`
+//! of layer `k`, with `Delta v = v_f - v_g` and `Delta a = a_f - a_g` the
+//! expressions of the two encodings, the interval `l <= Delta v <= u` and the
+//! two relaxation lines `Delta a >= s_l Delta v + b_l`, `Delta a <= s_u Delta
+//! v + b_u`; `g`'s pre-activation intervals are those the propagation
+//! tightened. Each holds at every input of the region, so the optimum is
+//! unchanged, but the linear relaxation HiGHS branches on becomes the
+//! differential one instead of the two networks' separate ones, whose
+//! difference is hundreds of times looser at MNIST size (docs/benchmarks.md).
+//!
 //! HiGHS's dual bound, widened by `1e-6 (1 + |bound|)` for its tolerances, is
 //! the upper bound. Unlike the SDP's certificate, this dual bound is *not*
 //! re-checked: it is as trustworthy as HiGHS's floating-point branch and
@@ -37,7 +49,7 @@
 use crate::activation::{Activation, MixedIntegerEncoding};
 use crate::bound::output_enclosure;
 use crate::rounding::sub_down;
-use crate::propagation::{linear_bounds, NetworkBounds};
+use crate::propagation::{linear_bounds, DifferentialBounds, DifferentialPair, NetworkBounds};
 use crate::error::{unsupported, Result};
 use crate::input_set::InputSet;
 use crate::network::Network;
@@ -95,6 +107,8 @@ pub struct MilpResult {
     pub binaries: usize,
     /// General integer variables (quantiser levels) per solve.
     pub integers: usize,
+    /// Whether the differential propagation's facts were added as rows.
+    pub differential_rows: bool,
     /// Every solve.
     pub solves: Vec<MilpSolve>,
 }
@@ -140,6 +154,9 @@ struct Encoder {
     /// The activation expression of every neuron encoded so far, by its
     /// activation, bounds and pre-activation expression (bit patterns).
     neurons: std::collections::HashMap<NeuronKey, Expr>,
+    /// Per network encoded, per layer: the pre-activation and activation
+    /// expressions of its neurons (what the differential rows relate).
+    layers: Vec<Vec<(Vec<Expr>, Vec<Expr>)>>,
 }
 
 /// How an incumbent is placed: the value of every column (the integer ones
@@ -176,7 +193,7 @@ struct NeuronKey {
 
 impl Encoder {
     fn new(fixed: Option<Placement>) -> Self {
-        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default() }
+        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default(), layers: Vec::new() }
     }
     fn column(&mut self, lower: f64, upper: f64, integer: bool) -> usize {
         let index = self.columns.len();
@@ -192,8 +209,12 @@ impl Encoder {
         self.columns.push(col);
         index
     }
-    /// `lower <= expr <= upper` as a row.
+    /// `lower <= expr <= upper` as a row (none for a constant expression:
+    /// it constrains no column).
     fn row(&mut self, expr: &Expr, lower: f64, upper: f64) {
+        if expr.terms.is_empty() {
+            return;
+        }
         let factors: Vec<(highs::Col, f64)> = expr.terms.iter().map(|&(c, v)| (self.columns[c], v)).collect();
         self.problem.add_row((lower - expr.constant)..=(upper - expr.constant), &factors);
     }
@@ -202,8 +223,10 @@ impl Encoder {
     /// bounds (no big-M constant exists then).
     fn network(&mut self, network: &Network, bounds: &NetworkBounds, inputs: &[usize], name: &str) -> Result<Vec<Expr>> {
         let mut acts: Vec<Vec<Expr>> = vec![inputs.iter().map(|&c| Expr { terms: vec![(c, 1.0)], constant: 0.0 }).collect()];
+        let mut layers = Vec::with_capacity(network.layers.len());
         for (k, (layer, b)) in network.layers.iter().zip(&bounds.layers).enumerate() {
             let mut out = Vec::with_capacity(layer.width());
+            let mut pre_activations = Vec::with_capacity(layer.width());
             for i in 0..layer.width() {
                 let mut v = Expr { terms: Vec::new(), constant: layer.bias[i] };
                 for term in &layer.terms {
@@ -216,6 +239,7 @@ impl Encoder {
                     }
                 }
                 merge(&mut v);
+                pre_activations.push(v.clone());
                 let (l, u) = (b.pre_lower[i], b.pre_upper[i]);
                 // A neuron already encoded (the same activation of the same
                 // expression) is the same function of the inputs: it shares
@@ -266,9 +290,45 @@ impl Encoder {
                 self.neurons.insert(key, a.clone());
                 out.push(a);
             }
+            layers.push((pre_activations, out.clone()));
             acts.push(out);
         }
+        self.layers.push(layers);
         Ok(acts.pop().expect("layers"))
+    }
+
+    /// The differential facts `bounds` as rows between the first two
+    /// networks encoded (`f`, then `g`, in the paired structure): per hidden
+    /// neuron, `Delta v` in its interval and `Delta a` between its two lines
+    /// (module docs). A side with a non-finite coefficient or end is left
+    /// out (it states nothing).
+    fn differential_rows(&mut self, bounds: &DifferentialBounds) {
+        for (k, ((lower, upper), (lines, _))) in bounds.hidden.iter().zip(&bounds.lines).enumerate() {
+            for i in 0..lower.len().min(lines.len()) {
+                let (f_layer, g_layer) = (&self.layers[0][k], &self.layers[1][k]);
+                let delta_v = sub(&f_layer.0[i], &g_layer.0[i]);
+                let delta_a = sub(&f_layer.1[i], &g_layer.1[i]);
+                let line = lines[i];
+                let (l, u) = (lower[i], upper[i]);
+                if !l.is_nan() && !u.is_nan() && (l.is_finite() || u.is_finite()) {
+                    self.row(&delta_v, l, u);
+                }
+                // Delta a - s Delta v against the intercept
+                let against = |slope: f64| {
+                    let mut e = delta_a.clone();
+                    e.terms.extend(delta_v.terms.iter().map(|&(c, x)| (c, -slope * x)));
+                    e.constant -= slope * delta_v.constant;
+                    merge(&mut e);
+                    e
+                };
+                if line.lower_slope.is_finite() && line.lower_intercept.is_finite() {
+                    self.row(&against(line.lower_slope), line.lower_intercept, f64::INFINITY);
+                }
+                if line.upper_slope.is_finite() && line.upper_intercept.is_finite() {
+                    self.row(&against(line.upper_slope), f64::NEG_INFINITY, line.upper_intercept);
+                }
+            }
+        }
     }
 }
 
@@ -305,12 +365,82 @@ fn sub(a: &Expr, b: &Expr) -> Expr {
     e
 }
 
+/// The facts of one differential propagation over the MILP's region, in
+/// the structure it ran on (module docs).
+#[derive(Clone, Copy)]
+pub struct DifferentialFacts<'a> {
+    /// `f` in the paired structure (the same function).
+    pub reference: &'a Network,
+    /// `g` in the paired structure (the same function).
+    pub compressed: &'a Network,
+    /// The propagation's bounds over the region.
+    pub bounds: &'a DifferentialBounds,
+}
+
+impl<'a> DifferentialFacts<'a> {
+    /// The facts of `bounds`, a differential propagation of `pair` over the
+    /// region the MILP is built on; None when the pair does not pair neuron
+    /// by neuron, its structure does not read the region as it is (an input
+    /// quantiser moved into it), or the propagation fell back to separate
+    /// bounds or found the region empty.
+    pub fn new(pair: &'a DifferentialPair, bounds: &'a DifferentialBounds) -> Option<Self> {
+        let (reference, compressed) = pair.aligned_networks()?;
+        let depth = reference.layers.len();
+        let consistent = bounds.differential
+            && !bounds.crossed
+            && bounds.hidden.len() + 1 == depth
+            && bounds.lines.len() + 1 == depth
+            && bounds.compressed_hidden.len() + 1 == depth
+            && bounds.reference_bounds.layers.len() == depth
+            && compressed.layers.len() == depth;
+        consistent.then_some(DifferentialFacts { reference, compressed, bounds })
+    }
+}
+
+/// What one MILP encodes: the two networks (as given, or in the paired
+/// structure of the differential facts), their pre-activation bounds, and
+/// the facts.
+struct Encoding<'a> {
+    reference: &'a Network,
+    compressed: &'a Network,
+    bounds: (NetworkBounds, NetworkBounds),
+    facts: Option<&'a DifferentialBounds>,
+}
+
+impl<'a> Encoding<'a> {
+    /// `f` and `g` with linear bounds over `region`'s boxes, or the paired
+    /// structure with the facts' bounds: `f`'s from the propagation, `g`'s
+    /// linear bounds intersected with the intervals the propagation
+    /// tightened (the plain encoding when an intersection is empty: the
+    /// facts contradict each other, so they are not used).
+    fn new(f: &'a Network, g: &'a Network, facts: Option<DifferentialFacts<'a>>, region: &crate::propagation::DifferentialRegion) -> Self {
+        if let Some(facts) = facts {
+            let mut compressed_bounds = linear_bounds(facts.compressed, &region.compressed_lower, &region.compressed_upper);
+            let mut empty = false;
+            for (layer, (lower, upper)) in compressed_bounds.layers.iter_mut().zip(&facts.bounds.compressed_hidden) {
+                for i in 0..layer.pre_lower.len().min(lower.len()) {
+                    layer.pre_lower[i] = layer.pre_lower[i].max(lower[i]);
+                    layer.pre_upper[i] = layer.pre_upper[i].min(upper[i]);
+                    empty |= !(layer.pre_lower[i] <= layer.pre_upper[i]);
+                }
+            }
+            if !empty {
+                return Encoding { reference: facts.reference, compressed: facts.compressed, bounds: (facts.bounds.reference_bounds.clone(), compressed_bounds), facts: Some(facts.bounds) };
+            }
+        }
+        let bounds = (linear_bounds(f, &region.lower, &region.upper), linear_bounds(g, &region.compressed_lower, &region.compressed_upper));
+        Encoding { reference: f, compressed: g, bounds, facts: None }
+    }
+}
+
 /// Feasibility tolerance used for HiGHS and for widening its dual bound.
 pub const MILP_TOLERANCE: f64 = 1e-9;
 
 /// Solves the MILPs for every output and sign. `prepared` is in first-layer
-/// coordinates (see [`crate::problem::prepare`]).
-pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
+/// coordinates (see [`crate::problem::prepare`]); `facts`, when given, come
+/// from a differential propagation over the box of the whole set (with the
+/// coupling's region for `x'`, [`crate::branch_and_bound::coupled_region`]).
+pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFacts>) -> Result<MilpResult> {
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
     check_piecewise_linear(f, "the reference network")?;
     check_piecewise_linear(g, "the compressed network")?;
@@ -318,8 +448,9 @@ pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
         return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
     }
     let outputs = f.output_dim();
-    // bounds once for every output and sign (x' ranges over the same box)
-    let bounds = (linear_bounds(f, set.lower(), set.upper()), linear_bounds(g, set.lower(), set.upper()));
+    // bounds once for every output and sign
+    let region = crate::branch_and_bound::coupled_region(set, coupling, set.lower(), set.upper());
+    let encoding = Encoding::new(f, g, facts, &region);
     // HiGHS's memory is not counted by Rust: estimate it from the model size
     // (about 1 KiB per column and row, generously, for its working copies)
     let neurons: usize = f.layers.iter().chain(&g.layers).map(|l| l.width()).sum();
@@ -337,7 +468,7 @@ pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
                 solves.push(MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 });
                 continue;
             }
-            let (solve, binary_count, integer_count) = solve_one(f, g, &bounds, set, coupling, output, sign, remaining)?;
+            let (solve, binary_count, integer_count) = solve_one(f, g, &encoding, set, coupling, output, sign, remaining)?;
             (binaries, integers) = (binary_count, integer_count);
             solves.push(solve);
         }
@@ -366,7 +497,25 @@ pub fn solve(prepared: &Prepared, budget: &Budget) -> Result<MilpResult> {
         per_output.push((low, up));
     }
     let upper = per_output.iter().try_fold(0.0f64, |m, (_, u)| u.map(|u| m.max(u)));
-    Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, integers, solves })
+    Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, integers, differential_rows: encoding.facts.is_some(), solves })
+}
+
+/// The MILP of one objective, `sign (y_f,j - y_g,j)` over the whole set
+/// (as [`solve`] runs it for each output and sign), with HiGHS's time limit
+/// `time_limit` seconds.
+pub fn solve_objective(prepared: &Prepared, facts: Option<DifferentialFacts>, output: usize, sign: f64, time_limit: Option<f64>) -> Result<MilpSolve> {
+    let Prepared { reference: f, compressed: g, set, coupling } = prepared;
+    check_piecewise_linear(f, "the reference network")?;
+    check_piecewise_linear(g, "the compressed network")?;
+    if set.ball_constraint().is_some() {
+        return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
+    }
+    if output >= f.output_dim() {
+        return Err(crate::error::invalid_option(format!("output {output} does not exist: the networks have {} outputs", f.output_dim())));
+    }
+    let region = crate::branch_and_bound::coupled_region(set, coupling, set.lower(), set.upper());
+    let encoding = Encoding::new(f, g, facts, &region);
+    Ok(solve_one(f, g, &encoding, set, coupling, output, sign, time_limit)?.0)
 }
 
 /// What [`search_box`] found.
@@ -383,11 +532,13 @@ pub struct BoxSearch {
 /// `sign (y_f,j - y_g,j)` with HiGHS's time limit `seconds`. Returns the
 /// incumbent's input, or None when HiGHS refused the model or found no
 /// incumbent. Nothing here is a bound: the caller evaluates the input.
+/// `facts`, when given, come from a differential propagation over the box.
 #[allow(clippy::too_many_arguments)]
-pub fn search_box(f: &Network, g: &Network, set: &InputSet, lower: &[f64], upper: &[f64], output: usize, sign: f64, seconds: f64) -> Option<BoxSearch> {
+pub fn search_box(f: &Network, g: &Network, set: &InputSet, lower: &[f64], upper: &[f64], facts: Option<DifferentialFacts>, output: usize, sign: f64, seconds: f64) -> Option<BoxSearch> {
     let piece = InputSet::from_box(lower.to_vec(), upper.to_vec()).ok()?.with_polytope(set.polytope().to_vec()).ok()?;
-    let bounds = (linear_bounds(f, lower, upper), linear_bounds(g, lower, upper));
-    let (solve, _, _) = solve_one(f, g, &bounds, &piece, &InputCoupling::Same, output, sign, Some(seconds)).ok()?;
+    let region = crate::propagation::DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
+    let encoding = Encoding::new(f, g, facts, &region);
+    let (solve, _, _) = solve_one(f, g, &encoding, &piece, &InputCoupling::Same, output, sign, Some(seconds)).ok()?;
     Some(BoxSearch { optimal: solve.status == format!("{:?}", HighsModelStatus::Optimal), input: solve.input? })
 }
 
@@ -403,7 +554,7 @@ struct Model {
 /// linear program that places an incumbent (its integer columns fixed, the
 /// witness rows added).
 #[allow(clippy::too_many_arguments)]
-fn build(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, fixed: Option<Placement>) -> Result<Model> {
+fn build(encoding: &Encoding, set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, fixed: Option<Placement>) -> Result<Model> {
     let n = set.dim();
     let mut enc = Encoder::new(fixed);
     let x: Vec<usize> = (0..n).map(|k| enc.column(set.lower()[k], set.upper()[k], false)).collect();
@@ -421,8 +572,11 @@ fn build(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set:
             enc.row(&Expr { terms: copy.iter().zip(a).map(|(&c, &v)| (c, v)).collect(), constant: 0.0 }, f64::NEG_INFINITY, *b);
         }
     }
-    let yf = enc.network(f, &bounds.0, &x, "the reference network")?;
-    let yg = enc.network(g, &bounds.1, &xg, "the compressed network")?;
+    let yf = enc.network(encoding.reference, &encoding.bounds.0, &x, "the reference network")?;
+    let yg = enc.network(encoding.compressed, &encoding.bounds.1, &xg, "the compressed network")?;
+    if let Some(facts) = encoding.facts {
+        enc.differential_rows(facts);
+    }
     let mut objective = sub(&yf[output], &yg[output]);
     objective.terms.iter_mut().for_each(|t| t.1 *= sign);
     objective.constant *= sign;
@@ -476,10 +630,12 @@ fn evaluate(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, 
     ((feasible && !value.is_nan()).then_some(value), xi, xgi)
 }
 
+/// One MILP: `encoding` is what it encodes, `f` and `g` (as given) evaluate
+/// its incumbent.
 #[allow(clippy::too_many_arguments)]
-fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, time_limit: Option<f64>) -> Result<(MilpSolve, usize, usize)> {
+fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coupling: &InputCoupling, output: usize, sign: f64, time_limit: Option<f64>) -> Result<(MilpSolve, usize, usize)> {
     let start = std::time::Instant::now();
-    let mut model = build(f, g, bounds, set, coupling, output, sign, None)?;
+    let mut model = build(encoding, set, coupling, output, sign, None)?;
     let (binaries, integers, column_count) = (model.encoder.binaries, model.encoder.integers, model.encoder.columns.len());
     let solved = run(std::mem::take(&mut model.encoder.problem), time_limit)?;
     let status = solved.status();
@@ -502,7 +658,7 @@ fn solve_one(f: &Network, g: &Network, bounds: &(NetworkBounds, NetworkBounds), 
                 if remaining.is_some_and(|r| r <= 0.0) {
                     break;
                 }
-                let mut placing = build(f, g, bounds, set, coupling, output, sign, Some(Placement { values: columns.clone(), margin }))?;
+                let mut placing = build(encoding, set, coupling, output, sign, Some(Placement { values: columns.clone(), margin }))?;
                 let lp = run(std::mem::take(&mut placing.encoder.problem), remaining)?;
                 let lp_columns = lp.get_solution().columns().to_vec();
                 if lp.status() != HighsModelStatus::Optimal || lp_columns.len() != column_count {

@@ -264,14 +264,14 @@ fn milp_refuses_networks_that_are_not_piecewise_linear() {
     let f = random_mlp(&mut rng, 2, &[4], 1, Activation::Tanh);
     let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &f, &set, &InputCoupling::Same).unwrap();
-    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
+    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time(), None).unwrap_err();
     assert!(err.context.contains("needs piecewise-linear activations with a mixed-integer encoding (ReLU, leaky ReLU, quantisers): the reference network layer 1 uses tanh"), "{}", err.context);
     // sigmoid in the compressed network only
     let relu = random_mlp(&mut rng, 2, &[4], 1, Activation::Relu);
     let mut sigmoid = relu.clone();
     sigmoid.layers[0].activation = Activation::Sigmoid;
     let prepared = prepare(&relu, &sigmoid, &set, &InputCoupling::Same).unwrap();
-    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
+    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time(), None).unwrap_err();
     assert!(err.context.contains("the compressed network layer 1 uses sigmoid"), "{}", err.context);
 }
 
@@ -290,7 +290,7 @@ fn milp_refuses_coefficients_highs_cannot_load_without_a_panic() {
     g.layers[0].terms[0].weights.data[0] *= 0.5;
     let set = InputSet::uniform_box(3, -1.0, 1.0).unwrap();
     let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
-    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time()).unwrap_err();
+    let err = milp::solve(&prepared, &deltacert::limits::Budget::unlimited_time(), None).unwrap_err();
     assert!(err.context.contains("HiGHS refused the MILP"), "{}", err.context);
     let report = milp_bound(&f, &g, set, InputCoupling::Same);
     assert!(report.note.as_deref().is_some_and(|n| n.contains("HiGHS refused the MILP")), "{:?}", report.note);
@@ -406,4 +406,56 @@ fn the_exact_search_on_pieces_finds_counterexamples_the_corners_miss_and_only_re
     }
     println!("counterexamples: {found_with} with the exact search, {found_without} from the corners alone");
     assert!(found_with > found_without + 3, "{found_with} against {found_without}");
+}
+
+/// The differential propagation's facts, added as rows, hold at every input
+/// of the region, so they leave the MILP's optimum where it is: on random
+/// pairs of every relation (ReLU, leaky ReLU, and quantised activations in
+/// `g`) and every input coupling, each output's and sign's optimum with the
+/// rows equals the one without them, both solved to optimality, and each
+/// solver bound with the rows is at least the optimum without them.
+#[test]
+fn differential_rows_leave_the_milp_optimum_unchanged_on_random_pairs() {
+    use deltacert::branch_and_bound::coupled_region;
+    use deltacert::propagation::{DifferentialPair, SlopeOptimisation};
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    let budget = deltacert::limits::Budget::unlimited_time();
+    let (mut with_rows, mut compared) = (0, 0);
+    for case in 0..36 {
+        let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Relu][case % 3];
+        let compressed_activation = if case % 3 == 2 { Activation::Quantize { scale: 0.0625, zero_point: 0.0, qmin: 0.0, qmax: 255.0 } } else { activation };
+        let inputs = rng.gen_range(1..=3);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=3)).map(|_| rng.gen_range(3..=7)).collect();
+        let outputs = rng.gen_range(1..=2);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated, Relation::StructurallyPruned][(case / 3) % 4];
+        let g = partner(&mut rng, &f, relation, compressed_activation);
+        let coupling = [InputCoupling::Same, InputCoupling::Same, InputCoupling::Quantised(vec![0.125; inputs]), InputCoupling::Independent][case % 4].clone();
+        let set = InputSet::uniform_box(inputs, -1.0, 1.0).unwrap();
+        let prepared = prepare(&f, &g, &set, &coupling).unwrap();
+        let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed).with_slopes(SlopeOptimisation::STANDARD);
+        let bounds = pair.bounds_within(&coupled_region(&prepared.set, &prepared.coupling, prepared.set.lower(), prepared.set.upper()), None);
+        let facts = milp::DifferentialFacts::new(&pair, &bounds);
+        let plain = milp::solve(&prepared, &budget, None).unwrap();
+        let rows = milp::solve(&prepared, &budget, facts).unwrap();
+        assert!(!plain.differential_rows);
+        assert_eq!(rows.differential_rows, facts.is_some(), "case {case}");
+        with_rows += usize::from(rows.differential_rows);
+        for (a, b) in plain.solves.iter().zip(&rows.solves) {
+            assert_eq!((a.output, a.sign), (b.output, b.sign));
+            assert_eq!((a.status.as_str(), b.status.as_str()), ("Optimal", "Optimal"), "case {case}");
+            let (x, y) = (a.incumbent.unwrap(), b.incumbent.unwrap());
+            let tolerance = 1e-7 * (1.0 + x.abs());
+            assert!((x - y).abs() <= tolerance, "case {case} output {} sign {}: optimum {x} without the rows, {y} with them", a.output, a.sign);
+            assert!(b.upper.unwrap() >= x - tolerance, "case {case}: solver bound {:?} with the rows below the optimum {x}", b.upper);
+            // the incumbent's input is in the set
+            let input = b.input.as_ref().unwrap();
+            assert!(prepared.set.contains(input, 0.0), "case {case}: {input:?}");
+            compared += 1;
+        }
+    }
+    println!("{with_rows} of 36 pairs with the rows, {compared} objectives compared");
+    // the rows are used on the pairs that pair neuron by neuron
+    assert!(with_rows >= 20, "{with_rows}");
 }

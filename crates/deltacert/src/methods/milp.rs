@@ -54,7 +54,9 @@ impl BoundMethod for Milp {
         use std::sync::Arc;
         let mut outcome = MethodOutcome::root_only(context, None);
         outcome.uses_attack = false;
-        let result = match crate::milp::solve(context.prepared, context.budget) {
+        // the root propagation's facts over the whole set, as rows
+        let facts = context.root.bounds.as_deref().and_then(|bounds| crate::milp::DifferentialFacts::new(&context.problem.pair, bounds));
+        let result = match crate::milp::solve(context.prepared, context.budget, facts) {
             Ok(result) => result,
             Err(refusal) => {
                 outcome.note = Some(refusal.context);
@@ -76,7 +78,8 @@ impl crate::report::MethodEvidence for crate::milp::MilpResult {
     fn summary(&self) -> String {
         let statuses: Vec<&str> = self.solves.iter().map(|s| s.status.as_str()).collect();
         let levels = if self.integers > 0 { format!(" and {} quantiser levels", self.integers) } else { String::new() };
-        format!("{} binaries{levels} per solve, statuses {}", self.binaries, statuses.join("/"))
+        let rows = if self.differential_rows { ", with the differential rows" } else { "" };
+        format!("{} binaries{levels} per solve{rows}, statuses {}", self.binaries, statuses.join("/"))
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self

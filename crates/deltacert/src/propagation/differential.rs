@@ -686,6 +686,15 @@ impl<'a> DifferentialPair<'a> {
         self.slopes
     }
 
+    /// The pair in the one structure its propagations use, `(f, g)` with
+    /// neuron `i` of `f`'s hidden layer `k` paired with neuron `i` of `g`'s
+    /// (both functions unchanged, [`Alignment`]), when that structure reads
+    /// the region as it is: None for unpaired networks and for a `g` whose
+    /// input quantiser was moved into the region.
+    pub fn aligned_networks(&self) -> Option<(&Network, &Network)> {
+        self.aligned.as_ref().filter(|(alignment, _, _)| alignment.input_quantiser.is_none()).map(|(alignment, _, _)| (&alignment.reference, &alignment.compressed))
+    }
+
     /// Differential bounds over `region`; with `parent` (bounds over a region
     /// containing this one, as in input splitting) the parent's bounds stay
     /// valid, are intersected in, and neurons that are linear there are not
