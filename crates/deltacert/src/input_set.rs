@@ -64,6 +64,42 @@ fn distance_up(a: f64, b: f64) -> f64 {
     add_up_tight(a, -b).max(-add_down_tight(a, -b))
 }
 
+/// Moves `x` against every row `a x <= b` of `rows` whose `excess(i, x)`
+/// (`a x - b`, rounded as the caller checks it) is positive, along `-a` by
+/// the excess plus a margin of a few ulps of the row's scale, doubled each
+/// round; `reimpose` puts `x` back into the box (and ball) after each round.
+/// At most eight rounds: a repair for points that are nearly inside.
+fn step_off_rows(x: &mut [f64], rows: &[(Vec<f64>, f64)], excess: impl Fn(usize, &[f64]) -> f64, reimpose: impl Fn(&mut [f64])) {
+    for round in 0..8 {
+        let mut moved = false;
+        for (i, (a, b)) in rows.iter().enumerate() {
+            let over = excess(i, x);
+            let squared_norm: f64 = a.iter().map(|c| c * c).sum();
+            if !(over > 0.0) || !(squared_norm > 0.0 && squared_norm.is_finite()) {
+                continue;
+            }
+            let scale = b.abs() + a.iter().zip(x.iter()).map(|(c, v)| (c * v).abs()).sum::<f64>();
+            let margin = 64.0 * f64::EPSILON * scale * f64::from(1u32 << round);
+            let step = (over + margin) / squared_norm;
+            for (v, c) in x.iter_mut().zip(a) {
+                *v -= step * c;
+            }
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+        reimpose(x);
+    }
+}
+
+/// The largest `a x` over `a` in the enclosures of a written polytope row,
+/// rounded up.
+fn written_row_value(a: &[Enclosure], x: &[f64]) -> f64 {
+    use crate::rounding::mul_up_tight;
+    a.iter().zip(x).fold(0.0, |sum, (&(lo, hi), &v)| add_up_tight(sum, mul_up_tight(lo, v).max(mul_up_tight(hi, v))))
+}
+
 fn exact(values: &[f64]) -> Vec<Enclosure> {
     values.iter().map(|&v| (v, v)).collect()
 }
@@ -254,18 +290,34 @@ impl InputSet {
                 return false;
             }
         }
-        w.polytope.iter().all(|(a, b)| {
-            // the largest a x over a in the enclosures, rounded up
-            let left = a.iter().zip(x).fold(0.0, |sum, (&(lo, hi), &v)| add_up_tight(sum, mul_up_tight(lo, v).max(mul_up_tight(hi, v))));
-            left <= *b
-        })
+        w.polytope.iter().all(|(a, b)| written_row_value(a, x) <= *b)
     }
 
     /// Moves `x` towards the set the user wrote: into its L2 ball (radius
     /// shrunk by a few ulps so the rounded check of [`InputSet::holds`]
-    /// passes) and its box. Polytope rows are not projected onto; callers
-    /// check [`InputSet::holds`].
+    /// passes), its box, and off the outside of its polytope rows. A row
+    /// `a x <= b` that the rounded check rejects moves `x` along `-a` by its
+    /// excess plus a few ulps of the row's scale (a point a solver placed on a
+    /// face, feasible up to its tolerance, lands just inside), for a few
+    /// rounds with the box re-imposed after each. This is a repair for points
+    /// that are nearly inside, not a projection: callers check
+    /// [`InputSet::holds`].
     pub fn project_inside(&self, x: &mut [f64]) {
+        self.project_inside_ball_and_box(x);
+        let rows: Vec<(Vec<f64>, f64)> = self.written.polytope.iter().map(|(a, b)| (a.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect(), *b)).collect();
+        step_off_rows(x, &rows, |i, x| written_row_value(&self.written.polytope[i].0, x) - rows[i].1, |x| self.project_inside_ball_and_box(x));
+    }
+
+    /// Moves `x`, inside this set's box and ball, off the outside of the
+    /// polytope rows of the set bounded, as [`InputSet::project_inside`]
+    /// does for the set written: for a solver's point that satisfies a row
+    /// only up to its tolerance. Callers check [`InputSet::contains`].
+    pub fn step_inside_polytope(&self, x: &mut [f64]) {
+        step_off_rows(x, &self.polytope, |i, x| crate::network::dot(&self.polytope[i].0, x) - self.polytope[i].1, |x| self.project(x));
+    }
+
+    /// [`InputSet::project_inside`] for the ball and the box alone.
+    fn project_inside_ball_and_box(&self, x: &mut [f64]) {
         let w = &self.written;
         if let Some((center, radius)) = &w.ball {
             let middle: Vec<f64> = center.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect();

@@ -441,12 +441,8 @@ pub const MILP_TOLERANCE: f64 = 1e-9;
 /// from a differential propagation over the box of the whole set (with the
 /// coupling's region for `x'`, [`crate::branch_and_bound::coupled_region`]).
 pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFacts>) -> Result<MilpResult> {
+    check_encodable(prepared)?;
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
-    check_piecewise_linear(f, "the reference network")?;
-    check_piecewise_linear(g, "the compressed network")?;
-    if set.ball_constraint().is_some() {
-        return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
-    }
     let outputs = f.output_dim();
     // bounds once for every output and sign
     let region = crate::branch_and_bound::coupled_region(set, coupling, set.lower(), set.upper());
@@ -500,16 +496,23 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
     Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, integers, differential_rows: encoding.facts.is_some(), solves })
 }
 
+/// Refuses what the program cannot encode: activations without a
+/// piecewise-linear encoding, and L2 balls.
+fn check_encodable(prepared: &Prepared) -> Result<()> {
+    check_piecewise_linear(&prepared.reference, "the reference network")?;
+    check_piecewise_linear(&prepared.compressed, "the compressed network")?;
+    if prepared.set.ball_constraint().is_some() {
+        return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
+    }
+    Ok(())
+}
+
 /// The MILP of one objective, `sign (y_f,j - y_g,j)` over the whole set
 /// (as [`solve`] runs it for each output and sign), with HiGHS's time limit
 /// `time_limit` seconds.
 pub fn solve_objective(prepared: &Prepared, facts: Option<DifferentialFacts>, output: usize, sign: f64, time_limit: Option<f64>) -> Result<MilpSolve> {
+    check_encodable(prepared)?;
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
-    check_piecewise_linear(f, "the reference network")?;
-    check_piecewise_linear(g, "the compressed network")?;
-    if set.ball_constraint().is_some() {
-        return Err(unsupported("--method milp supports boxes and polytopes, not L2 balls"));
-    }
     if output >= f.output_dim() {
         return Err(crate::error::invalid_option(format!("output {output} does not exist: the networks have {} outputs", f.output_dim())));
     }
@@ -608,16 +611,20 @@ fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<highs::SolvedMode
     model.try_solve().map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("HiGHS could not run the MILP: {e:?}")))
 }
 
-/// The inputs of a solution (clamped into the box, which HiGHS satisfies up
-/// to its tolerance; `x'` clamped into `x`'s quantisation step) and a
+/// The inputs of a solution (clamped into the box and stepped off the outside
+/// of polytope rows, which HiGHS satisfies up to its tolerance; `x'` clamped
+/// into `x`'s quantisation step) and a
 /// rigorous lower bound on `sign (y_f,j(x) - y_g,j(x'))` there, from
 /// outward-rounded enclosures of both outputs (None: outside the set, or no
 /// finite bound).
 #[allow(clippy::too_many_arguments)]
 fn evaluate(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, model: &Model, columns: &[f64], output: usize, sign: f64) -> (Option<f64>, Vec<f64>, Vec<f64>) {
     let n = set.dim();
-    let xi: Vec<f64> = model.inputs.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
+    let mut xi: Vec<f64> = model.inputs.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
     let mut xgi: Vec<f64> = model.compressed_inputs.iter().enumerate().map(|(k, &c)| columns[c].clamp(set.lower()[k], set.upper()[k])).collect();
+    // a point on a polytope face satisfies its row up to HiGHS's tolerance
+    set.step_inside_polytope(&mut xi);
+    set.step_inside_polytope(&mut xgi);
     if let InputCoupling::Quantised(steps) = coupling {
         for k in 0..n {
             xgi[k] = xgi[k].clamp(xi[k] - steps[k], xi[k] + steps[k]);

@@ -335,6 +335,27 @@ fn milp_encodes_quantisers_exactly() {
 /// reported witness, whichever method found the witness: a MILP stopped by
 /// its time limit on MNIST 3x100 vs float16 (20 objectives, one solved)
 /// reported an observed error of 2.2e-3 with every output's at 0.
+/// Where the worst case lies on a polytope face, HiGHS's optimal input meets
+/// the row only up to its feasibility tolerance; the report must still keep
+/// it (moved just inside, re-checked against the set as written) rather than
+/// fall back to a far weaker incumbent. The exact value is the enumeration's
+/// over the interval the row leaves.
+#[test]
+fn the_milp_keeps_its_optimum_on_a_polytope_face() {
+    common::single_threaded_blas();
+    let (f, g) = (model("paper/paper_quant_orig.onnx"), model("paper/paper_quant_q.onnx"));
+    for (row_coefficient, right_side) in [(1.0, -0.2), (1.0, 0.7), (-1.0, 0.35), (3.0, 0.9)] {
+        let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap().with_polytope(vec![(vec![row_coefficient], right_side)]).unwrap();
+        let (lo, hi) = if row_coefficient > 0.0 { (-1.0, right_side / row_coefficient) } else { (right_side / row_coefficient, 1.0) };
+        let exact = exact_1d(&f, &g, lo, hi);
+        let report = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
+        let witness = report.witness.clone().expect("a witness");
+        assert!(set.holds(&witness), "{row_coefficient} x <= {right_side}: witness {witness:?} outside the set");
+        assert!(report.lower_bound >= exact - 1e-9 * (1.0 + exact), "{row_coefficient} x <= {right_side}: lower bound {} against the exact {exact}", report.lower_bound);
+        assert!(report.lower_bound <= exact + 1e-12, "{row_coefficient} x <= {right_side}: lower bound {} above the exact {exact}", report.lower_bound);
+    }
+}
+
 #[test]
 fn per_output_lower_bounds_hold_at_the_witness_when_the_milp_stops_early() {
     common::single_threaded_blas();
