@@ -513,7 +513,11 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
     let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes: SlopeOptimisation { deadline: None, ..slopes }, phase_multiplier_steps: request.phase_multiplier_steps };
     let (set_lower, set_upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
-    let (mut root, _) = problem.bound_piece(set_lower.clone(), set_upper.clone(), None);
+    // the root pass stops substituting back at the deadline (the layers left
+    // get interval bounds), so a very deep or wide pair still ends on time
+    let root_slopes = SlopeOptimisation { stop: budget.deadline(), ..problem.pair.slopes() };
+    let (mut root, _) = problem.bound_piece_with_slopes(set_lower.clone(), set_upper.clone(), None, &root_slopes);
+    let pass_cut_short = budget.expired();
     let one_pass = root.value;
     // the SDP builds its own neuron bounds: its size is estimated from one pass
     let one_pass_unstable = root.unstable_neurons;
@@ -525,7 +529,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
         let start = Instant::now();
         // at most a share of the time left (auto splits with the rest)
         let deadline = budget.remaining().map(|r| start + std::time::Duration::from_secs_f64(SLOPE_TIME_SHARE * r));
-        let slopes = SlopeOptimisation { deadline: slopes.deadline.or(deadline), ..slopes };
+        let slopes = SlopeOptimisation { deadline: slopes.deadline.or(deadline), stop: budget.deadline(), ..slopes };
         let (mut tighter, _) = problem.bound_piece_with_slopes(set_lower, set_upper, None, &slopes);
         optimised = Some(SlopeEvidence { bound: tighter.value, iterations: slopes.iterations, scope: slopes.scope, unstable_neurons: tighter.unstable_neurons, seconds: start.elapsed().as_secs_f64() });
         // never looser than one pass or the interval bound, output by output;
@@ -537,7 +541,14 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let estimated_sdp_dim = prepared.set.dim() * if separate_inputs { 2 } else { 1 } + one_pass_unstable + 1;
     let propagate = PropagateEvidence { one_pass_bound: one_pass, optimised_slopes: optimised, interval_bound: problem.norm_bound(&baseline.interval_plus, &baseline.interval_minus), unstable_neurons: one_pass_unstable, estimated_sdp_dim };
     let context = MethodContext::new(reference, compressed, &prepared, request, &budget, problem, root, estimated_sdp_dim, progress);
-    let outcome = request.method.implementation().run(&context)?;
+    let mut outcome = request.method.implementation().run(&context)?;
+    if pass_cut_short {
+        let cut = "the time limit was reached during the first propagation pass: the layers it had not reached have interval bounds only (a larger --timeout gives a tighter bound)".to_string();
+        outcome.note = Some(match outcome.note.take() {
+            Some(note) => format!("{cut}; {note}"),
+            None => cut,
+        });
+    }
     if outcome.uses_attack {
         if request.eps.is_some_and(|eps| outcome.certified <= eps) {
             context.token_attack();

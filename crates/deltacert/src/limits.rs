@@ -39,6 +39,11 @@ impl Budget {
         self.deadline.map(|d| d.saturating_duration_since(Instant::now()).as_secs_f64())
     }
 
+    /// The instant the time runs out (None: no time limit).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// Whether the deadline has passed.
     pub fn expired(&self) -> bool {
         self.remaining() == Some(0.0)

@@ -48,7 +48,7 @@ impl BoundMethod for Auto {
     fn run(&self, context: &MethodContext) -> Result<MethodOutcome> {
         let request = context.request;
         let already_decided = request.eps.is_some_and(|eps| context.root.value <= eps);
-        let run_sdp = !already_decided && context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension);
+        let run_sdp = !already_decided && !context.budget.expired() && context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension);
         // decide mode with the root already proven: no search (the orchestrator draws a token witness)
         let (sdp_outcome, witness) = rayon::join(|| run_sdp.then(|| sdp::certify(context)), || (!already_decided).then(|| context.attack()));
         let initial_lower = witness.map_or((0.0, Vec::new()), |w| (w.error, w.input.clone().unwrap_or_default()));

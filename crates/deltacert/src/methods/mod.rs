@@ -26,9 +26,11 @@ pub const TOKEN_SAMPLES: usize = 16;
 
 /// The attack samples and ascends until the budget's deadline, or for at
 /// least this many seconds when the method used the budget up (so the
-/// report still has a witness; the run stays within the CLI's promise of
-/// twice the limit plus a few seconds).
+/// report still has a witness), and at most [`ATTACK_MIN_SHARE`] of the
+/// time limit: a limit of 1 s ends by 1.05 s.
 pub const ATTACK_MIN_SECONDS: f64 = 0.5;
+/// The largest share of the time limit the attack may run past it.
+pub const ATTACK_MIN_SHARE: f64 = 0.05;
 use crate::bound::BoundRequest;
 use crate::branch_and_bound::{Piece, Progress, SplitProblem};
 use crate::error::Result;
@@ -193,7 +195,8 @@ impl<'a> MethodContext<'a> {
             self.root.bounds.as_ref().map_or_else(Vec::new, |b| b.corners.iter().enumerate().map(|(i, c)| Seed { input: crate::bound::to_raw(self.reference, c), objective: b.corner_objectives.get(i).copied() }).collect())
         };
         // within the time left, and at least ATTACK_MIN_SECONDS (the method may have used it all)
-        let seconds = self.budget.remaining().unwrap_or(f64::INFINITY).max(ATTACK_MIN_SECONDS);
+        let floor = self.request.total_seconds().map_or(ATTACK_MIN_SECONDS, |limit| ATTACK_MIN_SECONDS.min(ATTACK_MIN_SHARE * limit));
+        let seconds = self.budget.remaining().unwrap_or(f64::INFINITY).max(floor);
         let deadline = (seconds < 1e9).then(|| std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds));
         &self.witness.get_or_init(|| (attack_until(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds, deadline), settings.clone())).0
     }

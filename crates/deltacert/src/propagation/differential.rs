@@ -1221,7 +1221,16 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             Some(p) => (0..width).filter(|&i| !one_linear_piece(p, activation, pairs[k].compressed_activation, k, i)).collect(),
             None => (0..width).collect(),
         };
-        let (upper_rows, lower_rows) = rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax, &levels), || run(k, &rows, -1.0, &delta_relax, &reference_relax, &levels));
+        // past the pass's stop no row is substituted back: the interval
+        // relation below bounds the layer (sound, looser)
+        let stopped = slopes.stopped();
+        let (upper_rows, lower_rows) = if stopped {
+            let centre: Vec<f64> = region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect();
+            let unbounded = || rows.iter().map(|_| (f64::INFINITY, centre.clone(), vec![0.0; centre.len()])).collect::<Vec<_>>();
+            (unbounded(), unbounded())
+        } else {
+            rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax, &levels), || run(k, &rows, -1.0, &delta_relax, &reference_relax, &levels))
+        };
         let (bf, bg) = (&bounds_f.layers[k], &bounds_g.layers[k]);
         let (mut delta_lower, mut delta_upper) = match parent.filter(|_| k + 1 < depth) {
             Some(p) => p.hidden[k].clone(),
@@ -1231,7 +1240,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
             delta_upper[i] = delta_upper[i].min(upper_rows[r].0);
             delta_lower[i] = delta_lower[i].max(-lower_rows[r].0);
         }
-        if slopes.optimises(k + 1 == depth) && families.iter().any(|layer| layer.any_free()) {
+        if !stopped && slopes.optimises(k + 1 == depth) && families.iter().any(|layer| layer.any_free()) {
             // the optimised bounds are certified too (slopes.rs); the best per row is kept
             let (upper, lower) = rayon::join(|| optimise_layer(pairs, k, &rows, 1.0, &families, region, slopes), || optimise_layer(pairs, k, &rows, -1.0, &families, region, slopes));
             for (r, &i) in rows.iter().enumerate() {

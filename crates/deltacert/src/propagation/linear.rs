@@ -408,7 +408,8 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
             Some(p) => (p.pre_lower.clone(), p.pre_upper.clone()),
             None => (vec![f64::NEG_INFINITY; width], vec![f64::INFINITY; width]),
         };
-        if !rows.is_empty() {
+        // past the pass's stop, the interval step below is the layer's bound
+        if !rows.is_empty() && !slopes.stopped() {
             let upper = back_substitute(network, k, &rows, 1.0, &relaxations, &levels, input_lower, input_upper);
             let lower = back_substitute(network, k, &rows, -1.0, &relaxations, &levels, input_lower, input_upper);
             for (r, &i) in rows.iter().enumerate() {

@@ -73,6 +73,13 @@ pub struct SlopeOptimisation {
     /// layers reached later keep their fixed slopes). None: no limit.
     #[serde(skip)]
     pub deadline: Option<std::time::Instant>,
+    /// Past this instant a propagation pass starts no further
+    /// back-substitution: the layers it has not reached get the interval step
+    /// from the layer below (sound, and looser), so a pass through a very deep
+    /// or wide network ends near the time limit with a certified bound
+    /// instead of overrunning it. None: no limit.
+    #[serde(skip)]
+    pub stop: Option<std::time::Instant>,
 }
 
 /// Iterations of [`SlopeOptimisation::STANDARD`] (measured on ACAS Xu 1_1
@@ -82,7 +89,7 @@ pub const DEFAULT_SLOPE_ITERATIONS: usize = 10;
 
 impl SlopeOptimisation {
     /// The fixed relaxations (one pass).
-    pub const NONE: SlopeOptimisation = SlopeOptimisation { iterations: 0, scope: SlopeScope::Networks, step: 0.5, decay: 0.95, deadline: None };
+    pub const NONE: SlopeOptimisation = SlopeOptimisation { iterations: 0, scope: SlopeScope::Networks, step: 0.5, decay: 0.95, deadline: None, stop: None };
     /// What `propagate` and `auto` use on the whole set by default:
     /// [`DEFAULT_SLOPE_ITERATIONS`] steps on the output bounds and each
     /// network's neuron bounds ([`SlopeScope::Networks`]).
@@ -100,6 +107,11 @@ impl SlopeOptimisation {
     pub fn expired(&self) -> bool {
         self.deadline.is_some_and(|d| std::time::Instant::now() >= d)
     }
+    /// Whether a pass must start no further back-substitution
+    /// ([`SlopeOptimisation::stop`]).
+    pub fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| std::time::Instant::now() >= s)
+    }
     /// Whether the bounds of a layer (`output`: the last one) are optimised,
     /// in the back-substitution this setting is given to.
     pub fn optimises(&self, output: bool) -> bool {
@@ -110,7 +122,7 @@ impl SlopeOptimisation {
     /// [`SlopeScope::All`], none otherwise.
     pub fn network_bounds(&self) -> SlopeOptimisation {
         match self.scope {
-            SlopeScope::Output => SlopeOptimisation::NONE,
+            SlopeScope::Output => SlopeOptimisation { stop: self.stop, ..SlopeOptimisation::NONE },
             SlopeScope::Networks | SlopeScope::All => SlopeOptimisation { scope: SlopeScope::All, ..*self },
         }
     }

@@ -16,7 +16,7 @@ pub mod qc;
 pub mod solve;
 pub mod svec;
 
-use crate::propagation::{linear_bounds, rounding_gamma};
+use crate::propagation::rounding_gamma;
 use crate::rounding::{add_up, mul_up, sqrt_up, sub_up, sum_up};
 use crate::problem::{Norm, Prepared};
 use crate::limits::Budget;
@@ -213,7 +213,7 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
 /// (solves that find it spent are skipped, with that reason).
 pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, budget: &Budget) -> SdpResult {
     let Prepared { set, coupling, .. } = prepared;
-    let lifted = lift_pair(prepared);
+    let lifted = lift_pair(prepared, budget.deadline());
     let solver = match settings.solver {
         SdpSolver::Auto if lifted.dim <= AUTO_INTERIOR_POINT_MAX_DIM => SdpSolver::InteriorPoint,
         SdpSolver::Auto => SdpSolver::FirstOrder,
@@ -221,7 +221,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     };
     let first_order = solver == SdpSolver::FirstOrder;
     let parallel = (first_order || lifted.dim <= PARALLEL_SOLVES_MAX_DIM) && !matches!(norm, Norm::L2);
-    let memory_refusal = if first_order {
+    let memory_refusal = if budget.expired() {
+        Some("the time limit was reached before the SDP was set up".to_string())
+    } else if first_order {
         if lifted.dim > FIRST_ORDER_MAX_DIM {
             Some(format!("lifted dimension {} exceeds the first-order SDP limit {FIRST_ORDER_MAX_DIM}", lifted.dim))
         } else {
@@ -624,16 +626,17 @@ fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
 }
 
 /// Pre-activation bounds of both networks over the set (linear propagation,
-/// never looser than intervals), then the lifting.
-fn lift_pair(prepared: &Prepared) -> Lifted {
-    let bounds_f = linear_bounds(&prepared.reference, prepared.set.lower(), prepared.set.upper());
-    let bounds_g = linear_bounds(&prepared.compressed, prepared.set.lower(), prepared.set.upper());
+/// never looser than intervals; past `stop`, intervals only), then the lifting.
+fn lift_pair(prepared: &Prepared, stop: Option<std::time::Instant>) -> Lifted {
+    let passes = crate::propagation::SlopeOptimisation { stop, ..crate::propagation::SlopeOptimisation::NONE };
+    let bounds_f = crate::propagation::linear_bounds_optimised(&prepared.reference, prepared.set.lower(), prepared.set.upper(), &passes);
+    let bounds_g = crate::propagation::linear_bounds_optimised(&prepared.compressed, prepared.set.lower(), prepared.set.upper(), &passes);
     lift::lift(&prepared.reference, &prepared.compressed, &bounds_f, &bounds_g, &prepared.coupling)
 }
 
 /// The lifted problem and its constraints, for tests and diagnostics.
 pub fn constraints_for(prepared: &Prepared, options: QcOptions) -> (Lifted, Vec<Constraint>) {
-    let lifted = lift_pair(prepared);
+    let lifted = lift_pair(prepared, None);
     let constraints = qc::build(&lifted, &prepared.set, &prepared.coupling, options);
     (lifted, constraints)
 }
