@@ -292,9 +292,8 @@ pub fn output_enclosure(network: &Network, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
             .unzip(),
         None => (x.to_vec(), x.to_vec()),
     };
-    let mut plain = network.clone();
-    plain.input_transform = None;
-    let bounds = interval_bounds(&plain, &lower, &upper);
+    // interval_bounds reads the box in first-layer coordinates (no transform)
+    let bounds = interval_bounds(network, &lower, &upper);
     let last = bounds.layers.last().expect("layers");
     (last.post_lower.clone(), last.post_upper.clone())
 }

@@ -1206,12 +1206,23 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
     let mut crossed = false;
     // the rounding magnitudes of every row, for all rows at once (lines shared by the rows)
     let mut levels = RoundingLevels::new(region);
-    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>], levels: &RoundingLevels| {
+    let substitute = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>], levels: &RoundingLevels| {
         let mut backward = Backward::start_lean(&pairs[k], rows, sign);
         for j in (0..k).rev() {
             backward.through(Lines::Shared(&delta_relax[j]), Lines::Shared(&reference_relax[j]), &pairs[j], None);
         }
         backward.concretize(region, Some(&levels.row_totals(&pairs[k], k, rows)))
+    };
+    let centre: Vec<f64> = region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect();
+    // rows not substituted back (past the stop): no bound, the centre as corner
+    let unbounded = |count: usize| (0..count).map(|_| (f64::INFINITY, centre.clone(), vec![0.0; centre.len()])).collect::<Vec<_>>();
+    // with a stop, wide layers go in blocks of rows, none started past it
+    // (as linear::back_substitute_in_blocks)
+    let run = |k: usize, rows: &[usize], sign: f64, delta_relax: &[Vec<LinearBounds>], reference_relax: &[Vec<LinearBounds>], levels: &RoundingLevels| {
+        if slopes.stop.is_none() || rows.len() <= super::linear::STOP_BLOCK {
+            return substitute(k, rows, sign, delta_relax, reference_relax, levels);
+        }
+        rows.chunks(super::linear::STOP_BLOCK).flat_map(|block| if slopes.stopped() { unbounded(block.len()) } else { substitute(k, block, sign, delta_relax, reference_relax, levels) }).collect()
     };
     for k in 0..depth {
         let width = f.layers[k].width();
@@ -1225,9 +1236,7 @@ fn propagate(f: &Network, pairs: &[LayerPair], bounds_f: NetworkBounds, bounds_g
         // relation below bounds the layer (sound, looser)
         let stopped = slopes.stopped();
         let (upper_rows, lower_rows) = if stopped {
-            let centre: Vec<f64> = region.lower.iter().zip(&region.upper).map(|(l, u)| 0.5 * (l + u)).collect();
-            let unbounded = || rows.iter().map(|_| (f64::INFINITY, centre.clone(), vec![0.0; centre.len()])).collect::<Vec<_>>();
-            (unbounded(), unbounded())
+            (unbounded(rows.len()), unbounded(rows.len()))
         } else {
             rayon::join(|| run(k, &rows, 1.0, &delta_relax, &reference_relax, &levels), || run(k, &rows, -1.0, &delta_relax, &reference_relax, &levels))
         };
@@ -1552,6 +1561,48 @@ mod tests {
 
     /// Output-difference bounds enclose sampled differences for every
     /// activation and relation, and beat separate bounds on close pairs.
+    #[test]
+    fn a_pass_with_a_stop_is_blocked_without_change_and_cut_to_sound_intervals_past_it() {
+        use std::time::{Duration, Instant};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(47);
+        // hidden layers wider than one block of rows
+        let f = random_mlp(&mut rng, 3, &[300, 200], 4, Activation::Relu);
+        let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+        let lower = vec![-0.5, 0.0, 0.2];
+        let upper = vec![0.5, 0.3, 0.4];
+        let region = DifferentialRegion::same_input(lower.clone(), upper.clone());
+        let pair = DifferentialPair::new(&f, &g);
+        let whole = pair.bounds_with_slopes(&region, None, &SlopeOptimisation::NONE);
+        let later = SlopeOptimisation { stop: Some(Instant::now() + Duration::from_secs(3600)), ..SlopeOptimisation::NONE };
+        let blocked = pair.bounds_with_slopes(&region, None, &later);
+        for j in 0..4 {
+            // the same bounds up to the order of rounding
+            for (a, b) in [(whole.output_upper[j], blocked.output_upper[j]), (whole.output_lower[j], blocked.output_lower[j])] {
+                assert!((a - b).abs() <= 1e-9 * (1.0 + a.abs()), "output {j}: {a} whole, {b} in blocks");
+            }
+        }
+        let past = SlopeOptimisation { stop: Some(Instant::now()), ..SlopeOptimisation::NONE };
+        let cut = pair.bounds_with_slopes(&region, None, &past);
+        let (yf, yg) = (crate::propagation::interval_bounds(&f, &lower, &upper), crate::propagation::interval_bounds(&g, &lower, &upper));
+        let (last_f, last_g) = (yf.layers.last().unwrap(), yg.layers.last().unwrap());
+        for j in 0..4 {
+            // no looser than the interval bound of the difference, no tighter than the full pass
+            assert!(cut.output_upper[j] <= up(last_f.post_upper[j] - last_g.post_lower[j]), "output {j}");
+            assert!(cut.output_upper[j] >= whole.output_upper[j] && cut.output_lower[j] <= whole.output_lower[j], "output {j}");
+        }
+        // the stop acted: intervals are looser than back-substitution here
+        assert!((0..4).any(|j| cut.output_upper[j] > 1.5 * whole.output_upper[j].abs()), "{:?} against {:?}", cut.output_upper, whole.output_upper);
+        for _ in 0..2000 {
+            let x: Vec<f64> = (0..3).map(|i| rng.gen_range(lower[i]..=upper[i])).collect();
+            let (a, b) = (f.eval(&x), g.eval(&x));
+            for j in 0..4 {
+                let diff = a[j] - b[j];
+                assert!(diff <= cut.output_upper[j] && diff >= cut.output_lower[j], "output {j}: {diff} outside the cut pass's bounds");
+                assert!(diff <= blocked.output_upper[j] && diff >= blocked.output_lower[j], "output {j}: {diff} outside the blocked pass's bounds");
+            }
+        }
+    }
+
     #[test]
     fn differential_bounds_enclose_samples() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);

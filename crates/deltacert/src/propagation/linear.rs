@@ -170,6 +170,36 @@ fn back_substitute(
         .collect()
 }
 
+/// Rows per block of a back-substitution in a pass with a stop
+/// ([`SlopeOptimisation::stop`]).
+pub(super) const STOP_BLOCK: usize = 128;
+
+/// [`back_substitute`], in blocks of [`STOP_BLOCK`] rows when the pass has a
+/// stop: a block that would start after it is not computed and its rows get
+/// `+inf` (no bound; the interval step bounds them), so one wide layer cannot
+/// hold the pass long past the limit. Rows are independent, so the blocks'
+/// bounds are those of the rows substituted together, up to the order of
+/// rounding, which the rounding bound covers in any order.
+#[allow(clippy::too_many_arguments)]
+fn back_substitute_in_blocks(
+    network: &Network,
+    k: usize,
+    rows: &[usize],
+    sign: f64,
+    relaxations: &[Vec<LinearBounds>],
+    levels: &RoundingLevels,
+    input_lower: &[f64],
+    input_upper: &[f64],
+    slopes: &SlopeOptimisation,
+) -> Vec<f64> {
+    if slopes.stop.is_none() || rows.len() <= STOP_BLOCK {
+        return back_substitute(network, k, rows, sign, relaxations, levels, input_lower, input_upper);
+    }
+    rows.chunks(STOP_BLOCK)
+        .flat_map(|block| if slopes.stopped() { vec![f64::INFINITY; block.len()] } else { back_substitute(network, k, block, sign, relaxations, levels, input_lower, input_upper) })
+        .collect()
+}
+
 /// The rounding magnitudes of back-substitutions through one network with
 /// relaxations shared by every row, for all rows at once. A row's
 /// magnitudes propagate linearly (through `|W|` and the largest `|slope|` of
@@ -410,8 +440,8 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
         };
         // past the pass's stop, the interval step below is the layer's bound
         if !rows.is_empty() && !slopes.stopped() {
-            let upper = back_substitute(network, k, &rows, 1.0, &relaxations, &levels, input_lower, input_upper);
-            let lower = back_substitute(network, k, &rows, -1.0, &relaxations, &levels, input_lower, input_upper);
+            let upper = back_substitute_in_blocks(network, k, &rows, 1.0, &relaxations, &levels, input_lower, input_upper, slopes);
+            let lower = back_substitute_in_blocks(network, k, &rows, -1.0, &relaxations, &levels, input_lower, input_upper, slopes);
             for (r, &i) in rows.iter().enumerate() {
                 pre_upper[i] = pre_upper[i].min(upper[r]);
                 pre_lower[i] = pre_lower[i].max(-lower[r]);
