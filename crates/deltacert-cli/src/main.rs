@@ -13,6 +13,13 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // a reader that closes the pipe early (`deltacert info m.onnx | head`)
+    // ends the process quietly, as for any Unix filter, instead of a panic
+    // in `println!`
+    // SAFETY: restoring the default action of one signal before any thread starts
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = args::Cli::parse();
     watchdog::set_memory_budget(deltacert::limits::default_memory_bytes());
     deltacert::sdp::solve::set_blas_threads(1);

@@ -17,9 +17,16 @@ pub enum Stopped {
     Failed,
 }
 
+/// How often the waiting thread of [`run_within`] reads the resident size.
+const RESIDENT_POLL: Duration = Duration::from_millis(50);
+
 /// Runs `job` on a worker thread and waits at most `seconds` (None: no
 /// limit) for it. On [`Stopped::TimeLimit`] the caller reports it and exits,
-/// which ends the abandoned worker.
+/// which ends the abandoned worker. While it waits it reads the process's
+/// resident size every [`RESIDENT_POLL`] and ends the process (exit 3, as the
+/// allocator does) once that is above the memory budget: memory the
+/// allocator let through while it was not yet resident ([`reserve`]: zeroed
+/// blocks the system maps on first touch) is caught as it is touched.
 pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Stopped> {
     let (sender, receiver) = mpsc::channel();
     let worker = std::thread::Builder::new().name("deltacert-bound".into()).spawn(move || {
@@ -28,12 +35,22 @@ pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() ->
     if worker.is_err() {
         return Err(Stopped::Failed);
     }
-    match seconds {
-        Some(s) => receiver.recv_timeout(Duration::from_secs_f64(s.clamp(0.0, 1e9))).map_err(|e| match e {
-            mpsc::RecvTimeoutError::Timeout => Stopped::TimeLimit,
-            mpsc::RecvTimeoutError::Disconnected => Stopped::Failed,
-        }),
-        None => receiver.recv().map_err(|_| Stopped::Failed),
+    let deadline = seconds.map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
+    loop {
+        let wait = deadline.map_or(RESIDENT_POLL, |d| d.saturating_duration_since(std::time::Instant::now()).min(RESIDENT_POLL));
+        match receiver.recv_timeout(wait) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Stopped::Failed),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(Stopped::TimeLimit);
+                }
+                let budget = i64::try_from(BUDGET_BYTES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+                if resident_bytes().is_some_and(|resident| resident > budget) {
+                    over_budget();
+                }
+            }
+        }
     }
 }
 
@@ -128,7 +145,8 @@ static RESIDENT_CHECKED_UP_TO: AtomicI64 = AtomicI64::new(0);
 /// the last-level cache (about 1 GB per thread on a virtual machine that
 /// reports a 480 MiB cache) and touches only what a product needs. So once
 /// the count passes the budget, the resident size of the process decides,
-/// read again after every further [`RECHECK_BYTES`] counted. (The library
+/// read again after every further [`RECHECK_BYTES`] counted, and by
+/// [`run_within`]'s waiting thread every 50 ms. (The library
 /// admits its own large blocks, such as the SDP's matrices, by estimates
 /// before it allocates them; this is the backstop for everything else.)
 fn reserve(bytes: i64) {
@@ -141,13 +159,19 @@ fn reserve(bytes: i64) {
     if within {
         RESIDENT_CHECKED_UP_TO.fetch_max(live.saturating_add(RECHECK_BYTES), Ordering::Relaxed);
     } else {
-        let message = b"error: the memory budget (--max-memory) was exceeded; no certificate\n";
-        // SAFETY: write(2) of a static buffer and _exit(2) are async-signal-safe
-        // and allocate nothing.
-        unsafe {
-            libc::write(2, message.as_ptr().cast(), message.len());
-            libc::_exit(3);
-        }
+        over_budget();
+    }
+}
+
+/// Ends the process with exit 3 and a one-line message; a raw `write` and
+/// `_exit`, so nothing here allocates.
+fn over_budget() -> ! {
+    let message = b"error: the memory budget (--max-memory) was exceeded; no certificate\n";
+    // SAFETY: write(2) of a static buffer and _exit(2) are async-signal-safe
+    // and allocate nothing.
+    unsafe {
+        libc::write(2, message.as_ptr().cast(), message.len());
+        libc::_exit(3)
     }
 }
 

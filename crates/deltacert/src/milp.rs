@@ -444,6 +444,13 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
     check_encodable(prepared)?;
     let Prepared { reference: f, compressed: g, set, coupling } = prepared;
     let outputs = f.output_dim();
+    if budget.expired() {
+        // nothing is built once the time is used (the encoding's bounds take
+        // a pass of their own)
+        let solves = (0..outputs).flat_map(|output| [1.0, -1.0].map(|sign| MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 })).collect();
+        let note = Some("the time limit was reached before the MILP was built".to_string());
+        return Ok(MilpResult { upper: None, lower: 0.0, per_output: vec![(0.0, None); outputs], witness: set.lower().to_vec(), witness_compressed: set.lower().to_vec(), found_incumbent: false, note, binaries: 0, integers: 0, differential_rows: false, solves });
+    }
     // bounds once for every output and sign
     let region = crate::branch_and_bound::coupled_region(set, coupling, set.lower(), set.upper());
     let encoding = Encoding::new(f, g, facts, &region);

@@ -54,6 +54,9 @@ pub(crate) fn certify(context: &MethodContext) -> MethodOutcome {
 
 impl MethodEvidence for SdpResult {
     fn summary(&self) -> String {
+        if self.dim == 0 {
+            return "not set up (the time limit was reached first)".into();
+        }
         let seconds: f64 = self.solves.iter().map(|s| s.seconds).sum();
         format!("dimension {}, {} unstable + {} stable neurons, {} matched pairs, {} solves, {seconds:.2} s", self.dim, self.variable_neurons, self.stable_neurons, self.matched_pairs, self.solves.len())
     }

@@ -213,6 +213,12 @@ pub fn certify(prepared: &Prepared, norm: Norm, settings: &SdpSettings) -> SdpRe
 /// (solves that find it spent are skipped, with that reason).
 pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, budget: &Budget) -> SdpResult {
     let Prepared { set, coupling, .. } = prepared;
+    if budget.expired() {
+        // lifting a large pair takes a while of its own: nothing is set up
+        let outputs = if norm == Norm::Linf { prepared.reference.output_dim() } else { 0 };
+        let solves = vec![SolveReport { objective: "all".into(), status: SolveStatus::SetupFailure, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some("the time limit was reached before the SDP was set up".into()) }];
+        return SdpResult { bound: None, per_output: vec![None; outputs], gamma_pair: None, dim: 0, solver: settings.solver, variable_neurons: 0, stable_neurons: 0, matched_pairs: 0, qc_options: QcOptions::DEFAULT, constraints: BTreeMap::new(), solves };
+    }
     let lifted = lift_pair(prepared, budget.deadline());
     let solver = match settings.solver {
         SdpSolver::Auto if lifted.dim <= AUTO_INTERIOR_POINT_MAX_DIM => SdpSolver::InteriorPoint,
