@@ -17,16 +17,9 @@ pub enum Stopped {
     Failed,
 }
 
-/// How often the waiting thread of [`run_within`] reads the resident size.
-const RESIDENT_POLL: Duration = Duration::from_millis(50);
-
 /// Runs `job` on a worker thread and waits at most `seconds` (None: no
 /// limit) for it. On [`Stopped::TimeLimit`] the caller reports it and exits,
-/// which ends the abandoned worker. While it waits it reads the process's
-/// resident size every [`RESIDENT_POLL`] and ends the process (exit 3, as the
-/// allocator does) once that is above the memory budget: memory the
-/// allocator let through while it was not yet resident ([`reserve`]: zeroed
-/// blocks the system maps on first touch) is caught as it is touched.
+/// which ends the abandoned worker.
 pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Stopped> {
     let (sender, receiver) = mpsc::channel();
     let worker = std::thread::Builder::new().name("deltacert-bound".into()).spawn(move || {
@@ -35,22 +28,12 @@ pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() ->
     if worker.is_err() {
         return Err(Stopped::Failed);
     }
-    let deadline = seconds.map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
-    loop {
-        let wait = deadline.map_or(RESIDENT_POLL, |d| d.saturating_duration_since(std::time::Instant::now()).min(RESIDENT_POLL));
-        match receiver.recv_timeout(wait) {
-            Ok(result) => return Ok(result),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Stopped::Failed),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                    return Err(Stopped::TimeLimit);
-                }
-                let budget = i64::try_from(BUDGET_BYTES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-                if resident_bytes().is_some_and(|resident| resident > budget) {
-                    over_budget();
-                }
-            }
-        }
+    match seconds {
+        Some(s) => receiver.recv_timeout(Duration::from_secs_f64(s.clamp(0.0, 1e9))).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Stopped::TimeLimit,
+            mpsc::RecvTimeoutError::Disconnected => Stopped::Failed,
+        }),
+        None => receiver.recv().map_err(|_| Stopped::Failed),
     }
 }
 
@@ -65,8 +48,8 @@ static BUDGET_BYTES: AtomicU64 = AtomicU64::new(u64::MAX);
 /// [`LIVE_BYTES`]. One shared counter touched by every allocation made the
 /// threads fight over its cache line: on a 3,000-layer network of width 4,
 /// two threads spent two thirds of their time in that counter. With a batch
-/// the budget holds to within this many bytes per thread (at most 16 threads:
-/// 16 MiB), and an allocation larger than a batch is counted at once.
+/// the count holds to within this many bytes per thread, and an allocation
+/// larger than a batch is counted at once.
 const BATCH_BYTES: i64 = 1 << 20;
 
 thread_local! {
@@ -76,16 +59,35 @@ thread_local! {
     static PENDING_BYTES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
-/// Sets the memory budget enforced by [`BudgetAllocator`].
+/// How often [`set_memory_budget`]'s thread reads the resident size.
+const RESIDENT_POLL: Duration = Duration::from_millis(50);
+
+/// Sets the memory budget enforced by [`BudgetAllocator`], and (once per
+/// process) starts a thread that reads the resident size every
+/// [`RESIDENT_POLL`] and ends the process (exit 3, as the allocator does)
+/// once it is above the budget: memory the allocator let through while it
+/// was not yet resident ([`reserve`]: blocks the system maps on first touch)
+/// is caught as it is touched, within about 50 ms.
 pub fn set_memory_budget(bytes: u64) {
     BUDGET_BYTES.store(bytes, Ordering::Relaxed);
+    static POLL: std::sync::Once = std::sync::Once::new();
+    POLL.call_once(|| {
+        let _ = std::thread::Builder::new().name("deltacert-memory".into()).spawn(|| loop {
+            std::thread::sleep(RESIDENT_POLL);
+            let budget = i64::try_from(BUDGET_BYTES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+            if resident_bytes().is_some_and(|resident| resident > budget) {
+                over_budget();
+            }
+        });
+    });
 }
 
-/// The system allocator, counting live bytes; an allocation that would take
-/// the total above the budget ends the process with exit code 3 and a
-/// one-line message instead of letting the operating system kill it. The
-/// message is written with a raw `write` and the process ends with `_exit`:
-/// nothing that could allocate runs after the budget is hit.
+/// The system allocator, counting live bytes; once the count passes the
+/// budget, an allocation made while the process's resident size is above it
+/// ends the process with exit code 3 and a one-line message instead of
+/// letting the operating system kill it ([`reserve`]). The message is written
+/// with a raw `write` and the process ends with `_exit`: nothing that could
+/// allocate runs after the budget is hit.
 pub struct BudgetAllocator;
 
 unsafe impl GlobalAlloc for BudgetAllocator {
@@ -114,7 +116,7 @@ unsafe impl GlobalAlloc for BudgetAllocator {
 /// to the shared count directly.
 fn count(bytes: i64) {
     let pending = PENDING_BYTES.try_with(|pending| {
-        let total = pending.get() + bytes;
+        let total = pending.get().saturating_add(bytes);
         if (-BATCH_BYTES..=BATCH_BYTES).contains(&total) {
             pending.set(total);
             0
@@ -146,13 +148,22 @@ static RESIDENT_CHECKED_UP_TO: AtomicI64 = AtomicI64::new(0);
 /// reports a 480 MiB cache) and touches only what a product needs. So once
 /// the count passes the budget, the resident size of the process decides,
 /// read again after every further [`RECHECK_BYTES`] counted, and by
-/// [`run_within`]'s waiting thread every 50 ms. (The library
+/// [`set_memory_budget`]'s thread every 50 ms. A block allocated while the
+/// resident size is low passes and is caught by that thread as it is filled.
+/// (The library
 /// admits its own large blocks, such as the SDP's matrices, by estimates
 /// before it allocates them; this is the backstop for everything else.)
 fn reserve(bytes: i64) {
     let live = LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
     let budget = i64::try_from(BUDGET_BYTES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-    if live <= budget || live <= RESIDENT_CHECKED_UP_TO.load(Ordering::Relaxed) {
+    if live <= budget {
+        // below the budget again: the next excess is checked afresh
+        if RESIDENT_CHECKED_UP_TO.load(Ordering::Relaxed) != 0 {
+            RESIDENT_CHECKED_UP_TO.store(0, Ordering::Relaxed);
+        }
+        return;
+    }
+    if live <= RESIDENT_CHECKED_UP_TO.load(Ordering::Relaxed) {
         return;
     }
     let within = resident_bytes().is_some_and(|resident| resident <= budget);
@@ -221,8 +232,8 @@ mod tests {
         assert_eq!(PENDING_BYTES.with(|p| p.get()), 0);
         count(-400);
         assert_eq!(PENDING_BYTES.with(|p| p.get()), -400);
-        // give the shared count back what this test added
+        // give the shared count back what this test added to it
         PENDING_BYTES.with(|p| p.set(0));
-        LIVE_BYTES.fetch_add(-(BATCH_BYTES + 600) + 400, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(-(BATCH_BYTES + 600), Ordering::Relaxed);
     }
 }

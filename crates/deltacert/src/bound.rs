@@ -516,7 +516,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     // get interval bounds), so a very deep or wide pair still ends on time
     let root_slopes = SlopeOptimisation { stop: budget.deadline(), ..problem.pair.slopes() };
     let (mut root, _) = problem.bound_piece_with_slopes(set_lower.clone(), set_upper.clone(), None, &root_slopes);
-    let pass_cut_short = budget.expired();
+    let mut pass_cut_short = budget.expired();
     let one_pass = root.value;
     // the SDP builds its own neuron bounds: its size is estimated from one pass
     let one_pass_unstable = root.unstable_neurons;
@@ -530,6 +530,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
         let deadline = budget.remaining().map(|r| start + std::time::Duration::from_secs_f64(SLOPE_TIME_SHARE * r));
         let slopes = SlopeOptimisation { deadline: slopes.deadline.or(deadline), stop: budget.deadline(), ..slopes };
         let (mut tighter, _) = problem.bound_piece_with_slopes(set_lower, set_upper, None, &slopes);
+        pass_cut_short |= budget.expired();
         optimised = Some(SlopeEvidence { bound: tighter.value, iterations: slopes.iterations, scope: slopes.scope, unstable_neurons: tighter.unstable_neurons, seconds: start.elapsed().as_secs_f64() });
         // never looser than one pass or the interval bound, output by output;
         // the optimised piece's neuron bounds are what the pieces of a split inherit
@@ -542,7 +543,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let context = MethodContext::new(reference, compressed, &prepared, request, &budget, problem, root, estimated_sdp_dim, progress);
     let mut outcome = request.method.implementation().run(&context)?;
     if pass_cut_short {
-        let cut = "the time limit was reached during the first propagation pass: the layers it had not reached have interval bounds only (a larger --timeout gives a tighter bound)".to_string();
+        let cut = "the time limit was reached by the end of the propagation passes over the whole set: layers a pass reached after it have interval bounds only (a larger --timeout gives a tighter bound)".to_string();
         outcome.note = Some(match outcome.note.take() {
             Some(note) => format!("{cut}; {note}"),
             None => cut,

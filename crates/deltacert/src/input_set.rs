@@ -81,6 +81,9 @@ fn step_off_rows(x: &mut [f64], rows: &[(Vec<f64>, f64)], excess: impl Fn(usize,
             let scale = b.abs() + a.iter().zip(x.iter()).map(|(c, v)| (c * v).abs()).sum::<f64>();
             let margin = 64.0 * f64::EPSILON * scale * f64::from(1u32 << round);
             let step = (over + margin) / squared_norm;
+            if !step.is_finite() {
+                continue;
+            }
             for (v, c) in x.iter_mut().zip(a) {
                 *v -= step * c;
             }

@@ -331,10 +331,6 @@ fn milp_encodes_quantisers_exactly() {
     assert!(plus.incumbent.unwrap() <= 8.125);
 }
 
-/// Each output's reported lower bound is at least that output's error at the
-/// reported witness, whichever method found the witness: a MILP stopped by
-/// its time limit on MNIST 3x100 vs float16 (20 objectives, one solved)
-/// reported an observed error of 2.2e-3 with every output's at 0.
 /// Where the worst case lies on a polytope face, HiGHS's optimal input meets
 /// the row only up to its feasibility tolerance; the report must still keep
 /// it (moved just inside, re-checked against the set as written) rather than
@@ -356,6 +352,10 @@ fn the_milp_keeps_its_optimum_on_a_polytope_face() {
     }
 }
 
+/// Each output's reported lower bound is at least that output's error at the
+/// reported witness, whichever method found the witness: a MILP stopped by
+/// its time limit on MNIST 3x100 vs float16 (20 objectives, one solved)
+/// reported an observed error of 2.2e-3 with every output's at 0.
 #[test]
 fn per_output_lower_bounds_hold_at_the_witness_when_the_milp_stops_early() {
     common::single_threaded_blas();

@@ -40,7 +40,7 @@
 use super::interval::{activation_image, layer_interval_bounds};
 use super::{interval_bounds, LayerBounds, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, upper_or_infinity};
-use super::slopes::{affine_rows, optimise_rows, selected_line_value, weight_derivatives, Evaluation, Lines, NeuronFamily, SlopeOptimisation, ROW_BLOCK};
+use super::slopes::{affine_rows, in_stop_blocks, optimise_rows, selected_line_value, weight_derivatives, Evaluation, Lines, NeuronFamily, SlopeOptimisation, ROW_BLOCK};
 use crate::activation::LinearBounds;
 use crate::network::{Matrix, Network};
 
@@ -167,36 +167,6 @@ fn back_substitute(
             // bound on sign * v, moved outward; undefined (NaN) means no bound
             upper_or_infinity(add_up(value, accumulated_error(chain + 4, totals[r])))
         })
-        .collect()
-}
-
-/// Rows per block of a back-substitution in a pass with a stop
-/// ([`SlopeOptimisation::stop`]).
-pub(super) const STOP_BLOCK: usize = 128;
-
-/// [`back_substitute`], in blocks of [`STOP_BLOCK`] rows when the pass has a
-/// stop: a block that would start after it is not computed and its rows get
-/// `+inf` (no bound; the interval step bounds them), so one wide layer cannot
-/// hold the pass long past the limit. Rows are independent, so the blocks'
-/// bounds are those of the rows substituted together, up to the order of
-/// rounding, which the rounding bound covers in any order.
-#[allow(clippy::too_many_arguments)]
-fn back_substitute_in_blocks(
-    network: &Network,
-    k: usize,
-    rows: &[usize],
-    sign: f64,
-    relaxations: &[Vec<LinearBounds>],
-    levels: &RoundingLevels,
-    input_lower: &[f64],
-    input_upper: &[f64],
-    slopes: &SlopeOptimisation,
-) -> Vec<f64> {
-    if slopes.stop.is_none() || rows.len() <= STOP_BLOCK {
-        return back_substitute(network, k, rows, sign, relaxations, levels, input_lower, input_upper);
-    }
-    rows.chunks(STOP_BLOCK)
-        .flat_map(|block| if slopes.stopped() { vec![f64::INFINITY; block.len()] } else { back_substitute(network, k, block, sign, relaxations, levels, input_lower, input_upper) })
         .collect()
 }
 
@@ -440,8 +410,7 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
         };
         // past the pass's stop, the interval step below is the layer's bound
         if !rows.is_empty() && !slopes.stopped() {
-            let upper = back_substitute_in_blocks(network, k, &rows, 1.0, &relaxations, &levels, input_lower, input_upper, slopes);
-            let lower = back_substitute_in_blocks(network, k, &rows, -1.0, &relaxations, &levels, input_lower, input_upper, slopes);
+            let [upper, lower] = [1.0, -1.0].map(|sign| in_stop_blocks(&rows, slopes, |count| vec![f64::INFINITY; count], |block| back_substitute(network, k, block, sign, &relaxations, &levels, input_lower, input_upper)));
             for (r, &i) in rows.iter().enumerate() {
                 pre_upper[i] = pre_upper[i].min(upper[r]);
                 pre_lower[i] = pre_lower[i].max(-lower[r]);

@@ -128,6 +128,24 @@ impl SlopeOptimisation {
     }
 }
 
+/// Rows per block of a back-substitution in a pass with a stop
+/// ([`SlopeOptimisation::stop`]).
+pub(super) const STOP_BLOCK: usize = 128;
+
+/// The rows' results of `substitute`, in blocks of [`STOP_BLOCK`] rows when
+/// the pass has a stop: a block that would start after it is not computed
+/// and its rows get `skipped(count)` (no bound; the interval step bounds
+/// them), so one wide layer cannot hold the pass long past the limit. Rows
+/// are independent, so the blocks' bounds are those of the rows substituted
+/// together, up to the order of rounding, which the rounding bound covers in
+/// any order.
+pub(super) fn in_stop_blocks<T>(rows: &[usize], slopes: &SlopeOptimisation, skipped: impl Fn(usize) -> Vec<T>, substitute: impl Fn(&[usize]) -> Vec<T>) -> Vec<T> {
+    if slopes.stop.is_none() || rows.len() <= STOP_BLOCK {
+        return substitute(rows);
+    }
+    rows.chunks(STOP_BLOCK).flat_map(|block| if slopes.stopped() { skipped(block.len()) } else { substitute(block) }).collect()
+}
+
 impl Default for SlopeOptimisation {
     fn default() -> Self {
         SlopeOptimisation::NONE
