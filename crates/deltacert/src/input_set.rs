@@ -307,6 +307,9 @@ impl InputSet {
     /// [`InputSet::holds`].
     pub fn project_inside(&self, x: &mut [f64]) {
         self.project_inside_ball_and_box(x);
+        if self.written.polytope.is_empty() {
+            return;
+        }
         let rows: Vec<(Vec<f64>, f64)> = self.written.polytope.iter().map(|(a, b)| (a.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect(), *b)).collect();
         step_off_rows(x, &rows, |i, x| written_row_value(&self.written.polytope[i].0, x) - rows[i].1, |x| self.project_inside_ball_and_box(x));
     }

@@ -86,6 +86,13 @@ pub struct MilpSolve {
     pub seconds: f64,
 }
 
+impl MilpSolve {
+    /// A solve the time limit left no time for.
+    fn not_run(output: usize, sign: f64) -> Self {
+        MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 }
+    }
+}
+
 /// All solves of one pair.
 #[derive(Debug, Clone, Serialize)]
 pub struct MilpResult {
@@ -447,7 +454,7 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
     if budget.expired() {
         // nothing is built once the time is used (the encoding's bounds take
         // a pass of their own)
-        let solves = (0..outputs).flat_map(|output| [1.0, -1.0].map(|sign| MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 })).collect();
+        let solves = (0..outputs).flat_map(|output| [1.0, -1.0].map(|sign| MilpSolve::not_run(output, sign))).collect();
         let note = Some("the time limit was reached before the MILP was built".to_string());
         return Ok(MilpResult { upper: None, lower: 0.0, per_output: vec![(0.0, None); outputs], witness: set.lower().to_vec(), witness_compressed: set.lower().to_vec(), found_incumbent: false, note, binaries: 0, integers: 0, differential_rows: false, solves });
     }
@@ -468,7 +475,7 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
                 note.get_or_insert_with(|| "the time limit was reached before every MILP was solved".to_string());
-                solves.push(MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 });
+                solves.push(MilpSolve::not_run(output, sign));
                 continue;
             }
             let (solve, binary_count, integer_count) = solve_one(f, g, &encoding, set, coupling, output, sign, remaining)?;

@@ -216,8 +216,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     if budget.expired() {
         // lifting a large pair takes a while of its own: nothing is set up
         let outputs = if norm == Norm::Linf { prepared.reference.output_dim() } else { 0 };
-        let solves = vec![SolveReport { objective: "all".into(), status: SolveStatus::SetupFailure, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some("the time limit was reached before the SDP was set up".into()) }];
-        return SdpResult { bound: None, per_output: vec![None; outputs], gamma_pair: None, dim: 0, solver: settings.solver, variable_neurons: 0, stable_neurons: 0, matched_pairs: 0, qc_options: QcOptions::DEFAULT, constraints: BTreeMap::new(), solves };
+        return not_attempted("the time limit was reached before the SDP was set up".into(), outputs, settings.solver, None);
     }
     let lifted = lift_pair(prepared, budget.deadline());
     let solver = match settings.solver {
@@ -242,21 +241,8 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         budget.admit(&format!("the SDP at lifted dimension {}", lifted.dim), solve_bytes(lifted.dim) * if parallel { 2.0 } else { 1.0 }).err()
     };
     if let Some(reason) = memory_refusal {
-        let outputs = lifted.difference.len();
-        let solves = vec![SolveReport { objective: "all".into(), status: SolveStatus::SetupFailure, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some(reason) }];
-        return SdpResult {
-            bound: None,
-            per_output: if norm == Norm::Linf { vec![None; outputs] } else { Vec::new() },
-            gamma_pair: None,
-            dim: lifted.dim,
-            solver,
-            variable_neurons: lifted.variable_neurons(),
-            stable_neurons: lifted.neurons.len() - lifted.variable_neurons(),
-            matched_pairs: lifted.matches.len(),
-            qc_options: QcOptions::DEFAULT,
-            constraints: BTreeMap::new(),
-            solves,
-        };
+        let outputs = if norm == Norm::Linf { lifted.difference.len() } else { 0 };
+        return not_attempted(reason, outputs, solver, Some(&lifted));
     }
     let options = match settings.qcs {
         QcChoice::Fixed(o) => o,
@@ -629,6 +615,26 @@ fn distance_matrix(lifted: &Lifted) -> SymmetricSparse {
         entries.extend(SymmetricSparse::product(&d, &d).entries);
     }
     SymmetricSparse { entries }.consolidated()
+}
+
+/// The result of an SDP that was not attempted, for `reason`: no bound for
+/// any of the `outputs` (`linf`; 0 otherwise), the sizes of `lifted` if the
+/// pair was lifted (dimension 0 if not).
+fn not_attempted(reason: String, outputs: usize, solver: SdpSolver, lifted: Option<&Lifted>) -> SdpResult {
+    let solves = vec![SolveReport { objective: "all".into(), status: SolveStatus::SetupFailure, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some(reason) }];
+    SdpResult {
+        bound: None,
+        per_output: vec![None; outputs],
+        gamma_pair: None,
+        dim: lifted.map_or(0, |l| l.dim),
+        solver,
+        variable_neurons: lifted.map_or(0, |l| l.variable_neurons()),
+        stable_neurons: lifted.map_or(0, |l| l.neurons.len() - l.variable_neurons()),
+        matched_pairs: lifted.map_or(0, |l| l.matches.len()),
+        qc_options: QcOptions::DEFAULT,
+        constraints: BTreeMap::new(),
+        solves,
+    }
 }
 
 /// Pre-activation bounds of both networks over the set (linear propagation,
