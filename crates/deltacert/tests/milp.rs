@@ -331,6 +331,31 @@ fn milp_encodes_quantisers_exactly() {
     assert!(plus.incumbent.unwrap() <= 8.125);
 }
 
+/// A propagation pass cut at the time limit (interval bounds for the layers
+/// it had not reached) is still a bound: on random 1-input ReLU chains with
+/// a limit already used up, every certified bound is at least the exact
+/// worst case (the enumeration's) and at least the MILP's optimum.
+#[test]
+fn a_pass_cut_at_the_time_limit_is_never_below_the_exact_worst_case() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(83);
+    let mut cut = 0;
+    for case in 0..12 {
+        let f = random_mlp(&mut rng, 1, &[6, 5, 4], 1, Activation::Relu);
+        let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned][case % 2], Activation::Relu);
+        let exact = exact_1d(&f, &g, -1.0, 1.0);
+        let mut request = BoundRequest::new(InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
+        request.time_limit = Some(1e-9);
+        let report = bound(&f, &g, &request).unwrap();
+        cut += usize::from(report.note.as_deref().is_some_and(|n| n.contains("by the end of the propagation passes")));
+        let certified = report.certified_bound.expect("a certified bound");
+        assert!(certified >= exact, "case {case}: certified {certified} below the exact {exact}");
+        let optimum = milp_bound(&f, &g, InputSet::uniform_box(1, -1.0, 1.0).unwrap(), InputCoupling::Same).lower_bound;
+        assert!(certified >= optimum, "case {case}: certified {certified} below the MILP's {optimum}");
+    }
+    assert_eq!(cut, 12, "every pass was cut by a limit already used up");
+}
+
 /// Where the worst case lies on a polytope face, HiGHS's optimal input meets
 /// the row only up to its feasibility tolerance; the report must still keep
 /// it (moved just inside, re-checked against the set as written) rather than
