@@ -281,6 +281,7 @@ pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], u
     let n = lower.len();
     let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
     region.ball = set.ball_constraint().cloned();
+    region.polytope = (!set.polytope().is_empty()).then(|| std::sync::Arc::new(set.polytope().to_vec()));
     match coupling {
         InputCoupling::Same => {}
         InputCoupling::Quantised(steps) => {
@@ -381,17 +382,25 @@ impl SplitProblem<'_> {
     /// describe (the box itself, or a phase split's half), never above `parent`.
     fn bound_subset(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, inherited: Option<&DifferentialBounds>, phases: Vec<Phase>, slopes: &SlopeOptimisation, keep_linear: bool) -> (Piece, Vec<f64>) {
         let region = self.region(&lower, &upper);
+        let empty_piece = |lower: Vec<f64>, upper: Vec<f64>, phases: Vec<Phase>| {
+            let candidate: Vec<f64> = lower.iter().zip(&upper).map(|(l, u)| 0.5 * (l + u)).collect();
+            let outputs = self.reference.output_dim();
+            let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, own_value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases, observed: (0.0, 0, true) };
+            (piece, candidate)
+        };
+        // a box that a polytope row leaves no point of holds no input
+        if region.polytope.as_deref().is_some_and(|rows| crate::propagation::polytope::box_misses_a_row(&lower, &upper, rows)) {
+            return empty_piece(lower, upper, phases);
+        }
         let mut bounds = self.pair.bounds_reusing(&region, inherited, slopes, keep_linear);
-        // without phase constraints the region holds inputs: nothing can be empty
-        let empty = !phases.is_empty() && bounds.is_empty();
+        // without phase constraints or polytope rows the region holds
+        // inputs: nothing can be empty
+        let empty = (!phases.is_empty() || region.polytope.is_some()) && bounds.is_empty();
         if !empty {
             self.pair.tighten_with_phases(&mut bounds, &region, &phases, self.phase_multiplier_steps);
         }
         if empty {
-            let outputs = bounds.output_lower.len();
-            let candidate = bounds.candidate.clone();
-            let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, own_value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases, observed: (0.0, 0, true) };
-            return (piece, candidate);
+            return empty_piece(lower, upper, phases);
         }
         let mut plus = bounds.output_upper.clone();
         let mut minus: Vec<f64> = bounds.output_lower.iter().map(|l| -l).collect();

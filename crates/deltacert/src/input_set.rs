@@ -219,9 +219,23 @@ impl InputSet {
             self.polytope.push((a.iter().map(|e| e.0).collect(), bounded_b));
             self.written.polytope.push((a.clone(), b.0));
         }
-        if let Some(row) = one_coordinate_rows_prove_empty(&self).or_else(|| proves_empty(&self)) {
+        let misses_a_row = || self.polytope.iter().position(|row| crate::propagation::polytope::box_misses_a_row(&self.lower, &self.upper, std::slice::from_ref(row)));
+        if let Some(row) = misses_a_row().or_else(|| one_coordinate_rows_prove_empty(&self)).or_else(|| proves_empty(&self)) {
             return Err(invalid_set(format!("the input set is empty: the polytope (with the box) has no point (row {row} cannot hold together with the others)")));
         }
+        Ok(self)
+    }
+
+    /// This box with the L2 ball `(center, radius)` as a further constraint
+    /// (the box is kept as it is: the set is their intersection). For a set
+    /// mapped into other coordinates ([`crate::problem::prepare`]), where the
+    /// ball's centre and radius are already enclosed outward.
+    pub(crate) fn with_ball_constraint(mut self, center: Vec<f64>, radius: f64) -> Result<Self> {
+        if center.len() != self.dim() || center.iter().any(|c| !c.is_finite()) || !(radius >= 0.0) || !radius.is_finite() {
+            return Err(invalid_set("the ball in first-layer coordinates is not finite"));
+        }
+        self.written.ball = Some((exact(&center), radius));
+        self.ball = Some((center, radius));
         Ok(self)
     }
 

@@ -624,7 +624,8 @@ fn judge(problems: &[SplitProblem], request: &LabelRequest, reference: &Network,
         Some(parent) => problem.bound_half(parent, lower.to_vec(), upper.to_vec()),
         None => problem.bound_piece(lower.to_vec(), upper.to_vec(), None),
     };
-    let bounds = piece.bounds.as_deref().expect("bound_piece keeps its bounds");
+    // a piece that a polytope row leaves no point of holds no input
+    let Some(bounds) = piece.bounds.as_deref() else { return (Verdict::Proven, None) };
     let margins_f = bounds.reference_bounds.layers.last().expect("layers");
     // direct bounds of g's margins
     let compressed_bounds = crate::propagation::linear_bounds(problem.compressed, lower, upper);

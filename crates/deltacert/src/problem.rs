@@ -48,9 +48,28 @@ pub struct Prepared {
 
 
 /// Maps the raw-unit problem into first-layer coordinates. Both networks must
-/// share their input normalisation; clipping is exact for boxes (the clipped
-/// box is the clamped box), so ball and polytope sets require networks without
-/// normalisation.
+/// share their input normalisation `z = (clamp(x, min, max) - mean) / range`
+/// ([`crate::network::InputTransform`]).
+///
+/// A box maps to the box of its clamped ends, rounded outward: the computed
+/// normalisation is monotone in `x`, so every computed `z` of the box lies
+/// in it. A ball or polytope needs the clamp inactive (the set's box inside
+/// `[min, max]`, otherwise refused), and then maps through the exact affine
+/// map `phi(x) = (x - mean) / range` with room for the rounding of the
+/// computed `z` ([`normalisation_errors`]):
+///
+/// - a polytope row `a x <= b` holds for `x = mean + range phi(x)`, so
+///   `sum_i a_i range_i phi_i <= b - a . mean`, and with `|z_i - phi_i| <=
+///   e_i`, `sum_i (a_i range_i) z_i <= b - a . mean + sum_i |a_i range_i|
+///   e_i` (products enclosed, sums rounded up);
+/// - a ball `||x - c|| <= rho` gives `||phi(x) - phi(c)|| <= rho /
+///   min_i range_i`, so `z` lies within `rho / min range + ||e|| + ||c_z -
+///   phi(c)||` of the computed centre `c_z`;
+/// - a quantisation step `|x'_i - x_i| <= s_i` gives `|z'_i - z_i| <= s_i /
+///   range_i + 2 e_i`.
+///
+/// A normalisation that is the identity on the set (mean 0, range 1, the box
+/// inside `[min, max]`) is dropped and the set kept exactly.
 pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupling: &InputCoupling) -> crate::Result<Prepared> {
     use crate::error::{shape, unsupported};
     use crate::propagation::{round_down as widen_down, round_up as widen_up};
@@ -72,10 +91,20 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
         return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
     };
     g.input_transform = None;
-    if set.ball_constraint().is_some() || !set.polytope().is_empty() {
-        return Err(unsupported("L2-ball and polytope input sets are supported only for networks without input normalisation (use a box)"));
-    }
     let n = set.dim();
+    let clamp_inactive = (0..n).all(|i| set.lower()[i] >= t.min[i] && set.upper()[i] <= t.max[i]);
+    if clamp_inactive && (0..n).all(|i| t.mean[i] == 0.0 && t.range[i] == 1.0) {
+        return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
+    }
+    let cut = set.ball_constraint().is_some() || !set.polytope().is_empty();
+    if cut {
+        if let Some(i) = (0..n).find(|&i| !(set.lower()[i] >= t.min[i] && set.upper()[i] <= t.max[i])) {
+            return Err(unsupported(format!(
+                "input {i}: the set reaches [{}, {}], beyond the networks' input clipping range [{}, {}]; an L2 ball or polytope is supported only inside it (cut the box to that range)",
+                set.lower()[i], set.upper()[i], t.min[i], t.max[i]
+            )));
+        }
+    }
     let mut lower = Vec::with_capacity(n);
     let mut upper = Vec::with_capacity(n);
     for i in 0..n {
@@ -84,11 +113,64 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
         lower.push(widen_down((lo - t.mean[i]) / t.range[i]));
         upper.push(widen_up((hi - t.mean[i]) / t.range[i]));
     }
+    let errors = normalisation_errors(&t, &lower, &upper);
     let coupling = match coupling {
-        InputCoupling::Quantised(steps) => InputCoupling::Quantised(steps.iter().zip(&t.range).map(|(s, r)| widen_up(s / r)).collect()),
+        InputCoupling::Quantised(steps) => InputCoupling::Quantised(steps.iter().zip(&t.range).zip(&errors).map(|((s, r), e)| crate::rounding::add_up(widen_up(s / r), crate::rounding::mul_up(2.0, *e))).collect()),
         other => other.clone(),
     };
-    Ok(Prepared { reference: f, compressed: g, set: InputSet::from_box(lower, upper)?, coupling })
+    let mut mapped = InputSet::from_box(lower, upper)?;
+    if cut {
+        mapped = map_ball_and_polytope(set, mapped, &t, &errors)?;
+    }
+    Ok(Prepared { reference: f, compressed: g, set: mapped, coupling })
+}
+
+/// Per coordinate, a bound `e_i` on `|z_i - phi_i(x)|`, the rounding of the
+/// computed normalisation `z_i = fl(fl(x_i - mean_i) / range_i)` against the
+/// exact `phi_i(x) = (x_i - mean_i) / range_i`, for `x` whose `z_i` lies in
+/// `[lower_i, upper_i]`: two roundings, `|z - phi| <= gamma_3 |z| + eta`
+/// (`eta` covers an underflowing quotient). Zero where both operations are
+/// exact for every `x` (mean 0, range 1).
+fn normalisation_errors(t: &crate::network::InputTransform, lower: &[f64], upper: &[f64]) -> Vec<f64> {
+    use crate::rounding::{add_up, mul_up};
+    (0..lower.len())
+        .map(|i| if t.mean[i] == 0.0 && t.range[i] == 1.0 { 0.0 } else { add_up(mul_up(crate::propagation::rounding_gamma(3), lower[i].abs().max(upper[i].abs())), f64::MIN_POSITIVE) })
+        .collect()
+}
+
+/// The raw set's L2 ball and polytope rows in first-layer coordinates, on the
+/// mapped box `mapped` ([`prepare`] has the argument; the clamp is inactive).
+fn map_ball_and_polytope(set: &InputSet, mut mapped: InputSet, t: &crate::network::InputTransform, errors: &[f64]) -> crate::Result<InputSet> {
+    use crate::rounding::{add_up, div_up, mul_up, mul_up_tight, sqrt_up, sum_up};
+    let n = set.dim();
+    let error_norm = sqrt_up(sum_up(errors.iter().map(|e| mul_up(*e, *e))));
+    if let Some((center, radius)) = set.ball_constraint() {
+        let center_z: Vec<f64> = (0..n).map(|i| (center[i] - t.mean[i]) / t.range[i]).collect();
+        // |c_z - phi(c)| <= the short-expression allowance of each coordinate
+        let center_error = sqrt_up(sum_up(center_z.iter().map(|c| {
+            let d = crate::propagation::round_up(*c) - c;
+            mul_up(d, d)
+        })));
+        let smallest_range = t.range.iter().copied().fold(f64::INFINITY, f64::min);
+        let radius_z = sum_up([div_up(*radius, smallest_range), error_norm, center_error]);
+        mapped = mapped.with_ball_constraint(center_z, radius_z)?;
+    }
+    if !set.polytope().is_empty() {
+        let rows = set
+            .polytope()
+            .iter()
+            .map(|(a, b)| {
+                // a_i range_i, enclosed
+                let coefficients: Vec<(f64, f64)> = (0..n).map(|i| (-mul_up_tight(-a[i], t.range[i]), mul_up_tight(a[i], t.range[i]))).collect();
+                let shift = sum_up((0..n).map(|i| mul_up_tight(-a[i], t.mean[i])));
+                let rounding = sum_up(coefficients.iter().zip(errors).map(|(c, e)| mul_up(c.0.abs().max(c.1.abs()), *e)));
+                let right = add_up(add_up(*b, shift), rounding);
+                (coefficients, (right, right))
+            })
+            .collect();
+        mapped = mapped.with_enclosed_polytope(rows)?;
+    }
+    Ok(mapped)
 }
 
 /// For each layer `k`, the index in `f`'s layer `k` of each neuron `j` of
@@ -145,6 +227,121 @@ mod tests {
     use super::*;
     use crate::network::random::{partner, random_mlp, Relation};
     use rand::SeedableRng;
+
+    /// `sum_i a_i x_i` exactly (320 bits hold every such sum of doubles here).
+    fn exact_dot(a: &[f64], x: &[f64]) -> crate::rounding::exact::Big {
+        use crate::rounding::exact::big;
+        a.iter().zip(x).fold(big(0.0), |sum, (ai, xi)| sum + big(*ai) * big(*xi))
+    }
+
+    /// `||x - c||^2` exactly.
+    fn exact_distance_squared(x: &[f64], c: &[f64]) -> crate::rounding::exact::Big {
+        use crate::rounding::exact::big;
+        x.iter().zip(c).fold(big(0.0), |sum, (xi, ci)| {
+            let d = big(*xi) - big(*ci);
+            sum + d.clone() * d
+        })
+    }
+
+    /// Raw points of a ball or polytope, many on its boundary, checked
+    /// exactly, normalised as the network computes it, must lie in the
+    /// mapped set, checked exactly; and points within a quantisation step
+    /// must stay within the mapped step. Means up to 1e4 and ranges from
+    /// 0.01 to 1e3 make the normalisation's rounding visible.
+    #[test]
+    fn balls_polytopes_and_steps_map_through_the_normalisation_with_room_for_its_rounding() {
+        use crate::network::InputTransform;
+        use crate::rounding::exact::big;
+        use rand::Rng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let (mut checked_ball, mut checked_rows, mut checked_steps) = (0, 0, 0);
+        for case in 0..300 {
+            let n = rng.gen_range(1..5);
+            let mut f = random_mlp(&mut rng, n, &[3], 2, Activation::Relu);
+            let mean: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 0.0 } else { rng.gen_range(-1e4..1e4) }).collect();
+            let range: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 1.0 } else { 10f64.powf(rng.gen_range(-2.0..3.0)) }).collect();
+            let center: Vec<f64> = (0..n).map(|i| mean[i] + rng.gen_range(-2.0..2.0) * range[i]).collect();
+            let radius = range.iter().copied().fold(f64::INFINITY, f64::min) * 10f64.powf(rng.gen_range(-9.0..0.0));
+            let min: Vec<f64> = center.iter().map(|c| c - 1e6).collect();
+            let max: Vec<f64> = center.iter().map(|c| c + 1e6).collect();
+            f.input_transform = Some(InputTransform { min, max, mean: mean.clone(), range: range.clone() });
+            let t = f.input_transform.clone().unwrap();
+            let g = f.clone();
+            let l2 = case % 2 == 0;
+            let mut set = InputSet::ball(center.clone(), radius, l2).unwrap();
+            let mut rows = Vec::new();
+            if !l2 {
+                for _ in 0..rng.gen_range(1..3) {
+                    let a: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                    let b = crate::network::dot(&a, &center) + rng.gen_range(0.0..0.5) * radius;
+                    rows.push((a, b));
+                }
+                set = set.with_polytope(rows.clone()).unwrap();
+            }
+            let steps: Vec<f64> = (0..n).map(|_| radius * rng.gen_range(0.0..0.5)).collect();
+            let prepared = prepare(&f, &g, &set, &InputCoupling::Quantised(steps.clone())).unwrap();
+            let InputCoupling::Quantised(mapped_steps) = &prepared.coupling else { panic!("the coupling stays quantised") };
+            let mapped = &prepared.set;
+            for _ in 0..200 {
+                let mut x = set.sample(&mut rng);
+                if !l2 && rng.gen_bool(0.5) {
+                    // onto the first row's boundary through one coordinate
+                    let (a, b) = &rows[0];
+                    let j = rng.gen_range(0..n);
+                    let rest: f64 = (0..n).filter(|&i| i != j).map(|i| a[i] * x[i]).sum();
+                    x[j] = (b - rest) / a[j];
+                }
+                let in_box = (0..n).all(|i| x[i] >= set.lower()[i] && x[i] <= set.upper()[i]);
+                let in_ball = !l2 || exact_distance_squared(&x, &center) <= big(radius) * big(radius);
+                let in_rows = rows.iter().all(|(a, b)| exact_dot(a, &x) <= big(*b));
+                if !(in_box && in_ball && in_rows) {
+                    continue;
+                }
+                let z = t.apply(&x);
+                assert!((0..n).all(|i| z[i] >= mapped.lower()[i] && z[i] <= mapped.upper()[i]), "case {case}: {z:?} outside the mapped box");
+                if let Some((cz, rz)) = mapped.ball_constraint() {
+                    assert!(exact_distance_squared(&z, cz) <= big(*rz) * big(*rz), "case {case}: {z:?} outside the mapped ball");
+                    checked_ball += 1;
+                }
+                for (a, b) in mapped.polytope() {
+                    assert!(exact_dot(a, &z) <= big(*b), "case {case}: {z:?} violates a mapped row");
+                    checked_rows += 1;
+                }
+                // a partner within the step, as far as it can go
+                let partner: Vec<f64> = (0..n).map(|i| x[i] + if rng.gen_bool(0.5) { steps[i] } else { -steps[i] }).collect();
+                if (0..n).all(|i| (big(partner[i]) - big(x[i])) <= big(steps[i]) && (big(x[i]) - big(partner[i])) <= big(steps[i])) {
+                    let zp = t.apply(&partner);
+                    for i in 0..n {
+                        let gap = if zp[i] >= z[i] { big(zp[i]) - big(z[i]) } else { big(z[i]) - big(zp[i]) };
+                        assert!(gap <= big(mapped_steps[i]), "case {case}: |z' - z| exceeds the mapped step");
+                    }
+                    checked_steps += 1;
+                }
+            }
+        }
+        assert!(checked_ball > 1000 && checked_rows > 1000 && checked_steps > 1000, "{checked_ball} {checked_rows} {checked_steps}");
+    }
+
+    /// A ball or polytope reaching past the clipping range is refused with
+    /// the input named; a normalisation that is the identity keeps the set.
+    #[test]
+    fn a_cut_set_beyond_the_clipping_range_is_refused_and_an_identity_normalisation_is_dropped() {
+        use crate::network::InputTransform;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let mut f = random_mlp(&mut rng, 2, &[3], 1, Activation::Relu);
+        f.input_transform = Some(InputTransform { min: vec![0.0, 0.0], max: vec![1.0, 1.0], mean: vec![0.0, 0.0], range: vec![1.0, 1.0] });
+        let g = f.clone();
+        let inside = InputSet::from_box(vec![0.1, 0.2], vec![0.3, 0.4]).unwrap().with_polytope(vec![(vec![1.0, 1.0], 0.6)]).unwrap();
+        let prepared = prepare(&f, &g, &inside, &InputCoupling::Same).unwrap();
+        assert_eq!(prepared.set, inside);
+        let beyond = InputSet::ball(vec![0.95, 0.5], 0.1, true).unwrap();
+        let error = prepare(&f, &g, &beyond, &InputCoupling::Same).err().expect("refused").to_string();
+        assert!(error.contains("input 0") && error.contains("clipping range"), "{error}");
+        // a box alone past the range is clamped as before
+        let wide = InputSet::from_box(vec![-1.0, 0.5], vec![2.0, 0.6]).unwrap();
+        let prepared = prepare(&f, &g, &wide, &InputCoupling::Same).unwrap();
+        assert!(prepared.set.lower()[0] <= 0.0 && prepared.set.upper()[0] >= 1.0 && prepared.set.upper()[0] < 1.0 + 1e-12);
+    }
 
     #[test]
     fn structured_pruning_pairs_through_the_kept_map_and_bad_maps_do_not_pair() {

@@ -75,7 +75,19 @@ pub fn random_case(rng: &mut impl rand::Rng, case: usize) -> RandomCase {
         _ => InputCoupling::Same,
     };
     let norm = if case % 3 == 0 { Norm::L2 } else { Norm::Linf };
-    let description = format!("case {case} ({activation:?}, {relation:?}, {coupling:?}, {norm:?}, hidden {hidden:?})");
+    // half of the balls and polytopes are read through an input
+    // normalisation (as a `.nnet` file has), drawn last so that the other
+    // cases stay as they were
+    let (mut f, mut g) = (f, g);
+    let normalised = matches!(case % 20, 3 | 5);
+    if normalised {
+        let mean: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-3.0..3.0)).collect();
+        let range: Vec<f64> = (0..inputs).map(|_| rng.gen_range(0.3..3.0)).collect();
+        let transform = deltacert::network::InputTransform { min: vec![-1e3; inputs], max: vec![1e3; inputs], mean, range };
+        f.input_transform = Some(transform.clone());
+        g.input_transform = Some(transform);
+    }
+    let description = format!("case {case} ({activation:?}, {relation:?}, {coupling:?}, {norm:?}, hidden {hidden:?}{})", if normalised { ", normalised input" } else { "" });
     RandomCase { f, g, set, coupling, norm, description }
 }
 

@@ -94,6 +94,81 @@ fn a_thin_polytope_gives_no_witness_outside_it() {
     }
 }
 
+/// Polytope rows on pairs with an input normalisation (as `.nnet` files
+/// have): once refused, now mapped into first-layer coordinates and used by
+/// propagation's rows (Lagrange multipliers) and by splitting (pieces that
+/// miss a row hold no input). Every bound must stay above the error at
+/// dense samples of the cut set (enclosed in exact arithmetic), and on
+/// these corners cut off the box the polytope's bound must beat the box's.
+#[test]
+fn polytope_rows_on_a_normalised_pair_are_used_and_sound() {
+    use deltacert::network::InputTransform;
+    use rand::Rng;
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let (mut tighter, mut empty_pieces) = (0, 0);
+    let cases = 12;
+    for case in 0..cases {
+        let inputs = rng.gen_range(2..5);
+        let mut f = random_mlp(&mut rng, inputs, &[8, 6], 2, Activation::Relu);
+        f.input_transform = Some(InputTransform { min: vec![-50.0; inputs], max: vec![50.0; inputs], mean: (0..inputs).map(|_| rng.gen_range(-5.0..5.0)).collect(), range: (0..inputs).map(|_| rng.gen_range(0.5..4.0)).collect() });
+        let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+        let (lo, hi) = (-10.0, 10.0);
+        // a corner of the box: sum_i s_i x_i <= -12 for random signs s
+        let signs: Vec<f64> = (0..inputs).map(|_| if rng.gen_bool(0.5) { 1.0 } else { -1.0 }).collect();
+        let set = InputSet::uniform_box(inputs, lo, hi).unwrap().with_polytope(vec![(signs.clone(), -12.0)]).unwrap();
+        let boxed = InputSet::uniform_box(inputs, lo, hi).unwrap();
+        let mut bounds = Vec::new();
+        for method in [Method::PROPAGATE, Method::AUTO] {
+            let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
+            quick(&mut request);
+            request.time_limit = Some(0.5);
+            request.target_ratio = 1.0;
+            // splitting, not the SDP
+            request.sdp.max_dimension = 0;
+            let report = bound(&f, &g, &request).unwrap();
+            if let Some(w) = &report.witness {
+                assert!(set.contains(w, 0.0), "case {case} {method:?}: witness outside the set");
+            }
+            if let Some(split) = report.details.get::<deltacert::branch_and_bound::SplitOutcome>("split") {
+                empty_pieces += split.empty_pieces;
+            }
+            bounds.push(report.certified_bound.expect("a bound"));
+        }
+        let mut request = BoundRequest::new(boxed, InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
+        quick(&mut request);
+        let box_bound = bound(&f, &g, &request).unwrap().certified_bound.unwrap();
+        assert!(bounds[0] <= box_bound, "case {case}: the cut set's bound {} is above the box's {box_bound}", bounds[0]);
+        if bounds[0] < 0.95 * box_bound {
+            tighter += 1;
+        }
+        // dense samples of the corner, the error enclosed exactly
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let mut x: Vec<f64> = (0..inputs).map(|_| rng.gen_range(lo..=hi)).collect();
+            // pushed into the corner along the signs, then clamped
+            let excess: f64 = signs.iter().zip(&x).map(|(s, v)| s * v).sum::<f64>() + 12.0;
+            if excess > 0.0 {
+                for (v, s) in x.iter_mut().zip(&signs) {
+                    *v = (*v - s * excess / inputs as f64 * rng.gen_range(1.0..1.5)).clamp(lo, hi);
+                }
+            }
+            if !set.contains(&x, 0.0) {
+                continue;
+            }
+            checked += 1;
+            let (yf, yg) = (common::enclose_outputs(&f, &x), common::enclose_outputs(&g, &x));
+            let error = yf.iter().zip(&yg).map(|(a, b)| (a.0 - b.1).max(b.0 - a.1)).fold(0.0, f64::max);
+            for b in &bounds {
+                assert!(error <= *b, "case {case}: error {error} at a sample above the bound {b}");
+            }
+        }
+        assert!(checked > 1_000, "case {case}: {checked} samples in the corner");
+    }
+    assert!(tighter >= cases / 2, "the polytope tightened propagation on {tighter} of {cases} cases");
+    assert!(empty_pieces > 0, "splitting dropped no piece outside the row");
+}
+
 #[test]
 fn ball_corners_are_rounded_outward() {
     common::single_threaded_blas();

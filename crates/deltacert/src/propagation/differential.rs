@@ -65,7 +65,7 @@
 
 use super::interval::activation_image;
 use super::linear::{relax_row_lean, relax_row_with_bias};
-use super::linear::linear_bounds_with;
+use super::linear::linear_bounds_cut;
 use super::{interval_bounds, linear_bounds_optimised, round_down as down, round_up as up, NetworkBounds};
 use crate::rounding::{accumulated_error, add_up, mul_up, upper_or_infinity};
 use crate::activation::{Activation, LinearBounds};
@@ -90,13 +90,17 @@ pub struct DifferentialRegion {
     pub shift_upper: Vec<f64>,
     /// An L2 ball `(center, radius)` containing `x` (and `x'`), if any.
     pub ball: Option<(Vec<f64>, f64)>,
+    /// Polytope rows `a . x <= b` that `x` satisfies, if any: each row's
+    /// maximum over the box is also bounded over the box cut by them
+    /// ([`super::polytope`]), and the smaller bound kept.
+    pub polytope: Option<std::sync::Arc<Vec<(Vec<f64>, f64)>>>,
 }
 
 impl DifferentialRegion {
     /// Both networks see the same `x` in the box.
     pub fn same_input(lower: Vec<f64>, upper: Vec<f64>) -> Self {
         let zeros = vec![0.0; lower.len()];
-        DifferentialRegion { compressed_lower: lower.clone(), compressed_upper: upper.clone(), shift_lower: zeros.clone(), shift_upper: zeros, lower, upper, ball: None }
+        DifferentialRegion { compressed_lower: lower.clone(), compressed_upper: upper.clone(), shift_lower: zeros.clone(), shift_upper: zeros, lower, upper, ball: None, polytope: None }
     }
 }
 
@@ -550,6 +554,18 @@ impl Backward {
                 let base = self.constant[r] + shift_part;
                 let mut value = add_up(base + box_part, accumulated_error(chain, box_total));
                 let mut maximiser = None;
+                // the coefficients' own rounding is in the box's magnitude
+                // term (x stays in the box); the cut box's maximum of the
+                // computed row is bounded outward by the dual
+                if let Some(rows) = region.polytope.as_deref().filter(|_| value > f64::NEG_INFINITY) {
+                    let lambda = super::polytope::multipliers(lf, &region.lower, &region.upper, rows);
+                    if lambda.iter().any(|l| *l > 0.0) {
+                        let cut_value = add_up(base + super::polytope::dual_bound(lf, &region.lower, &region.upper, rows, &lambda), accumulated_error(chain, box_total));
+                        if cut_value < value {
+                            value = cut_value;
+                        }
+                    }
+                }
                 if let Some((center, radius)) = &region.ball {
                     // ||lf|| of the computed coefficients, rounded up (their own
                     // error is in the magnitude term)
@@ -734,7 +750,8 @@ impl<'a> DifferentialPair<'a> {
                 let f = &alignment.reference;
                 let depth = f.layers.len();
                 let keep = |k: usize, i: usize| keep_linear && k + 1 < depth && parent.is_some_and(|p| one_linear_piece(p, f.layers[k].activation, pairs[k].compressed_activation, k, i));
-                let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, parent.map(|p| &p.reference_bounds), &keep, &own);
+                let input_rows = region.polytope.as_deref().map_or(&[][..], |rows| rows.as_slice());
+                let bounds_f = linear_bounds_cut(f, &region.lower, &region.upper, input_rows, parent.map(|p| &p.reference_bounds), &keep, &own);
                 let moved = alignment.propagation_region(region);
                 let region = moved.as_ref();
                 let aligned = &alignment.compressed;
@@ -747,7 +764,8 @@ impl<'a> DifferentialPair<'a> {
             }
             None => {
                 let f = self.reference;
-                let bounds_f = linear_bounds_with(f, &region.lower, &region.upper, None, &|_, _| false, &own);
+                let input_rows = region.polytope.as_deref().map_or(&[][..], |rows| rows.as_slice());
+                let bounds_f = linear_bounds_cut(f, &region.lower, &region.upper, input_rows, None, &|_, _| false, &own);
                 let bounds_g = linear_bounds_optimised(self.compressed, &region.compressed_lower, &region.compressed_upper, &own);
                 separate(f, self.compressed, bounds_f, &bounds_g, region)
             }

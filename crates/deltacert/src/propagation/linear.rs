@@ -129,7 +129,10 @@ pub(super) fn relax_row_lean(row: &mut [f64], relax: &[LinearBounds], bias: &[f6
 /// back-substitution through `layers_below` (their relaxations), outward
 /// rounded. The relaxations are shared by every row, so the rounding
 /// magnitudes of all rows come from `levels` ([`RoundingLevels`]) rather than
-/// from a second back-substitution in absolute values.
+/// from a second back-substitution in absolute values. With `input_rows`
+/// (polytope rows `a . x <= b` the input satisfies), each row's maximum is
+/// also bounded over the box cut by them ([`super::polytope`]) and the
+/// smaller bound kept.
 #[allow(clippy::too_many_arguments)]
 fn back_substitute(
     network: &Network,
@@ -140,6 +143,7 @@ fn back_substitute(
     levels: &RoundingLevels,
     input_lower: &[f64],
     input_upper: &[f64],
+    input_rows: &[(Vec<f64>, f64)],
 ) -> Vec<f64> {
     let layer = &network.layers[k];
     let mut lambda = layer.terms[0].weights.select_rows(rows);
@@ -165,7 +169,22 @@ fn back_substitute(
                 value += (c * input_lower[m]).max(c * input_upper[m]);
             }
             // bound on sign * v, moved outward; undefined (NaN) means no bound
-            upper_or_infinity(add_up(value, accumulated_error(chain + 4, totals[r])))
+            let error = accumulated_error(chain + 4, totals[r]);
+            let mut bound = upper_or_infinity(add_up(value, error));
+            if !input_rows.is_empty() {
+                // the coefficients' own rounding is in the box's magnitude
+                // term (x stays in the box); the cut box's maximum of the
+                // computed row is bounded outward by the dual
+                let row = lambda.row(r);
+                let multipliers = super::polytope::multipliers(row, input_lower, input_upper, input_rows);
+                if multipliers.iter().any(|l| *l > 0.0) {
+                    let cut = add_up(constant[r] + super::polytope::dual_bound(row, input_lower, input_upper, input_rows, &multipliers), error);
+                    if cut < bound {
+                        bound = cut;
+                    }
+                }
+            }
+            bound
         })
         .collect()
 }
@@ -385,6 +404,14 @@ pub fn linear_bounds_within(network: &Network, input_lower: &[f64], input_upper:
 /// covers (every layer for [`super::SlopeScope::All`], the last one
 /// for [`super::SlopeScope::Output`]).
 pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_upper: &[f64], parent: Option<&NetworkBounds>, keep: &dyn Fn(usize, usize) -> bool, slopes: &SlopeOptimisation) -> NetworkBounds {
+    linear_bounds_cut(network, input_lower, input_upper, &[], parent, keep, slopes)
+}
+
+/// [`linear_bounds_with`] for inputs that also satisfy the polytope rows
+/// `input_rows`: the fixed-slope pass bounds each row over the box cut by
+/// them too ([`back_substitute`]); the optimised slopes are steered and
+/// bounded on the box.
+pub(super) fn linear_bounds_cut(network: &Network, input_lower: &[f64], input_upper: &[f64], input_rows: &[(Vec<f64>, f64)], parent: Option<&NetworkBounds>, keep: &dyn Fn(usize, usize) -> bool, slopes: &SlopeOptimisation) -> NetworkBounds {
     if !network.is_chain() {
         return interval_bounds(network, input_lower, input_upper);
     }
@@ -410,7 +437,7 @@ pub(super) fn linear_bounds_with(network: &Network, input_lower: &[f64], input_u
         };
         // past the pass's stop, the interval step below is the layer's bound
         if !rows.is_empty() && !slopes.stopped() {
-            let [upper, lower] = [1.0, -1.0].map(|sign| in_stop_blocks(&rows, slopes, |count| vec![f64::INFINITY; count], |block| back_substitute(network, k, block, sign, &relaxations, &levels, input_lower, input_upper)));
+            let [upper, lower] = [1.0, -1.0].map(|sign| in_stop_blocks(&rows, slopes, |count| vec![f64::INFINITY; count], |block| back_substitute(network, k, block, sign, &relaxations, &levels, input_lower, input_upper, input_rows)));
             for (r, &i) in rows.iter().enumerate() {
                 pre_upper[i] = pre_upper[i].min(upper[r]);
                 pre_lower[i] = pre_lower[i].max(-lower[r]);
@@ -476,7 +503,7 @@ mod tests {
             for k in 0..4 {
                 let rows: Vec<usize> = (0..network.layers[k].width()).collect();
                 for sign in [1.0, -1.0] {
-                    let lean = back_substitute(&network, k, &rows, sign, &relaxations[..k], &levels, &lower, &upper);
+                    let lean = back_substitute(&network, k, &rows, sign, &relaxations[..k], &levels, &lower, &upper, &[]);
                     let lines: Vec<Lines> = relaxations[..k].iter().map(|r| Lines::Shared(r)).collect();
                     let per_row = back_substitute_with(&network, k, &rows, sign, &lines, &lower, &upper, None);
                     for (a, (b, _)) in lean.iter().zip(&per_row) {

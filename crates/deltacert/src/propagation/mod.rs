@@ -6,6 +6,7 @@
 mod differential;
 mod interval;
 mod linear;
+pub mod polytope;
 pub mod slopes;
 
 pub use interval::{interval_bounds, round_down, round_up, rounding_gamma};

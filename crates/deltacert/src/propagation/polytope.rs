@@ -1,0 +1,231 @@
+//! A linear function maximised over a box cut by polytope rows, by
+//! Lagrangian duality: for multipliers `lambda >= 0` and every `x` of the
+//! box with `A x <= b`,
+//!
+//! ```text
+//! c . x  <=  c . x + lambda . (b - A x)  =  (c - A^T lambda) . x + lambda . b,
+//! ```
+//!
+//! so `max_{x in box} (c - A^T lambda) . x + lambda . b` bounds the maximum
+//! over the cut box for *any* `lambda >= 0`; the best `lambda` gives the LP's
+//! optimum (strong duality). The multipliers are chosen by exact line
+//! searches, one row at a time ([`multipliers`]); the bound for them is
+//! evaluated with outward rounding ([`dual_bound`]), so how well they were
+//! chosen affects only how tight the bound is. Propagation uses this where it
+//! maximises a row over the input region ([`super::DifferentialRegion::polytope`]).
+
+use crate::rounding::{accumulated_error, add_up, mul_up, sum_up};
+
+/// Sweeps over the rows in [`multipliers`].
+const SWEEPS: usize = 3;
+
+/// Multipliers `lambda >= 0` (one per row) for the bound of `max c . x` over
+/// `[lower, upper]` cut by `rows` (`a_k . x <= b_k`): coordinate descent on
+/// the dual function `D(lambda) = max_{x in box} (c - A^T lambda) . x +
+/// lambda . b`, each coordinate minimised exactly ([`line_minimum`]),
+/// [`SWEEPS`] sweeps from 0. `D` is convex and piecewise linear; the
+/// coordinate steps never raise it, though they may stop short of its
+/// minimum when several rows are active together.
+pub fn multipliers(c: &[f64], lower: &[f64], upper: &[f64], rows: &[(Vec<f64>, f64)]) -> Vec<f64> {
+    let mut lambda = vec![0.0; rows.len()];
+    // the current coefficients c - A^T lambda
+    let mut residual = c.to_vec();
+    let mut events = Vec::new();
+    for _ in 0..if rows.len() == 1 { 1 } else { SWEEPS } {
+        let mut moved = false;
+        for (k, (a, b)) in rows.iter().enumerate() {
+            if lambda[k] != 0.0 {
+                for (d, ai) in residual.iter_mut().zip(a) {
+                    *d += lambda[k] * ai;
+                }
+            }
+            let t = line_minimum(&residual, a, *b, lower, upper, &mut events);
+            moved |= t != lambda[k];
+            lambda[k] = t;
+            if t != 0.0 {
+                for (d, ai) in residual.iter_mut().zip(a) {
+                    *d -= t * ai;
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    lambda
+}
+
+/// The `t >= 0` minimising `h(t) = t b + sum_i max_{x_i in [l_i, u_i]} (d_i -
+/// t a_i) x_i` (one row's multiplier with the others fixed). `h` is convex
+/// and piecewise linear with a kink where a coefficient `d_i - t a_i`
+/// changes sign (at `t_i = d_i / a_i`), where its slope grows by `|a_i| (u_i -
+/// l_i)`; the minimum is at 0 if the slope there is `>= 0`, else at the first
+/// kink where it becomes so. 0 when it never does (`h` unbounded below: the
+/// row leaves no point of the box, which the caller's other bounds handle).
+fn line_minimum(d: &[f64], a: &[f64], b: f64, lower: &[f64], upper: &[f64], events: &mut Vec<(f64, f64)>) -> f64 {
+    let mut slope = b;
+    events.clear();
+    for i in 0..d.len() {
+        let ai = a[i];
+        if ai == 0.0 {
+            continue;
+        }
+        // the coefficient just right of t = 0 moves by -a_i
+        let positive = d[i] > 0.0 || (d[i] == 0.0 && ai < 0.0);
+        slope -= ai * if positive { upper[i] } else { lower[i] };
+        let kink = d[i] / ai;
+        if kink > 0.0 && kink.is_finite() {
+            events.push((kink, ai.abs() * (upper[i] - lower[i])));
+        }
+    }
+    if !(slope < 0.0) {
+        return 0.0;
+    }
+    events.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
+    for &(kink, growth) in events.iter() {
+        slope += growth;
+        if slope >= 0.0 {
+            return kink;
+        }
+    }
+    0.0
+}
+
+/// An upper bound of `max_{x in box} (c - A^T lambda) . x + lambda . b`,
+/// rounded outward: each coefficient `c_i - sum_k lambda_k a_ki` is computed
+/// with an error of at most `gamma_{2m}` times its magnitude and maximised
+/// over both ends of that enclosure and of `[l_i, u_i]`, every product and
+/// sum rounded up. `+inf` when a multiplier is negative or not finite, or
+/// anything overflows.
+pub fn dual_bound(c: &[f64], lower: &[f64], upper: &[f64], rows: &[(Vec<f64>, f64)], lambda: &[f64]) -> f64 {
+    if lambda.iter().any(|l| !(*l >= 0.0) || !l.is_finite()) {
+        return f64::INFINITY;
+    }
+    let terms = (0..c.len()).map(|i| {
+        let (mut coefficient, mut magnitude) = (c[i], c[i].abs());
+        for ((a, _), l) in rows.iter().zip(lambda) {
+            let product = l * a[i];
+            coefficient -= product;
+            magnitude += product.abs();
+        }
+        let error = accumulated_error(rows.len(), magnitude);
+        let (lo, hi) = (coefficient - error, coefficient + error);
+        mul_up(lo, lower[i]).max(mul_up(lo, upper[i])).max(mul_up(hi, lower[i])).max(mul_up(hi, upper[i]))
+    });
+    let value = add_up(sum_up(terms), sum_up(rows.iter().zip(lambda).map(|((_, b), l)| mul_up(*l, *b))));
+    if value.is_nan() { f64::INFINITY } else { value }
+}
+
+/// Whether some row `a . x <= b` has no point in the box: its smallest value
+/// there, rounded down, is above `b`. A box that misses a row holds no point
+/// of the polytope.
+pub fn box_misses_a_row(lower: &[f64], upper: &[f64], rows: &[(Vec<f64>, f64)]) -> bool {
+    use crate::rounding::{add_down, mul_down};
+    rows.iter().any(|(a, b)| {
+        let smallest = (0..a.len()).filter(|&i| a[i] != 0.0).fold(0.0, |sum, i| add_down(sum, mul_down(a[i], lower[i]).min(mul_down(a[i], upper[i]))));
+        smallest > *b
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The exact maximum of `c . x` over a box cut by one row, by the
+    /// fractional knapsack: start at the box's best corner, then move the
+    /// coordinates with the smallest loss per unit of the row first.
+    fn one_row_maximum(c: &[f64], lower: &[f64], upper: &[f64], a: &[f64], b: f64) -> Option<f64> {
+        let mut x: Vec<f64> = (0..c.len()).map(|i| if c[i] >= 0.0 { upper[i] } else { lower[i] }).collect();
+        let mut excess: f64 = a.iter().zip(&x).map(|(ai, xi)| ai * xi).sum::<f64>() - b;
+        let mut order: Vec<usize> = (0..c.len()).filter(|&i| a[i] != 0.0).collect();
+        order.sort_by(|&i, &j| (c[i].abs() / a[i].abs()).total_cmp(&(c[j].abs() / a[j].abs())));
+        for i in order {
+            if excess <= 0.0 {
+                break;
+            }
+            // move x_i towards the end that lowers a_i x_i
+            let target = if a[i] > 0.0 { lower[i] } else { upper[i] };
+            let room = (a[i] * (x[i] - target)).max(0.0);
+            let step = room.min(excess);
+            x[i] -= step / a[i];
+            excess -= step;
+        }
+        (excess <= 1e-12).then(|| c.iter().zip(&x).map(|(ci, xi)| ci * xi).sum())
+    }
+
+    #[test]
+    fn one_row_gives_the_exact_maximum_and_every_bound_holds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..500 {
+            let n = rng.gen_range(1..8);
+            let lower: Vec<f64> = (0..n).map(|_| rng.gen_range(-2.0..0.5)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + rng.gen_range(0.0..2.0)).collect();
+            let c: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 0.0 } else { rng.gen_range(-1.0..1.0) }).collect();
+            let a: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 0.0 } else { rng.gen_range(-1.0..1.0) }).collect();
+            let at_lowest: f64 = (0..n).map(|i| (a[i] * lower[i]).min(a[i] * upper[i])).sum();
+            let b = at_lowest + rng.gen_range(0.0..1.0);
+            let rows = vec![(a.clone(), b)];
+            let Some(exact) = one_row_maximum(&c, &lower, &upper, &a, b) else { continue };
+            let lambda = multipliers(&c, &lower, &upper, &rows);
+            let bound = dual_bound(&c, &lower, &upper, &rows, &lambda);
+            assert!(bound >= exact - 1e-12, "bound {bound} below the maximum {exact}");
+            assert!(bound <= exact + 1e-9, "one row: the line search is exact, got {bound} against {exact}");
+        }
+    }
+
+    #[test]
+    fn any_multipliers_bound_every_feasible_point() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for _ in 0..200 {
+            let n = rng.gen_range(1..6);
+            let m = rng.gen_range(1..4);
+            let lower: Vec<f64> = (0..n).map(|_| rng.gen_range(-3.0..0.0)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + rng.gen_range(0.0..3.0)).collect();
+            let c: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let rows: Vec<(Vec<f64>, f64)> = (0..m).map(|_| ((0..n).map(|_| rng.gen_range(-1.0..1.0)).collect(), rng.gen_range(-0.5..1.0))).collect();
+            let mut bounds = vec![dual_bound(&c, &lower, &upper, &rows, &multipliers(&c, &lower, &upper, &rows))];
+            for _ in 0..3 {
+                let lambda: Vec<f64> = (0..m).map(|_| rng.gen_range(0.0..2.0)).collect();
+                bounds.push(dual_bound(&c, &lower, &upper, &rows, &lambda));
+            }
+            let box_bound = dual_bound(&c, &lower, &upper, &rows, &vec![0.0; m]);
+            assert!(bounds[0] <= box_bound, "the chosen multipliers never lose to none");
+            for _ in 0..300 {
+                let x: Vec<f64> = (0..n).map(|i| rng.gen_range(lower[i]..=upper[i])).collect();
+                if rows.iter().all(|(a, b)| a.iter().zip(&x).map(|(ai, xi)| ai * xi).sum::<f64>() <= *b) {
+                    let value: f64 = c.iter().zip(&x).map(|(ci, xi)| ci * xi).sum();
+                    for bound in &bounds {
+                        assert!(*bound >= value, "bound {bound} below a feasible value {value}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_box_misses_a_row_only_when_no_point_satisfies_it() {
+        let rows = vec![(vec![1.0, -1.0], -0.5)];
+        // x0 - x1 <= -0.5: the box [0, 1] x [0, 0.4] has x0 - x1 >= -0.4
+        assert!(box_misses_a_row(&[0.0, 0.0], &[1.0, 0.4], &rows));
+        // touching: x0 - x1 = -0.5 at (0, 0.5)
+        assert!(!box_misses_a_row(&[0.0, 0.0], &[1.0, 0.5], &rows));
+        assert!(!box_misses_a_row(&[0.0, 0.0], &[1.0, 1.0], &rows));
+        // 0 . x <= -1 holds nowhere, 0 . x <= 0 everywhere
+        assert!(box_misses_a_row(&[0.0], &[1.0], &[(vec![0.0], -1.0)]));
+        assert!(!box_misses_a_row(&[0.0], &[1.0], &[(vec![0.0], 0.0)]));
+    }
+
+    #[test]
+    fn bad_multipliers_give_no_bound() {
+        let rows = vec![(vec![1.0], 0.5)];
+        assert_eq!(dual_bound(&[1.0], &[0.0], &[1.0], &rows, &[-1.0]), f64::INFINITY);
+        assert_eq!(dual_bound(&[1.0], &[0.0], &[1.0], &rows, &[f64::NAN]), f64::INFINITY);
+        assert_eq!(dual_bound(&[1.0], &[0.0], &[1.0], &rows, &[f64::INFINITY]), f64::INFINITY);
+        // x <= 0.5 on [0, 1]: max x = 0.5, attained with lambda = 1
+        let lambda = multipliers(&[1.0], &[0.0], &[1.0], &rows);
+        assert_eq!(lambda, vec![1.0]);
+        let bound = dual_bound(&[1.0], &[0.0], &[1.0], &rows, &lambda);
+        assert!((0.5..0.5 + 1e-12).contains(&bound), "{bound}");
+    }
+}
