@@ -986,3 +986,34 @@ fn a_union_stops_at_the_time_limit() {
     assert!(v["note"].as_str().unwrap().contains("the time limit was reached after box"), "{v}");
     assert!(v["certified_bound"].is_null() && !stderr(&o).contains("exceeded by more than twice"), "{v}");
 }
+
+/// A polytope on `.nnet` networks (which normalise their inputs) is mapped
+/// into first-layer coordinates and used: ACAS Xu 1_1 against its float16
+/// copy on property 3 cut by `x3 - x4 <= -150` (own speed at least 150 below
+/// the intruder's) gets a one-pass bound under half the box's; a ball
+/// reaching past the normalisation's clipping range is refused, naming the
+/// input.
+#[test]
+fn a_polytope_on_a_normalised_nnet_pair_is_used() {
+    let (f, g) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
+    let property = fixture("acasxu/property_3.json");
+    let rows = scratch("acas_speed_rows.json");
+    std::fs::write(&rows, r#"{"A": [[0, 0, 0, 1, -1]], "b": [-150]}"#).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bound", &f, &g, "--box-file", &property, "--method", "propagate", "--json"];
+        args.extend_from_slice(extra);
+        let o = deltacert(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (report["certified_bound"].as_f64().unwrap(), report["lower_bound"].as_f64().unwrap(), report["witness"].clone())
+    };
+    let (boxed, _, _) = run(&[]);
+    let (cut, lower, witness) = run(&["--polytope", rows.to_str().unwrap()]);
+    assert!(cut < 0.5 * boxed && cut >= lower, "cut {cut}, box {boxed}, lower {lower}");
+    let w: Vec<f64> = witness.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(w[3] - w[4] <= -150.0, "witness {w:?} outside the rows");
+    let centre = scratch("acas_centre.json");
+    std::fs::write(&centre, "[57000, 0.0, 0.0, 1170, 30]").unwrap();
+    let o = deltacert(&["bound", &f, &g, "--center", centre.to_str().unwrap(), "--radius", "40", "--ball", "l2", "--quiet"]);
+    assert_bad_input(&o, &["input 1", "clipping range"]);
+}
