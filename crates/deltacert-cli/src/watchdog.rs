@@ -3,7 +3,7 @@
 //! memory budget on every allocation the process makes through Rust.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -174,13 +174,38 @@ fn reserve(bytes: i64) {
     }
 }
 
-/// Ends the process with exit 3 and a one-line message; a raw `write` and
+/// The report [`over_budget`] writes to standard output (a `--json` run's
+/// "no certificate" object), rendered beforehand: nothing may allocate once
+/// the budget is hit. Null: none.
+static OVER_BUDGET_REPORT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+/// Its length in bytes (stored before the pointer).
+static OVER_BUDGET_REPORT_LENGTH: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets what [`over_budget`] writes to standard output before it exits
+/// (once per process: a later call is ignored). The text is kept for the
+/// life of the process.
+pub fn set_over_budget_report(text: String) {
+    if !OVER_BUDGET_REPORT.load(Ordering::Acquire).is_null() {
+        return;
+    }
+    let bytes: &'static mut [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+    OVER_BUDGET_REPORT_LENGTH.store(bytes.len(), Ordering::Release);
+    OVER_BUDGET_REPORT.store(bytes.as_mut_ptr(), Ordering::Release);
+}
+
+/// Ends the process with exit 3 and a one-line message (after the report of
+/// [`set_over_budget_report`] on standard output, if any); raw `write`s and
 /// `_exit`, so nothing here allocates.
 fn over_budget() -> ! {
     let message = b"error: the memory budget (--max-memory) was exceeded; no certificate\n";
-    // SAFETY: write(2) of a static buffer and _exit(2) are async-signal-safe
-    // and allocate nothing.
+    let report = OVER_BUDGET_REPORT.load(Ordering::Acquire);
+    // SAFETY: write(2) of a static buffer (the report: a leaked buffer of the
+    // stored length, published before its pointer) and _exit(2) are
+    // async-signal-safe and allocate nothing.
     unsafe {
+        if !report.is_null() {
+            libc::write(1, report.cast(), OVER_BUDGET_REPORT_LENGTH.load(Ordering::Acquire));
+        }
         libc::write(2, message.as_ptr().cast(), message.len());
         libc::_exit(3)
     }

@@ -339,6 +339,16 @@ fn a_memory_budget_counts_what_is_resident_not_what_is_reserved() {
     let o = deltacert(&["bound", &f, &g, "--box-file", &set, "--max-memory", "1M", "--timeout", "3"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("memory budget"), "{}", stderr(&o));
+    // with --json the run still writes its one object, with no certificate
+    let o = deltacert(&["bound", &f, &g, "--box-file", &set, "--max-memory", "1M", "--eps", "0.01", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert_eq!((v["status"].as_str(), v["decision"].as_str()), (Some("no_certificate"), Some("unknown")), "{v}");
+    assert!(v["certified_bound"].is_null() && v["note"].as_str().unwrap().contains("memory budget"), "{v}");
+    let o = deltacert(&["bound", &f, &g, "--box-file", &set, "--max-memory", "1M", "--top1", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert_eq!((v["answer"].as_str(), v["stop"].as_str()), (Some("unknown"), Some("memory_limit")), "{v}");
 }
 
 #[test]

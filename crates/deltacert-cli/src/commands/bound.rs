@@ -114,6 +114,22 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let method = args.method;
     check_applicable(&args, method)?;
     let memory_limit = memory_limit(args.max_memory.as_deref())?;
+    let pair_names = (args.pair.reference.display().to_string(), args.pair.compressed.display().to_string());
+    // a --json run that ends without a report still writes its one object
+    let no_certificate = |note: &str, seconds: Option<f64>| {
+        let mut value = serde_json::json!({
+            "status": "no_certificate", "norm": args.pair.norm, "certified_bound": null, "per_output_bound": [], "lower_bound": null, "witness": null, "ratio": null,
+            "method": method.name(), "seconds": seconds, "reference": pair_names.0, "compressed": pair_names.1, "note": note, "details": {},
+        });
+        if let Some(eps) = args.eps {
+            value["eps"] = eps.into();
+            value["decision"] = serde_json::to_value(deltacert::bound::Decision::Unknown).expect("decision serialises");
+        }
+        value.to_string()
+    };
+    if args.pair.json {
+        crate::watchdog::set_over_budget_report(no_certificate("the memory budget (--max-memory) was exceeded", None) + "\n");
+    }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let qcs = qc_choice(args.qcs.as_deref())?;
     if let Some(path) = &args.plot {
@@ -170,7 +186,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     // The library stops on time by itself; this watchdog is the promise that
     // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
     let limit = args.timeout.or(method.implementation().default_time_limit());
-    let pair_names = (args.pair.reference.display().to_string(), args.pair.compressed.display().to_string());
+    let started = std::time::Instant::now();
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
@@ -182,12 +198,15 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let (report, reference, compressed) = match report {
         // name the pair in a message about the two networks that names no file
         Ok(result) => result.map_err(|e| if e.context.contains(".onnx") || e.context.contains(".nnet") || e.context.contains(".json") || e.context.contains(".vnnlib") { e } else { e.within(format!("{} vs {}", pair_names.0, pair_names.1)) })?,
-        Err(crate::watchdog::Stopped::TimeLimit) => {
-            eprintln!("error: the time limit of {} s was exceeded by more than twice (a step did not stop on time); no certificate", limit.unwrap_or_default());
-            return Ok(ExitCode::from(3));
-        }
-        Err(crate::watchdog::Stopped::Failed) => {
-            eprintln!("error: internal error: the bounding step failed (a defect of deltacert, please report it with the command); no certificate");
+        Err(stopped) => {
+            let message = match stopped {
+                crate::watchdog::Stopped::TimeLimit => format!("the time limit of {} s was exceeded by more than twice (a step did not stop on time)", limit.unwrap_or_default()),
+                crate::watchdog::Stopped::Failed => "internal error: the bounding step failed (a defect of deltacert, please report it with the command)".to_string(),
+            };
+            if args.pair.json {
+                println!("{}", no_certificate(&message, Some(started.elapsed().as_secs_f64())));
+            }
+            eprintln!("error: {message}; no certificate");
             return Ok(ExitCode::from(3));
         }
     };

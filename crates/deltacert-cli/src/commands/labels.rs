@@ -6,7 +6,7 @@ use crate::args::BoundArgs;
 use deltacert::bound::Method;
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
-use deltacert::label::{decide_labels, LabelAnswer, LabelReport, LabelRequest, DEFAULT_LABEL_SAMPLES, DEFAULT_LABEL_SECONDS};
+use deltacert::label::{decide_labels, LabelAnswer, LabelReport, LabelRequest, LabelStop, DEFAULT_LABEL_SAMPLES, DEFAULT_LABEL_SECONDS};
 use deltacert::problem::Norm;
 use std::process::ExitCode;
 
@@ -48,6 +48,18 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         }
     }
     let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;
+    // a --json run that ends without a report still writes its one object
+    let unknown = |stop: LabelStop, note: &str, seconds: Option<f64>| {
+        serde_json::json!({
+            "answer": LabelAnswer::Unknown, "confidence": args.confidence, "proven_fraction": null, "counterexample": null, "stop": stop, "seconds": seconds, "note": note,
+            "reference": args.pair.reference.display().to_string(), "compressed": args.pair.compressed.display().to_string(),
+            "property": if args.confidence.is_some() { "top1_confident" } else { "top1" },
+        })
+        .to_string()
+    };
+    if args.pair.json {
+        crate::watchdog::set_over_budget_report(unknown(LabelStop::MemoryLimit, "the memory budget (--max-memory) was exceeded", None) + "\n");
+    }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
@@ -66,15 +78,19 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         eprintln!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
     }
     let limit = args.timeout.unwrap_or(DEFAULT_LABEL_SECONDS);
+    let started = std::time::Instant::now();
     let outcome = crate::watchdog::run_within(Some(2.0 * limit + 5.0), move || decide_labels(&reference, &compressed, &request));
     let report = match outcome {
         Ok(result) => result?,
-        Err(crate::watchdog::Stopped::TimeLimit) => {
-            eprintln!("error: the time limit of {limit} s was exceeded by more than twice (a step did not stop on time); unknown");
-            return Ok(ExitCode::from(3));
-        }
-        Err(crate::watchdog::Stopped::Failed) => {
-            eprintln!("error: internal error: the decision step failed (a defect of deltacert, please report it with the command); unknown");
+        Err(stopped) => {
+            let message = match stopped {
+                crate::watchdog::Stopped::TimeLimit => format!("the time limit of {limit} s was exceeded by more than twice (a step did not stop on time)"),
+                crate::watchdog::Stopped::Failed => "internal error: the decision step failed (a defect of deltacert, please report it with the command)".to_string(),
+            };
+            if args.pair.json {
+                println!("{}", unknown(LabelStop::TimeLimit, &message, Some(started.elapsed().as_secs_f64())));
+            }
+            eprintln!("error: {message}; unknown");
             return Ok(ExitCode::from(3));
         }
     };
