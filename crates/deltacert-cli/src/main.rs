@@ -9,6 +9,7 @@ mod watchdog;
 #[global_allocator]
 static ALLOCATOR: watchdog::BudgetAllocator = watchdog::BudgetAllocator;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -20,7 +21,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = args::Cli::parse();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     watchdog::set_memory_budget(deltacert::limits::default_memory_bytes());
     deltacert::sdp::solve::set_blas_threads(1);
     match commands::run(cli) {
@@ -30,4 +34,29 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A command line clap refuses: help and version requests print as clap
+/// writes them; anything else is one line on standard error (the message
+/// and clap's tip, if any) and exit 2, like every other bad input.
+fn usage_error(error: clap::Error) -> ExitCode {
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { ExitCode::from(2) } else { ExitCode::SUCCESS };
+    }
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"));
+    let mut message = lines.next().unwrap_or("error: invalid command line").to_string();
+    let (tips, details): (Vec<&str>, Vec<&str>) = lines.partition(|l| l.starts_with("tip:"));
+    // "the following required arguments were not provided:" lists them
+    // below, an invalid value the possible ones
+    if !details.is_empty() {
+        message = format!("{} {}", message, details.join(if message.ends_with(':') { ", " } else { " " }));
+    }
+    let mut line = if message.starts_with("error:") { message } else { format!("error: {message}") };
+    if !tips.is_empty() {
+        line.push_str(&format!(" ({})", tips.join("; ")));
+    }
+    eprintln!("{line}");
+    ExitCode::from(2)
 }

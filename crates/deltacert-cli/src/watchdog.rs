@@ -185,12 +185,19 @@ static OVER_BUDGET_REPORT_LENGTH: AtomicUsize = AtomicUsize::new(0);
 /// (once per process: a later call is ignored). The text is kept for the
 /// life of the process.
 pub fn set_over_budget_report(text: String) {
-    if !OVER_BUDGET_REPORT.load(Ordering::Acquire).is_null() {
-        return;
-    }
-    let bytes: &'static mut [u8] = Box::leak(text.into_bytes().into_boxed_slice());
-    OVER_BUDGET_REPORT_LENGTH.store(bytes.len(), Ordering::Release);
-    OVER_BUDGET_REPORT.store(bytes.as_mut_ptr(), Ordering::Release);
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        let bytes: &'static mut [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+        OVER_BUDGET_REPORT_LENGTH.store(bytes.len(), Ordering::Release);
+        OVER_BUDGET_REPORT.store(bytes.as_mut_ptr(), Ordering::Release);
+    });
+}
+
+/// Withdraws the report of [`set_over_budget_report`]: called before a run
+/// writes its own object, so that an exit over the budget after it (an
+/// abandoned worker still allocating) adds no second one.
+pub fn clear_over_budget_report() {
+    OVER_BUDGET_REPORT.store(std::ptr::null_mut(), Ordering::Release);
 }
 
 /// Ends the process with exit 3 and a one-line message (after the report of

@@ -1001,8 +1001,8 @@ fn a_union_stops_at_the_time_limit() {
 /// into first-layer coordinates and used: ACAS Xu 1_1 against its float16
 /// copy on property 3 cut by `x3 - x4 <= -150` (own speed at least 150 below
 /// the intruder's) gets a one-pass bound under half the box's; a ball
-/// reaching past the normalisation's clipping range is refused, naming the
-/// input.
+/// reaching past the normalisation's clipping range (the angles' +-pi) is
+/// bounded too.
 #[test]
 fn a_polytope_on_a_normalised_nnet_pair_is_used() {
     let (f, g) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
@@ -1024,6 +1024,39 @@ fn a_polytope_on_a_normalised_nnet_pair_is_used() {
     assert!(w[3] - w[4] <= -150.0, "witness {w:?} outside the rows");
     let centre = scratch("acas_centre.json");
     std::fs::write(&centre, "[57000, 0.0, 0.0, 1170, 30]").unwrap();
-    let o = deltacert(&["bound", &f, &g, "--center", centre.to_str().unwrap(), "--radius", "40", "--ball", "l2", "--quiet"]);
-    assert_bad_input(&o, &["input 1", "clipping range"]);
+    let o = deltacert(&["bound", &f, &g, "--center", centre.to_str().unwrap(), "--radius", "40", "--ball", "l2", "--method", "propagate", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["certified_bound"].as_f64().unwrap() >= report["lower_bound"].as_f64().unwrap(), "{report}");
+}
+
+/// A point box whose decimal has no double (`0.1`) holds no input as
+/// written; with `--input-quant` the partner's step once crossed that empty
+/// interval and panicked. Now: a certified bound (the set bounded is not
+/// empty) and no witness, from `bound` and `attack` alike.
+#[test]
+fn a_point_box_without_a_double_and_a_quantisation_step_do_not_panic() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &f, &g, "--box", "0.1,0.1", "--input-quant", "0.25", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["certified_bound"].as_f64().is_some() && v["witness"].is_null(), "{v}");
+    let o = deltacert(&["attack", &f, &g, "--box", "0.1,0.1", "--input-quant", "0.25"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+/// Command lines clap refuses are one line and exit 2, like every other bad
+/// input (clap's own report is several lines: usage, tips).
+#[test]
+fn refused_command_lines_are_one_line() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,1", "--bogus"]), &["--bogus"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "-1", "--center", "c.json"]), &["'-1'"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "1", "--ball", "l2"]), &["--center"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,1", "--independent-inputs", "--input-quant", "1"]), &["--independent-inputs", "--input-quant"]);
+    assert_bad_input(&deltacert(&["bound"]), &["<REFERENCE>"]);
+    let help = deltacert(&["bound", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
 }

@@ -516,6 +516,10 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     // get interval bounds), so a very deep or wide pair still ends on time
     let root_slopes = SlopeOptimisation { stop: budget.deadline(), ..problem.pair.slopes() };
     let (mut root, _) = problem.bound_piece_with_slopes(set_lower.clone(), set_upper.clone(), None, &root_slopes);
+    // sound bounds over a set with a point never cross: the rows leave none
+    if root.empty {
+        return Err(crate::error::invalid_set("the input set is empty: a polytope row leaves no point of the box, or the bounds propagated over the box cut by the rows cross (lower above upper)"));
+    }
     let mut pass_cut_short = budget.expired();
     let one_pass = root.value;
     // the SDP builds its own neuron bounds: its size is estimated from one pass
@@ -722,7 +726,12 @@ pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Ve
             for k in 0..xg.len() {
                 // |x' - x| <= step, rounded inward
                 let (lo, hi) = (crate::rounding::add_up_tight(x[k], -steps[k]), crate::rounding::add_down_tight(x[k], steps[k]));
-                xg[k] = xg[k].clamp(lo.max(set.written_lower()[k]), hi.min(set.written_upper()[k]));
+                // no double may lie there (a point box whose decimal has
+                // none): the pair then fails the check below
+                let (lo, hi) = (lo.max(set.written_lower()[k]), hi.min(set.written_upper()[k]));
+                if lo <= hi {
+                    xg[k] = xg[k].clamp(lo, hi);
+                }
             }
         }
         InputCoupling::Independent => {}

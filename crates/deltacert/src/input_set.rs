@@ -397,6 +397,15 @@ impl InputSet {
     }
 }
 
+/// The time the LP of [`proves_empty`] may take.
+const EMPTINESS_SECONDS: f64 = 2.0;
+
+/// The most polytope coefficients (rows times inputs) for which
+/// [`proves_empty`] runs its LP: its factorisations are not bounded by the
+/// LP's time limit (1,500 dense rows over 784 inputs: 3.3 s). Above it only
+/// the row-by-row checks run, and propagation reports an empty set it finds.
+const EMPTINESS_LP_UP_TO: usize = 500_000;
+
 /// Proves that the box cut by the polytope is empty, or returns None.
 ///
 /// An LP (Clarabel) looks for a point of `{x : A x <= b, l <= x <= u}`. When it
@@ -410,7 +419,7 @@ impl InputSet {
 pub fn proves_empty(set: &InputSet) -> Option<usize> {
     use clarabel::algebra::CscMatrix;
     use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
-    if set.polytope.is_empty() {
+    if set.polytope.is_empty() || set.polytope.len().saturating_mul(set.dim()) > EMPTINESS_LP_UP_TO {
         return None;
     }
     let (n, m) = (set.dim(), set.polytope.len());
@@ -441,7 +450,9 @@ pub fn proves_empty(set: &InputSet) -> Option<usize> {
     let p = CscMatrix::zeros((n, n));
     let q = vec![0.0; n];
     let cones = [SupportedConeT::NonnegativeConeT(m + 2 * n)];
-    let settings = DefaultSettings { verbose: false, max_iter: 200, time_limit: 10.0, ..DefaultSettings::default() };
+    // a set is built before any time limit starts: the check is kept short
+    // (past it the set counts as non-empty, which is always sound)
+    let settings = DefaultSettings { verbose: false, max_iter: 200, time_limit: EMPTINESS_SECONDS, ..DefaultSettings::default() };
     let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings).ok()?;
     solver.solve();
     if !matches!(solver.solution.status, SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible) {

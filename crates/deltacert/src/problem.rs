@@ -53,10 +53,11 @@ pub struct Prepared {
 ///
 /// A box maps to the box of its clamped ends, rounded outward: the computed
 /// normalisation is monotone in `x`, so every computed `z` of the box lies
-/// in it. A ball or polytope needs the clamp inactive (the set's box inside
-/// `[min, max]`, otherwise refused), and then maps through the exact affine
-/// map `phi(x) = (x - mean) / range` with room for the rounding of the
-/// computed `z` ([`normalisation_errors`]):
+/// in it. A ball or polytope maps through the exact affine map `phi(x) = (x -
+/// mean) / range` with room `e_i` for the rounding of the computed `z`
+/// ([`normalisation_errors`]) and, where the set's box reaches past `[min,
+/// max]`, for the clamp, which moves `phi_i` by at most the overshoot over
+/// `range_i`:
 ///
 /// - a polytope row `a x <= b` holds for `x = mean + range phi(x)`, so
 ///   `sum_i a_i range_i phi_i <= b - a . mean`, and with `|z_i - phi_i| <=
@@ -66,7 +67,9 @@ pub struct Prepared {
 ///   min_i range_i`, so `z` lies within `rho / min range + ||e|| + ||c_z -
 ///   phi(c)||` of the computed centre `c_z`;
 /// - a quantisation step `|x'_i - x_i| <= s_i` gives `|z'_i - z_i| <= s_i /
-///   range_i + 2 e_i`.
+///   range_i + 2 e_i` (both points lie in the set, as the coupling
+///   requires, so `e_i` bounds the rounding of each; the clamp is
+///   1-Lipschitz).
 ///
 /// A normalisation that is the identity on the set (mean 0, range 1, the box
 /// inside `[min, max]`) is dropped and the set kept exactly.
@@ -97,14 +100,6 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
         return Ok(Prepared { reference: f, compressed: g, set: set.clone(), coupling: coupling.clone() });
     }
     let cut = set.ball_constraint().is_some() || !set.polytope().is_empty();
-    if cut {
-        if let Some(i) = (0..n).find(|&i| !(set.lower()[i] >= t.min[i] && set.upper()[i] <= t.max[i])) {
-            return Err(unsupported(format!(
-                "input {i}: the set reaches [{}, {}], beyond the networks' input clipping range [{}, {}]; an L2 ball or polytope is supported only inside it (cut the box to that range)",
-                set.lower()[i], set.upper()[i], t.min[i], t.max[i]
-            )));
-        }
-    }
     let mut lower = Vec::with_capacity(n);
     let mut upper = Vec::with_capacity(n);
     for i in 0..n {
@@ -120,7 +115,15 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
     };
     let mut mapped = InputSet::from_box(lower, upper)?;
     if cut {
-        mapped = map_ball_and_polytope(set, mapped, &t, &errors)?;
+        // where the box reaches past [min, max] the clamp moves a point by
+        // at most the overshoot: |phi(clamp(x)) - phi(x)| <= overshoot / range
+        let moved: Vec<f64> = (0..n)
+            .map(|i| {
+                let overshoot = crate::rounding::sub_up(set.upper()[i], t.max[i]).max(crate::rounding::sub_up(t.min[i], set.lower()[i])).max(0.0);
+                if overshoot == 0.0 { errors[i] } else { crate::rounding::add_up(errors[i], crate::rounding::div_up(overshoot, t.range[i])) }
+            })
+            .collect();
+        mapped = map_ball_and_polytope(set, mapped, &t, &moved)?;
     }
     Ok(Prepared { reference: f, compressed: g, set: mapped, coupling })
 }
@@ -139,7 +142,8 @@ fn normalisation_errors(t: &crate::network::InputTransform, lower: &[f64], upper
 }
 
 /// The raw set's L2 ball and polytope rows in first-layer coordinates, on the
-/// mapped box `mapped` ([`prepare`] has the argument; the clamp is inactive).
+/// mapped box `mapped`, with `errors[i]` bounding `|z_i - phi_i(x)|` (the
+/// rounding and the clamp; [`prepare`] has the argument).
 fn map_ball_and_polytope(set: &InputSet, mut mapped: InputSet, t: &crate::network::InputTransform, errors: &[f64]) -> crate::Result<InputSet> {
     use crate::rounding::{add_up, div_up, mul_up, mul_up_tight, sqrt_up, sum_up};
     let n = set.dim();
@@ -156,7 +160,7 @@ fn map_ball_and_polytope(set: &InputSet, mut mapped: InputSet, t: &crate::networ
         mapped = mapped.with_ball_constraint(center_z, radius_z)?;
     }
     if !set.polytope().is_empty() {
-        let rows = set
+        let rows: Vec<(Vec<(f64, f64)>, (f64, f64))> = set
             .polytope()
             .iter()
             .map(|(a, b)| {
@@ -168,6 +172,9 @@ fn map_ball_and_polytope(set: &InputSet, mut mapped: InputSet, t: &crate::networ
                 (coefficients, (right, right))
             })
             .collect();
+        if let Some(k) = rows.iter().position(|(a, b)| !b.0.is_finite() || a.iter().any(|c| !c.0.is_finite() || !c.1.is_finite())) {
+            return Err(crate::error::invalid_set(format!("polytope row {k} overflows in the networks' normalised coordinates (a coefficient times its input's range, or the right side less the row at the means, is beyond the largest double)")));
+        }
         mapped = mapped.with_enclosed_polytope(rows)?;
     }
     Ok(mapped)
@@ -244,10 +251,11 @@ mod tests {
     }
 
     /// Raw points of a ball or polytope, many on its boundary, checked
-    /// exactly, normalised as the network computes it, must lie in the
-    /// mapped set, checked exactly; and points within a quantisation step
-    /// must stay within the mapped step. Means up to 1e4 and ranges from
-    /// 0.01 to 1e3 make the normalisation's rounding visible.
+    /// exactly, normalised as the network computes it (clipped first, in a
+    /// third of the cases inside the set's box), must lie in the mapped set,
+    /// checked exactly; and points within a quantisation step must stay
+    /// within the mapped step. Means up to 1e4 and ranges from 0.01 to 1e3
+    /// make the normalisation's rounding visible.
     #[test]
     fn balls_polytopes_and_steps_map_through_the_normalisation_with_room_for_its_rounding() {
         use crate::network::InputTransform;
@@ -262,8 +270,10 @@ mod tests {
             let range: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 1.0 } else { 10f64.powf(rng.gen_range(-2.0..3.0)) }).collect();
             let center: Vec<f64> = (0..n).map(|i| mean[i] + rng.gen_range(-2.0..2.0) * range[i]).collect();
             let radius = range.iter().copied().fold(f64::INFINITY, f64::min) * 10f64.powf(rng.gen_range(-9.0..0.0));
-            let min: Vec<f64> = center.iter().map(|c| c - 1e6).collect();
-            let max: Vec<f64> = center.iter().map(|c| c + 1e6).collect();
+            // a third of the cases clip inside the set's box
+            let clip = case % 3 == 0;
+            let min: Vec<f64> = center.iter().map(|c| if clip { c - 0.5 * radius } else { c - 1e6 }).collect();
+            let max: Vec<f64> = center.iter().map(|c| if clip { c + 0.3 * radius } else { c + 1e6 }).collect();
             f.input_transform = Some(InputTransform { min, max, mean: mean.clone(), range: range.clone() });
             let t = f.input_transform.clone().unwrap();
             let g = f.clone();
@@ -322,10 +332,10 @@ mod tests {
         assert!(checked_ball > 1000 && checked_rows > 1000 && checked_steps > 1000, "{checked_ball} {checked_rows} {checked_steps}");
     }
 
-    /// A ball or polytope reaching past the clipping range is refused with
-    /// the input named; a normalisation that is the identity keeps the set.
+    /// A normalisation that is the identity keeps the set; a box alone past
+    /// the clipping range is clamped.
     #[test]
-    fn a_cut_set_beyond_the_clipping_range_is_refused_and_an_identity_normalisation_is_dropped() {
+    fn an_identity_normalisation_is_dropped_and_a_box_past_the_clipping_range_clamped() {
         use crate::network::InputTransform;
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         let mut f = random_mlp(&mut rng, 2, &[3], 1, Activation::Relu);
@@ -334,9 +344,6 @@ mod tests {
         let inside = InputSet::from_box(vec![0.1, 0.2], vec![0.3, 0.4]).unwrap().with_polytope(vec![(vec![1.0, 1.0], 0.6)]).unwrap();
         let prepared = prepare(&f, &g, &inside, &InputCoupling::Same).unwrap();
         assert_eq!(prepared.set, inside);
-        let beyond = InputSet::ball(vec![0.95, 0.5], 0.1, true).unwrap();
-        let error = prepare(&f, &g, &beyond, &InputCoupling::Same).err().expect("refused").to_string();
-        assert!(error.contains("input 0") && error.contains("clipping range"), "{error}");
         // a box alone past the range is clamped as before
         let wide = InputSet::from_box(vec![-1.0, 0.5], vec![2.0, 0.6]).unwrap();
         let prepared = prepare(&f, &g, &wide, &InputCoupling::Same).unwrap();

@@ -61,6 +61,39 @@ fn an_empty_polytope_is_an_error_not_a_proof() {
     assert!(thin.polytope().len() == 2);
 }
 
+/// An empty set that the LP's check misses (found by an adversarial run:
+/// two rows that contradict each other only together with the box) once
+/// gave a certified 0 from `auto`, no bound from `propagate` and "no
+/// certificate" from the MILP and the SDP; the propagation over the box cut
+/// by the rows proves it empty (its bounds cross), and every method now
+/// refuses it as an empty set.
+#[test]
+fn an_empty_set_the_lp_misses_is_refused_by_every_method() {
+    use deltacert::network::InputTransform;
+    common::single_threaded_blas();
+    let layer = |rows: usize, cols: usize, w: &[f64], b: &[f64], activation| Layer::dense(0, Matrix::from_rows(rows, cols, w.to_vec()), b.to_vec(), activation);
+    let net = |w1: &[f64], w2: &[f64]| {
+        let mut layers = vec![layer(3, 2, w1, &[0.1, 0.2, -0.1], Activation::Relu), layer(1, 3, w2, &[0.0], Activation::Identity)];
+        layers[1].terms[0].source = 1;
+        Network { input_dim: 2, input_transform: Some(InputTransform { min: vec![-100.0; 2], max: vec![100.0; 2], mean: vec![0.5, -1.0], range: vec![2.0, 3.0] }), layers, kept_neurons: None, source_dtype: "float64".into(), output_softmax: false }
+    };
+    let f = net(&[1.0, 2.0, -1.0, 0.5, 0.3, -0.7], &[1.0, -1.0, 0.5]);
+    let g = net(&[1.01, 2.0, -1.0, 0.52, 0.3, -0.7], &[1.0, -1.0, 0.49]);
+    f.validate().unwrap();
+    // the rows as a file gives them: each decimal enclosed
+    let decimal = |text: &str| deltacert::io::vnnlib::decimal_enclosure(text).unwrap();
+    let rows = vec![(vec![decimal("-0.87"), decimal("-0.65")], decimal("-6.1506554811883465")), (vec![decimal("0.24"), decimal("-0.73")], decimal("4.057060362038609"))];
+    let set = InputSet::from_box(vec![-0.9210082232000134, -4.757751906239555], vec![12.52925506962288, -2.635305688202343]).unwrap().with_enclosed_polytope(rows).expect("the LP's check misses this one");
+    let methods = if cfg!(feature = "milp") { vec![Method::PROPAGATE, Method::AUTO, Method::SDP, Method::MILP] } else { vec![Method::PROPAGATE, Method::AUTO, Method::SDP] };
+    for method in methods {
+        let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method);
+        quick(&mut request);
+        let error = bound(&f, &g, &request).map(|r| r.certified_bound).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidInputSet, "{method:?}: {error}");
+        assert!(error.context.contains("empty"), "{method:?}: {error}");
+    }
+}
+
 #[test]
 fn polytope_rows_of_the_wrong_length_or_not_finite_are_errors() {
     common::single_threaded_blas();

@@ -204,6 +204,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
                 crate::watchdog::Stopped::Failed => "internal error: the bounding step failed (a defect of deltacert, please report it with the command)".to_string(),
             };
             if args.pair.json {
+                crate::watchdog::clear_over_budget_report();
                 println!("{}", no_certificate(&message, Some(started.elapsed().as_secs_f64())));
             }
             eprintln!("error: {message}; no certificate");
@@ -223,6 +224,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         plot_bound(path, &reference, &compressed, set, &figure)?;
     }
     if args.pair.json {
+        crate::watchdog::clear_over_budget_report();
         let mut value = serde_json::to_value(&report).expect("report serialises");
         value["reference"] = args.pair.reference.display().to_string().into();
         value["compressed"] = args.pair.compressed.display().to_string().into();

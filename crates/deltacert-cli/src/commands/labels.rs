@@ -49,7 +49,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     }
     let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;
     // a --json run that ends without a report still writes its one object
-    let unknown = |stop: LabelStop, note: &str, seconds: Option<f64>| {
+    let unknown = |stop: Option<LabelStop>, note: &str, seconds: Option<f64>| {
         serde_json::json!({
             "answer": LabelAnswer::Unknown, "confidence": args.confidence, "proven_fraction": null, "counterexample": null, "stop": stop, "seconds": seconds, "note": note,
             "reference": args.pair.reference.display().to_string(), "compressed": args.pair.compressed.display().to_string(),
@@ -58,7 +58,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         .to_string()
     };
     if args.pair.json {
-        crate::watchdog::set_over_budget_report(unknown(LabelStop::MemoryLimit, "the memory budget (--max-memory) was exceeded", None) + "\n");
+        crate::watchdog::set_over_budget_report(unknown(Some(LabelStop::MemoryLimit), "the memory budget (--max-memory) was exceeded", None) + "\n");
     }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let reference = read_model(&args.pair.reference)?;
@@ -83,18 +83,20 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let report = match outcome {
         Ok(result) => result?,
         Err(stopped) => {
-            let message = match stopped {
-                crate::watchdog::Stopped::TimeLimit => format!("the time limit of {limit} s was exceeded by more than twice (a step did not stop on time)"),
-                crate::watchdog::Stopped::Failed => "internal error: the decision step failed (a defect of deltacert, please report it with the command)".to_string(),
+            let (stop, message) = match stopped {
+                crate::watchdog::Stopped::TimeLimit => (Some(LabelStop::TimeLimit), format!("the time limit of {limit} s was exceeded by more than twice (a step did not stop on time)")),
+                crate::watchdog::Stopped::Failed => (None, "internal error: the decision step failed (a defect of deltacert, please report it with the command)".to_string()),
             };
             if args.pair.json {
-                println!("{}", unknown(LabelStop::TimeLimit, &message, Some(started.elapsed().as_secs_f64())));
+                crate::watchdog::clear_over_budget_report();
+                println!("{}", unknown(stop, &message, Some(started.elapsed().as_secs_f64())));
             }
             eprintln!("error: {message}; unknown");
             return Ok(ExitCode::from(3));
         }
     };
     if args.pair.json {
+        crate::watchdog::clear_over_budget_report();
         let mut value = serde_json::to_value(&report).expect("report serialises");
         value["reference"] = args.pair.reference.display().to_string().into();
         value["compressed"] = args.pair.compressed.display().to_string().into();

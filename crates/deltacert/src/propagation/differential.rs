@@ -560,7 +560,7 @@ impl Backward {
                 if let Some(rows) = region.polytope.as_deref().filter(|_| value > f64::NEG_INFINITY) {
                     let lambda = super::polytope::multipliers(lf, &region.lower, &region.upper, rows);
                     if lambda.iter().any(|l| *l > 0.0) {
-                        let cut_value = add_up(base + super::polytope::dual_bound(lf, &region.lower, &region.upper, rows, &lambda), accumulated_error(chain, box_total));
+                        let cut_value = add_up(add_up(base, super::polytope::dual_bound(lf, &region.lower, &region.upper, rows, &lambda)), accumulated_error(chain, box_total));
                         if cut_value < value {
                             value = cut_value;
                         }

@@ -178,7 +178,7 @@ fn back_substitute(
                 let row = lambda.row(r);
                 let multipliers = super::polytope::multipliers(row, input_lower, input_upper, input_rows);
                 if multipliers.iter().any(|l| *l > 0.0) {
-                    let cut = add_up(constant[r] + super::polytope::dual_bound(row, input_lower, input_upper, input_rows, &multipliers), error);
+                    let cut = add_up(add_up(constant[r], super::polytope::dual_bound(row, input_lower, input_upper, input_rows, &multipliers)), error);
                     if cut < bound {
                         bound = cut;
                     }
