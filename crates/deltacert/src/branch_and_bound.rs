@@ -281,7 +281,10 @@ pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], u
     let n = lower.len();
     let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
     region.ball = set.ball_constraint().cloned();
-    region.polytope = (!set.polytope().is_empty()).then(|| std::sync::Arc::new(set.polytope().to_vec()));
+    // only the rows that cut this box: a row every point of the box
+    // satisfies changes no bound
+    let cutting: Vec<(Vec<f64>, f64)> = set.polytope().iter().filter(|row| crate::propagation::polytope::cuts_box(lower, upper, row)).cloned().collect();
+    region.polytope = (!cutting.is_empty()).then(|| std::sync::Arc::new(cutting));
     match coupling {
         InputCoupling::Same => {}
         InputCoupling::Quantised(steps) => {

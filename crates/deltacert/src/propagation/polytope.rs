@@ -137,6 +137,14 @@ pub fn dual_bound(c: &[f64], lower: &[f64], upper: &[f64], rows: &[(Vec<f64>, f6
     if value.is_nan() { f64::INFINITY } else { value }
 }
 
+/// Whether the row `a . x <= b` cuts the box: its largest value there,
+/// rounded up, is above `b` (otherwise every point of the box satisfies it
+/// and it changes no bound).
+pub fn cuts_box(lower: &[f64], upper: &[f64], (a, b): &(Vec<f64>, f64)) -> bool {
+    let largest = (0..a.len()).filter(|&i| a[i] != 0.0).fold(0.0, |sum, i| add_up(sum, mul_up(a[i], lower[i]).max(mul_up(a[i], upper[i]))));
+    !(largest <= *b)
+}
+
 /// Whether some row `a . x <= b` has no point in the box: its smallest value
 /// there, rounded down, is above `b`. A box that misses a row holds no point
 /// of the polytope.
@@ -235,6 +243,17 @@ mod tests {
         // 0 . x <= -1 holds nowhere, 0 . x <= 0 everywhere
         assert!(box_misses_a_row(&[0.0], &[1.0], &[(vec![0.0], -1.0)]));
         assert!(!box_misses_a_row(&[0.0], &[1.0], &[(vec![0.0], 0.0)]));
+    }
+
+    #[test]
+    fn a_row_cuts_a_box_unless_every_point_satisfies_it() {
+        let row = (vec![1.0, -1.0], -0.5);
+        assert!(cuts_box(&[0.0, 0.0], &[1.0, 1.0], &row));
+        // x0 - x1 <= -0.5 everywhere on [0, 0.2] x [0.8, 1]
+        assert!(!cuts_box(&[0.0, 0.8], &[0.2, 1.0], &row));
+        // touching at one corner (x0 - x1 = -0.5 at (0.25, 0.75)): kept, as
+        // the rounded-up maximum cannot tell touching from crossing
+        assert!(cuts_box(&[0.0, 0.75], &[0.25, 1.0], &row));
     }
 
     #[test]
