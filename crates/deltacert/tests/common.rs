@@ -14,6 +14,15 @@ pub fn model(relative: &str) -> Network {
     deltacert::io::read_model(&fixture(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
+/// The box `+-p/255` around MNIST test image `index` (pixels in [0, 1]),
+/// clipped to [0, 1].
+#[allow(dead_code)]
+pub fn mnist_box(index: usize, p: f64) -> deltacert::input_set::InputSet {
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("mnist/test_images_100.json")).unwrap()).unwrap();
+    let pixels: Vec<f64> = data["images"][index].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() / 255.0).collect();
+    deltacert::input_set::InputSet::from_box(pixels.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), pixels.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).unwrap()
+}
+
 /// `|a - b| <= abs + rel * max(|a|, |b|)`.
 pub fn close(a: f64, b: f64, abs: f64, rel: f64) -> bool {
     (a - b).abs() <= abs + rel * a.abs().max(b.abs())

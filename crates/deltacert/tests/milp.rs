@@ -386,9 +386,7 @@ fn per_output_lower_bounds_hold_at_the_witness_when_the_milp_stops_early() {
     common::single_threaded_blas();
     let f = model("mnist/mnist_relu_3_100.nnet");
     let g = model("mnist/mnist_relu_3_100_16bit.nnet");
-    let images: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("mnist/test_images_100.json")).unwrap()).unwrap();
-    let pixels: Vec<f64> = images["images"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() / 255.0).collect();
-    let set = InputSet::from_box(pixels.iter().map(|p| (p - 3.0 / 255.0).max(0.0)).collect(), pixels.iter().map(|p| (p + 3.0 / 255.0).min(1.0)).collect()).unwrap();
+    let set = common::mnist_box(0, 3.0);
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::MILP);
     request.time_limit = Some(1.0);
     let report = bound(&f, &g, &request).unwrap();
@@ -519,9 +517,7 @@ fn differential_rows_leave_the_milp_optimum_unchanged_on_random_pairs() {
 fn a_large_milp_stops_at_the_time_limit() {
     common::single_threaded_blas();
     let (f, g) = (model("mnist/mnist_relu_3_100.nnet"), model("mnist/mnist_relu_3_100_16bit.nnet"));
-    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("mnist/test_images_100.json")).unwrap()).unwrap();
-    let pixels: Vec<f64> = data["images"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() / 255.0).collect();
-    let set = InputSet::from_box(pixels.iter().map(|v| (v - 40.0 / 255.0).max(0.0)).collect(), pixels.iter().map(|v| (v + 40.0 / 255.0).min(1.0)).collect()).unwrap();
+    let set = common::mnist_box(0, 40.0);
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::MILP);
     request.time_limit = Some(1.0);
     let start = std::time::Instant::now();
