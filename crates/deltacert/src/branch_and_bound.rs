@@ -383,8 +383,8 @@ impl SplitProblem<'_> {
 
     /// Bounds the part of the box `[lower, upper]` that `inherited`'s bounds
     /// describe (the box itself, or a phase split's half), never above `parent`.
-    fn bound_subset(&self, lower: Vec<f64>, upper: Vec<f64>, parent: Option<&Piece>, inherited: Option<&DifferentialBounds>, phases: Vec<Phase>, slopes: &SlopeOptimisation, keep_linear: bool) -> (Piece, Vec<f64>) {
-        let region = self.region(&lower, &upper);
+    fn bound_subset(&self, mut lower: Vec<f64>, mut upper: Vec<f64>, parent: Option<&Piece>, inherited: Option<&DifferentialBounds>, phases: Vec<Phase>, slopes: &SlopeOptimisation, keep_linear: bool) -> (Piece, Vec<f64>) {
+        let mut region = self.region(&lower, &upper);
         let empty_piece = |lower: Vec<f64>, upper: Vec<f64>, phases: Vec<Phase>| {
             let candidate: Vec<f64> = lower.iter().zip(&upper).map(|(l, u)| 0.5 * (l + u)).collect();
             let outputs = self.reference.output_dim();
@@ -394,6 +394,18 @@ impl SplitProblem<'_> {
         // a box that a polytope row leaves no point of holds no input
         if region.polytope.as_deref().is_some_and(|rows| crate::propagation::polytope::box_misses_a_row(&lower, &upper, rows)) {
             return empty_piece(lower, upper, phases);
+        }
+        // the piece is the smallest box the rows leave of it (a half that a
+        // row cuts diagonally keeps only a sliver of the set)
+        if let Some(rows) = region.polytope.clone() {
+            let (mut tight_lower, mut tight_upper) = (lower.clone(), upper.clone());
+            if !crate::propagation::polytope::tighten_box(&mut tight_lower, &mut tight_upper, &rows) {
+                return empty_piece(lower, upper, phases);
+            }
+            if tight_lower != lower || tight_upper != upper {
+                (lower, upper) = (tight_lower, tight_upper);
+                region = self.region(&lower, &upper);
+            }
         }
         let mut bounds = self.pair.bounds_reusing(&region, inherited, slopes, keep_linear);
         // without phase constraints or polytope rows the region holds

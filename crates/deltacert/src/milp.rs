@@ -459,7 +459,7 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
         return Ok(MilpResult { upper: None, lower: 0.0, per_output: vec![(0.0, None); outputs], witness: set.lower().to_vec(), witness_compressed: set.lower().to_vec(), found_incumbent: false, note, binaries: 0, integers: 0, differential_rows: false, solves });
     }
     // bounds once for every output and sign
-    let region = crate::branch_and_bound::coupled_region(set, coupling, set.lower(), set.upper());
+    let region = set_region(set, coupling);
     let encoding = Encoding::new(f, g, facts, &region);
     // HiGHS's memory is not counted by Rust: estimate it from the model size
     // (about 1 KiB per column and row, generously, for its working copies)
@@ -530,9 +530,21 @@ pub fn solve_objective(prepared: &Prepared, facts: Option<DifferentialFacts>, ou
     if output >= f.output_dim() {
         return Err(crate::error::invalid_option(format!("output {output} does not exist: the networks have {} outputs", f.output_dim())));
     }
-    let region = crate::branch_and_bound::coupled_region(set, coupling, set.lower(), set.upper());
+    let region = set_region(set, coupling);
     let encoding = Encoding::new(f, g, facts, &region);
     Ok(solve_one(f, g, &encoding, set, coupling, output, sign, time_limit)?.0)
+}
+
+/// The region of the whole set, its box shrunk to what the polytope rows
+/// leave of it ([`crate::propagation::polytope::tighten_box`]; the rows stay
+/// in the program): tighter variable bounds and big-M constants.
+fn set_region(set: &InputSet, coupling: &InputCoupling) -> crate::propagation::DifferentialRegion {
+    let (mut lower, mut upper) = (set.lower().to_vec(), set.upper().to_vec());
+    if !crate::propagation::polytope::tighten_box(&mut lower, &mut upper, set.polytope()) {
+        // an empty set: the rows in the program say so
+        (lower, upper) = (set.lower().to_vec(), set.upper().to_vec());
+    }
+    crate::branch_and_bound::coupled_region(set, coupling, &lower, &upper)
 }
 
 /// What [`search_box`] found.

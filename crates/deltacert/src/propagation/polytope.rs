@@ -156,6 +156,73 @@ pub fn box_misses_a_row(lower: &[f64], upper: &[f64], rows: &[(Vec<f64>, f64)]) 
     })
 }
 
+/// Passes of [`tighten_box`] over the rows (one where the rows hold more than
+/// [`FULL_SWEEPS_UP_TO`] coefficients).
+const TIGHTENING_PASSES: usize = 2;
+
+/// Shrinks the box `[lower, upper]` to a box that still holds every point of
+/// the box satisfying `rows` (`a . x <= b`); `false` when it proves that no
+/// point does. For a row and a coordinate `i` with `a_i != 0`, every such `x`
+/// has
+///
+/// ```text
+/// a_i x_i  <=  b - sum_{j != i} a_j x_j  <=  b - sum_{j != i} min_{[l_j, u_j]} a_j x_j  =:  N_i,
+/// ```
+///
+/// so `x_i <= N_i / a_i` when `a_i > 0` and `x_i >= N_i / a_i` when `a_i < 0`.
+/// The minima are rounded down, their sum `S` rounded down step by step, the
+/// rest `S - min_i` rounded down (a lower bound of the other terms' sum,
+/// since `S` is below the exact sum of the rounded minima), `N_i` rounded up
+/// and the quotient rounded outward, so the new ends hold every point. Each
+/// row is used in turn with the ends found so far ([`TIGHTENING_PASSES`]
+/// passes). Propagation on the smaller box bounds the same set: where a row
+/// cuts a piece diagonally, halves that keep only a sliver of the set are
+/// bounded on the sliver's box, not on the half's.
+pub fn tighten_box(lower: &mut [f64], upper: &mut [f64], rows: &[(Vec<f64>, f64)]) -> bool {
+    use crate::rounding::{add_down, div_down, div_up, mul_down, sub_up};
+    let coefficients = rows.len().saturating_mul(lower.len());
+    let passes = if coefficients <= FULL_SWEEPS_UP_TO { TIGHTENING_PASSES } else { 1 };
+    let mut minima = vec![0.0; lower.len()];
+    for _ in 0..passes {
+        for (a, b) in rows {
+            for (i, m) in minima.iter_mut().enumerate() {
+                *m = if a[i] == 0.0 { 0.0 } else { mul_down(a[i], lower[i]).min(mul_down(a[i], upper[i])) };
+            }
+            let smallest = minima.iter().fold(0.0, |sum, m| add_down(sum, *m));
+            if !smallest.is_finite() {
+                continue;
+            }
+            if smallest > *b {
+                return false;
+            }
+            for i in 0..a.len() {
+                if a[i] == 0.0 {
+                    continue;
+                }
+                let room = sub_up(*b, sub_down(smallest, minima[i]));
+                if !room.is_finite() {
+                    continue;
+                }
+                if a[i] > 0.0 {
+                    let end = div_up(room, a[i]);
+                    if end < upper[i] {
+                        upper[i] = end;
+                    }
+                } else {
+                    let end = div_down(room, a[i]);
+                    if end > lower[i] {
+                        lower[i] = end;
+                    }
+                }
+                if lower[i] > upper[i] {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +321,107 @@ mod tests {
         // touching at one corner (x0 - x1 = -0.5 at (0.25, 0.75)): kept, as
         // the rounded-up maximum cannot tell touching from crossing
         assert!(cuts_box(&[0.0, 0.75], &[0.25, 1.0], &row));
+    }
+
+    /// `sum_i a_i x_i` exactly (320-bit arithmetic holds every product and
+    /// sum of these magnitudes).
+    fn exact_dot(a: &[f64], x: &[f64]) -> crate::rounding::exact::Big {
+        use crate::rounding::exact::big;
+        a.iter().zip(x).fold(big(0.0), |sum, (ai, xi)| sum + big(*ai) * big(*xi))
+    }
+
+    /// The row's smallest value over the box except coordinate `skip`, exactly.
+    fn exact_rest(a: &[f64], lower: &[f64], upper: &[f64], skip: usize) -> crate::rounding::exact::Big {
+        use crate::rounding::exact::big;
+        (0..a.len()).filter(|&j| j != skip).fold(big(0.0), |sum, j| {
+            let (p, q) = (big(a[j]) * big(lower[j]), big(a[j]) * big(upper[j]));
+            sum + if p < q { p } else { q }
+        })
+    }
+
+    #[test]
+    fn one_row_tightens_each_end_to_its_exact_value_and_never_past_it() {
+        use crate::rounding::exact::big;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let (mut tightened, mut empty) = (0, 0);
+        for case in 0..2_000 {
+            let n = rng.gen_range(1..7);
+            let scale = [1e-6, 1.0, 1e4][case % 3];
+            let lower: Vec<f64> = (0..n).map(|_| rng.gen_range(-2.0..1.0) * scale).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| if rng.gen_bool(0.1) { *l } else { l + rng.gen_range(0.0..2.0) * scale }).collect();
+            let a: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 0.0 } else { rng.gen_range(-3.0..3.0) }).collect();
+            let at_lowest: f64 = (0..n).map(|i| (a[i] * lower[i]).min(a[i] * upper[i])).sum();
+            let b = at_lowest + rng.gen_range(-0.2..1.5) * scale;
+            let (mut lo, mut hi) = (lower.clone(), upper.clone());
+            let kept = tighten_box(&mut lo, &mut hi, &[(a.clone(), b)]);
+            let smallest = exact_rest(&a, &lower, &upper, usize::MAX);
+            if !kept {
+                // empty only if the row's smallest value exceeds b
+                assert!(smallest > big(b), "case {case}: refused a box the row holds a point of");
+                empty += 1;
+                continue;
+            }
+            for i in 0..n {
+                assert!(lo[i] >= lower[i] && hi[i] <= upper[i] && lo[i] <= hi[i], "case {case}: the box grew or crossed");
+                if a[i] == 0.0 {
+                    assert!(lo[i] == lower[i] && hi[i] == upper[i]);
+                    continue;
+                }
+                // the tightest end x_i* has a_i x_i* = b - rest exactly; a
+                // sound end e has a_i e >= b - rest (on the side the row
+                // limits) unless it is the box's own end
+                let room = big(b) - exact_rest(&a, &lower, &upper, i);
+                let end = if a[i] > 0.0 { hi[i] } else { lo[i] };
+                let original = if a[i] > 0.0 { upper[i] } else { lower[i] };
+                if end != original {
+                    tightened += 1;
+                    assert!(big(a[i]) * big(end) >= room, "case {case}: coordinate {i} cut past the set");
+                    // and tight: within a few ulps of the exact end
+                    let slack = big(a[i]) * big(end) - room.clone();
+                    let tolerance = big(1e-12) * (big(b.abs()) + big(scale) * big(10.0));
+                    assert!(slack <= tolerance, "case {case}: coordinate {i} loose");
+                }
+            }
+        }
+        assert!(tightened > 1_000 && empty > 20, "{tightened} ends tightened, {empty} boxes emptied");
+    }
+
+    #[test]
+    fn tightened_boxes_hold_every_point_of_the_rows() {
+        // points built to lie on several rows at once (b_k = a_k . x0 rounded
+        // up), many at corners of the box: each must stay inside
+        use crate::rounding::exact::big;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+        for case in 0..2_000 {
+            let n = rng.gen_range(1..8);
+            let m = rng.gen_range(1..5);
+            // half the cases on a grid of 1/8 (every product and sum exact, so
+            // b = a . x0 exactly and each row is tight at x0)
+            let grid = case % 2 == 0;
+            let mut draw = |lo: f64, hi: f64| if grid { (rng.gen_range(lo..=hi) * 8.0).round() / 8.0 } else { rng.gen_range(lo..=hi) };
+            let lower: Vec<f64> = (0..n).map(|_| draw(-3.0, 0.0)).collect();
+            let upper: Vec<f64> = lower.iter().map(|l| l + draw(0.0, 3.0)).collect();
+            let x0: Vec<f64> = (0..n).map(|i| match rng.gen_range(0..3) { 0 => lower[i], 1 => upper[i], _ => if grid { (rng.gen_range(lower[i]..=upper[i]) * 8.0).floor().max(lower[i] * 8.0) / 8.0 } else { rng.gen_range(lower[i]..=upper[i]) } }).collect();
+            let rows: Vec<(Vec<f64>, f64)> = (0..m)
+                .map(|_| {
+                    let a: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.2) { 0.0 } else if grid { (rng.gen_range(-2.0..2.0) * 8.0f64).round() / 8.0 } else { rng.gen_range(-2.0..2.0) }).collect();
+                    // the double nearest above the exact a . x0
+                    let mut b: f64 = a.iter().zip(&x0).map(|(ai, xi)| ai * xi).sum();
+                    while exact_dot(&a, &x0) > big(b) {
+                        b = b.next_up();
+                    }
+                    (a, b)
+                })
+                .collect();
+            for (a, b) in &rows {
+                assert!(exact_dot(a, &x0) <= big(*b));
+            }
+            let (mut lo, mut hi) = (lower.clone(), upper.clone());
+            assert!(tighten_box(&mut lo, &mut hi, &rows), "case {case}: emptied a box holding a point of every row");
+            for i in 0..n {
+                assert!(lo[i] <= x0[i] && x0[i] <= hi[i], "case {case}: coordinate {i} of a feasible point cut off: {} not in [{}, {}]", x0[i], lo[i], hi[i]);
+            }
+        }
     }
 
     #[test]
