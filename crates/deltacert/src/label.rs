@@ -50,6 +50,7 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// What to decide.
@@ -252,37 +253,73 @@ fn check_point(f: &Network, g: &Network, set: &InputSet, x: &[f64], confidence: 
     Some(LabelCounterexample { input: x.to_vec(), reference_label: c, compressed_label: d, reference_outputs: f.eval(x), compressed_outputs: g.eval(x), reference_confidence_lower: p, saturation: WitnessSaturation::at(f, g, x, x) })
 }
 
+/// Samples drawn and evaluated together by [`search_counterexample`].
+const SAMPLE_BATCH: usize = 4096;
+
 /// Sampling and sign-gradient steps on `g`'s margin against `f`'s label,
 /// in raw units; every candidate is re-checked by [`check_point`].
 fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadline: Instant) -> (Option<LabelCounterexample>, usize) {
     let set = &request.set;
     let n = set.dim();
     let mut rng = rand::rngs::StdRng::seed_from_u64(request.seed ^ 0x70B1);
-    let mut points: Vec<Vec<f64>> = Vec::with_capacity(request.samples + 1);
     let mut centre: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| 0.5 * (l + u)).collect();
     set.project(&mut centre);
-    points.push(centre);
-    for _ in 0..request.samples {
-        points.push(set.sample(&mut rng));
+    // sampling in batches until the samples or half of the time are used
+    // (memory stays one batch, the clock is read between batches); the rest
+    // of the time goes to the gradient steps below
+    let now = Instant::now();
+    let sampling_deadline = now + deadline.saturating_duration_since(now) / 2;
+    let (mut pending, mut left, mut evaluations) = (vec![centre], request.samples, 0usize);
+    // the 8 points where g came closest to leaving f's label; the first
+    // point (the centre) and up to two points of the set per label of f, for
+    // the search between f's labels below
+    let mut best: Vec<(f64, usize, Vec<f64>)> = Vec::new();
+    let mut first: Option<(f64, usize, Vec<f64>)> = None;
+    let mut by_label: Vec<Vec<Vec<f64>>> = vec![Vec::new(); f.output_dim()];
+    loop {
+        while pending.len() < SAMPLE_BATCH && left > 0 {
+            pending.push(set.sample(&mut rng));
+            left -= 1;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        // score: how close g is to leaving f's label (larger is closer)
+        // (the clock is read per point too: one evaluation of a wide pair
+        // takes tens of milliseconds)
+        let scored: Vec<(f64, usize, Vec<f64>)> = std::mem::take(&mut pending)
+            .into_par_iter()
+            .filter(|_| Instant::now() < sampling_deadline)
+            .map(|x| {
+                let (yf, yg) = (f.eval(&x), g.eval(&x));
+                let c = argmax(&yf);
+                let gap = (0..yg.len()).filter(|&j| j != c).map(|j| yg[j] - yg[c]).fold(f64::NEG_INFINITY, f64::max);
+                (gap, c, x)
+            })
+            .collect();
+        if scored.is_empty() {
+            break;
+        }
+        evaluations += scored.len();
+        // only points inside the set count (sampling and projection respect the box and ball, not a polytope)
+        if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0 && set.contains(&s.2, 0.0)).find_map(|(_, _, x)| check_point(f, g, set, x, request.confidence)) {
+            return (Some(found), evaluations);
+        }
+        if first.is_none() {
+            first = scored.first().cloned();
+        }
+        for (_, label, x) in &scored {
+            if by_label[*label].len() < 2 && set.contains(x, 0.0) {
+                by_label[*label].push(x.clone());
+            }
+        }
+        best.extend(scored.into_iter().filter(|s| s.0.is_finite()));
+        best.sort_by(|a, b| b.0.total_cmp(&a.0));
+        best.truncate(8);
+        if Instant::now() >= sampling_deadline {
+            break;
+        }
     }
-    let evaluations = points.len();
-    // score: how close g is to leaving f's label (larger is closer)
-    let scored: Vec<(f64, usize, Vec<f64>)> = points
-        .into_par_iter()
-        .map(|x| {
-            let (yf, yg) = (f.eval(&x), g.eval(&x));
-            let c = argmax(&yf);
-            let gap = (0..yg.len()).filter(|&j| j != c).map(|j| yg[j] - yg[c]).fold(f64::NEG_INFINITY, f64::max);
-            (gap, c, x)
-        })
-        .collect();
-    // only points inside the set count (sampling and projection respect the box and ball, not a polytope)
-    if let Some(found) = scored.iter().filter(|s| s.0 >= 0.0 && set.contains(&s.2, 0.0)).find_map(|(_, _, x)| check_point(f, g, set, x, request.confidence)) {
-        return (Some(found), evaluations);
-    }
-    let mut best: Vec<&(f64, usize, Vec<f64>)> = scored.iter().filter(|s| s.0.is_finite()).collect();
-    best.sort_by(|a, b| b.0.total_cmp(&a.0));
-    best.truncate(8);
     let width: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| u - l).collect();
     let starts: Vec<(usize, Vec<f64>)> = best.iter().map(|(_, c, x)| (*c, x.clone())).collect();
     // half of what is left goes to gradient steps on g, the rest to f's label boundary
@@ -328,18 +365,11 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
     let mut used = evaluations + steps;
     // the segment starts inside the set: the centre (projected into the box,
     // which a polytope may still exclude), else the best point inside
-    let Some(centre) = std::iter::once(&scored[0]).chain(best.iter().copied()).find(|s| set.contains(&s.2, 0.0)) else {
+    let Some(centre) = first.iter().chain(&best).find(|s| set.contains(&s.2, 0.0)) else {
         return (None, used);
     };
     // up to two ends per other label of f (each label pair has its own boundary)
-    let mut per_label = vec![0usize; f.output_dim()];
-    let mut ends: Vec<Vec<f64>> = Vec::new();
-    for (_, label, x) in &scored {
-        if *label != centre.1 && per_label[*label] < 2 && set.contains(x, 0.0) {
-            per_label[*label] += 1;
-            ends.push(x.clone());
-        }
-    }
+    let mut ends: Vec<Vec<f64>> = by_label.iter().enumerate().filter(|(label, _)| *label != centre.1).flat_map(|(_, points)| points.iter().cloned()).collect();
     if ends.is_empty() && Instant::now() < deadline {
         let (end, spent) = cross_reference_boundary(f, &centre.2, centre.1, set, deadline);
         used += spent;
@@ -475,18 +505,25 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     // top-1: one extended pair per label (the piece's centre picks it);
     // with a confidence: one pair with every label's margins
     let per_label = request.confidence.is_none();
-    let extended: Vec<(Network, Network)> = if per_label {
-        labels.iter().map(|&c| (with_margins(&prepared.reference, &[c]), with_margins(&prepared.compressed, &[c]))).collect()
-    } else {
-        vec![(with_margins(&prepared.reference, &labels), with_margins(&prepared.compressed, &labels))]
+    // built the first time a piece needs them (a wide network's ten copies
+    // would otherwise take seconds and gigabytes before the first bound)
+    let pairs = if per_label { outputs } else { 1 };
+    let extended: Vec<OnceLock<(Network, Network)>> = (0..pairs).map(|_| OnceLock::new()).collect();
+    // one pass per piece, cut at the deadline (a wide network's pass would
+    // otherwise run past it: the layers not reached keep interval bounds)
+    let cut_at_deadline = crate::propagation::SlopeOptimisation { stop: Some(deadline), ..crate::propagation::SlopeOptimisation::NONE };
+    let problems: Vec<OnceLock<SplitProblem>> = (0..pairs).map(|_| OnceLock::new()).collect();
+    let problem = |index: usize| {
+        problems[index].get_or_init(|| {
+            let margins: &[usize] = if per_label { &labels[index..=index] } else { &labels };
+            let (f, g) = extended[index].get_or_init(|| (with_margins(&prepared.reference, margins), with_margins(&prepared.compressed, margins)));
+            SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: cut_at_deadline, stuck_slopes: cut_at_deadline, phase_multiplier_steps: 0 }
+        })
     };
-    let problems: Vec<SplitProblem> = extended
-        .iter()
-        .map(|(f, g)| SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: crate::propagation::SlopeOptimisation::NONE, stuck_slopes: crate::propagation::SlopeOptimisation::NONE, phase_multiplier_steps: 0 })
-        .collect();
     let root_width: Vec<f64> = prepared.set.lower().iter().zip(prepared.set.upper()).map(|(l, u)| u - l).collect();
     // a piece: its corners, and the bounds of every neuron of both extended networks it keeps for its children
-    let neurons: usize = extended.iter().map(|(f, g)| f.layers.iter().chain(&g.layers).map(|l| l.width()).sum::<usize>()).max().unwrap_or(0);
+    let margin_rows = if per_label { outputs } else { outputs * outputs };
+    let neurons: usize = [&prepared.reference, &prepared.compressed].iter().map(|n| n.layers.iter().map(|l| l.width()).sum::<usize>()).sum::<usize>() + 2 * margin_rows;
     let piece_bytes = 16.0 * prepared.set.dim() as f64 + 64.0 * neurons as f64 + 256.0;
     let max_open = ((budget.memory_bytes() as f64 / 4.0) / piece_bytes).max(16.0) as usize;
     let mut open: VecDeque<(Vec<f64>, Vec<f64>, usize, Option<(usize, Piece)>)> = VecDeque::new();
@@ -526,7 +563,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         let verdicts: Vec<(Verdict, Vec<f64>, Vec<f64>, usize, Option<(usize, Piece)>)> = work
             .into_par_iter()
             .map(|(lower, upper, depth, parent)| {
-                let (verdict, piece) = judge(&problems, request, reference, compressed, &lower, &upper, parent.as_ref());
+                let (verdict, piece) = judge(&problem, &prepared.reference, request, reference, compressed, &lower, &upper, parent.as_ref());
                 (verdict, lower, upper, depth, piece)
             })
             .collect();
@@ -597,7 +634,7 @@ fn split_dimension(lower: &[f64], upper: &[f64], root_width: &[f64], piece: Opti
 }
 
 /// Bounds one piece (first-layer coordinates) and decides it.
-fn judge(problems: &[SplitProblem], request: &LabelRequest, reference: &Network, compressed: &Network, lower: &[f64], upper: &[f64], parent: Option<&(usize, Piece)>) -> (Verdict, Option<(usize, Piece)>) {
+fn judge<'p>(problem_for: &(dyn Fn(usize) -> &'p SplitProblem<'p> + Sync), prepared_reference: &Network, request: &LabelRequest, reference: &Network, compressed: &Network, lower: &[f64], upper: &[f64], parent: Option<&(usize, Piece)>) -> (Verdict, Option<(usize, Piece)>) {
     let outputs = reference.output_dim();
     let centre: Vec<f64> = lower.iter().zip(upper).map(|(l, u)| 0.5 * (l + u)).collect();
     // the centre may be a counterexample itself
@@ -612,23 +649,22 @@ fn judge(problems: &[SplitProblem], request: &LabelRequest, reference: &Network,
     let problem_index = if per_label {
         // f's label at the centre (first-layer coordinates, no transform):
         // the extended network's next-to-last activation holds f's outputs
-        let activations = problems[0].reference.activations_from(centre.clone());
-        argmax(&activations[activations.len() - 2])
+        argmax(prepared_reference.activations_from(centre.clone()).last().expect("outputs"))
     } else {
         0
     };
-    let problem = &problems[problem_index];
+    let problem = problem_for(problem_index);
     let inherited = parent.filter(|(index, _)| *index == problem_index).map(|(_, p)| p);
     // a half of the parent piece as input splitting bounds it (afresh every few halvings)
     let (piece, _) = match inherited {
         Some(parent) => problem.bound_half(parent, lower.to_vec(), upper.to_vec()),
-        None => problem.bound_piece(lower.to_vec(), upper.to_vec(), None),
+        None => problem.bound_piece_with_slopes(lower.to_vec(), upper.to_vec(), None, &problem.piece_slopes),
     };
     // a piece that a polytope row leaves no point of holds no input
     let Some(bounds) = piece.bounds.as_deref() else { return (Verdict::Proven, None) };
     let margins_f = bounds.reference_bounds.layers.last().expect("layers");
     // direct bounds of g's margins
-    let compressed_bounds = crate::propagation::linear_bounds(problem.compressed, lower, upper);
+    let compressed_bounds = crate::propagation::linear_bounds_optimised(problem.compressed, lower, upper, &problem.piece_slopes);
     let margins_g_direct = compressed_bounds.layers.last().expect("layers");
     let labels: Vec<usize> = if per_label { vec![problem_index] } else { (0..outputs).collect() };
     let mut proven = true;

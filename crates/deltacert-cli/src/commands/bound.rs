@@ -133,13 +133,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let qcs = qc_choice(args.qcs.as_deref())?;
     if let Some(path) = &args.plot {
-        if path.exists() && !args.force {
-            return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));
-        }
-        let extension = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
-        if !matches!(extension.as_deref(), Some("svg" | "png")) {
-            return Err(invalid(format!("{}: plots are written as .svg or .png", path.display())));
-        }
+        super::check_plot_path(path, args.force)?;
     }
     let mut reference = read_model(&args.pair.reference)?;
     let mut compressed = read_model(&args.pair.compressed)?;

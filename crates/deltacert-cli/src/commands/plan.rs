@@ -96,13 +96,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         return Err(invalid(format!("--tolerance {}: must be a finite number >= 0", args.tolerance)));
     }
     if let Some(path) = &args.plot {
-        if path.exists() && !args.force {
-            return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));
-        }
-        let extension = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
-        if !matches!(extension.as_deref(), Some("svg" | "png")) {
-            return Err(Error::new(ErrorKind::InvalidOption, format!("{}: plots are written as .svg or .png", path.display())));
-        }
+        super::check_plot_path(path, args.force)?;
     }
     if let Some(t) = args.timeout {
         if !(t > 0.0) || !t.is_finite() {

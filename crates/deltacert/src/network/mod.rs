@@ -156,6 +156,9 @@ impl Network {
         if self.input_dim == 0 {
             return Err(Error::new(ErrorKind::Malformed, "network has no inputs"));
         }
+        if self.layers.last().is_some_and(|layer| layer.width() == 0) {
+            return Err(Error::new(ErrorKind::Malformed, "network has no outputs (the last layer has width 0)"));
+        }
         if let Some(t) = &self.input_transform {
             let n = self.input_dim;
             if t.min.len() != n || t.max.len() != n || t.mean.len() != n || t.range.len() != n {
