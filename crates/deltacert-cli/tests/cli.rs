@@ -245,6 +245,26 @@ fn exported_models_run_in_onnxruntime() {
     }
 }
 
+/// The main job on a `.nnet` network: compress it, then bound the copy
+/// against the original (the copy keeps the original's input normalisation).
+#[test]
+fn a_compressed_nnet_is_bounded_against_its_original() {
+    let original = fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet");
+    for (i, options) in [&["--quantize", "int8"][..], &["--prune", "0.1", "--dtype", "float32"][..]].iter().enumerate() {
+        let out = scratch(&format!("nnet_copy_{i}.onnx"));
+        let _ = std::fs::remove_file(&out);
+        let mut args = vec!["compress", original.as_str()];
+        args.extend(options.iter());
+        args.extend(["-o", out.to_str().unwrap()]);
+        let o = deltacert(&args);
+        assert!(o.status.success(), "{options:?}: {}", stderr(&o));
+        let o = deltacert(&["bound", &original, out.to_str().unwrap(), "--box-file", &fixture("acasxu/property_3.json"), "--method", "propagate", "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{options:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v["certified_bound"].as_f64().is_some_and(|b| b > 0.0 && b.is_finite()), "{options:?}: {v}");
+    }
+}
+
 #[test]
 fn bound_certifies_the_paper_pair_in_json() {
     // the default (auto): propagation, the SDP (small here), then splitting

@@ -108,6 +108,25 @@ fn onnx_round_trip_is_exact_in_f64_and_within_f32_rounding() {
     }
 }
 
+/// A `.nnet` network written as a float32 or int8 ONNX model keeps its input
+/// normalisation exactly (written in float64 between two Casts: 3.141592 and
+/// 19791.091 are not float32 numbers), so a compressed copy normalises its
+/// inputs as its original does and the pair can be compared.
+#[test]
+fn a_written_nnet_keeps_its_normalisation_exactly() {
+    let net = model("acasxu/ACASXU_run2a_1_1_batch_2000.nnet");
+    let transform = net.input_transform.clone().expect("a .nnet normalises its inputs");
+    assert!(transform.min.iter().chain(&transform.mean).any(|v| (*v as f32) as f64 != *v), "the test needs values that float32 rounds");
+    let (q, report) = quantize(&net, QuantScheme::Integer { bits: 8, per_channel: false }).unwrap();
+    for (written, format) in [(&net, ExportFormat::Float32), (&q, ExportFormat::QdqInt8 { scales: report.scales.clone().unwrap() })] {
+        let back = read(&write(written, &format).unwrap()).unwrap();
+        assert_eq!(back.input_transform.as_ref(), Some(&transform), "{format:?}");
+        assert_eq!(back.source_dtype, if matches!(format, ExportFormat::Float32) { "float32" } else { "int8-qdq (+float32)" });
+        let set = deltacert::input_set::InputSet::from_box(vec![1500.0, -0.06, 3.1, 980.0, 960.0], vec![1800.0, 0.06, 3.141592, 1200.0, 1200.0]).unwrap();
+        deltacert::problem::prepare(&net, &back, &set, &deltacert::problem::InputCoupling::Same).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+    }
+}
+
 /// Quantiser layers (on the input, folding a ReLU, after a ReLU, on the
 /// output; uint8 and int8, zero points at the bottom and in the middle) are
 /// written as QuantizeLinear/DequantizeLinear pairs and read back as the same

@@ -284,6 +284,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         layers: Vec::new(),
         saw_dequantize: false,
         const_types: HashMap::new(),
+        prologue_consts: Vec::new(),
         float_types: Vec::new(),
         input_dim: 0,
         budget: Budget::default(),
@@ -464,6 +465,9 @@ struct Importer {
     /// Element types of the constants from the file (initializers and
     /// Constant nodes), by name: the zero point's type gives a quantiser's range.
     const_types: HashMap<String, i32>,
+    /// Constants read as steps of the input normalisation (their type is
+    /// not the model's: deltacert writes them in float64 in a float32 model).
+    prologue_consts: Vec<String>,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
@@ -488,7 +492,11 @@ impl Importer {
     }
 
     fn dtype_name(&self) -> String {
-        let float = match self.float_types.as_slice() {
+        // the types of the constants, those of the input normalisation
+        // aside when the others have one
+        let others: Vec<i32> = self.float_types.iter().copied().filter(|t| self.const_types.iter().any(|(name, dtype)| dtype == t && !self.prologue_consts.contains(name))).collect();
+        let types = if others.is_empty() { &self.float_types } else { &others };
+        let float = match types.as_slice() {
             [data_type::FLOAT] => "float32",
             [data_type::DOUBLE] => "float64",
             [data_type::FLOAT16] => "float16",
@@ -596,7 +604,7 @@ impl Importer {
         let op = node.op_type.as_str();
         let (fewest, most) = match op {
             "Constant" => (0, 0),
-            "Identity" | "Flatten" | "Transpose" | "Softmax" => (1, 1),
+            "Identity" | "Cast" | "Flatten" | "Transpose" | "Softmax" => (1, 1),
             // element-wise activations (their rules name their operators)
             activation if Activation::is_onnx_op(activation) => (1, 1),
             "Dropout" => (1, 3),
@@ -614,6 +622,16 @@ impl Importer {
         }
         let result = match op {
             "Identity" => self.get(node, 0)?,
+            // between float32 and float64 a cast changes no real value (the
+            // networks are read as real-arithmetic functions, float32
+            // layers included); to float16 or an integer type it rounds
+            "Cast" => match attr_int(node, "to")? {
+                Some(to) if to == data_type::FLOAT as i64 || to == data_type::DOUBLE as i64 => match self.get(node, 0)? {
+                    Value::Quantized(_) => return Err(unsupported("Cast of a QuantizeLinear output (its integer codes, not the values they stand for): dequantise it with DequantizeLinear")),
+                    value => value,
+                },
+                to => return Err(unsupported(format!("Cast to type {} (only float32 and float64 casts are read)", to.map_or("unset".to_string(), |t| t.to_string())))),
+            },
             "Dropout" => {
                 // inference: the identity, unless training_mode is on
                 if let Some(training) = self.optional_const(node, 2)? {
@@ -1082,7 +1100,10 @@ impl Importer {
             }
             // the input prologue: clip, subtract mean, divide by range
             (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c, &mut self.budget)? {
-                Some(next) => Ok(Value::Input(next)),
+                Some(next) => {
+                    self.prologue_consts.extend(node.input.iter().filter(|name| self.const_types.contains_key(*name)).cloned());
+                    Ok(Value::Input(next))
+                }
                 None => {
                     let a = self.affine_of(Value::Input(stage))?;
                     self.affine_const(op, a, &c)

@@ -94,6 +94,16 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
     let mut current = "input".to_string();
     if let Some(t) = &network.input_transform {
         let n = network.input_dim;
+        // the normalisation is written in float64 whatever the model's type
+        // (Cast in and out), so that reading the file back gives the same
+        // clipping range, mean and range (a .nnet's 3.141592 or 19791.091
+        // are not float32 numbers, and a compressed copy would otherwise
+        // normalise its inputs differently from its original)
+        let model_type = g.float_type;
+        if model_type != data_type::DOUBLE {
+            current = g.node("Cast", &[&current], "input_float64", vec![int_attribute("to", data_type::DOUBLE as i64)]);
+            g.float_type = data_type::DOUBLE;
+        }
         if t.min.iter().any(|v| v.is_finite()) {
             let c = g.float_tensor("clip_min", &[n], &t.min);
             current = g.node("Max", &[&current, &c], "clipped_low", vec![]);
@@ -106,6 +116,10 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
         current = g.node("Sub", &[&current, &m], "centred", vec![]);
         let r = g.float_tensor("input_range", &[n], &t.range);
         current = g.node("Div", &[&current, &r], "normalised", vec![]);
+        if model_type != data_type::DOUBLE {
+            g.float_type = model_type;
+            current = g.node("Cast", &[&current], "normalised_cast", vec![int_attribute("to", model_type as i64)]);
+        }
     }
     let mut activation_names = vec![current];
     let last = network.layers.len();
