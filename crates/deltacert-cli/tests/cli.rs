@@ -265,6 +265,52 @@ fn a_compressed_nnet_is_bounded_against_its_original() {
     }
 }
 
+/// Refused before any work: a figure in a directory that does not exist
+/// (the run's result would otherwise be lost at the end).
+#[test]
+fn a_plot_in_a_missing_directory_is_refused_before_the_run() {
+    let missing = scratch("no_such_directory").join("figure.svg");
+    for command in [&["bound"][..], &["plan"][..]] {
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        args.push(fixture("paper/paper_quant_orig.onnx"));
+        if command[0] == "bound" {
+            args.push(fixture("paper/paper_quant_q.onnx"));
+        } else {
+            args.extend(["--tolerance", "1", "--quantize", "fixed:2..4"].map(String::from));
+        }
+        args.extend(["--box=-1,1", "--plot", missing.to_str().unwrap()].map(String::from));
+        let started = std::time::Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_deltacert")).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{command:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("does not exist") && stderr(&o).trim().lines().count() == 1, "{}", stderr(&o));
+        assert!(started.elapsed().as_secs_f64() < 1.0, "{command:?}: refused only after {:?}", started.elapsed());
+    }
+}
+
+/// `--top1` holds its time limit whatever `--samples` asks for (the largest
+/// count overflowed an allocation or sampled forever).
+#[test]
+fn top1_holds_its_time_limit_with_any_sample_count() {
+    // MNIST test image 0 +-20 grey levels: not decided by the first bound,
+    // so the counterexample search runs
+    let text = std::fs::read_to_string(fixture("mnist/test_images_100.json")).unwrap();
+    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let image: Vec<f64> = images["images"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let lower: Vec<f64> = image.iter().map(|v| (v - 20.0).max(0.0)).collect();
+    let upper: Vec<f64> = image.iter().map(|v| (v + 20.0).min(255.0)).collect();
+    let box_file = scratch("top1_mnist_box.json");
+    std::fs::write(&box_file, serde_json::json!({ "lower": lower, "upper": upper }).to_string()).unwrap();
+    for samples in ["18446744073709551615", "18446744073709551614", "3000000"] {
+        let started = std::time::Instant::now();
+        let o = deltacert(&["bound", &fixture("mnist/mnist_relu_3_100.nnet"), &fixture("mnist/mnist_relu_3_100_16bit.nnet"), "--box-file", box_file.to_str().unwrap(), "--top1", "--confidence", "0.9", "--samples", samples, "--timeout", "1", "--json"]);
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "--samples {samples}: {}", stderr(&o));
+        assert!(seconds < 3.0, "--samples {samples}: {seconds} s at --timeout 1");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("--samples {samples}: {e}: {}", stderr(&o)));
+        assert!(v["answer"].is_string());
+    }
+}
+
 #[test]
 fn bound_certifies_the_paper_pair_in_json() {
     // the default (auto): propagation, the SDP (small here), then splitting

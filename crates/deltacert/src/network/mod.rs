@@ -590,4 +590,17 @@ pub(crate) mod tests {
         assert_eq!(err.kind, ErrorKind::NonFiniteWeight);
         assert!(err.context.contains("layer 2"), "{}", err.context);
     }
+
+    #[test]
+    fn a_network_without_outputs_is_refused() {
+        let mut net = small_residual();
+        let last = net.layers.last_mut().expect("layers");
+        for term in &mut last.terms {
+            term.weights = Matrix::from_rows(0, term.weights.cols, Vec::new());
+        }
+        last.bias.clear();
+        let err = net.validate().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Malformed);
+        assert!(err.context.contains("no outputs"), "{}", err.context);
+    }
 }
