@@ -228,6 +228,10 @@ pub struct BoundArgs {
 pub struct AttackArgs {
     #[command(flatten)]
     pub pair: PairArgs,
+    /// Stop sampling and ascending after this many seconds (the largest
+    /// error found by then is reported).
+    #[arg(long)]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Args, Debug)]

@@ -30,7 +30,9 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            // one line even when a file name holds a line break
+            let message: String = error.to_string().chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect();
+            eprintln!("error: {message}");
             ExitCode::from(2)
         }
     }

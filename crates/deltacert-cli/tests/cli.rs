@@ -311,6 +311,23 @@ fn top1_holds_its_time_limit_with_any_sample_count() {
     }
 }
 
+/// `attack --timeout` stops the search whatever `--samples` asks for; an
+/// error naming a file with a line break in its name is still one line.
+#[test]
+fn attack_holds_its_time_limit_and_errors_stay_one_line() {
+    let started = std::time::Instant::now();
+    let o = deltacert(&["attack", &fixture("mnist/mnist_relu_3_100.nnet"), &fixture("mnist/mnist_relu_3_100_16bit.nnet"), "--box", "0,255", "--samples", "18446744073709551615", "--timeout", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed().as_secs_f64() < 3.0, "attack took {:?} at --timeout 1", started.elapsed());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["error"].as_f64().is_some_and(|e| e > 0.0), "{v}");
+    let o = deltacert(&["info", "no such\nmodel.onnx"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+    let o = deltacert(&["plan", &fixture("paper/paper_quant_orig.onnx"), "--box=-1,1", "--tolerance", "1", "--prune", "0..1:0.001"]);
+    assert!(stderr(&o).contains("1001 settings"), "{}", stderr(&o));
+}
+
 #[test]
 fn bound_certifies_the_paper_pair_in_json() {
     // the default (auto): propagation, the SDP (small here), then splitting

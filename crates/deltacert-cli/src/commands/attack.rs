@@ -3,7 +3,7 @@
 use super::input;
 use crate::args::AttackArgs;
 use deltacert::io::read_model;
-use deltacert::attack::{attack, AttackSettings};
+use deltacert::attack::{attack_until, AttackSettings};
 use std::process::ExitCode;
 
 pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
@@ -19,7 +19,13 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
     let set = input::input_set(&args.pair.set, &reference)?;
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
-    let witness = attack(&reference, &compressed, &set, &coupling, args.pair.norm, &settings);
+    if let Some(t) = args.timeout {
+        if !(t > 0.0) || !t.is_finite() || t > 1e9 {
+            return Err(deltacert::Error::new(deltacert::ErrorKind::InvalidOption, format!("--timeout {t}: must be a finite number of seconds > 0")));
+        }
+    }
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t));
+    let witness = attack_until(&reference, &compressed, &set, &coupling, args.pair.norm, &settings, &[], deadline);
     if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));
     } else {

@@ -63,6 +63,9 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         let center = json::read_center(path)?;
         let text = args.radius.as_deref().unwrap_or("0");
         let radius = decimal_enclosure(text.trim()).ok_or_else(|| invalid(format!("--radius {text}: not a number")))?;
+        if radius.0 >= 0.0 && text.trim().parse::<f64>().is_ok_and(f64::is_finite) && !radius.1.is_finite() {
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {text} is too large: no finite double lies above it", path.display())));
+        }
         if !(radius.0 >= 0.0) || !radius.1.is_finite() {
             return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {text} must be a finite number >= 0", path.display())));
         }

@@ -68,7 +68,7 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
     }
     let count = ((b - a) / step + 1e-9).floor();
     if !(count < MAX_SETTINGS as f64) {
-        return Err(invalid(format!("--prune {text}: {count} settings; at most {MAX_SETTINGS} are tried (use a larger step)")));
+        return Err(invalid(format!("--prune {text}: {} settings; at most {MAX_SETTINGS} are tried (use a larger step)", count + 1.0)));
     }
     let count = count as usize;
     let settings = (0..=count)
