@@ -1020,11 +1020,16 @@ impl Importer {
         self.saw_dequantize = true;
         if let Value::Quantized(pending) = self.get(node, 0)? {
             // the quantiser Q -> DQ as one layer over the quantised expression
-            let (scale, zero_point, qmin, qmax) = self.quantisation_parameters(node)?;
+            let (scale, zero_point, mut qmin, mut qmax) = self.quantisation_parameters(node)?;
+            // without a zero point the element type is its input's, the
+            // QuantizeLinear's (set there by a zero point or output_dtype)
+            if node.input.get(2).is_none_or(|name| name.is_empty()) {
+                (qmin, qmax) = (pending.qmin, pending.qmax);
+            }
             if (scale, zero_point, qmin, qmax) != (pending.scale, pending.zero_point, pending.qmin, pending.qmax) {
                 return Err(unsupported(format!(
-                    "DequantizeLinear with scale {scale}, zero point {zero_point} of QuantizeLinear {} with scale {}, zero point {} (a requantisation; only matching pairs are supported)",
-                    pending.node, pending.scale, pending.zero_point
+                    "DequantizeLinear with scale {scale}, zero point {zero_point}, range [{qmin}, {qmax}] of QuantizeLinear {} with scale {}, zero point {}, range [{}, {}] (a requantisation; only matching pairs are supported)",
+                    pending.node, pending.scale, pending.zero_point, pending.qmin, pending.qmax
                 )));
             }
             let activation = Activation::Quantize { scale, zero_point, qmin, qmax };
@@ -1997,6 +2002,14 @@ mod tests {
         assert_eq!(net.eval(&[-1.25]), vec![1.0]);
         assert_eq!(net.eval(&[-1000.0]), vec![127.5]);
         assert_eq!(net.eval(&[2.0]), vec![0.0]);
+        // opset 21: no zero point, output_dtype int8 on the QuantizeLinear;
+        // its DequantizeLinear reads int8 (values as onnxruntime gives them)
+        let nodes = vec![node("QuantizeLinear", &["x", "s"], "xq", vec![int("output_dtype", data_type::INT8 as i64)]), node("DequantizeLinear", &["xq", "s"], "y", vec![])];
+        let net = read(&graph_bytes(nodes, vec![tensor("s", &[], &[0.5])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.layers[0].activation, Activation::Quantize { scale: 0.5, zero_point: 0.0, qmin: -128.0, qmax: 127.0 });
+        assert_eq!(net.eval(&[-70.2]), vec![-64.0]);
+        assert_eq!(net.eval(&[-0.25]), vec![0.0]);
+        assert_eq!(net.eval(&[1.75]), vec![2.0]);
     }
 
     /// Quantisation the reader does not model is refused with one line
