@@ -287,10 +287,13 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         // score: how close g is to leaving f's label (larger is closer)
         // (the clock is read per point too: one evaluation of a wide pair
         // takes tens of milliseconds)
+        let centre_batch = first.is_none();
         let scored: Vec<(f64, usize, Vec<f64>)> = std::mem::take(&mut pending)
             .into_par_iter()
-            .filter(|_| Instant::now() < sampling_deadline)
-            .map(|x| {
+            .enumerate()
+            // the centre (the first point) is always evaluated
+            .filter(|(i, _)| (centre_batch && *i == 0) || Instant::now() < sampling_deadline)
+            .map(|(_, x)| {
                 let (yf, yg) = (f.eval(&x), g.eval(&x));
                 let c = argmax(&yf);
                 let gap = (0..yg.len()).filter(|&j| j != c).map(|j| yg[j] - yg[c]).fold(f64::NEG_INFINITY, f64::max);

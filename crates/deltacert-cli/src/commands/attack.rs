@@ -21,7 +21,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
     if let Some(t) = args.timeout {
         if !(t > 0.0) || !t.is_finite() || t > 1e9 {
-            return Err(deltacert::Error::new(deltacert::ErrorKind::InvalidOption, format!("--timeout {t}: must be a finite number of seconds > 0")));
+            return Err(deltacert::Error::new(deltacert::ErrorKind::InvalidOption, format!("--timeout {t}: must be a number of seconds in (0, 1e9]")));
         }
     }
     let deadline = args.timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t));

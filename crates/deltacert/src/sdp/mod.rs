@@ -313,6 +313,42 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             if first_order && remaining.is_some_and(|left| left < after) {
                 return SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover this solve's certificate check ({after:.2} s before)", remaining.unwrap_or_default()));
             }
+            let check = |multipliers: &Multipliers| {
+                certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude).map(|mut checked| {
+                    // the objective's own entries were rounded when formed
+                    // (relative), and each may have lost up to 2 eta to underflow (absolute)
+                    let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
+                    let underflow = mul_up(mul_up(objective.entries.len() as f64, 2.0 * 5e-324), mul_up(largest, largest));
+                    checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), objective.magnitude(&lifted.coordinate_magnitude))), underflow);
+                    checked
+                })
+            };
+            // the start itself (propagation's certificate) is checked first:
+            // the solver ranks iterates by its own value, which the check's
+            // rounding shift can overturn near the boundary of the domain, and
+            // the time this check takes tells how much to leave for the
+            // solve's own (seconds at d ~ 1000)
+            let mut at_start_checked = None;
+            let mut after = after;
+            if let Some(start) = starts[index].as_ref().filter(|_| first_order) {
+                let began = std::time::Instant::now();
+                let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
+                let at_start = first_order::solve(&problem, Some(0.0), Some(start), &first_order::FirstOrderSettings::default());
+                if at_start.multipliers.gamma.is_finite() {
+                    at_start_checked = check(&at_start.multipliers).ok();
+                }
+                after = after.max(began.elapsed().as_secs_f64());
+            }
+            let remaining = budget.remaining();
+            if first_order && remaining.is_some_and(|left| left < after) {
+                // no time for a solve and its check: the start's certificate is the answer
+                let mut report = SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover a solve's certificate check ({after:.2} s for the start's)", remaining.unwrap_or_default()));
+                if at_start_checked.is_some() {
+                    report.checked = at_start_checked;
+                    report.refusal = None;
+                }
+                return report;
+            }
             let outcome = if first_order {
                 // leave a tenth of the share for the certificate checks, and
                 // at least what the checks of earlier solves took, so that
@@ -360,16 +396,6 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 SolveStatus::Limit => first_order,
                 _ => false,
             };
-            let check = |multipliers: &Multipliers| {
-                certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude).map(|mut checked| {
-                    // the objective's own entries were rounded when formed
-                    // (relative), and each may have lost up to 2 eta to underflow (absolute)
-                    let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
-                    let underflow = mul_up(mul_up(objective.entries.len() as f64, 2.0 * 5e-324), mul_up(largest, largest));
-                    checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), objective.magnitude(&lifted.coordinate_magnitude))), underflow);
-                    checked
-                })
-            };
             if checkable {
                 match check(&outcome.multipliers) {
                     Ok(checked) => report.checked = Some(checked),
@@ -378,19 +404,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             } else {
                 report.refusal = Some(format!("solver status {}", outcome.solver_status));
             }
-            // the start itself (propagation's certificate) is checked too: the
-            // solver ranks iterates by its own value, which the check's rounding
-            // shift can overturn near the boundary of the domain
-            if let Some(start) = starts[index].as_ref().filter(|_| first_order) {
-                let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
-                let at_start = first_order::solve(&problem, Some(0.0), Some(start), &first_order::FirstOrderSettings::default());
-                if at_start.multipliers.gamma.is_finite() {
-                    if let Ok(checked) = check(&at_start.multipliers) {
-                        if report.checked.as_ref().is_none_or(|c| checked.value < c.value) {
-                            report.checked = Some(checked);
-                            report.refusal = None;
-                        }
-                    }
+            if let Some(checked) = at_start_checked {
+                if report.checked.as_ref().is_none_or(|c| checked.value < c.value) {
+                    report.checked = Some(checked);
+                    report.refusal = None;
                 }
             }
             // the largest time the checks of one solve took so far

@@ -285,6 +285,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         saw_dequantize: false,
         const_types: HashMap::new(),
         prologue_consts: Vec::new(),
+        input_elem_type: 0,
         float_types: Vec::new(),
         input_dim: 0,
         budget: Budget::default(),
@@ -306,6 +307,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     };
     let (sample_shape, batched) = input_shape(input)?;
     importer.batched = batched;
+    importer.input_elem_type = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).map_or(0, |t| t.elem_type);
     let input_dim = element_count(&sample_shape).map_err(|e| e.within(format!("input '{}'", input.name)))?;
     if input_dim == 0 {
         return Err(malformed(format!("input '{}' has no elements", input.name)));
@@ -468,6 +470,8 @@ struct Importer {
     /// Constants read as steps of the input normalisation (their type is
     /// not the model's: deltacert writes them in float64 in a float32 model).
     prologue_consts: Vec<String>,
+    /// The graph input's declared element type (0 when not declared).
+    input_elem_type: i32,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
@@ -622,14 +626,24 @@ impl Importer {
         }
         let result = match op {
             "Identity" => self.get(node, 0)?,
-            // between float32 and float64 a cast changes no real value (the
-            // networks are read as real-arithmetic functions, float32
-            // layers included); to float16 or an integer type it rounds
+            // between float32 and float64 a cast of an input-dependent value
+            // changes no real value (the networks are read as real-arithmetic
+            // functions, float32 layers included); to float16 or an integer
+            // type it rounds. A constant's cast is a fixed change of the
+            // weight, and a cast out of an integer graph input would read
+            // integer arithmetic (truncating division, wrapping) as real:
+            // both are refused.
             "Cast" => match attr_int(node, "to")? {
-                Some(to) if to == data_type::FLOAT as i64 || to == data_type::DOUBLE as i64 => match self.get(node, 0)? {
-                    Value::Quantized(_) => return Err(unsupported("Cast of a QuantizeLinear output (its integer codes, not the values they stand for): dequantise it with DequantizeLinear")),
-                    value => value,
-                },
+                Some(to) if to == data_type::FLOAT as i64 || to == data_type::DOUBLE as i64 => {
+                    if !matches!(self.input_elem_type, data_type::FLOAT | data_type::DOUBLE | data_type::FLOAT16) {
+                        return Err(unsupported(format!("Cast in a graph whose input has element type {} (only float inputs are read with Cast)", self.input_elem_type)));
+                    }
+                    match self.get(node, 0)? {
+                        Value::Quantized(_) => return Err(unsupported("Cast of a QuantizeLinear output (its integer codes, not the values they stand for): dequantise it with DequantizeLinear")),
+                        Value::Const(_) => return Err(unsupported("Cast of a constant (store the constant in the type wanted)")),
+                        value => value,
+                    }
+                }
                 to => return Err(unsupported(format!("Cast to type {} (only float32 and float64 casts are read)", to.map_or("unset".to_string(), |t| t.to_string())))),
             },
             "Dropout" => {
@@ -2010,6 +2024,36 @@ mod tests {
         assert_eq!(net.eval(&[-70.2]), vec![-64.0]);
         assert_eq!(net.eval(&[-0.25]), vec![0.0]);
         assert_eq!(net.eval(&[1.75]), vec![2.0]);
+    }
+
+    /// Cast between float types of an input-dependent value is the identity;
+    /// a constant's cast (a change of the weight), a cast out of an integer
+    /// graph input (integer arithmetic before it) and a cast to another type
+    /// are refused.
+    #[test]
+    fn casts_are_read_only_where_they_change_no_real_value() {
+        let cast = |input: &str, output: &str, to: i32| node("Cast", &[input], output, vec![int("to", to as i64)]);
+        let w = || tensor("w", &[1, 1], &[2.0]);
+        // x (float64) -> Cast float32 -> Gemm
+        let nodes = vec![cast("x", "xc", data_type::FLOAT), node("Gemm", &["xc", "w"], "y", vec![int("transB", 1)])];
+        let net = read(&graph_bytes(nodes, vec![w()], &[1, 1], "y")).unwrap();
+        assert_eq!(net.eval(&[0.1]), vec![0.2]);
+        // a cast constant: 0.1 in float64 cast to float32 is another number
+        let nodes = vec![cast("c", "cc", data_type::FLOAT), node("Add", &["x", "cc"], "y", vec![])];
+        let err = error_of(&graph_bytes(nodes, vec![tensor("c", &[1], &[0.1])], &[1, 1], "y"));
+        assert!(err.context.contains("Cast of a constant"), "{}", err.context);
+        // to float16 or an integer type
+        for to in [data_type::FLOAT16, data_type::INT32] {
+            let nodes = vec![cast("x", "xc", to), node("Gemm", &["xc", "w"], "y", vec![int("transB", 1)])];
+            let err = error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y"));
+            assert!(err.context.starts_with("node 'xc' (Cast): Cast to type"), "{}", err.context);
+        }
+        // an integer graph input: Div would truncate before the cast
+        let nodes = vec![node("Div", &["x", "two"], "h", vec![]), cast("h", "hc", data_type::FLOAT), node("Gemm", &["hc", "w"], "y", vec![int("transB", 1)])];
+        let mut graph = GraphProto { node: nodes, initializer: vec![w(), TensorProto { name: "two".into(), dims: vec![], data_type: data_type::INT32, int32_data: vec![2], ..Default::default() }], input: vec![value_info("x", &[1, 1])], output: vec![value_info("y", &[1])], ..Default::default() };
+        graph.input[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = data_type::INT32;
+        let err = error_of(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec());
+        assert!(err.context.contains("whose input has element type"), "{}", err.context);
     }
 
     /// Quantisation the reader does not model is refused with one line
