@@ -523,6 +523,14 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
             SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: cut_at_deadline, stuck_slopes: cut_at_deadline, phase_multiplier_steps: 0 }
         })
     };
+    // each pair copies both networks twice (with the margins, then aligned)
+    let weights: f64 = [&prepared.reference, &prepared.compressed].iter().flat_map(|n| n.layers.iter()).map(|l| l.terms.iter().map(|t| (t.weights.rows * t.weights.cols) as f64).sum::<f64>() + l.width() as f64).sum();
+    if let Err(reason) = budget.admit(&format!("{pairs} copies of the pair with label margins"), pairs as f64 * 2.0 * 8.0 * (weights + (outputs * outputs) as f64)) {
+        report.stop = LabelStop::MemoryLimit;
+        report.note = Some(reason);
+        report.seconds = start.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     let root_width: Vec<f64> = prepared.set.lower().iter().zip(prepared.set.upper()).map(|(l, u)| u - l).collect();
     // a piece: its corners, and the bounds of every neuron of both extended networks it keeps for its children
     let margin_rows = if per_label { outputs } else { outputs * outputs };

@@ -270,3 +270,24 @@ fn random_pairs_proven_means_no_sampled_flip() {
     eprintln!("proven {}, counterexample {}, unknown {}", counts[0], counts[1], counts[2]);
     assert!(counts[0] > 0 && counts[1] > 0, "the property test must see both answers: {counts:?}");
 }
+
+/// The per-label copies of the pair are counted against the memory budget
+/// before any is built: a budget they would exceed gives "unknown" with the
+/// memory limit named, a large enough one decides as usual.
+#[test]
+fn the_label_pairs_are_admitted_against_the_memory_budget() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    let f = random_mlp(&mut rng, 20, &[200, 200], 10, Activation::Relu);
+    let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+    let mut request = LabelRequest::top1(InputSet::uniform_box(20, -0.01, 0.01).unwrap());
+    request.time_limit = Some(2.0);
+    // 10 pairs of about 2 x 44,000 weights, copied twice: about 14 MB
+    request.memory_limit = Some(4 << 20);
+    let report = decide_labels(&f, &g, &request).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Unknown);
+    assert_eq!(format!("{:?}", report.stop), "MemoryLimit");
+    assert!(report.note.as_deref().is_some_and(|n| n.contains("copies of the pair")), "{:?}", report.note);
+    request.memory_limit = Some(1 << 30);
+    let report = decide_labels(&f, &g, &request).unwrap();
+    assert_ne!(format!("{:?}", report.stop), "MemoryLimit");
+}

@@ -144,4 +144,7 @@ fn print_human(report: &LabelReport) {
         }
     }
     println!("search:    {} pieces bounded, {} open, depth {}, {} inputs evaluated, {:.2} s", report.pieces_bounded, report.pieces_open, report.max_depth, report.evaluations, report.seconds);
+    if let Some(note) = &report.note {
+        println!("note:      {note}");
+    }
 }
