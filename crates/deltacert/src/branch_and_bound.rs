@@ -391,12 +391,9 @@ impl SplitProblem<'_> {
             let piece = Piece { lower, upper, plus: vec![f64::NEG_INFINITY; outputs], minus: vec![f64::NEG_INFINITY; outputs], value: f64::NEG_INFINITY, own_value: f64::NEG_INFINITY, influence: vec![0.0; candidate.len()], unstable_neurons: 0, depth: parent.map_or(0, |p| p.depth + 1), bounds: None, empty: true, phases, observed: (0.0, 0, true) };
             (piece, candidate)
         };
-        // a box that a polytope row leaves no point of holds no input
-        if region.polytope.as_deref().is_some_and(|rows| crate::propagation::polytope::box_misses_a_row(&lower, &upper, rows)) {
-            return empty_piece(lower, upper, phases);
-        }
         // the piece is the smallest box the rows leave of it (a half that a
-        // row cuts diagonally keeps only a sliver of the set)
+        // row cuts diagonally keeps only a sliver of the set); a box that a
+        // row leaves no point of holds no input
         if let Some(rows) = region.polytope.clone() {
             let (mut tight_lower, mut tight_upper) = (lower.clone(), upper.clone());
             if !crate::propagation::polytope::tighten_box(&mut tight_lower, &mut tight_upper, &rows) {
