@@ -286,6 +286,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         const_types: HashMap::new(),
         prologue_consts: Vec::new(),
         input_elem_type: 0,
+        cast_to_float32: None,
         float_types: Vec::new(),
         input_dim: 0,
         budget: Budget::default(),
@@ -472,6 +473,10 @@ struct Importer {
     prologue_consts: Vec<String>,
     /// The graph input's declared element type (0 when not declared).
     input_elem_type: i32,
+    /// The first `Cast` to float32 read (its node's name): after it no
+    /// `Cast` to float64 is read, so a value rounded to float32 is never
+    /// computed on in float64 again.
+    cast_to_float32: Option<String>,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
@@ -626,17 +631,33 @@ impl Importer {
         }
         let result = match op {
             "Identity" => self.get(node, 0)?,
-            // between float32 and float64 a cast of an input-dependent value
-            // changes no real value (the networks are read as real-arithmetic
-            // functions, float32 layers included); to float16 or an integer
-            // type it rounds. A constant's cast is a fixed change of the
+            // The networks are read as real-arithmetic functions, float32
+            // layers included: the rounding of float32 arithmetic is the one
+            // rounding not modelled. A cast to float64 of an input-dependent
+            // value changes nothing; a cast to float32 rounds, as the float32
+            // arithmetic after it does. So a graph may compute in float64 and
+            // then in float32 (the input normalisation written in float64
+            // before a float32 network), but a value rounded to float32 must
+            // not be computed on in float64 again: that rounding would be a
+            // deliberate change of the function, unseen by the bound (a
+            // float64 network with a float32 round trip inside was certified
+            // equal to the one without). So after a cast to float32 no cast
+            // to float64 is read. To float16 or an integer type a cast rounds
+            // or truncates. A constant's cast is a fixed change of the
             // weight, and a cast out of an integer graph input would read
             // integer arithmetic (truncating division, wrapping) as real:
-            // both are refused.
+            // all are refused.
             "Cast" => match attr_int(node, "to")? {
                 Some(to) if to == data_type::FLOAT as i64 || to == data_type::DOUBLE as i64 => {
                     if !matches!(self.input_elem_type, data_type::FLOAT | data_type::DOUBLE | data_type::FLOAT16) {
                         return Err(unsupported(format!("Cast in a graph whose input has element type {} (only float inputs are read with Cast)", self.input_elem_type)));
+                    }
+                    if to == data_type::DOUBLE as i64 {
+                        if let Some(narrowing) = &self.cast_to_float32 {
+                            return Err(unsupported(format!("Cast to float64 after the Cast to float32 '{narrowing}': a value rounded to float32 and computed on in float64 again is a rounding deltacert does not model (keep the graph in one type after its float64 part)")));
+                        }
+                    } else if self.cast_to_float32.is_none() {
+                        self.cast_to_float32 = Some(if node.name.is_empty() { node.output[0].clone() } else { node.name.clone() });
                     }
                     match self.get(node, 0)? {
                         Value::Quantized(_) => return Err(unsupported("Cast of a QuantizeLinear output (its integer codes, not the values they stand for): dequantise it with DequantizeLinear")),
@@ -2048,6 +2069,16 @@ mod tests {
             let err = error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y"));
             assert!(err.context.starts_with("node 'xc' (Cast): Cast to type"), "{}", err.context);
         }
+        // a float32 round trip inside a float64 computation: refused (it rounds)
+        let nodes = vec![node("Gemm", &["x", "w"], "h", vec![int("transB", 1)]), cast("h", "h32", data_type::FLOAT), cast("h32", "h64", data_type::DOUBLE), node("Gemm", &["h64", "w"], "y", vec![int("transB", 1)])];
+        let err = error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 'h64' (Cast): Cast to float64 after the Cast to float32 'h32'"), "{}", err.context);
+        let nodes = vec![cast("x", "x32", data_type::FLOAT), cast("x32", "x64", data_type::DOUBLE), node("Gemm", &["x64", "w"], "y", vec![int("transB", 1)])];
+        assert!(error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y")).context.contains("after the Cast to float32 'x32'"));
+        // a float64 part, then float32 (the written input normalisation): read
+        let nodes = vec![cast("x", "x64", data_type::DOUBLE), node("Add", &["x64", "c"], "xn", vec![]), cast("xn", "x32", data_type::FLOAT), node("Gemm", &["x32", "w"], "y", vec![int("transB", 1)])];
+        let net = read(&graph_bytes(nodes, vec![w(), tensor("c", &[1], &[0.5])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.eval(&[0.25]), vec![1.5]);
         // an integer graph input: Div would truncate before the cast
         let nodes = vec![node("Div", &["x", "two"], "h", vec![]), cast("h", "hc", data_type::FLOAT), node("Gemm", &["hc", "w"], "y", vec![int("transB", 1)])];
         let mut graph = GraphProto { node: nodes, initializer: vec![w(), TensorProto { name: "two".into(), dims: vec![], data_type: data_type::INT32, int32_data: vec![2], ..Default::default() }], input: vec![value_info("x", &[1, 1])], output: vec![value_info("y", &[1])], ..Default::default() };
