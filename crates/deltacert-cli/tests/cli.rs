@@ -432,6 +432,12 @@ fn a_memory_budget_counts_what_is_resident_not_what_is_reserved() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
     assert_eq!((v["answer"].as_str(), v["stop"].as_str()), (Some("unknown"), Some("memory_limit")), "{v}");
+    // plan too (it wrote nothing when stopped)
+    let o = deltacert(&["plan", &f, "--box-file", &set, "--tolerance", "0.01", "--quantize", "fixed:4..6", "--max-memory", "1M", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert_eq!(v["status"].as_str(), Some("memory_limit"), "{v}");
+    assert!(v["rows"].as_array().unwrap().is_empty() && v["note"].as_str().unwrap().contains("memory budget"), "{v}");
 }
 
 #[test]
@@ -1142,4 +1148,32 @@ fn refused_command_lines_are_one_line() {
     let help = deltacert(&["bound", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+}
+
+/// The MILP on a point box whose decimal has no double: no input of the set
+/// was evaluated, so no output has an observed error either (its per-output
+/// errors were seen at the rounded point, outside the set: 1.95 was shown
+/// beside "observed: none").
+#[test]
+fn a_set_without_a_double_has_no_observed_error_per_output() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &f, &g, "--box", "0.1,0.1", "--method", "milp", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["witness"].is_null(), "{v}");
+    assert_eq!(v["lower_bound"].as_f64(), Some(0.0), "{v}");
+    assert!(v["per_output_lower"].as_array().unwrap().iter().all(|e| e.as_f64() == Some(0.0)), "{v}");
+}
+
+/// However large `--samples`, `auto`'s search before splitting takes at most
+/// half the time: the proof gets the rest (with `--samples 10^12` and
+/// `--timeout 2` it used to get none: no split at all).
+#[test]
+fn a_huge_sample_count_leaves_auto_time_to_split() {
+    let (f, g) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
+    let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_3.json"), "--samples", "1000000000000", "--timeout", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pieces = v["details"]["split"]["pieces_bounded"].as_u64().unwrap();
+    assert!(pieces > 1, "no piece split: {}", v["details"]["split"]);
 }

@@ -510,7 +510,12 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let reads_slopes = request.method.implementation().reads(MethodOption::Slopes);
     let (slopes, piece_slopes) = if reads_slopes { (request.slopes, request.piece_slopes) } else { (SlopeOptimisation::NONE, SlopeOptimisation::NONE) };
     let pair = crate::propagation::DifferentialPair::new(&prepared.reference, &prepared.compressed);
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes: SlopeOptimisation { deadline: None, ..slopes }, phase_multiplier_steps: request.phase_multiplier_steps };
+    // the pieces' passes are cut at the deadline too: a half bounded past
+    // it keeps interval bounds where its pass stopped, and never more than
+    // its parent's bound (SplitProblem::bound_piece)
+    let piece_slopes = SlopeOptimisation { stop: budget.deadline(), ..piece_slopes };
+    let stuck_slopes = SlopeOptimisation { deadline: None, stop: budget.deadline(), ..slopes };
+    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes, phase_multiplier_steps: request.phase_multiplier_steps };
     let (set_lower, set_upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
     // the root pass stops substituting back at the deadline (the layers left
     // get interval bounds), so a very deep or wide pair still ends on time
@@ -584,17 +589,21 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     let mut lower = raw_witness.as_deref().map_or(0.0, |x| rigorous(x, witness_compressed.as_deref()));
     let mut per_output_lower = witness.map_or_else(|| vec![0.0; outputs], |w| w.per_output.clone());
     if let Some(found) = &outcome.found {
-        per_output_lower.iter_mut().zip(&found.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
-        if !found.point.is_empty() {
-            if let Some((x, xg)) = feasible_witness(reference, request, &found.point, &found.compressed_point) {
-                // keep the witness whose error is *provably* larger: a float
-                // error can sit on a quantiser's rounding tie, where the
-                // enclosure holds both levels and proves less
-                let xg = separate_inputs.then_some(xg);
-                let value = rigorous(&x, xg.as_deref());
-                if value > lower || raw_witness.is_none() {
-                    (lower, raw_witness, witness_compressed) = (value, Some(x), xg);
-                }
+        let feasible = (!found.point.is_empty()).then(|| feasible_witness(reference, request, &found.point, &found.compressed_point)).flatten();
+        // the method's per-output errors were seen at its points: kept only
+        // when its witness lies in the set as written (a set holding no
+        // double, such as one point with decimal coordinates, has none)
+        if found.point.is_empty() || feasible.is_some() {
+            per_output_lower.iter_mut().zip(&found.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
+        }
+        if let Some((x, xg)) = feasible {
+            // keep the witness whose error is *provably* larger: a float
+            // error can sit on a quantiser's rounding tie, where the
+            // enclosure holds both levels and proves less
+            let xg = separate_inputs.then_some(xg);
+            let value = rigorous(&x, xg.as_deref());
+            if value > lower || raw_witness.is_none() {
+                (lower, raw_witness, witness_compressed) = (value, Some(x), xg);
             }
         }
     }

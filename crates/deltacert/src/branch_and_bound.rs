@@ -408,7 +408,8 @@ impl SplitProblem<'_> {
         // without phase constraints or polytope rows the region holds
         // inputs: nothing can be empty
         let empty = (!phases.is_empty() || region.polytope.is_some()) && bounds.is_empty();
-        if !empty {
+        // the multipliers' search only tightens: past the pass's stop it is skipped
+        if !empty && !slopes.stopped() {
             self.pair.tighten_with_phases(&mut bounds, &region, &phases, self.phase_multiplier_steps);
         }
         if empty {

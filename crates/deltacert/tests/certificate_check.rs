@@ -185,3 +185,27 @@ fn certified_value_is_at_least_the_exact_sum_of_its_terms_under_cancellation() {
         assert!(exact(checked.value) >= sum, "gamma {gamma}: certified {} below the exact sum of its terms {sum} (shift {}, {})", checked.value, checked.shift, checked.shift_kind);
     }
 }
+
+/// The check stops at its deadline: with one already passed it refuses,
+/// naming the time limit, where without one the same multipliers pass with
+/// the same value as [`check`]'s.
+#[test]
+fn a_check_past_its_deadline_refuses_naming_the_time_limit() {
+    use deltacert::sdp::certificate::check_by;
+    common::single_threaded_blas();
+    let (f, g) = (model("paper/paper_quant_orig.onnx"), model("paper/paper_quant_q.onnx"));
+    let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    let (lifted, constraints) = constraints_for(&prepared, QcOptions::FULL);
+    let objective = objective_matrix(&lifted, Objective::Output { index: 0, sign: 1.0 });
+    let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective: &objective, constraints: &constraints, distance: None, coordinate_scale: &lifted.coordinate_magnitude };
+    let outcome = solve(&problem, None);
+    let r2 = &lifted.coordinate_magnitude;
+    let unlimited = check(lifted.dim, lifted.constant, &objective, &constraints, None, &outcome.multipliers, r2).expect("passes");
+    let later = Some(std::time::Instant::now() + std::time::Duration::from_secs(3600));
+    let in_time = check_by(lifted.dim, lifted.constant, &objective, &constraints, None, &outcome.multipliers, r2, later).expect("passes");
+    assert_eq!(in_time.value, unlimited.value);
+    let passed = Some(std::time::Instant::now());
+    let refusal = check_by(lifted.dim, lifted.constant, &objective, &constraints, None, &outcome.multipliers, r2, passed).expect_err("past its deadline");
+    assert!(refusal.reason.contains("time limit"), "{}", refusal.reason);
+}

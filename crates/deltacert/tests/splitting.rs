@@ -128,3 +128,38 @@ fn acas_2_6_property_1_is_proven_at_eps_0_01_within_20000_pieces() {
         assert!(error <= outcome.bound, "{error} at {x:?} above the proven {}", outcome.bound);
     }
 }
+
+/// A split started just before the time limit ends soon after it: the
+/// pieces' passes are cut at their stop (the layers not reached keep
+/// interval bounds, and no half is above its parent), and the search for
+/// the multipliers of a half's phase constraints is skipped past it. MNIST
+/// 3x100 vs its float16 copy, `+-8/255` around test image 0, phase splits
+/// (four candidates, two halves each): the unit of time is the first batch
+/// of splits uncut (the median of three); a search given a quarter of it
+/// must end before half of it. Its bound is never above the root's.
+#[test]
+fn a_split_started_before_the_time_limit_is_cut_at_it() {
+    use deltacert::branch_and_bound::Branching;
+    let f = model("mnist/mnist_relu_3_100.nnet");
+    let g = model("mnist/mnist_relu_3_100_16bit.nnet");
+    let set = common::mnist_box(0, 8.0);
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).expect("prepared");
+    // more steps of the multipliers' search than the default: a batch long enough to time
+    let problem = SplitProblem { phase_multiplier_steps: 40, ..split_problem(&prepared, SlopeOptimisation::NONE) };
+    let (lower, upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
+    let (root, _) = problem.bound_piece(lower, upper, None);
+    let root_value = root.value;
+    let settings = SplitSettings { time_limit: 1e9, target_ratio: 1.0, branching: Branching::Neuron, max_pieces_bounded: 2, ..SplitSettings::default() };
+    let mut batches: Vec<f64> = (0..3).map(|_| branch_and_bound(&problem, root.clone(), (0.0, Vec::new()), &settings, &|_| {}).seconds).collect();
+    batches.sort_by(f64::total_cmp);
+    let batch = batches[1];
+    let limit = batch / 4.0;
+    let stop = Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(limit));
+    let cut = SplitProblem { piece_slopes: SlopeOptimisation { stop, ..SlopeOptimisation::NONE }, stuck_slopes: SlopeOptimisation { stop, ..SlopeOptimisation::NONE }, phase_multiplier_steps: 40, ..split_problem(&prepared, SlopeOptimisation::NONE) };
+    let outcome = branch_and_bound(&cut, root, (0.0, Vec::new()), &SplitSettings { time_limit: limit, max_pieces_bounded: usize::MAX, ..settings }, &|_| {});
+    assert_eq!(outcome.stop, StopReason::TimeLimit);
+    assert!(outcome.neuron_splits >= 1, "the first batch was split");
+    assert!(outcome.seconds < 0.5 * batch, "the search took {:.3} s for a limit of {limit:.3} s (one batch uncut: {batch:.3} s)", outcome.seconds);
+    assert!(outcome.bound <= root_value, "{} above the root's {root_value}", outcome.bound);
+    assert!(outcome.bound >= outcome.lower);
+}

@@ -111,6 +111,12 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         return Err(invalid("--qcs applies to --method sdp or auto, not propagate".into()));
     }
     let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;
+    if args.json {
+        // stopped over the memory budget, the run still writes one object
+        // (the rows done are in it only in the human table, printed as it goes)
+        let over = json!({"tolerance": args.tolerance, "rows": [], "chosen": null, "status": "memory_limit", "note": "the memory budget (--max-memory) was exceeded: no setting's row is given"});
+        crate::watchdog::set_over_budget_report(over.to_string() + "\n");
+    }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let (settings, quantising) = parse_settings(&args)?;
     let model = read_model(&args.model)?;
@@ -169,6 +175,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
             .iter()
             .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "decision": r.decision(args.tolerance), "seconds": r.seconds}))
             .collect();
+        crate::watchdog::clear_over_budget_report();
         println!("{}", json!({"tolerance": args.tolerance, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
     } else {
         match chosen {

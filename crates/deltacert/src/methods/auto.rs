@@ -9,6 +9,12 @@ use crate::error::Result;
 use crate::report::MethodEvidence;
 use std::sync::Arc;
 
+/// Share of the time left that the search for a lower bound may take before
+/// splitting. Its default effort takes milliseconds; only a very large
+/// `--samples` reaches the share, which leaves the rest to the proof (with
+/// `--samples 10^12` and 3 s the search took all of it and splitting none).
+pub const ATTACK_SHARE: f64 = 0.5;
+
 /// Default time budget of `auto` when no time limit is given.
 pub const DEFAULT_AUTO_SECONDS: f64 = 10.0;
 /// `auto` runs the SDP on the whole set when its estimated lifted dimension
@@ -50,7 +56,7 @@ impl BoundMethod for Auto {
         let already_decided = request.eps.is_some_and(|eps| context.root.value <= eps);
         let run_sdp = !already_decided && !context.budget.expired() && context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension);
         // decide mode with the root already proven: no search (the orchestrator draws a token witness)
-        let (sdp_outcome, witness) = rayon::join(|| run_sdp.then(|| sdp::certify(context)), || (!already_decided).then(|| context.attack()));
+        let (sdp_outcome, witness) = rayon::join(|| run_sdp.then(|| sdp::certify(context)), || (!already_decided).then(|| context.attack_within_share(ATTACK_SHARE)));
         let initial_lower = witness.map_or((0.0, Vec::new()), |w| (w.error, w.input.clone().unwrap_or_default()));
         let mut root = context.root.clone();
         if let Some(outcome) = &sdp_outcome {

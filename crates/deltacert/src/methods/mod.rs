@@ -178,15 +178,21 @@ impl<'a> MethodContext<'a> {
     /// The sampling and gradient lower-bound search ([`crate::attack`]), run
     /// once on first use (a method may run it beside its own work).
     pub fn attack(&self) -> &Witness {
-        self.run_attack(&self.request.attack)
+        self.run_attack(&self.request.attack, 1.0)
+    }
+    /// [`MethodContext::attack`] within `share` of the time left (`auto`
+    /// runs it before splitting: however large `--samples`, the rest of the
+    /// time is left to the proof).
+    pub fn attack_within_share(&self, share: f64) -> &Witness {
+        self.run_attack(&self.request.attack, share)
     }
     /// Decide mode once a bound `<= eps` is certified: the answer is
     /// "proven" whatever the search finds, so only a few samples are drawn
     /// for the report's witness (the search is most of an easy call's time).
     pub(crate) fn token_attack(&self) -> &Witness {
-        self.run_attack(&AttackSettings { samples: TOKEN_SAMPLES, sample_work: None, starts: 0, steps: 0, seed: self.request.attack.seed })
+        self.run_attack(&AttackSettings { samples: TOKEN_SAMPLES, sample_work: None, starts: 0, steps: 0, seed: self.request.attack.seed }, 1.0)
     }
-    fn run_attack(&self, settings: &AttackSettings) -> &Witness {
+    fn run_attack(&self, settings: &AttackSettings, share: f64) -> &Witness {
         // the corners where the root bound's relaxation of each output is largest, in raw units
         // (each seeded start ascends that output's objective)
         let seeds: Vec<Seed> = if settings.starts == 0 {
@@ -196,7 +202,7 @@ impl<'a> MethodContext<'a> {
         };
         // within the time left, and at least ATTACK_MIN_SECONDS (the method may have used it all)
         let floor = self.request.total_seconds().map_or(ATTACK_MIN_SECONDS, |limit| ATTACK_MIN_SECONDS.min(ATTACK_MIN_SHARE * limit));
-        let seconds = self.budget.remaining().unwrap_or(f64::INFINITY).max(floor);
+        let seconds = (share * self.budget.remaining().unwrap_or(f64::INFINITY)).max(floor);
         let deadline = (seconds < 1e9).then(|| std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds));
         &self.witness.get_or_init(|| (attack_until(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds, deadline), settings.clone())).0
     }

@@ -100,6 +100,26 @@ pub fn check(
     multipliers: &Multipliers,
     coordinate_magnitude: &[f64],
 ) -> Result<CheckedBound, Refusal> {
+    check_by(dim, constant, objective, constraints, distance, multipliers, coordinate_magnitude, None)
+}
+
+/// [`check`] that stops at `deadline`: no eigenvalue computation or
+/// Cholesky factorisation starts past it (one of them, under a second at
+/// d ~ 1000, may end past it). A bound proven before then is returned;
+/// otherwise the check refuses, naming the time limit.
+#[allow(clippy::too_many_arguments)]
+pub fn check_by(
+    dim: usize,
+    constant: usize,
+    objective: &SymmetricSparse,
+    constraints: &[Constraint],
+    distance: Option<&SymmetricSparse>,
+    multipliers: &Multipliers,
+    coordinate_magnitude: &[f64],
+    deadline: Option<std::time::Instant>,
+) -> Result<CheckedBound, Refusal> {
+    let past_deadline = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    let out_of_time = || Refusal { reason: "the time limit was reached during the certificate check".into() };
     let radius_squared = sum_up(coordinate_magnitude.iter().map(|m| mul_up(*m, *m)));
     let gamma = multipliers.gamma;
     if !gamma.is_finite() || !multipliers.gamma_x.is_finite() || multipliers.constraint.len() != constraints.len() || multipliers.constraint.iter().any(|v| !v.is_finite()) {
@@ -151,6 +171,9 @@ pub fn check(
     let mut best: Option<CheckedBound> = None;
     let mut last_eigenvalue = f64::NAN;
     for (kind, weights, cost) in [("uniform", &uniform, radius_squared), ("scaled", &scaled, scaled_cost)] {
+        if past_deadline() {
+            break;
+        }
         // largest eigenvalue of W^{-1/2} M W^{-1/2}: the smallest t with -M + t W >= 0
         let sqrt_inv: Vec<f64> = weights.iter().map(|w| 1.0 / w.sqrt()).collect();
         let normalised = Mat::<f64>::from_fn(dim, dim, |r, c| m[(r, c)] * sqrt_inv[r] * sqrt_inv[c]);
@@ -167,6 +190,9 @@ pub fn check(
         let scale = (0..dim).map(|i| normalised[(i, i)].abs()).fold(1e-300, f64::max);
         let mut shift = max_eigenvalue.max(0.0) * (1.0 + 1e-9) + 1e-13 * scale;
         for attempt in 1..=40u32 {
+            if past_deadline() {
+                break;
+            }
             // A = -M + shift W; prove A PD via Cholesky of A - alpha I (Rump):
             // alpha >= gamma_{d+2} / (1 - gamma_{d+2}) trace(A) plus the
             // underflow term 4 (d + 1) (2 (d + 1) + max_i a_ii) eta,
@@ -217,6 +243,9 @@ pub fn check(
     }
     if let Some(b) = best {
         return Ok(b);
+    }
+    if past_deadline() {
+        return Err(out_of_time());
     }
     let max_eigenvalue = last_eigenvalue;
     Err(Refusal { reason: format!("could not prove -M + tI positive definite (largest eigenvalue of M {max_eigenvalue:.3e})") })

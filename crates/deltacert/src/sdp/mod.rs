@@ -314,7 +314,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 return SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover this solve's certificate check ({after:.2} s before)", remaining.unwrap_or_default()));
             }
             let check = |multipliers: &Multipliers| {
-                certificate::check(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude).map(|mut checked| {
+                certificate::check_by(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude, budget.deadline()).map(|mut checked| {
                     // the objective's own entries were rounded when formed
                     // (relative), and each may have lost up to 2 eta to underflow (absolute)
                     let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
@@ -338,6 +338,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     at_start_checked = check(&at_start.multipliers).ok();
                 }
                 after = after.max(began.elapsed().as_secs_f64());
+                // the solves still to start skip their start's check when it would not end in time
+                let took = began.elapsed().as_secs_f64();
+                let _ = check_seconds.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |old| (took > f64::from_bits(old)).then_some(took.to_bits()));
             }
             let remaining = budget.remaining();
             if first_order && remaining.is_some_and(|left| left < after) {
