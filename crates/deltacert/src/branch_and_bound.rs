@@ -763,7 +763,8 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let root_width: Vec<f64> = root.lower.iter().zip(&root.upper).map(|(l, u)| u - l).collect();
     let piece_bytes = root.approximate_bytes();
     let (mut lower, mut witness) = initial_lower;
-    let mut per_output_lower: Vec<f64> = vec![0.0; outputs];
+    // the largest error seen per output, with its input (re-evaluated with outward rounding at the end)
+    let mut per_output_seen = crate::attack::SeenPerOutput::new(outputs);
     let mut closed_plus = vec![f64::NEG_INFINITY; outputs];
     let mut closed_minus = vec![f64::NEG_INFINITY; outputs];
     let mut closed_value = f64::NEG_INFINITY;
@@ -842,9 +843,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         if counterexample_plausible && ascent_seconds <= LOCAL_ASCENT_SHARE * start.elapsed().as_secs_f64() {
             let began = Instant::now();
             if let Some((error, input, difference)) = local_ascent(problem, &batch) {
-                for (m, d) in per_output_lower.iter_mut().zip(&difference) {
-                    *m = m.max(d.abs());
-                }
+                per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
                     witness = input;
@@ -857,9 +856,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             let began = Instant::now();
             let seconds_left = settings.time_limit - start.elapsed().as_secs_f64();
             if let Some((error, input, difference)) = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left) {
-                for (m, d) in per_output_lower.iter_mut().zip(&difference) {
-                    *m = m.max(d.abs());
-                }
+                per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
                     witness = input;
@@ -895,9 +892,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             empty_pieces += usize::from(child.empty);
             if !difference.is_empty() {
                 pieces_bounded += 1;
-                for (m, d) in per_output_lower.iter_mut().zip(&difference) {
-                    *m = m.max(d.abs());
-                }
+                per_output_seen.see(&difference, &candidate, &candidate);
                 let error = problem.error(&difference);
                 let output = (0..difference.len()).max_by(|&a, &b| difference[a].abs().total_cmp(&difference[b].abs())).unwrap_or(0);
                 child.observed = (error, output, difference.get(output).is_none_or(|d| *d >= 0.0));
@@ -928,6 +923,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         }
     }
     let per_output: Vec<f64> = plus.iter().zip(&minus).map(|(p, m)| p.max(*m).max(0.0)).collect();
+    let per_output_lower = per_output_seen.rigorous(problem.reference, problem.compressed);
     let seconds = start.elapsed().as_secs_f64();
     progress(&Progress { pieces_done: pieces_bounded, pieces_open: heap.len(), upper: bound.max(0.0), lower, seconds });
     SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, input_splits, neuron_splits, empty_pieces, branching, stop, seconds }

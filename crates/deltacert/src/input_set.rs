@@ -64,6 +64,34 @@ fn distance_up(a: f64, b: f64) -> f64 {
     add_up_tight(a, -b).max(-add_down_tight(a, -b))
 }
 
+/// An upper bound on the Euclidean norm of a vector whose entries have the
+/// magnitudes at most `distances` (non-negative): `m sqrt(sum (d_i / m)^2)`
+/// with `m` the largest, every step rounded up, so that squares of entries
+/// near 1e200 do not overflow (the plain sum of squares was infinite there
+/// and every point of such a ball was rejected).
+fn norm_up(distances: &[f64]) -> f64 {
+    use crate::rounding::{div_up, mul_up_tight, sqrt_up};
+    let largest = distances.iter().copied().fold(0.0, f64::max);
+    if largest == 0.0 || !largest.is_finite() {
+        return largest;
+    }
+    let squares = distances.iter().fold(0.0, |sum, &d| {
+        let scaled = div_up(d, largest);
+        add_up_tight(sum, mul_up_tight(scaled, scaled))
+    });
+    crate::rounding::mul_up(largest, sqrt_up(squares))
+}
+
+/// The Euclidean norm of `a - b`, scaled by the largest entry so that it
+/// does not overflow (for projections; checks use [`norm_up`]).
+fn distance_norm(a: &[f64], b: &[f64]) -> f64 {
+    let largest = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    if largest == 0.0 || !largest.is_finite() {
+        return largest;
+    }
+    largest * a.iter().zip(b).map(|(x, y)| ((x - y) / largest).powi(2)).sum::<f64>().sqrt()
+}
+
 /// Moves `x` against every row `a x <= b` of `rows` whose `excess(i, x)`
 /// (`a x - b`, rounded as the caller checks it) is positive, along `-a` by
 /// the excess plus a margin of a few ulps of the row's scale, doubled each
@@ -270,7 +298,7 @@ impl InputSet {
             return false;
         }
         let in_box = x.iter().zip(&self.lower).zip(&self.upper).all(|((v, l), u)| *v >= l - tolerance && *v <= u + tolerance);
-        let in_ball = self.ball.as_ref().is_none_or(|(c, r)| x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() <= r + tolerance);
+        let in_ball = self.ball.as_ref().is_none_or(|(c, r)| distance_norm(x, c) <= r + tolerance);
         let in_polytope = self.polytope.iter().all(|(a, b)| crate::network::dot(a, x) <= b + tolerance);
         in_box && in_ball && in_polytope
     }
@@ -289,7 +317,6 @@ impl InputSet {
     /// every written constraint holds for every value of its enclosures, each
     /// sum rounded against the claim. Every reported witness passes this.
     pub fn holds(&self, x: &[f64]) -> bool {
-        use crate::rounding::{add_up_tight, mul_up_tight, sqrt_up};
         let w = &self.written;
         if x.len() != self.dim() || x.iter().any(|v| !v.is_finite()) {
             return false;
@@ -298,12 +325,9 @@ impl InputSet {
             return false;
         }
         if let Some((center, radius)) = &w.ball {
-            let squares = x.iter().zip(center).fold(0.0, |sum, (&v, &(lo, hi))| {
-                // the largest |v - c| over c in [lo, hi], rounded up
-                let distance = distance_up(v, lo).max(distance_up(v, hi));
-                add_up_tight(sum, mul_up_tight(distance, distance))
-            });
-            if !(sqrt_up(squares) <= *radius) {
+            // the largest |v - c| over c in [lo, hi], rounded up
+            let distances: Vec<f64> = x.iter().zip(center).map(|(&v, &(lo, hi))| distance_up(v, lo).max(distance_up(v, hi))).collect();
+            if !(norm_up(&distances) <= *radius) {
                 return false;
             }
         }
@@ -341,9 +365,9 @@ impl InputSet {
         let w = &self.written;
         if let Some((center, radius)) = &w.ball {
             let middle: Vec<f64> = center.iter().map(|&(lo, hi)| lo + 0.5 * (hi - lo)).collect();
-            let spread = center.iter().map(|&(lo, hi)| (hi - lo) * (hi - lo)).sum::<f64>().sqrt();
+            let spread = distance_norm(&center.iter().map(|c| c.0).collect::<Vec<_>>(), &center.iter().map(|c| c.1).collect::<Vec<_>>());
             let inner = (radius * (1.0 - 64.0 * f64::EPSILON) - 2.0 * spread).max(0.0);
-            let norm = x.iter().zip(&middle).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            let norm = distance_norm(x, &middle);
             if norm > inner {
                 for (v, m) in x.iter_mut().zip(&middle) {
                     *v = if inner == 0.0 { *m } else { m + (*v - m) * (inner / norm) };
@@ -362,10 +386,10 @@ impl InputSet {
     /// are not projected onto; callers check [`InputSet::contains`].
     pub fn project(&self, x: &mut [f64]) {
         if let Some((c, r)) = &self.ball {
-            let norm = x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            let norm = distance_norm(x, c);
             if norm > *r {
                 for (v, ci) in x.iter_mut().zip(c) {
-                    *v = ci + (*v - ci) * r / norm;
+                    *v = ci + (*v - ci) * (r / norm);
                 }
             }
         }
@@ -622,6 +646,23 @@ mod tests {
         // exact rows keep their boundary points
         let set = InputSet::from_box(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap().with_polytope(vec![(vec![1.0, 1.0], 0.5)]).unwrap();
         assert!(set.holds(&[0.25, 0.25]) && set.holds(&[0.5, 0.0]) && !set.holds(&[0.5, 1e-300]));
+    }
+
+    /// A ball of radius 1e200: the squares of its points' distances overflow,
+    /// yet membership is decided (a point at 0.9 r is in, at 1.1 r out) and
+    /// a far point is moved into it (every such point was rejected before).
+    #[test]
+    fn a_huge_ball_decides_membership_without_overflow() {
+        let set = InputSet::ball(vec![0.1, 0.2], 1e200, true).unwrap();
+        let along = |t: f64| [0.1 + t * 0.6e200, 0.2 - t * 0.8e200];
+        assert!(set.holds(&along(0.9)));
+        assert!(!set.holds(&along(1.1)));
+        let mut far = [1e300, -3e300];
+        set.project_inside(&mut far);
+        assert!(set.holds(&far) && far[0] > 1e199, "{far:?}");
+        let mut far = [1e300, -3e300];
+        set.project(&mut far);
+        assert!(set.contains(&far, 1e185) && far[0] > 1e199, "{far:?}");
     }
 
     #[test]

@@ -619,28 +619,76 @@ fn build(encoding: &Encoding, set: &InputSet, coupling: &InputCoupling, output: 
     Ok(Model { encoder: enc, inputs: x, compressed_inputs: xg })
 }
 
-/// Runs HiGHS on the program.
-fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<highs::SolvedModel> {
-    // HiGHS refuses (and the crate's `optimise` would panic on) a model
-    // whose coefficients it cannot represent, e.g. big-M values from weights
-    // of 1e8: that is a refusal with the root bound, not a crash
-    let mut model = problem.try_optimise(Sense::Maximise).map_err(|e| crate::error::Error::new(crate::ErrorKind::Unsupported, format!("HiGHS refused the MILP ({e:?}; its coefficients are out of HiGHS's range, as with weights near 1e8)")))?;
-    model.make_quiet();
-    model.set_option("mip_rel_gap", 0.0);
-    model.set_option("mip_abs_gap", 1e-12);
-    model.set_option("primal_feasibility_tolerance", MILP_TOLERANCE);
-    model.set_option("mip_feasibility_tolerance", MILP_TOLERANCE);
-    model.set_option("threads", 1);
-    if let Some(limit) = time_limit {
-        model.set_option("time_limit", limit.max(0.0));
-        interrupt_at(&mut model, limit);
-        // the feasibility-jump heuristic runs before the root LP and reads
-        // no interrupt (1.3 s on a MNIST 3x100 program of 660,000 nonzeros)
-        if limit < FEASIBILITY_JUMP_FROM {
-            model.set_option("mip_heuristic_run_feasibility_jump", false);
-        }
+/// What one HiGHS run gave, read out of the solver (its model stays on the
+/// thread that ran it).
+struct Solved {
+    /// `None`: abandoned at the time limit before HiGHS returned.
+    status: Option<HighsModelStatus>,
+    columns: Vec<f64>,
+    objective: f64,
+    mip_dual_bound: Option<f64>,
+    mip_gap: f64,
+}
+
+impl Solved {
+    fn status_name(&self) -> String {
+        self.status.map_or_else(|| "Abandoned (time limit)".to_string(), |s| format!("{s:?}"))
     }
-    model.try_solve().map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("HiGHS could not run the MILP: {e:?}")))
+}
+
+/// Runs HiGHS on the program. With a time limit it runs on a thread of its
+/// own and is abandoned at the limit: HiGHS reads its interrupt in its
+/// branch and bound and LP solves, but not in presolve or in building its
+/// model (a 50-512-512-512-512-10 pair, 4,096 binaries: the first solve
+/// returned 1.8 s after a 1 s limit). An abandoned run ends in the
+/// background at its own time limit; its result is dropped.
+fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<Solved> {
+    // HiGHS's own limit a little earlier, so that a solve interrupted in its
+    // branch and bound returns (with its incumbent) before it is abandoned
+    let solver_limit = time_limit.map(|limit| limit - (0.1 * limit).min(0.2));
+    let job = move || -> Result<Solved> {
+        // HiGHS refuses (and the crate's `optimise` would panic on) a model
+        // whose coefficients it cannot represent, e.g. big-M values from weights
+        // of 1e8: that is a refusal with the root bound, not a crash
+        let mut model = problem.try_optimise(Sense::Maximise).map_err(|e| crate::error::Error::new(crate::ErrorKind::Unsupported, format!("HiGHS refused the MILP ({e:?}; its coefficients are out of HiGHS's range, as with weights near 1e8)")))?;
+        model.make_quiet();
+        model.set_option("mip_rel_gap", 0.0);
+        model.set_option("mip_abs_gap", 1e-12);
+        model.set_option("primal_feasibility_tolerance", MILP_TOLERANCE);
+        model.set_option("mip_feasibility_tolerance", MILP_TOLERANCE);
+        model.set_option("threads", 1);
+        if let Some(limit) = solver_limit {
+            model.set_option("time_limit", limit.max(0.0));
+            interrupt_at(&mut model, limit);
+            // the feasibility-jump heuristic runs before the root LP and reads
+            // no interrupt (1.3 s on a MNIST 3x100 program of 660,000 nonzeros)
+            if limit < FEASIBILITY_JUMP_FROM {
+                model.set_option("mip_heuristic_run_feasibility_jump", false);
+            }
+        }
+        let solved = model.try_solve().map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("HiGHS could not run the MILP: {e:?}")))?;
+        Ok(Solved {
+            status: Some(solved.status()),
+            columns: solved.get_solution().columns().to_vec(),
+            objective: solved.objective_value(),
+            mip_dual_bound: solved.double_info_value(c"mip_dual_bound").ok(),
+            mip_gap: solved.mip_gap(),
+        })
+    };
+    let Some(limit) = time_limit else {
+        return job();
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("deltacert-milp".into())
+        .spawn(move || {
+            let _ = sender.send(job());
+        })
+        .map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("could not start the MILP's thread: {e}")))?;
+    match receiver.recv_timeout(std::time::Duration::from_secs_f64(limit.clamp(0.0, 1e9))) {
+        Ok(result) => result,
+        Err(_) => Ok(Solved { status: None, columns: Vec::new(), objective: f64::NAN, mip_dual_bound: None, mip_gap: f64::INFINITY }),
+    }
 }
 
 /// The shortest time limit (seconds) under which HiGHS runs its
@@ -720,9 +768,9 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
     let (binaries, integers, column_count) = (model.encoder.binaries, model.encoder.integers, model.encoder.columns.len());
     // the time the program took to build counts against the limit
     let solved = run(std::mem::take(&mut model.encoder.problem), time_limit.map(|limit| limit - start.elapsed().as_secs_f64()))?;
-    let status = solved.status();
-    let columns = solved.get_solution().columns().to_vec();
-    let has_incumbent = columns.len() == column_count && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError);
+    let status = solved.status;
+    let columns = solved.columns.clone();
+    let has_incumbent = status.is_some_and(|status| columns.len() == column_count && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError));
     let (mut incumbent, mut input, mut compressed_input, mut placed) = (None, None, None, false);
     if has_incumbent {
         let (value, xi, xgi) = evaluate(f, g, set, coupling, &model, &columns, output, sign);
@@ -742,8 +790,8 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
                 }
                 let mut placing = build(encoding, set, coupling, output, sign, Some(Placement { values: columns.clone(), margin }))?;
                 let lp = run(std::mem::take(&mut placing.encoder.problem), remaining)?;
-                let lp_columns = lp.get_solution().columns().to_vec();
-                if lp.status() != HighsModelStatus::Optimal || lp_columns.len() != column_count {
+                let lp_columns = lp.columns.clone();
+                if lp.status != Some(HighsModelStatus::Optimal) || lp_columns.len() != column_count {
                     continue;
                 }
                 let (value, xi, xgi) = evaluate(f, g, set, coupling, &placing, &lp_columns, output, sign);
@@ -751,7 +799,7 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
                     (incumbent, input, compressed_input, placed) = (value, Some(xi), Some(xgi), true);
                 }
                 // the levels evaluate as chosen: the value is the optimum up to rounding
-                let promised = lp.objective_value();
+                let promised = lp.objective;
                 if value.is_some_and(|v| v >= promised - 1e-9 * (1.0 + promised.abs())) {
                     break;
                 }
@@ -761,21 +809,21 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
     // A pure LP (no integer column) has no MIP dual bound: its bound is the
     // optimum itself, and only when HiGHS proved optimality.
     let dual = if binaries + integers == 0 {
-        (status == HighsModelStatus::Optimal).then(|| solved.objective_value()).filter(|v| v.is_finite())
+        (status == Some(HighsModelStatus::Optimal)).then_some(solved.objective).filter(|v| v.is_finite())
     } else {
-        solved.double_info_value(c"mip_dual_bound").ok().filter(|v| v.is_finite())
+        solved.mip_dual_bound.filter(|v| v.is_finite())
     };
     let upper = match status {
-        HighsModelStatus::Optimal | HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit | HighsModelStatus::ReachedInterrupt => {
+        Some(HighsModelStatus::Optimal | HighsModelStatus::ReachedTimeLimit | HighsModelStatus::ReachedIterationLimit | HighsModelStatus::ReachedInterrupt) => {
             dual.map(|d| d + 1e-6 * (1.0 + d.abs()))
         }
         _ => None,
     };
     // an incumbent above the solver's bound means the bound is wrong: drop it
     let upper = upper.filter(|u| incumbent.is_none_or(|v| v <= *u));
-    let gap = if status == HighsModelStatus::Optimal { 0.0 } else { solved.mip_gap() };
+    let gap = if status == Some(HighsModelStatus::Optimal) { 0.0 } else { solved.mip_gap };
     Ok((
-        MilpSolve { output, sign, status: format!("{status:?}"), incumbent, input, compressed_input, placed, upper, gap, seconds: start.elapsed().as_secs_f64() },
+        MilpSolve { output, sign, status: solved.status_name(), incumbent, input, compressed_input, placed, upper, gap, seconds: start.elapsed().as_secs_f64() },
         binaries,
         integers,
     ))

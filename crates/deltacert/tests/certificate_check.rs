@@ -209,3 +209,25 @@ fn a_check_past_its_deadline_refuses_naming_the_time_limit() {
     let refusal = check_by(lifted.dim, lifted.constant, &objective, &constraints, None, &outcome.multipliers, r2, passed).expect_err("past its deadline");
     assert!(refusal.reason.contains("time limit"), "{}", refusal.reason);
 }
+
+/// An interior-point solve whose setup outlasts the time limit is abandoned
+/// at the limit, not half a second after it: ACAS Xu 2_6 vs float16 on
+/// property 3 (lifted dimension 98), `--method sdp` with the interior-point
+/// solver and 1 s for the whole call, which then reports propagation's bound.
+#[test]
+fn an_interior_point_solve_is_abandoned_at_the_time_limit() {
+    use deltacert::bound::{bound, BoundRequest, Method};
+    use deltacert::problem::Norm;
+    use deltacert::sdp::SdpSolver;
+    let f = model("acasxu/ACASXU_run2a_2_6_batch_2000.nnet");
+    let g = model("acasxu/ACASXU_run2a_2_6_batch_2000_16bit.nnet");
+    let property: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("acasxu/property_3.json")).unwrap()).unwrap();
+    let side = |key: &str| property[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<f64>>();
+    let set = InputSet::from_box(side("lower"), side("upper")).unwrap();
+    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::SDP);
+    request.sdp.solver = SdpSolver::InteriorPoint;
+    request.time_limit = Some(1.0);
+    let report = bound(&f, &g, &request).expect("bounded");
+    assert!(report.certified_bound.is_some());
+    assert!(report.seconds < 1.3, "{:.3} s for a limit of 1 s", report.seconds);
+}

@@ -566,3 +566,23 @@ fn polytope_cut_bounds_are_never_below_the_milp_optimum() {
     }
     assert!(optimal >= 10, "only {optimal} cases solved to optimality");
 }
+
+/// One MILP solve ends at its time limit even when HiGHS is in a phase that
+/// reads no interrupt (presolve, its first LP): a random 50-512-512-512-512-10
+/// pair against a quantised copy (4,096 binaries), 0.5 s for one objective.
+/// The solve is abandoned at the limit (its status says so) or returns
+/// before it; the time counts from the call, building the program included.
+/// (HiGHS alone returned more than a second after such a limit.)
+#[test]
+fn a_solve_ends_at_its_time_limit() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let f = random_mlp(&mut rng, 50, &[512, 512, 512, 512], 10, Activation::Relu);
+    let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+    let set = InputSet::uniform_box(50, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    let limit = 0.5;
+    let began = std::time::Instant::now();
+    let solve = milp::solve_objective(&prepared, None, 0, 1.0, Some(limit)).expect("runs");
+    let seconds = began.elapsed().as_secs_f64();
+    assert!(seconds < limit + 0.35, "{} after {seconds:.3} s for a limit of {limit} s", solve.status);
+}

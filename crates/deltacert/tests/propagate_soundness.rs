@@ -91,3 +91,65 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
     println!("{split_runs} split runs; {tighter} tightened by >10%; median ratio auto/observed {:.3}", ratios[ratios.len() / 2]);
     println!("optimised slopes: {optimised_tighter} of 300 tightened by >1%; ratio optimised/one pass median {:.3}, lowest {:.3}", optimised_ratios[optimised_ratios.len() / 2], optimised_ratios[0]);
 }
+
+/// The errors reported per output are lower bounds of the exact errors: on
+/// point boxes (the set is one input, so the exact error there is the
+/// largest), random ReLU pairs against quantised and pruned copies, every
+/// reported `per_output_lower` and the overall lower bound are at most the
+/// exact `|f_j(x) - g_j(x)|`, evaluated in 320-bit arithmetic (exact here:
+/// products of doubles and sums far within that precision). They were the
+/// largest float differences seen, which can exceed the exact ones by their
+/// rounding (`g` close to `f`: the difference of two nearly equal outputs).
+#[test]
+fn errors_reported_per_output_are_at_most_the_exact_errors() {
+    use dashu_float::FBig;
+    use deltacert::activation::Activation;
+    use deltacert::input_set::InputSet;
+    use deltacert::network::random::{partner, random_mlp, Relation};
+    use deltacert::network::Network;
+    use deltacert::problem::{InputCoupling, Norm};
+    use rand::Rng;
+    let big = |v: f64| FBig::try_from(v).expect("finite").with_precision(320).value();
+    let exact_outputs = |network: &Network, x: &[f64]| {
+        let mut a: Vec<FBig> = x.iter().map(|&v| big(v)).collect();
+        for layer in &network.layers {
+            let weights = &layer.terms[0].weights;
+            a = (0..layer.width())
+                .map(|i| {
+                    let v = weights.row(i).iter().zip(&a).fold(big(layer.bias[i]), |s, (&w, ai)| s + big(w) * ai.clone());
+                    match layer.activation {
+                        Activation::Relu if v < big(0.0) => big(0.0),
+                        Activation::Relu | Activation::Identity => v,
+                        other => panic!("not in this test: {other:?}"),
+                    }
+                })
+                .collect();
+        }
+        a
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(77);
+    let mut compared = 0;
+    for case in 0..40 {
+        let inputs = rng.gen_range(1..5);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..4)).map(|_| rng.gen_range(2..12)).collect();
+        let f = random_mlp(&mut rng, inputs, &hidden, 3, Activation::Relu);
+        let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned][case % 2], Activation::Relu);
+        if g.layers.len() != f.layers.len() || g.layers.iter().any(|l| l.terms.len() != 1) {
+            continue;
+        }
+        let x: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let set = InputSet::from_box(x.clone(), x.clone()).unwrap();
+        let (yf, yg) = (exact_outputs(&f, &x), exact_outputs(&g, &x));
+        let exact: Vec<FBig> = yf.iter().zip(&yg).map(|(a, b)| { let d = a.clone() - b.clone(); if d < big(0.0) { -d } else { d } }).collect();
+        for method in [Method::PROPAGATE, Method::AUTO] {
+            let report = bound(&f, &g, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method)).expect("bounded");
+            for (j, lower) in report.per_output_lower.iter().enumerate() {
+                assert!(big(*lower) <= exact[j], "case {case}, {method:?}, output {j}: reported {lower:e} above the exact error {}", exact[j].to_f64().value());
+            }
+            let largest = exact.iter().cloned().fold(big(0.0), |m, e| if e > m { e } else { m });
+            assert!(big(report.lower_bound) <= largest, "case {case}: lower bound {:e} above the exact error", report.lower_bound);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 40, "{compared}");
+}
