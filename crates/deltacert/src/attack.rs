@@ -154,10 +154,11 @@ impl Problem<'_> {
 /// them with outward rounding, since a float difference can exceed the exact
 /// one by its rounding (a point box reported 0.07076188474650735 where the
 /// exact error is 0.0707618847465073134...).
+/// Each pair is held once, shared by the outputs it improved.
 #[derive(Debug, Clone)]
 pub(crate) struct SeenPerOutput {
     values: Vec<f64>,
-    points: Vec<Option<(Vec<f64>, Vec<f64>)>>,
+    points: Vec<Option<std::sync::Arc<(Vec<f64>, Vec<f64>)>>>,
 }
 
 impl SeenPerOutput {
@@ -166,10 +167,11 @@ impl SeenPerOutput {
     }
     /// Takes in `d = f(x) - g(x')` seen at the pair `(x, x')`.
     pub(crate) fn see(&mut self, d: &[f64], x: &[f64], xg: &[f64]) {
+        let mut shared: Option<std::sync::Arc<(Vec<f64>, Vec<f64>)>> = None;
         for (j, v) in d.iter().enumerate().take(self.values.len()) {
             if v.abs() > self.values[j] {
                 self.values[j] = v.abs();
-                self.points[j] = Some((x.to_vec(), xg.to_vec()));
+                self.points[j] = Some(shared.get_or_insert_with(|| std::sync::Arc::new((x.to_vec(), xg.to_vec()))).clone());
             }
         }
     }
@@ -186,14 +188,14 @@ impl SeenPerOutput {
     /// gap between the outward-rounded enclosures of `f_j` and `g_j` at the
     /// pair where it was seen (each pair evaluated once).
     pub(crate) fn rigorous(&self, f: &Network, g: &Network) -> Vec<f64> {
-        let mut evaluated: Vec<(&(Vec<f64>, Vec<f64>), Vec<f64>)> = Vec::new();
+        let mut evaluated: Vec<(&std::sync::Arc<(Vec<f64>, Vec<f64>)>, Vec<f64>)> = Vec::new();
         (0..self.values.len())
             .map(|j| {
                 let Some(point) = self.points[j].as_ref() else { return 0.0 };
-                let gaps = match evaluated.iter().find(|(p, _)| *p == point) {
+                let gaps = match evaluated.iter().find(|(p, _)| std::sync::Arc::ptr_eq(p, point)) {
                     Some((_, gaps)) => gaps.clone(),
                     None => {
-                        let gaps = crate::bound::output_gaps(f, g, &point.0, &point.1);
+                        let gaps = crate::bound::evaluated_gaps(f, g, &point.0, &point.1);
                         evaluated.push((point, gaps.clone()));
                         gaps
                     }
@@ -404,7 +406,10 @@ pub fn objective_search(f: &Network, g: &Network, set: &InputSet, coupling: &Inp
                 (x, xg, a)
             })
             .collect();
-        found.absorb(starts.into_par_iter().map(|(x, xg, a)| ascend(&problem, x, xg, a, steps, Some(deadline))).collect());
+        // a few ascents at a time: each holds up to one pair per output
+        for chunk in starts.chunks(2 * rayon::current_num_threads().max(1)) {
+            found.absorb(chunk.par_iter().map(|(x, xg, a)| ascend(&problem, x.clone(), xg.clone(), *a, steps, Some(deadline))).collect());
+        }
     }
     found.into_witness(f, g, coupling)
 }

@@ -312,6 +312,20 @@ pub(crate) fn output_gaps(f: &Network, g: &Network, x: &[f64], compressed_input:
     enclosure_gaps(&f_lower, &f_upper, &g_lower, &g_upper)
 }
 
+/// [`output_gaps`] of what [`Network::eval`] gives: the probabilities when
+/// both networks end in softmax (the enclosures of the logits mapped
+/// through [`crate::network::softmax_enclosure`]), the outputs otherwise.
+pub(crate) fn evaluated_gaps(f: &Network, g: &Network, x: &[f64], compressed_input: &[f64]) -> Vec<f64> {
+    if !(f.output_softmax && g.output_softmax) {
+        return output_gaps(f, g, x, compressed_input);
+    }
+    let (f_lower, f_upper) = output_enclosure(f, x);
+    let (g_lower, g_upper) = output_enclosure(g, compressed_input);
+    let (p_lower, p_upper) = crate::network::softmax_enclosure(&f_lower, &f_upper);
+    let (q_lower, q_upper) = crate::network::softmax_enclosure(&g_lower, &g_upper);
+    enclosure_gaps(&p_lower, &p_upper, &q_lower, &q_upper)
+}
+
 /// The smallest gap between the enclosures `[f_lower_j, f_upper_j]` and
 /// `[g_lower_j, g_upper_j]` per output, rounded down (0 when they meet).
 fn enclosure_gaps(f_lower: &[f64], f_upper: &[f64], g_lower: &[f64], g_upper: &[f64]) -> Vec<f64> {
@@ -599,13 +613,13 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     let mut lower = raw_witness.as_deref().map_or(0.0, |x| rigorous(x, witness_compressed.as_deref()));
     let mut per_output_lower = witness.map_or_else(|| vec![0.0; outputs], |w| w.per_output.clone());
     if let Some(found) = &outcome.found {
+        // the method's per-output errors were seen at its own points, in
+        // the coordinates of the set it bounds (rounded outward, and for a
+        // ball on unequal normalisation ranges larger than the ball): not
+        // points of the set as written, so not reported; its witness is
+        // moved into that set and re-evaluated, and gives each output its
+        // gap below
         let feasible = (!found.point.is_empty()).then(|| feasible_witness(reference, request, &found.point, &found.compressed_point)).flatten();
-        // the method's per-output errors were seen at its points: kept only
-        // when its witness lies in the set as written (a set holding no
-        // double, such as one point with decimal coordinates, has none)
-        if found.point.is_empty() || feasible.is_some() {
-            per_output_lower.iter_mut().zip(&found.per_output_lower).for_each(|(a, b)| *a = a.max(*b));
-        }
         if let Some((x, xg)) = feasible {
             // keep the witness whose error is *provably* larger: a float
             // error can sit on a quantiser's rounding tie, where the

@@ -153,3 +153,35 @@ fn errors_reported_per_output_are_at_most_the_exact_errors() {
     }
     assert!(compared >= 40, "{compared}");
 }
+
+/// Per-output errors come from inputs of the set as written. An L2 ball on
+/// an input normalisation with unequal ranges (1 and 100) is bounded as a
+/// larger ball in normalised coordinates, so the search's own points there
+/// can lie outside the ball the user wrote: `f(x) = x_1 + x_2` against `g =
+/// 0` over the unit ball has the largest error `sqrt 2`, and no output may
+/// report more (splitting's candidates near `(1, 1)` reported about 2).
+#[test]
+fn errors_per_output_come_from_inputs_of_the_written_set() {
+    use deltacert::activation::Activation;
+    use deltacert::input_set::InputSet;
+    use deltacert::network::{InputTransform, Layer, Matrix, Network};
+    use deltacert::problem::{InputCoupling, Norm};
+    let network = |w: [f64; 2]| Network {
+        input_dim: 2,
+        input_transform: Some(InputTransform { min: vec![-10.0; 2], max: vec![10.0; 2], mean: vec![0.0; 2], range: vec![1.0, 100.0] }),
+        layers: vec![Layer::dense(0, Matrix::from_rows(1, 2, w.to_vec()), vec![0.0], Activation::Identity)],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    // raw x_1 + x_2 = z_1 + 100 z_2
+    let (f, g) = (network([1.0, 100.0]), network([0.0, 0.0]));
+    let set = InputSet::ball(vec![0.0, 0.0], 1.0, true).unwrap();
+    for method in [Method::AUTO, Method::PROPAGATE] {
+        let report = bound(&f, &g, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, method)).expect("bounded");
+        let truth = 2f64.sqrt().next_up();
+        assert!(report.lower_bound <= truth, "{method:?}: lower bound {}", report.lower_bound);
+        assert!(report.per_output_lower[0] <= truth, "{method:?}: output 0 observed {} above sqrt 2", report.per_output_lower[0]);
+        assert!(report.certified_bound.unwrap() >= truth.next_down());
+    }
+}

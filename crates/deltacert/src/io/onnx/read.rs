@@ -657,7 +657,7 @@ impl Importer {
                             return Err(unsupported(format!("Cast to float64 after the Cast to float32 '{narrowing}': a value rounded to float32 and computed on in float64 again is a rounding deltacert does not model (keep the graph in one type after its float64 part)")));
                         }
                     } else if self.cast_to_float32.is_none() {
-                        self.cast_to_float32 = Some(if node.name.is_empty() { node.output[0].clone() } else { node.name.clone() });
+                        self.cast_to_float32 = Some(if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() });
                     }
                     match self.get(node, 0)? {
                         Value::Quantized(_) => return Err(unsupported("Cast of a QuantizeLinear output (its integer codes, not the values they stand for): dequantise it with DequantizeLinear")),
