@@ -471,11 +471,7 @@ fn bound_probabilities(reference: &Network, compressed: &Network, request: &Boun
     }
     // the error of the probabilities at a witness pair, from rigorous enclosures
     let probability_gaps = |x: &[f64], xg: &[f64]| {
-        let (f_lower, f_upper) = output_enclosure(&f, x);
-        let (g_lower, g_upper) = output_enclosure(&g, xg);
-        let (p_lower, p_upper) = crate::network::softmax_enclosure(&f_lower, &f_upper);
-        let (q_lower, q_upper) = crate::network::softmax_enclosure(&g_lower, &g_upper);
-        let gaps = enclosure_gaps(&p_lower, &p_upper, &q_lower, &q_upper);
+        let gaps = evaluated_gaps(reference, compressed, x, xg);
         (norm_of_gaps(&gaps, norm), gaps)
     };
     let (mut lower, mut per_output_lower) = match &report.witness {
