@@ -286,7 +286,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         const_types: HashMap::new(),
         prologue_consts: Vec::new(),
         input_elem_type: 0,
-        cast_to_float32: None,
+        rounded_to_float32: HashMap::new(),
         float_types: Vec::new(),
         input_dim: 0,
         budget: Budget::default(),
@@ -473,10 +473,11 @@ struct Importer {
     prologue_consts: Vec<String>,
     /// The graph input's declared element type (0 when not declared).
     input_elem_type: i32,
-    /// The first `Cast` to float32 read (its node's name): after it no
-    /// `Cast` to float64 is read, so a value rounded to float32 is never
-    /// computed on in float64 again.
-    cast_to_float32: Option<String>,
+    /// The values computed from the output of a `Cast` to float32 (value
+    /// name -> that cast's node name), followed through every node: a
+    /// `Cast` to float64 of one of them is refused, so a value rounded to
+    /// float32 is never computed on in float64 again.
+    rounded_to_float32: HashMap<String, String>,
     float_types: Vec<i32>,
     /// Width of the graph input (activation vector 0).
     input_dim: usize,
@@ -611,6 +612,8 @@ impl Importer {
             return Err(unsupported(format!("operator domain '{}' is not supported", node.domain)));
         }
         let op = node.op_type.as_str();
+        // the Cast to float32 this node's inputs were computed from, if any
+        let mut rounded_by = node.input.iter().find_map(|name| self.rounded_to_float32.get(name)).cloned();
         let (fewest, most) = match op {
             "Constant" => (0, 0),
             "Identity" | "Cast" | "Flatten" | "Transpose" | "Softmax" => (1, 1),
@@ -627,6 +630,7 @@ impl Importer {
         }
         if let Some(activation) = read_activation(node)? {
             let result = self.activation(node, activation)?;
+            self.note_rounding(node, rounded_by);
             return self.set_output(node, result);
         }
         let result = match op {
@@ -641,9 +645,10 @@ impl Importer {
             // not be computed on in float64 again: that rounding would be a
             // deliberate change of the function, unseen by the bound (a
             // float64 network with a float32 round trip inside was certified
-            // equal to the one without). So after a cast to float32 no cast
-            // to float64 is read. To float16 or an integer type a cast rounds
-            // or truncates. A constant's cast is a fixed change of the
+            // equal to the one without). So no value computed from a cast to
+            // float32 (followed through every node) is cast to float64; a
+            // branch that does not read such a value may be. To float16 or
+            // an integer type a cast rounds or truncates. A constant's cast is a fixed change of the
             // weight, and a cast out of an integer graph input would read
             // integer arithmetic (truncating division, wrapping) as real:
             // all are refused.
@@ -653,11 +658,11 @@ impl Importer {
                         return Err(unsupported(format!("Cast in a graph whose input has element type {} (only float inputs are read with Cast)", self.input_elem_type)));
                     }
                     if to == data_type::DOUBLE as i64 {
-                        if let Some(narrowing) = &self.cast_to_float32 {
-                            return Err(unsupported(format!("Cast to float64 after the Cast to float32 '{narrowing}': a value rounded to float32 and computed on in float64 again is a rounding deltacert does not model (keep the graph in one type after its float64 part)")));
+                        if let Some(narrowing) = &rounded_by {
+                            return Err(unsupported(format!("Cast to float64 of a value computed from the Cast to float32 '{narrowing}': a value rounded to float32 and computed on in float64 again is a rounding deltacert does not model (keep the graph in one type after its float64 part)")));
                         }
-                    } else if self.cast_to_float32.is_none() {
-                        self.cast_to_float32 = Some(if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() });
+                    } else if rounded_by.is_none() {
+                        rounded_by = Some(if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() });
                     }
                     match self.get(node, 0)? {
                         Value::Quantized(_) => return Err(unsupported("Cast of a QuantizeLinear output (its integer codes, not the values they stand for): dequantise it with DequantizeLinear")),
@@ -714,7 +719,17 @@ impl Importer {
             "QuantizeLinear" => self.quantize(node)?,
             _ => self.dequantize(node)?,
         };
+        self.note_rounding(node, rounded_by);
         self.set_output(node, result)
+    }
+
+    /// Marks `node`'s outputs as computed from the Cast to float32 `rounded_by`.
+    fn note_rounding(&mut self, node: &NodeProto, rounded_by: Option<String>) {
+        if let Some(cast) = rounded_by {
+            for output in node.output.iter().filter(|n| !n.is_empty()) {
+                self.rounded_to_float32.insert(output.clone(), cast.clone());
+            }
+        }
     }
 
     fn activation(&mut self, node: &NodeProto, activation: Activation) -> Result<Value> {
@@ -2072,9 +2087,24 @@ mod tests {
         // a float32 round trip inside a float64 computation: refused (it rounds)
         let nodes = vec![node("Gemm", &["x", "w"], "h", vec![int("transB", 1)]), cast("h", "h32", data_type::FLOAT), cast("h32", "h64", data_type::DOUBLE), node("Gemm", &["h64", "w"], "y", vec![int("transB", 1)])];
         let err = error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y"));
-        assert!(err.context.starts_with("node 'h64' (Cast): Cast to float64 after the Cast to float32 'h32'"), "{}", err.context);
+        assert!(err.context.starts_with("node 'h64' (Cast): Cast to float64 of a value computed from the Cast to float32 'h32'"), "{}", err.context);
         let nodes = vec![cast("x", "x32", data_type::FLOAT), cast("x32", "x64", data_type::DOUBLE), node("Gemm", &["x64", "w"], "y", vec![int("transB", 1)])];
-        assert!(error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y")).context.contains("after the Cast to float32 'x32'"));
+        assert!(error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y")).context.contains("computed from the Cast to float32 'x32'"));
+        // the rounding is followed through activations and sums, not only the cast's own output
+        let nodes = vec![node("Gemm", &["x", "w"], "h", vec![int("transB", 1)]), cast("h", "h32", data_type::FLOAT), node("Relu", &["h32"], "r", vec![]), node("Add", &["r", "x"], "s", vec![]), cast("s", "s64", data_type::DOUBLE), node("Gemm", &["s64", "w"], "y", vec![int("transB", 1)])];
+        let err = error_of(&graph_bytes(nodes, vec![w()], &[1, 1], "y"));
+        assert!(err.context.starts_with("node 's64' (Cast): Cast to float64 of a value computed from the Cast to float32 'h32'"), "{}", err.context);
+        // a float64 branch that reads no rounded value is read, whatever the node order
+        let nodes = vec![
+            cast("x", "x32", data_type::FLOAT),
+            cast("x", "x64", data_type::DOUBLE),
+            node("Add", &["x64", "c"], "xn", vec![]),
+            cast("xn", "xn32", data_type::FLOAT),
+            node("Gemm", &["xn32", "w"], "h", vec![int("transB", 1)]),
+            node("Add", &["h", "x32"], "y", vec![]),
+        ];
+        let net = read(&graph_bytes(nodes, vec![w(), tensor("c", &[1], &[0.5])], &[1, 1], "y")).unwrap();
+        assert_eq!(net.eval(&[0.25]), vec![1.75]);
         // a float64 part, then float32 (the written input normalisation): read
         let nodes = vec![cast("x", "x64", data_type::DOUBLE), node("Add", &["x64", "c"], "xn", vec![]), cast("xn", "x32", data_type::FLOAT), node("Gemm", &["x32", "w"], "y", vec![int("transB", 1)])];
         let net = read(&graph_bytes(nodes, vec![w(), tensor("c", &[1], &[0.5])], &[1, 1], "y")).unwrap();
