@@ -258,9 +258,29 @@ impl<'a> Parser<'a> {
                     self.pos = end + 1;
                     return Ok(Some(Token::Atom(self.str(start, end), line)));
                 }
+                b'"' => {
+                    // string literal "...", with "" standing for one quote: one
+                    // atom, quotes kept (it is never a number or a variable);
+                    // the parentheses and semicolons inside are text
+                    let (start, line) = (self.pos, self.line);
+                    let mut end = start + 1;
+                    loop {
+                        match text[end..].iter().position(|&b| b == b'"').map(|k| end + k) {
+                            None => return Err(malformed(format!("line {line}: unterminated string literal"))),
+                            Some(quote) if text.get(quote + 1) == Some(&b'"') => end = quote + 2,
+                            Some(quote) => {
+                                end = quote + 1;
+                                break;
+                            }
+                        }
+                    }
+                    self.line += text[start..end].iter().filter(|&&b| b == b'\n').count();
+                    self.pos = end;
+                    return Ok(Some(Token::Atom(self.str(start, end), line)));
+                }
                 _ => {
                     let start = self.pos;
-                    while self.pos < text.len() && !matches!(text[self.pos], b'(' | b')' | b';' | b'|') && !text[self.pos].is_ascii_whitespace() {
+                    while self.pos < text.len() && !matches!(text[self.pos], b'(' | b')' | b';' | b'|' | b'"') && !text[self.pos].is_ascii_whitespace() {
                         self.pos += 1;
                     }
                     return Ok(Some(Token::Atom(self.str(start, self.pos), self.line)));
@@ -792,6 +812,24 @@ mod tests {
             let e = err(text, 1);
             assert_eq!((e.kind, e.context.as_str()), (*kind, *message), "{text}");
         }
+    }
+
+    /// A string literal is one atom: the parentheses, semicolons and
+    /// asserts written inside it are text, not formulas (read as formulas,
+    /// a `set-info` string could add a constraint and shrink the set, or
+    /// comment out a real one and widen it).
+    #[test]
+    fn string_literals_are_text_not_formulas() {
+        let added = "(declare-const X_0 Real)\n(set-info :source \"x) (assert (<= X_0 0)) (set-info :n \")\n(assert (>= X_0 0))\n(assert (<= X_0 1))";
+        assert_eq!(one(added, 1), (vec![0.0], vec![1.0]));
+        let hidden = "(assert (>= X_0 0))\n(assert (<= X_0 1))\n(set-info :source \"see notes; radius halved\")\n(assert (<= X_0 0.5))\n(set-info :notes \")\")";
+        assert_eq!(one(hidden, 1), (vec![0.0], vec![0.5]));
+        // "" is a quote inside the string; lines inside it are counted
+        let escaped = "(set-info :a \"say \"\"(assert (<= X_0 0))\"\" \n twice\")\n(assert (>= X_0 -1))(assert (<= X_0 2))\n(assert (<= X_0 abc))";
+        assert_eq!(err(escaped, 1).context, "line 4: X_0 is compared with 'abc', not with a number");
+        assert_eq!(err("(set-info :a \"open)", 1).context, "line 1: unterminated string literal");
+        // a string is never a number
+        assert_eq!(err("(assert (<= X_0 \"1\"))", 1).kind, ErrorKind::Unsupported);
     }
 
     #[test]
