@@ -114,9 +114,10 @@ pub struct InputSetArgs {
 /// How the two networks see the input.
 #[derive(Args, Debug, Clone)]
 pub struct CouplingArgs {
-    /// The compressed network sees x' with |x' - x| <= STEP per coordinate.
+    /// The compressed network sees x' with |x' - x| <= STEP per coordinate,
+    /// x' in the set too (STEP in raw units, also with --input-space normalized).
     #[arg(long, value_name = "STEP", conflicts_with = "independent_inputs")]
-    pub input_quant: Option<f64>,
+    pub input_quant: Option<String>,
     /// Comparison mode: f and g get independent inputs from the set.
     #[arg(long)]
     pub independent_inputs: bool,

@@ -569,6 +569,12 @@ fn planner_and_plot_options_are_checked() {
     assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:8..2", "--tolerance", "1"]), &["empty range"]);
     assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "int8..4", "--tolerance", "1"]), &["fixed:A..B"]);
     assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--prune", "0.2..1.5", "--tolerance", "1"]), &["'1.5' is not a fraction"]);
+    // an infinite step: refused before any row is printed (it gave the setting NaN)
+    for range in ["0..1:inf", "0.5..0.5:inf", "0..1:nan"] {
+        let o = deltacert(&["plan", &model, "--box", "-1,1", "--prune", range, "--tolerance", "1"]);
+        assert_bad_input(&o, &["--prune", "finite number > 0"]);
+        assert!(o.stdout.is_empty(), "{range}: {}", String::from_utf8_lossy(&o.stdout));
+    }
     assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:1..2", "--tolerance=-1"]), &["--tolerance"]);
     let jpg = scratch("figure.jpg");
     let o = deltacert(&["bound", &model, &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--plot", jpg.to_str().unwrap(), "--quiet"]);
@@ -1176,4 +1182,36 @@ fn a_huge_sample_count_leaves_auto_time_to_split() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let pieces = v["details"]["split"]["pieces_bounded"].as_u64().unwrap();
     assert!(pieces > 1, "no piece split: {}", v["details"]["split"]);
+}
+
+/// `--input-quant 0.536`: no double is 0.536 (the nearest is above it). The
+/// bound covers the decimal step and the witness pair keeps it, checked in
+/// exact integer arithmetic (the pair was 1 and 0.46399999999999997 when the
+/// step was read as the nearest double: 3.2e-17 too far apart).
+#[test]
+fn a_decimal_input_quant_step_is_kept_by_the_witness_pair() {
+    // f(x) = x, g(x') = x' / 2 on [0, 1]: largest error 1 - (1 - s) / 2 at x = 1, x' = 1 - s
+    let body = |w: &str| format!("1,1,1,1,\n1,1,\n0,\n-100,\n100,\n0,\n1,\n{w}\n0,\n");
+    let (f, g) = (scratch("iq_f.nnet"), scratch("iq_g.nnet"));
+    std::fs::write(&f, body("1,")).unwrap();
+    std::fs::write(&g, body("0.5,")).unwrap();
+    for (step, numerator, denominator) in [("0.536", 536i128, 1000i128), ("0.1", 1, 10), ("0.2", 2, 10)] {
+        for method in ["auto", "milp", "propagate"] {
+            let o = deltacert(&["bound", f.to_str().unwrap(), g.to_str().unwrap(), "--box", "0,1", "--input-quant", step, "--method", method, "--timeout", "5", "--json"]);
+            assert!(o.status.success(), "{step} {method}: {}", stderr(&o));
+            let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let (x, xg) = (report["witness"][0].as_f64().unwrap(), report["witness_compressed"][0].as_f64().unwrap());
+            // both in [0, 1] and multiples of 2^-70: exact as integers
+            let exact = |v: f64| {
+                let scaled = v * 2f64.powi(70);
+                assert!(scaled.fract() == 0.0 && (0.0..=1.0).contains(&v), "{v}");
+                scaled as i128
+            };
+            let gap = (exact(x) - exact(xg)).abs();
+            assert!(gap * denominator <= numerator << 70, "{step} {method}: |{x} - {xg}| is above the step");
+            let certified = report["certified_bound"].as_f64().unwrap();
+            let largest = 1.0 - (1.0 - numerator as f64 / denominator as f64) / 2.0;
+            assert!(certified >= largest && report["lower_bound"].as_f64().unwrap() <= certified, "{step} {method}: {certified} vs {largest}");
+        }
+    }
 }

@@ -73,6 +73,12 @@ pub struct BoundRequest {
     /// Steps choosing the Lagrange multipliers of a piece's phase
     /// constraints after neuron splits (0: none).
     pub phase_multiplier_steps: usize,
+    /// With [`InputCoupling::Quantised`]: the steps as written, rounded
+    /// inward (the largest doubles at most the decimals), which a witness
+    /// pair must keep; the coupling's own steps are the upper ends, which
+    /// the bounds cover (a decimal step such as 0.1 has no double). None:
+    /// the coupling's steps are exact.
+    pub written_steps: Option<Vec<f64>>,
 }
 
 /// The share of the time left that optimised slopes may take over the whole
@@ -100,6 +106,7 @@ impl BoundRequest {
             piece_slopes: SlopeOptimisation::NONE,
             branching: Branching::Auto,
             phase_multiplier_steps: crate::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
+            written_steps: None,
         }
     }
 
@@ -749,7 +756,12 @@ pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Ve
     set.project_inside(&mut x);
     set.project(&mut xg);
     set.project_inside(&mut xg);
-    match &request.coupling {
+    // a pair keeps the steps as written
+    let written_coupling = match (&request.coupling, &request.written_steps) {
+        (InputCoupling::Quantised(_), Some(written)) => InputCoupling::Quantised(written.clone()),
+        (coupling, _) => coupling.clone(),
+    };
+    match &written_coupling {
         InputCoupling::Same => xg = x.clone(),
         InputCoupling::Quantised(steps) => {
             for k in 0..xg.len() {
@@ -765,7 +777,7 @@ pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Ve
         }
         InputCoupling::Independent => {}
     }
-    let within_step = match &request.coupling {
+    let within_step = match &written_coupling {
         InputCoupling::Quantised(steps) => x.iter().zip(&xg).zip(steps).all(|((a, b), s)| crate::rounding::add_up_tight(*a, -*b).max(-crate::rounding::add_down_tight(*a, -*b)) <= *s),
         _ => true,
     };

@@ -32,6 +32,7 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
         branching: deltacert::branch_and_bound::Branching::Auto,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
+        written_steps: None,
     };
     bound(&model(&format!("paper/{reference}.onnx")), &model(&format!("paper/{compressed}.onnx")), &request).unwrap()
 }
@@ -89,6 +90,7 @@ fn independent_inputs_bound_the_largest_difference_over_pairs() {
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
         branching: deltacert::branch_and_bound::Branching::Auto,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
+        written_steps: None,
     };
     let (f, g) = (model("paper/paper_cmp_nn1.onnx"), model("paper/paper_cmp_nn2.onnx"));
     let report = bound(&f, &g, &request).unwrap();

@@ -17,7 +17,8 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
         return Err(deltacert::Error::new(deltacert::ErrorKind::Unsupported, "only one network ends in Softmax: probabilities cannot be compared with logits"));
     }
     let set = input::input_set(&args.pair.set, &reference)?;
-    let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
+    // the search keeps the step as written: its pairs are reported as they are
+    let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?.written();
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
     if let Some(t) = args.timeout {
         if !(t > 0.0) || !t.is_finite() || t > 1e9 {

@@ -149,9 +149,10 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         None if method == Method::AUTO => AUTO_SDP_MAX_DIM,
         None => DEFAULT_MAX_DIMENSION,
     };
+    let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
     let request = BoundRequest {
         set: sets[0].clone(),
-        coupling: input::coupling(&args.pair.coupling, reference.input_dim)?,
+        coupling: coupling.bounded,
         norm: args.pair.norm,
         method,
         sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension, first_order_iterations: None },
@@ -164,6 +165,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         piece_slopes: SlopeOptimisation::NONE,
         branching: args.branching.as_deref().map(Branching::parse).transpose().map_err(invalid)?.unwrap_or_default(),
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
+        written_steps: coupling.written_steps,
     };
     for set in &sets {
         check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() }).map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?;
@@ -260,11 +262,15 @@ fn exit_code(report: &BoundReport, eps: Option<f64>) -> ExitCode {
     }
 }
 
+/// The quantity bounded: `g` sees `x'` under `--input-quant` (within the
+/// step of `x`) and `--independent-inputs` (anywhere in the set).
 fn norm_text(args: &BoundArgs) -> &'static str {
-    if args.pair.norm == Norm::L2 {
-        "||f(x) - g(x)||_2"
-    } else {
-        "max_j |f_j(x) - g_j(x)|"
+    let coupled = args.pair.coupling.input_quant.is_some() || args.pair.coupling.independent_inputs;
+    match (args.pair.norm == Norm::L2, coupled) {
+        (true, false) => "||f(x) - g(x)||_2",
+        (true, true) => "||f(x) - g(x')||_2",
+        (false, false) => "max_j |f_j(x) - g_j(x)|",
+        (false, true) => "max_j |f_j(x) - g_j(x')|",
     }
 }
 

@@ -147,15 +147,39 @@ pub fn check_input_space(args: &InputSetArgs, network: &Network) -> deltacert::R
     Ok(())
 }
 
-/// The coupling in raw units.
-pub fn coupling(args: &CouplingArgs, dim: usize) -> deltacert::Result<InputCoupling> {
-    if let Some(step) = args.input_quant {
-        if !(step >= 0.0) || !step.is_finite() {
-            return Err(invalid(format!("--input-quant {step}: the step must be a finite number >= 0")));
+/// How the networks see the input, in raw units: `bounded` is what the
+/// bounds cover (a step's upper enclosure), `written_steps` the step rounded
+/// inward, which a witness pair keeps (0.1 has no double: the nearest one is
+/// above it).
+pub struct Coupling {
+    pub bounded: InputCoupling,
+    pub written_steps: Option<Vec<f64>>,
+}
+
+impl Coupling {
+    /// The coupling with the steps as written (for a search whose pairs are reported as they are).
+    pub fn written(&self) -> InputCoupling {
+        match &self.written_steps {
+            Some(steps) => InputCoupling::Quantised(steps.clone()),
+            None => self.bounded.clone(),
         }
-        return Ok(InputCoupling::Quantised(vec![step; dim]));
     }
-    Ok(if args.independent_inputs { InputCoupling::Independent } else { InputCoupling::Same })
+}
+
+/// The coupling of `--input-quant` / `--independent-inputs`.
+pub fn coupling(args: &CouplingArgs, dim: usize) -> deltacert::Result<Coupling> {
+    if let Some(text) = &args.input_quant {
+        let bad = || invalid(format!("--input-quant {text}: the step must be a finite number >= 0"));
+        let (low, high) = decimal_enclosure(text.trim()).ok_or_else(bad)?;
+        // a negative decimal (but "-0") is refused; a tiny positive one (1e-400) has a low end below 0
+        let negative = text.trim().starts_with('-') && high > 0.0;
+        if negative || !(high >= 0.0) || !high.is_finite() {
+            return Err(bad());
+        }
+        return Ok(Coupling { bounded: InputCoupling::Quantised(vec![high; dim]), written_steps: Some(vec![low.max(0.0); dim]) });
+    }
+    let bounded = if args.independent_inputs { InputCoupling::Independent } else { InputCoupling::Same };
+    Ok(Coupling { bounded, written_steps: None })
 }
 
 #[cfg(test)]

@@ -63,8 +63,8 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
     let (a, b) = range.split_once("..").ok_or_else(|| invalid(format!("--prune {text}: expected A..B[:STEP]")))?;
     let parse = |s: &str| s.trim().parse::<f64>().ok().filter(|v| (0.0..=1.0).contains(v)).ok_or_else(|| invalid(format!("--prune {text}: '{s}' is not a fraction in [0, 1]")));
     let (a, b) = (parse(a)?, parse(b)?);
-    if a > b || !(step > 0.0) {
-        return Err(invalid(format!("--prune {text}: empty range or non-positive step")));
+    if a > b || !(step > 0.0) || !step.is_finite() {
+        return Err(invalid(format!("--prune {text}: empty range, or a step that is not a finite number > 0")));
     }
     let count = ((b - a) / step + 1e-9).floor();
     if !(count < MAX_SETTINGS as f64) {
@@ -73,7 +73,8 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
     let count = count as usize;
     let settings = (0..=count)
         .map(|i| {
-            let fraction = a + step * i as f64;
+            // never past B (the tolerance of `count` may round the last step above it)
+            let fraction = (a + step * i as f64).min(b);
             Setting { label: format!("prune {fraction:.2}"), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
         })
         .collect();
@@ -122,9 +123,10 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
     let model = read_model(&args.model)?;
     input::check_input_space(&args.set, &model)?;
     let set = input::input_set(&args.set, &model)?;
+    let coupling = input::coupling(&args.coupling, model.input_dim)?;
     let request = BoundRequest {
         set,
-        coupling: input::coupling(&args.coupling, model.input_dim)?,
+        coupling: coupling.bounded,
         norm: args.norm,
         method,
         sdp: SdpSettings { qcs: super::bound::qc_choice(args.qcs.as_deref())?, ..SdpSettings::default() },
@@ -137,6 +139,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
         branching: deltacert::branch_and_bound::Branching::Auto,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
+        written_steps: coupling.written_steps,
     };
     let mut rows = Vec::new();
     if !args.json {
