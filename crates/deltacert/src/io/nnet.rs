@@ -36,9 +36,16 @@ impl<'a> Lines<'a> {
     fn numbers(&mut self, what: &str) -> Result<(usize, Vec<f64>)> {
         let &(line, text) = self.lines.get(self.next).ok_or_else(|| malformed(format!("the file ends before {what}")))?;
         self.next += 1;
-        let numbers = text
-            .split(',')
-            .map(str::trim)
+        let mut fields: Vec<&str> = text.split(',').map(str::trim).collect();
+        if fields.len() > 1 && fields.last() == Some(&"") {
+            fields.pop();
+        }
+        // an empty field inside the line would shift the values after it
+        if fields.len() > 1 && fields.contains(&"") {
+            return Err(malformed(format!("line {line}: an empty field between commas ({what})")));
+        }
+        let numbers = fields
+            .into_iter()
             .filter(|s| !s.is_empty())
             .map(|s| s.parse::<f64>().map_err(|_| malformed(format!("line {line}: '{}' is not a number ({what})", shorten(s)))))
             .collect::<Result<Vec<f64>>>()?;
@@ -87,17 +94,22 @@ pub fn parse(text: &str) -> Result<Network> {
     let mut lines = Lines { lines, next: 0 };
 
     let (line, header) = lines.numbers("the header")?;
-    if header.len() < 3 {
-        return Err(malformed(format!("line {line}: the header needs numLayers, inputSize, outputSize")));
+    if header.len() != 4 {
+        return Err(malformed(format!("line {line}: the header holds {} numbers, not the 4 of numLayers, inputSize, outputSize, maxLayerSize", header.len())));
     }
     let num_layers = count(header[0], 1, MAX_LAYERS, line, "numLayers")?;
     let input_size = count(header[1], 1, MAX_LAYER_SIZE, line, "inputSize")?;
     let output_size = count(header[2], 1, MAX_LAYER_SIZE, line, "outputSize")?;
+    let header_line = line;
     let (line, sizes) = lines.numbers("the layer sizes")?;
     if sizes.len() != num_layers + 1 {
         return Err(malformed(format!("line {line}: expected {} layer sizes (numLayers + 1), found {}", num_layers + 1, sizes.len())));
     }
     let sizes: Vec<usize> = sizes.iter().map(|&s| count(s, 1, MAX_LAYER_SIZE, line, "a layer size")).collect::<Result<_>>()?;
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    if header[3] != largest as f64 {
+        return Err(malformed(format!("line {header_line}: maxLayerSize {} in the header is not the largest layer size {largest}", header[3])));
+    }
     if sizes[0] != input_size || sizes[num_layers] != output_size {
         return Err(malformed(format!(
             "line {line}: layer sizes {} ... {} disagree with inputSize {input_size} and outputSize {output_size} in the header",
@@ -277,6 +289,11 @@ mod tests {
             (format!("{TINY}0.5,\n"), ErrorKind::Malformed, "line 17: data after the last layer (the layer sizes on line 3 are used up)"),
             (TINY.replace("0.25,\n", ""), ErrorKind::Malformed, "the file ends before layer 2 bias 0 (the layer sizes on line 3 need 8 weight-row and bias lines, the file has 7)"),
             (TINY.replace("0,\n-1,-1", ",\n-1,-1"), ErrorKind::Malformed, "line 4: no numbers (the symmetric flag)"),
+            // an empty field would shift the values after it into the next columns
+            (TINY.replace("1,1,\n1,0,", "1,1,\n1,,0,"), ErrorKind::Malformed, "line 9: an empty field between commas (layer 1 weight row 0)"),
+            (TINY.replace("2,2,1,3,", "2,2,1,"), ErrorKind::Malformed, "line 2: the header holds 3 numbers, not the 4 of numLayers, inputSize, outputSize, maxLayerSize"),
+            (TINY.replace("2,2,1,3,", "2,2,1,3,7,"), ErrorKind::Malformed, "line 2: the header holds 5 numbers, not the 4 of numLayers, inputSize, outputSize, maxLayerSize"),
+            (TINY.replace("2,2,1,3,", "2,2,1,4,"), ErrorKind::Malformed, "line 2: maxLayerSize 4 in the header is not the largest layer size 3"),
             (TINY.replace("0,\n-1,-1", "0\r1,\n-1,-1"), ErrorKind::Malformed, "line 4: '0 1' is not a number (the symmetric flag)"),
         ];
         for (text, kind, expected) in cases {
