@@ -1215,3 +1215,18 @@ fn a_decimal_input_quant_step_is_kept_by_the_witness_pair() {
         }
     }
 }
+
+/// Bad-input messages of `--top1` and `--radius` name what they are about.
+#[test]
+fn label_and_radius_messages_name_their_source() {
+    let body = |range: &str| format!("1,1,2,2,\n1,2,\n0,\n-100,\n100,\n0,\n{range},\n1,\n-1,\n0,\n0,\n");
+    let (f, g) = (scratch("lm_f.nnet"), scratch("lm_g.nnet"));
+    std::fs::write(&f, body("1")).unwrap();
+    std::fs::write(&g, body("2")).unwrap();
+    let o = deltacert(&["bound", f.to_str().unwrap(), g.to_str().unwrap(), "--box", "0,1", "--top1", "--quiet"]);
+    assert_bad_input(&o, &["lm_f.nnet vs", "lm_g.nnet", "normalise their inputs differently"]);
+    let center = scratch("lm_c.json");
+    std::fs::write(&center, "[0.5]").unwrap();
+    let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius=-1", "--quiet"]);
+    assert_bad_input(&o, &["--radius -1: must be a finite number >= 0"]);
+}

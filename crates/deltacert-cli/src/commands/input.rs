@@ -64,10 +64,10 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         let text = args.radius.as_deref().unwrap_or("0");
         let radius = decimal_enclosure(text.trim()).ok_or_else(|| invalid(format!("--radius {text}: not a number")))?;
         if radius.0 >= 0.0 && text.trim().parse::<f64>().is_ok_and(f64::is_finite) && !radius.1.is_finite() {
-            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {text} is too large: no finite double lies above it", path.display())));
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("--radius {text} is too large: no finite double lies above it")));
         }
         if !(radius.0 >= 0.0) || !radius.1.is_finite() {
-            return Err(Error::new(ErrorKind::InvalidInputSet, format!("{}: radius {text} must be a finite number >= 0", path.display())));
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("--radius {text}: must be a finite number >= 0")));
         }
         ball = Some((center, radius));
     } else {
@@ -282,7 +282,7 @@ mod tests {
         assert!(e.context.contains("nan.json: the centre: entry 0 (1e+999) is beyond the range of a 64-bit float"), "{}", e.context);
         a.center = Some(scratch("c.json", "[0]"));
         a.radius = Some("1e999".into());
-        assert!(input_set(&a, &net).unwrap_err().context.ends_with("c.json: radius 1e999 must be a finite number >= 0"));
+        assert!(input_set(&a, &net).unwrap_err().context.ends_with("--radius 1e999: must be a finite number >= 0"));
         a.radius = Some("inf".into());
         assert_eq!(input_set(&a, &net).unwrap_err().context, "--radius inf: not a number");
         a.radius = Some("1.0".into());

@@ -81,7 +81,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let started = std::time::Instant::now();
     let outcome = crate::watchdog::run_within(Some(2.0 * limit + 5.0), move || decide_labels(&reference, &compressed, &request));
     let report = match outcome {
-        Ok(result) => result?,
+        Ok(result) => result.map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?,
         Err(stopped) => {
             let (stop, message) = match stopped {
                 crate::watchdog::Stopped::TimeLimit => (Some(LabelStop::TimeLimit), format!("the time limit of {limit} s was exceeded by more than twice (a step did not stop on time)")),
