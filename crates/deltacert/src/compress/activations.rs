@@ -54,7 +54,10 @@ pub fn quantize_activations(network: &Network, calibration: &[Vec<f64>]) -> Resu
     let mut layers = Vec::with_capacity(hidden);
     for (k, top) in largest.iter().enumerate() {
         // a layer that is never positive keeps a unit scale: every level is 0 anyway below 127.5
-        let scale = if *top > 0.0 && top.is_finite() { (top / 255.0) as f32 as f64 } else { 1.0 };
+        if !top.is_finite() {
+            return Err(unsupported(format!("layer {}: the calibration inputs drive its activations to {top}: no float32 scale", k + 1)));
+        }
+        let scale = if *top > 0.0 { (top / 255.0) as f32 as f64 } else { 1.0 };
         if !(scale > 0.0) || !scale.is_finite() {
             return Err(unsupported(format!("layer {}: no float32 scale for activations up to {top}", k + 1)));
         }
@@ -93,5 +96,9 @@ mod tests {
         assert!(quantize_activations(&t, &calibration).unwrap_err().context.contains("layer 1 uses tanh"));
         assert!(quantize_activations(&f, &[]).is_err());
         assert!(quantize_activations(&f, &[vec![f64::NAN, 0.0, 0.0]]).is_err());
+        // finite inputs whose activations overflow: no scale (it was 1 before)
+        let huge = vec![vec![f64::MAX; 3], vec![-f64::MAX; 3], vec![f64::MAX, -f64::MAX, f64::MAX], vec![-f64::MAX, f64::MAX, -f64::MAX]];
+        let error = quantize_activations(&f, &huge).unwrap_err();
+        assert!(error.context.contains("activations to inf: no float32 scale"), "{}", error.context);
     }
 }

@@ -85,7 +85,7 @@ pub fn quantize(network: &Network, scheme: QuantScheme) -> Result<(Network, Quan
         QuantScheme::Integer { bits, per_channel } => {
             let levels = ((1u32 << (bits - 1)) - 1) as f64; // 127 or 7
             let mut all = Vec::new();
-            for layer in &mut q.layers {
+            for (k, layer) in q.layers.iter_mut().enumerate() {
                 let mut layer_scales = Vec::new();
                 for term in &mut layer.terms {
                     let w = &mut term.weights;
@@ -94,6 +94,11 @@ pub fn quantize(network: &Network, scheme: QuantScheme) -> Result<(Network, Quan
                     for (start, end) in groups {
                         let max_abs = w.data[start..end].iter().fold(0.0f64, |m, v| m.max(v.abs()));
                         let scale = if max_abs > 0.0 { ((max_abs / levels) as f32) as f64 } else { 1.0 };
+                        // weights too small or too large for a float32 scale: a zero scale would
+                        // write every weight as 0 (and 0 / 0 as NaN), an infinite one NaN
+                        if !(scale > 0.0) || !scale.is_finite() {
+                            return Err(crate::error::unsupported(format!("layer {}: weights up to {max_abs:e} in magnitude have no float32 int{bits} scale (it would be {:e})", k + 1, max_abs / levels)));
+                        }
                         for v in &mut w.data[start..end] {
                             *v = (*v / scale).round().clamp(-levels, levels) * scale;
                         }
@@ -148,6 +153,18 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Weights whose int8 scale is no positive finite float32 are refused (a
+    /// zero scale wrote every weight as 0, and 0 / 0 as NaN).
+    #[test]
+    fn weights_without_a_float32_scale_are_refused() {
+        for factor in [1e-300, 1e300] {
+            let mut tiny = small_residual();
+            tiny.layers[0].terms[0].weights.data.iter_mut().for_each(|w| *w *= factor);
+            let error = quantize(&tiny, QuantScheme::Integer { bits: 8, per_channel: false }).unwrap_err();
+            assert!(error.context.starts_with("layer 1: weights up to") && error.context.contains("no float32 int8 scale"), "{}", error.context);
         }
     }
 
