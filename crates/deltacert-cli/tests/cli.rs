@@ -1230,3 +1230,12 @@ fn label_and_radius_messages_name_their_source() {
     let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius=-1", "--quiet"]);
     assert_bad_input(&o, &["--radius -1: must be a finite number >= 0"]);
 }
+
+/// `--per-channel` applies to integer quantisation only; with `--prune` it was ignored silently.
+#[test]
+fn per_channel_with_prune_is_refused() {
+    let out = scratch("pc.onnx");
+    let o = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--prune", "0.5", "--per-channel", "-o", out.to_str().unwrap()]);
+    assert_bad_input(&o, &["--per-channel goes with --quantize"]);
+    assert!(!out.exists());
+}

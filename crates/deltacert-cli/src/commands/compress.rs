@@ -10,6 +10,9 @@ use serde_json::json;
 use std::process::ExitCode;
 
 pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
+    if args.per_channel && args.prune.is_some() {
+        return Err(Error::new(ErrorKind::InvalidOption, "--per-channel goes with --quantize int8|int4, not with --prune"));
+    }
     let net = read_model(&args.model)?;
     let float_format = if args.dtype == "float32" { ExportFormat::Float32 } else { ExportFormat::Float64 };
     let (compressed, format, report, summary) = if let Some(fraction) = args.prune {
