@@ -757,10 +757,7 @@ pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Ve
     set.project(&mut xg);
     set.project_inside(&mut xg);
     // a pair keeps the steps as written
-    let written_coupling = match (&request.coupling, &request.written_steps) {
-        (InputCoupling::Quantised(_), Some(written)) => InputCoupling::Quantised(written.clone()),
-        (coupling, _) => coupling.clone(),
-    };
+    let written_coupling = request.coupling.as_written(request.written_steps.as_deref());
     match &written_coupling {
         InputCoupling::Same => xg = x.clone(),
         InputCoupling::Quantised(steps) => {

@@ -33,6 +33,17 @@ pub enum InputCoupling {
     Independent,
 }
 
+impl InputCoupling {
+    /// The coupling a reported pair keeps: [`InputCoupling::Quantised`] with
+    /// the steps as written (`written`, rounded inward) where they are given.
+    pub fn as_written(&self, written: Option<&[f64]>) -> InputCoupling {
+        match (self, written) {
+            (InputCoupling::Quantised(_), Some(steps)) => InputCoupling::Quantised(steps.to_vec()),
+            (coupling, _) => coupling.clone(),
+        }
+    }
+}
+
 /// The problem in first-layer coordinates: networks without input transform,
 /// the input set and the coupling mapped through the shared normalisation.
 pub struct Prepared {

@@ -159,10 +159,7 @@ pub struct Coupling {
 impl Coupling {
     /// The coupling with the steps as written (for a search whose pairs are reported as they are).
     pub fn written(&self) -> InputCoupling {
-        match &self.written_steps {
-            Some(steps) => InputCoupling::Quantised(steps.clone()),
-            None => self.bounded.clone(),
-        }
+        self.bounded.as_written(self.written_steps.as_deref())
     }
 }
 
