@@ -1030,9 +1030,14 @@ fn compress_quantises_activations_as_onnxruntime_runs_them() {
     let again = scratch("activations_again.onnx");
     assert_bad_input(&deltacert(&["compress", &model, "--quantize", "int4", "--activations", "--calibration", calibration.to_str().unwrap(), "-o", again.to_str().unwrap()]), &["--activations", "int8"]);
     let wide = scratch("wide_calibration.json");
-    std::fs::write(&wide, "[[0.1, 0.2]]").unwrap();
+    std::fs::write(&wide, "[[0.1], [0.1, 0.2]]").unwrap();
     assert_bad_input(&deltacert(&["compress", &model, "--quantize", "int8", "--activations", "--calibration", wide.to_str().unwrap(), "-o", again.to_str().unwrap()]), &["calibration input 1 has 2 values"]);
     assert_eq!(deltacert(&["compress", &model, "--quantize", "int8", "--activations", "-o", again.to_str().unwrap()]).status.code(), Some(2));
+    assert!(!again.exists(), "nothing is written on bad input");
+    // a float64 weight that float32 cannot hold is refused, not written as inf
+    let huge = scratch("huge_weight.nnet");
+    std::fs::write(&huge, "2,1,1,2,\n1,2,1,\n0,\n-10,\n10,\n0,0,\n1,1,\n1e50,\n-1,\n0,\n0,\n1,1,\n0,\n").unwrap();
+    assert_bad_input(&deltacert(&["compress", huge.to_str().unwrap(), "--prune", "0", "--dtype", "float32", "-o", again.to_str().unwrap()]), &["activations_again.onnx: layer 1: a weight: 1e50 is beyond the range of float32"]);
     assert!(!again.exists(), "nothing is written on bad input");
 }
 

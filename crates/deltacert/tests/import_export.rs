@@ -175,6 +175,27 @@ fn int8_qdq_export_round_trips_exactly() {
     }
 }
 
+/// What a file cannot hold is refused, not written as something else: a
+/// float64 weight beyond float32's range (it became an infinity), a zero or
+/// non-float32 int8 scale (a zero scale stored every weight of its row as 0).
+#[test]
+fn values_a_file_cannot_hold_are_refused() {
+    let net = model("paper/paper_quant3d_orig.onnx");
+    let mut huge = net.clone();
+    huge.layers[0].terms[0].weights.data[0] = 1e300;
+    assert!(write(&huge, &ExportFormat::Float64).is_ok());
+    let err = write(&huge, &ExportFormat::Float32).unwrap_err();
+    assert!(err.context == "layer 1: a weight: 1e300 is beyond the range of float32 (write float64)", "{}", err.context);
+    let (q, report) = quantize(&net, QuantScheme::Integer { bits: 8, per_channel: false }).unwrap();
+    let scales = report.scales.unwrap();
+    for bad in [0.0, 1e-300, 0.1] {
+        let mut wrong = scales.clone();
+        wrong[0][0][0] = bad;
+        let err = write(&q, &ExportFormat::QdqInt8 { scales: wrong }).unwrap_err();
+        assert!(err.context.contains("is not a positive float32 value"), "{bad}: {}", err.context);
+    }
+}
+
 #[test]
 fn structured_pruning_shrinks_the_network_and_matches_zeroed_neurons() {
     let net = model("acasxu/ACASXU_run2a_1_1_batch_2000.nnet");

@@ -72,7 +72,7 @@ pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
         };
         (quantised, format, serde_json::to_value(&report).expect("plain data"), summary)
     };
-    let bytes = write(&compressed, &format)?;
+    let bytes = write(&compressed, &format).map_err(|e| e.within(args.output.display()))?;
     write_new_file(&args.output, &bytes, args.force)?;
     if args.json {
         println!("{}", json!({"output": args.output.display().to_string(), "report": report, "sparsity": compressed.sparsity(), "parameters": compressed.parameter_count()}));

@@ -30,10 +30,10 @@ pub fn quantize_activations(network: &Network, calibration: &[Vec<f64>]) -> Resu
     }
     for (k, x) in calibration.iter().enumerate() {
         if x.len() != network.input_dim {
-            return Err(invalid_option(format!("calibration input {} has {} values, the network takes {}", k + 1, x.len(), network.input_dim)));
+            return Err(invalid_option(format!("calibration input {k} has {} values, the network takes {}", x.len(), network.input_dim)));
         }
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(invalid_option(format!("calibration input {} has a non-finite value", k + 1)));
+            return Err(invalid_option(format!("calibration input {k} has a non-finite value")));
         }
     }
     let hidden = network.hidden_count();

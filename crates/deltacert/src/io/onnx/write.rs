@@ -42,15 +42,21 @@ struct GraphBuilder {
 }
 
 impl GraphBuilder {
-    fn float_tensor(&mut self, name: &str, dims: &[usize], values: &[f64]) -> String {
+    /// A float initializer in the graph's float type. A finite value beyond
+    /// float32's range is refused (it would be written as an infinity, a file
+    /// no reader takes as the network it was).
+    fn float_tensor(&mut self, name: &str, what: &str, dims: &[usize], values: &[f64]) -> Result<String> {
         let mut t = TensorProto { name: name.into(), dims: dims.iter().map(|&d| d as i64).collect(), data_type: self.float_type, ..Default::default() };
         if self.float_type == data_type::DOUBLE {
             t.raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         } else {
+            if let Some(v) = values.iter().find(|v| v.is_finite() && !(**v as f32).is_finite()) {
+                return Err(invalid_option(format!("{what}: {v:e} is beyond the range of float32 (write float64)")));
+            }
             t.raw_data = values.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect();
         }
         self.initializers.push(t);
-        name.into()
+        Ok(name.into())
     }
     fn raw_tensor(&mut self, name: &str, dims: &[usize], dtype: i32, raw: Vec<u8>) -> String {
         self.initializers.push(TensorProto { name: name.into(), dims: dims.iter().map(|&d| d as i64).collect(), data_type: dtype, raw_data: raw, ..Default::default() });
@@ -105,16 +111,16 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
             g.float_type = data_type::DOUBLE;
         }
         if t.min.iter().any(|v| v.is_finite()) {
-            let c = g.float_tensor("clip_min", &[n], &t.min);
+            let c = g.float_tensor("clip_min", "input minimum", &[n], &t.min)?;
             current = g.node("Max", &[&current, &c], "clipped_low", vec![]);
         }
         if t.max.iter().any(|v| v.is_finite()) {
-            let c = g.float_tensor("clip_max", &[n], &t.max);
+            let c = g.float_tensor("clip_max", "input maximum", &[n], &t.max)?;
             current = g.node("Min", &[&current, &c], "clipped", vec![]);
         }
-        let m = g.float_tensor("input_mean", &[n], &t.mean);
+        let m = g.float_tensor("input_mean", "input mean", &[n], &t.mean)?;
         current = g.node("Sub", &[&current, &m], "centred", vec![]);
-        let r = g.float_tensor("input_range", &[n], &t.range);
+        let r = g.float_tensor("input_range", "input range", &[n], &t.range)?;
         current = g.node("Div", &[&current, &r], "normalised", vec![]);
         if model_type != data_type::DOUBLE {
             g.float_type = model_type;
@@ -145,12 +151,12 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
                     let scale = scales.get(index).and_then(|s| s.get(t)).ok_or_else(|| invalid_option(format!("no quantisation scale for layer {k} term {t}")))?;
                     write_qdq_weight(&mut g, &format!("W{k}_{t}"), &term.weights, scale, k)?
                 }
-                _ => g.float_tensor(&format!("W{k}_{t}"), &[term.weights.rows, term.weights.cols], &term.weights.data),
+                _ => g.float_tensor(&format!("W{k}_{t}"), &format!("layer {k}: a weight"), &[term.weights.rows, term.weights.cols], &term.weights.data)?,
             };
             let source = activation_names[term.source].clone();
             let gemm_out = if layer.terms.len() == 1 && !has_node { out_name.clone() } else { format!("v{k}_{t}") };
             let gemm = if t == 0 {
-                let b = g.float_tensor(&format!("b{k}"), &[layer.width()], &layer.bias);
+                let b = g.float_tensor(&format!("b{k}"), &format!("layer {k}: a bias"), &[layer.width()], &layer.bias)?;
                 g.node("Gemm", &[&source, &weight, &b], &gemm_out, vec![int_attribute("transB", 1)])
             } else {
                 g.node("Gemm", &[&source, &weight], &gemm_out, vec![int_attribute("transB", 1)])
@@ -215,8 +221,8 @@ fn quantiser_parameters(scale: f64, zero_point: f64, qmin: f64, qmax: f64, float
     if float_type != data_type::FLOAT {
         return Err(invalid_option(format!("layer {layer}: a quantiser is written only in a float32 model (QuantizeLinear reads float32)")));
     }
-    if scale as f32 as f64 != scale {
-        return Err(invalid_option(format!("layer {layer}: quantiser scale {scale} is not a float32 value")));
+    if !(scale > 0.0 && scale.is_finite() && scale as f32 as f64 == scale) {
+        return Err(invalid_option(format!("layer {layer}: quantiser scale {scale} is not a positive float32 value")));
     }
     if !(qmin <= zero_point && zero_point <= qmax && zero_point.fract() == 0.0) {
         return Err(invalid_option(format!("layer {layer}: quantiser zero point {zero_point} is not an integer in [{qmin}, {qmax}]")));
@@ -236,8 +242,13 @@ fn write_qdq_weight(g: &mut GraphBuilder, name: &str, weights: &crate::network::
     let mut q = Vec::with_capacity(weights.data.len());
     for r in 0..weights.rows {
         let s = if per_channel { scale[r] } else { scale[0] };
+        // the scale is stored as float32: it must be one, and positive (a
+        // zero scale would store every weight of the row as 0)
+        if !(s > 0.0 && s.is_finite() && s as f32 as f64 == s) {
+            return Err(invalid_option(format!("layer {layer}: weight scale {s} is not a positive float32 value")));
+        }
         for &w in weights.row(r) {
-            let level = if s > 0.0 { w / s } else { 0.0 };
+            let level = w / s;
             if level.round() != level || level.abs() > 127.0 {
                 return Err(invalid_option(format!("layer {layer}: weight {w} is not an int8 multiple of its scale {s}; quantise the network first")));
             }
