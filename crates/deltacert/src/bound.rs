@@ -642,6 +642,18 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
         per_output_lower.iter_mut().zip(gaps).for_each(|(a, gap)| *a = a.max(gap));
     }
     let witness_saturation = raw_witness.as_ref().map(|x| WitnessSaturation::at(reference, compressed, x, witness_compressed.as_deref().unwrap_or(x))).unwrap_or_default();
+    // a solver bound below an error evaluated with outward rounding is wrong
+    // (the solver's numerics failed): it is dropped, with a note
+    let mut outcome = outcome;
+    if let Some(solver) = &outcome.solver_bound {
+        let refuted = (0..outputs).find(|&j| solver.per_output.get(j).copied().flatten().is_some_and(|u| u < per_output_lower[j]));
+        if refuted.is_some() || solver.bound < lower {
+            let which = refuted.map_or_else(|| "the norm".to_string(), |j| format!("output {j}"));
+            let dropped = format!("the solver bound was dropped: on {which} it lies below an error evaluated with outward rounding");
+            outcome.note = Some(outcome.note.map_or(dropped.clone(), |before| format!("{before}; {dropped}")));
+            outcome.solver_bound = None;
+        }
+    }
     let finite = outcome.certified.is_finite();
     let certified_bound = finite.then_some(outcome.certified);
     let status = if outcome.solver_bound.is_some() {

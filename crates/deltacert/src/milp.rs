@@ -78,8 +78,13 @@ pub struct MilpSolve {
     /// Whether the input is the *placed* incumbent (quantisers: moved inside
     /// the levels the solver chose, which evaluated higher than the raw one).
     pub placed: bool,
-    /// HiGHS's dual bound widened by its tolerance (None if unavailable).
+    /// HiGHS's dual bound widened by its tolerance (None if unavailable,
+    /// or withheld: [`MilpSolve::withheld`]).
     pub upper: Option<f64>,
+    /// Why HiGHS's bound is not reported although it returned one: the
+    /// program's numbers lie outside the range its tolerances are made for
+    /// ([`Encoder::numerical_range`]).
+    pub withheld: Option<String>,
     /// Relative MIP gap reported by HiGHS.
     pub gap: f64,
     /// Seconds.
@@ -89,7 +94,7 @@ pub struct MilpSolve {
 impl MilpSolve {
     /// A solve the time limit left no time for.
     fn not_run(output: usize, sign: f64) -> Self {
-        MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, gap: f64::INFINITY, seconds: 0.0 }
+        MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, withheld: None, gap: f64::INFINITY, seconds: 0.0 }
     }
 }
 
@@ -164,6 +169,12 @@ struct Encoder {
     /// Per network encoded, per layer: the pre-activation and activation
     /// expressions of its neurons (what the differential rows relate).
     layers: Vec<Vec<(Vec<Expr>, Vec<Expr>)>>,
+    /// Each column's bounds, by index (what a dropped coefficient's term
+    /// can contribute, [`Encoder::row`]).
+    column_bounds: Vec<(f64, f64)>,
+    /// The largest finite magnitude of a coefficient, a column bound or a
+    /// row's side.
+    largest_magnitude: f64,
 }
 
 /// How an incumbent is placed: the value of every column (the integer ones
@@ -200,10 +211,12 @@ struct NeuronKey {
 
 impl Encoder {
     fn new(fixed: Option<Placement>) -> Self {
-        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default(), layers: Vec::new() }
+        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default(), layers: Vec::new(), column_bounds: Vec::new(), largest_magnitude: 0.0 }
     }
     fn column(&mut self, lower: f64, upper: f64, integer: bool) -> usize {
         let index = self.columns.len();
+        self.see_magnitudes(&[lower, upper]);
+        self.column_bounds.push((lower, upper));
         let col = match &self.fixed {
             // an integer column fixed at the incumbent's (rounded) value: a linear program
             Some(placement) if integer => {
@@ -218,12 +231,51 @@ impl Encoder {
     }
     /// `lower <= expr <= upper` as a row (none for a constant expression:
     /// it constrains no column).
+    ///
+    /// HiGHS reads a coefficient of magnitude up to 1e-9 as zero, which
+    /// changes the program (`1e12 relu(1e-12 x)` got the bound 1e-6 where
+    /// the error reaches 1). So a term `c x` with `|c| <=`
+    /// [`SMALLEST_KEPT_COEFFICIENT`] is taken out of the row and the row's
+    /// sides move outward by the most it can contribute, `|c| max(|x_lo|,
+    /// |x_hi|)` (rounded up): every point of the row as written satisfies
+    /// the widened one, so the program only gets looser.
     fn row(&mut self, expr: &Expr, lower: f64, upper: f64) {
-        if expr.terms.is_empty() {
+        let mut slack = 0.0;
+        let mut factors: Vec<(highs::Col, f64)> = Vec::with_capacity(expr.terms.len());
+        for &(c, v) in &expr.terms {
+            if v.abs() <= SMALLEST_KEPT_COEFFICIENT {
+                let (lo, hi) = self.column_bounds[c];
+                slack = crate::rounding::add_up(slack, crate::rounding::mul_up(v.abs(), lo.abs().max(hi.abs())));
+            } else {
+                factors.push((self.columns[c], v));
+            }
+        }
+        if factors.is_empty() {
             return;
         }
-        let factors: Vec<(highs::Col, f64)> = expr.terms.iter().map(|&(c, v)| (self.columns[c], v)).collect();
-        self.problem.add_row((lower - expr.constant)..=(upper - expr.constant), &factors);
+        let (lower, upper) = match slack > 0.0 {
+            true => (crate::rounding::sub_down(crate::rounding::add_down_tight(lower, -expr.constant), slack), crate::rounding::add_up(crate::rounding::add_up_tight(upper, -expr.constant), slack)),
+            false => (lower - expr.constant, upper - expr.constant),
+        };
+        self.see_magnitudes(&[lower, upper]);
+        self.see_magnitudes(&factors.iter().map(|f| f.1).collect::<Vec<_>>());
+        self.problem.add_row(lower..=upper, &factors);
+    }
+    fn see_magnitudes(&mut self, values: &[f64]) {
+        for v in values.iter().filter(|v| v.is_finite()) {
+            self.largest_magnitude = self.largest_magnitude.max(v.abs());
+        }
+    }
+    /// Why HiGHS's bound on this program cannot be taken at its word, if it
+    /// cannot: a number beyond [`LARGEST_TRUSTED_MAGNITUDE`], where the
+    /// absolute tolerances of [`MILP_TOLERANCE`] are finer than a double
+    /// resolves (HiGHS reported "Optimal" with a bound of 4.5e7 on an error
+    /// that reaches 7.8e7).
+    fn numerical_range(&self) -> Option<String> {
+        if self.largest_magnitude > LARGEST_TRUSTED_MAGNITUDE {
+            return Some(format!("a number in the program reaches {:.1e}, where HiGHS's tolerances ({MILP_TOLERANCE:e}) are finer than a double resolves", self.largest_magnitude));
+        }
+        None
     }
     /// Encodes `network` on the input columns with its pre-activation bounds;
     /// returns the output expressions. Refuses non-finite pre-activation
@@ -443,6 +495,16 @@ impl<'a> Encoding<'a> {
 /// Feasibility tolerance used for HiGHS and for widening its dual bound.
 pub const MILP_TOLERANCE: f64 = 1e-9;
 
+/// Coefficients this small or smaller are taken out of their rows, the
+/// rows widened by what they can contribute ([`Encoder::row`]): HiGHS reads
+/// entries up to 1e-9 as zeros; ten times that leaves room for its scaling.
+pub const SMALLEST_KEPT_COEFFICIENT: f64 = 1e-8;
+
+/// A program with a coefficient, bound or row side beyond this gets no
+/// solver bound: a double near 1e7 is spaced 2e-9 apart, coarser than
+/// [`MILP_TOLERANCE`].
+pub const LARGEST_TRUSTED_MAGNITUDE: f64 = 1e6;
+
 /// Solves the MILPs for every output and sign. `prepared` is in first-layer
 /// coordinates (see [`crate::problem::prepare`]); `facts`, when given, come
 /// from a differential propagation over the box of the whole set (with the
@@ -507,6 +569,15 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
         per_output.push((low, up));
     }
     let upper = per_output.iter().try_fold(0.0f64, |m, (_, u)| u.map(|u| m.max(u)));
+    // the set holds a point (an empty one is refused before): "Infeasible"
+    // is the solver's numerics failing
+    let infeasible = solves.iter().find(|s| s.status == format!("{:?}", HighsModelStatus::Infeasible)).map(|s| format!("HiGHS reported the program of output {} infeasible although the set is not empty (its numerics failed)", s.output));
+    if let Some(reason) = solves.iter().find_map(|s| s.withheld.clone()).or(infeasible) {
+        note = Some(match note {
+            Some(before) => format!("{before}; no solver bound: {reason}"),
+            None => format!("no solver bound: {reason}"),
+        });
+    }
     Ok(MilpResult { upper, lower, per_output, witness, witness_compressed, found_incumbent, note, binaries, integers, differential_rows: encoding.facts.is_some(), solves })
 }
 
@@ -650,7 +721,7 @@ fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<Solved> {
         // HiGHS refuses (and the crate's `optimise` would panic on) a model
         // whose coefficients it cannot represent, e.g. big-M values from weights
         // of 1e8: that is a refusal with the root bound, not a crash
-        let mut model = problem.try_optimise(Sense::Maximise).map_err(|e| crate::error::Error::new(crate::ErrorKind::Unsupported, format!("HiGHS refused the MILP ({e:?}; its coefficients are out of HiGHS's range, as with weights near 1e8)")))?;
+        let mut model = problem.try_optimise(Sense::Maximise).map_err(|e| crate::error::Error::new(crate::ErrorKind::Unsupported, format!("HiGHS refused the MILP ({e:?}: a coefficient or bound beyond its range)")))?;
         model.make_quiet();
         model.set_option("mip_rel_gap", 0.0);
         model.set_option("mip_abs_gap", 1e-12);
@@ -767,8 +838,11 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
     let start = std::time::Instant::now();
     let mut model = build(encoding, set, coupling, output, sign, None)?;
     let (binaries, integers, column_count) = (model.encoder.binaries, model.encoder.integers, model.encoder.columns.len());
+    let withheld = model.encoder.numerical_range();
+    let largest = model.encoder.largest_magnitude;
+    let explained = |e: crate::error::Error| crate::error::Error::new(e.kind, format!("{}; the largest number in the program is {largest:.1e}", e.context));
     // the time the program took to build counts against the limit
-    let solved = run(std::mem::take(&mut model.encoder.problem), time_limit.map(|limit| limit - start.elapsed().as_secs_f64()))?;
+    let solved = run(std::mem::take(&mut model.encoder.problem), time_limit.map(|limit| limit - start.elapsed().as_secs_f64())).map_err(explained)?;
     let status = solved.status;
     let columns = solved.columns.clone();
     let has_incumbent = status.is_some_and(|status| columns.len() == column_count && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError));
@@ -822,9 +896,11 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
     };
     // an incumbent above the solver's bound means the bound is wrong: drop it
     let upper = upper.filter(|u| incumbent.is_none_or(|v| v <= *u));
+    let withheld = withheld.filter(|_| upper.is_some());
+    let upper = upper.filter(|_| withheld.is_none());
     let gap = if status == Some(HighsModelStatus::Optimal) { 0.0 } else { solved.mip_gap };
     Ok((
-        MilpSolve { output, sign, status: solved.status_name(), incumbent, input, compressed_input, placed, upper, gap, seconds: start.elapsed().as_secs_f64() },
+        MilpSolve { output, sign, status: solved.status_name(), incumbent, input, compressed_input, placed, upper, withheld, gap, seconds: start.elapsed().as_secs_f64() },
         binaries,
         integers,
     ))

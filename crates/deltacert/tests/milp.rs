@@ -297,6 +297,39 @@ fn milp_refuses_coefficients_highs_cannot_load_without_a_panic() {
     assert!(report.certified_bound.is_some_and(|b| b.is_finite()));
 }
 
+/// HiGHS reads coefficients up to 1e-9 as zeros, and its absolute
+/// tolerances are finer than a double resolves past about 1e7. On `f(x) =
+/// 1e5 relu(1e-9 x)` against `g = 0` over `[-1, 1]` (worst error 1e-4 at `x
+/// = 1`) the solver bound was 1e-6 (the term read as 0); now the term is
+/// taken out and its row widened, so the solver bound covers 1e-4. On the
+/// same pair scaled by 1e8 (coefficients 1e13) no solver bound is reported,
+/// with the reason.
+#[test]
+fn the_solver_bound_covers_tiny_coefficients_and_is_withheld_at_huge_magnitudes() {
+    use deltacert::network::{Layer, Matrix};
+    common::single_threaded_blas();
+    let net = |inner: f64, outer: f64| Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![inner]), vec![0.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![outer]), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    let set = || InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+    let report = milp_bound(&net(1e-9, 1e5), &net(1e-9, 0.0), set(), InputCoupling::Same);
+    let solver = report.solver_bound.expect("a solver bound");
+    assert!((1e-4..=1.1e-4).contains(&solver), "solver bound {solver}, the worst error is 1e-4");
+    assert!(report.lower_bound <= 1e-4 && report.certified_bound.unwrap() >= 1e-4);
+    let report = milp_bound(&net(1e-9, 1e13), &net(1e-9, 0.0), set(), InputCoupling::Same);
+    assert!(report.solver_bound.is_none(), "{:?}", report.solver_bound);
+    assert!(report.note.as_deref().is_some_and(|n| n.contains("no solver bound: a number in the program reaches")), "{:?}", report.note);
+    assert!(report.certified_bound.unwrap() >= 1e4);
+}
+
 /// A quantiser (a step function) has an encoding: an integer level, a
 /// binary per saturation reached. Against its ReLU original the MILP finds
 /// the exact worst case of
