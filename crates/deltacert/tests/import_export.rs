@@ -182,10 +182,10 @@ fn int8_qdq_export_round_trips_exactly() {
 fn values_a_file_cannot_hold_are_refused() {
     let net = model("paper/paper_quant3d_orig.onnx");
     let mut huge = net.clone();
-    huge.layers[0].terms[0].weights.data[0] = 1e300;
+    huge.layers[0].terms[0].weights.data[0] = 1e50;
     assert!(write(&huge, &ExportFormat::Float64).is_ok());
     let err = write(&huge, &ExportFormat::Float32).unwrap_err();
-    assert!(err.context == "layer 1: a weight: 1e300 is beyond the range of float32 (write float64)", "{}", err.context);
+    assert!(err.context == "layer 1: a weight: 1e50 is beyond the range of float32 (write float64)", "{}", err.context);
     let (q, report) = quantize(&net, QuantScheme::Integer { bits: 8, per_channel: false }).unwrap();
     let scales = report.scales.unwrap();
     for bad in [0.0, 1e-300, 0.1] {
@@ -194,6 +194,12 @@ fn values_a_file_cannot_hold_are_refused() {
         let err = write(&q, &ExportFormat::QdqInt8 { scales: wrong }).unwrap_err();
         assert!(err.context.contains("is not a positive float32 value"), "{bad}: {}", err.context);
     }
+    // int8 levels times a float32 scale beyond float32's range (DequantizeLinear computes in float32)
+    let mut big = net.clone();
+    big.layers[0].terms[0].weights.data.iter_mut().for_each(|w| *w *= 1e38);
+    let (q, report) = quantize(&big, QuantScheme::Integer { bits: 8, per_channel: false }).unwrap();
+    let err = write(&q, &ExportFormat::QdqInt8 { scales: report.scales.unwrap() }).unwrap_err();
+    assert!(err.context.contains("is beyond the range of float32, in which DequantizeLinear computes it"), "{}", err.context);
 }
 
 #[test]

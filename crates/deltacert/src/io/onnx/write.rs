@@ -93,8 +93,10 @@ fn value_info(name: &str, elem_type: i32, width: usize) -> ValueInfoProto {
     }
 }
 
-/// Serialises `network` as an ONNX model.
+/// Serialises `network` as an ONNX model. What the readers would refuse
+/// (`Network::validate`) is not written.
 pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
+    network.validate()?;
     let float_type = if *format == ExportFormat::Float64 { data_type::DOUBLE } else { data_type::FLOAT };
     let mut g = GraphBuilder { nodes: Vec::new(), initializers: Vec::new(), float_type };
     let mut current = "input".to_string();
@@ -251,6 +253,10 @@ fn write_qdq_weight(g: &mut GraphBuilder, name: &str, weights: &crate::network::
             let level = w / s;
             if level.round() != level || level.abs() > 127.0 {
                 return Err(invalid_option(format!("layer {layer}: weight {w} is not an int8 multiple of its scale {s}; quantise the network first")));
+            }
+            // DequantizeLinear computes level * scale in float32
+            if !((level as f32) * (s as f32)).is_finite() {
+                return Err(invalid_option(format!("layer {layer}: weight {w:e} is beyond the range of float32, in which DequantizeLinear computes it")));
             }
             q.push(level as i8 as u8);
         }
