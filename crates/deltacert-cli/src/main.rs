@@ -21,6 +21,20 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // standard output or error that cannot be written (a full disk,
+    // `> /dev/full`) makes `println!` panic: one line and exit 2 instead of
+    // a backtrace and 101
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("");
+        if message.starts_with("failed printing to std") {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            std::process::exit(2);
+        }
+        default_hook(info);
+    }));
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),

@@ -1244,3 +1244,23 @@ fn per_channel_with_prune_is_refused() {
     assert_bad_input(&o, &["--per-channel goes with --quantize"]);
     assert!(!out.exists());
 }
+
+/// A standard output that cannot be written (`> /dev/full`) is one line on
+/// standard error and exit 2, not a panic (101); a standard error that
+/// cannot be written loses the progress lines, not the result.
+#[test]
+fn an_unwritable_standard_output_is_an_error_not_a_panic() {
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let model = fixture("paper/paper_quant_orig.onnx");
+    let compressed = fixture("paper/paper_quant_q.onnx");
+    for args in [vec!["info", model.as_str()], vec!["bound", model.as_str(), compressed.as_str(), "--box=-1,1", "--json"]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_deltacert")).args(&args).stdout(full()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.lines().last().is_some_and(|l| l.starts_with("error: failed printing to stdout")), "{args:?}: {stderr}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_deltacert")).args(["bound", &model, &compressed, "--box=-1,1", "--json"]).stderr(full()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["certified_bound"].as_f64().is_some());
+}

@@ -177,7 +177,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     if verbose {
         let what = method.implementation().description();
         let boxes = if sets.len() > 1 { format!(" over a union of {} boxes", sets.len()) } else { String::new() };
-        eprintln!("deltacert: bounding {} vs {} with {what}{boxes} ...", args.pair.reference.display(), args.pair.compressed.display());
+        progress!("deltacert: bounding {} vs {} with {what}{boxes} ...", args.pair.reference.display(), args.pair.compressed.display());
     }
     // The library stops on time by itself; this watchdog is the promise that
     // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
@@ -186,7 +186,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
-                eprintln!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
+                progress!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
             }
         })
         .map(|report| (report, reference, compressed))
@@ -207,18 +207,6 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
             return Ok(ExitCode::from(3));
         }
     };
-    if let (Some(path), Some(set)) = (&args.plot, input::input_sets(&args.pair.set, &reference)?.first()) {
-        let figure = BoundFigure {
-            certified: report.certified_bound,
-            lower: report.lower_bound,
-            witness: report.witness.clone().unwrap_or_default(),
-            per_output_certified: report.per_output_bound.clone(),
-            per_output_lower: report.per_output_lower.clone(),
-            l2: args.pair.norm == Norm::L2,
-            note: format!("({})", method.name()),
-        };
-        plot_bound(path, &reference, &compressed, set, &figure)?;
-    }
     if args.pair.json {
         crate::watchdog::clear_over_budget_report();
         let mut value = serde_json::to_value(&report).expect("report serialises");
@@ -236,6 +224,19 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         println!("{}", headline(&report, &args));
     } else {
         print_human(&report, &args);
+    }
+    // drawn once the result is out: a figure that cannot be written does not lose it
+    if let (Some(path), Some(set)) = (&args.plot, input::input_sets(&args.pair.set, &reference)?.first()) {
+        let figure = BoundFigure {
+            certified: report.certified_bound,
+            lower: report.lower_bound,
+            witness: report.witness.clone().unwrap_or_default(),
+            per_output_certified: report.per_output_bound.clone(),
+            per_output_lower: report.per_output_lower.clone(),
+            l2: args.pair.norm == Norm::L2,
+            note: format!("({})", method.name()),
+        };
+        super::write_figure(path, args.force, |partial| plot_bound(partial, &reference, &compressed, set, &figure))?;
     }
     Ok(exit_code(&report, args.eps))
 }

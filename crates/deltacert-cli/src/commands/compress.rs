@@ -74,11 +74,17 @@ pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
     };
     let bytes = write(&compressed, &format).map_err(|e| e.within(args.output.display()))?;
     write_new_file(&args.output, &bytes, args.force)?;
+    // a valid ONNX file that onnxruntime cannot run: say so, and how to get one it runs
+    let leaky = compressed.layers.iter().any(|l| matches!(l.activation, deltacert::activation::Activation::LeakyRelu { .. }));
+    let note = (leaky && format == ExportFormat::Float64).then_some("onnxruntime has no float64 LeakyRelu kernel; --dtype float32 writes a file it runs");
     if args.json {
-        println!("{}", json!({"output": args.output.display().to_string(), "report": report, "sparsity": compressed.sparsity(), "parameters": compressed.parameter_count()}));
+        println!("{}", json!({"output": args.output.display().to_string(), "report": report, "sparsity": compressed.sparsity(), "parameters": compressed.parameter_count(), "note": note}));
     } else {
         println!("{summary}");
         println!("wrote {}", args.output.display());
+        if let Some(note) = note {
+            println!("note: {note}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -75,7 +75,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     };
     let verbose = !args.quiet && !args.pair.json;
     if verbose {
-        eprintln!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
+        progress!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
     }
     let limit = args.timeout.unwrap_or(DEFAULT_LABEL_SECONDS);
     let started = std::time::Instant::now();

@@ -1,5 +1,14 @@
 //! One module per command.
 
+/// A progress line on standard error; one that cannot be written (a full
+/// disk, `2> /dev/full`) is dropped, the run goes on.
+macro_rules! progress {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod attack;
 mod bound;
 mod compress;
@@ -24,6 +33,34 @@ pub fn run(cli: Cli) -> deltacert::Result<ExitCode> {
     }
 }
 
+/// Draws a figure with `draw` into a file beside `path`, then moves it to
+/// `path`: without `--force` only if `path` still does not exist (a file
+/// created there during the run is kept, the figure is refused), with it
+/// replacing it. A failure names the figure's path.
+pub(crate) fn write_figure(path: &std::path::Path, force: bool, draw: impl FnOnce(&std::path::Path) -> deltacert::Result<()>) -> deltacert::Result<()> {
+    use deltacert::error::{Error, ErrorKind};
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let extension = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial-{}.{extension}", std::process::id()));
+    let result = draw(&partial).map_err(|e| e.within(path.display())).and_then(|()| {
+        let moved = match force {
+            true => std::fs::rename(&partial, path),
+            // a file system without hard links: the check and the move are two steps
+            false => std::fs::hard_link(&partial, path).or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Err(e),
+                _ if path.exists() => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+                _ => std::fs::rename(&partial, path),
+            }),
+        };
+        moved.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::new(ErrorKind::InvalidOption, format!("{} appeared during the run; not overwritten (pass --force to overwrite it)", path.display())),
+            _ => Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())),
+        })
+    });
+    let _ = std::fs::remove_file(&partial);
+    result
+}
+
 /// Refuses a figure path before any work: an existing file without
 /// `--force`, an extension other than `.svg`/`.png`, or a directory that
 /// does not exist (otherwise the run's result would be lost at the end).
@@ -42,4 +79,30 @@ pub(crate) fn check_plot_path(path: &std::path::Path, force: bool) -> deltacert:
         return Err(invalid(format!("{}: the directory {} does not exist", path.display(), directory.display())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A file that appears at the figure's path during the run is kept
+    /// (without `--force`), a failed drawing names the path, and no partial
+    /// file is left behind.
+    #[test]
+    fn a_figure_never_replaces_a_file_that_appeared_during_the_run() {
+        let dir = std::env::temp_dir().join(format!("deltacert-figure-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("figure.svg");
+        let _ = std::fs::remove_file(&path);
+        let result = super::write_figure(&path, false, |partial| {
+            std::fs::write(&path, "the user's file").unwrap();
+            std::fs::write(partial, "<svg/>").map_err(|e| deltacert::error::Error::new(deltacert::error::ErrorKind::Io, e.to_string()))
+        });
+        assert!(result.unwrap_err().context.contains("appeared during the run; not overwritten"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the user's file");
+        let error = super::write_figure(&path, true, |_| Err(deltacert::error::Error::new(deltacert::error::ErrorKind::Io, "disk full"))).unwrap_err();
+        assert!(error.context.starts_with(&path.display().to_string()), "{}", error.context);
+        super::write_figure(&path, true, |partial| std::fs::write(partial, "<svg/>").map_err(|e| deltacert::error::Error::new(deltacert::error::ErrorKind::Io, e.to_string()))).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<svg/>");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no partial file is left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -156,7 +156,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         if !args.json {
             let certified = report.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
             println!("{:<12} {:>10} {:>10} {:>14} {:>14.6e} {:>8.2}", setting.label, nonzeros, bits, certified, report.lower_bound, report.seconds);
-            eprintln!("deltacert: {}/{} settings done", i + 1, settings.len());
+            progress!("deltacert: {}/{} settings done", i + 1, settings.len());
         }
         rows.push((setting, nonzeros, report));
     }
@@ -168,11 +168,6 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
     } else {
         within.iter().max_by(|a, b| a.0.value.total_cmp(&b.0.value))
     };
-    if let Some(path) = &args.plot {
-        let points: Vec<PlanPoint> = rows.iter().map(|(s, _, r)| PlanPoint { setting: s.value, certified: r.certified_bound, lower: r.lower_bound }).collect();
-        let label = if quantising { "fractional bits Q" } else { "pruned fraction" };
-        plot_plan(path, &points, label, args.tolerance, quantising)?;
-    }
     if args.json {
         let table: Vec<_> = rows
             .iter()
@@ -188,6 +183,12 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         if let Some(path) = &args.plot {
             println!("figure: {}", path.display());
         }
+    }
+    // drawn once the result is out: a figure that cannot be written does not lose it
+    if let Some(path) = &args.plot {
+        let points: Vec<PlanPoint> = rows.iter().map(|(s, _, r)| PlanPoint { setting: s.value, certified: r.certified_bound, lower: r.lower_bound }).collect();
+        let label = if quantising { "fractional bits Q" } else { "pruned fraction" };
+        super::write_figure(path, args.force, |partial| plot_plan(partial, &points, label, args.tolerance, quantising))?;
     }
     Ok(match chosen {
         Some(_) => ExitCode::SUCCESS,
