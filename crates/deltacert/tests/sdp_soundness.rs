@@ -39,3 +39,28 @@ fn no_sampled_error_exceeds_the_certified_bound_on_300_random_pairs() {
     let median = ratios[ratios.len() / 2];
     println!("{certified}/{total} certified; median ratio certified/observed {median:.3}; 90th percentile {:.3}", ratios[ratios.len() * 9 / 10]);
 }
+
+/// The rounding of `||Delta||^2`'s entries is counted before the outputs'
+/// terms cancel: with `Delta_1 = x_0 + x_1` and `Delta_2 = x_0 - x_1` the
+/// off-diagonal entry sums to 0 and is dropped, yet both of its products
+/// were rounded; the padding's magnitude counts them (the summed entries'
+/// magnitude does not).
+#[test]
+fn the_squared_norm_pads_for_the_terms_that_cancel() {
+    use deltacert::activation::Activation;
+    use deltacert::input_set::InputSet;
+    use deltacert::network::{Layer, Matrix, Network};
+    use deltacert::problem::{prepare, InputCoupling};
+    use deltacert::sdp::qc::QcOptions;
+    use deltacert::sdp::{constraints_for, objective_matrix, squared_norm_rounding_magnitude, Objective};
+    let net = |weights: Vec<f64>| Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights), vec![0.0; 2], Activation::Identity)], kept_neurons: None, source_dtype: "float64".into(), output_softmax: false };
+    let (f, g) = (net(vec![1.0, 1.0, 1.0, -1.0]), net(vec![0.0; 4]));
+    let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    let (lifted, _) = constraints_for(&prepared, QcOptions::DEFAULT);
+    let objective = objective_matrix(&lifted, Objective::SquaredNorm);
+    let summed = objective.magnitude(&lifted.coordinate_magnitude);
+    let padded = squared_norm_rounding_magnitude(&lifted);
+    // entries: 2 x_0^2 + 2 x_1^2 (magnitude 4); the products: |x_0 + x_1|^2 + |x_0 - x_1|^2 terms (magnitude 8)
+    assert!(summed <= 4.0 * (1.0 + 1e-12) && padded >= 8.0, "summed {summed}, padded {padded}");
+}

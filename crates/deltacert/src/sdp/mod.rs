@@ -287,6 +287,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             .collect(),
     };
     let output_count = lifted.difference.len();
+    // what each objective's entries can have lost to rounding when formed,
+    // in magnitude: taken before the outputs' terms cancel
+    let rounding_magnitudes: Vec<f64> = match norm {
+        Norm::L2 => vec![squared_norm_rounding_magnitude(&lifted)],
+        Norm::Linf => objectives.iter().map(|(_, objective)| objective.magnitude(&lifted.coordinate_magnitude)).collect(),
+    };
     // the first-order solver runs until its limit: each solve gets its share
     let solve_share = budget.remaining().or((first_order && settings.first_order_iterations.is_none()).then_some(FIRST_ORDER_DEFAULT_SECONDS)).map(|r| {
         let lanes = if parallel { rayon::current_num_threads().clamp(1, objectives.len().max(1)) } else { 1 };
@@ -316,10 +322,13 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             let check = |multipliers: &Multipliers| {
                 certificate::check_by(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude, budget.deadline()).map(|mut checked| {
                     // the objective's own entries were rounded when formed
-                    // (relative), and each may have lost up to 2 eta to underflow (absolute)
+                    // (relative), and each of the products summed into an entry
+                    // (two per output for ||Delta||^2) may have lost up to eta to
+                    // underflow (absolute)
                     let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
-                    let underflow = mul_up(mul_up(objective.entries.len() as f64, 2.0 * 5e-324), mul_up(largest, largest));
-                    checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), objective.magnitude(&lifted.coordinate_magnitude))), underflow);
+                    let products = if norm == Norm::L2 { 2 * output_count } else { 2 };
+                    let underflow = mul_up(mul_up((objective.entries.len() * products) as f64, 5e-324), mul_up(largest, largest));
+                    checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), rounding_magnitudes[index])), underflow);
                     checked
                 })
             };
@@ -630,6 +639,16 @@ pub fn objective_matrix(lifted: &Lifted, objective: Objective) -> SymmetricSpars
             SymmetricSparse::product(&lifted.difference[index].scaled(sign, &lifted.coordinate_magnitude), &one)
         }
     }
+}
+
+/// A bound on `sum_j |zeta^T P_j zeta|` given `|zeta_t| <= magnitude_t`,
+/// with `P_j = Delta_j Delta_j^T` as formed: the sum over outputs of the
+/// terms whose rounding [`objective_matrix`]'s entries of
+/// [`Objective::SquaredNorm`] carry. The entries themselves are sums over
+/// the outputs, in which terms of opposite sign cancel, so their magnitude
+/// can be far below what their rounding errors scale with.
+pub fn squared_norm_rounding_magnitude(lifted: &Lifted) -> f64 {
+    lifted.difference.iter().fold(0.0, |sum, d| add_up(sum, SymmetricSparse::product(d, d).magnitude(&lifted.coordinate_magnitude)))
 }
 
 /// `||x1 - x2||^2` as a quadratic form in `zeta` (independent inputs).

@@ -345,7 +345,7 @@ impl Builder<'_> {
     }
     fn neuron_affine(&self, neuron: &Neuron, e: &NeuronAffine) -> LinearForm {
         let mut form = self.combine(&[(e.v_coef, &neuron.pre), (e.a_coef, &neuron.post)], e.constant);
-        form.error += e.constant_error;
+        form.error = crate::rounding::add_up(form.error, e.constant_error);
         form
     }
     /// The incremental QC `(Da - alpha Dv)(beta Dv - Da) >= 0` between two
@@ -393,7 +393,10 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
             entries.extend(coords.iter().zip(center).map(|(&t, &c)| (t.min(lifted.constant), t.max(lifted.constant), c)));
             let c2: f64 = center.iter().map(|c| c * c).sum();
             entries.push((lifted.constant, lifted.constant, radius * radius - c2));
-            let slack = rounding_gamma(center.len() + 2) * (radius * radius + c2);
+            // the error of fl(r^2 - sum c^2) is within gamma_(n+2) of r^2 +
+            // sum c^2; the bound of that is taken with every step rounded up
+            let c2_up = center.iter().fold(0.0, |sum, c| crate::rounding::add_up(sum, crate::rounding::mul_up(*c, *c)));
+            let slack = crate::rounding::mul_up(rounding_gamma(center.len() + 2), crate::rounding::add_up(crate::rounding::mul_up(*radius, *radius), c2_up));
             b.constraints.push(Constraint::from_matrix(Family::Input, Sense::NonNegative, SymmetricSparse { entries }.consolidated(), slack));
         }
         let rows: Vec<LinearForm> = set
