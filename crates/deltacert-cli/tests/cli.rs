@@ -1234,6 +1234,13 @@ fn label_and_radius_messages_name_their_source() {
     std::fs::write(&center, "[0.5]").unwrap();
     let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius=-1", "--quiet"]);
     assert_bad_input(&o, &["--radius -1: must be a finite number >= 0"]);
+    // a centre of the wrong length names its file; a byte-order mark is read past
+    std::fs::write(&center, "\u{feff}[0.5, 0.5]").unwrap();
+    let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius", "0.1", "--quiet"]);
+    assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("lm_c.json: the input set has 2 coordinates but the networks take 1"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&center, "\u{feff}[0.5]").unwrap();
+    let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius", "0.1", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// `--per-channel` applies to integer quantisation only; with `--prune` it was ignored silently.

@@ -83,7 +83,7 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
             return Err(Error::new(ErrorKind::InvalidInputSet, name(&format!("box has {lower} lower and {upper} upper bounds"))));
         }
         if lower != dim {
-            return Err(Error::new(ErrorKind::ShapeMismatch, format!("the input set has {lower} coordinates but the networks take {dim}")));
+            return Err(Error::new(ErrorKind::ShapeMismatch, name(&format!("the input set has {lower} coordinates but the networks take {dim}"))));
         }
     }
     if normalized {

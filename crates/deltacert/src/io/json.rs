@@ -15,8 +15,14 @@ use crate::io::vnnlib::decimal_enclosure;
 use serde_json::Value;
 use std::path::Path;
 
+/// The file's text, without a leading byte-order mark (editors on Windows
+/// write one; JSON parsers read it as a stray character).
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))
+    let text = std::fs::read_to_string(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 fn parse_json(text: &str) -> Result<Value> {
