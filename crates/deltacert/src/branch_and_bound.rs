@@ -529,8 +529,18 @@ fn better_split(a: &Halves, b: &Halves) -> Ordering {
 pub const REFRESH_DEPTH: usize = 3;
 
 /// The input split of `piece`: with few inputs the best of all coordinates
-/// (look-ahead), otherwise the most influential one.
-fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64]) -> Option<Halves> {
+/// (look-ahead), otherwise the most influential one. `near_eps`: the search
+/// decides `eps` and has seen errors close to it ([`LOCAL_ASCENT_FROM`]).
+///
+/// Where no look-ahead split gains and `near_eps`, the halves of a stalled piece are
+/// bounded afresh *without* optimised slopes: there the proof needs pieces
+/// small enough for most neurons to be stable, where slopes gain little, and
+/// a piece costs about a third as much. Measured on ACAS Xu property 1 at
+/// eps 0.01, 60 s (docs/benchmarks.md): 5_9 certified 1.0822e-2 against
+/// 1.1138e-2 (38,495 pieces against 14,255), 4_6 1.0885e-2 against
+/// 1.1030e-2; far from eps optimised slopes stay: without them everywhere
+/// 2_7 (errors up to 0.22 eps) was not proven in 90 s, with them in 46 s.
+fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64], near_eps: bool) -> Option<Halves> {
     if piece.lower.len() <= LOOKAHEAD_MAX_INPUTS {
         let n = piece.lower.len();
         let mut options: Vec<(usize, Halves)> = (0..n)
@@ -545,19 +555,21 @@ fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64]) -> Opt
         }
         // no split gains: the widest coordinate (relative to the set), so the
         // piece shrinks evenly, its halves bounded afresh (no interval kept
-        // from an ancestor) with the root's optimised slopes
-        // (SplitProblem::stuck_slopes)
+        // from an ancestor), with the root's optimised slopes
+        // (SplitProblem::stuck_slopes) unless near eps (see above)
+        let stuck_slopes = if near_eps { &problem.piece_slopes } else { &problem.stuck_slopes };
         let widest = options.iter().map(|o| o.0).max_by(|&a, &b| ((piece.upper[a] - piece.lower[a]) / root_width[a]).total_cmp(&((piece.upper[b] - piece.lower[b]) / root_width[b])))?;
         return Some(
             halves_along(piece, widest)
                 .into_par_iter()
-                .map(|(l, u)| problem.bound_piece_afresh(l, u, Some(piece), &problem.stuck_slopes))
+                .map(|(l, u)| problem.bound_piece_afresh(l, u, Some(piece), stuck_slopes))
                 .collect(),
         );
     }
     let dimension = split_dimension(piece, root_width)?;
     Some(halves_along(piece, dimension).into_par_iter().map(|(l, u)| problem.bound_half(piece, l, u)).collect())
 }
+
 
 /// The best-scored neurons whose phase splits are bounded before one is
 /// chosen: the split whose worse half is lowest ([`better_split`]) is kept.
@@ -580,18 +592,18 @@ fn neuron_split(problem: &SplitProblem, piece: &Piece) -> Option<Halves> {
 
 /// Bounds the halves of `piece` under `branching` (resolved), with a
 /// candidate input each.
-fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64], branching: Branching) -> Option<(SplitKind, Halves)> {
+fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64], branching: Branching, near_eps: bool) -> Option<(SplitKind, Halves)> {
     match branching {
-        Branching::Neuron => neuron_split(problem, piece).map(|h| (SplitKind::Neuron, h)).or_else(|| input_split(problem, piece, root_width).map(|h| (SplitKind::Input, h))),
+        Branching::Neuron => neuron_split(problem, piece).map(|h| (SplitKind::Neuron, h)).or_else(|| input_split(problem, piece, root_width, near_eps).map(|h| (SplitKind::Input, h))),
         Branching::Mixed => {
-            let (input, neuron) = rayon::join(|| input_split(problem, piece, root_width), || neuron_split(problem, piece));
+            let (input, neuron) = rayon::join(|| input_split(problem, piece, root_width, near_eps), || neuron_split(problem, piece));
             match (input, neuron) {
                 (Some(i), Some(n)) if better_split(&n, &i) == Ordering::Less => Some((SplitKind::Neuron, n)),
                 (Some(i), _) => Some((SplitKind::Input, i)),
                 (None, n) => n.map(|h| (SplitKind::Neuron, h)),
             }
         }
-        Branching::Input | Branching::Auto => input_split(problem, piece, root_width).map(|h| (SplitKind::Input, h)),
+        Branching::Input | Branching::Auto => input_split(problem, piece, root_width, near_eps).map(|h| (SplitKind::Input, h)),
     }
 }
 
@@ -840,6 +852,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         // the worst pieces, before they are split: a local search from their
         // corners while it stays within its share of the time
         let counterexample_plausible = settings.eps.is_none_or(|eps| lower >= LOCAL_ASCENT_FROM * eps);
+        let near_eps = settings.eps.is_some_and(|eps| lower >= LOCAL_ASCENT_FROM * eps);
         if counterexample_plausible && ascent_seconds <= LOCAL_ASCENT_SHARE * start.elapsed().as_secs_f64() {
             let began = Instant::now();
             if let Some((error, input, difference)) = local_ascent(problem, &batch) {
@@ -867,7 +880,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
             .map(|piece| {
-                match split_piece(problem, piece, &root_width, branching) {
+                match split_piece(problem, piece, &root_width, branching, near_eps) {
                     Some((kind, parts)) => (Some(kind), parts
                         .into_iter()
                         .map(|(child, mut candidate)| {

@@ -569,10 +569,18 @@ pub fn solve(prepared: &Prepared, budget: &Budget, facts: Option<DifferentialFac
         per_output.push((low, up));
     }
     let upper = per_output.iter().try_fold(0.0f64, |m, (_, u)| u.map(|u| m.max(u)));
-    // the set holds a point (an empty one is refused before): "Infeasible"
-    // is the solver's numerics failing
-    let infeasible = solves.iter().find(|s| s.status == format!("{:?}", HighsModelStatus::Infeasible)).map(|s| format!("HiGHS reported the program of output {} infeasible although the set is not empty (its numerics failed)", s.output));
-    if let Some(reason) = solves.iter().find_map(|s| s.withheld.clone()).or(infeasible) {
+    // "Infeasible": the set is empty (a polytope whose emptiness was not
+    // proven before) or the solver's numerics failed
+    let infeasible = solves.iter().find(|s| s.status == format!("{:?}", HighsModelStatus::Infeasible)).map(|s| format!("HiGHS reported the program of output {} infeasible (the set is empty, or its numerics failed)", s.output));
+    // the first two distinct reasons (the objectives mostly share one)
+    let mut reasons: Vec<String> = Vec::new();
+    for reason in solves.iter().filter_map(|s| s.withheld.clone()).chain(infeasible) {
+        if reasons.len() < 2 && !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    if !reasons.is_empty() {
+        let reason = reasons.join("; ");
         note = Some(match note {
             Some(before) => format!("{before}; no solver bound: {reason}"),
             None => format!("no solver bound: {reason}"),
@@ -683,6 +691,7 @@ fn build(encoding: &Encoding, set: &InputSet, coupling: &InputCoupling, output: 
     // t = objective, maximised
     let t = enc.problem.add_column(1.0, f64::NEG_INFINITY..=f64::INFINITY);
     enc.columns.push(t);
+    enc.column_bounds.push((f64::NEG_INFINITY, f64::INFINITY));
     let t_index = enc.columns.len() - 1;
     let mut row = objective.clone();
     row.terms.push((t_index, -1.0));
@@ -895,8 +904,9 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
         _ => None,
     };
     // an incumbent above the solver's bound means the bound is wrong: drop it
-    let upper = upper.filter(|u| incumbent.is_none_or(|v| v <= *u));
-    let withheld = withheld.filter(|_| upper.is_some());
+    let beaten = upper.filter(|u| incumbent.is_some_and(|v| v > *u)).map(|u| format!("HiGHS's bound {u:e} on output {output} lies below its own incumbent"));
+    let upper = upper.filter(|_| beaten.is_none());
+    let withheld = withheld.filter(|_| upper.is_some()).or(beaten);
     let upper = upper.filter(|_| withheld.is_none());
     let gap = if status == Some(HighsModelStatus::Optimal) { 0.0 } else { solved.mip_gap };
     Ok((

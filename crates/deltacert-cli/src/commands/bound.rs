@@ -177,7 +177,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     if verbose {
         let what = method.implementation().description();
         let boxes = if sets.len() > 1 { format!(" over a union of {} boxes", sets.len()) } else { String::new() };
-        progress!("deltacert: bounding {} vs {} with {what}{boxes} ...", args.pair.reference.display(), args.pair.compressed.display());
+        stderr_line!("deltacert: bounding {} vs {} with {what}{boxes} ...", args.pair.reference.display(), args.pair.compressed.display());
     }
     // The library stops on time by itself; this watchdog is the promise that
     // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
@@ -186,7 +186,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
-                progress!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
+                stderr_line!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
             }
         })
         .map(|report| (report, reference, compressed))
@@ -203,7 +203,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
                 crate::watchdog::clear_over_budget_report();
                 println!("{}", no_certificate(&message, Some(started.elapsed().as_secs_f64())));
             }
-            eprintln!("error: {message}; no certificate");
+            stderr_line!("error: {message}; no certificate");
             return Ok(ExitCode::from(3));
         }
     };

@@ -75,7 +75,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     };
     let verbose = !args.quiet && !args.pair.json;
     if verbose {
-        progress!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
+        stderr_line!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
     }
     let limit = args.timeout.unwrap_or(DEFAULT_LABEL_SECONDS);
     let started = std::time::Instant::now();
@@ -91,7 +91,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
                 crate::watchdog::clear_over_budget_report();
                 println!("{}", unknown(stop, &message, Some(started.elapsed().as_secs_f64())));
             }
-            eprintln!("error: {message}; unknown");
+            stderr_line!("error: {message}; unknown");
             return Ok(ExitCode::from(3));
         }
     };

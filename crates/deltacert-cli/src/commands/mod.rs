@@ -1,8 +1,9 @@
 //! One module per command.
 
-/// A progress line on standard error; one that cannot be written (a full
-/// disk, `2> /dev/full`) is dropped, the run goes on.
-macro_rules! progress {
+/// A line on standard error (progress, or an error whose exit code is not
+/// 2); one that cannot be written (a full disk, `2> /dev/full`) is dropped
+/// and the run goes on.
+macro_rules! stderr_line {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);

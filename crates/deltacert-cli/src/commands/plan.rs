@@ -156,7 +156,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         if !args.json {
             let certified = report.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
             println!("{:<12} {:>10} {:>10} {:>14} {:>14.6e} {:>8.2}", setting.label, nonzeros, bits, certified, report.lower_bound, report.seconds);
-            progress!("deltacert: {}/{} settings done", i + 1, settings.len());
+            stderr_line!("deltacert: {}/{} settings done", i + 1, settings.len());
         }
         rows.push((setting, nonzeros, report));
     }

@@ -293,6 +293,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         Norm::L2 => vec![squared_norm_rounding_magnitude(&lifted)],
         Norm::Linf => objectives.iter().map(|(_, objective)| objective.magnitude(&lifted.coordinate_magnitude)).collect(),
     };
+    // the products each objective's entries were formed from
+    let product_counts: Vec<f64> = match norm {
+        Norm::L2 => vec![lifted.difference.iter().map(|d| (d.terms.len() * d.terms.len()) as f64).sum()],
+        Norm::Linf => (0..objectives.len()).map(|index| lifted.difference[index / 2].terms.len() as f64).collect(),
+    };
     // the first-order solver runs until its limit: each solve gets its share
     let solve_share = budget.remaining().or((first_order && settings.first_order_iterations.is_none()).then_some(FIRST_ORDER_DEFAULT_SECONDS)).map(|r| {
         let lanes = if parallel { rayon::current_num_threads().clamp(1, objectives.len().max(1)) } else { 1 };
@@ -322,12 +327,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             let check = |multipliers: &Multipliers| {
                 certificate::check_by(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude, budget.deadline()).map(|mut checked| {
                     // the objective's own entries were rounded when formed
-                    // (relative), and each of the products summed into an entry
-                    // (two per output for ||Delta||^2) may have lost up to eta to
-                    // underflow (absolute)
+                    // (relative), and each product formed (counted before
+                    // zeros were dropped) may have lost to underflow up to eta
+                    // in the product and in its halving, at (r, c) and (c, r):
+                    // 3 eta, times the coordinates' magnitudes (absolute)
                     let largest = lifted.coordinate_magnitude.iter().copied().fold(0.0, f64::max);
-                    let products = if norm == Norm::L2 { 2 * output_count } else { 2 };
-                    let underflow = mul_up(mul_up((objective.entries.len() * products) as f64, 5e-324), mul_up(largest, largest));
+                    let underflow = mul_up(mul_up(3.0 * product_counts[index], 5e-324), mul_up(largest, largest));
                     checked.value = add_up(add_up(checked.value, mul_up(rounding_gamma(output_count + 3), rounding_magnitudes[index])), underflow);
                     checked
                 })
