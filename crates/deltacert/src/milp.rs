@@ -257,7 +257,9 @@ impl Encoder {
             true => (crate::rounding::sub_down(crate::rounding::add_down_tight(lower, -expr.constant), slack), crate::rounding::add_up(crate::rounding::add_up_tight(upper, -expr.constant), slack)),
             false => (lower - expr.constant, upper - expr.constant),
         };
-        self.see_magnitudes(&[lower, upper]);
+        // the row's activity can be large with every number in it small
+        let activity = expr.terms.iter().map(|&(c, v)| v.abs() * self.column_bounds[c].0.abs().max(self.column_bounds[c].1.abs())).sum::<f64>();
+        self.see_magnitudes(&[lower, upper, activity]);
         self.see_magnitudes(&factors.iter().map(|f| f.1).collect::<Vec<_>>());
         self.problem.add_row(lower..=upper, &factors);
     }
@@ -267,7 +269,8 @@ impl Encoder {
         }
     }
     /// Why HiGHS's bound on this program cannot be taken at its word, if it
-    /// cannot: a number beyond [`LARGEST_TRUSTED_MAGNITUDE`], where the
+    /// cannot: a number (a coefficient, a bound, a row's side, or the most a
+    /// row's terms can add up to) beyond [`LARGEST_TRUSTED_MAGNITUDE`], where the
     /// absolute tolerances of [`MILP_TOLERANCE`] are finer than a double
     /// resolves (HiGHS reported "Optimal" with a bound of 4.5e7 on an error
     /// that reaches 7.8e7).
