@@ -546,18 +546,21 @@ fn differential_rows_leave_the_milp_optimum_unchanged_on_random_pairs() {
 /// copy at +-40/255 around test image 0 (a program of 660,000 nonzeros),
 /// `--method milp` with one second ran 2.2 to 2.9 s before; the solve that
 /// is cut reports its state as interrupted and the bound stays certified.
+/// The limit is 3 s: with 1 s, on a loaded machine (the other tests of this
+/// file in parallel) HiGHS was still in its presolve, which reads no
+/// interrupt, when the solve was abandoned, and the interrupt went untested.
 #[test]
 fn a_large_milp_stops_at_the_time_limit() {
     common::single_threaded_blas();
     let (f, g) = (model("mnist/mnist_relu_3_100.nnet"), model("mnist/mnist_relu_3_100_16bit.nnet"));
     let set = common::mnist_box(0, 40.0);
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::MILP);
-    request.time_limit = Some(1.0);
+    request.time_limit = Some(3.0);
     let start = std::time::Instant::now();
     let report = bound(&f, &g, &request).unwrap();
     let seconds = start.elapsed().as_secs_f64();
     assert_eq!(report.status, Status::Certified);
-    assert!(seconds < 1.8, "a 1 s limit took {seconds:.2} s");
+    assert!(seconds < 3.8, "a 3 s limit took {seconds:.2} s");
     let result = report.details.get::<milp::MilpResult>("milp").expect("the MILP's evidence");
     assert!(result.solves.iter().any(|s| s.status == "ReachedInterrupt" || s.status == "ReachedTimeLimit"), "{:?}", result.solves.iter().map(|s| &s.status).collect::<Vec<_>>());
 }
