@@ -484,6 +484,26 @@ fn milp_method_gives_the_exact_worst_case() {
     assert!(String::from_utf8_lossy(&human.stdout).starts_with("solver bound (HiGHS, NOT re-checked)"), "{}", String::from_utf8_lossy(&human.stdout));
     let o = deltacert(&["bound", &fixture("paper/paper_quant_orig.onnx"), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--method", "milp", "--norm", "l2"]);
     assert_bad_input(&o, &["--method milp", "linf"]);
+    // every solve optimal: the incumbent is the witness, no attack runs
+    assert!(v["details"]["lower_bound_search"].is_null(), "{v}");
+}
+
+/// A MILP cut by the time limit (MNIST at +-8/255 has hundreds of binaries)
+/// still reports a witness: the attack runs after the solves, within the limit.
+#[test]
+fn a_milp_cut_by_the_time_limit_still_has_a_witness() {
+    let (f, g) = (fixture("mnist/mnist_relu_3_100.nnet"), fixture("mnist/mnist_relu_3_100_16bit.nnet"));
+    let set = mnist_box(0, 8.0);
+    let o = deltacert(&["bound", &f, &g, "--box-file", &set, "--input-space", "normalized", "--method", "milp", "--timeout", "2", "--samples", "2000", "--json", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let solves = v["details"]["milp"]["solves"].as_array().unwrap();
+    assert!(solves.iter().any(|s| s["status"] != "Optimal"), "{v}");
+    assert!(v["lower_bound"].as_f64().unwrap() > 0.0 && v["witness"].is_array(), "{v}");
+    assert_eq!(v["details"]["lower_bound_search"]["settings"]["samples"], 2000);
+    assert!(v["lower_bound"].as_f64().unwrap() <= v["certified_bound"].as_f64().unwrap());
+    // a functional check of the limit with a margin, not a speed target
+    assert!(v["seconds"].as_f64().unwrap() < 3.0, "{}", v["seconds"]);
 }
 
 #[test]
@@ -677,7 +697,7 @@ fn auto_bound_with_timeout_is_anytime_and_tighter_than_one_pass() {
 fn flags_that_do_not_apply_are_errors() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--qcs", "full"]), &["--qcs applies to --method sdp or auto"]);
-    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "milp", "--samples", "10"]), &["--samples does not apply to --method milp"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "milp", "--target-ratio", "1.5"]), &["--target-ratio applies to --method auto"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "sdp", "--target-ratio", "1.5"]), &["--target-ratio applies to --method auto"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--sdp-max-dim", "10"]), &["--sdp-max-dim applies"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--sdp-solver", "first-order"]), &["--sdp-solver applies"]);

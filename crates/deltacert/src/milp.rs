@@ -96,6 +96,10 @@ impl MilpSolve {
     fn not_run(output: usize, sign: f64) -> Self {
         MilpSolve { output, sign, status: "NotRun (time limit)".into(), incumbent: None, input: None, compressed_input: None, placed: false, upper: None, withheld: None, gap: f64::INFINITY, seconds: 0.0 }
     }
+    /// HiGHS ended this solve at its optimum.
+    pub fn optimal(&self) -> bool {
+        self.status == format!("{:?}", HighsModelStatus::Optimal)
+    }
 }
 
 /// All solves of one pair.

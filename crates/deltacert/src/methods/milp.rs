@@ -2,7 +2,9 @@
 //! ReLU, quantisers) by mixed-integer programming ([`crate::milp`], HiGHS).
 //! HiGHS's dual bound is a *solver bound* (not re-checked); the certified
 //! bound stays the context's propagation bound, and the incumbent is
-//! re-evaluated by the orchestrator.
+//! re-evaluated by the orchestrator. Unless every solve ended optimal with
+//! an incumbent, the attack runs too (after the solves, within the time
+//! left), so a solve abandoned at the time limit still leaves a witness.
 
 use super::{BoundMethod, MethodContext, MethodOption, MethodOutcome};
 use crate::bound::BoundRequest;
@@ -22,8 +24,9 @@ impl BoundMethod for Milp {
     fn description(&self) -> &'static str {
         "the MILP"
     }
-    fn reads(&self, _option: MethodOption) -> bool {
-        false
+    fn reads(&self, option: MethodOption) -> bool {
+        // the attack runs when a solve ends without its optimum
+        option == MethodOption::AttackSamples
     }
     fn check(&self, reference: &Network, compressed: &Network, request: &BoundRequest) -> Result<()> {
         if request.norm != crate::problem::Norm::Linf {
@@ -53,16 +56,23 @@ impl BoundMethod for Milp {
         use super::{FoundInput, SolverBound};
         use std::sync::Arc;
         let mut outcome = MethodOutcome::root_only(context, None);
-        outcome.uses_attack = false;
         // the root propagation's facts over the whole set, as rows
         let facts = context.root.bounds.as_deref().and_then(|bounds| crate::milp::DifferentialFacts::new(&context.problem.pair, bounds));
-        let result = match crate::milp::solve(context.prepared, context.budget, facts) {
+        // the attack's floor is kept back from the solves: when they are cut
+        // at the time limit, the attack after them still ends within it
+        let solve_budget = match context.budget.remaining() {
+            Some(left) => crate::limits::Budget::new(Some((left - context.attack_floor_seconds()).max(0.0)), context.budget.memory_bytes()),
+            None => *context.budget,
+        };
+        let result = match crate::milp::solve(context.prepared, &solve_budget, facts) {
             Ok(result) => result,
             Err(refusal) => {
                 outcome.note = Some(refusal.context);
                 return Ok(outcome);
             }
         };
+        // the attack adds nothing to solves that all reached their optimum
+        outcome.uses_attack = !(result.found_incumbent && result.solves.iter().all(crate::milp::MilpSolve::optimal));
         outcome.solver_bound = result.upper.map(|bound| SolverBound { bound, per_output: result.per_output.iter().map(|p| p.1).collect() });
         let point = if result.found_incumbent { result.witness.clone() } else { Vec::new() };
         let compressed_point = if result.found_incumbent { result.witness_compressed.clone() } else { Vec::new() };

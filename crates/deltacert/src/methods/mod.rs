@@ -200,11 +200,17 @@ impl<'a> MethodContext<'a> {
         } else {
             self.root.bounds.as_ref().map_or_else(Vec::new, |b| b.corners.iter().enumerate().map(|(i, c)| Seed { input: crate::bound::to_raw(self.reference, c), objective: b.corner_objectives.get(i).copied() }).collect())
         };
-        // within the time left, and at least ATTACK_MIN_SECONDS (the method may have used it all)
-        let floor = self.request.total_seconds().map_or(ATTACK_MIN_SECONDS, |limit| ATTACK_MIN_SECONDS.min(ATTACK_MIN_SHARE * limit));
-        let seconds = (share * self.budget.remaining().unwrap_or(f64::INFINITY)).max(floor);
+        // within the time left, and at least the floor (the method may have used it all)
+        let seconds = (share * self.budget.remaining().unwrap_or(f64::INFINITY)).max(self.attack_floor_seconds());
         let deadline = (seconds < 1e9).then(|| std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds));
         &self.witness.get_or_init(|| (attack_until(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds, deadline), settings.clone())).0
+    }
+    /// The seconds the attack gets however little time is left:
+    /// [`ATTACK_MIN_SECONDS`], and at most [`ATTACK_MIN_SHARE`] of the time
+    /// limit. A method that runs the attack after its own work keeps this
+    /// back to end within the limit.
+    pub fn attack_floor_seconds(&self) -> f64 {
+        self.request.total_seconds().map_or(ATTACK_MIN_SECONDS, |limit| ATTACK_MIN_SECONDS.min(ATTACK_MIN_SHARE * limit))
     }
     /// The attack's result and settings if it ran.
     pub(crate) fn attack_if_run(&self) -> Option<&(Witness, AttackSettings)> {
