@@ -25,8 +25,61 @@ fn read_text(path: &Path) -> Result<String> {
     })
 }
 
+/// The JSON value of `text`; an object that names a key twice is refused
+/// (serde_json would keep the last, so `{"lower": [0], "lower": [5]}` would
+/// bound a set the user may not have meant).
 fn parse_json(text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))
+    let value: Value = serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
+    serde_json::from_str::<UniqueKeys>(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// Reads any JSON value and fails on an object whose keys repeat.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("the key \"{key}\" appears twice in one object")));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
 }
 
 /// A non-empty array of finite numbers.
@@ -179,6 +232,8 @@ mod tests {
             (r#"{"lower": [0]}"#, ErrorKind::Malformed, "missing \"upper\""),
             (r#"{"lower": 0, "upper": [1]}"#, ErrorKind::Malformed, "lower must be an array of numbers"),
             (r#"[0, 1]"#, ErrorKind::Malformed, "expected {\"lower\": [...], \"upper\": [...]}"),
+            (r#"{"lower": [0], "upper": [1], "lower": [0.5]}"#, ErrorKind::Malformed, "not valid JSON: the key \"lower\" appears twice in one object at line 1 column 36"),
+            (r#"{"lower": [0], "upper": [1]} x"#, ErrorKind::Malformed, "not valid JSON: trailing characters at line 1 column 30"),
         ];
         for (text, kind, message) in cases {
             let (k, m) = box_error(text);
