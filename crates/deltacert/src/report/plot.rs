@@ -181,7 +181,8 @@ fn plot_histogram(path: &Path, f: &Network, g: &Network, set: &InputSet, figure:
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let errors: Vec<f64> = (0..4000).map(|_| set.sample(&mut rng)).filter(|x| set.contains(x, 0.0)).map(|x| error_at(f, g, &x, figure.l2)).collect();
     let right = errors.iter().copied().fold(figure.lower, f64::max).max(figure.certified.unwrap_or(0.0)) * 1.05 + 1e-12;
-    let bins = 40;
+    // fine bins: in many dimensions sampled errors concentrate in a narrow band
+    let bins = 160;
     let mut counts = vec![0usize; bins];
     for e in &errors {
         counts[((e / right * bins as f64) as usize).min(bins - 1)] += 1;
@@ -198,7 +199,7 @@ fn plot_histogram(path: &Path, f: &Network, g: &Network, set: &InputSet, figure:
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..right, 0.0..highest)
             .map_err(draw_error)?;
-        chart.configure_mesh().x_desc(format!("sampled error {}", norm_label(figure.l2, "x"))).y_desc("samples").axis_desc_style(("sans-serif", 16)).draw().map_err(draw_error)?;
+        chart.configure_mesh().x_desc(format!("sampled error {}", norm_label(figure.l2, "x"))).y_desc("samples").y_label_formatter(&|v| format!("{}", v.round() as i64)).axis_desc_style(("sans-serif", 16)).draw().map_err(draw_error)?;
         let width = right / bins as f64;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &c)| Rectangle::new([(i as f64 * width, 0.0), ((i + 1) as f64 * width, c as f64)], BLUE.mix(0.6).filled())))
