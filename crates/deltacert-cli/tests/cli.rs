@@ -763,6 +763,12 @@ fn a_vnnlib_union_of_boxes_is_bounded_box_by_box() {
     // the single-set commands refuse a union by name
     let o = deltacert(&["attack", &f, &g, "--vnnlib", property.to_str().unwrap()]);
     assert_bad_input(&o, &["union of 2 boxes"]);
+    // with separate inputs x' may lie in the other box (x = -0.5, x' = 1 with a
+    // step of 1.5): box by box would miss it, so it is refused, not "proven"
+    for coupling in [&["--input-quant", "1.5"][..], &["--independent-inputs"][..]] {
+        let o = deltacert(&[&["bound", &f, &g, "--vnnlib", property.to_str().unwrap(), "--eps", "10"][..], coupling].concat());
+        assert_bad_input(&o, &[coupling[0], "over a union of 2 boxes"]);
+    }
 }
 
 /// A box of +-p/255 around MNIST test image `index`, clipped to [0, 1], as a box file.

@@ -164,6 +164,21 @@ pub fn bound(reference: &Network, compressed: &Network, request: &BoundRequest) 
     bound_with_progress(reference, compressed, request, &|_| {})
 }
 
+/// Refuses a union of several sets that [`bound_union`] cannot bound member
+/// by member: with separate inputs (`--input-quant`, `--independent-inputs`)
+/// `x'` may lie in another member than `x`, and bounding each member alone
+/// would miss those pairs.
+pub fn check_union(sets: &[InputSet], request: &BoundRequest) -> Result<()> {
+    if sets.len() > 1 && !matches!(request.coupling, InputCoupling::Same) {
+        return Err(crate::error::unsupported(format!(
+            "{} over a union of {} boxes: the compressed network's input may lie in another box than the reference's, which bounding box by box misses; bound one box (or the box that holds them all) at a time",
+            if matches!(request.coupling, InputCoupling::Independent) { "--independent-inputs" } else { "--input-quant" },
+            sets.len()
+        )));
+    }
+    Ok(())
+}
+
 /// [`bound`] over a union of sets (a VNN-LIB `or` of boxes): each set is
 /// bounded and the worst is reported (the error over a union is the maximum
 /// over its members). The request's own set is ignored; its time limit is
@@ -175,6 +190,7 @@ pub fn bound_union(reference: &Network, compressed: &Network, sets: &[InputSet],
         [only] => return bound_with_progress(reference, compressed, &BoundRequest { set: only.clone(), ..request.clone() }, progress),
         _ => {}
     }
+    check_union(sets, request)?;
     let total = request.total_seconds();
     let mut combined: Option<BoundReport> = None;
     let mut members = Vec::with_capacity(sets.len());

@@ -2,7 +2,7 @@
 
 use super::input;
 use crate::args::BoundArgs;
-use deltacert::bound::{bound_union, check_shapes, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_TARGET_RATIO};
+use deltacert::bound::{bound_union, check_shapes, check_union, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_TARGET_RATIO};
 use deltacert::methods::MethodOption;
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
@@ -170,6 +170,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
     for set in &sets {
         check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() }).map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?;
     }
+    check_union(&sets, &request)?;
     if args.plot.is_some() && sets.len() > 1 {
         return Err(invalid("--plot draws one input set; this VNN-LIB file is a union of several boxes"));
     }
