@@ -11,9 +11,29 @@ static ALLOCATOR: watchdog::BudgetAllocator = watchdog::BudgetAllocator;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use std::process::ExitCode;
 
-fn main() -> ExitCode {
+fn main() {
+    let code = run();
+    end_process(code)
+}
+
+/// Ends the process with `code` once standard output and error are flushed,
+/// without the C library's exit handlers: a solve abandoned at the time
+/// limit may still be running on its own thread (inside OpenBLAS, say), and
+/// the handlers that tear the libraries down under it corrupted the heap
+/// ("double free" and exit 134 after the result was printed).
+fn end_process(code: u8) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` ends the process at once; every file this process
+    // wrote was closed by the command that wrote it, and the standard
+    // streams are flushed above
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
+/// Runs the command line and gives the exit code.
+fn run() -> u8 {
     // a reader that closes the pipe early (`deltacert info m.onnx | head`)
     // ends the process quietly, as for any Unix filter, instead of a panic
     // in `println!`
@@ -31,7 +51,7 @@ fn main() -> ExitCode {
         if message.starts_with("failed printing to std") {
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "error: {message}");
-            std::process::exit(2);
+            end_process(2);
         }
         default_hook(info);
     }));
@@ -47,7 +67,7 @@ fn main() -> ExitCode {
             // one line even when a file name holds a line break
             let message: String = error.to_string().chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect();
             eprintln!("error: {message}");
-            ExitCode::from(2)
+            2
         }
     }
 }
@@ -55,10 +75,10 @@ fn main() -> ExitCode {
 /// A command line clap refuses: help and version requests print as clap
 /// writes them; anything else is one line on standard error (the message
 /// and clap's tip, if any) and exit 2, like every other bad input.
-fn usage_error(error: clap::Error) -> ExitCode {
+fn usage_error(error: clap::Error) -> u8 {
     if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
         let _ = error.print();
-        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
     }
     let rendered = error.render().to_string();
     let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"));
@@ -74,5 +94,5 @@ fn usage_error(error: clap::Error) -> ExitCode {
         line.push_str(&format!(" ({})", tips.join("; ")));
     }
     eprintln!("{line}");
-    ExitCode::from(2)
+    2
 }

@@ -4,9 +4,8 @@ use super::input;
 use crate::args::AttackArgs;
 use deltacert::io::read_model;
 use deltacert::attack::{attack_until, AttackSettings};
-use std::process::ExitCode;
 
-pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
+pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
     if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {
@@ -39,5 +38,5 @@ pub fn run(args: AttackArgs) -> deltacert::Result<ExitCode> {
         }
         println!("({} input pairs evaluated)", witness.evaluations);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -14,7 +14,6 @@ use deltacert::problem::Norm;
 use deltacert::propagation::SlopeOptimisation;
 use deltacert::attack::AttackSettings;
 use deltacert::branch_and_bound::Branching;
-use std::process::ExitCode;
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, message)
@@ -97,7 +96,7 @@ pub fn threads_and_timeout(args: &BoundArgs) -> deltacert::Result<()> {
     Ok(())
 }
 
-pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
+pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     if args.top1 {
         return super::labels::run(args);
     }
@@ -205,7 +204,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
                 println!("{}", no_certificate(&message, Some(started.elapsed().as_secs_f64())));
             }
             stderr_line!("error: {message}; no certificate");
-            return Ok(ExitCode::from(3));
+            return Ok(3);
         }
     };
     if args.pair.json {
@@ -250,17 +249,17 @@ fn decision_name(decision: Decision) -> &'static str {
     }
 }
 
-fn exit_code(report: &BoundReport, eps: Option<f64>) -> ExitCode {
+fn exit_code(report: &BoundReport, eps: Option<f64>) -> u8 {
     match eps {
         Some(eps) => match report.decision(eps) {
-            Decision::Proven => ExitCode::SUCCESS,
-            Decision::Counterexample => ExitCode::from(1),
-            Decision::Unknown => ExitCode::from(3),
+            Decision::Proven => 0,
+            Decision::Counterexample => 1,
+            Decision::Unknown => 3,
         },
-        None if report.status == Status::Certified => ExitCode::SUCCESS,
+        None if report.status == Status::Certified => 0,
         // a solver bound is not a certificate, but a checked bound came with it
-        None if report.certified_bound.is_some() => ExitCode::SUCCESS,
-        None => ExitCode::from(3),
+        None if report.certified_bound.is_some() => 0,
+        None => 3,
     }
 }
 

@@ -7,9 +7,8 @@ use deltacert::io::json::read_inputs;
 use deltacert::io::onnx::{write, ExportFormat};
 use deltacert::io::{read_model, write_new_file};
 use serde_json::json;
-use std::process::ExitCode;
 
-pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
+pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
     if args.per_channel && args.prune.is_some() {
         return Err(Error::new(ErrorKind::InvalidOption, "--per-channel goes with --quantize int8|int4, not with --prune"));
     }
@@ -86,5 +85,5 @@ pub fn run(args: CompressArgs) -> deltacert::Result<ExitCode> {
             println!("note: {note}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

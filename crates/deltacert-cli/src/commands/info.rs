@@ -4,9 +4,8 @@ use crate::args::InfoArgs;
 use deltacert::activation::Activation;
 use deltacert::io::read_model;
 use serde_json::json;
-use std::process::ExitCode;
 
-pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
+pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
     let net = read_model(&args.model)?;
     let layers: Vec<_> = net
         .layers
@@ -63,5 +62,5 @@ pub fn run(args: InfoArgs) -> deltacert::Result<ExitCode> {
             println!("output:      softmax of layer {} (eval gives probabilities; bounds are on the probabilities)", net.layers.len());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

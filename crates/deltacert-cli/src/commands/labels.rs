@@ -8,7 +8,6 @@ use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
 use deltacert::label::{decide_labels, LabelAnswer, LabelReport, LabelRequest, LabelStop, DEFAULT_LABEL_SAMPLES, DEFAULT_LABEL_SECONDS};
 use deltacert::problem::Norm;
-use std::process::ExitCode;
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, message)
@@ -39,7 +38,7 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
     }
 }
 
-pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
+pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     check_applicable(&args)?;
     super::bound::threads_and_timeout(&args)?;
     if let Some(d) = args.confidence {
@@ -92,7 +91,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
                 println!("{}", unknown(stop, &message, Some(started.elapsed().as_secs_f64())));
             }
             stderr_line!("error: {message}; unknown");
-            return Ok(ExitCode::from(3));
+            return Ok(3);
         }
     };
     if args.pair.json {
@@ -108,9 +107,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<ExitCode> {
         print_human(&report);
     }
     Ok(match report.answer {
-        LabelAnswer::Proven => ExitCode::SUCCESS,
-        LabelAnswer::Counterexample => ExitCode::from(1),
-        LabelAnswer::Unknown => ExitCode::from(3),
+        LabelAnswer::Proven => 0,
+        LabelAnswer::Counterexample => 1,
+        LabelAnswer::Unknown => 3,
     })
 }
 

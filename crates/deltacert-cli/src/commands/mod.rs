@@ -20,10 +20,9 @@ mod info;
 mod labels;
 
 use crate::args::{Cli, Command};
-use std::process::ExitCode;
 
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> deltacert::Result<ExitCode> {
+pub fn run(cli: Cli) -> deltacert::Result<u8> {
     match cli.command {
         Command::Info(args) => info::run(args),
         Command::Eval(args) => eval::run(args),

@@ -16,7 +16,6 @@ use deltacert::report::plot::{plot_plan, PlanPoint};
 use deltacert::sdp::SdpSettings;
 use deltacert::attack::AttackSettings;
 use serde_json::json;
-use std::process::ExitCode;
 
 fn invalid(msg: String) -> Error {
     Error::new(ErrorKind::InvalidOption, msg)
@@ -92,7 +91,7 @@ fn compress(model: &Network, kind: &SettingKind) -> deltacert::Result<Network> {
     })
 }
 
-pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
+pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     if !(args.tolerance >= 0.0) || !args.tolerance.is_finite() {
         return Err(invalid(format!("--tolerance {}: must be a finite number >= 0", args.tolerance)));
     }
@@ -191,8 +190,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<ExitCode> {
         super::write_figure(path, args.force, |partial| plot_plan(partial, &points, label, args.tolerance, quantising))?;
     }
     Ok(match chosen {
-        Some(_) => ExitCode::SUCCESS,
-        None if all_refuted => ExitCode::from(1),
-        None => ExitCode::from(3),
+        Some(_) => 0,
+        None if all_refuted => 1,
+        None => 3,
     })
 }
