@@ -286,3 +286,38 @@ fn lower_slope_never_exceeds_the_exact_derivative() {
         assert!(above.is_empty(), "{activation:?}: {} points where the slope bounds miss the exact derivative, first {:?}", above.len(), &above[..above.len().min(5)]);
     }
 }
+
+/// The leaky ReLU's mixed-integer rows admit the exact graph's end points
+/// `(v = l, a = s l, z = 0)`, `(v = u, a = u, z = 1)` and the kink `(0, 0)`
+/// with either `z`: with `(1 - s) l` and `(1 - s) u` rounded to nearest
+/// (`1 - s` itself inexact for `s = 0.3`), `(u, u)` was cut off by an ulp
+/// about half the time.
+#[test]
+fn leaky_relu_rows_admit_the_exact_end_points() {
+    use deltacert::activation::MixedIntegerEncoding;
+    let mut state = 0x2545f4914f6cdd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut checked = 0;
+    for case in 0..4000 {
+        let s = if case == 0 { 0.3 } else { next() };
+        let (l, u) = if case == 0 { (-1.0, 4.391310268927119) } else { (-10.0 * next() - 1e-3, 10.0 * next() + 1e-3) };
+        let encoding = Activation::LeakyRelu { alpha: s }.rule().mixed_integer_encoding(l, u).expect("leaky ReLU has an encoding");
+        let MixedIntegerEncoding::Columns { rows, .. } = encoding else { panic!("an unstable neuron needs columns") };
+        let points = [(big(l), big(s) * big(l), 0.0), (big(u), big(u), 1.0), (big(0.0), big(0.0), 0.0), (big(0.0), big(0.0), 1.0)];
+        for (v, a, z) in &points {
+            for row in &rows {
+                // columns: a, z
+                let value = big(row.pre_activation) * v.clone() + big(row.columns[0]) * a.clone() + big(row.columns[1]) * big(*z);
+                assert!(row.lower == f64::NEG_INFINITY || value >= big(row.lower), "s {s}, [{l}, {u}]: {row:?} cuts off v = {v}, z = {z}");
+                assert!(row.upper == f64::INFINITY || value <= big(row.upper), "s {s}, [{l}, {u}]: {row:?} cuts off v = {v}, z = {z}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16_000);
+}

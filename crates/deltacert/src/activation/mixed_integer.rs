@@ -148,8 +148,14 @@ pub fn kinked_mixed_integer_encoding(negative_slope: f64, lower: f64, upper: f64
     if s != 0.0 {
         rows.push(row(-s, 0.0, 0.0, f64::INFINITY)); // a - s v >= 0
     }
-    let lower_gap = (1.0 - s) * lower;
-    let upper_gap = (1.0 - s) * upper;
+    // rounded outward, so the rows keep the true endpoints (v = l, a = s l)
+    // at z = 0 and (v = u, a = u) at z = 1: lower_gap <= (1 - s) l <= 0 and
+    // upper_gap >= (1 - s) u (1 - s itself is inexact, 0.7 for s = 0.3)
+    let (lower_gap, upper_gap) = if s == 0.0 {
+        (lower, upper) // ReLU: exact
+    } else {
+        (crate::rounding::mul_down(crate::rounding::sub_up(1.0, s), lower), crate::rounding::mul_up(crate::rounding::sub_up(1.0, s), upper))
+    };
     // a - v - (1 - s) l z <= -(1 - s) l   (a <= v - (1 - s) l (1 - z))
     rows.push(row(-1.0, -lower_gap, f64::NEG_INFINITY, -lower_gap));
     // a - s v - (1 - s) u z <= 0   (a <= s v + (1 - s) u z)

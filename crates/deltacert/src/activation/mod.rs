@@ -85,6 +85,10 @@ pub enum NeuronFact {
 /// capped by the global slope bound `cap`.
 pub(crate) fn peaked_slope_bounds(rule: &dyn ActivationRule, lower: f64, upper: f64, cap: f64) -> (f64, f64) {
     assert!(rule.shape().derivative_peaked_at_zero, "peaked slope bounds need a derivative peaked at 0");
+    // crossed or undefined ends (an empty piece): the global bounds
+    if !(lower <= upper) {
+        return (0.0, cap);
+    }
     let alpha = rule.derivative_enclosure(lower).0.min(rule.derivative_enclosure(upper).0);
     let beta = rule.derivative_enclosure(0f64.clamp(lower, upper)).1;
     // a NaN end (undefined input) gives the global bounds, never a narrower pair
@@ -678,6 +682,26 @@ mod tests {
             }
         }
         println!("{needed:?}");
+    }
+
+    /// Undefined or crossed ranges never give narrower bounds than none: a
+    /// NaN end of `Delta v` (which `min`/`max` would drop) and an infinite one
+    /// (whose chords have NaN coefficients) give the constant `post`, crossed
+    /// slope-bound ends the global slope bounds (no panic).
+    #[test]
+    fn undefined_ranges_give_the_constant_bounds() {
+        let post = (-5.0, 5.0);
+        for activation in [Activation::Relu, Activation::LeakyRelu { alpha: 0.3 }, Activation::Tanh, Activation::Sigmoid] {
+            let rule = activation.rule();
+            let family = rule.difference_relaxation_family((-1.0, 1.0), (-1.0, 1.0), (f64::NAN, f64::NAN), post);
+            assert_eq!(family.chosen, LinearBounds::constant(post.0, post.1), "{activation:?}");
+            let family = rule.difference_relaxation_family((f64::NEG_INFINITY, 5.0), (f64::NEG_INFINITY, 5.0), (f64::NEG_INFINITY, 1.0), post);
+            for line in [family.chosen, family.alternative] {
+                assert!([line.lower_slope, line.lower_intercept, line.upper_slope, line.upper_intercept].iter().all(|c| c.is_finite()), "{activation:?}: {line:?}");
+            }
+        }
+        assert_eq!(Activation::Tanh.local_slope_bounds(1.0, 0.5), (0.0, 1.0));
+        assert_eq!(Activation::Sigmoid.local_slope_bounds(f64::NAN, 0.5), (0.0, 0.25));
     }
 
     /// The ONNX operator of every activation reads back as the activation,

@@ -229,6 +229,10 @@ pub fn slope_difference_family<R: ActivationRule + ?Sized>(rule: &R, f: (f64, f6
     if !rule.shape().slope_restricted {
         return RelaxationFamily::fixed(constant); // no finite slope bounds
     }
+    // a NaN end would vanish in the min/max below (and give the line 0)
+    if [f.0, f.1, g.0, g.1, delta.0, delta.1].iter().any(|v| v.is_nan()) {
+        return RelaxationFamily::fixed(constant);
+    }
     let positive = (delta.1 > 0.0 && f.1 > g.0).then(|| rule.local_slope_bounds(g.0, f.1));
     let negative = (delta.0 < 0.0 && g.1 > f.0).then(|| rule.local_slope_bounds(f.0, g.1));
     let upper_delta = if positive.is_some() { delta.1 } else { delta.1.min(0.0) };
@@ -260,6 +264,11 @@ pub fn slope_difference_family<R: ActivationRule + ?Sized>(rule: &R, f: (f64, f6
         (if ud >= -ld { p_lo } else { n_hi }, 0.0)
     };
     let line = LinearBounds { lower_slope, lower_intercept, upper_slope, upper_intercept };
+    // an infinite end of Delta v gives chords with NaN or infinite
+    // coefficients, which every row through the neuron would carry: the constant
+    if ![lower_slope, lower_intercept, upper_slope, upper_intercept].iter().all(|c| c.is_finite()) {
+        return RelaxationFamily::fixed(constant);
+    }
     // both networks on one linear piece: Delta a = slope * Delta v exactly,
     // which keeps the correlation a constant would lose
     let exact = (positive.is_none() || p_lo == p_hi) && (negative.is_none() || n_lo == n_hi) && (positive.is_none() || negative.is_none() || p_lo == n_lo);
