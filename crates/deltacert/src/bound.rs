@@ -365,7 +365,7 @@ fn enclosure_gaps(f_lower: &[f64], f_upper: &[f64], g_lower: &[f64], g_upper: &[
 }
 
 /// A lower bound on the norm of a vector whose entries are at least `gaps` in magnitude.
-fn norm_of_gaps(gaps: &[f64], norm: Norm) -> f64 {
+pub(crate) fn norm_of_gaps(gaps: &[f64], norm: Norm) -> f64 {
     match norm {
         Norm::Linf => gaps.iter().fold(0.0, |m, g| m.max(*g)),
         Norm::L2 => {
@@ -506,7 +506,7 @@ fn bound_probabilities(reference: &Network, compressed: &Network, request: &Boun
     // probabilities' error (the networks with their softmax), within the time left
     let proven = request.eps.is_some_and(|eps| report.certified_bound.is_some_and(|b| b <= eps));
     if !proven {
-        let seconds = budget.remaining().unwrap_or(f64::INFINITY).max(crate::methods::ATTACK_MIN_SECONDS);
+        let seconds = budget.remaining().unwrap_or(f64::INFINITY).max(crate::methods::attack_floor_seconds(request.total_seconds()));
         let deadline = (seconds < 1e9).then(|| Instant::now() + std::time::Duration::from_secs_f64(seconds));
         let found = crate::attack::attack_until(reference, compressed, &request.set, &request.coupling, norm, &request.attack, &[], deadline);
         if let Some((x, xg)) = found.input.clone().and_then(|x| inside_witness(request, x.clone(), found.compressed_input.clone().unwrap_or(x))) {

@@ -30,7 +30,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));
     } else {
         match &witness.input {
-            Some(x) => println!("largest observed error: {:.9e} at x = {x:?}", witness.error),
+            Some(x) => println!("largest observed error: {} at x = {x:?}", super::below(witness.error, 9)),
             None => println!("no input of the set was evaluated (none of the samples satisfied every constraint)"),
         }
         if let Some(xg) = &witness.compressed_input {

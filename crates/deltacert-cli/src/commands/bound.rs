@@ -1,6 +1,6 @@
 //! `deltacert bound REFERENCE COMPRESSED [input set] [options]`.
 
-use super::input;
+use super::{above, below, input};
 use crate::args::BoundArgs;
 use deltacert::bound::{bound_union, check_shapes, check_union, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_TARGET_RATIO};
 use deltacert::methods::MethodOption;
@@ -275,25 +275,39 @@ fn norm_text(args: &BoundArgs) -> &'static str {
     }
 }
 
+/// `value` printed on its side of `eps` (above it for a certified bound at
+/// most eps, below it for an observed error above eps): 10 digits, or 17
+/// where 10 would print it on the wrong side of eps.
+fn separated(value: f64, eps: f64, certified: bool) -> String {
+    let print = |decimals| if certified { above(value, decimals) } else { below(value, decimals) };
+    let text = print(9);
+    let wrong_side = text.parse::<f64>().is_ok_and(|printed| if certified { printed > eps } else { printed <= eps });
+    if wrong_side {
+        print(16)
+    } else {
+        text
+    }
+}
+
 /// The first line: what kind of number this is, plainly.
 fn headline(report: &BoundReport, args: &BoundArgs) -> String {
     let norm = norm_text(args);
     if let Some(eps) = args.eps {
         let decision = report.decision(eps);
         let detail = match decision {
-            Decision::Proven => format!("certified {norm} <= {:.9e} <= eps {eps}", report.certified_bound.unwrap_or(f64::NAN)),
-            Decision::Counterexample => format!("observed {:.9e} > eps {eps}", report.lower_bound),
+            Decision::Proven => format!("certified {norm} <= {} <= eps {eps}", separated(report.certified_bound.unwrap_or(f64::NAN), eps, true)),
+            Decision::Counterexample => format!("observed {} > eps {eps}", separated(report.lower_bound, eps, false)),
             Decision::Unknown => match (report.certified_bound, report.solver_bound) {
-                (_, Some(s)) => format!("no re-checked bound <= eps {eps} (HiGHS's bound {s:.9e} is not re-checked)"),
-                (Some(c), None) => format!("certified {c:.9e} > eps {eps}, observed {:.9e}", report.lower_bound),
+                (_, Some(s)) => format!("no re-checked bound <= eps {eps} (HiGHS's bound {} is not re-checked)", above(s, 9)),
+                (Some(c), None) => format!("certified {} > eps {eps}, observed {}", above(c, 9), below(report.lower_bound, 9)),
                 (None, None) => format!("no certificate{}", report.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()),
             },
         };
         return format!("decision: {} ({detail})", decision_name(decision));
     }
     match report.status {
-        Status::Certified => format!("certified: {norm} <= {:.9e} for every x in the set", report.certified_bound.unwrap_or(f64::NAN)),
-        Status::SolverBound => format!("solver bound (HiGHS, NOT re-checked): {norm} <= {:.9e}", report.solver_bound.unwrap_or(f64::NAN)),
+        Status::Certified => format!("certified: {norm} <= {} for every x in the set", above(report.certified_bound.unwrap_or(f64::NAN), 9)),
+        Status::SolverBound => format!("solver bound (HiGHS, NOT re-checked): {norm} <= {}", above(report.solver_bound.unwrap_or(f64::NAN), 9)),
         Status::NoCertificate => format!("no certificate ({})", report.note.clone().unwrap_or_else(|| "unknown reason".into())),
     }
 }
@@ -326,15 +340,15 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     let norm = norm_text(args);
     if args.eps.is_some() || report.status == Status::SolverBound {
         match report.certified_bound {
-            Some(b) => println!("certified: {norm} <= {b:.9e} (re-checked with outward rounding)"),
+            Some(b) => println!("certified: {norm} <= {} (re-checked with outward rounding)", above(b, 9)),
             None => println!("certified: none"),
         }
     }
     if let Some(s) = report.solver_bound.filter(|_| args.eps.is_some()) {
-        println!("solver:    {s:.9e} (HiGHS's bound, NOT re-checked)");
+        println!("solver:    {} (HiGHS's bound, NOT re-checked)", above(s, 9));
     }
     match &report.witness {
-        Some(w) => println!("observed:  {:.9e} at x = {w:?}", report.lower_bound),
+        Some(w) => println!("observed:  {} at x = {w:?}", below(report.lower_bound, 9)),
         None => println!("observed:  none (no input of the set was evaluated)"),
     }
     if let Some(xg) = &report.witness_compressed {
@@ -348,11 +362,11 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     }
     if report.per_output_bound.len() > 1 {
         for (j, (b, l)) in report.per_output_bound.iter().zip(&report.per_output_lower).enumerate() {
-            let b = b.map_or("none".to_string(), |b| format!("{b:.6e}"));
-            let solver = report.per_output_solver_bound.get(j).copied().flatten().map(|s| format!(", solver {s:.6e}")).unwrap_or_default();
+            let b = b.map_or("none".to_string(), |b| above(b, 6));
+            let solver = report.per_output_solver_bound.get(j).copied().flatten().map(|s| format!(", solver {}", above(s, 6))).unwrap_or_default();
             // with --outputs, the network's own numbering
             let number = args.outputs.as_ref().map_or(j, |list| list[j]);
-            println!("output {number}:  certified {b}{solver}, observed {l:.6e}");
+            println!("output {number}:  certified {b}{solver}, observed {}", below(*l, 6));
         }
     }
     if let Some(note) = report.note.as_ref().filter(|_| report.status != Status::NoCertificate) {
@@ -369,8 +383,8 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
         println!("{:<11}{}", format!("{name}:"), evidence.summary());
     }
     for member in &details.union {
-        let bound = member.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
-        println!("box {}:     certified {bound}, observed {:.6e}", member.index, member.lower_bound);
+        let bound = member.certified_bound.map_or("none".to_string(), |b| above(b, 6));
+        println!("box {}:     certified {bound}, observed {}", member.index, below(member.lower_bound, 6));
     }
     if let Some(path) = &args.plot {
         println!("figure:    {}", path.display());

@@ -74,10 +74,17 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
         .map(|i| {
             // never past B (the tolerance of `count` may round the last step above it)
             let fraction = (a + step * i as f64).min(b);
-            Setting { label: format!("prune {fraction:.2}"), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
+            Setting { label: format!("prune {}", fraction_label(fraction, step)), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
         })
         .collect();
     Ok((settings, false))
+}
+
+/// A pruning fraction with two decimals, or as many as the step needs to
+/// tell the settings apart (`0.101`, `0.102` for a step of 0.001).
+fn fraction_label(fraction: f64, step: f64) -> String {
+    let decimals = (-step.log10() - 1e-9).ceil().clamp(2.0, 12.0) as usize;
+    format!("{fraction:.decimals$}")
 }
 
 /// Most settings `plan` tries in one run.
@@ -153,8 +160,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
             _ => "float".into(),
         };
         if !args.json {
-            let certified = report.certified_bound.map_or("none".to_string(), |b| format!("{b:.6e}"));
-            println!("{:<12} {:>10} {:>10} {:>14} {:>14.6e} {:>8.2}", setting.label, nonzeros, bits, certified, report.lower_bound, report.seconds);
+            let certified = report.certified_bound.map_or("none".to_string(), |b| super::above(b, 6));
+            println!("{:<12} {:>10} {:>10} {:>14} {:>14} {:>8.2}", setting.label, nonzeros, bits, certified, super::below(report.lower_bound, 6), report.seconds);
             stderr_line!("deltacert: {}/{} settings done", i + 1, settings.len());
         }
         rows.push((setting, nonzeros, report));
@@ -176,7 +183,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
         println!("{}", json!({"tolerance": args.tolerance, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
     } else {
         match chosen {
-            Some((s, _, r)) => println!("chosen: {} (certified {:.6e} <= tolerance {})", s.label, r.certified_bound.unwrap_or_default(), args.tolerance),
+            Some((s, _, r)) => println!("chosen: {} (certified {} <= tolerance {})", s.label, super::above(r.certified_bound.unwrap_or_default(), 6), args.tolerance),
             None => println!("chosen: none: no setting has a certified error <= {}", args.tolerance),
         }
         if let Some(path) = &args.plot {

@@ -31,6 +31,12 @@ pub const TOKEN_SAMPLES: usize = 16;
 pub const ATTACK_MIN_SECONDS: f64 = 0.5;
 /// The largest share of the time limit the attack may run past it.
 pub const ATTACK_MIN_SHARE: f64 = 0.05;
+/// The seconds a search for a witness gets however little time is left,
+/// for a time limit of `total_seconds`: [`ATTACK_MIN_SECONDS`], and at most
+/// [`ATTACK_MIN_SHARE`] of the limit.
+pub fn attack_floor_seconds(total_seconds: Option<f64>) -> f64 {
+    total_seconds.map_or(ATTACK_MIN_SECONDS, |limit| ATTACK_MIN_SECONDS.min(ATTACK_MIN_SHARE * limit))
+}
 use crate::bound::BoundRequest;
 use crate::branch_and_bound::{Piece, Progress, SplitProblem};
 use crate::error::Result;
@@ -210,7 +216,7 @@ impl<'a> MethodContext<'a> {
     /// limit. A method that runs the attack after its own work keeps this
     /// back to end within the limit.
     pub fn attack_floor_seconds(&self) -> f64 {
-        self.request.total_seconds().map_or(ATTACK_MIN_SECONDS, |limit| ATTACK_MIN_SECONDS.min(ATTACK_MIN_SHARE * limit))
+        attack_floor_seconds(self.request.total_seconds())
     }
     /// The attack's result and settings if it ran.
     pub(crate) fn attack_if_run(&self) -> Option<&(Witness, AttackSettings)> {

@@ -58,7 +58,7 @@ impl MethodEvidence for SdpResult {
             return "not set up (the time limit was reached first)".into();
         }
         let seconds: f64 = self.solves.iter().map(|s| s.seconds).sum();
-        format!("dimension {}, {} unstable + {} stable neurons, {} matched pairs, {} solves, {seconds:.2} s", self.dim, self.variable_neurons, self.stable_neurons, self.matched_pairs, self.solves.len())
+        format!("dimension {}, {} unstable + {} stable neurons, {} matched pairs, {} solves, {seconds:.2} s of solver time (solves run in parallel)", self.dim, self.variable_neurons, self.stable_neurons, self.matched_pairs, self.solves.len())
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self
