@@ -34,8 +34,13 @@ impl BoundMethod for Sdp {
 /// Runs the SDP on the whole set and keeps, per output, the smaller of its
 /// bound and the context's root bound (both are certified).
 pub(crate) fn certify(context: &MethodContext) -> MethodOutcome {
+    certify_within(context, context.budget)
+}
+
+/// [`certify`] within `budget` (a share of the context's).
+pub(crate) fn certify_within(context: &MethodContext, budget: &crate::limits::Budget) -> MethodOutcome {
     let request = context.request;
-    let result = crate::sdp::certify_within(context.prepared, request.norm, &request.sdp, context.budget);
+    let result = crate::sdp::certify_within(context.prepared, request.norm, &request.sdp, budget);
     let mut root = context.root.clone();
     if request.norm == Norm::Linf {
         let sdp_per_output: Vec<f64> = result.per_output.iter().map(|b| b.unwrap_or(f64::INFINITY)).collect();
