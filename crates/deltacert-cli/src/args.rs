@@ -8,6 +8,39 @@ use deltacert::propagation::SlopeScope;
 use std::path::PathBuf;
 
 /// The exit codes, shown by `--help`.
+/// A threshold (`--eps`, `--tolerance`) as the decimal written: `lower` and
+/// `upper` are doubles on either side of it (equal when it is a double), so
+/// "proven" (a certified bound `<= lower`) and "counterexample" (an error
+/// `> upper`) hold for the decimal itself, not only for its nearest double.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The decimal as written.
+    pub written: String,
+    /// The nearest double.
+    pub value: f64,
+    /// A double at most the decimal.
+    pub lower: f64,
+    /// A double at least the decimal.
+    pub upper: f64,
+}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str(&self.written)
+    }
+}
+
+/// Reads a finite decimal `>= 0` as a [`Threshold`].
+fn threshold(text: &str) -> Result<Threshold, String> {
+    let written = text.trim().to_string();
+    let value: f64 = written.parse().map_err(|_| format!("'{written}' is not a number"))?;
+    let (lower, upper) = deltacert::io::vnnlib::decimal_enclosure(&written).unwrap_or((value, value));
+    if !(value >= 0.0) || !value.is_finite() || !upper.is_finite() {
+        return Err(format!("'{written}' must be a finite number >= 0"));
+    }
+    Ok(Threshold { written, value, lower: lower.max(0.0), upper })
+}
+
 pub const EXIT_CODES: &str = "Exit codes:\n  0  success (decide mode: the bound is proven <= --eps)\n  1  decide mode: an input with error above --eps was found (plan: no setting within the tolerance)\n  2  bad input: unreadable or malformed file, unsupported operator, shape mismatch, empty set, bad option\n  3  no certificate: solver failure, refused check, time or memory limit, or decide mode undecided";
 
 /// Certified output-error bounds between a neural network and its compressed copy.
@@ -44,8 +77,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub coupling: CouplingArgs,
     /// Largest acceptable certified error.
-    #[arg(long)]
-    pub tolerance: f64,
+    #[arg(long, value_parser = threshold)]
+    pub tolerance: Threshold,
     /// Fixed-point range fixed:A..B or round:A..B (fractional bits).
     #[arg(long, conflicts_with = "prune", required_unless_present = "prune")]
     pub quantize: Option<String>,
@@ -166,8 +199,8 @@ pub struct BoundArgs {
     #[arg(long)]
     pub qcs: Option<String>,
     /// Decide mode: exit 0 if bound <= E is proven, 1 if an error above E is found.
-    #[arg(long, value_name = "E")]
-    pub eps: Option<f64>,
+    #[arg(long, value_name = "E", value_parser = threshold)]
+    pub eps: Option<Threshold>,
     /// Time limit for the whole run, seconds, every method (auto: default 10 s,
     /// the bound reached by then is reported; sdp, milp: all solves together).
     #[arg(long)]

@@ -488,6 +488,39 @@ fn milp_method_gives_the_exact_worst_case() {
     assert!(v["details"]["lower_bound_search"].is_null(), "{v}");
 }
 
+/// `--eps` is the decimal written: a bound equal to the nearest double of a
+/// decimal just below it is not proven (it was: the double is above the
+/// decimal), and the proof's printed bound is never above eps.
+#[test]
+fn eps_is_the_decimal_written() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let run = |extra: &[&str]| deltacert(&[&["bound", &f, &g, "--box=-1,1", "--method", "propagate", "--samples", "100"][..], extra].concat());
+    let o = run(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let certified = v["certified_bound"].as_f64().unwrap();
+    // 31 significant digits of the bound, the last one lowered: a decimal
+    // below the double whose nearest double it still is
+    let digits = format!("{certified:.30e}");
+    let (mantissa, exponent) = digits.split_once('e').unwrap();
+    let last = mantissa.chars().last().unwrap().to_digit(10).unwrap();
+    let below = format!("{}{}e{exponent}", &mantissa[..mantissa.len() - 1], if last > 0 { last - 1 } else { 0 });
+    assert!(last > 0, "{digits}");
+    assert_eq!(below.parse::<f64>().unwrap(), certified);
+    let o = run(&["--eps", &below]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("decision: unknown"));
+    // the double's exact decimal expansion (61 digits hold it): proven, and
+    // the printed bound is at most eps
+    let exact = format!("{certified:.60e}");
+    let o = run(&["--eps", &exact, "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let line = String::from_utf8_lossy(&o.stdout).to_string();
+    let printed: f64 = line.split("<= ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(printed <= certified, "{line}");
+    assert_bad_input(&run(&["--eps=-1"]), &["--eps", "must be a finite number >= 0"]);
+    assert_bad_input(&run(&["--eps", "nan"]), &["--eps", "must be a finite number >= 0"]);
+}
+
 /// A MILP cut by the time limit (MNIST at +-8/255 has hundreds of binaries)
 /// still reports a witness: the attack runs after the solves, within the limit.
 #[test]

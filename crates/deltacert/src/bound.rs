@@ -524,8 +524,8 @@ fn bound_probabilities(reference: &Network, compressed: &Network, request: &Boun
     report.per_output_lower = per_output_lower;
     report.ratio = report.certified_bound.filter(|_| lower > 0.0).map(|b| b / lower);
     let mapped = match (logit_bound, logit_solver_bound) {
-        (Some(b), _) => format!("certified bound on the logits {b:.6e}"),
-        (None, Some(b)) => format!("solver bound on the logits {b:.6e}"),
+        (Some(b), _) => format!("certified bound on the logits {}", crate::report::above(b, 6)),
+        (None, Some(b)) => format!("solver bound on the logits {}", crate::report::above(b, 6)),
         (None, None) => "no bound on the logits".to_string(),
     };
     let explanation = format!("the outputs are softmax probabilities: bound = min({}, 1/2 x the bound on the logits), {mapped}", if norm == Norm::Linf { "1" } else { "sqrt 2" });

@@ -775,6 +775,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let root_width: Vec<f64> = root.lower.iter().zip(&root.upper).map(|(l, u)| u - l).collect();
     let piece_bytes = root.approximate_bytes();
     let (mut lower, mut witness) = initial_lower;
+    // the given lower bound is rigorous; the search's own errors are
+    // floating-point values at inputs in the problem's coordinates
+    let mut lower_is_rigorous = true;
     // the largest error seen per output, with its input (re-evaluated with outward rounding at the end)
     let mut per_output_seen = crate::attack::SeenPerOutput::new(outputs);
     let mut closed_plus = vec![f64::NEG_INFINITY; outputs];
@@ -815,6 +818,13 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             progress(&Progress { pieces_done: pieces_bounded, pieces_open: heap.len(), upper, lower, seconds });
         }
         if let Some(eps) = settings.eps {
+            // a floating-point error above eps stops the search only once its
+            // input is re-evaluated with outward rounding above eps (the report
+            // decides on that value); otherwise the search goes on
+            if lower > eps && !lower_is_rigorous {
+                lower = crate::bound::error_lower_bound(problem.reference, problem.compressed, &witness, &witness, problem.norm);
+                lower_is_rigorous = true;
+            }
             if lower > eps {
                 break StopReason::Counterexample;
             }
@@ -860,6 +870,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 if error > lower {
                     lower = error;
                     witness = input;
+                    lower_is_rigorous = false;
                 }
             }
             ascent_seconds += began.elapsed().as_secs_f64();
@@ -873,6 +884,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 if error > lower {
                     lower = error;
                     witness = input;
+                    lower_is_rigorous = false;
                 }
             }
             milp_seconds += began.elapsed().as_secs_f64();
@@ -912,6 +924,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 if error > lower {
                     lower = error;
                     witness = candidate;
+                    lower_is_rigorous = false;
                 }
             }
             max_depth = max_depth.max(child.depth);

@@ -321,3 +321,35 @@ fn leaky_relu_rows_admit_the_exact_end_points() {
     }
     assert_eq!(checked, 16_000);
 }
+
+/// The lines of tanh and sigmoid (chords and padded tangents on either side
+/// of the inflection point, sector lines across it, each side possibly the
+/// constant) lie below and above the exact graph at dense points of every
+/// interval, for the chosen pair, the alternative and their mean; and lines,
+/// not constants, are chosen where they are tighter.
+#[test]
+fn s_shaped_lines_bound_the_exact_graph() {
+    let mut intervals = test_intervals();
+    intervals.extend([(-5.0, 0.0), (0.0, 5.0), (-1.0, 2.0), (-40.0, 40.0), (-0.5, 0.0), (-3.0, -1.0), (1.0, 3.0), (-1e-3, 2e-3), (-8.0, 0.25)]);
+    let mut lines_chosen = 0;
+    for activation in [Activation::Tanh, Activation::Sigmoid] {
+        let rule = activation.rule();
+        for &(l, u) in &intervals {
+            let (post_lower, post_upper) = rule.interval(l, u);
+            let family = rule.linear_relaxation_family(l, u, post_lower, post_upper);
+            lines_chosen += usize::from(family.chosen.upper_slope != 0.0) + usize::from(family.chosen.lower_slope != 0.0);
+            let points: Vec<f64> = (0..=32).map(|i| if i == 32 { u } else { l + (u - l) * i as f64 / 32.0 }).chain([0.5 * (l + u), 0.0]).filter(|p| *p >= l && *p <= u).collect();
+            for line in [family.chosen, family.alternative, family.at(0.5, 0.5, l, u)] {
+                for p in &points {
+                    let exact = exact_sigma(activation, &big(*p));
+                    let below = big(line.lower_slope) * big(*p) + big(line.lower_intercept);
+                    let above = big(line.upper_slope) * big(*p) + big(line.upper_intercept);
+                    let margin = abs(&exact) * reference_error();
+                    assert!(below <= exact.clone() - margin.clone(), "{activation:?} on [{l}, {u}]: lower line {line:?} above the graph at {p}");
+                    assert!(above >= exact.clone() + margin, "{activation:?} on [{l}, {u}]: upper line {line:?} below the graph at {p}");
+                }
+            }
+        }
+    }
+    assert!(lines_chosen >= 40, "only {lines_chosen} sides chose a line over the constant");
+}

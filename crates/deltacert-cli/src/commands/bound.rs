@@ -1,7 +1,7 @@
 //! `deltacert bound REFERENCE COMPRESSED [input set] [options]`.
 
 use super::{above, below, input};
-use crate::args::BoundArgs;
+use crate::args::{BoundArgs, Threshold};
 use deltacert::bound::{bound_union, check_shapes, check_union, BoundReport, BoundRequest, Decision, Method, Status, AUTO_SDP_MAX_DIM, DEFAULT_TARGET_RATIO};
 use deltacert::methods::MethodOption;
 use deltacert::error::{Error, ErrorKind};
@@ -101,11 +101,6 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         return super::labels::run(args);
     }
     threads_and_timeout(&args)?;
-    if let Some(e) = args.eps {
-        if !(e >= 0.0) || !e.is_finite() {
-            return Err(invalid(format!("--eps {e}: must be a finite number >= 0")));
-        }
-    }
     let target_ratio = args.target_ratio.unwrap_or(DEFAULT_TARGET_RATIO);
     if !(target_ratio >= 1.0) || !target_ratio.is_finite() {
         return Err(invalid(format!("--target-ratio {target_ratio}: must be a finite number >= 1")));
@@ -120,8 +115,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
             "status": "no_certificate", "norm": args.pair.norm, "certified_bound": null, "per_output_bound": [], "lower_bound": null, "witness": null, "ratio": null,
             "method": method.name(), "seconds": seconds, "reference": pair_names.0, "compressed": pair_names.1, "note": note, "details": {},
         });
-        if let Some(eps) = args.eps {
-            value["eps"] = eps.into();
+        if let Some(eps) = &args.eps {
+            value["eps"] = eps.value.into();
             value["decision"] = serde_json::to_value(deltacert::bound::Decision::Unknown).expect("decision serialises");
         }
         value.to_string()
@@ -156,7 +151,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         method,
         sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension, first_order_iterations: None },
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
-        eps: args.eps,
+        // proven against a double at most the decimal written
+        eps: args.eps.as_ref().map(|eps| eps.lower),
         time_limit: args.timeout,
         memory_limit,
         target_ratio,
@@ -186,7 +182,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
-                stderr_line!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {:.6e}, observed {:.6e}", p.seconds, p.pieces_done, p.pieces_open, p.upper, p.lower);
+                stderr_line!("deltacert: {:.0} s: {} pieces bounded, {} open; certified <= {}, observed {}", p.seconds, p.pieces_done, p.pieces_open, above(p.upper, 6), below(p.lower, 6));
             }
         })
         .map(|report| (report, reference, compressed))
@@ -215,9 +211,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         if let Some(outputs) = &args.outputs {
             value["outputs"] = serde_json::json!(outputs);
         }
-        if let Some(eps) = args.eps {
-            value["eps"] = eps.into();
-            value["decision"] = serde_json::to_value(report.decision(eps)).expect("decision serialises");
+        if let Some(eps) = &args.eps {
+            value["eps"] = eps.value.into();
+            value["decision"] = serde_json::to_value(super::decide(&report, eps)).expect("decision serialises");
         }
         println!("{value}");
     } else if args.quiet {
@@ -238,7 +234,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         };
         super::write_figure(path, args.force, |partial| plot_bound(partial, &reference, &compressed, set, &figure))?;
     }
-    Ok(exit_code(&report, args.eps))
+    Ok(exit_code(&report, args.eps.as_ref()))
 }
 
 fn decision_name(decision: Decision) -> &'static str {
@@ -249,9 +245,9 @@ fn decision_name(decision: Decision) -> &'static str {
     }
 }
 
-fn exit_code(report: &BoundReport, eps: Option<f64>) -> u8 {
+fn exit_code(report: &BoundReport, eps: Option<&Threshold>) -> u8 {
     match eps {
-        Some(eps) => match report.decision(eps) {
+        Some(eps) => match super::decide(report, eps) {
             Decision::Proven => 0,
             Decision::Counterexample => 1,
             Decision::Unknown => 3,
@@ -275,31 +271,17 @@ fn norm_text(args: &BoundArgs) -> &'static str {
     }
 }
 
-/// `value` printed on its side of `eps` (above it for a certified bound at
-/// most eps, below it for an observed error above eps): 10 digits, or 17
-/// where 10 would print it on the wrong side of eps.
-fn separated(value: f64, eps: f64, certified: bool) -> String {
-    let print = |decimals| if certified { above(value, decimals) } else { below(value, decimals) };
-    let text = print(9);
-    let wrong_side = text.parse::<f64>().is_ok_and(|printed| if certified { printed > eps } else { printed <= eps });
-    if wrong_side {
-        print(16)
-    } else {
-        text
-    }
-}
-
 /// The first line: what kind of number this is, plainly.
 fn headline(report: &BoundReport, args: &BoundArgs) -> String {
     let norm = norm_text(args);
-    if let Some(eps) = args.eps {
-        let decision = report.decision(eps);
+    if let Some(eps) = &args.eps {
+        let decision = super::decide(report, eps);
         let detail = match decision {
-            Decision::Proven => format!("certified {norm} <= {} <= eps {eps}", separated(report.certified_bound.unwrap_or(f64::NAN), eps, true)),
-            Decision::Counterexample => format!("observed {} > eps {eps}", separated(report.lower_bound, eps, false)),
+            Decision::Proven => format!("certified {norm} <= {} <= eps {eps}", super::at_most(report.certified_bound.unwrap_or(f64::NAN), eps)),
+            Decision::Counterexample => format!("observed {} > eps {eps}", super::beyond(report.lower_bound, eps)),
             Decision::Unknown => match (report.certified_bound, report.solver_bound) {
                 (_, Some(s)) => format!("no re-checked bound <= eps {eps} (HiGHS's bound {} is not re-checked)", above(s, 9)),
-                (Some(c), None) => format!("certified {} > eps {eps}, observed {}", above(c, 9), below(report.lower_bound, 9)),
+                (Some(c), None) => format!("certified {}, not proven <= eps {eps}; observed {}", above(c, 9), below(report.lower_bound, 9)),
                 (None, None) => format!("no certificate{}", report.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()),
             },
         };
@@ -374,9 +356,9 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     }
     let details = &report.details;
     if let Some(p) = &details.propagate {
-        println!("propagate: one pass {:.6e}, interval {:.6e}, {} unstable neurons", p.one_pass_bound, p.interval_bound, p.unstable_neurons);
+        println!("propagate: one pass {}, interval {}, {} unstable neurons", above(p.one_pass_bound, 6), above(p.interval_bound, 6), p.unstable_neurons);
         if let Some(o) = &p.optimised_slopes {
-            println!("slopes:    optimised {:.6e} ({} steps, {} unstable neurons, {:.2} s)", o.bound, o.iterations, o.unstable_neurons, o.seconds);
+            println!("slopes:    optimised {} ({} steps, {} unstable neurons, {:.2} s)", above(o.bound, 6), o.iterations, o.unstable_neurons, o.seconds);
         }
     }
     for (name, evidence) in &details.methods {

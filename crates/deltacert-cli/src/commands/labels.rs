@@ -120,6 +120,12 @@ fn property(report: &LabelReport) -> String {
     }
 }
 
+/// The share of the box proven, in percent with 4 decimals, rounded down
+/// (an unfinished proof never reads 100.0000%).
+fn proven_percent(fraction: f64) -> String {
+    format!("{:.4}", ((100.0 * fraction) * 1e4).floor() / 1e4)
+}
+
 fn headline(report: &LabelReport) -> String {
     match report.answer {
         LabelAnswer::Proven => format!("decision: proven ({} for every x in the set)", property(report)),
@@ -127,7 +133,7 @@ fn headline(report: &LabelReport) -> String {
             let c = report.counterexample.as_ref().expect("a counterexample");
             format!("decision: counterexample (f picks {}, g picks {}; re-checked in interval arithmetic)", c.reference_label, c.compressed_label)
         }
-        LabelAnswer::Unknown => format!("decision: unknown ({:.4}% of the set's box proven, {:?})", 100.0 * report.proven_fraction, report.stop),
+        LabelAnswer::Unknown => format!("decision: unknown ({}% of the set's box proven, {:?})", proven_percent(report.proven_fraction), report.stop),
     }
 }
 
@@ -137,7 +143,7 @@ fn print_human(report: &LabelReport) {
         println!("input:     x = {:?}", c.input);
         println!("f(x):      {:?}", c.reference_outputs);
         println!("g(x):      {:?}", c.compressed_outputs);
-        println!("f's confidence at its label >= {:.6}", c.reference_confidence_lower);
+        println!("f's confidence at its label >= {}", super::below(c.reference_confidence_lower, 6));
         for line in super::bound::saturation_lines(&c.saturation) {
             println!("saturated: {line}");
         }

@@ -107,94 +107,48 @@ mod tests {
     }
 }
 
-/// `x` in scientific notation with `decimals` digits after the point (as
-/// `{:.9e}` writes it), rounded towards +infinity: a printed upper bound is
-/// never below the number it stands for (rounding to nearest printed a
-/// certified 0.50000000004 as `5.000000000e-1`).
-pub(crate) fn above(x: f64, decimals: usize) -> String {
-    directed(x, decimals, true)
-}
-
-/// [`above`] rounded towards -infinity: a printed lower bound (an observed
-/// error) is never above the number it stands for.
-pub(crate) fn below(x: f64, decimals: usize) -> String {
-    directed(x, decimals, false)
-}
-
-/// `x` rounded in the direction `up` to `decimals` digits after the point,
-/// from its exact decimal expansion (a double has at most 767 significant
-/// digits, so `{:.800e}` writes it exactly).
-fn directed(x: f64, decimals: usize, up: bool) -> String {
-    if !x.is_finite() || x == 0.0 {
-        return format!("{x:.decimals$e}");
+/// Decide mode against a threshold written as a decimal: "proven" when the
+/// certified bound is at most a double at most the decimal, "counterexample"
+/// when the rigorous error exceeds a double at least the decimal.
+pub(crate) fn decide(report: &deltacert::bound::BoundReport, eps: &crate::args::Threshold) -> deltacert::bound::Decision {
+    use deltacert::bound::Decision;
+    if report.decision(eps.lower) == Decision::Proven {
+        Decision::Proven
+    } else if report.decision(eps.upper) == Decision::Counterexample {
+        Decision::Counterexample
+    } else {
+        Decision::Unknown
     }
-    let exact = format!("{:.800e}", x.abs());
+}
+
+/// A certified bound proven at most `eps`, printed at most `eps` ([`separated`]).
+pub(crate) fn at_most(value: f64, eps: &crate::args::Threshold) -> String {
+    separated(value, eps, true)
+}
+
+/// An error found above `eps`, printed above `eps` ([`separated`]).
+pub(crate) fn beyond(value: f64, eps: &crate::args::Threshold) -> String {
+    separated(value, eps, false)
+}
+
+/// `value` printed on its side of the decimal `eps` (at most it for a
+/// certified bound proven against it, above it for an error that refutes
+/// it): 10 significant digits, 17 or 25 where fewer would print it on the
+/// wrong side, and its exact decimal expansion where even 25 would (the
+/// decision compared the double itself with a double on the right side of
+/// the decimal, [`crate::args::Threshold`]).
+fn separated(value: f64, eps: &crate::args::Threshold, certified: bool) -> String {
+    for decimals in [9, 16, 24] {
+        let text = if certified { above(value, decimals) } else { below(value, decimals) };
+        // the printed decimal lies in [lo, hi]
+        let on_its_side = deltacert::io::vnnlib::decimal_enclosure(&text).is_some_and(|(lo, hi)| if certified { hi <= eps.lower } else { lo > eps.upper });
+        if on_its_side {
+            return text;
+        }
+    }
+    let exact = format!("{value:.800e}");
     let (mantissa, exponent) = exact.split_once('e').expect("scientific notation");
-    let mut exponent: i32 = exponent.parse().expect("an integer exponent");
-    let digits: Vec<u8> = mantissa.bytes().filter(|b| b.is_ascii_digit()).map(|b| b - b'0').collect();
-    let mut kept = digits[..=decimals].to_vec();
-    let inexact = digits[decimals + 1..].iter().any(|&d| d != 0);
-    // the magnitude moves away from 0 when rounding up a positive number or
-    // down a negative one; otherwise the cut digits are dropped
-    if inexact && up == (x > 0.0) {
-        let mut position = kept.len();
-        loop {
-            position -= 1;
-            if kept[position] < 9 {
-                kept[position] += 1;
-                break;
-            }
-            kept[position] = 0;
-            if position == 0 {
-                // 9.99..9 -> 10.00..0
-                kept.insert(0, 1);
-                kept.pop();
-                exponent += 1;
-                break;
-            }
-        }
-    }
-    let rest: String = kept[1..].iter().map(|d| char::from(b'0' + d)).collect();
-    let sign = if x < 0.0 { "-" } else { "" };
-    let point = if decimals > 0 { "." } else { "" };
-    format!("{sign}{}{point}{rest}e{exponent}", kept[0])
+    format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
 }
 
-#[cfg(test)]
-mod printing_tests {
-    use super::{above, below};
-
-    /// Directed printing: the printed decimal is on the promised side of the
-    /// double, and equal to `{:e}`'s digits where that is already so.
-    #[test]
-    fn printed_bounds_round_in_their_direction() {
-        assert_eq!(above(0.5, 9), "5.000000000e-1");
-        assert_eq!(above(0.5f64.next_up(), 9), "5.000000001e-1");
-        assert_eq!(below(0.5f64.next_up(), 9), "5.000000000e-1");
-        assert_eq!(below(0.5f64.next_down(), 9), "4.999999999e-1");
-        assert_eq!(above(0.5f64.next_down(), 9), "5.000000000e-1");
-        assert_eq!(above(9.9999999999e-3, 9), "1.000000000e-2");
-        assert_eq!(above((-0.5f64).next_down(), 2), "-5.00e-1");
-        assert_eq!(below((-0.5f64).next_down(), 2), "-5.01e-1");
-        assert_eq!(above((-0.5f64).next_up(), 2), "-4.99e-1");
-        assert_eq!(above(0.0, 3), format!("{:.3e}", 0.0));
-        assert_eq!(above(f64::INFINITY, 3), "inf");
-        // 0.1 is a little above 1/10: its nearest print is already below it
-        assert_eq!(below(0.1, 9), "1.000000000e-1");
-        assert_eq!(above(0.1, 9), "1.000000001e-1");
-        assert_eq!(above(3.0, 0), "3e0");
-        let mut state = 0x9e3779b97f4a7c15u64;
-        for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let x = f64::from_bits(state >> 2);
-            if !x.is_finite() || x == 0.0 {
-                continue;
-            }
-            let (hi, lo): (f64, f64) = (above(x, 9).parse().unwrap(), below(x, 9).parse().unwrap());
-            assert!(hi >= x && lo <= x, "{x:e}: {hi:e} {lo:e}");
-            assert_eq!(format!("{x:.9e}"), if format!("{x:.9e}").parse::<f64>().unwrap() >= x { above(x, 9) } else { below(x, 9) });
-        }
-    }
-}
+pub(crate) use deltacert::report::{above, below};

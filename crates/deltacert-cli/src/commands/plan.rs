@@ -74,16 +74,18 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
         .map(|i| {
             // never past B (the tolerance of `count` may round the last step above it)
             let fraction = (a + step * i as f64).min(b);
-            Setting { label: format!("prune {}", fraction_label(fraction, step)), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
+            Setting { label: format!("prune {}", fraction_label(fraction, a, step)), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
         })
         .collect();
     Ok((settings, false))
 }
 
-/// A pruning fraction with two decimals, or as many as the step needs to
-/// tell the settings apart (`0.101`, `0.102` for a step of 0.001).
-fn fraction_label(fraction: f64, step: f64) -> String {
-    let decimals = (-step.log10() - 1e-9).ceil().clamp(2.0, 12.0) as usize;
+/// A pruning fraction with two decimals, or as many as the start `A` and
+/// the step have as written (`0.101`, `0.102` for a step of 0.001;
+/// `0.0005`, `0.0015` from 0.0005), at most 12.
+fn fraction_label(fraction: f64, start: f64, step: f64) -> String {
+    let decimals_of = |x: f64| format!("{x}").split_once('.').map_or(0, |(_, digits)| digits.len());
+    let decimals = decimals_of(start).max(decimals_of(step)).clamp(2, 12);
     format!("{fraction:.decimals$}")
 }
 
@@ -99,9 +101,6 @@ fn compress(model: &Network, kind: &SettingKind) -> deltacert::Result<Network> {
 }
 
 pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
-    if !(args.tolerance >= 0.0) || !args.tolerance.is_finite() {
-        return Err(invalid(format!("--tolerance {}: must be a finite number >= 0", args.tolerance)));
-    }
     if let Some(path) = &args.plot {
         super::check_plot_path(path, args.force)?;
     }
@@ -121,7 +120,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     if args.json {
         // stopped over the memory budget, the run still writes one object
         // (the rows done are in it only in the human table, printed as it goes)
-        let over = json!({"tolerance": args.tolerance, "rows": [], "chosen": null, "status": "memory_limit", "note": "the memory budget (--max-memory) was exceeded: no setting's row is given"});
+        let over = json!({"tolerance": args.tolerance.value, "rows": [], "chosen": null, "status": "memory_limit", "note": "the memory budget (--max-memory) was exceeded: no setting's row is given"});
         crate::watchdog::set_over_budget_report(over.to_string() + "\n");
     }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
@@ -137,7 +136,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
         method,
         sdp: SdpSettings { qcs: super::bound::qc_choice(args.qcs.as_deref())?, ..SdpSettings::default() },
         attack: AttackSettings::default(),
-        eps: Some(args.tolerance),
+        eps: Some(args.tolerance.lower),
         time_limit: args.timeout,
         memory_limit,
         target_ratio: DEFAULT_TARGET_RATIO,
@@ -167,8 +166,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
         rows.push((setting, nonzeros, report));
     }
     // most aggressive: fewest bits, or the largest pruned fraction
-    let within: Vec<&(&Setting, usize, _)> = rows.iter().filter(|(_, _, r)| r.decision(args.tolerance) == Decision::Proven).collect();
-    let all_refuted = rows.iter().all(|(_, _, r)| r.decision(args.tolerance) == Decision::Counterexample);
+    let within: Vec<&(&Setting, usize, _)> = rows.iter().filter(|(_, _, r)| super::decide(r, &args.tolerance) == Decision::Proven).collect();
+    let all_refuted = rows.iter().all(|(_, _, r)| super::decide(r, &args.tolerance) == Decision::Counterexample);
     let chosen = if quantising {
         within.iter().min_by(|a, b| a.0.value.total_cmp(&b.0.value))
     } else {
@@ -177,13 +176,13 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     if args.json {
         let table: Vec<_> = rows
             .iter()
-            .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "decision": r.decision(args.tolerance), "seconds": r.seconds}))
+            .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "decision": super::decide(r, &args.tolerance), "seconds": r.seconds}))
             .collect();
         crate::watchdog::clear_over_budget_report();
-        println!("{}", json!({"tolerance": args.tolerance, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
+        println!("{}", json!({"tolerance": args.tolerance.value, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
     } else {
         match chosen {
-            Some((s, _, r)) => println!("chosen: {} (certified {} <= tolerance {})", s.label, super::above(r.certified_bound.unwrap_or_default(), 6), args.tolerance),
+            Some((s, _, r)) => println!("chosen: {} (certified {} <= tolerance {})", s.label, super::at_most(r.certified_bound.unwrap_or_default(), &args.tolerance), args.tolerance),
             None => println!("chosen: none: no setting has a certified error <= {}", args.tolerance),
         }
         if let Some(path) = &args.plot {
@@ -194,7 +193,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     if let Some(path) = &args.plot {
         let points: Vec<PlanPoint> = rows.iter().map(|(s, _, r)| PlanPoint { setting: s.value, certified: r.certified_bound, lower: r.lower_bound }).collect();
         let label = if quantising { "fractional bits Q" } else { "pruned fraction" };
-        super::write_figure(path, args.force, |partial| plot_plan(partial, &points, label, args.tolerance, quantising))?;
+        super::write_figure(path, args.force, |partial| plot_plan(partial, &points, label, args.tolerance.value, quantising))?;
     }
     Ok(match chosen {
         Some(_) => 0,

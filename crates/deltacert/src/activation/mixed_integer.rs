@@ -131,9 +131,9 @@ impl MixedIntegerEncoding {
 
 /// The encoding of `a = max(v, negative_slope v)` (`0 <= negative_slope < 1`)
 /// on `v in [lower, upper]` (module docs): columns `a` (continuous) and `z`
-/// (binary), `a` the activation. The constants `(1 - s) l` and `(1 -
-/// s) u` are rounded to nearest, like the MILP's other data; the column's
-/// lower end `s l` is rounded down.
+/// (binary), `a` the activation. The constants `(1 - s) l` and `(1 - s) u`
+/// are rounded outward (down and up: the rows keep the exact end points),
+/// exact for ReLU; the column's lower end `s l` is rounded down.
 pub fn kinked_mixed_integer_encoding(negative_slope: f64, lower: f64, upper: f64) -> MixedIntegerEncoding {
     let s = negative_slope;
     if lower >= 0.0 {

@@ -208,6 +208,70 @@ pub fn kinked_relaxation_family(negative_slope: f64, lower: f64, upper: f64) -> 
     }
 }
 
+/// Lines bounding a smooth activation whose derivative is unimodal with its
+/// peak at 0 (tanh, sigmoid: convex for `v <= 0`, concave for `v >= 0`) on
+/// `[l, u]`, with the constant bounds `[post_lower, post_upper]` as the
+/// second valid pair ([`RelaxationFamily`]). In exact arithmetic:
+///
+/// - `u <= 0` (convex): the chord through the end values lies above, the
+///   tangent at the middle `m` below;
+/// - `l >= 0` (concave): the tangent at `m` above, the chord below;
+/// - `l < 0 < u`: `sigma(v) <= sigma(l) + beta (v - l)` and `sigma(v) >=
+///   sigma(u) - beta (u - v)`, `beta` the largest difference quotient on
+///   `[l, u]` ([`ActivationRule::local_slope_bounds`]).
+///
+/// The chords go through the value enclosures' outer ends
+/// ([`upper_chord`], [`lower_chord`]). A tangent uses the computed slope `d`
+/// inside the enclosure `[d_lo, d_hi]` of `sigma'(m)` and the value
+/// enclosure at `m`, and is moved outward by `(d_hi - d_lo) (u - l)`, which
+/// is at least `|sigma'(m) - d| |v - m|` on `[l, u]`: `sigma(v) <= sigma(m) +
+/// sigma'(m) (v - m) <= s_hi + d (v - m) + (d_hi - d_lo) (u - l)`, and the
+/// mirror image below. Every intercept is rounded outward. Per side the line
+/// or the constant is chosen, whichever is tighter at the middle; a piece
+/// with an infinite or empty range keeps the constants.
+pub fn s_shaped_relaxation_family<R: ActivationRule + ?Sized>(rule: &R, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> RelaxationFamily {
+    let constant = LinearBounds::constant(post_lower, post_upper);
+    if !(lower.is_finite() && upper.is_finite() && lower < upper) {
+        return RelaxationFamily::fixed(constant);
+    }
+    let ((lower_lo, lower_hi), (upper_lo, upper_hi)) = (rule.value_enclosure(lower), rule.value_enclosure(upper));
+    let middle = (0.5 * lower + 0.5 * upper).clamp(lower, upper);
+    let tangent = |above: bool| {
+        let (value_lo, value_hi) = rule.value_enclosure(middle);
+        let (slope_lo, slope_hi) = rule.derivative_enclosure(middle);
+        let slope = (0.5 * slope_lo + 0.5 * slope_hi).clamp(slope_lo, slope_hi);
+        let pad = mul_up(sub_up(slope_hi, slope_lo), sub_up(upper, lower));
+        if above {
+            (slope, sub_up(add_up(value_hi, pad), mul_down(slope, middle)))
+        } else {
+            (slope, sub_down(sub_down(value_lo, pad), mul_up(slope, middle)))
+        }
+    };
+    let ((upper_slope, upper_intercept), (lower_slope, lower_intercept)) = if upper <= 0.0 {
+        (upper_chord(lower, lower_hi, upper, upper_hi), tangent(false))
+    } else if lower >= 0.0 {
+        (tangent(true), lower_chord(lower, lower_lo, upper, upper_lo))
+    } else {
+        let (_, beta) = rule.local_slope_bounds(lower, upper);
+        ((beta, sub_up(lower_hi, mul_down(beta, lower))), (beta, sub_down(upper_lo, mul_up(beta, upper))))
+    };
+    let line = LinearBounds { lower_slope, lower_intercept, upper_slope, upper_intercept };
+    if ![lower_slope, lower_intercept, upper_slope, upper_intercept].iter().all(|c| c.is_finite()) {
+        return RelaxationFamily::fixed(constant);
+    }
+    // per side, the line or the constant, whichever is tighter at the middle
+    let (mut chosen, mut alternative) = (line, constant);
+    if post_upper < upper_slope * middle + upper_intercept {
+        (chosen.upper_slope, chosen.upper_intercept) = (0.0, post_upper);
+        (alternative.upper_slope, alternative.upper_intercept) = (upper_slope, upper_intercept);
+    }
+    if post_lower > lower_slope * middle + lower_intercept {
+        (chosen.lower_slope, chosen.lower_intercept) = (0.0, post_lower);
+        (alternative.lower_slope, alternative.lower_intercept) = (lower_slope, lower_intercept);
+    }
+    RelaxationFamily { chosen, alternative }
+}
+
 /// Linear relaxation of `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v`
 /// (module docs) from the local slope bounds of `rule`, given `v_f in f`,
 /// `v_g in g`, `Delta v in delta`, and the activation bounds `post = (l(a_f) -

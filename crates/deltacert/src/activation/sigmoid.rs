@@ -5,8 +5,10 @@
 //! sigma'(clamp(0, l, u))]`; described like tanh by a local sector constraint
 //! and `sigma(l) <= a <= sigma(u)`.
 //!
-//! Linear relaxation: the constant bounds `sigma(l) <= a <= sigma(u)` (the
-//! default); the difference of two neurons: the generic relaxation from the
+//! Linear relaxation: chords and tangents on either side of the inflection
+//! point at 0, sector lines across it, or the constant bounds `sigma(l) <= a
+//! <= sigma(u)` where tighter ([`super::relaxation::s_shaped_relaxation_family`]);
+//! the difference of two neurons: the generic relaxation from the
 //! local slope bounds; not piecewise linear, so no mixed-integer encoding.
 //! ONNX operator `Sigmoid`.
 use super::{peaked_slope_bounds, sector, Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
@@ -47,6 +49,9 @@ impl ActivationRule for Sigmoid {
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (0.0, 0.25)
+    }
+    fn linear_relaxation_family(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> super::RelaxationFamily {
+        super::relaxation::s_shaped_relaxation_family(self, lower, upper, post_lower, post_upper)
     }
     fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
         peaked_slope_bounds(self, lower, upper, 0.25)

@@ -6,8 +6,10 @@
 //! neuron is described by the sector constraint with these local slopes around
 //! the midpoint of `[l, u]`, and by `tanh(l) <= a <= tanh(u)`.
 //!
-//! Linear relaxation: the constant bounds `tanh(l) <= a <= tanh(u)` (the
-//! default); the difference of two neurons: the generic relaxation from the
+//! Linear relaxation: chords and tangents on either side of the inflection
+//! point at 0, sector lines across it, or the constant bounds `tanh(l) <= a
+//! <= tanh(u)` where tighter ([`super::relaxation::s_shaped_relaxation_family`]);
+//! the difference of two neurons: the generic relaxation from the
 //! local slope bounds; not piecewise linear, so no mixed-integer encoding.
 //! ONNX operator `Tanh`.
 use super::{peaked_slope_bounds, sector, Activation, ActivationRule, NeuronAffine, NeuronFact, OnnxActivation};
@@ -44,6 +46,9 @@ impl ActivationRule for Tanh {
     }
     fn slope_bounds(&self) -> (f64, f64) {
         (0.0, 1.0)
+    }
+    fn linear_relaxation_family(&self, lower: f64, upper: f64, post_lower: f64, post_upper: f64) -> super::RelaxationFamily {
+        super::relaxation::s_shaped_relaxation_family(self, lower, upper, post_lower, post_upper)
     }
     fn local_slope_bounds(&self, lower: f64, upper: f64) -> (f64, f64) {
         peaked_slope_bounds(self, lower, upper, 1.0)

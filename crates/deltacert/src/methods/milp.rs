@@ -58,10 +58,13 @@ impl BoundMethod for Milp {
         let mut outcome = MethodOutcome::root_only(context, None);
         // the root propagation's facts over the whole set, as rows
         let facts = context.root.bounds.as_deref().and_then(|bounds| crate::milp::DifferentialFacts::new(&context.problem.pair, bounds));
-        // the attack's floor is kept back from the solves: when they are cut
-        // at the time limit, the attack after them still ends within it
+        // three times the attack's floor is kept back from the solves (their
+        // model building and an abandoned solve's thread take some of it):
+        // when they are cut at the time limit, the attack after them ends
+        // near it (MNIST at +-8/255, --timeout 1: 1.05-1.06 s, against
+        // 1.08-1.10 s with one floor kept back)
         let solve_budget = match context.budget.remaining() {
-            Some(left) => crate::limits::Budget::new(Some((left - context.attack_floor_seconds()).max(0.0)), context.budget.memory_bytes()),
+            Some(left) => crate::limits::Budget::new(Some((left - 3.0 * context.attack_floor_seconds()).max(0.0)), context.budget.memory_bytes()),
             None => *context.budget,
         };
         let result = match crate::milp::solve(context.prepared, &solve_budget, facts) {

@@ -520,11 +520,12 @@ mod tests {
     /// magnitude bounds the exact term.
     #[test]
     fn relax_row_keeps_the_rounding_term_through_flat_relaxations() {
-        // tanh on [-10, -0.001] gets the constant relaxation
-        // [tanh(-10), tanh(-0.001)], an upper line with slope 0
+        // the constant relaxation [tanh(-10), tanh(-0.001)] of tanh on
+        // [-10, -0.001] (its chord is tighter; the constants are valid too):
+        // lines with slope 0
         let (l, u) = (-10.0, -0.001);
         let (pl, pu) = activation_image(Activation::Tanh, l, u);
-        let r = Activation::Tanh.rule().linear_relaxation(l, u, pl, pu);
+        let r = crate::activation::LinearBounds::constant(pl, pu);
         assert_eq!(r.upper_slope, 0.0);
         let (computed, magnitude) = (1e-30, 1e-20);
         let mut row = [computed];
