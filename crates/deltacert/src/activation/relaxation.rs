@@ -253,7 +253,19 @@ pub fn s_shaped_relaxation_family<R: ActivationRule + ?Sized>(rule: &R, lower: f
         (tangent(true), lower_chord(lower, lower_lo, upper, upper_lo))
     } else {
         let (_, beta) = rule.local_slope_bounds(lower, upper);
-        ((beta, sub_up(lower_hi, mul_down(beta, lower))), (beta, sub_down(upper_lo, mul_up(beta, upper))))
+        let sector_above = (beta, sub_up(lower_hi, mul_down(beta, lower)));
+        let sector_below = (beta, sub_down(upper_lo, mul_up(beta, upper)));
+        let value_at = |(slope, intercept): (f64, f64)| slope * middle + intercept;
+        // the lower of the two valid lines above at the middle, the higher below
+        let above = match pivoted_line(rule, lower, upper, true) {
+            Some(line) if value_at(line) < value_at(sector_above) => line,
+            _ => sector_above,
+        };
+        let below = match pivoted_line(rule, lower, upper, false) {
+            Some(line) if value_at(line) > value_at(sector_below) => line,
+            _ => sector_below,
+        };
+        (above, below)
     };
     let line = LinearBounds { lower_slope, lower_intercept, upper_slope, upper_intercept };
     if ![lower_slope, lower_intercept, upper_slope, upper_intercept].iter().all(|c| c.is_finite()) {
@@ -270,6 +282,72 @@ pub fn s_shaped_relaxation_family<R: ActivationRule + ?Sized>(rule: &R, lower: f
         (alternative.lower_slope, alternative.lower_intercept) = (lower_slope, lower_intercept);
     }
     RelaxationFamily { chosen, alternative }
+}
+
+/// Tangent points tried by [`pivoted_line`], as fractions of the side of 0
+/// they lie on.
+const PIVOT_FRACTIONS: [f64; 5] = [1.0, 0.5, 0.25, 0.125, 0.0625];
+
+/// For an S-shaped activation on `[l, u]` with `l < 0 < u`
+/// ([`s_shaped_relaxation_family`]): a line above (`above`) through `(l,
+/// sigma(l))` that clears `sigma(0)` and the tangent at a point `t` of `[0,
+/// u]` at `0` and `u`, or the mirror image below through `(u, sigma(u))`
+/// with `t` in `[l, 0]` (CROWN's line through an end point, tangent at one
+/// point, made rigorous). Above: on `[l, 0]` the function is convex and the
+/// line is above it at both ends, so above it there; on `[0, u]` the line is
+/// above the tangent at both ends, and the tangent at a point of a concave
+/// stretch is above the function there. The tangent's values at `0` and `u`
+/// are bounded with the value and derivative enclosures at `t`
+/// (`sigma'(t) (v - t) <= d_hi (v - t)` for `v >= t`, `d_lo (v - t)` below
+/// it), the slope rounded up and the intercept outward. Of the tangent
+/// points [`PIVOT_FRACTIONS`] of `u` (of `l` below), the line lowest
+/// (highest) at the middle is returned; None if none is finite.
+fn pivoted_line<R: ActivationRule + ?Sized>(rule: &R, lower: f64, upper: f64, above: bool) -> Option<(f64, f64)> {
+    let middle = 0.5 * lower + 0.5 * upper;
+    // (the pivot, its enclosure's outer end, the far end, the side's end)
+    let (pivot, pivot_value, side_end) = if above { (lower, rule.value_enclosure(lower).1, upper) } else { (upper, rule.value_enclosure(upper).0, lower) };
+    let (zero_lo, zero_hi) = rule.value_enclosure(0.0);
+    // a bound on the tangent at t evaluated at v, upper when `above`
+    let tangent_at = |t: f64, v: f64| {
+        let (value_lo, value_hi) = rule.value_enclosure(t);
+        // sigma' > 0: a negative lower end of its enclosure is raised to 0
+        let (slope_lo, slope_hi) = rule.derivative_enclosure(t);
+        let slope_lo = slope_lo.max(0.0);
+        if above {
+            let slope = if v >= t { slope_hi } else { slope_lo };
+            add_up(value_hi, mul_up(slope, sub_up(v, t)))
+        } else {
+            let slope = if v >= t { slope_lo } else { slope_hi };
+            add_down(value_lo, mul_down(slope, sub_down(v, t)))
+        }
+    };
+    // the smallest slope (rounded up) of a line through the pivot that
+    // clears `target` at `v`: (target - pivot_value) / (v - pivot) above,
+    // (pivot_value - target) / (pivot - v) below
+    let slope_to = |v: f64, target: f64| {
+        let rise = if above { sub_up(target, pivot_value) } else { sub_up(pivot_value, target) };
+        let run = if above { v - pivot } else { pivot - v };
+        let run = if rise >= 0.0 { run.next_down() } else { run.next_up() };
+        crate::rounding::div_up(rise, run)
+    };
+    let mut best: Option<(f64, f64)> = None;
+    for fraction in PIVOT_FRACTIONS {
+        let t = fraction * side_end;
+        let slope = if above {
+            slope_to(0.0, zero_hi.max(tangent_at(t, 0.0))).max(slope_to(upper, tangent_at(t, upper)))
+        } else {
+            slope_to(0.0, zero_lo.min(tangent_at(t, 0.0))).max(slope_to(lower, tangent_at(t, lower)))
+        };
+        let intercept = if above { sub_up(pivot_value, mul_down(slope, pivot)) } else { sub_down(pivot_value, mul_up(slope, pivot)) };
+        if !(slope.is_finite() && intercept.is_finite()) {
+            continue;
+        }
+        let value = slope * middle + intercept;
+        if best.is_none_or(|(s, c)| if above { value < s * middle + c } else { value > s * middle + c }) {
+            best = Some((slope, intercept));
+        }
+    }
+    best
 }
 
 /// Linear relaxation of `Delta a = sigma(v_f) - sigma(v_g)` in `Delta v`
