@@ -32,11 +32,19 @@ impl std::fmt::Display for Threshold {
 
 /// Reads a finite decimal `>= 0` as a [`Threshold`].
 fn threshold(text: &str) -> Result<Threshold, String> {
+    use std::cmp::Ordering;
     let written = text.trim().to_string();
+    let invalid = || format!("'{written}' must be a finite number >= 0");
     let value: f64 = written.parse().map_err(|_| format!("'{written}' is not a number"))?;
-    let (lower, upper) = deltacert::io::vnnlib::decimal_enclosure(&written).unwrap_or((value, value));
-    if !(value >= 0.0) || !value.is_finite() || !upper.is_finite() {
-        return Err(format!("'{written}' must be a finite number >= 0"));
+    // the nearest double and the one on the decimal's other side, if any
+    let (lower, upper) = match deltacert::io::vnnlib::decimal_against_nearest(&written).ok_or_else(invalid)? {
+        Ordering::Equal => (value, value),
+        Ordering::Less => (value.next_down(), value),
+        Ordering::Greater => (value, value.next_up()),
+    };
+    // a negative decimal (-1e-400 reads as -0) is refused, -0 itself is 0
+    if !(upper >= 0.0) || !upper.is_finite() || (written.starts_with('-') && (lower, upper) != (0.0, 0.0)) {
+        return Err(invalid());
     }
     Ok(Threshold { written, value, lower: lower.max(0.0), upper })
 }

@@ -519,6 +519,14 @@ fn eps_is_the_decimal_written() {
     assert!(printed <= certified, "{line}");
     assert_bad_input(&run(&["--eps=-1"]), &["--eps", "must be a finite number >= 0"]);
     assert_bad_input(&run(&["--eps", "nan"]), &["--eps", "must be a finite number >= 0"]);
+    // a negative decimal whose nearest double is -0 is still negative
+    assert_bad_input(&run(&["--eps=-1e-400"]), &["--eps", "must be a finite number >= 0"]);
+    // the digits the JSON gives (the shortest decimal of the double) are
+    // proven when that decimal is at least the bound, by the bound's own double
+    let shortest = format!("{certified}");
+    let o = run(&["--eps", &shortest, "--quiet"]);
+    let above_or_at = deltacert::io::vnnlib::decimal_against_nearest(&shortest) != Some(std::cmp::Ordering::Less);
+    assert_eq!(o.status.code(), Some(if above_or_at { 0 } else { 3 }), "{shortest}: {}", String::from_utf8_lossy(&o.stdout));
 }
 
 /// A MILP cut by the time limit (MNIST at +-8/255 has hundreds of binaries)

@@ -615,7 +615,9 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         report.stop = LabelStop::Proven;
     } else {
         report.stop = if open.is_empty() { LabelStop::Exhausted } else { stop };
-        report.note = Some(format!("{:.4}% of the set's box proven; {} pieces left open ({:?})", 100.0 * report.proven_fraction, report.pieces_open, report.stop));
+        // rounded down: an unfinished proof never reads 100.0000%
+        let percent = ((100.0 * report.proven_fraction) * 1e4).floor() / 1e4;
+        report.note = Some(format!("{percent:.4}% of the set's box proven; {} pieces left open ({:?})", report.pieces_open, report.stop));
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)

@@ -137,6 +137,20 @@ pub fn decimal_enclosure(token: &str) -> Option<(f64, f64)> {
     }
 }
 
+/// How the decimal `token` compares with its nearest double: `Less` when the
+/// decimal is below it, `Equal` when it is the double, `Greater` above.
+/// None if `token` is not a decimal number or beyond the `f64` range.
+pub fn decimal_against_nearest(token: &str) -> Option<std::cmp::Ordering> {
+    let decimal = Decimal::parse(token)?;
+    let value: f64 = token.parse().ok()?;
+    if !value.is_finite() {
+        return None;
+    }
+    let magnitude = decimal.cmp_abs(value);
+    // the sign was dropped by the parser: a negative decimal reverses the order
+    Some(if token.trim_start().starts_with('-') { magnitude.reverse() } else { magnitude })
+}
+
 // ---------------------------------------------------------------------------
 // s-expressions
 
@@ -630,6 +644,30 @@ impl Decimal {
         Decimal { digits, exponent }
     }
 
+    /// This decimal against `|value|` (a finite double), exactly: both as
+    /// normalised digit strings, the one whose leading digit sits higher is
+    /// larger, else the first differing digit decides, else the longer one.
+    fn cmp_abs(&self, value: f64) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let value = value.abs();
+        let exact = if value == 0.0 {
+            Decimal { digits: Vec::new(), exponent: 0 }
+        } else {
+            let text = format!("{value:.800e}");
+            let (mantissa, exp) = text.split_once('e').expect("scientific notation");
+            let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).map(|c| c - b'0').collect();
+            Decimal::normalised(digits, exp.parse::<i64>().expect("an integer exponent") - 800)
+        };
+        match (self.digits.is_empty(), exact.digits.is_empty()) {
+            (true, true) => return Ordering::Equal,
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            _ => {}
+        }
+        let lead = |d: &Decimal| d.digits.len() as i64 + d.exponent;
+        lead(self).cmp(&lead(&exact)).then_with(|| self.digits.cmp(&exact.digits))
+    }
+
     /// Whether `|value|` equals this decimal exactly.
     fn is_exactly(&self, value: f64) -> bool {
         let value = value.abs();
@@ -672,6 +710,44 @@ impl Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A decimal against its nearest double, from the double's exact
+    /// expansion: the expansion itself is equal, the expansion with a digit
+    /// appended is above, with its last digit lowered below (random positive
+    /// doubles; the signs in the fixed cases).
+    #[test]
+    fn decimals_are_placed_against_their_nearest_double() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        assert_eq!(decimal_against_nearest("0.1"), Some(Less)); // fl(0.1) is above 1/10
+        assert_eq!(decimal_against_nearest("0.5"), Some(Equal));
+        assert_eq!(decimal_against_nearest("-0.1"), Some(Greater));
+        assert_eq!(decimal_against_nearest("1e-400"), Some(Greater));
+        assert_eq!(decimal_against_nearest("-1e-400"), Some(Less));
+        assert_eq!(decimal_against_nearest("0"), Some(Equal));
+        assert_eq!(decimal_against_nearest("1e400"), None);
+        let mut state = 0x853c49e6748fea9bu64;
+        for _ in 0..3000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = f64::from_bits(state >> 1);
+            if !v.is_finite() || v == 0.0 {
+                continue;
+            }
+            let exact = format!("{v:.800e}");
+            let (mantissa, exponent) = exact.split_once('e').unwrap();
+            let mantissa = mantissa.trim_end_matches('0');
+            let mantissa = if mantissa.ends_with('.') { format!("{mantissa}0") } else { mantissa.to_string() };
+            assert_eq!(decimal_against_nearest(&format!("{mantissa}e{exponent}")), Some(Equal), "{v:e}");
+            assert_eq!(decimal_against_nearest(&format!("{mantissa}00000000000000000000000001e{exponent}")), Some(Greater), "{v:e}");
+            let last = mantissa.len() - 1;
+            let digit = mantissa.as_bytes()[last];
+            if digit > b'0' && mantissa.len() > 3 {
+                let lowered = format!("{}{}99999e{exponent}", &mantissa[..last], char::from(digit - 1));
+                assert_eq!(decimal_against_nearest(&lowered), Some(Less), "{v:e}: {lowered}");
+            }
+        }
+    }
 
     fn one(text: &str, dim: usize) -> (Vec<f64>, Vec<f64>) {
         let sets = read_input_boxes(text, dim).unwrap();
