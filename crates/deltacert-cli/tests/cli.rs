@@ -869,6 +869,8 @@ fn outputs_restrict_the_bound_to_the_listed_outputs() {
     let human = deltacert(&["bound", &f, &g, "--box-file", &set, "--method", "propagate", "--outputs", "2,0"]);
     let text = String::from_utf8_lossy(&human.stdout).into_owned();
     assert!(text.contains("output 2:") && text.contains("output 0:"), "{text}");
+    // the headline states the bound for the listed outputs only
+    assert!(text.starts_with("certified: max_(j in {2,0}) |f_j(x) - g_j(x)| <= "), "{text}");
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "5"]), &["--outputs", "output 5 does not exist"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "1,1"]), &["listed twice"]);
 }

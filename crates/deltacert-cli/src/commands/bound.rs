@@ -261,13 +261,21 @@ fn exit_code(report: &BoundReport, eps: Option<&Threshold>) -> u8 {
 
 /// The quantity bounded: `g` sees `x'` under `--input-quant` (within the
 /// step of `x`) and `--independent-inputs` (anywhere in the set).
-fn norm_text(args: &BoundArgs) -> &'static str {
+fn norm_text(args: &BoundArgs) -> String {
     let coupled = args.pair.coupling.input_quant.is_some() || args.pair.coupling.independent_inputs;
-    match (args.pair.norm == Norm::L2, coupled) {
-        (true, false) => "||f(x) - g(x)||_2",
-        (true, true) => "||f(x) - g(x')||_2",
-        (false, false) => "max_j |f_j(x) - g_j(x)|",
-        (false, true) => "max_j |f_j(x) - g_j(x')|",
+    let x_g = if coupled { "x'" } else { "x" };
+    // with --outputs the statement is about those outputs only, and says so
+    match (&args.outputs, args.pair.norm == Norm::L2) {
+        (None, true) => format!("||f(x) - g({x_g})||_2"),
+        (None, false) => format!("max_j |f_j(x) - g_j({x_g})|"),
+        (Some(outputs), l2) => {
+            let list = outputs.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+            if l2 {
+                format!("||f_J(x) - g_J({x_g})||_2 (J = {{{list}}})")
+            } else {
+                format!("max_(j in {{{list}}}) |f_j(x) - g_j({x_g})|")
+            }
+        }
     }
 }
 
