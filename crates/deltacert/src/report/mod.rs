@@ -310,12 +310,10 @@ mod printing_tests {
         assert_eq!(below(0.1, 9), "1.000000000e-1");
         assert_eq!(above(0.1, 9), "1.000000001e-1");
         assert_eq!(above(3.0, 0), "3e0");
-        let mut state = 0x9e3779b97f4a7c15u64;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let x = f64::from_bits(state >> 2);
+            let x = f64::from_bits(rng.gen::<u64>() >> 2);
             if !x.is_finite() || x == 0.0 {
                 continue;
             }
