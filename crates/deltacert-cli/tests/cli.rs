@@ -1340,3 +1340,62 @@ fn an_unwritable_standard_output_is_an_error_not_a_panic() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(report["certified_bound"].as_f64().is_some());
 }
+
+/// A 1-2-1 ReLU network `scale * (relu(x) + relu(-x))` scaled by `output_scale`.
+fn absolute_value(scale: f64, output_scale: f64) -> deltacert::network::Network {
+    use deltacert::activation::Activation;
+    use deltacert::network::{Layer, Matrix, Network};
+    Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(2, 1, vec![scale, -scale]), vec![0.0, 0.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 2, vec![scale * output_scale, scale * output_scale]), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    }
+}
+
+/// A figure prints a certified bound rounded up and an observed error
+/// rounded down (to four digits a bound of 1.0014e-5 read as 0.0000), and
+/// values no axis can hold give a one-line error after the result instead
+/// of a process that never ends.
+#[test]
+fn figures_round_bounds_outward_and_refuse_unplottable_values() {
+    let f = write_model("abs_f.onnx", &absolute_value(1.0, 1.0), false);
+    let g = write_model("abs_g.onnx", &absolute_value(1.0, 1.0 - 1.0014e-5), false);
+    let path = scratch("tiny_bound.svg");
+    let _ = std::fs::remove_file(&path);
+    let o = deltacert(&["bound", &f, &g, "--box=-1,1", "--json", "--plot", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (certified, lower) = (v["certified_bound"].as_f64().unwrap(), v["lower_bound"].as_f64().unwrap());
+    assert!(certified > 1e-5 && certified < 1.1e-5, "{certified}");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let number_after = |label: &str| -> f64 {
+        let start = svg.find(label).unwrap_or_else(|| panic!("no '{label}' in the figure")) + label.len();
+        let text: String = svg[start..].chars().take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '-' | '+')).collect();
+        text.parse().unwrap_or_else(|_| panic!("'{text}' after '{label}'"))
+    };
+    let (printed_bound, printed_lower) = (number_after("certified bound "), number_after("observed "));
+    assert!(printed_bound >= certified, "figure prints {printed_bound}, certified {certified}");
+    assert!(printed_lower <= lower && printed_lower > 0.0, "figure prints {printed_lower}, observed {lower}");
+
+    // f = 1e180 |x| and g = -f: errors of 3e308 (inf) near the ends, which no axis holds
+    let (f_big, g_big) = (write_model("big_f.onnx", &absolute_value(1e90, 1.0), false), write_model("big_g.onnx", &absolute_value(1e90, -1.0), false));
+    let big = scratch("big_errors.svg");
+    let _ = std::fs::remove_file(&big);
+    let o = deltacert(&["bound", &f_big, &g_big, "--box=-1.5e128,1.5e128", "--method", "propagate", "--timeout", "5", "--plot", big.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot draw the figure"), "{}", stderr(&o));
+    assert!(!big.exists());
+
+    // a planner figure whose values are all 0 (tolerance 0, met exactly)
+    let plan = scratch("plan_zero.svg");
+    let _ = std::fs::remove_file(&plan);
+    let o = deltacert(&["plan", &f, "--box=-1,1", "--tolerance", "0", "--quantize", "fixed:8..8", "--plot", plan.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&plan).unwrap().contains("<svg"));
+}

@@ -56,7 +56,7 @@ fn one_dimensional_error_curve_with_bound_and_witness() {
     let fig = figure(3.8612, 3.8612, vec![1.0], 1);
     let svg = out("curve.svg");
     plot_bound(&svg, &f, &g, &set, &fig).unwrap();
-    assert_svg(&svg, &["certified bound 3.8612", "witness x = 1.0000", "input x"]);
+    assert_svg(&svg, &["certified bound 3.862e0", "witness x = 1.0000", "input x"]);
     let png = out("curve.png");
     plot_bound(&png, &f, &g, &set, &fig).unwrap();
     assert_png(&png, 900, 560);
@@ -73,7 +73,7 @@ fn two_dimensional_heat_map() {
     assert_png(&path, 820, 720);
     let svg = out("heat.svg");
     plot_bound(&svg, &f, &g, &set, &figure(0.5, 0.3, vec![0.2, -0.4], 1)).unwrap();
-    assert_svg(&svg, &["certified &lt;= 0.5000", "input x_2"]);
+    assert_svg(&svg, &["certified &lt;= 5.000e-1", "input x_2"]);
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn histogram_and_per_output_bars_in_higher_dimensions() {
     let set = InputSet::uniform_box(5, -1.0, 1.0).unwrap();
     let path = out("hist.svg");
     plot_bound(&path, &f, &g, &set, &figure(0.9, 0.4, vec![0.0; 5], 3)).unwrap();
-    assert_svg(&path, &["lower bound (witness) 0.4000", "certified bound 0.9000", "per output"]);
+    assert_svg(&path, &["lower bound (witness) 4.000e-1", "certified bound 9.001e-1", "per output"]);
     let png = out("hist.png");
     plot_bound(&png, &f, &g, &set, &figure(0.9, 0.4, vec![0.0; 5], 3)).unwrap();
     assert_png(&png, 1300, 560);

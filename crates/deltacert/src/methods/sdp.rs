@@ -50,7 +50,8 @@ pub(crate) fn certify_within(context: &MethodContext, budget: &crate::limits::Bu
         root.value = root.value.min(b);
     }
     let note = if result.bound.is_none() {
-        result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| format!("the SDP gave no certificate ({reason}); the bound is propagation's"))
+        let fallback = if root.value.is_finite() { "the bound is propagation's" } else { "propagation gives no finite bound either" };
+        result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| format!("the SDP gave no certificate ({reason}); {fallback}"))
     } else {
         None
     };

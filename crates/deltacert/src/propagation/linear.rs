@@ -80,6 +80,15 @@ pub(super) fn lane_sums<const K: usize>(n: usize, mut step: impl FnMut(usize, us
     sums.map(|lanes| lanes.iter().sum())
 }
 
+/// `if take_first { first } else { second }`, bit for bit, without a
+/// branch: the signs of a row's coefficients follow no pattern, and a
+/// mispredicted branch per coefficient cost more than its arithmetic.
+#[inline(always)]
+pub(super) fn select(take_first: bool, first: f64, second: f64) -> f64 {
+    let mask = (take_first as u64).wrapping_neg();
+    f64::from_bits((first.to_bits() & mask) | (second.to_bits() & !mask))
+}
+
 /// [`relax_row`], and with `bias = Some((b, |b|))` also the dot products of
 /// the relaxed row with `b` and of the relaxed magnitude with `|b|` (the next
 /// layer's bias), in one pass: `[constant, its magnitude, row . b, magnitude . |b|]`.
@@ -93,8 +102,8 @@ pub(super) fn relax_row_with_bias(row: &mut [f64], magnitude: &mut [f64], relax:
     lane_sums(n, |i: usize, lane: usize, sums: &mut [[f64; LANES]; 4]| {
         let (c, m, rel) = (row[i], magnitude[i], &relax[i]);
         let positive = c >= 0.0;
-        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
-        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
+        let slope = select(positive, rel.upper_slope, rel.lower_slope);
+        let intercept = select(positive, rel.upper_intercept, rel.lower_intercept);
         sums[0][lane] += c * intercept;
         sums[1][lane] += m * rel.lower_intercept.abs().max(rel.upper_intercept.abs());
         let (c, m) = (c * slope, m * rel.lower_slope.abs().max(rel.upper_slope.abs()));
@@ -116,8 +125,8 @@ pub(super) fn relax_row_lean(row: &mut [f64], relax: &[LinearBounds], bias: &[f6
     lane_sums(n, |i: usize, lane: usize, sums: &mut [[f64; LANES]; 2]| {
         let (c, rel) = (row[i], &relax[i]);
         let positive = c >= 0.0;
-        let slope = if positive { rel.upper_slope } else { rel.lower_slope };
-        let intercept = if positive { rel.upper_intercept } else { rel.lower_intercept };
+        let slope = select(positive, rel.upper_slope, rel.lower_slope);
+        let intercept = select(positive, rel.upper_intercept, rel.lower_intercept);
         sums[0][lane] += c * intercept;
         let c = c * slope;
         row[i] = c;

@@ -78,9 +78,35 @@ fn error_at(f: &Network, g: &Network, x: &[f64], l2: bool) -> f64 {
     if l2 { d.iter().map(|v| v * v).sum::<f64>().sqrt() } else { d.iter().fold(0.0, |m, v| m.max(v.abs())) }
 }
 
+/// Significant digits after the first in a figure's numbers.
+const FIGURE_DECIMALS: usize = 3;
+
+/// A certified bound as a figure prints it: rounded up (never below the bound).
+fn upper_label(bound: f64) -> String {
+    super::above(bound, FIGURE_DECIMALS)
+}
+
+/// An observed error as a figure prints it: rounded down (never above it).
+fn lower_label(error: f64) -> String {
+    super::below(error, FIGURE_DECIMALS)
+}
+
+/// Refuses axes plotters cannot draw: an end that is not finite, or so far
+/// out that the axis' own arithmetic overflows (its tick search then never
+/// ends), instead of hanging with the result already printed.
+fn drawable(what: &str, ends: &[f64]) -> Result<()> {
+    match ends.iter().find(|v| !v.is_finite() || v.abs() > AXIS_LIMIT) {
+        Some(v) => Err(Error::new(ErrorKind::Io, format!("cannot draw the figure: its {what} reaches {v:e} (axes end within 1e300)"))),
+        None => Ok(()),
+    }
+}
+
+/// The largest magnitude an axis end may have.
+const AXIS_LIMIT: f64 = 1e300;
+
 fn title(figure: &BoundFigure) -> String {
-    let bound = figure.certified.map_or("no certificate".to_string(), |b| format!("certified <= {b:.4}"));
-    format!("{bound}, observed {:.4} {}", figure.lower, figure.note)
+    let bound = figure.certified.map_or("no certificate".to_string(), |b| format!("certified <= {}", upper_label(b)));
+    format!("{bound}, observed {} {}", lower_label(figure.lower), figure.note)
 }
 
 /// Draws the figure for a bound of `f` vs `g` over `set` (raw units) to `path`.
@@ -97,6 +123,8 @@ fn plot_1d(path: &Path, f: &Network, g: &Network, set: &InputSet, figure: &Bound
     let points: Vec<(f64, f64)> = (0..=1000).map(|i| lo + (hi - lo) * i as f64 / 1000.0).map(|x| (x, error_at(f, g, &[x], figure.l2))).collect();
     let top = points.iter().map(|p| p.1).fold(figure.lower, f64::max).max(figure.certified.unwrap_or(0.0)) * 1.1 + 1e-12;
     let span = if hi > lo { lo..hi } else { lo - 0.5..hi + 0.5 };
+    drawable("input axis", &[span.start, span.end, hi - lo])?;
+    drawable("error axis", &[top])?;
     with_area!(path, (900, 560), |area| {
         area.fill(&WHITE).map_err(draw_error)?;
         let mut chart = ChartBuilder::on(&area)
@@ -116,14 +144,14 @@ fn plot_1d(path: &Path, f: &Network, g: &Network, set: &InputSet, figure: &Bound
             chart
                 .draw_series(LineSeries::new(vec![(lo, b), (hi, b)], RED.stroke_width(2)))
                 .map_err(draw_error)?
-                .label(format!("certified bound {b:.4}"))
+                .label(format!("certified bound {}", upper_label(b)))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
         }
         if let Some(&w) = figure.witness.first() {
             chart
                 .draw_series(std::iter::once(Circle::new((w, figure.lower), 6, BLACK.filled())))
                 .map_err(draw_error)?
-                .label(format!("witness x = {w:.4}, error {:.4}", figure.lower))
+                .label(format!("witness x = {w:.4}, error {}", lower_label(figure.lower)))
                 .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.filled()));
         }
         chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw().map_err(draw_error)?;
@@ -151,6 +179,8 @@ fn plot_2d(path: &Path, f: &Network, g: &Network, set: &InputSet, figure: &Bound
         }
     }
     let top = cells.iter().map(|c| c.2).fold(1e-300, f64::max);
+    drawable("input axes", &[x0, x1, y0, y1, x1 - x0, y1 - y0])?;
+    drawable("error scale", &[top])?;
     with_area!(path, (820, 720), |area| {
         area.fill(&WHITE).map_err(draw_error)?;
         let mut chart = ChartBuilder::on(&area)
@@ -164,13 +194,13 @@ fn plot_2d(path: &Path, f: &Network, g: &Network, set: &InputSet, figure: &Bound
         chart
             .draw_series(cells.iter().map(|&(x, y, e)| Rectangle::new([(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)], ramp(e / top).filled())))
             .map_err(draw_error)?
-            .label(format!("error {} : dark 0 .. yellow {top:.4}", norm_label(figure.l2, "x")))
+            .label(format!("error {} : dark 0 .. yellow {}", norm_label(figure.l2, "x"), lower_label(top)))
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], ramp(1.0).filled()));
         if figure.witness.len() == 2 {
             chart
                 .draw_series(std::iter::once(Cross::new((figure.witness[0], figure.witness[1]), 8, RED.stroke_width(3))))
                 .map_err(draw_error)?
-                .label(format!("witness, error {:.4}", figure.lower))
+                .label(format!("witness, error {}", lower_label(figure.lower)))
                 .legend(|(x, y)| Cross::new((x + 10, y), 6, RED.stroke_width(3)));
         }
         chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw().map_err(draw_error)?;
@@ -181,6 +211,7 @@ fn plot_histogram(path: &Path, f: &Network, g: &Network, set: &InputSet, figure:
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let errors: Vec<f64> = (0..4000).map(|_| set.sample(&mut rng)).filter(|x| set.contains(x, 0.0)).map(|x| error_at(f, g, &x, figure.l2)).collect();
     let right = errors.iter().copied().fold(figure.lower, f64::max).max(figure.certified.unwrap_or(0.0)) * 1.05 + 1e-12;
+    drawable("error axis", &[right])?;
     // fine bins: in many dimensions sampled errors concentrate in a narrow band
     let bins = 160;
     let mut counts = vec![0usize; bins];
@@ -209,19 +240,20 @@ fn plot_histogram(path: &Path, f: &Network, g: &Network, set: &InputSet, figure:
         chart
             .draw_series(LineSeries::new(vec![(figure.lower, 0.0), (figure.lower, highest)], BLACK.stroke_width(2)))
             .map_err(draw_error)?
-            .label(format!("lower bound (witness) {:.4}", figure.lower))
+            .label(format!("lower bound (witness) {}", lower_label(figure.lower)))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         if let Some(b) = figure.certified {
             chart
                 .draw_series(LineSeries::new(vec![(b, 0.0), (b, highest)], RED.stroke_width(2)))
                 .map_err(draw_error)?
-                .label(format!("certified bound {b:.4}"))
+                .label(format!("certified bound {}", upper_label(b)))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
         }
         chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw().map_err(draw_error)?;
         if bars {
             let outputs = figure.per_output_certified.len();
             let top = figure.per_output_certified.iter().flatten().copied().chain(figure.per_output_lower.iter().copied()).fold(1e-12, f64::max) * 1.15;
+            drawable("per-output axis", &[top])?;
             let mut bar_chart = ChartBuilder::on(&right_area)
                 .caption("per output |f_j - g_j|", ("sans-serif", 18))
                 .margin(15)
@@ -260,8 +292,14 @@ pub struct PlanPoint {
 pub fn plot_plan(path: &Path, points: &[PlanPoint], setting_label: &str, tolerance: f64, log_scale: bool) -> Result<()> {
     let xs: Vec<f64> = points.iter().map(|p| p.setting).collect();
     let (x0, x1) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-    let values: Vec<f64> = points.iter().flat_map(|p| [p.lower, p.certified.unwrap_or(p.lower)]).chain([tolerance]).filter(|v| *v > 0.0).collect();
-    let (vmin, vmax) = (values.iter().copied().fold(f64::INFINITY, f64::min), values.iter().copied().fold(0.0, f64::max));
+    let values: Vec<f64> = points.iter().flat_map(|p| [p.lower, p.certified.unwrap_or(p.lower)]).chain([tolerance]).filter(|v| *v > 0.0 && v.is_finite()).collect();
+    // all 0 (a tolerance of 0 met exactly): a unit scale around the zeros
+    let (vmin, vmax) = match values.is_empty() {
+        true => (1.0, 1.0),
+        false => (values.iter().copied().fold(f64::INFINITY, f64::min), values.iter().copied().fold(0.0, f64::max)),
+    };
+    drawable("setting axis", &[x0, x1, x1 - x0])?;
+    drawable("error axis", &[vmin, vmax * 2.0])?;
     let span = if x1 > x0 { x0 - 0.05 * (x1 - x0)..x1 + 0.05 * (x1 - x0) } else { x0 - 0.5..x0 + 0.5 };
     let transform = |v: f64| if log_scale { v.max(vmin * 0.5).log10() } else { v };
     let (ylo, yhi) = if log_scale { ((vmin * 0.5).log10(), (vmax * 2.0).log10()) } else { (0.0, vmax * 1.15 + 1e-12) };
@@ -276,14 +314,14 @@ pub fn plot_plan(path: &Path, points: &[PlanPoint], setting_label: &str, toleran
             .map_err(draw_error)?;
         let y_desc = if log_scale { "error (log10)" } else { "error" };
         chart.configure_mesh().x_desc(setting_label).y_desc(y_desc).axis_desc_style(("sans-serif", 16)).draw().map_err(draw_error)?;
-        let certified: Vec<(f64, f64)> = points.iter().filter_map(|p| p.certified.map(|c| (p.setting, transform(c)))).collect();
+        let certified: Vec<(f64, f64)> = points.iter().filter_map(|p| p.certified.filter(|c| c.is_finite()).map(|c| (p.setting, transform(c)))).collect();
         chart
             .draw_series(LineSeries::new(certified.clone(), RED.stroke_width(2)))
             .map_err(draw_error)?
             .label("certified bound")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
         chart.draw_series(certified.iter().map(|&p| Circle::new(p, 4, RED.filled()))).map_err(draw_error)?;
-        let lower: Vec<(f64, f64)> = points.iter().map(|p| (p.setting, transform(p.lower))).collect();
+        let lower: Vec<(f64, f64)> = points.iter().filter(|p| p.lower.is_finite()).map(|p| (p.setting, transform(p.lower))).collect();
         chart
             .draw_series(LineSeries::new(lower.clone(), BLUE.stroke_width(2)))
             .map_err(draw_error)?

@@ -7,9 +7,13 @@
 //!
 //! and prove `-M + t I` positive definite by a successful Cholesky
 //! factorisation of `-M + t I - alpha I`, where `alpha` is Rump's bound for
-//! the rounding error of floating-point Cholesky, `alpha = gamma_{d+2} /
-//! (1 - gamma_{d+2}) * trace(-M + t I)` (S. M. Rump, "Verification of positive
-//! definiteness", BIT 2006). The entries of `M` themselves carry rounding
+//! the rounding error of floating-point Cholesky, `alpha = gamma_{d+4} /
+//! (1 - gamma_{d+4}) * trace(-M + t I)` (S. M. Rump, "Verification of positive
+//! definiteness", BIT 2006, with `gamma_{n+1}` for the textbook algorithm:
+//! every entry of the factor is a sum of at most `n + 1` rounded terms in any
+//! order, then one division. The factorisation used is blocked and divides
+//! by multiplying with a rounded reciprocal, one rounding more per entry;
+//! three more are allowed for, at a cost of a few units in the last place). The entries of `M` themselves carry rounding
 //! error, bounded entrywise by `gamma_{k+2} * (|Obj| + |gamma| E + gamma_x |D| +
 //! sum |lambda_i| |Q_i| + ...)` with `k` the number of contributions; its
 //! Frobenius norm `e` is added to `t`. Then for every feasible `zeta`
@@ -194,13 +198,13 @@ pub fn check_by(
                 break;
             }
             // A = -M + shift W; prove A PD via Cholesky of A - alpha I (Rump):
-            // alpha >= gamma_{d+2} / (1 - gamma_{d+2}) trace(A) plus the
+            // alpha >= gamma_{d+4} / (1 - gamma_{d+4}) trace(A) plus the
             // underflow term 4 (d + 1) (2 (d + 1) + max_i a_ii) eta,
             // eta = 2^-1074, all rounded up (trace with |a_ii| so its sign
             // cannot cancel)
             let diagonal_magnitude: Vec<f64> = (0..dim).map(|i| add_up(m[(i, i)].abs(), mul_up(shift, weights[i]))).collect();
             let trace = sum_up(diagonal_magnitude.iter().copied());
-            let g = rounding_gamma(dim + 2);
+            let g = rounding_gamma(dim + 4);
             let largest_diagonal = diagonal_magnitude.iter().copied().fold(0.0, f64::max);
             let d1 = (dim + 1) as f64;
             let underflow = mul_up(mul_up(4.0 * d1, add_up(2.0 * d1, largest_diagonal)), 5e-324);

@@ -17,7 +17,7 @@ pub mod solve;
 pub mod svec;
 
 use crate::propagation::rounding_gamma;
-use crate::rounding::{add_up, mul_up, sqrt_up, sub_up, sum_up};
+use crate::rounding::{add_up, mul_up, sqrt_up, sub_up, sum_up, upper_or_infinity};
 use crate::problem::{Norm, Prepared};
 use crate::limits::Budget;
 use form::{LinearForm, SymmetricSparse};
@@ -150,6 +150,18 @@ impl SolveReport {
     /// A solve skipped for lack of time, and why.
     fn not_attempted(objective: &str, reason: String) -> SolveReport {
         SolveReport { objective: objective.to_string(), status: SolveStatus::Limit, solver_status: "NotAttempted".into(), seconds: 0.0, iterations: 0, solver_gamma: f64::NAN, checked: None, refusal: Some(reason) }
+    }
+}
+
+/// A checked solve's bound over the set, `value + gamma_x * diameter^2`
+/// rounded up. The distance term is there only where it is used (`gamma_x
+/// > 0`: an infinite diameter times a zero multiplier is no term, not NaN),
+/// and anything undefined is no bound (+inf), never a NaN that a `max` over
+/// outputs would drop.
+fn bound_over_set(value: f64, gamma_x: f64, diameter_sq: f64) -> f64 {
+    match gamma_x == 0.0 {
+        true => upper_or_infinity(value),
+        false => upper_or_infinity(add_up(value, mul_up(gamma_x, diameter_sq))),
     }
 }
 
@@ -434,25 +446,31 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     };
     let solves: Vec<SolveReport> = if !parallel { objectives.iter().enumerate().map(run).collect() } else { objectives.par_iter().enumerate().map(run).collect() };
 
-    let checked_value = |i: usize| solves[i].checked.as_ref().map(|c| c.value);
+    let over_set = |i: usize| solves[i].checked.as_ref().map(|c| bound_over_set(c.value, c.gamma_x, diameter_sq));
     let (bound, per_output, gamma_pair) = match norm {
         Norm::L2 => {
-            let error_norm = sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error))));
-            match (checked_value(0), &solves[0].checked) {
-                (Some(value), Some(c)) => {
-                    let total = add_up(value, mul_up(c.gamma_x, diameter_sq));
-                    (Some(add_up(sqrt_up(total.max(0.0)), error_norm)), Vec::new(), independent.then_some((value, c.gamma_x)))
+            let error_norm = upper_or_infinity(sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error)))));
+            match (over_set(0), &solves[0].checked) {
+                (Some(total), Some(c)) => {
+                    // ||Delta|| <= ||computed forms|| + e (e: their errors'
+                    // norm), and the forms obey ||.||^2 <= g + g_x d^2 (d =
+                    // ||x1 - x2||). With sqrt(g + g_x d^2) <= sqrt(g) + sqrt(g_x) d
+                    // and 2 sqrt(g_x) d <= sqrt(g_x) (1 + d^2):
+                    // ||Delta||^2 <= (sqrt(g) + e)^2 + e sqrt(g_x) + (g_x + e sqrt(g_x)) d^2,
+                    // the pair printed (each term rounded up)
+                    let gamma_pair = independent.then(|| {
+                        let root = add_up(sqrt_up(c.value.max(0.0)), error_norm);
+                        let cross = mul_up(error_norm, sqrt_up(c.gamma_x.max(0.0)));
+                        (upper_or_infinity(add_up(mul_up(root, root), cross)), upper_or_infinity(add_up(c.gamma_x, cross)))
+                    });
+                    (Some(upper_or_infinity(add_up(sqrt_up(total.max(0.0)), error_norm))), Vec::new(), gamma_pair)
                 }
                 _ => (None, Vec::new(), None),
             }
         }
         Norm::Linf => {
             let per: Vec<Option<f64>> = (0..output_count)
-                .map(|j| {
-                    let plus = add_up(checked_value(2 * j)?, mul_up(solves[2 * j].checked.as_ref()?.gamma_x, diameter_sq));
-                    let minus = add_up(checked_value(2 * j + 1)?, mul_up(solves[2 * j + 1].checked.as_ref()?.gamma_x, diameter_sq));
-                    Some(add_up(plus.max(minus), lifted.difference[j].error))
-                })
+                .map(|j| Some(upper_or_infinity(add_up(over_set(2 * j)?.max(over_set(2 * j + 1)?), lifted.difference[j].error))))
                 .collect();
             let bound = per.iter().try_fold(0.0f64, |m, b| b.map(|b| m.max(b)));
             (bound, per, None)
@@ -700,4 +718,25 @@ pub fn constraints_for(prepared: &Prepared, options: QcOptions) -> (Lifted, Vec<
     let lifted = lift_pair(prepared, None);
     let constraints = qc::build(&lifted, &prepared.set, &prepared.coupling, options);
     (lifted, constraints)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bound_over_set;
+
+    /// A box whose squared diameter overflows (one input in +-7e153) with
+    /// no distance term (the same input to both networks) keeps the solve's
+    /// value; with one, the bound is +inf; a NaN is no bound, never 0.
+    #[test]
+    fn an_infinite_diameter_is_no_term_without_a_multiplier_and_no_bound_with_one() {
+        let diameter_sq = 2.0 * (1.4e154f64 * 1.4e154);
+        assert!(diameter_sq.is_infinite());
+        assert_eq!(bound_over_set(0.25, 0.0, diameter_sq), 0.25);
+        assert_eq!(bound_over_set(0.25, 1e-3, diameter_sq), f64::INFINITY);
+        assert_eq!(bound_over_set(f64::NAN, 0.0, 1.0), f64::INFINITY);
+        assert_eq!(bound_over_set(f64::INFINITY, 0.0, 1.0), f64::INFINITY);
+        // rounded up: never below the exact sum
+        let value = bound_over_set(0.1, 0.2, 0.3);
+        assert!(value >= 0.1 + 0.2 * 0.3 && value <= (0.1 + 0.2 * 0.3) * (1.0 + 4.0 * f64::EPSILON));
+    }
 }
