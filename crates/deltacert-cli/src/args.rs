@@ -30,6 +30,17 @@ impl std::fmt::Display for Threshold {
     }
 }
 
+/// Reads `--timeout`: a finite number of seconds `> 0`; one above
+/// [`deltacert::limits::MAX_SECONDS`] (about 31 years) is that.
+fn seconds(text: &str) -> Result<f64, String> {
+    let written = text.trim();
+    match written.parse::<f64>() {
+        Ok(t) if t > 0.0 && t.is_finite() => Ok(t.min(deltacert::limits::MAX_SECONDS)),
+        Ok(_) => Err(format!("'{written}' must be a finite number of seconds > 0")),
+        Err(_) => Err(format!("'{written}' is not a number of seconds")),
+    }
+}
+
 /// Reads a finite decimal `>= 0` as a [`Threshold`].
 fn threshold(text: &str) -> Result<Threshold, String> {
     use std::cmp::Ordering;
@@ -106,7 +117,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub qcs: Option<String>,
     /// Time limit per setting, seconds (auto: default 10 s).
-    #[arg(long)]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Memory budget, e.g. 8G (default: 3/4 of the machine's memory).
     #[arg(long, value_name = "SIZE")]
@@ -211,7 +222,7 @@ pub struct BoundArgs {
     pub eps: Option<Threshold>,
     /// Time limit for the whole run, seconds, every method (auto: default 10 s,
     /// the bound reached by then is reported; sdp, milp: all solves together).
-    #[arg(long)]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory).
     /// A method that would exceed it stops with exit 3 and says so.
@@ -272,7 +283,7 @@ pub struct AttackArgs {
     pub pair: PairArgs,
     /// Stop sampling and ascending after this many seconds (the largest
     /// error found by then is reported).
-    #[arg(long)]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
 }
 

@@ -29,7 +29,7 @@ pub fn run_within<T: Send + 'static>(seconds: Option<f64>, job: impl FnOnce() ->
         return Err(Stopped::Failed);
     }
     match seconds {
-        Some(s) => receiver.recv_timeout(Duration::from_secs_f64(s.clamp(0.0, 1e9))).map_err(|e| match e {
+        Some(s) => receiver.recv_timeout(deltacert::limits::duration(s)).map_err(|e| match e {
             mpsc::RecvTimeoutError::Timeout => Stopped::TimeLimit,
             mpsc::RecvTimeoutError::Disconnected => Stopped::Failed,
         }),
@@ -60,14 +60,16 @@ thread_local! {
 }
 
 /// How often [`set_memory_budget`]'s thread reads the resident size.
-const RESIDENT_POLL: Duration = Duration::from_millis(50);
+const RESIDENT_POLL: Duration = Duration::from_millis(10);
 
 /// Sets the memory budget enforced by [`BudgetAllocator`], and (once per
 /// process) starts a thread that reads the resident size every
 /// [`RESIDENT_POLL`] and ends the process (exit 3, as the allocator does)
 /// once it is above the budget: memory the allocator let through while it
 /// was not yet resident ([`reserve`]: blocks the system maps on first touch)
-/// is caught as it is touched, within about 50 ms.
+/// and memory the solvers' C and C++ code allocates (not counted here) are
+/// caught as they are touched, within about 10 ms (a read of
+/// `/proc/self/statm` takes microseconds).
 pub fn set_memory_budget(bytes: u64) {
     BUDGET_BYTES.store(bytes, Ordering::Relaxed);
     static POLL: std::sync::Once = std::sync::Once::new();
@@ -148,7 +150,7 @@ static RESIDENT_CHECKED_UP_TO: AtomicI64 = AtomicI64::new(0);
 /// reports a 480 MiB cache) and touches only what a product needs. So once
 /// the count passes the budget, the resident size of the process decides,
 /// read again after every further [`RECHECK_BYTES`] counted, and by
-/// [`set_memory_budget`]'s thread every 50 ms. A block allocated while the
+/// [`set_memory_budget`]'s thread every 10 ms. A block allocated while the
 /// resident size is low passes and is caught by that thread as it is filled.
 /// (The library
 /// admits its own large blocks, such as the SDP's matrices, by estimates
@@ -215,6 +217,24 @@ fn over_budget() -> ! {
         }
         libc::write(2, message.as_ptr().cast(), message.len());
         libc::_exit(3)
+    }
+}
+
+/// Ends the process as [`over_budget`] does if its resident size was ever
+/// above the budget (the kernel's high-water mark, `VmHWM`): called before
+/// a result is printed, so that no answer comes from a run that broke its
+/// budget between two reads of the resident size (or was over it from the
+/// start: a budget below what the process itself holds). Where the mark
+/// cannot be read, nothing is checked.
+pub fn check_peak_memory() {
+    let budget = i64::try_from(BUDGET_BYTES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+    let peak = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: i64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    if peak.is_some_and(|peak| peak > budget) {
+        over_budget();
     }
 }
 

@@ -198,7 +198,7 @@ fn bad_options_are_rejected() {
     let o = deltacert(&["bound", &f, &g, "--box", "-1,1", "--target-ratio", "0.5"]);
     assert_bad_input(&o, &["--target-ratio 0.5"]);
     let o = deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "propagate", "--timeout", "0"]);
-    assert_bad_input(&o, &["--timeout 0"]);
+    assert_bad_input(&o, &["--timeout", "'0' must be a finite number of seconds > 0"]);
 }
 
 /// Models written by `compress` load in onnxruntime and agree with `eval`
@@ -401,8 +401,10 @@ fn no_certificate_exits_3_and_prints_no_number() {
     assert!(v["note"].as_str().unwrap().contains("memory budget"), "{v}");
     let human = deltacert(&["bound", &f, &g, "--box", "0,0.01", "--max-memory", "8M", "--quiet"]);
     assert_eq!(human.status.code(), Some(3));
+    // refused by the method's estimate ("needs about ... MiB") or, should the
+    // resident size pass 8 MiB first, by the watchdog: no number either way
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(text.starts_with("no certificate (differential propagation needs about"), "{text}");
+    assert!(text.starts_with("no certificate (differential propagation needs about") || (text.is_empty() && stderr(&human).contains("memory budget")), "{text}");
     assert!(!text.contains("certified:"));
 }
 
@@ -432,6 +434,11 @@ fn a_memory_budget_counts_what_is_resident_not_what_is_reserved() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
     assert_eq!((v["answer"].as_str(), v["stop"].as_str()), (Some("unknown"), Some("memory_limit")), "{v}");
+    // a run too short for any read of the resident size: its peak decides
+    let (pf, pg) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &pf, &pg, "--box=-1,1", "--method", "propagate", "--max-memory", "2M", "--quiet"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("memory budget") && !String::from_utf8_lossy(&o.stdout).contains("certified"), "{}", stderr(&o));
     // plan too (it wrote nothing when stopped)
     let o = deltacert(&["plan", &f, "--box-file", &set, "--tolerance", "0.01", "--quantize", "fixed:4..6", "--max-memory", "1M", "--json"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -1319,6 +1326,70 @@ fn per_channel_with_prune_is_refused() {
     let o = deltacert(&["compress", &fixture("paper/paper_quant_orig.onnx"), "--prune", "0.5", "--per-channel", "-o", out.to_str().unwrap()]);
     assert_bad_input(&o, &["--per-channel goes with --quantize"]);
     assert!(!out.exists());
+    // every flag that would be ignored is refused, and the output is named .onnx
+    let model = fixture("paper/paper_quant_orig.onnx");
+    let calibration = scratch("pc_calibration.json");
+    std::fs::write(&calibration, "[[0.5], [-0.25]]").unwrap();
+    let calibration = calibration.display().to_string();
+    let out = out.display().to_string();
+    for (flags, message) in [
+        (vec!["--quantize", "fixed:3", "--per-channel"], "--per-channel goes with --quantize int8|int4"),
+        (vec!["--quantize", "int8", "--structured"], "--structured goes with --prune"),
+        (vec!["--quantize", "int8", "--global"], "--global goes with --prune"),
+        (vec!["--prune", "0.3", "--activations", "--calibration", &calibration], "--activations goes with --quantize int8"),
+    ] {
+        let mut args = vec!["compress", &model];
+        args.extend(flags.iter().copied());
+        args.extend(["-o", &out]);
+        assert_bad_input(&deltacert(&args), &[message]);
+    }
+    for name in ["pc.nnet", "pc.txt", "pc"] {
+        let other = scratch(name);
+        assert_bad_input(&deltacert(&["compress", &model, "--prune", "0.5", "-o", other.to_str().unwrap()]), &["compress writes ONNX; name the output .onnx"]);
+        assert!(!other.exists());
+    }
+    assert!(!std::path::Path::new(&out).exists());
+}
+
+/// `--timeout` is read the same way by every command: a number of seconds
+/// above 0; a huge one is no limit in practice (it made `--top1` panic).
+#[test]
+fn every_command_reads_timeout_the_same_way() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &f, &g, "--box=-1,1", "--top1", "--timeout", "2e19"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let o = deltacert(&["attack", &f, &g, "--box=-1,1", "--timeout", "1e300", "--samples", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for command in ["bound", "attack"] {
+        for bad in ["0", "nan", "inf", "ten"] {
+            assert_bad_input(&deltacert(&[command, &f, &g, "--box=-1,1", "--timeout", bad]), &["--timeout"]);
+        }
+    }
+}
+
+/// A figure path that is a directory, lies under a file, or is a dangling
+/// link is refused before the run, each with what is wrong.
+#[test]
+fn figure_paths_that_cannot_be_written_are_named_before_the_run() {
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let directory = scratch("figure_dir.svg");
+    std::fs::create_dir_all(&directory).unwrap();
+    for force in [false, true] {
+        let mut args = vec!["bound", &f, &g, "--box=-1,1", "--plot", directory.to_str().unwrap()];
+        if force {
+            args.push("--force");
+        }
+        assert_bad_input(&deltacert(&args), &["is a directory"]);
+    }
+    let file = scratch("figure_parent.txt");
+    std::fs::write(&file, "not a directory").unwrap();
+    let under_file = file.join("figure.svg");
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box=-1,1", "--plot", under_file.to_str().unwrap()]), &["is not a directory"]);
+    let link = scratch("figure_link.svg");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(scratch("nowhere.svg"), &link).unwrap();
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box=-1,1", "--plot", link.to_str().unwrap()]), &["already exists"]);
+    assert!(link.symlink_metadata().is_ok() && !link.exists());
 }
 
 /// A standard output that cannot be written (`> /dev/full`) is one line on

@@ -390,7 +390,7 @@ impl Found {
 pub fn objective_search(f: &Network, g: &Network, set: &InputSet, coupling: &InputCoupling, norm: Norm, search: &ObjectiveSearch) -> Witness {
     let ObjectiveSearch { steps, seconds, max_rounds, seed } = *search;
     let problem = Problem { f, g, set, coupling, norm };
-    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
+    let deadline = Instant::now() + crate::limits::duration(seconds);
     let objectives: Vec<Ascent> = match norm {
         Norm::Linf => (0..f.output_dim()).flat_map(|j| [Ascent::Objective(j, 1.0), Ascent::Objective(j, -1.0)]).collect(),
         Norm::L2 => vec![Ascent::Largest],

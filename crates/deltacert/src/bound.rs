@@ -507,7 +507,7 @@ fn bound_probabilities(reference: &Network, compressed: &Network, request: &Boun
     let proven = request.eps.is_some_and(|eps| report.certified_bound.is_some_and(|b| b <= eps));
     if !proven {
         let seconds = budget.remaining().unwrap_or(f64::INFINITY).max(crate::methods::attack_floor_seconds(request.total_seconds()));
-        let deadline = (seconds < 1e9).then(|| Instant::now() + std::time::Duration::from_secs_f64(seconds));
+        let deadline = (seconds < 1e9).then(|| Instant::now() + crate::limits::duration(seconds));
         let found = crate::attack::attack_until(reference, compressed, &request.set, &request.coupling, norm, &request.attack, &[], deadline);
         if let Some((x, xg)) = found.input.clone().and_then(|x| inside_witness(request, x.clone(), found.compressed_input.clone().unwrap_or(x))) {
             let (value, gaps) = probability_gaps(&x, &xg);
@@ -579,7 +579,7 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     if slopes.enabled() && !request.eps.is_some_and(|eps| root.value <= eps) && root.value > 0.0 {
         let start = Instant::now();
         // at most a share of the time left (auto splits with the rest)
-        let deadline = budget.remaining().map(|r| start + std::time::Duration::from_secs_f64(SLOPE_TIME_SHARE * r));
+        let deadline = budget.remaining().map(|r| start + crate::limits::duration(SLOPE_TIME_SHARE * r));
         let slopes = SlopeOptimisation { deadline: slopes.deadline.or(deadline), stop: budget.deadline(), ..slopes };
         let (mut tighter, _) = problem.bound_piece_with_slopes(set_lower, set_upper, None, &slopes);
         pass_cut_short |= budget.expired();

@@ -487,7 +487,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     }
     let seconds = request.time_limit.unwrap_or(DEFAULT_LABEL_SECONDS);
     let budget = Budget::new(Some(seconds), request.memory_limit.unwrap_or_else(default_memory_bytes));
-    let deadline = start + std::time::Duration::from_secs_f64(seconds);
+    let deadline = start + crate::limits::duration(seconds);
     let outputs = reference.output_dim();
     let mut report = LabelReport { answer: LabelAnswer::Unknown, confidence: request.confidence, proven_fraction: 0.0, counterexample: None, pieces_bounded: 0, pieces_open: 0, max_depth: 0, evaluations: 0, stop: LabelStop::TimeLimit, seconds: 0.0, note: None };
     let identical = crate::bound::same_function(reference, compressed, &InputCoupling::Same);
@@ -549,7 +549,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     while !open.is_empty() {
         if report.pieces_bounded > 0 && !searched {
             searched = true;
-            let search_deadline = Instant::now() + std::time::Duration::from_secs_f64(0.2 * seconds).min(deadline.saturating_duration_since(Instant::now()));
+            let search_deadline = Instant::now() + crate::limits::duration(0.2 * seconds).min(deadline.saturating_duration_since(Instant::now()));
             let (found, evaluations) = search_counterexample(reference, compressed, request, search_deadline);
             report.evaluations = evaluations;
             // every search path checks membership; this is the last word on it

@@ -15,6 +15,15 @@ pub const DEFAULT_MEMORY_FRACTION: f64 = 0.75;
 /// Default budget when the machine's memory cannot be read.
 pub const FALLBACK_MEMORY_BYTES: u64 = 8 << 30;
 
+/// The longest time limit kept as given (about 31 years); a longer one is
+/// this, and no time from a caller ever overflows a [`Duration`].
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// `seconds` as a [`Duration`]: clamped to `[0, MAX_SECONDS]`, NaN as 0.
+pub fn duration(seconds: f64) -> Duration {
+    Duration::from_secs_f64(if seconds.is_nan() { 0.0 } else { seconds.clamp(0.0, MAX_SECONDS) })
+}
+
 /// A wall-clock deadline (optional) and a memory budget in bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -25,7 +34,7 @@ pub struct Budget {
 impl Budget {
     /// A budget of `seconds` from now (None: no time limit) and `memory_bytes`.
     pub fn new(seconds: Option<f64>, memory_bytes: u64) -> Self {
-        let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
+        let deadline = seconds.map(|s| Instant::now() + duration(s));
         Budget { deadline, memory_bytes }
     }
 

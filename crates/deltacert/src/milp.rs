@@ -772,7 +772,7 @@ fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<Solved> {
             let _ = sender.send(job());
         })
         .map_err(|e| crate::error::Error::new(crate::ErrorKind::InvalidOption, format!("could not start the MILP's thread: {e}")))?;
-    match receiver.recv_timeout(std::time::Duration::from_secs_f64(limit.clamp(0.0, 1e9))) {
+    match receiver.recv_timeout(crate::limits::duration(limit)) {
         Ok(result) => result,
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(Solved { status: None, columns: Vec::new(), objective: f64::NAN, mip_dual_bound: None, mip_gap: f64::INFINITY }),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(crate::error::Error::new(crate::ErrorKind::InvalidOption, "HiGHS stopped without a result (its thread ended)")),

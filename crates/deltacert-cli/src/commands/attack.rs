@@ -19,12 +19,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     // the search keeps the step as written: its pairs are reported as they are
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?.written();
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
-    if let Some(t) = args.timeout {
-        if !(t > 0.0) || !t.is_finite() || t > 1e9 {
-            return Err(deltacert::Error::new(deltacert::ErrorKind::InvalidOption, format!("--timeout {t}: must be a number of seconds in (0, 1e9]")));
-        }
-    }
-    let deadline = args.timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t));
+    let deadline = args.timeout.map(|t| std::time::Instant::now() + deltacert::limits::duration(t));
     let witness = attack_until(&reference, &compressed, &set, &coupling, args.pair.norm, &settings, &[], deadline);
     if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));

@@ -74,7 +74,7 @@ fn slope_setting(args: &BoundArgs) -> SlopeOptimisation {
 /// The most worker threads per core `--threads` accepts.
 pub const MAX_THREADS_PER_CORE: usize = 8;
 
-/// `--threads` (sets the worker pool) and `--timeout`, shared by `bound` and `bound --top1`.
+/// `--threads` (sets the worker pool), shared by `bound` and `bound --top1` (`--timeout` is checked as it is read).
 pub fn threads_and_timeout(args: &BoundArgs) -> deltacert::Result<()> {
     if let Some(threads) = args.threads {
         if threads == 0 {
@@ -87,11 +87,6 @@ pub fn threads_and_timeout(args: &BoundArgs) -> deltacert::Result<()> {
             return Err(invalid(format!("--threads {threads}: at most {} on this machine ({MAX_THREADS_PER_CORE} per core)", MAX_THREADS_PER_CORE * cores)));
         }
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    }
-    if let Some(t) = args.timeout {
-        if !(t > 0.0) || !t.is_finite() {
-            return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
-        }
     }
     Ok(())
 }
@@ -203,6 +198,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
             return Ok(3);
         }
     };
+    if report.certified_bound.is_some() {
+        crate::watchdog::check_peak_memory();
+    }
     if args.pair.json {
         crate::watchdog::clear_over_budget_report();
         let mut value = serde_json::to_value(&report).expect("report serialises");

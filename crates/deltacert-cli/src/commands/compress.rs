@@ -9,8 +9,21 @@ use deltacert::io::{read_model, write_new_file};
 use serde_json::json;
 
 pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
-    if args.per_channel && args.prune.is_some() {
-        return Err(Error::new(ErrorKind::InvalidOption, "--per-channel goes with --quantize int8|int4, not with --prune"));
+    let invalid = |message: &str| Err(Error::new(ErrorKind::InvalidOption, message.to_string()));
+    let integer = matches!(args.quantize.as_deref(), Some("int8" | "int4"));
+    if args.per_channel && !integer {
+        return invalid("--per-channel goes with --quantize int8|int4");
+    }
+    if (args.structured || args.global) && args.prune.is_none() {
+        return invalid(if args.structured { "--structured goes with --prune" } else { "--global goes with --prune" });
+    }
+    if args.activations && args.quantize.as_deref() != Some("int8") {
+        return invalid("--activations goes with --quantize int8");
+    }
+    // the file written is ONNX whatever its name; a name that says otherwise
+    // (.nnet) would be read back as what it is not
+    if !args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        return Err(Error::new(ErrorKind::InvalidOption, format!("{}: compress writes ONNX; name the output .onnx", args.output.display())));
     }
     let net = read_model(&args.model)?;
     let float_format = if args.dtype == "float32" { ExportFormat::Float32 } else { ExportFormat::Float64 };
@@ -30,8 +43,9 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
             )
         } else {
             format!(
-                "pruned {:.1}% of weights: sparsity {:.2}% -> {:.2}%, max weight change {:.6}",
-                100.0 * fraction,
+                "pruned {}% of weights: sparsity {:.2}% -> {:.2}%, max weight change {:.6}",
+                // as given (0.999999 is not 100.0), and -0 as 0
+                100.0 * fraction + 0.0,
                 100.0 * report.sparsity_before,
                 100.0 * report.sparsity_after,
                 report.max_weight_change
@@ -43,9 +57,6 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
         let (mut quantised, report) = quantize(&net, scheme)?;
         let mut activation_summary = String::new();
         if let Some(path) = args.calibration.as_ref().filter(|_| args.activations) {
-            if !matches!(scheme, QuantScheme::Integer { bits: 8, .. }) {
-                return Err(Error::new(ErrorKind::InvalidOption, "--activations goes with --quantize int8"));
-            }
             let (calibration, _) = read_inputs(path)?;
             let (with_activations, activation_report) = quantize_activations(&quantised, &calibration)?;
             quantised = with_activations;

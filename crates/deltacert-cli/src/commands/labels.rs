@@ -94,6 +94,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
             return Ok(3);
         }
     };
+    crate::watchdog::check_peak_memory();
     if args.pair.json {
         crate::watchdog::clear_over_budget_report();
         let mut value = serde_json::to_value(&report).expect("report serialises");

@@ -61,13 +61,17 @@ pub(crate) fn write_figure(path: &std::path::Path, force: bool, draw: impl FnOnc
     result
 }
 
-/// Refuses a figure path before any work: an existing file without
-/// `--force`, an extension other than `.svg`/`.png`, or a directory that
-/// does not exist (otherwise the run's result would be lost at the end).
+/// Refuses a figure path before any work: a directory, an existing file
+/// (or link, even a dangling one) without `--force`, an extension other
+/// than `.svg`/`.png`, or a directory above it that does not exist or is not
+/// a directory (otherwise the run's result would be lost at the end).
 pub(crate) fn check_plot_path(path: &std::path::Path, force: bool) -> deltacert::Result<()> {
     use deltacert::error::{Error, ErrorKind};
     let invalid = |message: String| Error::new(ErrorKind::InvalidOption, message);
-    if path.exists() && !force {
+    if path.is_dir() {
+        return Err(invalid(format!("{} is a directory; the figure needs a file name", path.display())));
+    }
+    if path.symlink_metadata().is_ok() && !force {
         return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));
     }
     let extension = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
@@ -75,6 +79,9 @@ pub(crate) fn check_plot_path(path: &std::path::Path, force: bool) -> deltacert:
         return Err(invalid(format!("{}: plots are written as .svg or .png", path.display())));
     }
     let directory = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if directory.exists() && !directory.is_dir() {
+        return Err(invalid(format!("{}: {} is not a directory", path.display(), directory.display())));
+    }
     if !directory.is_dir() {
         return Err(invalid(format!("{}: the directory {} does not exist", path.display(), directory.display())));
     }

@@ -104,11 +104,6 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     if let Some(path) = &args.plot {
         super::check_plot_path(path, args.force)?;
     }
-    if let Some(t) = args.timeout {
-        if !(t > 0.0) || !t.is_finite() {
-            return Err(invalid(format!("--timeout {t}: must be a finite number of seconds > 0")));
-        }
-    }
     let method = args.method;
     if method == deltacert::bound::Method::MILP {
         return Err(invalid("plan certifies every setting; --method milp gives a solver bound that is not re-checked".into()));
@@ -153,6 +148,9 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     for (i, setting) in settings.iter().enumerate() {
         let compressed = compress(&model, &setting.kind)?;
         let report = bound(&model, &compressed, &request)?;
+        if report.certified_bound.is_some() {
+            crate::watchdog::check_peak_memory();
+        }
         let nonzeros = compressed.layers.iter().flat_map(|l| l.terms.iter().flat_map(|t| t.weights.data.iter()).chain(l.bias.iter())).filter(|w| **w != 0.0).count();
         let bits = match setting.kind {
             SettingKind::Quantise(QuantScheme::FixedTruncate { fraction_bits } | QuantScheme::FixedRound { fraction_bits }) => format!("Q{fraction_bits}"),

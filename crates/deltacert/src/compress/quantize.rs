@@ -89,7 +89,8 @@ pub fn quantize(network: &Network, scheme: QuantScheme) -> Result<(Network, Quan
                 let mut layer_scales = Vec::new();
                 for term in &mut layer.terms {
                     let w = &mut term.weights;
-                    let groups: Vec<(usize, usize)> = if per_channel { (0..w.rows).map(|r| (r * w.cols, (r + 1) * w.cols)).collect() } else { vec![(0, w.data.len())] };
+                    // a layer of width 0 has no channels: one scale for its (empty) tensor
+                    let groups: Vec<(usize, usize)> = if per_channel && w.rows > 0 { (0..w.rows).map(|r| (r * w.cols, (r + 1) * w.cols)).collect() } else { vec![(0, w.data.len())] };
                     let mut term_scales = Vec::new();
                     for (start, end) in groups {
                         let max_abs = w.data[start..end].iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -165,6 +166,34 @@ mod tests {
             tiny.layers[0].terms[0].weights.data.iter_mut().for_each(|w| *w *= factor);
             let error = quantize(&tiny, QuantScheme::Integer { bits: 8, per_channel: false }).unwrap_err();
             assert!(error.context.starts_with("layer 1: weights up to") && error.context.contains("no float32 int8 scale"), "{}", error.context);
+        }
+    }
+
+    /// A hidden layer of width 0 has no channels: per-channel quantisation
+    /// gives its tensor one scale, and the file written reads back (an empty
+    /// list of scales was written as an invalid tensor).
+    #[test]
+    fn a_layer_of_width_zero_is_quantised_per_channel_into_a_valid_file() {
+        use crate::activation::Activation;
+        use crate::network::{Layer, Matrix, Network};
+        let network = Network {
+            input_dim: 2,
+            input_transform: None,
+            layers: vec![
+                Layer::dense(0, Matrix::from_rows(0, 2, vec![]), vec![], Activation::Relu),
+                Layer::dense(1, Matrix::from_rows(1, 0, vec![]), vec![0.5], Activation::Identity),
+            ],
+            kept_neurons: None,
+            source_dtype: "float64".into(),
+            output_softmax: false,
+        };
+        for bits in [8, 4] {
+            let (q, report) = quantize(&network, QuantScheme::Integer { bits, per_channel: true }).unwrap();
+            let scales = report.scales.clone().unwrap();
+            assert_eq!((scales[0][0].len(), scales[1][0].len()), (1, 1));
+            let bytes = crate::io::onnx::write(&q, &crate::io::onnx::ExportFormat::QdqInt8 { scales }).unwrap();
+            let back = crate::io::onnx::read(&bytes).unwrap();
+            assert_eq!(back.eval(&[0.3, -2.0]), vec![0.5]);
         }
     }
 

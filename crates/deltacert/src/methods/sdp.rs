@@ -51,7 +51,11 @@ pub(crate) fn certify_within(context: &MethodContext, budget: &crate::limits::Bu
     }
     let note = if result.bound.is_none() {
         let fallback = if root.value.is_finite() { "the bound is propagation's" } else { "propagation gives no finite bound either" };
-        result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| format!("the SDP gave no certificate ({reason}); {fallback}"))
+        let certified_outputs = result.per_output.iter().filter(|b| b.is_some()).count();
+        result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| match certified_outputs {
+            0 => format!("the SDP gave no certificate ({reason}); {fallback}"),
+            k => format!("the SDP certified {k} of {} outputs (the others: {reason}); each output's bound is the smaller of the SDP's and propagation's", result.per_output.len()),
+        })
     } else {
         None
     };
