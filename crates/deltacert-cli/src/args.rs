@@ -285,6 +285,10 @@ pub struct AttackArgs {
     /// error found by then is reported).
     #[arg(long, value_name = "S", value_parser = seconds)]
     pub timeout: Option<f64>,
+    /// Memory budget, e.g. 512M (default: 3/4 of the machine's memory);
+    /// exceeding it exits 3.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -55,7 +55,7 @@ pub fn quantize_activations(network: &Network, calibration: &[Vec<f64>]) -> Resu
     for (k, top) in largest.iter().enumerate() {
         // a layer that is never positive keeps a unit scale: every level is 0 anyway below 127.5
         if !top.is_finite() {
-            return Err(unsupported(format!("layer {}: the calibration inputs drive its activations to {top}: no float32 scale", k + 1)));
+            return Err(unsupported(format!("layer {}: the calibration inputs drive its activations to {top:e}: no float32 scale", k + 1)));
         }
         let scale = if *top > 0.0 { (top / 255.0) as f32 as f64 } else { 1.0 };
         if !(scale > 0.0) || !scale.is_finite() {
