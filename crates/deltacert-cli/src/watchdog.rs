@@ -195,17 +195,46 @@ pub fn set_over_budget_report(text: String) {
     });
 }
 
-/// Withdraws the report of [`set_over_budget_report`]: called before a run
-/// writes its own object, so that an exit over the budget after it (an
-/// abandoned worker still allocating) adds no second one.
-pub fn clear_over_budget_report() {
-    OVER_BUDGET_REPORT.store(std::ptr::null_mut(), Ordering::Release);
+/// Who ends the run: [`RUNNING`] until one side takes it. The watchdog
+/// takes it ([`STOPPING`]) to write the report of
+/// [`set_over_budget_report`] and exit 3; the run takes it ([`ANSWERING`],
+/// [`finish_run`]) to print its own answer. Exactly one of them writes an
+/// object to standard output.
+static RUN_STATE: AtomicUsize = AtomicUsize::new(RUNNING);
+const RUNNING: usize = 0;
+const STOPPING: usize = 1;
+const ANSWERING: usize = 2;
+
+/// Called once a run has its answer, before anything of it is printed: the
+/// peak resident size is compared with the budget ([`check_peak_memory`],
+/// the watchdog's exit if above), then the run takes the right to answer.
+/// From then on the budget is no longer enforced (what is left is printing
+/// an answer already checked), so no exit over the budget can add a second
+/// object or cut the answer short. If the watchdog took the run first, this
+/// waits for its exit and never returns.
+pub fn finish_run() {
+    check_peak_memory();
+    if RUN_STATE.compare_exchange(RUNNING, ANSWERING, Ordering::AcqRel, Ordering::Acquire) == Err(STOPPING) {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
 }
 
 /// Ends the process with exit 3 and a one-line message (after the report of
 /// [`set_over_budget_report`] on standard output, if any); raw `write`s and
-/// `_exit`, so nothing here allocates.
-fn over_budget() -> ! {
+/// `_exit`, so nothing here allocates. Once the run is answering
+/// ([`finish_run`]) this does nothing; if another thread is already ending
+/// the process, this one waits for it.
+fn over_budget() {
+    match RUN_STATE.compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(ANSWERING) => return,
+        Err(_) => loop {
+            // SAFETY: pause(2) allocates nothing; the other thread's _exit ends this one
+            unsafe { libc::pause() };
+        },
+    }
     let message = b"error: the memory budget (--max-memory) was exceeded; no certificate\n";
     let report = OVER_BUDGET_REPORT.load(Ordering::Acquire);
     // SAFETY: write(2) of a static buffer (the report: a leaked buffer of the
@@ -222,10 +251,10 @@ fn over_budget() -> ! {
 
 /// Ends the process as [`over_budget`] does if its resident size was ever
 /// above the budget (the kernel's high-water mark, `VmHWM`): called before
-/// a result is printed, so that no answer comes from a run that broke its
-/// budget between two reads of the resident size (or was over it from the
-/// start: a budget below what the process itself holds). Where the mark
-/// cannot be read, nothing is checked.
+/// an answer is printed ([`finish_run`]), so that no answer comes from a
+/// run that broke its budget between two reads of the resident size (or was
+/// over it from the start: a budget below what the process itself holds).
+/// Where the mark cannot be read, nothing is checked.
 pub fn check_peak_memory() {
     let budget = i64::try_from(BUDGET_BYTES.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
     let peak = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {

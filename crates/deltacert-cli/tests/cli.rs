@@ -1379,7 +1379,7 @@ fn figure_paths_that_cannot_be_written_are_named_before_the_run() {
         if force {
             args.push("--force");
         }
-        assert_bad_input(&deltacert(&args), &["is a directory"]);
+        assert_bad_input(&deltacert(&args), &["names a directory"]);
     }
     let file = scratch("figure_parent.txt");
     std::fs::write(&file, "not a directory").unwrap();
@@ -1469,4 +1469,10 @@ fn figures_round_bounds_outward_and_refuse_unplottable_values() {
     let o = deltacert(&["plan", &f, "--box=-1,1", "--tolerance", "0", "--quantize", "fixed:8..8", "--plot", plan.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&plan).unwrap().contains("<svg"));
+    // a log axis down to the smallest double (its half is 0: log10 was -inf)
+    let tiny = scratch("plan_tiny.svg");
+    let _ = std::fs::remove_file(&tiny);
+    let o = deltacert(&["plan", &f, "--box=-1,1", "--tolerance", "5e-324", "--quantize", "fixed:2..3", "--plot", tiny.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&tiny).unwrap().contains("<svg"));
 }

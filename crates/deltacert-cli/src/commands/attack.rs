@@ -7,6 +7,9 @@ use deltacert::attack::{attack_until, AttackSettings};
 
 pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     let memory_limit = super::bound::memory_limit(args.max_memory.as_deref())?;
+    if args.pair.json {
+        crate::watchdog::set_over_budget_report(serde_json::json!({"status": "memory_limit", "note": "the memory budget (--max-memory) was exceeded", "input": null}).to_string() + "\n");
+    }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
@@ -23,7 +26,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
     let deadline = args.timeout.map(|t| std::time::Instant::now() + deltacert::limits::duration(t));
     let witness = attack_until(&reference, &compressed, &set, &coupling, args.pair.norm, &settings, &[], deadline);
-    crate::watchdog::check_peak_memory();
+    crate::watchdog::finish_run();
     if args.pair.json {
         println!("{}", serde_json::to_string(&witness).expect("witness serialises"));
     } else {

@@ -10,6 +10,10 @@ use serde_json::json;
 
 pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
     let invalid = |message: &str| Err(Error::new(ErrorKind::InvalidOption, message.to_string()));
+    // the scheme first: an unknown one is named as such, not as a flag that does not fit it
+    if let Some(text) = args.quantize.as_deref() {
+        QuantScheme::parse(text, false)?;
+    }
     let integer = matches!(args.quantize.as_deref(), Some("int8" | "int4"));
     if args.per_channel && !integer {
         return invalid("--per-channel goes with --quantize int8|int4");
@@ -43,9 +47,9 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
             )
         } else {
             format!(
-                "pruned {}% of weights: sparsity {:.2}% -> {:.2}%, max weight change {:.6}",
-                // as given (0.999999 is not 100.0), and -0 as 0
-                100.0 * fraction + 0.0,
+                "pruned a fraction {} of the weights: sparsity {:.2}% -> {:.2}%, max weight change {:.6}",
+                // as given (0.999999 is not 1.0), and -0 as 0
+                fraction + 0.0,
                 100.0 * report.sparsity_before,
                 100.0 * report.sparsity_after,
                 report.max_weight_change

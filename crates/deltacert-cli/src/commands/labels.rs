@@ -86,17 +86,16 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
                 crate::watchdog::Stopped::TimeLimit => (Some(LabelStop::TimeLimit), format!("the time limit of {limit} s was exceeded by more than twice (a step did not stop on time)")),
                 crate::watchdog::Stopped::Failed => (None, "internal error: the decision step failed (a defect of deltacert, please report it with the command)".to_string()),
             };
+            crate::watchdog::finish_run();
             if args.pair.json {
-                crate::watchdog::clear_over_budget_report();
                 println!("{}", unknown(stop, &message, Some(started.elapsed().as_secs_f64())));
             }
             stderr_line!("error: {message}; unknown");
             return Ok(3);
         }
     };
-    crate::watchdog::check_peak_memory();
+    crate::watchdog::finish_run();
     if args.pair.json {
-        crate::watchdog::clear_over_budget_report();
         let mut value = serde_json::to_value(&report).expect("report serialises");
         value["reference"] = args.pair.reference.display().to_string().into();
         value["compressed"] = args.pair.compressed.display().to_string().into();

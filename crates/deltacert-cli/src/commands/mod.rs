@@ -68,8 +68,8 @@ pub(crate) fn write_figure(path: &std::path::Path, force: bool, draw: impl FnOnc
 pub(crate) fn check_plot_path(path: &std::path::Path, force: bool) -> deltacert::Result<()> {
     use deltacert::error::{Error, ErrorKind};
     let invalid = |message: String| Error::new(ErrorKind::InvalidOption, message);
-    if path.is_dir() {
-        return Err(invalid(format!("{} is a directory; the figure needs a file name", path.display())));
+    if path.is_dir() || path.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(invalid(format!("{} names a directory; the figure needs a file name", path.display())));
     }
     if path.symlink_metadata().is_ok() && !force {
         return Err(invalid(format!("{} already exists (pass --force to overwrite it)", path.display())));

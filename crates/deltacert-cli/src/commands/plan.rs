@@ -148,9 +148,8 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     for (i, setting) in settings.iter().enumerate() {
         let compressed = compress(&model, &setting.kind)?;
         let report = bound(&model, &compressed, &request)?;
-        if report.certified_bound.is_some() {
-            crate::watchdog::check_peak_memory();
-        }
+        // each row printed is an answer: from a run within its budget
+        crate::watchdog::check_peak_memory();
         let nonzeros = compressed.layers.iter().flat_map(|l| l.terms.iter().flat_map(|t| t.weights.data.iter()).chain(l.bias.iter())).filter(|w| **w != 0.0).count();
         let bits = match setting.kind {
             SettingKind::Quantise(QuantScheme::FixedTruncate { fraction_bits } | QuantScheme::FixedRound { fraction_bits }) => format!("Q{fraction_bits}"),
@@ -171,12 +170,12 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     } else {
         within.iter().max_by(|a, b| a.0.value.total_cmp(&b.0.value))
     };
+    crate::watchdog::finish_run();
     if args.json {
         let table: Vec<_> = rows
             .iter()
             .map(|(s, nz, r)| json!({"setting": s.label, "value": s.value, "nonzeros": nz, "certified_bound": r.certified_bound, "lower_bound": r.lower_bound, "decision": super::decide(r, &args.tolerance), "seconds": r.seconds}))
             .collect();
-        crate::watchdog::clear_over_budget_report();
         println!("{}", json!({"tolerance": args.tolerance.value, "rows": table, "chosen": chosen.map(|c| c.0.label.clone())}));
     } else {
         match chosen {

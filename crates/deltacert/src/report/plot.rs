@@ -301,8 +301,11 @@ pub fn plot_plan(path: &Path, points: &[PlanPoint], setting_label: &str, toleran
     drawable("setting axis", &[x0, x1, x1 - x0])?;
     drawable("error axis", &[vmin, vmax * 2.0])?;
     let span = if x1 > x0 { x0 - 0.05 * (x1 - x0)..x1 + 0.05 * (x1 - x0) } else { x0 - 0.5..x0 + 0.5 };
-    let transform = |v: f64| if log_scale { v.max(vmin * 0.5).log10() } else { v };
-    let (ylo, yhi) = if log_scale { ((vmin * 0.5).log10(), (vmax * 2.0).log10()) } else { (0.0, vmax * 1.15 + 1e-12) };
+    // the log axis' floor: half the smallest value, never 0 (5e-324 / 2 is)
+    let floor = (vmin * 0.5).max(f64::MIN_POSITIVE);
+    let transform = |v: f64| if log_scale { v.max(floor).log10() } else { v };
+    let (ylo, yhi) = if log_scale { (floor.log10(), (vmax * 2.0).log10()) } else { (0.0, vmax * 1.15 + 1e-12) };
+    drawable("error axis", &[ylo, yhi])?;
     with_area!(path, (900, 560), |area| {
         area.fill(&WHITE).map_err(draw_error)?;
         let mut chart = ChartBuilder::on(&area)

@@ -473,8 +473,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     // the pair printed (each term rounded up)
                     let gamma_pair = independent.then(|| {
                         let root = add_up(sqrt_up(c.value.max(0.0)), error_norm);
-                        let cross = mul_up(error_norm, sqrt_up(c.gamma_x.max(0.0)));
-                        (upper_or_infinity(add_up(mul_up(root, root), cross)), upper_or_infinity(add_up(c.gamma_x, cross)))
+                        // (no cross term without errors or without a distance multiplier)
+                        let cross = if error_norm == 0.0 || c.gamma_x == 0.0 { 0.0 } else { mul_up(error_norm, sqrt_up(c.gamma_x.max(0.0))) };
+                        let with_cross = |v: f64| if cross == 0.0 { v } else { add_up(v, cross) };
+                        (upper_or_infinity(with_cross(mul_up(root, root))), upper_or_infinity(with_cross(c.gamma_x)))
                     });
                     (Some(upper_or_infinity(add_up(sqrt_up(total.max(0.0)), error_norm))), Vec::new(), gamma_pair)
                 }
