@@ -301,30 +301,54 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// For a quantiser (`self`, in the compressed network) paired with a
+    /// For an activation `self` of the compressed network paired with a
     /// neuron of activation `reference` in the other network: bounds on the
-    /// gap `reference(v) - Q(v)` over `v in [lower, upper]`. Defined for the
-    /// identity against any quantiser (a `QuantizeLinear`/`DequantizeLinear`
-    /// pair on a float tensor) and a ReLU against a quantiser whose lower
-    /// clamp is a ReLU (zero point at the bottom of the range, as onnxruntime
-    /// folds a ReLU into it); None otherwise.
+    /// gap `reference(v) - self(v)` over `v in [lower, upper]`, rounded
+    /// outward. Defined for the identity against any quantiser (a
+    /// `QuantizeLinear`/`DequantizeLinear` pair on a float tensor), a ReLU
+    /// against a quantiser whose lower clamp is a ReLU (zero point at the
+    /// bottom of the range, as onnxruntime folds a ReLU into it), and two
+    /// leaky ReLUs of different slopes (a ReLU is slope 0):
+    /// `(alpha_f - alpha_g) min(v, 0)`; None otherwise.
     pub fn gap_to(&self, reference: Activation, lower: f64, upper: f64) -> Option<(f64, f64)> {
         match (reference, *self) {
             (Activation::Identity | Activation::Relu, Activation::Quantize { scale, zero_point, qmin, qmax }) => {
                 quantize::Quantize { scale, zero_point, qmin, qmax }.gap(reference == Activation::Relu, lower, upper)
             }
+            (Activation::Relu | Activation::LeakyRelu { .. }, Activation::Relu | Activation::LeakyRelu { .. }) if lower <= upper => {
+                use crate::rounding::{mul_down, mul_up, sub_down, sub_up};
+                let (alpha_f, alpha_g) = (reference.leaky_slope()?, self.leaky_slope()?);
+                // (alpha_f - alpha_g) in [d_lo, d_hi], min(v, 0) in [m_lo, m_hi] (m_hi <= 0)
+                let (d_lo, d_hi) = (sub_down(alpha_f, alpha_g), sub_up(alpha_f, alpha_g));
+                let (m_lo, m_hi) = (lower.min(0.0), upper.min(0.0));
+                let lows = [mul_down(d_lo, m_lo), mul_down(d_lo, m_hi), mul_down(d_hi, m_lo), mul_down(d_hi, m_hi)];
+                let highs = [mul_up(d_lo, m_lo), mul_up(d_lo, m_hi), mul_up(d_hi, m_lo), mul_up(d_hi, m_hi)];
+                if lows.iter().chain(&highs).any(|v| !v.is_finite()) {
+                    return None;
+                }
+                Some((lows.iter().copied().fold(f64::INFINITY, f64::min), highs.iter().copied().fold(f64::NEG_INFINITY, f64::max)))
+            }
+            _ => None,
+        }
+    }
+    /// The slope of a ReLU (0) or leaky ReLU below 0; None for the others.
+    fn leaky_slope(&self) -> Option<f64> {
+        match *self {
+            Activation::Relu => Some(0.0),
+            Activation::LeakyRelu { alpha } => Some(alpha),
             _ => None,
         }
     }
     /// Whether a neuron with `self` in one network and `other` in the other
-    /// can be paired by differential propagation: the same activation, or a
-    /// quantiser in `other` against the identity or a ReLU in `self`
-    /// ([`Activation::gap_to`]).
+    /// can be paired by differential propagation: the same activation, a
+    /// quantiser in `other` against the identity or a ReLU in `self`, or
+    /// leaky ReLUs (or ReLUs) of different slopes ([`Activation::gap_to`]).
     pub fn pairs_with(&self, other: Activation) -> bool {
         *self == other
             || match (*self, other) {
                 (Activation::Identity, Activation::Quantize { .. }) => true,
                 (Activation::Relu, Activation::Quantize { zero_point, qmin, .. }) => zero_point == qmin,
+                (Activation::Relu | Activation::LeakyRelu { .. }, Activation::Relu | Activation::LeakyRelu { .. }) => true,
                 _ => false,
             }
     }
@@ -418,6 +442,33 @@ mod tests {
     /// An overflowed pre-activation (NaN, from `inf - inf`) stays NaN through
     /// every activation: a NaN turned into a finite number would make an
     /// overflowed evaluation look valid (`f64::max(NaN, 0)` is 0).
+    /// The gap between leaky ReLUs of different slopes (a ReLU is slope 0)
+    /// encloses `sigma_f(v) - sigma_g(v)` at every sampled `v` of the range,
+    /// ends included; infinite ranges have none.
+    #[test]
+    fn leaky_relu_gaps_enclose_the_difference() {
+        let slopes = [0.0, 0.01f32 as f64, 0.1, 0.1f32 as f64, 0.3, 0.999];
+        let activation = |alpha: f64| if alpha == 0.0 { Activation::Relu } else { Activation::LeakyRelu { alpha } };
+        for &a in &slopes {
+            for &b in &slopes {
+                let (f, g) = (activation(a), activation(b));
+                assert!(f.pairs_with(g));
+                for (lower, upper) in [(-3.0, 2.0), (-1e-3, -1e-6), (0.0, 5.0), (-7.5, -7.5), (-1e300, 1.0)] {
+                    let (gap_lower, gap_upper) = g.gap_to(f, lower, upper).unwrap();
+                    for k in 0..=100 {
+                        let v = lower + (upper - lower) * k as f64 / 100.0;
+                        let v = v.clamp(lower, upper);
+                        // exact: (a - b) min(v, 0) at 320 bits
+                        use crate::rounding::exact::big;
+                        let difference = (big(a) - big(b)) * big(v.min(0.0));
+                        assert!(big(gap_lower) <= difference && difference <= big(gap_upper), "{f:?} vs {g:?} at {v}: outside [{gap_lower}, {gap_upper}]");
+                    }
+                }
+                assert!(g.gap_to(f, f64::NEG_INFINITY, 0.0).is_none() || a == b);
+            }
+        }
+    }
+
     #[test]
     fn nan_stays_nan_through_every_activation() {
         for activation in Activation::ALL {

@@ -1709,6 +1709,54 @@ mod tests {
 }
 
 #[cfg(test)]
+mod mixed_slope_tests {
+    use super::*;
+    use crate::network::random::{partner, random_mlp, Relation};
+    use rand::{Rng, SeedableRng};
+
+    /// Leaky ReLUs of different slopes (a ReLU against a leaky ReLU, or a
+    /// slope rounded to float32) pair neuron by neuron through their gap:
+    /// the bounds enclose sampled differences (the network's exact values
+    /// are within float noise of these: the check leaves that much room),
+    /// and on the same weights with slopes one float32 step apart they are
+    /// of the size of the difference, not of the networks' outputs.
+    #[test]
+    fn leaky_relus_of_different_slopes_pair_soundly() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+        let slope = |alpha: f64| if alpha == 0.0 { Activation::Relu } else { Activation::LeakyRelu { alpha } };
+        for case in 0..24 {
+            let (alpha_f, alpha_g) = [(0.0, 0.01), (0.1, 0.1f32 as f64), (0.3, 0.0), (0.2, 0.25)][case % 4];
+            let f = random_mlp(&mut rng, 3, &[8, 6], 2, slope(alpha_f));
+            let relation = [Relation::Quantised, Relation::Pruned, Relation::Unrelated][(case / 4) % 3];
+            let mut g = partner(&mut rng, &f, relation, slope(alpha_f));
+            for layer in g.layers.iter_mut().take(2) {
+                layer.activation = slope(alpha_g);
+            }
+            let pair = DifferentialPair::new(&f, &g);
+            assert!(pair.is_differential(), "case {case}");
+            let region = DifferentialRegion::same_input(vec![-1.0; 3], vec![1.0; 3]);
+            let bounds = pair.bounds_within(&region, None);
+            for _ in 0..400 {
+                let x: Vec<f64> = (0..3).map(|_| rng.gen_range(-1.0..=1.0)).collect();
+                for (j, (a, b)) in f.eval(&x).iter().zip(g.eval(&x)).enumerate() {
+                    let noise = 1e-12 * (1.0 + a.abs() + b.abs());
+                    assert!(bounds.output_lower[j] - noise <= a - b && a - b <= bounds.output_upper[j] + noise, "case {case}: {} outside [{}, {}]", a - b, bounds.output_lower[j], bounds.output_upper[j]);
+                }
+            }
+        }
+        // same weights, slopes 0.1 and its float32 rounding: a gap of 1.5e-9 |v|
+        let f = random_mlp(&mut rng, 3, &[8, 6], 2, slope(0.1));
+        let mut g = f.clone();
+        for layer in g.layers.iter_mut().take(2) {
+            layer.activation = slope(0.1f32 as f64);
+        }
+        let bounds = DifferentialPair::new(&f, &g).bounds_within(&DifferentialRegion::same_input(vec![-1.0; 3], vec![1.0; 3]), None);
+        let widest = bounds.per_output_abs().into_iter().fold(0.0, f64::max);
+        assert!(widest < 1e-6, "{widest}");
+    }
+}
+
+#[cfg(test)]
 mod slope_tests {
     use super::*;
     use crate::network::random::{partner, random_mlp, Relation};
