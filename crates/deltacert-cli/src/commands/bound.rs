@@ -74,8 +74,8 @@ fn slope_setting(args: &BoundArgs) -> SlopeOptimisation {
 /// The most worker threads per core `--threads` accepts.
 pub const MAX_THREADS_PER_CORE: usize = 8;
 
-/// `--threads` (sets the worker pool), shared by `bound` and `bound --top1` (`--timeout` is checked as it is read).
-pub fn threads_and_timeout(args: &BoundArgs) -> deltacert::Result<()> {
+/// `--threads` (sets the worker pool), shared by `bound` and `bound --top1`.
+pub fn set_threads(args: &BoundArgs) -> deltacert::Result<()> {
     if let Some(threads) = args.threads {
         if threads == 0 {
             return Err(invalid("--threads must be at least 1"));
@@ -95,7 +95,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     if args.top1 {
         return super::labels::run(args);
     }
-    threads_and_timeout(&args)?;
+    set_threads(&args)?;
     let target_ratio = args.target_ratio.unwrap_or(DEFAULT_TARGET_RATIO);
     if !(target_ratio >= 1.0) || !target_ratio.is_finite() {
         return Err(invalid(format!("--target-ratio {target_ratio}: must be a finite number >= 1")));

@@ -11,17 +11,14 @@ use serde_json::json;
 pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
     let invalid = |message: &str| Err(Error::new(ErrorKind::InvalidOption, message.to_string()));
     // the scheme first: an unknown one is named as such, not as a flag that does not fit it
-    if let Some(text) = args.quantize.as_deref() {
-        QuantScheme::parse(text, false)?;
-    }
-    let integer = matches!(args.quantize.as_deref(), Some("int8" | "int4"));
-    if args.per_channel && !integer {
+    let scheme = args.quantize.as_deref().map(|text| QuantScheme::parse(text, args.per_channel)).transpose()?;
+    if args.per_channel && !matches!(scheme, Some(QuantScheme::Integer { .. })) {
         return invalid("--per-channel goes with --quantize int8|int4");
     }
     if (args.structured || args.global) && args.prune.is_none() {
         return invalid(if args.structured { "--structured goes with --prune" } else { "--global goes with --prune" });
     }
-    if args.activations && args.quantize.as_deref() != Some("int8") {
+    if args.activations && !matches!(scheme, Some(QuantScheme::Integer { bits: 8, .. })) {
         return invalid("--activations goes with --quantize int8");
     }
     // the file written is ONNX whatever its name; a name that says otherwise
@@ -56,8 +53,7 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
             )
         };
         (pruned, float_format, serde_json::to_value(&report).expect("plain data"), summary)
-    } else {
-        let scheme = QuantScheme::parse(args.quantize.as_deref().unwrap_or_default(), args.per_channel)?;
+    } else if let Some(scheme) = scheme {
         let (mut quantised, report) = quantize(&net, scheme)?;
         let mut activation_summary = String::new();
         if let Some(path) = args.calibration.as_ref().filter(|_| args.activations) {
@@ -85,6 +81,8 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
             ),
         };
         (quantised, format, serde_json::to_value(&report).expect("plain data"), summary)
+    } else {
+        return invalid("compress needs --prune F or --quantize S");
     };
     let bytes = write(&compressed, &format).map_err(|e| e.within(args.output.display()))?;
     write_new_file(&args.output, &bytes, args.force)?;

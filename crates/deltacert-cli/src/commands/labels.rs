@@ -40,7 +40,7 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
 
 pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     check_applicable(&args)?;
-    super::bound::threads_and_timeout(&args)?;
+    super::bound::set_threads(&args)?;
     if let Some(d) = args.confidence {
         if !(0.5..1.0).contains(&d) {
             return Err(invalid(format!("--confidence {d}: must be in [0.5, 1)")));
