@@ -1476,3 +1476,28 @@ fn figures_round_bounds_outward_and_refuse_unplottable_values() {
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&tiny).unwrap().contains("<svg"));
 }
+
+/// `--method sdp` in decide mode: when propagation's certificate (the
+/// first-order solver's start) already proves eps, no solve runs; when the
+/// search has found an error above eps, the SDP is not run at all.
+#[test]
+fn sdp_decide_mode_stops_as_soon_as_the_answer_is_known() {
+    let (f, g, set) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"), fixture("acasxu/property_3.json"));
+    let o = deltacert(&["bound", &f, &g, "--box-file", &set, "--method", "sdp", "--sdp-solver", "first-order", "--eps", "0.5", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["certified_bound"].as_f64().unwrap() <= 0.5);
+    let solves = v["details"]["sdp"]["solves"].as_array().unwrap();
+    assert_eq!(solves.len(), 10);
+    for solve in solves {
+        assert!(solve["solver_status"].as_str().unwrap().starts_with("NotNeeded"), "{solve}");
+        assert_eq!(solve["iterations"], 0);
+        assert!(solve["checked"]["value"].as_f64().is_some(), "{solve}");
+    }
+    // the search finds errors of about 3e-3 on this set
+    let o = deltacert(&["bound", &f, &g, "--box-file", &set, "--method", "sdp", "--sdp-solver", "first-order", "--eps", "0.001", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["lower_bound"].as_f64().unwrap() > 0.001);
+    assert!(v["note"].as_str().unwrap().contains("SDP was not run"), "{v}");
+}

@@ -216,3 +216,36 @@ fn the_first_order_start_is_never_worse_than_propagation() {
     println!("{compared} outputs compared, {tighter} more than 0.1% tighter than propagation");
     assert!(compared >= 30);
 }
+
+/// Decide mode: a first-order solve stops once its output is proven at most
+/// `eps` (long before its step cap), and its bound is still a theorem; with
+/// `eps` below the true error no solve can stop early and every one runs to
+/// its cap. Steps are counted, not timed.
+#[test]
+fn in_decide_mode_first_order_solves_stop_once_eps_is_proven() {
+    const CAP: usize = 60_000;
+    common::single_threaded_blas();
+    let f = common::model("paper/paper_quant_orig.onnx");
+    let g = common::model("paper/paper_quant_q.onnx");
+    let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    // the error at x = 1 (the worst input, found by the interior-point SDP's tight bound)
+    let observed = common::exact_error_lower_bound(&f, &g, &[1.0], &[1.0], Norm::Linf).0;
+    for eps in [3.9, 4.5] {
+        let settings = SdpSettings { solver: SdpSolver::FirstOrder, first_order_iterations: Some(CAP), decide_eps: Some(eps), ..SdpSettings::default() };
+        let result = certify(&prepared, Norm::Linf, &settings);
+        let bound = result.bound.expect("certified");
+        println!("eps {eps}: bound {bound}, steps {:?}", result.solves.iter().map(|s| s.iterations).collect::<Vec<_>>());
+        assert!(observed <= bound && bound <= eps, "eps {eps}: bound {bound}, observed {observed}");
+        for solve in &result.solves {
+            assert_eq!(solve.status, deltacert::sdp::solve::SolveStatus::Solved, "eps {eps}, {}: {}", solve.objective, solve.solver_status);
+            assert!((solve.iterations as usize) < CAP / 4, "eps {eps}, {}: {} steps", solve.objective, solve.iterations);
+        }
+    }
+    // eps below the error: nothing can prove it, every solve runs its steps
+    let settings = SdpSettings { solver: SdpSolver::FirstOrder, first_order_iterations: Some(200), decide_eps: Some(0.9 * observed), ..SdpSettings::default() };
+    let result = certify(&prepared, Norm::Linf, &settings);
+    assert!(result.bound.expect("certified") >= observed);
+    let longest = result.solves.iter().map(|s| s.iterations).max().unwrap_or(0);
+    assert!(longest >= 150, "no solve ran its steps: {longest}");
+}

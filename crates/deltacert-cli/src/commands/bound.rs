@@ -144,7 +144,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         coupling: coupling.bounded,
         norm: args.pair.norm,
         method,
-        sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension, first_order_iterations: None },
+        sdp: SdpSettings { qcs, solver: args.sdp_solver.as_deref().map(SdpSolver::parse).transpose()?.unwrap_or(SdpSolver::Auto), time_limit: None, max_dimension, first_order_iterations: None, decide_eps: None },
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
         // proven against a double at most the decimal written
         eps: args.eps.as_ref().map(|eps| eps.lower),

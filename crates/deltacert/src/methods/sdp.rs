@@ -26,6 +26,14 @@ impl BoundMethod for Sdp {
         matches!(option, MethodOption::SdpSettings | MethodOption::AttackSamples)
     }
     fn run(&self, context: &MethodContext) -> Result<MethodOutcome> {
+        if let Some(eps) = context.request.eps {
+            // decide mode: the search first (well under a second), and no
+            // solve once it has found an error above eps, the answer then
+            if context.attack().error > eps {
+                return Ok(MethodOutcome::root_only(context, Some("the SDP was not run: the search had already found an error above eps".to_string())));
+            }
+            return Ok(certify(context));
+        }
         let (outcome, _) = rayon::join(|| certify(context), || context.attack());
         Ok(outcome)
     }
@@ -40,7 +48,9 @@ pub(crate) fn certify(context: &MethodContext) -> MethodOutcome {
 /// [`certify`] within `budget` (a share of the context's).
 pub(crate) fn certify_within(context: &MethodContext, budget: &crate::limits::Budget) -> MethodOutcome {
     let request = context.request;
-    let result = crate::sdp::certify_within(context.prepared, request.norm, &request.sdp, budget);
+    // decide mode: a solve stops once its output is proven at most eps
+    let settings = crate::sdp::SdpSettings { decide_eps: request.eps, ..request.sdp.clone() };
+    let result = crate::sdp::certify_within(context.prepared, request.norm, &settings, budget);
     let mut root = context.root.clone();
     if request.norm == Norm::Linf {
         let sdp_per_output: Vec<f64> = result.per_output.iter().map(|b| b.unwrap_or(f64::INFINITY)).collect();

@@ -58,11 +58,16 @@ pub struct FirstOrderSettings {
     /// Stop when the projected gradient (unit step, normalised units) is
     /// below this.
     pub relative_tolerance: f64,
+    /// Stop as soon as an iterate's bound (raw units: `gamma + gamma_x
+    /// diameter^2 + ...`, the value the check certifies up to its rounding
+    /// shift) is at most this: decide mode needs no better (None: run to
+    /// the limit).
+    pub stop_at_bound: Option<f64>,
 }
 
 impl Default for FirstOrderSettings {
     fn default() -> Self {
-        FirstOrderSettings { max_iterations: 200_000, relative_tolerance: 1e-6 }
+        FirstOrderSettings { max_iterations: 200_000, relative_tolerance: 1e-6, stop_at_bound: None }
     }
 }
 
@@ -214,6 +219,11 @@ impl Dual<'_> {
     }
 
     /// Value and gradient, None outside the domain (`-A` not positive definite).
+    /// Whether `bound` (normalised units) is at most the settings' stop.
+    fn reaches_stop(&self, bound: f64, settings: &FirstOrderSettings) -> bool {
+        settings.stop_at_bound.is_some_and(|stop| bound * self.size <= stop)
+    }
+
     fn evaluate(&self, x: &[f64]) -> Option<Evaluation> {
         let n = self.assemble(x);
         let c = self.constant;
@@ -415,7 +425,8 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
     let mut outcome: Option<Descent> = given.and_then(|x| descend(&dual, x, &clock, time_limit.map(|t| 0.25 * t), settings.max_iterations.div_ceil(4), settings));
     // the Gershgorin descent gets the time and the steps left
     let mut iterations = outcome.as_ref().map_or(0, |d| d.iterations);
-    if !only_start {
+    let stopped = outcome.as_ref().is_some_and(|d| dual.reaches_stop(d.bound, settings));
+    if !only_start && !stopped {
         let x = gershgorin_start(&dual, problem, first_constraint);
         if let Some(d) = descend(&dual, x, &clock, time_limit, settings.max_iterations.saturating_sub(iterations as usize), settings) {
             iterations += d.iterations;
@@ -453,6 +464,9 @@ fn descend(dual: &Dual, mut x: Vec<f64>, clock: &std::time::Instant, limit: Opti
     let dim = dual.dim;
     dual.barrier.set(0.0);
     let current = dual.evaluate(&x)?;
+    if dual.reaches_stop(current.bound, settings) {
+        return Some(Descent { bound: current.bound, gamma: current.gamma, x, status: SolveStatus::Solved, iterations: 0 });
+    }
     if steps == 0 || limit.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit) {
         return Some(Descent { bound: current.bound, gamma: current.gamma, x, status: SolveStatus::Limit, iterations: 0 });
     }
@@ -520,6 +534,10 @@ fn descend(dual: &Dual, mut x: Vec<f64>, clock: &std::time::Instant, limit: Opti
                 }
                 if current.bound < best.0 {
                     best = (current.bound, current.gamma, x.clone());
+                    if dual.reaches_stop(current.bound, settings) {
+                        status = SolveStatus::Solved;
+                        break;
+                    }
                 }
             }
             None if limit.is_some_and(|limit| clock.elapsed().as_secs_f64() >= limit) => break,

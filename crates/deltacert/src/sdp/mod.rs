@@ -112,6 +112,11 @@ pub struct SdpSettings {
     /// alone ends it). With a cap and no time limit the result does not
     /// depend on the machine's speed.
     pub first_order_iterations: Option<usize>,
+    /// Decide mode's `eps`: a first-order solve stops once its bound is
+    /// proven at most `eps` (its objective's share of it), and none starts
+    /// when its start's certificate already proves that. None: every solve
+    /// runs to its limit.
+    pub decide_eps: Option<f64>,
 }
 
 /// Default [`SdpSettings::max_dimension`].
@@ -121,7 +126,7 @@ pub const PARALLEL_SOLVES_MAX_DIM: usize = 100;
 
 impl Default for SdpSettings {
     fn default() -> Self {
-        SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION, first_order_iterations: None }
+        SdpSettings { qcs: QcChoice::Auto, solver: SdpSolver::Auto, time_limit: None, max_dimension: DEFAULT_MAX_DIMENSION, first_order_iterations: None, decide_eps: None }
     }
 }
 
@@ -321,6 +326,32 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         Norm::L2 => vec![lifted.difference.iter().map(|d| (d.terms.len() * d.terms.len()) as f64).sum()],
         Norm::Linf => (0..objectives.len()).map(|index| lifted.difference[index / 2].terms.len() as f64).collect(),
     };
+    // decide mode: what each objective's bound over the set must reach for
+    // its output to be proven at most eps (Linf: eps less the output's
+    // forms' error; L2: (eps - the errors' norm)^2); the solver stops a
+    // relative 1e-4 below it, leaving room for the check's rounding shift
+    let error_norm = || upper_or_infinity(sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error)))));
+    let proves_eps = |index: usize, checked: &certificate::CheckedBound| -> bool {
+        let Some(eps) = settings.decide_eps else { return false };
+        let over = bound_over_set(checked.value, checked.gamma_x, diameter_sq);
+        match norm {
+            Norm::L2 => upper_or_infinity(add_up(sqrt_up(over.max(0.0)), error_norm())) <= eps,
+            Norm::Linf => upper_or_infinity(add_up(over, lifted.difference[index / 2].error)) <= eps,
+        }
+    };
+    let solver_stops: Vec<Option<f64>> = (0..objectives.len())
+        .map(|index| {
+            let eps = settings.decide_eps?;
+            let target = match norm {
+                Norm::L2 => {
+                    let room = eps - error_norm();
+                    (room >= 0.0).then(|| room * room)?
+                }
+                Norm::Linf => eps - lifted.difference[index / 2].error,
+            };
+            target.is_finite().then(|| target - 1e-4 * target.abs())
+        })
+        .collect();
     // the first-order solver runs until its limit: each solve gets its share
     let solve_share = budget.remaining().or((first_order && settings.first_order_iterations.is_none()).then_some(FIRST_ORDER_DEFAULT_SECONDS)).map(|r| {
         let lanes = if parallel { rayon::current_num_threads().clamp(1, objectives.len().max(1)) } else { 1 };
@@ -336,8 +367,19 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         .collect();
     // seconds the certificate checks of one solve took, at most so far (f64
     // bits); before any has run, an estimate from the dimension, so that the
-    // first solves do not start checks the time left cannot hold
+    // first solves do not start checks the time left cannot hold. The first
+    // measurement replaces the estimate (a faster machine than the one it
+    // was measured on would otherwise skip solves it has time for).
     let check_seconds = std::sync::atomic::AtomicU64::new(estimated_check_seconds(lifted.dim).to_bits());
+    let check_measured = std::sync::atomic::AtomicBool::new(false);
+    let record_check_seconds = |took: f64| {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !check_measured.swap(true, Relaxed) {
+            check_seconds.store(took.to_bits(), Relaxed);
+        } else {
+            let _ = check_seconds.fetch_update(Relaxed, Relaxed, |old| (took > f64::from_bits(old)).then_some(took.to_bits()));
+        }
+    };
     let run = |(index, (name, objective)): (usize, &(String, SymmetricSparse))| -> SolveReport {
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
@@ -376,10 +418,19 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 if at_start.multipliers.gamma.is_finite() {
                     at_start_checked = check(&at_start.multipliers).ok();
                 }
-                after = after.max(began.elapsed().as_secs_f64());
-                // the solves still to start skip their start's check when it would not end in time
-                let took = began.elapsed().as_secs_f64();
-                let _ = check_seconds.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |old| (took > f64::from_bits(old)).then_some(took.to_bits()));
+                // this check's time (and the longest measured) replaces the
+                // estimate, here and for the solves still to start
+                record_check_seconds(began.elapsed().as_secs_f64());
+                after = f64::from_bits(check_seconds.load(std::sync::atomic::Ordering::Relaxed));
+            }
+            if let Some(checked) = at_start_checked.as_ref().filter(|c| proves_eps(index, c)) {
+                // decide mode: the start already proves this objective's share of eps
+                let mut report = SolveReport::not_attempted(name, String::new());
+                report.solver_status = "NotNeeded (the start proves eps)".into();
+                report.status = SolveStatus::Solved;
+                report.checked = Some(checked.clone());
+                report.refusal = None;
+                return report;
             }
             let remaining = budget.remaining();
             if first_order && remaining.is_some_and(|left| left < after) {
@@ -405,6 +456,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 if let Some(cap) = settings.first_order_iterations {
                     first_order_settings.max_iterations = cap;
                 }
+                first_order_settings.stop_at_bound = solver_stops[index];
                 Some(first_order::solve(&problem, limit, starts[index].as_ref(), &first_order_settings))
             } else {
                 solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining)
@@ -453,8 +505,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 }
             }
             // the largest time the checks of one solve took so far
-            let took = checks_began.elapsed().as_secs_f64();
-            let _ = check_seconds.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |old| (took > f64::from_bits(old)).then_some(took.to_bits()));
+            record_check_seconds(checks_began.elapsed().as_secs_f64());
             report
     };
     let solves: Vec<SolveReport> = if !parallel { objectives.iter().enumerate().map(run).collect() } else { objectives.par_iter().enumerate().map(run).collect() };
@@ -462,7 +513,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     let over_set = |i: usize| solves[i].checked.as_ref().map(|c| bound_over_set(c.value, c.gamma_x, diameter_sq));
     let (bound, per_output, gamma_pair) = match norm {
         Norm::L2 => {
-            let error_norm = upper_or_infinity(sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error)))));
+            let error_norm = error_norm();
             match (over_set(0), &solves[0].checked) {
                 (Some(total), Some(c)) => {
                     // ||Delta|| <= ||computed forms|| + e (e: their errors'
