@@ -1501,3 +1501,24 @@ fn sdp_decide_mode_stops_as_soon_as_the_answer_is_known() {
     assert!(v["lower_bound"].as_f64().unwrap() > 0.001);
     assert!(v["note"].as_str().unwrap().contains("SDP was not run"), "{v}");
 }
+
+/// `--timeout` covers reading the models and the set: a VNN-LIB file that
+/// takes longer to read than the limit ends the run with "no certificate"
+/// (exit 3, one JSON object naming the cause).
+#[test]
+fn reading_the_files_counts_against_the_time_limit() {
+    let path = scratch("long.vnnlib");
+    let mut text = String::from("(declare-const X_0 Real)\n");
+    for _ in 0..1_000_000 {
+        text.push_str("(assert (<= X_0 1))\n");
+    }
+    text.push_str("(assert (>= X_0 -1))\n");
+    std::fs::write(&path, text).unwrap();
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &f, &g, "--vnnlib", path.to_str().unwrap(), "--timeout", "0.01", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "no_certificate");
+    assert!(v["note"].as_str().unwrap().contains("reached while reading"), "{v}");
+    std::fs::remove_file(&path).unwrap();
+}

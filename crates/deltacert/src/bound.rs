@@ -426,11 +426,62 @@ fn propagation_bytes(f: &Network, g: &Network) -> f64 {
 /// Networks whose output ends in a softmax are bounded on their logits and
 /// the bounds mapped to the probabilities (`bound_probabilities`).
 pub fn bound_with_progress(reference: &Network, compressed: &Network, request: &BoundRequest, progress: &(dyn Fn(&Progress) + Sync)) -> Result<BoundReport> {
-    match (reference.output_softmax, compressed.output_softmax) {
+    let mut report = match (reference.output_softmax, compressed.output_softmax) {
         (false, false) => bound_outputs(reference, compressed, request, progress),
         (true, true) => bound_probabilities(reference, compressed, request, progress),
         _ => Err(one_softmax()),
+    }?;
+    let overflows: Vec<String> = [("the reference network", reference), ("the compressed network", compressed)].iter().filter_map(|(name, network)| float_overflow(network, request).map(|why| format!("{name} {why}"))).collect();
+    if !overflows.is_empty() {
+        let warning = format!("warning: {}; the bound holds for the networks in exact arithmetic, not for an execution whose values overflow to inf", overflows.join("; "));
+        report.note = Some(match report.note.take() {
+            Some(note) => format!("{warning}; {note}"),
+            None => warning,
+        });
     }
+    Ok(report)
+}
+
+/// The largest finite value of the floating-point format a model read from
+/// `dtype` (its [`Network::source_dtype`]) is executed in: float16 65504,
+/// float32 (and models whose float parts are float32, such as QDQ ones)
+/// 3.4e38; None for float64 and text formats (no narrower execution).
+fn execution_float_max(dtype: &str) -> Option<(f64, &'static str)> {
+    if dtype.contains("float16") {
+        Some((65504.0, "float16"))
+    } else if dtype.contains("float32") || dtype.contains("mixed") {
+        Some((f32::MAX as f64, "float32"))
+    } else {
+        None
+    }
+}
+
+/// Why `network`, executed in its file's float format, may overflow on the
+/// request's set, if it may: some layer's sums (every partial sum of a
+/// neuron's products and bias is at most `sum_j |w_ij| max |a_j| + |b_i|`,
+/// with the activations' linear bounds over the set's box) or activations
+/// exceed the format's largest finite value. The certified numbers are
+/// about the networks in exact arithmetic (docs/method.md §11); an
+/// execution that overflows computes inf or NaN instead.
+fn float_overflow(network: &Network, request: &BoundRequest) -> Option<String> {
+    let (largest, format) = execution_float_max(&network.source_dtype)?;
+    let prepared = crate::problem::prepare(network, network, &request.set, &InputCoupling::Same).ok()?;
+    let net = &prepared.reference;
+    let bounds = crate::propagation::linear_bounds(net, prepared.set.lower(), prepared.set.upper());
+    let magnitude = |j: usize| -> Vec<f64> {
+        let (lower, upper) = bounds.activation(j);
+        lower.iter().zip(upper).map(|(l, u)| l.abs().max(u.abs())).collect()
+    };
+    for (k, layer) in net.layers.iter().enumerate() {
+        let sources: Vec<Vec<f64>> = layer.terms.iter().map(|t| magnitude(t.source)).collect();
+        let sums = (0..layer.width()).map(|i| layer.bias[i].abs() + layer.terms.iter().zip(&sources).map(|(t, m)| t.weights.row(i).iter().zip(m).map(|(w, a)| w.abs() * a).sum::<f64>()).sum::<f64>());
+        let post = magnitude(k + 1);
+        let worst = sums.chain(post).fold(0.0f64, |m, v| if v.is_nan() { f64::INFINITY } else { m.max(v) });
+        if !(worst <= largest) {
+            return Some(format!("may overflow {format} in layer {}: its values can reach {worst:.3e} on this set, above {format}'s largest {largest:.4e}", k + 1));
+        }
+    }
+    None
 }
 
 /// The error for a pair where only one network ends in a softmax.

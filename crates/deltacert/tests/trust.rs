@@ -601,3 +601,41 @@ fn softmax_counterexamples_are_searched_on_the_probabilities() {
     let (p, q) = (f.eval(&x), g.eval(&x));
     assert!((p[0] - q[0]).abs() >= report.lower_bound && report.lower_bound > 0.5 && report.lower_bound < 0.85);
 }
+
+/// A model read from a float32 (or float16) file computes in that format:
+/// where its values can pass the format's largest finite value on the set,
+/// an execution gives inf while the exact-arithmetic network (what the
+/// bound is about) stays finite. The report says so, naming the network
+/// and the layer; float64 networks, and float16 ones within range, get no
+/// such warning.
+#[test]
+fn a_float_execution_that_may_overflow_is_named_in_the_report() {
+    // f = 1e-38 relu(3e38 x) = 3x in exact arithmetic; g = 3x
+    let chain = |inner: f64, outer: f64, dtype: &str| Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![inner]), vec![0.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![outer]), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: dtype.into(),
+        output_softmax: false,
+    };
+    let g = chain(1.0, 3.0, "float32");
+    let set = InputSet::uniform_box(1, -2.0, 2.0).unwrap();
+    let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
+    request.attack = AttackSettings { samples: 100, sample_work: None, starts: 1, steps: 5, seed: 0 };
+    let note = |f: &Network, set: &InputSet| bound(f, &g, &BoundRequest { set: set.clone(), ..request.clone() }).unwrap().note.unwrap_or_default();
+    let warned = note(&chain(3e38, 1e-38, "float32"), &set);
+    assert!(warned.contains("the reference network may overflow float32 in layer 1"), "{warned}");
+    // on [-1, 1] the sums reach 3e38 < 3.4e38
+    let within = note(&chain(3e38, 1e-38, "float32"), &InputSet::uniform_box(1, -1.0, 1.0).unwrap());
+    assert!(!within.contains("overflow"), "{within}");
+    assert!(!note(&chain(3e38, 1e-38, "float64"), &set).contains("overflow"));
+    // float16: 65504 is the largest
+    assert!(note(&chain(4e4, 1.0, "float16"), &set).contains("may overflow float16 in layer 1"));
+    assert!(!note(&chain(3e4, 1.0, "float16"), &set).contains("overflow"));
+    // a QDQ model computes its float parts in float32
+    assert!(note(&chain(3e38, 1e-38, "int8-qdq (+float32)"), &set).contains("may overflow float32"));
+}

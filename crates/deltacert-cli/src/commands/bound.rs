@@ -96,6 +96,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         return super::labels::run(args);
     }
     set_threads(&args)?;
+    // --timeout covers reading the models and the set too
+    let started = std::time::Instant::now();
     let target_ratio = args.target_ratio.unwrap_or(DEFAULT_TARGET_RATIO);
     if !(target_ratio >= 1.0) || !target_ratio.is_finite() {
         return Err(invalid(format!("--target-ratio {target_ratio}: must be a finite number >= 1")));
@@ -148,7 +150,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
         // proven against a double at most the decimal written
         eps: args.eps.as_ref().map(|eps| eps.lower),
-        time_limit: args.timeout,
+        // what reading the files left of it
+        time_limit: args.timeout.map(|t| t - started.elapsed().as_secs_f64()),
         memory_limit,
         target_ratio,
         slopes: slope_setting(&args),
@@ -157,6 +160,15 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         written_steps: coupling.written_steps,
     };
+    if request.time_limit.is_some_and(|t| !(t > 0.0)) {
+        let message = format!("the time limit of {} s was reached while reading the models and the input set", args.timeout.unwrap_or_default());
+        crate::watchdog::finish_run();
+        if args.pair.json {
+            println!("{}", no_certificate(&message, Some(started.elapsed().as_secs_f64())));
+        }
+        stderr_line!("error: {message}; no certificate");
+        return Ok(3);
+    }
     for set in &sets {
         check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() }).map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?;
     }
@@ -172,8 +184,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     }
     // The library stops on time by itself; this watchdog is the promise that
     // holds even if one step overruns: twice the limit plus 5 s, then exit 3.
-    let limit = args.timeout.or(method.implementation().default_time_limit());
-    let started = std::time::Instant::now();
+    let limit = request.time_limit.or(method.implementation().default_time_limit());
     let report = crate::watchdog::run_within(limit.map(|t| 2.0 * t + 5.0), move || {
         bound_union(&reference, &compressed, &sets, &request, &|p| {
             if verbose && p.seconds >= 1.0 {
@@ -187,7 +198,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         Ok(result) => result.map_err(|e| if e.context.contains(".onnx") || e.context.contains(".nnet") || e.context.contains(".json") || e.context.contains(".vnnlib") { e } else { e.within(format!("{} vs {}", pair_names.0, pair_names.1)) })?,
         Err(stopped) => {
             let message = match stopped {
-                crate::watchdog::Stopped::TimeLimit => format!("the time limit of {} s was exceeded by more than twice (a step did not stop on time)", limit.unwrap_or_default()),
+                crate::watchdog::Stopped::TimeLimit => format!("the time limit of {} s was exceeded by more than twice (a step did not stop on time)", args.timeout.or(method.implementation().default_time_limit()).unwrap_or_default()),
                 crate::watchdog::Stopped::Failed => "internal error: the bounding step failed (a defect of deltacert, please report it with the command)".to_string(),
             };
             crate::watchdog::finish_run();

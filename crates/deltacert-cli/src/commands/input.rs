@@ -73,8 +73,8 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
     } else {
         return Err(invalid("no input set: give --box LO,HI, --box-file, --vnnlib or --center with --radius"));
     }
-    let name = |what: &str| match (&args.box_file, &args.center) {
-        (Some(p), _) | (None, Some(p)) => format!("{}: {what}", p.display()),
+    let name = |what: &str| match (&args.box_file, &args.vnnlib, &args.center) {
+        (Some(p), _, _) | (None, Some(p), _) | (None, None, Some(p)) => format!("{}: {what}", p.display()),
         _ => what.to_string(),
     };
     let lengths = boxes.iter().map(|(l, u)| (l.len(), u.len())).chain(ball.iter().map(|(c, _)| (c.len(), c.len())));

@@ -353,9 +353,12 @@ type BoxConstraints = Vec<(usize, Enclosure, Enclosure)>;
 /// A union of boxes; `vec![vec![]]` is the whole space, `vec![]` is empty.
 type Dnf = Vec<BoxConstraints>;
 
+/// The index `i` of the input symbol `X_i`, written as a canonical decimal:
+/// `X_00` is another SMT-LIB symbol than `X_0`, never declared, and so not
+/// an input (a comparison mentioning it is refused).
 fn input_index(symbol: &str) -> Option<usize> {
     let digits = symbol.strip_prefix("X_")?;
-    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0')) {
         return None;
     }
     digits.parse().ok()
@@ -875,6 +878,8 @@ mod tests {
             ("(assert (<= X_0 -inf))", ErrorKind::Malformed, "line 1: '-inf' is not a finite number"),
             ("(assert (<= X_0 1e999))", ErrorKind::Malformed, "line 1: '1e999' is too large for a 64-bit float"),
             ("(assert (<= X_0 X_1))", ErrorKind::Unsupported, "line 1: only bounds of one input by a number are supported, not '(<= X_0 X_1)'"),
+            // X_00 is not X_0 (another symbol, never declared)
+            ("(assert (<= X_00 1))", ErrorKind::Unsupported, "line 1: only bounds of one input by a number are supported, not '(<= X_00 1)'"),
             ("(assert (not (<= X_0 1)))", ErrorKind::Unsupported, "line 1: 'not' around input constraints is not supported"),
             ("(assert (<= X_0))", ErrorKind::Malformed, "line 1: '<=' needs two operands"),
             ("(assert)", ErrorKind::Malformed, "line 1: assert takes one formula, found 0"),
