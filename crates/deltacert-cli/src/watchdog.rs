@@ -221,6 +221,43 @@ pub fn finish_run() {
     }
 }
 
+/// Ends the process with exit 3 unless [`ReadingDeadline::finished`] is
+/// called within `seconds` (None: no deadline): reading a file can block
+/// (a named pipe with no writer) where no time limit of the library
+/// reaches. On expiry it writes `json_report` (if any) to standard output
+/// and `message` as one line to standard error, unless the run is already
+/// ending or answering.
+pub fn reading_deadline(seconds: Option<f64>, json_report: Option<String>, message: String) -> ReadingDeadline {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(seconds) = seconds {
+        let watched = done.clone();
+        let _ = std::thread::Builder::new().name("deltacert-reading".into()).spawn(move || {
+            std::thread::sleep(deltacert::limits::duration(seconds));
+            if watched.load(Ordering::Acquire) || RUN_STATE.compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return;
+            }
+            if let Some(report) = json_report {
+                println!("{report}");
+            }
+            eprintln!("error: {message}; no certificate");
+            std::process::exit(3);
+        });
+    }
+    ReadingDeadline { done }
+}
+
+/// The deadline of [`reading_deadline`].
+pub struct ReadingDeadline {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReadingDeadline {
+    /// The files are read: the deadline no longer applies.
+    pub fn finished(self) {
+        self.done.store(true, Ordering::Release);
+    }
+}
+
 /// Ends the process with exit 3 and a one-line message (after the report of
 /// [`set_over_budget_report`] on standard output, if any); raw `write`s and
 /// `_exit`, so nothing here allocates. Once the run is answering

@@ -1522,3 +1522,19 @@ fn reading_the_files_counts_against_the_time_limit() {
     assert!(v["note"].as_str().unwrap().contains("reached while reading"), "{v}");
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A read that blocks (a named pipe nobody writes) still ends at the
+/// watchdog's ceiling, twice the limit plus 5 s, with one JSON object.
+#[test]
+fn a_model_read_that_blocks_ends_at_the_time_limit() {
+    let pipe = scratch("blocking.onnx");
+    let _ = std::fs::remove_file(&pipe);
+    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+    assert!(made.success());
+    let o = deltacert(&["bound", pipe.to_str().unwrap(), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--timeout", "0.5", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "no_certificate");
+    assert!(v["note"].as_str().unwrap().contains("while reading"), "{v}");
+    std::fs::remove_file(&pipe).unwrap();
+}
