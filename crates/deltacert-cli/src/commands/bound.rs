@@ -91,6 +91,10 @@ pub fn set_threads(args: &BoundArgs) -> deltacert::Result<()> {
     Ok(())
 }
 
+/// The time limit passed on when reading the files used up `--timeout`
+/// (the library refuses 0): bounding stops at once, after its first pass.
+const MIN_SECONDS_AFTER_READING: f64 = 1e-9;
+
 pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     if args.top1 {
         return super::labels::run(args);
@@ -140,6 +144,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     input::check_input_space(&args.pair.set, &reference)?;
     let sets = input::input_sets(&args.pair.set, &reference)?;
     reading.finished();
+    let read_seconds = started.elapsed().as_secs_f64();
+    // the set a figure draws (the files are read once)
+    let plotted_set = args.plot.as_ref().and_then(|_| sets.first().cloned());
     let max_dimension = match args.sdp_max_dim {
         Some(d) => d,
         None if method == Method::AUTO => AUTO_SDP_MAX_DIM,
@@ -155,8 +162,9 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         attack: AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() },
         // proven against a double at most the decimal written
         eps: args.eps.as_ref().map(|eps| eps.lower),
-        // what reading the files left of it
-        time_limit: args.timeout.map(|t| t - started.elapsed().as_secs_f64()),
+        // what reading the files left of it; when reading used it all, the
+        // least the library accepts: one pass, as for any expired limit
+        time_limit: args.timeout.map(|t| (t - started.elapsed().as_secs_f64()).max(MIN_SECONDS_AFTER_READING)),
         memory_limit,
         target_ratio,
         slopes: slope_setting(&args),
@@ -165,15 +173,6 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         written_steps: coupling.written_steps,
     };
-    if request.time_limit.is_some_and(|t| !(t > 0.0)) {
-        let message = format!("the time limit of {} s was reached while reading the models and the input set", args.timeout.unwrap_or_default());
-        crate::watchdog::finish_run();
-        if args.pair.json {
-            println!("{}", no_certificate(&message, Some(started.elapsed().as_secs_f64())));
-        }
-        stderr_line!("error: {message}; no certificate");
-        return Ok(3);
-    }
     for set in &sets {
         check_shapes(&reference, &compressed, &BoundRequest { set: set.clone(), ..request.clone() }).map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?;
     }
@@ -198,7 +197,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         })
         .map(|report| (report, reference, compressed))
     });
-    let (report, reference, compressed) = match report {
+    let (mut report, reference, compressed) = match report {
         // name the pair in a message about the two networks that names no file
         Ok(result) => result.map_err(|e| if e.context.contains(".onnx") || e.context.contains(".nnet") || e.context.contains(".json") || e.context.contains(".vnnlib") { e } else { e.within(format!("{} vs {}", pair_names.0, pair_names.1)) })?,
         Err(stopped) => {
@@ -214,6 +213,10 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
             return Ok(3);
         }
     };
+    if let Some(t) = args.timeout.filter(|t| read_seconds >= *t) {
+        let spent = format!("reading the models and the input set took {read_seconds:.2} s of the {t} s time limit: the bound is one pass's");
+        report.note = Some(report.note.take().map_or(spent.clone(), |note| format!("{spent}; {note}")));
+    }
     crate::watchdog::finish_run();
     if args.pair.json {
         let mut value = serde_json::to_value(&report).expect("report serialises");
@@ -233,7 +236,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         print_human(&report, &args);
     }
     // drawn once the result is out: a figure that cannot be written does not lose it
-    if let (Some(path), Some(set)) = (&args.plot, input::input_sets(&args.pair.set, &reference)?.first()) {
+    if let (Some(path), Some(set)) = (&args.plot, plotted_set.as_ref()) {
         let figure = BoundFigure {
             certified: report.certified_bound,
             lower: report.lower_bound,
