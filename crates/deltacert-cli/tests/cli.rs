@@ -1526,17 +1526,26 @@ fn reading_the_files_counts_against_the_time_limit() {
 }
 
 /// A read that blocks (a named pipe nobody writes) still ends at the
-/// watchdog's ceiling, twice the limit plus 5 s, with one JSON object.
+/// watchdog's ceiling, twice the limit plus 5 s, with one JSON object, in
+/// `bound`, `bound --top1` and `attack`.
 #[test]
 fn a_model_read_that_blocks_ends_at_the_time_limit() {
     let pipe = scratch("blocking.onnx");
     let _ = std::fs::remove_file(&pipe);
     let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
     assert!(made.success());
-    let o = deltacert(&["bound", pipe.to_str().unwrap(), &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--timeout", "0.5", "--json"]);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["status"], "no_certificate");
-    assert!(v["note"].as_str().unwrap().contains("while reading"), "{v}");
+    let (pipe_name, g) = (pipe.to_str().unwrap(), fixture("paper/paper_quant_q.onnx"));
+    // the three commands run at once (each waits 6 s)
+    let runs: Vec<_> = [vec!["bound", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--json"], vec!["bound", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--top1", "--json"], vec!["attack", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--json"]]
+        .into_iter()
+        .map(|args| Command::new(env!("CARGO_BIN_EXE_deltacert")).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("binary runs"))
+        .collect();
+    for (run, status) in runs.into_iter().zip(["no_certificate", "time_limit", "time_limit"]) {
+        let o = run.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v[if status == "no_certificate" { "status" } else if v["stop"].is_null() { "status" } else { "stop" }], status, "{v}");
+        assert!(v["note"].as_str().unwrap().contains("while reading"), "{v}");
+    }
     std::fs::remove_file(&pipe).unwrap();
 }

@@ -11,6 +11,11 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
         crate::watchdog::set_over_budget_report(serde_json::json!({"status": "memory_limit", "note": "the memory budget (--max-memory) was exceeded", "input": null}).to_string() + "\n");
     }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
+    // --timeout covers reading the files; a read that blocks ends at twice
+    // the limit plus 5 s
+    let started = std::time::Instant::now();
+    let reading_message = format!("the time limit of {} s was exceeded by more than twice while reading the models and the input set", args.timeout.unwrap_or_default());
+    let reading = crate::watchdog::reading_deadline(args.timeout.map(|t| 2.0 * t + 5.0), args.pair.json.then(|| serde_json::json!({"status": "time_limit", "note": reading_message, "input": null}).to_string()), reading_message.clone());
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
     if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {
@@ -23,8 +28,10 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     let set = input::input_set(&args.pair.set, &reference)?;
     // the search keeps the step as written: its pairs are reported as they are
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?.written();
+    reading.finished();
+    let read_seconds = started.elapsed().as_secs_f64();
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };
-    let deadline = args.timeout.map(|t| std::time::Instant::now() + deltacert::limits::duration(t));
+    let deadline = args.timeout.map(|t| started + deltacert::limits::duration(t));
     let witness = attack_until(&reference, &compressed, &set, &coupling, args.pair.norm, &settings, &[], deadline);
     crate::watchdog::finish_run();
     if args.pair.json {
@@ -32,6 +39,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     } else {
         match &witness.input {
             Some(x) => println!("largest observed error: {} at x = {x:?}", super::below(witness.error, 9)),
+            None if deadline.is_some_and(|d| std::time::Instant::now() >= d) && witness.evaluations == 0 => println!("no input was evaluated within the time limit of {} s (reading the files took {:.2} s)", args.timeout.unwrap_or_default(), read_seconds),
             None => println!("no input of the set was evaluated (none of the samples satisfied every constraint)"),
         }
         if let Some(xg) = &witness.compressed_input {

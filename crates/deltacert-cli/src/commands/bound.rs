@@ -93,7 +93,7 @@ pub fn set_threads(args: &BoundArgs) -> deltacert::Result<()> {
 
 /// The time limit passed on when reading the files used up `--timeout`
 /// (the library refuses 0): bounding stops at once, after its first pass.
-const MIN_SECONDS_AFTER_READING: f64 = 1e-9;
+pub const MIN_SECONDS_AFTER_READING: f64 = 1e-9;
 
 pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     if args.top1 {

@@ -60,14 +60,20 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         crate::watchdog::set_over_budget_report(unknown(Some(LabelStop::MemoryLimit), "the memory budget (--max-memory) was exceeded", None) + "\n");
     }
     crate::watchdog::set_memory_budget(memory_limit.unwrap_or_else(deltacert::limits::default_memory_bytes));
+    // --timeout covers reading the files; a read that blocks ends at the
+    // watchdog's ceiling
+    let started = std::time::Instant::now();
+    let reading_message = format!("the time limit of {} s was exceeded by more than twice while reading the models and the input set", args.timeout.unwrap_or_default());
+    let reading = crate::watchdog::reading_deadline(args.timeout.map(|t| 2.0 * t + 5.0), args.pair.json.then(|| unknown(Some(LabelStop::TimeLimit), &reading_message, None)), reading_message.clone());
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
     input::check_input_space(&args.pair.set, &reference)?;
     let set = input::input_set(&args.pair.set, &reference)?;
+    reading.finished();
     let request = LabelRequest {
         set,
         confidence: args.confidence,
-        time_limit: args.timeout,
+        time_limit: args.timeout.map(|t| (t - started.elapsed().as_secs_f64()).max(super::bound::MIN_SECONDS_AFTER_READING)),
         memory_limit,
         samples: args.pair.samples.unwrap_or(DEFAULT_LABEL_SAMPLES),
         seed: args.pair.seed,
@@ -77,7 +83,6 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         stderr_line!("deltacert: deciding whether the label of {} can differ from {}'s ...", args.pair.compressed.display(), args.pair.reference.display());
     }
     let limit = args.timeout.unwrap_or(DEFAULT_LABEL_SECONDS);
-    let started = std::time::Instant::now();
     let outcome = crate::watchdog::run_within(Some(2.0 * limit + 5.0), move || decide_labels(&reference, &compressed, &request));
     let report = match outcome {
         Ok(result) => result.map_err(|e| e.within(format!("{} vs {}", args.pair.reference.display(), args.pair.compressed.display())))?,
