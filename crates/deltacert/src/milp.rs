@@ -179,8 +179,9 @@ struct Encoder {
     /// The largest finite magnitude of a coefficient, a column bound or a
     /// row's side.
     largest_magnitude: f64,
-    /// The narrowest positive range of a column.
-    narrowest_range: f64,
+    /// The positive ranges of the columns narrower than
+    /// [`NARROW_COLUMN_RANGE`].
+    narrow_ranges: Vec<f64>,
     /// The largest magnitude of a coefficient in a row.
     largest_coefficient: f64,
 }
@@ -219,13 +220,13 @@ struct NeuronKey {
 
 impl Encoder {
     fn new(fixed: Option<Placement>) -> Self {
-        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default(), layers: Vec::new(), column_bounds: Vec::new(), largest_magnitude: 0.0, narrowest_range: f64::INFINITY, largest_coefficient: 0.0 }
+        Encoder { problem: RowProblem::default(), columns: Vec::new(), binaries: 0, integers: 0, has_witness_rows: false, fixed, neurons: Default::default(), layers: Vec::new(), column_bounds: Vec::new(), largest_magnitude: 0.0, narrow_ranges: Vec::new(), largest_coefficient: 0.0 }
     }
     fn column(&mut self, lower: f64, upper: f64, integer: bool) -> usize {
         let index = self.columns.len();
         self.see_magnitudes(&[lower, upper]);
-        if upper > lower {
-            self.narrowest_range = self.narrowest_range.min(upper - lower);
+        if upper > lower && upper - lower < NARROW_COLUMN_RANGE {
+            self.narrow_ranges.push(upper - lower);
         }
         self.column_bounds.push((lower, upper));
         let col = match &self.fixed {
@@ -299,10 +300,30 @@ impl Encoder {
         if self.largest_magnitude > LARGEST_TRUSTED_MAGNITUDE {
             return Some(format!("a number in the program reaches {:.1e}, where HiGHS's tolerances ({MILP_TOLERANCE:e}) are finer than a double resolves", self.largest_magnitude));
         }
-        if self.narrowest_range < NARROWEST_TRUSTED_RANGE && self.narrowest_range * self.largest_coefficient.max(1.0) > 1e-7 {
-            return Some(format!("a variable of the program ranges over only {:.1e}, within a few of HiGHS's tolerances ({MILP_TOLERANCE:e})", self.narrowest_range));
+        if let Some(narrowest) = self.significant_narrow_ranges().filter(|&r| r < NARROWEST_TRUSTED_RANGE).reduce(f64::min) {
+            return Some(format!("a variable of the program ranges over only {narrowest:.1e}, within a few of HiGHS's tolerances ({MILP_TOLERANCE:e})"));
         }
         None
+    }
+    /// The ranges of the narrow columns that can move the objective by more
+    /// than `1e-7` (range times the largest coefficient): a pruned neuron,
+    /// exactly 0, has bounds `[-eta, eta]` after outward rounding, and moves
+    /// nothing.
+    fn significant_narrow_ranges(&self) -> impl Iterator<Item = f64> + '_ {
+        let largest = self.largest_coefficient.max(1.0);
+        self.narrow_ranges.iter().copied().filter(move |r| r * largest > 1e-7)
+    }
+    /// HiGHS's `mip_feasibility_tolerance` for this program:
+    /// [`MIP_FEASIBILITY_TOLERANCE`], or [`MILP_TOLERANCE`] where a column
+    /// that matters is narrower than [`NARROW_COLUMN_RANGE`] (at 1e-7 HiGHS
+    /// took `1e5 relu(1.2e-8 x)`, the activation column on `[0, 1.2e-8]`,
+    /// as 0: bound 1e-6, error 1.2e-3).
+    fn mip_tolerance(&self) -> f64 {
+        if self.significant_narrow_ranges().next().is_some() {
+            MILP_TOLERANCE
+        } else {
+            MIP_FEASIBILITY_TOLERANCE
+        }
     }
     /// Encodes `network` on the input columns with its pre-activation bounds;
     /// returns the output expressions. Refuses non-finite pre-activation
@@ -522,16 +543,23 @@ impl<'a> Encoding<'a> {
 /// Feasibility tolerance used for HiGHS and for widening its dual bound.
 pub const MILP_TOLERANCE: f64 = 1e-9;
 
-/// HiGHS's `mip_feasibility_tolerance` (also its integrality tolerance).
-/// At [`MILP_TOLERANCE`] HiGHS (1.16) returned "Optimal" below a feasible
+/// HiGHS's `mip_feasibility_tolerance` (also its integrality tolerance),
+/// unless a column is narrow ([`NARROW_COLUMN_RANGE`]). At
+/// [`MILP_TOLERANCE`] HiGHS (1.16) returned "Optimal" below a feasible
 /// point's value on 22 of 600 random pairs of small ReLU and leaky-ReLU
 /// networks (the optimum of one objective 0.0892 at `x = 1`, reported as
 /// -0.0024 over `[-1, 1]`, right with `x` fixed at 1); at 1e-7 and 1e-6 on
 /// none of them (tests/milp.rs).
 pub const MIP_FEASIBILITY_TOLERANCE: f64 = 1e-7;
 
-/// A program with a variable (an input, an activation) ranging over less
-/// than this gets no solver bound ([`Encoder::numerical_range`]).
+/// A column narrower than this that can move the objective
+/// ([`Encoder::mip_tolerance`]) gets the program the tolerance
+/// [`MILP_TOLERANCE`]: a hundred times [`MIP_FEASIBILITY_TOLERANCE`].
+pub const NARROW_COLUMN_RANGE: f64 = 100.0 * MIP_FEASIBILITY_TOLERANCE;
+
+/// A program with a variable (an input, an activation) that can move the
+/// objective and ranges over less than this gets no solver bound
+/// ([`Encoder::numerical_range`]).
 pub const NARROWEST_TRUSTED_RANGE: f64 = 10.0 * MILP_TOLERANCE;
 
 /// Coefficients this small or smaller are taken out of their rows, the
@@ -761,7 +789,7 @@ impl Solved {
 /// model (a 50-512-512-512-512-10 pair, 4,096 binaries: the first solve
 /// returned 1.8 s after a 1 s limit). An abandoned run ends in the
 /// background at its own time limit; its result is dropped.
-fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<Solved> {
+fn run(problem: RowProblem, mip_tolerance: f64, time_limit: Option<f64>) -> Result<Solved> {
     // HiGHS's own limit a little earlier, so that a solve interrupted in its
     // branch and bound returns (with its incumbent) before it is abandoned
     let solver_limit = time_limit.map(|limit| limit - (0.1 * limit).min(0.2));
@@ -774,7 +802,7 @@ fn run(problem: RowProblem, time_limit: Option<f64>) -> Result<Solved> {
         model.set_option("mip_rel_gap", 0.0);
         model.set_option("mip_abs_gap", 1e-12);
         model.set_option("primal_feasibility_tolerance", MILP_TOLERANCE);
-        model.set_option("mip_feasibility_tolerance", MIP_FEASIBILITY_TOLERANCE);
+        model.set_option("mip_feasibility_tolerance", mip_tolerance);
         model.set_option("threads", 1);
         if let Some(limit) = solver_limit {
             model.set_option("time_limit", limit.max(0.0));
@@ -890,7 +918,8 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
     let largest = model.encoder.largest_magnitude;
     let explained = |e: crate::error::Error| crate::error::Error::new(e.kind, format!("{}; the largest number in the program is {largest:.1e}", e.context));
     // the time the program took to build counts against the limit
-    let solved = run(std::mem::take(&mut model.encoder.problem), time_limit.map(|limit| limit - start.elapsed().as_secs_f64())).map_err(explained)?;
+    let mip_tolerance = model.encoder.mip_tolerance();
+    let solved = run(std::mem::take(&mut model.encoder.problem), mip_tolerance, time_limit.map(|limit| limit - start.elapsed().as_secs_f64())).map_err(explained)?;
     let status = solved.status;
     let columns = solved.columns.clone();
     let has_incumbent = status.is_some_and(|status| columns.len() == column_count && !matches!(status, HighsModelStatus::Infeasible | HighsModelStatus::NotSet | HighsModelStatus::ModelError | HighsModelStatus::LoadError));
@@ -912,7 +941,7 @@ fn solve_one(f: &Network, g: &Network, encoding: &Encoding, set: &InputSet, coup
                     break;
                 }
                 let mut placing = build(encoding, set, coupling, output, sign, Some(Placement { values: columns.clone(), margin }))?;
-                let lp = run(std::mem::take(&mut placing.encoder.problem), remaining)?;
+                let lp = run(std::mem::take(&mut placing.encoder.problem), mip_tolerance, remaining)?;
                 let lp_columns = lp.columns.clone();
                 if lp.status != Some(HighsModelStatus::Optimal) || lp_columns.len() != column_count {
                     continue;

@@ -328,6 +328,16 @@ fn the_solver_bound_covers_tiny_coefficients_and_is_withheld_at_huge_magnitudes(
     let solver = report.solver_bound.expect("a solver bound");
     assert!((10.0..=10.001).contains(&solver), "solver bound {solver}, the worst error is 10");
     assert!(report.lower_bound <= 10.0 && report.certified_bound.unwrap() >= 10.0);
+    // activation columns a little wider than HiGHS's integrality tolerance
+    // of ordinary programs: the program gets the finer one (at 1e-7 HiGHS
+    // took them as 0: bound 1e-6, incumbent 0)
+    for (inner, outer) in [(1.2e-8, 1e5), (2e-8, 1e3), (3e-8, 1e5), (5e-8, 1e5), (2e-7, 1e4)] {
+        let truth = inner * outer;
+        let report = milp_bound(&net(inner, outer), &net(inner, 0.0), set(), InputCoupling::Same);
+        assert!(report.solver_bound.is_none_or(|b| b >= truth), "{inner} x {outer}: solver bound {:?} below the error {truth}", report.solver_bound);
+        assert!(report.solver_bound.is_some(), "{inner} x {outer}: {:?}", report.note);
+        assert!(report.lower_bound >= 0.999 * truth, "{inner} x {outer}: lower bound {} where the error reaches {truth}", report.lower_bound);
+    }
     // on [-1, 1] the activation ranges over [0, 1e-9], within HiGHS's
     // tolerances: no solver bound (HiGHS's was 1e-6 where the error reaches 1e-4)
     let report = milp_bound(&net(1e-9, 1e5), &net(1e-9, 0.0), set(), InputCoupling::Same);

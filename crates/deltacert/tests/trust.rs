@@ -636,6 +636,9 @@ fn a_float_execution_that_may_overflow_is_named_in_the_report() {
     // float16: 65504 is the largest
     assert!(note(&chain(4e4, 1.0, "float16"), &set).contains("may overflow float16 in layer 1"));
     assert!(!note(&chain(3e4, 1.0, "float16"), &set).contains("overflow"));
+    // an input float16 cannot hold
+    let wide = note(&chain(1e-3, 1.0, "float16"), &InputSet::uniform_box(1, -1e5, 1e5).unwrap());
+    assert!(wide.contains("may overflow float16 at its input"), "{wide}");
     // a QDQ model computes its float parts in float32
     assert!(note(&chain(3e38, 1e-38, "int8-qdq (+float32)"), &set).contains("may overflow float32"));
 }
