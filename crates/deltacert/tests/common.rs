@@ -193,3 +193,21 @@ pub fn assert_sound(f: &Network, g: &Network, report: &deltacert::bound::BoundRe
 pub fn single_threaded_blas() {
     deltacert::sdp::solve::set_blas_threads(1);
 }
+
+/// `outer relu(inner x)`, one input, one hidden neuron, read as if from a
+/// file of type `dtype`.
+pub fn relu_chain(inner: f64, outer: f64, dtype: &str) -> Network {
+    use deltacert::activation::Activation;
+    use deltacert::network::{Layer, Matrix};
+    Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(1, 1, vec![inner]), vec![0.0], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 1, vec![outer]), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: dtype.into(),
+        output_softmax: false,
+    }
+}

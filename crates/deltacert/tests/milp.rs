@@ -306,19 +306,8 @@ fn milp_refuses_coefficients_highs_cannot_load_without_a_panic() {
 /// with the reason.
 #[test]
 fn the_solver_bound_covers_tiny_coefficients_and_is_withheld_at_huge_magnitudes() {
-    use deltacert::network::{Layer, Matrix};
     common::single_threaded_blas();
-    let net = |inner: f64, outer: f64| Network {
-        input_dim: 1,
-        input_transform: None,
-        layers: vec![
-            Layer::dense(0, Matrix::from_rows(1, 1, vec![inner]), vec![0.0], Activation::Relu),
-            Layer::dense(1, Matrix::from_rows(1, 1, vec![outer]), vec![0.0], Activation::Identity),
-        ],
-        kept_neurons: None,
-        source_dtype: "float64".into(),
-        output_softmax: false,
-    };
+    let net = |inner: f64, outer: f64| common::relu_chain(inner, outer, "float64");
     let set = || InputSet::uniform_box(1, -1.0, 1.0).unwrap();
     // a coefficient of 1e-9 (taken out of its row, the row widened) over
     // inputs up to 1e5: the activation ranges over [0, 1e-4], the error

@@ -611,17 +611,7 @@ fn softmax_counterexamples_are_searched_on_the_probabilities() {
 #[test]
 fn a_float_execution_that_may_overflow_is_named_in_the_report() {
     // f = 1e-38 relu(3e38 x) = 3x in exact arithmetic; g = 3x
-    let chain = |inner: f64, outer: f64, dtype: &str| Network {
-        input_dim: 1,
-        input_transform: None,
-        layers: vec![
-            Layer::dense(0, Matrix::from_rows(1, 1, vec![inner]), vec![0.0], Activation::Relu),
-            Layer::dense(1, Matrix::from_rows(1, 1, vec![outer]), vec![0.0], Activation::Identity),
-        ],
-        kept_neurons: None,
-        source_dtype: dtype.into(),
-        output_softmax: false,
-    };
+    let chain = common::relu_chain;
     let g = chain(1.0, 3.0, "float32");
     let set = InputSet::uniform_box(1, -2.0, 2.0).unwrap();
     let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE);
