@@ -472,14 +472,18 @@ fn float_overflow(network: &Network, request: &BoundRequest) -> Option<String> {
         return Some(format!("may overflow {format} at its input: the set reaches {widest_input:.3e}, above {format}'s largest {largest:.4e}"));
     }
     let prepared = crate::problem::prepare(network, network, &request.set, &InputCoupling::Same).ok()?;
-    let bounds = crate::propagation::linear_bounds(&prepared.reference, prepared.set.lower(), prepared.set.upper());
-    for (k, layer) in bounds.layers.iter().enumerate() {
-        let worst = [&layer.pre_lower, &layer.pre_upper, &layer.post_lower, &layer.post_upper].iter().flat_map(|v| v.iter()).fold(0.0f64, |m, v| if v.is_nan() { f64::INFINITY } else { m.max(v.abs()) });
-        if !(worst <= largest) {
-            return Some(format!("may overflow {format} in layer {}: its values can reach {worst:.3e} on this set, above {format}'s largest {largest:.4e}", k + 1));
-        }
-    }
-    None
+    let (net, lower, upper) = (&prepared.reference, prepared.set.lower(), prepared.set.upper());
+    // intervals first (a pass over the weights); linear bounds (a
+    // back-substitution per layer) only where those may pass the value
+    let first_beyond = |bounds: &crate::propagation::NetworkBounds| {
+        bounds.layers.iter().enumerate().find_map(|(k, layer)| {
+            let worst = [&layer.pre_lower, &layer.pre_upper, &layer.post_lower, &layer.post_upper].iter().flat_map(|v| v.iter()).fold(0.0f64, |m, v| if v.is_nan() { f64::INFINITY } else { m.max(v.abs()) });
+            (!(worst <= largest)).then_some((k, worst))
+        })
+    };
+    first_beyond(&interval_bounds(net, lower, upper))?;
+    let (k, worst) = first_beyond(&crate::propagation::linear_bounds(net, lower, upper))?;
+    Some(format!("may overflow {format} in layer {}: its values can reach {worst:.3e} on this set, above {format}'s largest {largest:.4e}", k + 1))
 }
 
 /// The error for a pair where only one network ends in a softmax.
