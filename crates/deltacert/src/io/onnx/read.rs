@@ -119,6 +119,9 @@ pub const MAX_PRODUCT_STEPS: usize = 1 << 34;
 const DEQUANTIZE_LEVEL_LIMIT: f64 = (1u64 << 29) as f64;
 
 /// onnxruntime's QOperator format (integer operators), refused by name.
+/// Operators that define no attribute (since opset 7).
+const ATTRIBUTE_FREE_OPERATORS: &[&str] = &["Relu", "Sigmoid", "Tanh", "Identity", "Add", "Sub", "Mul", "Div", "Max", "Min", "MatMul"];
+
 const QOPERATORS: [&str; 10] = ["QLinearMatMul", "QLinearConv", "MatMulInteger", "ConvInteger", "QLinearAdd", "QLinearMul", "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearAveragePool"];
 
 /// Counts the values created by one import against [`MAX_TOTAL_ELEMENTS`].
@@ -309,6 +312,11 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
     let (sample_shape, batched) = input_shape(input)?;
     importer.batched = batched;
     importer.input_elem_type = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).map_or(0, |t| t.elem_type);
+    // a declared type other than a float one: onnxruntime refuses the
+    // model wherever a float operator reads the input
+    if !matches!(importer.input_elem_type, 0 | data_type::FLOAT | data_type::DOUBLE | data_type::FLOAT16) {
+        return Err(unsupported(format!("input '{}' has element type {} (deltacert reads float32, float64 or float16 inputs)", input.name, importer.input_elem_type)));
+    }
     let input_dim = element_count(&sample_shape).map_err(|e| e.within(format!("input '{}'", input.name)))?;
     if input_dim == 0 {
         return Err(malformed(format!("input '{}' has no elements", input.name)));
@@ -627,6 +635,14 @@ impl Importer {
         if node.input.len() < fewest || node.input.len() > most {
             let expected = if fewest == most { format!("{fewest}") } else { format!("{fewest} to {most}") };
             return Err(unsupported(format!("{op} with {} inputs (deltacert reads {expected})", node.input.len())));
+        }
+        // these operators have no attribute (since opset 7): one written is
+        // a model onnxruntime refuses, whose meaning deltacert would guess
+        // (a Relu with an 'alpha' was read as a plain Relu)
+        if ATTRIBUTE_FREE_OPERATORS.contains(&op) {
+            if let Some(attribute) = node.attribute.first() {
+                return Err(unsupported(format!("{op} has an attribute '{}', which {op} does not define", attribute.name)));
+            }
         }
         if let Some(activation) = read_activation(node)? {
             let result = self.activation(node, activation)?;
@@ -1734,6 +1750,25 @@ mod tests {
         }
     }
 
+    /// Models onnxruntime refuses to load are refused too, with the node or
+    /// the input named: an attribute on an operator that defines none (a
+    /// Relu with an 'alpha' was read as a plain Relu), and a graph input of
+    /// an integer type feeding float operators.
+    #[test]
+    fn models_onnxruntime_refuses_are_refused() {
+        let err = error_of(&graph_bytes(vec![node("Relu", &["x"], "y", vec![int("alpha", 1)])], vec![], &[1, 1], "y"));
+        assert_eq!(err.kind, crate::error::ErrorKind::Unsupported);
+        assert_eq!(err.context, "node 'y' (Relu): Relu has an attribute 'alpha', which Relu does not define");
+        let err = error_of(&graph_bytes(vec![node("Add", &["x", "x"], "y", vec![int("broadcast", 1)])], vec![], &[1, 1], "y"));
+        assert!(err.context.contains("Add has an attribute 'broadcast'"), "{}", err.context);
+        let mut graph = GraphProto { node: vec![node("Relu", &["x"], "y", vec![])], input: vec![value_info("x", &[1, 1])], output: vec![value_info("y", &[1])], ..Default::default() };
+        graph.input[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = data_type::INT32;
+        let err = error_of(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec());
+        assert_eq!(err.context, "input 'x' has element type 6 (deltacert reads float32, float64 or float16 inputs)");
+        // the same graphs without: read
+        assert!(read(&graph_bytes(vec![node("Relu", &["x"], "y", vec![])], vec![], &[1, 1], "y")).is_ok());
+    }
+
     #[test]
     fn dequantize_with_an_empty_scale_is_refused() {
         let q = TensorProto { name: "q".into(), dims: vec![1, 1], data_type: data_type::INT8, raw_data: vec![3], ..Default::default() };
@@ -2109,12 +2144,12 @@ mod tests {
         let nodes = vec![cast("x", "x64", data_type::DOUBLE), node("Add", &["x64", "c"], "xn", vec![]), cast("xn", "x32", data_type::FLOAT), node("Gemm", &["x32", "w"], "y", vec![int("transB", 1)])];
         let net = read(&graph_bytes(nodes, vec![w(), tensor("c", &[1], &[0.5])], &[1, 1], "y")).unwrap();
         assert_eq!(net.eval(&[0.25]), vec![1.5]);
-        // an integer graph input: Div would truncate before the cast
+        // an integer graph input (Div would truncate before the cast): refused as an input
         let nodes = vec![node("Div", &["x", "two"], "h", vec![]), cast("h", "hc", data_type::FLOAT), node("Gemm", &["hc", "w"], "y", vec![int("transB", 1)])];
         let mut graph = GraphProto { node: nodes, initializer: vec![w(), TensorProto { name: "two".into(), dims: vec![], data_type: data_type::INT32, int32_data: vec![2], ..Default::default() }], input: vec![value_info("x", &[1, 1])], output: vec![value_info("y", &[1])], ..Default::default() };
         graph.input[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = data_type::INT32;
         let err = error_of(&ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec());
-        assert!(err.context.contains("whose input has element type"), "{}", err.context);
+        assert!(err.context.contains("input 'x' has element type 6"), "{}", err.context);
     }
 
     /// Quantisation the reader does not model is refused with one line
