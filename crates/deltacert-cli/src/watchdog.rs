@@ -222,21 +222,24 @@ pub fn finish_run() {
 }
 
 /// Ends the process with exit 3 unless [`ReadingDeadline::finished`] is
-/// called within `seconds` (None: no deadline): reading a file can block
-/// (a named pipe with no writer) where no time limit of the library
-/// reaches. On expiry it writes `json_report` (if any) to standard output
-/// and `message` as one line to standard error, unless the run is already
+/// called within twice `timeout` plus 5 s, the ceiling the run's own
+/// watchdog keeps (None: no deadline): reading a file can block (a named
+/// pipe with no writer) where no time limit of the library reaches. On
+/// expiry it writes `json_report(message)` (if given) to standard output and
+/// the message as one line to standard error, unless the run is already
 /// ending or answering.
-pub fn reading_deadline(seconds: Option<f64>, json_report: Option<String>, message: String) -> ReadingDeadline {
+pub fn reading_deadline(timeout: Option<f64>, json_report: Option<impl FnOnce(&str) -> String>) -> ReadingDeadline {
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if let Some(seconds) = seconds {
+    if let Some(timeout) = timeout {
+        let message = format!("the time limit of {timeout} s was exceeded by more than twice while reading the models and the input set");
+        let report = json_report.map(|render| render(&message));
         let watched = done.clone();
         let _ = std::thread::Builder::new().name("deltacert-reading".into()).spawn(move || {
-            std::thread::sleep(deltacert::limits::duration(seconds));
+            std::thread::sleep(deltacert::limits::duration(2.0 * timeout + 5.0));
             if watched.load(Ordering::Acquire) || RUN_STATE.compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 return;
             }
-            if let Some(report) = json_report {
+            if let Some(report) = report {
                 println!("{report}");
             }
             eprintln!("error: {message}; no certificate");

@@ -14,8 +14,7 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     // --timeout covers reading the files; a read that blocks ends at twice
     // the limit plus 5 s
     let started = std::time::Instant::now();
-    let reading_message = format!("the time limit of {} s was exceeded by more than twice while reading the models and the input set", args.timeout.unwrap_or_default());
-    let reading = crate::watchdog::reading_deadline(args.timeout.map(|t| 2.0 * t + 5.0), args.pair.json.then(|| serde_json::json!({"status": "time_limit", "note": reading_message, "input": null}).to_string()), reading_message.clone());
+    let reading = crate::watchdog::reading_deadline(args.timeout, args.pair.json.then_some(|note: &str| serde_json::json!({"status": "time_limit", "note": note, "input": null}).to_string()));
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
     if reference.input_dim != compressed.input_dim || reference.output_dim() != compressed.output_dim() {

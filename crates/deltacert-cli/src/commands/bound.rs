@@ -132,8 +132,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     }
     // a read that blocks (a named pipe without a writer) ends at the
     // watchdog's ceiling for the run, twice the limit plus 5 s
-    let reading_message = format!("the time limit of {} s was exceeded by more than twice while reading the models and the input set", args.timeout.unwrap_or_default());
-    let reading = crate::watchdog::reading_deadline(args.timeout.map(|t| 2.0 * t + 5.0), args.pair.json.then(|| no_certificate(&reading_message, None)), reading_message.clone());
+    let reading = crate::watchdog::reading_deadline(args.timeout, args.pair.json.then_some(|note: &str| no_certificate(note, None)));
     let mut reference = read_model(&args.pair.reference)?;
     let mut compressed = read_model(&args.pair.compressed)?;
     if let Some(outputs) = &args.outputs {

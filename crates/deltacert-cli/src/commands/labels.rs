@@ -63,8 +63,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     // --timeout covers reading the files; a read that blocks ends at the
     // watchdog's ceiling
     let started = std::time::Instant::now();
-    let reading_message = format!("the time limit of {} s was exceeded by more than twice while reading the models and the input set", args.timeout.unwrap_or_default());
-    let reading = crate::watchdog::reading_deadline(args.timeout.map(|t| 2.0 * t + 5.0), args.pair.json.then(|| unknown(Some(LabelStop::TimeLimit), &reading_message, None)), reading_message.clone());
+    let reading = crate::watchdog::reading_deadline(args.timeout, args.pair.json.then_some(|note: &str| unknown(Some(LabelStop::TimeLimit), note, None)));
     let reference = read_model(&args.pair.reference)?;
     let compressed = read_model(&args.pair.compressed)?;
     input::check_input_space(&args.pair.set, &reference)?;
