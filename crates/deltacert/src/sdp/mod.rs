@@ -382,12 +382,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             w.start(&lifted, &constraints, propagation_offset, output, sign)
         })
         .collect();
-    // seconds the certificate checks of one solve took, at most so far (f64
-    // bits); before any has run, an estimate from the dimension, so that the
-    // first solves do not start checks the time left cannot hold. The first
-    // measurement replaces the estimate (a faster machine than the one it
-    // was measured on would otherwise skip solves it has time for).
-    // (the longest measured, NaN bits until the first)
+    // seconds the certificate checks of one solve took, the longest so far
+    // (f64 bits, NaN until the first); before any has run, an estimate from
+    // the dimension, so that the first solves do not start checks the time
+    // left cannot hold. The first measurement replaces the estimate (a
+    // faster machine than the one it was made on would otherwise skip
+    // solves it has time for).
     let measured_check_seconds = std::sync::atomic::AtomicU64::new(f64::NAN.to_bits());
     let check_seconds = || {
         let measured = f64::from_bits(measured_check_seconds.load(std::sync::atomic::Ordering::Relaxed));
