@@ -930,7 +930,7 @@ fn vnn_layout_bytes(network: &deltacert::network::Network) -> Vec<u8> {
         current = "probabilities".into();
     }
     let graph = GraphProto { node: nodes, initializer: initializers, input: vec![value_info("x", &[network.input_dim])], output: vec![value_info(&current, &[network.output_dim()])], ..Default::default() };
-    ModelProto { ir_version: 8, graph: Some(graph), ..Default::default() }.encode_to_vec()
+    ModelProto { ir_version: Some(8), graph: Some(graph), opset_import: vec![deltacert::io::onnx::proto::OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec()
 }
 
 /// Writes `network` as ONNX (`vnn`: in the VNN-COMP layout, else with the

@@ -92,7 +92,7 @@ fn float(name: &str, value: f32) -> AttributeProto {
 }
 fn model_of(node: Vec<NodeProto>, initializer: Vec<TensorProto>, input: &[i64], output: &str) -> Vec<u8> {
     let graph = GraphProto { node, initializer, input: vec![dims_info("x", input)], output: vec![dims_info(output, &[1])], ..Default::default() };
-    ModelProto { ir_version: 8, graph: Some(graph), ..Default::default() }.encode_to_vec()
+    ModelProto { ir_version: Some(8), graph: Some(graph), opset_import: vec![proto::OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec()
 }
 
 /// Valid models covering every operator the reader accepts.

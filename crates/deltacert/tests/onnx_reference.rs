@@ -3,7 +3,9 @@
 //! attribute the reader accepts (also the VNN-COMP layout without a batch
 //! axis and classifiers ending in Softmax), with the outputs of ONNX's reference
 //! evaluator (`onnx.reference.ReferenceEvaluator`), and a dozen valid graphs
-//! the reader must refuse. Each graph is read, evaluated with
+//! the reader must refuse, and three dozen models onnxruntime refuses to
+//! load or run (checked there against onnxruntime), which the reader must
+//! refuse too. Each graph is read, evaluated with
 //! `Network::eval` on the same inputs and compared.
 //!
 //! Tolerance: float64 graphs are evaluated by ONNX in float64, so the only
@@ -69,7 +71,7 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
     assert!(generated.status.success(), "generate.py failed: {}", String::from_utf8_lossy(&generated.stderr));
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
 
-    let (mut compared, mut outputs_compared, mut refused) = (0usize, 0usize, 0usize);
+    let (mut compared, mut outputs_compared, mut refused, mut invalid) = (0usize, 0usize, 0usize, 0usize);
     let (mut qdq_exact, mut ort_static, mut ort_compared) = (0usize, 0usize, 0usize);
     let (mut static_outputs, mut static_identical, mut static_worst) = (0usize, 0usize, 0.0f64);
     let mut worst_ratio = 0.0f64;
@@ -112,6 +114,16 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
                 compared += 1;
                 *per_dtype.entry(entry["dtype"].as_str().unwrap().to_string()).or_default() += 1;
             }
+            "invalid" => {
+                // a model onnxruntime refuses (the generator checked it)
+                let error = match result {
+                    Ok(_) => panic!("{file} ({description}): onnxruntime refuses it, the reader must too"),
+                    Err(e) => e,
+                };
+                assert!(matches!(error.kind, ErrorKind::Unsupported | ErrorKind::ShapeMismatch | ErrorKind::Malformed), "{file} ({description}): {:?}", error.kind);
+                assert!(!error.context.is_empty() && !error.context.contains('\n'), "{file} ({description}): not one line: {}", error.context);
+                invalid += 1;
+            }
             _ => {
                 let error = match result {
                     Ok(_) => panic!("{file} ({description}) must be refused"),
@@ -124,11 +136,33 @@ fn reader_agrees_with_the_onnx_reference_evaluator() {
             }
         }
     }
-    println!("onnx_reference: {compared} graphs read and compared ({per_dtype:?}), {outputs_compared} outputs, largest error {worst_ratio:.3} of the allowed; {refused} refused as expected");
+    println!("onnx_reference: {compared} graphs read and compared ({per_dtype:?}), {outputs_compared} outputs, largest error {worst_ratio:.3} of the allowed; {refused} refused as expected, {invalid} that onnxruntime refuses refused too");
     println!("onnx_reference: QDQ activations: {qdq_exact} exact graphs bit for bit, {ort_static} quantize_static models; {ort_compared} outputs compared with onnxruntime; quantize_static: {static_identical} of {static_outputs} outputs identical to onnxruntime's, largest difference {static_worst:e}");
+    // the attributes the reader accepts are the ones onnx's schemas define,
+    // operator by operator and opset by opset
+    let schemas: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("schemas.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for op in deltacert::io::onnx::OPERATORS_READ {
+        let per_opset = schemas[op].as_object().unwrap_or_else(|| panic!("onnx has no schema for {op}"));
+        for opset in deltacert::io::onnx::OLDEST_OPSET..=deltacert::io::onnx::NEWEST_OPSET {
+            let mut ours = deltacert::io::onnx::defined_attributes(op, opset);
+            ours.sort_unstable();
+            match per_opset.get(&opset.to_string()) {
+                Some(theirs) => {
+                    let theirs: Vec<&str> = theirs.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+                    assert_eq!(ours, theirs, "{op} at opset {opset}");
+                    checked += 1;
+                }
+                // QuantizeLinear and DequantizeLinear before opset 10: refused
+                None => assert!(matches!(*op, "QuantizeLinear" | "DequantizeLinear") && opset < 10, "onnx has no {op} at opset {opset}"),
+            }
+        }
+    }
+    println!("onnx_reference: the attributes of {} operators at opsets {}..={} agree with onnx's schemas ({checked} pairs)", deltacert::io::onnx::OPERATORS_READ.len(), deltacert::io::onnx::OLDEST_OPSET, deltacert::io::onnx::NEWEST_OPSET);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(compared >= 200, "only {compared} graphs compared");
     assert_eq!(refused, 16);
+    assert_eq!(invalid, 34);
     assert!(qdq_exact >= 20 && ort_static == 8, "{qdq_exact} exact QDQ graphs, {ort_static} quantize_static models");
 }
 

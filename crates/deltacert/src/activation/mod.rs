@@ -429,6 +429,12 @@ impl Activation {
     pub fn is_onnx_op(op_type: &str) -> bool {
         Activation::written_as_onnx(op_type).is_some()
     }
+    /// The attributes the ONNX operator `op_type` defines, when some
+    /// activation is written as it (its rule's float attributes).
+    pub fn onnx_attribute_names(op_type: &str) -> Option<Vec<&'static str>> {
+        let op = Activation::written_as_onnx(op_type)?.with_rule(|rule| rule.onnx_op())?;
+        Some(op.float_attributes.iter().map(|(name, _)| *name).collect())
+    }
     /// The entry of [`Activation::ALL`] written as the ONNX operator `op_type`.
     fn written_as_onnx(op_type: &str) -> Option<Activation> {
         Activation::ALL.into_iter().find(|a| a.with_rule(|rule| rule.onnx_op()).is_some_and(|op| op.op_type == op_type))

@@ -5,8 +5,8 @@
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ModelProto {
-    #[prost(int64, tag = "1")]
-    pub ir_version: i64,
+    #[prost(int64, optional, tag = "1")]
+    pub ir_version: Option<i64>,
     #[prost(string, tag = "2")]
     pub producer_name: String,
     #[prost(string, tag = "3")]
@@ -102,6 +102,7 @@ pub mod attribute_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
     pub const STRING: i32 = 3;
+    pub const TENSOR: i32 = 4;
     pub const INTS: i32 = 7;
 }
 
@@ -138,6 +139,7 @@ pub mod data_type {
     pub const INT64: i32 = 7;
     pub const FLOAT16: i32 = 10;
     pub const DOUBLE: i32 = 11;
+    pub const BOOL: i32 = 9;
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

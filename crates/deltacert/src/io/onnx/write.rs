@@ -205,7 +205,7 @@ pub fn write(network: &Network, format: &ExportFormat) -> Result<Vec<u8>> {
         metadata.push(proto::StringStringEntryProto { key: KEPT_NEURONS_KEY.into(), value: serde_json::to_string(kept).expect("plain data serialises") });
     }
     let model = ModelProto {
-        ir_version: 8,
+        ir_version: Some(8),
         producer_name: "deltacert".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),
