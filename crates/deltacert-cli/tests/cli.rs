@@ -374,6 +374,23 @@ fn the_first_order_sdp_solver_certifies_the_paper_pair_within_its_timeout() {
     assert!(v["details"]["sdp"]["solves"][0]["checked"]["shift"].as_f64().is_some());
 }
 
+/// The full QC set grows like the square of the neurons: on ACAS Xu 1_1
+/// property 3 (lifted dimension 226, 342,000 constraints) its build and one
+/// assembly took 7 s past a 2 s limit. The build now stops at the limit and
+/// a solve whose check cannot end by it is not started: the run ends near
+/// the limit with propagation's certified bound.
+#[test]
+fn the_full_qc_set_keeps_the_time_limit() {
+    let (f, g) = (fixture("acasxu/ACASXU_run2a_1_1_batch_2000.nnet"), fixture("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
+    let started = std::time::Instant::now();
+    let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_3.json"), "--method", "sdp", "--qcs", "full", "--timeout", "2", "--json"]);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(seconds < 4.5, "the 2 s limit did not hold: {seconds:.2} s");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["certified_bound"].as_f64().is_some_and(f64::is_finite), "{v}");
+}
+
 #[test]
 fn decide_mode_exit_codes() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
@@ -387,6 +404,40 @@ fn decide_mode_exit_codes() {
     let v: serde_json::Value = serde_json::from_slice(&refuted.stdout).unwrap();
     assert_eq!(v["decision"], "counterexample");
     assert!(v["lower_bound"].as_f64().unwrap() > 3.0);
+    // the search found the counterexample first: no SDP was set up
+    assert!(v["details"].get("sdp").is_none(), "{}", v["details"]);
+    let proven: serde_json::Value = serde_json::from_slice(&deltacert(&["bound", &f, &g, "--box", "-1,1", "--eps", "4.0", "--json"]).stdout).unwrap();
+    assert!(proven["details"].get("sdp").is_some(), "{}", proven["details"]);
+}
+
+/// `attack` refuses a set that a `.nnet` normalisation maps past the finite
+/// numbers (a range of 1e-320), as `bound` does, rather than reporting an
+/// error of 0 where the outputs are NaN; a whole QC set is not combined
+/// with families.
+#[test]
+fn sets_without_outputs_and_mixed_qc_sets_are_refused() {
+    // the ACAS Xu pair with the first input's range 1e-320
+    let tiny_range = |file: &str, name: &str| {
+        let text = std::fs::read_to_string(fixture(file)).unwrap();
+        // the header's lines: comments, sizes, layer sizes, unused flag, mins, maxes, means, ranges
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let ranges = lines.iter().position(|l| !l.starts_with("//")).unwrap() + 6;
+        let mut fields: Vec<String> = lines[ranges].split(',').map(str::to_string).collect();
+        fields[0] = "1e-320".into();
+        lines[ranges] = fields.join(",");
+        let path = scratch(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path.display().to_string()
+    };
+    let f = tiny_range("acasxu/ACASXU_run2a_1_1_batch_2000.nnet", "tiny_range_f.nnet");
+    let g = tiny_range("acasxu/ACASXU_run2a_1_1_batch_2000_16bit.nnet", "tiny_range_g.nnet");
+    for command in [vec!["attack"], vec!["bound", "--quiet"]] {
+        let o = deltacert(&[command.as_slice(), &[f.as_str(), g.as_str(), "--box-file", &fixture("acasxu/property_1.json")]].concat());
+        assert_bad_input(&o, &["tiny_range_f.nnet", "maps coordinate 0", "no output is defined there"]);
+    }
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    let o = deltacert(&["bound", &f, &g, "--box", "-1,1", "--method", "sdp", "--qcs", "full+neighbours:3"]);
+    assert_bad_input(&o, &["'full' is a whole set"]);
 }
 
 #[test]

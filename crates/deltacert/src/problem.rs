@@ -99,6 +99,7 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
     if reference.input_transform != compressed.input_transform {
         return Err(unsupported("the two networks normalise their inputs differently"));
     }
+    check_normalised_set(reference, set)?;
     let mut f = reference.clone();
     let mut g = compressed.clone();
     let Some(t) = f.input_transform.take() else {
@@ -137,6 +138,25 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
         mapped = map_ball_and_polytope(set, mapped, &t, &moved)?;
     }
     Ok(Prepared { reference: f, compressed: g, set: mapped, coupling })
+}
+
+/// Refuses a set that `network`'s input normalisation maps outside the
+/// finite numbers (a range of `1e-320` turns `[0, 1]` into `[-inf, inf]`):
+/// no output is defined there, so neither a bound nor a search has a
+/// meaning. The check of [`prepare`], also made by the search alone.
+pub fn check_normalised_set(network: &Network, set: &InputSet) -> crate::Result<()> {
+    let Some(t) = &network.input_transform else {
+        return Ok(());
+    };
+    for i in 0..set.dim().min(t.mean.len()) {
+        for x in [set.lower()[i], set.upper()[i]] {
+            let z = (x.clamp(t.min[i], t.max[i]) - t.mean[i]) / t.range[i];
+            if !z.is_finite() {
+                return Err(crate::error::invalid_set(format!("the input normalisation maps coordinate {i} = {x} to {z} (mean {}, range {:e}): no output is defined there", t.mean[i], t.range[i])));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Per coordinate, a bound `e_i` on `|z_i - phi_i(x)|`, the rounding of the

@@ -27,6 +27,10 @@ pub fn run(args: AttackArgs) -> deltacert::Result<u8> {
     let set = input::input_set(&args.pair.set, &reference)?;
     // the search keeps the step as written: its pairs are reported as they are
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?.written();
+    // a set the normalisation maps past the finite numbers: refused as `bound` refuses it
+    for (network, path) in [(&reference, &args.pair.reference), (&compressed, &args.pair.compressed)] {
+        deltacert::problem::check_normalised_set(network, &set).map_err(|e| e.within(path.display().to_string()))?;
+    }
     reading.finished();
     let read_seconds = started.elapsed().as_secs_f64();
     let settings = AttackSettings { samples: args.pair.samples.unwrap_or(AttackSettings::default().samples), sample_work: if args.pair.samples.is_some() { None } else { AttackSettings::default().sample_work }, seed: args.pair.seed, ..AttackSettings::default() };

@@ -1,4 +1,5 @@
-//! `auto`: the SDP where it is small enough to pay (run beside the attack),
+//! `auto`: the SDP where it is small enough to pay (run beside the attack;
+//! in decide mode after it, and not once it has found an error above eps),
 //! then input splitting ([`crate::branch_and_bound`]) from the tighter of the
 //! two bounds, with the time that is left.
 
@@ -62,11 +63,20 @@ impl BoundMethod for Auto {
         let already_decided = request.eps.is_some_and(|eps| context.root.value <= eps);
         let run_sdp = !already_decided && !context.budget.expired() && context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension);
         // decide mode with the root already proven: no search (the orchestrator draws a token witness)
-        let sdp_budget = match context.budget.remaining() {
+        let sdp_budget = || match context.budget.remaining() {
             Some(left) => crate::limits::Budget::new(Some(SDP_SHARE * left), context.budget.memory_bytes()),
             None => *context.budget,
         };
-        let (sdp_outcome, witness) = rayon::join(|| run_sdp.then(|| sdp::certify_within(context, &sdp_budget)), || (!already_decided).then(|| context.attack_within_share(ATTACK_SHARE)));
+        let (sdp_outcome, witness) = match request.eps.filter(|_| !already_decided) {
+            // decide mode: the search first, and no SDP once it has found an
+            // error above eps (that is the answer)
+            Some(eps) => {
+                let witness = context.attack_within_share(ATTACK_SHARE);
+                let sdp_outcome = (run_sdp && witness.error <= eps).then(|| sdp::certify_within(context, &sdp_budget()));
+                (sdp_outcome, Some(witness))
+            }
+            None => rayon::join(|| run_sdp.then(|| sdp::certify_within(context, &sdp_budget())), || (!already_decided).then(|| context.attack_within_share(ATTACK_SHARE))),
+        };
         let initial_lower = witness.map_or((0.0, Vec::new()), |w| (w.error, w.input.clone().unwrap_or_default()));
         let mut root = context.root.clone();
         if let Some(outcome) = &sdp_outcome {

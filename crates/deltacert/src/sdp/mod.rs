@@ -169,10 +169,24 @@ const CHECK_SECONDS_PER_CUBED_DIMENSION: f64 = 5e-10;
 /// 3.8613, error 3.86121: the whole 54 s).
 const DECIDE_STOP_MARGIN: f64 = 1e-6;
 
+/// Seconds per constraint and squared lifted dimension of one assembly of
+/// `M` in the first-order solver (its product constraints are packed as
+/// the columns of `d x m` matrices, a product of `2 d^2 m` flops) and in
+/// the check. Measured: the start's check with the full QC set on ACAS Xu
+/// 1_1 property 3 (d = 226, 342,000 constraints) took 6.2 s, 1.2e-10 per
+/// entry, on the 2-core machine of docs/benchmarks.md; the estimate is
+/// three times that, since before the first measurement it decides whether
+/// a check is started at all.
+const CHECK_SECONDS_PER_CONSTRAINT_ENTRY: f64 = 4e-10;
+
 /// The time one solve's certificate checks are expected to take before any
-/// has been measured.
-fn estimated_check_seconds(dim: usize) -> f64 {
-    CHECK_SECONDS_PER_CUBED_DIMENSION * (dim as f64).powi(3)
+/// has been measured: the factorisation (`d^3`) and the assembly of `M`
+/// from `constraints` (`d^2` each). With a constraint set that grows like
+/// the square of the neurons the assembly dominates: without it a 2 s
+/// limit was overrun by 5 s (ACAS Xu 1_1 property 3, `--qcs full`).
+fn estimated_check_seconds(dim: usize, constraints: usize) -> f64 {
+    let d = dim as f64;
+    CHECK_SECONDS_PER_CUBED_DIMENSION * d.powi(3) + CHECK_SECONDS_PER_CONSTRAINT_ENTRY * d * d * constraints as f64
 }
 
 /// A checked solve's bound over the set, `value + gamma_x * diameter^2`
@@ -285,7 +299,13 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         QcChoice::Auto if first_order && lifted.dim <= NEIGHBOURS_MAX_DIM => QcOptions { neighbours: AUTO_NEIGHBOURS, ..QcOptions::DEFAULT },
         QcChoice::Auto => QcOptions::DEFAULT,
     };
-    let mut constraints = qc::build(&lifted, set, coupling, options);
+    let mut constraints = match qc::build(&lifted, set, coupling, options, Some(budget)) {
+        Ok(constraints) => constraints,
+        Err(reason) => {
+            let outputs = if norm == Norm::Linf { lifted.difference.len() } else { 0 };
+            return not_attempted(reason, outputs, solver, Some(&lifted));
+        }
+    };
     if first_order {
         constraints.extend(qc::magnitude_constraints(&lifted));
     }
@@ -391,7 +411,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     let measured_check_seconds = std::sync::atomic::AtomicU64::new(f64::NAN.to_bits());
     let check_seconds = || {
         let measured = f64::from_bits(measured_check_seconds.load(std::sync::atomic::Ordering::Relaxed));
-        if measured.is_nan() { estimated_check_seconds(lifted.dim) } else { measured }
+        if measured.is_nan() { estimated_check_seconds(lifted.dim, constraints.len()) } else { measured }
     };
     let record_check_seconds = |took: f64| {
         use std::sync::atomic::Ordering::Relaxed;
@@ -803,7 +823,7 @@ fn lift_pair(prepared: &Prepared, stop: Option<std::time::Instant>) -> Lifted {
 /// The lifted problem and its constraints, for tests and diagnostics.
 pub fn constraints_for(prepared: &Prepared, options: QcOptions) -> (Lifted, Vec<Constraint>) {
     let lifted = lift_pair(prepared, None);
-    let constraints = qc::build(&lifted, &prepared.set, &prepared.coupling, options);
+    let constraints = qc::build(&lifted, &prepared.set, &prepared.coupling, options, None).expect("no budget: every constraint is built");
     (lifted, constraints)
 }
 

@@ -203,6 +203,7 @@ impl QcOptions {
                 other if other.starts_with("neighbours:") => {
                     options.neighbours = other["neighbours:".len()..].parse().map_err(|_| crate::error::invalid_option(format!("QC family '{other}': K in neighbours:K must be a whole number")))?;
                 }
+                whole @ ("full" | "per-neuron") => return Err(crate::error::invalid_option(format!("QC set '{text}': '{whole}' is a whole set, not combined with others (write its families: full is matched+intervals+all-pairs+products)"))),
                 other => return Err(crate::error::invalid_option(format!("unknown QC family '{other}' (default, full, per-neuron, or matched+intervals+all-pairs+products+neighbours:K)"))),
             }
         }
@@ -281,7 +282,7 @@ pub struct PropagationFacts {
 /// relaxations on its proven neuron bounds).
 pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBounds>, Vec<LinearBounds>)]) -> PropagationFacts {
     use std::collections::HashMap;
-    let mut b = Builder { lifted, constraints: Vec::new() };
+    let mut b = Builder { lifted, constraints: Vec::new(), budget: None, stored_terms: 0, stopped: None };
     let push = |b: &mut Builder, form: LinearForm| -> Option<usize> {
         let before = b.constraints.len();
         b.linear(Family::Propagation, &form);
@@ -321,11 +322,23 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
     PropagationFacts { constraints: b.constraints, neurons, input }
 }
 
-/// Builds constraints, computing each one's slack.
+/// Builds constraints, computing each one's slack, within a budget: the
+/// all-pairs and products families grow like the square of the neurons
+/// (at lifted dimension 500, seconds and gigabytes), so the time and the
+/// memory the constraints take are checked every [`CHECK_EVERY`]
+/// constraints, and once either is used up no more are added.
 struct Builder<'a> {
     lifted: &'a Lifted,
     constraints: Vec<Constraint>,
+    budget: Option<&'a crate::limits::Budget>,
+    /// Linear-form terms held by the constraints (16 bytes each).
+    stored_terms: usize,
+    /// Why the build stopped early, if it did.
+    stopped: Option<String>,
 }
+
+/// Constraints between two checks of the build's time and memory.
+const CHECK_EVERY: usize = 1024;
 
 impl Builder<'_> {
     fn constant_form(&self, value: f64) -> LinearForm {
@@ -334,9 +347,28 @@ impl Builder<'_> {
     fn combine(&self, parts: &[(f64, &LinearForm)], constant: f64) -> LinearForm {
         LinearForm::combine(parts, constant, self.lifted.constant, &self.lifted.coordinate_magnitude, self.lifted.dim)
     }
-    /// `p * q` (>= 0 or = 0).
+    /// `p * q` (>= 0 or = 0), unless the build has stopped.
     fn product(&mut self, family: Family, sense: Sense, p: &LinearForm, q: &LinearForm) {
-        self.constraints.extend(product_constraint(family, sense, p, q, &self.lifted.coordinate_magnitude));
+        if self.stopped.is_some() {
+            return;
+        }
+        if let Some(constraint) = product_constraint(family, sense, p, q, &self.lifted.coordinate_magnitude) {
+            self.stored_terms += p.terms.len() + q.terms.len();
+            self.constraints.push(constraint);
+            if self.constraints.len() % CHECK_EVERY == 0 {
+                self.check_budget();
+            }
+        }
+    }
+    /// Stops the build when the time is up or its constraints fill the memory budget.
+    fn check_budget(&mut self) {
+        let Some(budget) = self.budget else { return };
+        let bytes = (self.stored_terms * 16 + self.constraints.len() * std::mem::size_of::<Constraint>()) as f64;
+        self.stopped = if budget.expired() {
+            Some(format!("the time limit was reached while the SDP's constraints were built ({} so far)", self.constraints.len()))
+        } else {
+            budget.admit(&format!("the SDP's constraints ({} so far)", self.constraints.len()), bytes).err()
+        };
     }
     /// `p >= 0`, written as `p * 1 >= 0`.
     fn linear(&mut self, family: Family, p: &LinearForm) {
@@ -366,9 +398,10 @@ impl Builder<'_> {
     }
 }
 
-/// All constraints for `lifted` over `set` (in first-layer coordinates).
-pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options: QcOptions) -> Vec<Constraint> {
-    let mut b = Builder { lifted, constraints: Vec::new() };
+/// All constraints for `lifted` over `set` (in first-layer coordinates),
+/// or why they were not all built within `budget`.
+pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options: QcOptions, budget: Option<&crate::limits::Budget>) -> Result<Vec<Constraint>, String> {
+    let mut b = Builder { lifted, constraints: Vec::new(), budget, stored_terms: 0, stopped: None };
     // linear nonnegative facts, grouped by layer (0 = input), for the products family
     let max_layer = lifted.neurons.iter().map(|n| n.layer).max().unwrap_or(0);
     let mut linear_facts: Vec<Vec<LinearForm>> = vec![Vec::new(); max_layer + 1];
@@ -472,6 +505,9 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
     }
     if options.all_pairs {
         for i in 0..lifted.neurons.len() {
+            if b.stopped.is_some() {
+                break;
+            }
             for j in i + 1..lifted.neurons.len() {
                 let (first, second) = (&lifted.neurons[i], &lifted.neurons[j]);
                 if first.layer == second.layer && first.activation == second.activation && !lifted.matches.contains(&(i, j)) {
@@ -491,20 +527,25 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
         // pair with quantised input they take the ratio from 1.025 to 1.003
         for k in 0..linear_facts.len() {
             for i in 0..linear_facts[k].len() {
+                if b.stopped.is_some() {
+                    break;
+                }
                 for j in i + 1..linear_facts[k].len() {
-                    let (p, q) = (linear_facts[k][i].clone(), linear_facts[k][j].clone());
-                    b.product(Family::Products, Sense::NonNegative, &p, &q);
+                    b.product(Family::Products, Sense::NonNegative, &linear_facts[k][i], &linear_facts[k][j]);
                 }
                 if k + 1 < linear_facts.len() {
                     for j in 0..linear_facts[k + 1].len() {
-                        let (p, q) = (linear_facts[k][i].clone(), linear_facts[k + 1][j].clone());
-                        b.product(Family::Products, Sense::NonNegative, &p, &q);
+                        b.product(Family::Products, Sense::NonNegative, &linear_facts[k][i], &linear_facts[k + 1][j]);
                     }
                 }
             }
         }
     }
-    b.constraints
+    b.check_budget();
+    match b.stopped {
+        Some(reason) => Err(reason),
+        None => Ok(b.constraints),
+    }
 }
 
 /// The pairs of the `neighbours` family: for each variable neuron, the

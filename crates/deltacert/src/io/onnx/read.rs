@@ -409,7 +409,12 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
 
     for init in &graph.initializer {
         if init.name.is_empty() {
-            return Err(malformed("an initializer has no name"));
+            // no node reads it (an empty input name is an absent input), but
+            // onnxruntime then takes an absent input for it and fails
+            if graph.node.iter().any(|n| n.input.iter().any(String::is_empty)) {
+                return Err(malformed("an initializer has no name while a node leaves an optional input empty (onnxruntime reads the one as the other)"));
+            }
+            continue;
         }
         check_shadowed_input(graph, init)?;
         let t = tensor_from_proto(init, &mut importer.budget).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
@@ -431,7 +436,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         return Err(malformed(format!("input '{}' declares no element type", input.name)));
     }
     if !matches!(importer.input_elem_type, data_type::FLOAT | data_type::DOUBLE | data_type::FLOAT16) {
-        return Err(unsupported(format!("input '{}' has element type {} (deltacert reads float32, float64 or float16 inputs)", input.name, importer.input_elem_type)));
+        return Err(unsupported(format!("input '{}' has element type {} (deltacert reads float32, float64 or float16 inputs)", input.name, element_type_name(importer.input_elem_type))));
     }
     let input_dim = element_count(&sample_shape).map_err(|e| e.within(format!("input '{}'", input.name)))?;
     if input_dim == 0 {
@@ -452,11 +457,15 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
         importer.apply_node(node).map_err(|e| e.within(format!("{label} ({})", node.op_type)))?;
     }
 
+    if let Some(output) = graph.output.iter().find(|o| o.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).is_some_and(|t| t.elem_type == 0)) {
+        return Err(malformed(format!("output '{}' declares the undefined element type 0", output.name)));
+    }
     if graph.output.len() != 1 {
         return Err(unsupported(format!("the graph has {} outputs; deltacert needs exactly one", graph.output.len())));
     }
     // a declared type the graph does not compute: onnxruntime refuses it
-    for info in graph.output.iter().chain(&graph.value_info) {
+    // (a value_info entry of an initializer is ignored there)
+    for info in graph.output.iter().chain(graph.value_info.iter().filter(|info| !graph.initializer.iter().any(|i| i.name == info.name))) {
         let declared = info.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).map_or(0, |t| t.elem_type);
         if let Some(&computed) = importer.element_types.get(&info.name).filter(|_| declared != 0) {
             if computed != declared {
@@ -935,7 +944,10 @@ impl Importer {
             }
         };
         match op {
-            "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "MatMul" | "Gemm" | "Conv" => float_only(one_type(&[0, 1, 2])?),
+            // integer constants are added, multiplied and compared exactly in
+            // f64 (the folded values are checked to stay below 2^53)
+            "Add" | "Sub" | "Mul" | "Max" | "Min" => one_type(&[0, 1]),
+            "Div" | "MatMul" | "Gemm" | "Conv" => float_only(one_type(&[0, 1, 2])?),
             "Cast" => Ok(attr_int(node, "to")?.and_then(|t| i32::try_from(t).ok())),
             "Constant" => Ok(None),
             "Dropout" => match (type_of(1), type_of(2)) {
@@ -949,7 +961,10 @@ impl Importer {
             },
             "QuantizeLinear" => {
                 check_scale(1)?;
-                one_type(&[0, 1])?;
+                // one type parameter for the input and the scale until opset 23, two from it
+                if self.opset < 23 {
+                    one_type(&[0, 1])?;
+                }
                 match attr_int(node, "precision")? {
                     None | Some(0) => {}
                     Some(p) if type_of(1) == i32::try_from(p).ok() => {}
@@ -972,13 +987,29 @@ impl Importer {
                 match attr_int(node, "output_dtype")? {
                     None | Some(0) => {}
                     Some(t) if type_of(1) == i32::try_from(t).ok() => {}
-                    Some(t) => return Err(unsupported(format!("DequantizeLinear output_dtype {t} differs from its scale's type (a cast after dequantising is not read)"))),
+                    Some(t) => return Err(unsupported(format!("DequantizeLinear output_dtype {} differs from its scale's type (a cast after dequantising is not read)", element_type_name(i32::try_from(t).unwrap_or(-1))))),
                 }
                 Ok(type_of(1))
             }
             // element-wise activations, Identity, Flatten, Transpose, Softmax, Dropout
             _ => Ok(type_of(0)),
         }
+    }
+
+    /// Gives `a` the rank of the constant `c` it is combined with when `c`
+    /// has more axes (leading ones of size 1: numpy's broadcasting gives
+    /// the result the larger rank, `[1, 3]` and `[1, 1, 1]` make `[1, 1,
+    /// 3]`); with a batch axis, the extra axes follow it.
+    fn widen_to(&self, a: &mut Affine, c: &Tensor) -> Result<()> {
+        let full_rank = a.shape.len() + usize::from(self.batched);
+        if c.shape.len() > full_rank {
+            let extra = c.shape.len() - full_rank;
+            if c.shape[..extra].iter().any(|&d| d != 1) {
+                return Err(shape_error(format!("constant of shape {:?} does not broadcast to {:?}", c.shape, a.shape)));
+            }
+            a.shape = std::iter::repeat_n(1, extra).chain(a.shape.iter().copied()).collect();
+        }
+        Ok(())
     }
 
     /// Marks `node`'s outputs as computed from the Cast to float32 `rounded_by`.
@@ -1419,10 +1450,16 @@ impl Importer {
                 let count = element_count(&broadcast_shape(&a.shape, &b.shape)?)?;
                 self.budget.take(3 * count, "a folded constant")?;
                 let t = const_binary(op, &a, &b)?;
+                // integer arithmetic is exact in f64 below 2^53 (onnxruntime's wraps past 2^63)
+                let integer = node.output.first().and_then(|name| self.element_types.get(name)).is_some_and(|&t| !is_float_type(t));
+                if integer && t.data.iter().any(|v| v.abs() >= 9.007_199_254_740_992e15) {
+                    return Err(unsupported(format!("{op} of integer constants reaches 2^53, past which f64 does not hold integers exactly")));
+                }
                 Ok(Value::Const(t))
             }
-            // the input prologue: clip, subtract mean, divide by range
-            (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") => match prologue_step(&stage, op, &c, &mut self.budget)? {
+            // the input prologue: clip, subtract mean, divide by range (by a
+            // constant that does not raise the input's rank)
+            (Value::Input(stage), Value::Const(c)) if matches!(op, "Max" | "Min" | "Sub" | "Div") && c.shape.len() <= stage.shape.len() + usize::from(self.batched) => match prologue_step(&stage, op, &c, &mut self.budget)? {
                 Some(next) => {
                     self.prologue_consts.extend(node.input.iter().filter(|name| self.const_types.contains_key(*name)).cloned());
                     Ok(Value::Input(next))
@@ -1434,16 +1471,13 @@ impl Importer {
             },
             (v, Value::Const(c)) => {
                 let mut a = self.affine_of(v)?;
-                if !self.batched && c.shape.len() > a.shape.len() {
-                    // no batch axis: leading axes of the constant (all of size 1) widen the result
-                    broadcast_values(&c, &a.shape)?;
-                    a.shape = std::iter::repeat_n(1, c.shape.len() - a.shape.len()).chain(a.shape).collect();
-                }
+                self.widen_to(&mut a, &c)?;
                 self.affine_const(op, a, &c)
             }
             (Value::Const(c), v) if op == "Sub" => {
                 // c - v = -(v) + c
                 let mut a = self.affine_of(v)?;
+                self.widen_to(&mut a, &c)?;
                 negate(&mut a, &mut self.budget)?;
                 add_broadcast(&mut a, &c, 1.0)?;
                 Ok(Value::Affine(a))
@@ -1913,11 +1947,9 @@ mod tests {
         assert!(values.iter().all(|&v| v as f32 as f64 == v), "{values:?} are not float32 values");
         TensorProto { name: name.into(), dims: dims.to_vec(), data_type: data_type::FLOAT, float_data: values.iter().map(|&v| v as f32).collect(), ..Default::default() }
     }
-    /// A value of shape `[1]` whose element type is not declared.
+    /// A value whose type is not declared.
     fn undeclared(name: &str) -> ValueInfoProto {
-        let mut info = value_info(name, &[1]);
-        info.r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = 0;
-        info
+        ValueInfoProto { name: name.into(), r#type: None }
     }
     /// `bytes` with the default domain's opset set to `opset`.
     fn at_opset(bytes: Vec<u8>, opset: i64) -> Vec<u8> {
@@ -2060,7 +2092,7 @@ mod tests {
         let mut graph = GraphProto { node: vec![node("Relu", &["x"], "y", vec![])], input: vec![value_info("x", &[1, 1])], output: vec![value_info("y", &[1])], ..Default::default() };
         graph.input[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = data_type::INT32;
         let err = error_of(&ModelProto { graph: Some(graph), ir_version: Some(8), opset_import: vec![proto::OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec());
-        assert_eq!(err.context, "input 'x' has element type 6 (deltacert reads float32, float64 or float16 inputs)");
+        assert_eq!(err.context, "input 'x' has element type int32 (deltacert reads float32, float64 or float16 inputs)");
         // the same graphs without: read
         assert!(read(&graph_bytes(vec![node("Relu", &["x"], "y", vec![])], vec![], &[1, 1], "y")).is_ok());
     }
@@ -2455,7 +2487,7 @@ mod tests {
         let mut graph = GraphProto { node: nodes, initializer: vec![w(), TensorProto { name: "two".into(), dims: vec![], data_type: data_type::INT32, int32_data: vec![2], ..Default::default() }], input: vec![value_info("x", &[1, 1])], output: vec![value_info("y", &[1])], ..Default::default() };
         graph.input[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = data_type::INT32;
         let err = error_of(&ModelProto { graph: Some(graph), ir_version: Some(8), opset_import: vec![proto::OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec());
-        assert!(err.context.contains("input 'x' has element type 6"), "{}", err.context);
+        assert!(err.context.contains("input 'x' has element type int32"), "{}", err.context);
     }
 
     /// Quantisation the reader does not model is refused with one line
