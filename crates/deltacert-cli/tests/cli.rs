@@ -485,6 +485,7 @@ fn a_memory_budget_counts_what_is_resident_not_what_is_reserved() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
     assert_eq!((v["answer"].as_str(), v["stop"].as_str()), (Some("unknown"), Some("memory_limit")), "{v}");
+    assert_eq!((v["status"].as_str(), v["decision"].as_str()), (Some("no_certificate"), Some("unknown")), "{v}");
     // a run too short for any read of the resident size: its peak decides
     let (pf, pg) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     let o = deltacert(&["bound", &pf, &pg, "--box=-1,1", "--method", "propagate", "--max-memory", "2M", "--quiet"]);
@@ -891,6 +892,9 @@ fn top1_exit_codes_follow_the_answer() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["answer"], "proven");
     assert_eq!(v["proven_fraction"], 1.0);
+    // the keys of every `bound --json` object
+    assert_eq!((v["status"].as_str(), v["decision"].as_str(), v["method"].as_str()), (Some("certified"), Some("proven"), Some("top1")), "{v}");
+    assert!(v["witness"].is_null());
     // +-40/255 with one second: undecided, exit 3, with the proven fraction
     let large = mnist_box(0, 40.0);
     let o = deltacert(&["bound", &f, &g, "--box-file", &large, "--top1", "--timeout", "1", "--quiet"]);
@@ -904,6 +908,8 @@ fn top1_exit_codes_follow_the_answer() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["answer"], "counterexample");
     assert_ne!(v["counterexample"]["reference_label"], v["counterexample"]["compressed_label"]);
+    assert_eq!((v["status"].as_str(), v["decision"].as_str()), (Some("certified"), Some("counterexample")), "{v}");
+    assert_eq!(v["witness"], v["counterexample"]["input"]);
     // flags that do not apply are errors
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--eps", "1"]), &["--eps", "--top1"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--confidence", "1.5"]), &["--confidence"]);

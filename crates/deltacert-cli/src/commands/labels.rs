@@ -51,6 +51,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     let unknown = |stop: Option<LabelStop>, note: &str, seconds: Option<f64>| {
         serde_json::json!({
             "answer": LabelAnswer::Unknown, "confidence": args.confidence, "proven_fraction": null, "counterexample": null, "stop": stop, "seconds": seconds, "note": note,
+            "status": "no_certificate", "decision": LabelAnswer::Unknown, "method": "top1", "witness": null,
             "reference": args.pair.reference.display().to_string(), "compressed": args.pair.compressed.display().to_string(),
             "property": if args.confidence.is_some() { "top1_confident" } else { "top1" },
         })
@@ -104,6 +105,12 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         value["reference"] = args.pair.reference.display().to_string().into();
         value["compressed"] = args.pair.compressed.display().to_string().into();
         value["property"] = if args.confidence.is_some() { "top1_confident" } else { "top1" }.into();
+        // the keys every `bound --json` object has: a proof or a re-checked
+        // counterexample is certified, the decision is the answer
+        value["status"] = if report.answer == LabelAnswer::Unknown { "no_certificate" } else { "certified" }.into();
+        value["decision"] = value["answer"].clone();
+        value["method"] = "top1".into();
+        value["witness"] = report.counterexample.as_ref().map(|c| c.input.clone()).into();
         println!("{value}");
     } else if args.quiet {
         println!("{}", headline(&report));
