@@ -389,6 +389,13 @@ fn the_full_qc_set_keeps_the_time_limit() {
     assert!(seconds < 4.5, "the 2 s limit did not hold: {seconds:.2} s");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["certified_bound"].as_f64().is_some_and(f64::is_finite), "{v}");
+    // over the memory budget the build stops too, before the process would
+    // pass it: propagation's bound with the reason, not an exit at the budget
+    let o = deltacert(&["bound", &f, &g, "--box-file", &fixture("acasxu/property_1.json"), "--method", "sdp", "--qcs", "products", "--max-memory", "500M", "--timeout", "30", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["certified_bound"].as_f64().is_some_and(f64::is_finite), "{v}");
+    assert!(v["note"].as_str().is_some_and(|n| n.contains("memory budget")), "{v}");
 }
 
 #[test]

@@ -594,6 +594,8 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let start = Instant::now();
     check_shapes(reference, compressed, request)?;
     let budget = request.budget();
+    // a set without outputs is refused even for one network against itself
+    crate::problem::check_normalised_set(reference, &request.set)?;
     if same_function(reference, compressed, &request.coupling) {
         return Ok(identical_report(reference, request, start));
     }

@@ -169,24 +169,22 @@ const CHECK_SECONDS_PER_CUBED_DIMENSION: f64 = 5e-10;
 /// 3.8613, error 3.86121: the whole 54 s).
 const DECIDE_STOP_MARGIN: f64 = 1e-6;
 
-/// Seconds per constraint and squared lifted dimension of one assembly of
-/// `M` in the first-order solver (its product constraints are packed as
-/// the columns of `d x m` matrices, a product of `2 d^2 m` flops) and in
-/// the check. Measured: the start's check with the full QC set on ACAS Xu
-/// 1_1 property 3 (d = 226, 342,000 constraints) took 6.2 s, 1.2e-10 per
-/// entry, on the 2-core machine of docs/benchmarks.md; the estimate is
-/// three times that, since before the first measurement it decides whether
-/// a check is started at all.
-const CHECK_SECONDS_PER_CONSTRAINT_ENTRY: f64 = 4e-10;
+/// Seconds per entry the constraints add to `M` ([`Constraint::entry_count`])
+/// of the first check of a first-order solve (the solver's set-up and
+/// assembly, then the check's). Measured on the 2-core machine of
+/// docs/benchmarks.md: the full QC set on ACAS Xu 1_1 property 3 (d = 226,
+/// 342,621 constraints, 6.4e8 entries) took 6.2 s, about 1e-8 per entry;
+/// MNIST 3x100 with `default+neighbours:8` (d = 1,181, 3.1e8 entries) about
+/// 1.1 s, 3.5e-9.
+const CHECK_SECONDS_PER_CONSTRAINT_ENTRY: f64 = 1e-8;
 
 /// The time one solve's certificate checks are expected to take before any
 /// has been measured: the factorisation (`d^3`) and the assembly of `M`
-/// from `constraints` (`d^2` each). With a constraint set that grows like
+/// from the constraints' `entries`. With a constraint set that grows like
 /// the square of the neurons the assembly dominates: without it a 2 s
 /// limit was overrun by 5 s (ACAS Xu 1_1 property 3, `--qcs full`).
-fn estimated_check_seconds(dim: usize, constraints: usize) -> f64 {
-    let d = dim as f64;
-    CHECK_SECONDS_PER_CUBED_DIMENSION * d.powi(3) + CHECK_SECONDS_PER_CONSTRAINT_ENTRY * d * d * constraints as f64
+fn estimated_check_seconds(dim: usize, entries: usize) -> f64 {
+    CHECK_SECONDS_PER_CUBED_DIMENSION * (dim as f64).powi(3) + CHECK_SECONDS_PER_CONSTRAINT_ENTRY * entries as f64
 }
 
 /// A checked solve's bound over the set, `value + gamma_x * diameter^2`
@@ -299,15 +297,20 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         QcChoice::Auto if first_order && lifted.dim <= NEIGHBOURS_MAX_DIM => QcOptions { neighbours: AUTO_NEIGHBOURS, ..QcOptions::DEFAULT },
         QcChoice::Auto => QcOptions::DEFAULT,
     };
+    let outputs = if norm == Norm::Linf { lifted.difference.len() } else { 0 };
     let mut constraints = match qc::build(&lifted, set, coupling, options, Some(budget)) {
         Ok(constraints) => constraints,
-        Err(reason) => {
-            let outputs = if norm == Norm::Linf { lifted.difference.len() } else { 0 };
-            return not_attempted(reason, outputs, solver, Some(&lifted));
-        }
+        Err(reason) => return not_attempted(reason, outputs, solver, Some(&lifted)),
     };
     if first_order {
         constraints.extend(qc::magnitude_constraints(&lifted));
+        // the solver packs long factors as dense columns: the memory of the
+        // constraints actually built (estimated before from the neurons)
+        let terms: usize = constraints.iter().map(Constraint::term_count).sum();
+        let bytes = first_order_bytes(lifted.dim, terms) * if parallel { 2.0 } else { 1.0 };
+        if let Err(reason) = budget.admit(&format!("the first-order SDP with {} constraints", constraints.len()), bytes) {
+            return not_attempted(reason, outputs, solver, Some(&lifted));
+        }
     }
     // differential propagation's certificate, as the first-order solver's start
     // (its slope steps stop after a tenth of the time left)
@@ -316,6 +319,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     let propagation_offset = constraints.len();
     if let Some(w) = &warm {
         constraints.extend(w.facts.constraints.iter().cloned());
+    }
+    if budget.expired() {
+        return not_attempted("the time limit was reached while the SDP was set up".into(), outputs, solver, Some(&lifted));
     }
     let mut counts = BTreeMap::new();
     for c in &constraints {
@@ -394,7 +400,9 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
-    let shared = std::sync::Arc::new(SharedData { constraints: constraints.clone(), distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
+    // one copy of the constraints (1.5 million at the full set on ACAS Xu: gigabytes)
+    let shared = std::sync::Arc::new(SharedData { constraints, distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
+    let constraints = &shared.constraints;
     let starts: Vec<Option<Multipliers>> = (0..objectives.len())
         .map(|index| {
             let w = warm.as_ref()?;
@@ -409,9 +417,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     // faster machine than the one it was made on would otherwise skip
     // solves it has time for).
     let measured_check_seconds = std::sync::atomic::AtomicU64::new(f64::NAN.to_bits());
+    let constraint_entries: usize = constraints.iter().map(Constraint::entry_count).sum();
     let check_seconds = || {
         let measured = f64::from_bits(measured_check_seconds.load(std::sync::atomic::Ordering::Relaxed));
-        if measured.is_nan() { estimated_check_seconds(lifted.dim, constraints.len()) } else { measured }
+        if measured.is_nan() { estimated_check_seconds(lifted.dim, constraint_entries) } else { measured }
     };
     let record_check_seconds = |took: f64| {
         use std::sync::atomic::Ordering::Relaxed;

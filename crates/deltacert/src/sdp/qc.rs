@@ -78,6 +78,22 @@ pub struct Constraint {
 }
 
 impl Constraint {
+    /// The terms of its factors (`n + m` for a product), or its matrix's entries.
+    pub fn term_count(&self) -> usize {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => p.terms.len() + q.terms.len(),
+            Quadratic::Matrix(m) => m.entries.len(),
+        }
+    }
+    /// The entries this constraint adds to `M` when it is assembled: `n m`
+    /// for a product of forms of `n` and `m` terms (the cost of assembling
+    /// it, and of checking a certificate with it).
+    pub fn entry_count(&self) -> usize {
+        match &self.quadratic {
+            Quadratic::Product(p, q) => p.terms.len() * q.terms.len(),
+            Quadratic::Matrix(m) => m.entries.len(),
+        }
+    }
     /// A constraint given by its matrix.
     pub fn from_matrix(family: Family, sense: Sense, matrix: SymmetricSparse, slack: f64) -> Self {
         Constraint { family, sense, quadratic: Quadratic::Matrix(matrix), slack }
@@ -363,11 +379,14 @@ impl Builder<'_> {
     /// Stops the build when the time is up or its constraints fill the memory budget.
     fn check_budget(&mut self) {
         let Some(budget) = self.budget else { return };
-        let bytes = (self.stored_terms * 16 + self.constraints.len() * std::mem::size_of::<Constraint>()) as f64;
+        // 16 bytes a term, the allocations' own (64 bytes a constraint), and
+        // what a first-order solve packs from them (176 bytes a term, see
+        // `first_order_bytes`)
+        let bytes = (self.stored_terms * (16 + 176) + self.constraints.len() * (std::mem::size_of::<Constraint>() + 64)) as f64;
         self.stopped = if budget.expired() {
             Some(format!("the time limit was reached while the SDP's constraints were built ({} so far)", self.constraints.len()))
         } else {
-            budget.admit(&format!("the SDP's constraints ({} so far)", self.constraints.len()), bytes).err()
+            budget.admit(&format!("the SDP's constraint set ({} constraints so far)", self.constraints.len()), bytes).err()
         };
     }
     /// `p >= 0`, written as `p * 1 >= 0`.
