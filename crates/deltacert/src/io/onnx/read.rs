@@ -533,7 +533,9 @@ fn input_shape(input: &proto::ValueInfoProto) -> Result<(Vec<usize>, bool)> {
         .map(|shape| (shape, true))
 }
 
-/// Decodes a tensor's values into f64 (float, double, float16, int8, uint8, int32, int64).
+/// Decodes a tensor's values into f64 (float, double, float16, int8, uint8,
+/// int32, int64; bool as 0 and 1, for `Dropout`'s `training_mode`: the type
+/// checks keep it out of arithmetic).
 fn tensor_from_proto(t: &TensorProto, budget: &mut Budget) -> Result<Tensor> {
     if t.data_location == 1 {
         return Err(unsupported("external tensor data is not supported"));
@@ -552,6 +554,7 @@ fn tensor_from_proto(t: &TensorProto, budget: &mut Budget) -> Result<Tensor> {
         data_type::UINT8 => ("uint8", 1),
         data_type::INT32 => ("int32", 4),
         data_type::INT64 => ("int64", 8),
+        data_type::BOOL => ("bool", 1),
         other => return Err(unsupported(format!("tensor element type {other} is not supported"))),
     };
     budget.take(count, "tensor")?;
@@ -568,6 +571,7 @@ fn tensor_from_proto(t: &TensorProto, budget: &mut Budget) -> Result<Tensor> {
             data_type::FLOAT16 => chunks.map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect(),
             data_type::INT8 => raw.iter().map(|&b| b as i8 as f64).collect(),
             data_type::UINT8 => raw.iter().map(|&b| b as f64).collect(),
+            data_type::BOOL => raw.iter().map(|&b| f64::from(u8::from(b != 0))).collect(),
             data_type::INT32 => chunks.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
             _ => chunks.map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f64).collect(),
         }
@@ -580,6 +584,7 @@ fn tensor_from_proto(t: &TensorProto, budget: &mut Budget) -> Result<Tensor> {
             data_type::FLOAT16 => t.int32_data.iter().map(|&v| in_range(v, 0, 0xffff).map(|b| f16_to_f64(b as u16))).collect::<Result<_>>()?,
             data_type::INT8 => t.int32_data.iter().map(|&v| in_range(v, -128, 127).map(f64::from)).collect::<Result<_>>()?,
             data_type::UINT8 => t.int32_data.iter().map(|&v| in_range(v, 0, 255).map(f64::from)).collect::<Result<_>>()?,
+            data_type::BOOL => t.int32_data.iter().map(|&v| in_range(v, 0, 1).map(f64::from)).collect::<Result<_>>()?,
             data_type::INT32 => t.int32_data.iter().map(|&v| v as f64).collect(),
             _ => t.int64_data.iter().map(|&v| v as f64).collect(),
         };
