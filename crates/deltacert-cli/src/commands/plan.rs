@@ -69,24 +69,43 @@ fn parse_settings(args: &PlanArgs) -> deltacert::Result<(Vec<Setting>, bool)> {
     if !(count < MAX_SETTINGS as f64) {
         return Err(invalid(format!("--prune {text}: {} settings; at most {MAX_SETTINGS} are tried (use a larger step)", count + 1.0)));
     }
-    let count = count as usize;
-    let settings = (0..=count)
-        .map(|i| {
-            // never past B (the tolerance of `count` may round the last step above it)
-            let fraction = (a + step * i as f64).min(b);
-            Setting { label: format!("prune {}", fraction_label(fraction, a, step)), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } }
-        })
+    if [a, b, step].iter().any(|&x| decimals_of(x) > MAX_DECIMALS) {
+        return Err(invalid(format!("--prune {text}: at most {MAX_DECIMALS} decimals in A, B and the step")));
+    }
+    let settings = prune_grid(a, b, step, count as usize)
+        .into_iter()
+        .map(|(label, fraction)| Setting { label: format!("prune {label}"), value: fraction, kind: SettingKind::Prune { fraction, structured: args.structured } })
         .collect();
     Ok((settings, false))
 }
 
-/// A pruning fraction with two decimals, or as many as the start `A` and
-/// the step have as written (`0.101`, `0.102` for a step of 0.001;
-/// `0.0005`, `0.0015` from 0.0005), at most 12.
-fn fraction_label(fraction: f64, start: f64, step: f64) -> String {
-    let decimals_of = |x: f64| format!("{x}").split_once('.').map_or(0, |(_, digits)| digits.len());
-    let decimals = decimals_of(start).max(decimals_of(step)).clamp(2, 12);
-    format!("{fraction:.decimals$}")
+/// Most decimals of a pruning range's numbers.
+const MAX_DECIMALS: usize = 12;
+
+/// The decimals of `x` as Rust writes it (shortest round trip).
+fn decimals_of(x: f64) -> usize {
+    format!("{x}").split_once('.').map_or(0, |(_, digits)| digits.len())
+}
+
+/// The `count + 1` settings of `--prune A..B:STEP`, each a label and the
+/// fraction pruned: the number the label reads as. Labels have two decimals
+/// or as many as `A`, `B` and the step have as written (`0.101`, `0.102` for
+/// a step of 0.001; `0.0005`, `0.0015` from 0.0005; at most
+/// [`MAX_DECIMALS`]). `A + i * step` in f64 is not always that decimal
+/// (`6 * 0.15` is 0.8999999999999999, which prunes fewer weights than 0.9
+/// where 0.9 of a layer is a whole count), and `compress --prune` with the
+/// label must give the model the plan certified.
+fn prune_grid(a: f64, b: f64, step: f64, count: usize) -> Vec<(String, f64)> {
+    let decimals = decimals_of(a).max(decimals_of(b)).max(decimals_of(step)).clamp(2, MAX_DECIMALS);
+    (0..=count)
+        .map(|i| {
+            // never past B (the tolerance of `count` may round the last step above it)
+            let fraction = (a + step * i as f64).min(b);
+            let label = format!("{fraction:.decimals$}");
+            let read: f64 = label.parse().expect("a formatted number reads back");
+            (label, read)
+        })
+        .collect()
 }
 
 /// Most settings `plan` tries in one run.
@@ -197,4 +216,29 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
         None if all_refuted => 1,
         None => 3,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prune_grid;
+
+    /// Every fraction pruned is the decimal its label shows, inside the
+    /// range, so that `compress --prune LABEL` reproduces the certified
+    /// model; the steps are those of the range.
+    #[test]
+    fn fractions_are_the_decimals_their_labels_show() {
+        for (a, b, step) in [(0.0, 0.9, 0.15), (0.0, 1.0, 0.1), (0.05, 0.95, 0.05), (0.0005, 0.0205, 0.001), (0.1, 0.8, 0.07), (0.0, 0.899999999999, 0.15)] {
+            let count = ((b - a) / step + 1e-9f64).floor() as usize;
+            let grid = prune_grid(a, b, step, count);
+            assert_eq!(grid.len(), count + 1);
+            for (i, (label, fraction)) in grid.iter().enumerate() {
+                assert_eq!(*fraction, label.parse::<f64>().unwrap(), "{label}");
+                assert!(*fraction >= a && *fraction <= b, "{label} outside [{a}, {b}]");
+                assert!((fraction - (a + step * i as f64)).abs() < 1e-9, "{label} is not step {i}");
+            }
+        }
+        // 0 + 6 * 0.15 is 0.8999999999999999 in f64; the setting is 0.90
+        assert_eq!(prune_grid(0.0, 0.9, 0.15, 6)[6], ("0.90".to_string(), 0.9));
+        assert_eq!(prune_grid(0.0, 0.899999999999, 0.15, 5)[5].0, "0.750000000000");
+    }
 }
