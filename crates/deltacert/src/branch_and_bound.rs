@@ -481,7 +481,8 @@ pub const LOOKAHEAD_MAX_INPUTS: usize = 8;
 
 /// A look-ahead split counts as productive when its worse half's own bound
 /// is below the piece's own bound by more than this share of it; when no
-/// split is, the widest coordinate (relative to the set) is halved instead.
+/// split is and none closes a half ([`input_split`]), the widest coordinate
+/// (relative to the set) is halved instead.
 /// Measured on ACAS Xu 2_7 and 4_1, property 1: without it the look-ahead
 /// halved one coordinate down to 1e-12 of its range for gains of 1e-16.
 pub const PRODUCTIVE_SPLIT_SHARE: f64 = 1e-3;
@@ -530,9 +531,20 @@ pub const REFRESH_DEPTH: usize = 3;
 
 /// The input split of `piece`: with few inputs the best of all coordinates
 /// (look-ahead), otherwise the most influential one. `near_eps`: the search
-/// decides `eps` and has seen errors close to it ([`LOCAL_ASCENT_FROM`]).
+/// decides `eps` and has seen errors close to it ([`LOCAL_ASCENT_FROM`]);
+/// `closing`: the bound at which a piece closes (`eps`, or the lower bound).
 ///
-/// Where no look-ahead split gains and `near_eps`, the halves of a stalled piece are
+/// A look-ahead split is kept when its worse half is lower than the piece
+/// (by [`PRODUCTIVE_SPLIT_SHARE`]), or else when one of its halves closes:
+/// near a worst case the worse half of every split often keeps the piece's
+/// bound while one half of some split falls far below it. Measured on ACAS
+/// Xu property 1 at eps 0.01, 60 s (docs/benchmarks.md): 4_6 certified
+/// 1.0860e-2 against 1.0965e-2 (below what 300 s reached without the rule),
+/// 5_9 1.0790e-2 against 1.0855e-2, 2_7 proven in 27.0 s where it was not
+/// in 60 s (with a 120 s cap: 24.5 s against 67.9 s); the 135 decisions at
+/// eps 0.05 did not change (104.8 s against 104.1 s).
+///
+/// Where no look-ahead split gains or closes a half and `near_eps`, the halves of a stalled piece are
 /// bounded afresh *without* optimised slopes: there the proof needs pieces
 /// small enough for most neurons to be stable, where slopes gain little, and
 /// a piece costs about a third as much. Measured on ACAS Xu property 1 at
@@ -540,7 +552,7 @@ pub const REFRESH_DEPTH: usize = 3;
 /// 1.1138e-2 (38,495 pieces against 14,255), 4_6 1.0885e-2 against
 /// 1.1030e-2; far from eps optimised slopes stay: without them everywhere
 /// 2_7 (errors up to 0.22 eps) was not proven in 90 s, with them in 46 s.
-fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64], near_eps: bool) -> Option<Halves> {
+fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64], near_eps: bool, closing: f64) -> Option<Halves> {
     if piece.lower.len() <= LOOKAHEAD_MAX_INPUTS {
         let n = piece.lower.len();
         let mut options: Vec<(usize, Halves)> = (0..n)
@@ -553,7 +565,14 @@ fn input_split(problem: &SplitProblem, piece: &Piece, root_width: &[f64], near_e
         if piece.own_value - worse_half > PRODUCTIVE_SPLIT_SHARE * piece.own_value.abs() {
             return Some(options.swap_remove(best).1);
         }
-        // no split gains: the widest coordinate (relative to the set), so the
+        // a split with a half that closes (bound at most `closing`) takes
+        // that half out of the search: progress even where the other half
+        // keeps the piece's bound (see the doc comment)
+        let closes = |o: &(usize, Halves)| o.1.iter().any(|h| h.0.value <= closing);
+        if let Some(k) = (0..options.len()).filter(|&k| closes(&options[k])).min_by(|&a, &b| better_split(&options[a].1, &options[b].1)) {
+            return Some(options.swap_remove(k).1);
+        }
+        // no split gains or closes a half: the widest coordinate (relative to the set), so the
         // piece shrinks evenly, its halves bounded afresh (no interval kept
         // from an ancestor), with the root's optimised slopes
         // (SplitProblem::stuck_slopes) unless near eps (see above)
@@ -592,18 +611,18 @@ fn neuron_split(problem: &SplitProblem, piece: &Piece) -> Option<Halves> {
 
 /// Bounds the halves of `piece` under `branching` (resolved), with a
 /// candidate input each.
-fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64], branching: Branching, near_eps: bool) -> Option<(SplitKind, Halves)> {
+fn split_piece(problem: &SplitProblem, piece: &Piece, root_width: &[f64], branching: Branching, near_eps: bool, closing: f64) -> Option<(SplitKind, Halves)> {
     match branching {
-        Branching::Neuron => neuron_split(problem, piece).map(|h| (SplitKind::Neuron, h)).or_else(|| input_split(problem, piece, root_width, near_eps).map(|h| (SplitKind::Input, h))),
+        Branching::Neuron => neuron_split(problem, piece).map(|h| (SplitKind::Neuron, h)).or_else(|| input_split(problem, piece, root_width, near_eps, closing).map(|h| (SplitKind::Input, h))),
         Branching::Mixed => {
-            let (input, neuron) = rayon::join(|| input_split(problem, piece, root_width, near_eps), || neuron_split(problem, piece));
+            let (input, neuron) = rayon::join(|| input_split(problem, piece, root_width, near_eps, closing), || neuron_split(problem, piece));
             match (input, neuron) {
                 (Some(i), Some(n)) if better_split(&n, &i) == Ordering::Less => Some((SplitKind::Neuron, n)),
                 (Some(i), _) => Some((SplitKind::Input, i)),
                 (None, n) => n.map(|h| (SplitKind::Neuron, h)),
             }
         }
-        Branching::Input | Branching::Auto => input_split(problem, piece, root_width, near_eps).map(|h| (SplitKind::Input, h)),
+        Branching::Input | Branching::Auto => input_split(problem, piece, root_width, near_eps, closing).map(|h| (SplitKind::Input, h)),
     }
 }
 
@@ -889,10 +908,13 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             }
             milp_seconds += began.elapsed().as_secs_f64();
         }
+        // the bound at which a piece closes (`close` above), with the lower
+        // bound the searches above may have raised
+        let closing = settings.eps.unwrap_or(lower);
         let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
             .map(|piece| {
-                match split_piece(problem, piece, &root_width, branching, near_eps) {
+                match split_piece(problem, piece, &root_width, branching, near_eps, closing) {
                     Some((kind, parts)) => (Some(kind), parts
                         .into_iter()
                         .map(|(child, mut candidate)| {
