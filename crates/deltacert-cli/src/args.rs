@@ -158,7 +158,7 @@ pub struct InputSetArgs {
     /// Also require A x <= b: JSON {"A": [[...], ...], "b": [...]}.
     #[arg(long)]
     pub polytope: Option<PathBuf>,
-    /// For .nnet models: the set is in physical units (raw, normalised by the file) or already normalised [default: raw].
+    /// For .nnet models: the set is in physical units (raw, normalised by the file) or already normalised [default: raw]. A normalised set is mapped back to raw units, so the file's input range still clips it, and witnesses are printed in raw units.
     #[arg(long, value_parser = ["raw", "normalized"])]
     pub input_space: Option<String>,
 }
