@@ -703,6 +703,10 @@ fn planner_and_plot_options_are_checked() {
         assert!(o.stdout.is_empty(), "{range}: {}", String::from_utf8_lossy(&o.stdout));
     }
     assert_bad_input(&deltacert(&["plan", &model, "--box", "-1,1", "--quantize", "fixed:1..2", "--tolerance=-1"]), &["--tolerance"]);
+    // a label with more than 12 decimals would not read back as the fraction pruned
+    let o = deltacert(&["plan", &model, "--box", "-1,1", "--prune", "0.0000000000001..0.9:0.1", "--tolerance", "1"]);
+    assert_bad_input(&o, &["--prune", "at most 12 decimals"]);
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
     let jpg = scratch("figure.jpg");
     let o = deltacert(&["bound", &model, &fixture("paper/paper_quant_q.onnx"), "--box", "-1,1", "--plot", jpg.to_str().unwrap(), "--quiet"]);
     assert_bad_input(&o, &["figure.jpg", ".svg or .png"]);

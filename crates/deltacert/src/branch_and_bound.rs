@@ -812,10 +812,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let mut milp_seconds = 0.0;
     let mut searched: Vec<SearchedBox> = Vec::new();
     let milp_searchable = settings.milp_search_share > 0.0 && milp_search_applies(problem);
-    let close = |piece: &Piece, lower: f64| match settings.eps {
-        Some(eps) => piece.value <= eps,
-        None => piece.value <= lower,
-    };
+    // a piece closes once its bound is at most eps (decide mode) or the lower bound
+    let closing_bound = |lower: f64| settings.eps.unwrap_or(lower);
+    let close = |piece: &Piece, lower: f64| piece.value <= closing_bound(lower);
     let closed_push = |piece: &Piece, closed_plus: &mut [f64], closed_minus: &mut [f64], closed_value: &mut f64| {
         for j in 0..piece.plus.len() {
             closed_plus[j] = closed_plus[j].max(piece.plus[j]);
@@ -908,9 +907,8 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             }
             milp_seconds += began.elapsed().as_secs_f64();
         }
-        // the bound at which a piece closes (`close` above), with the lower
-        // bound the searches above may have raised
-        let closing = settings.eps.unwrap_or(lower);
+        // with the lower bound the searches above may have raised
+        let closing = closing_bound(lower);
         let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
             .map(|piece| {
