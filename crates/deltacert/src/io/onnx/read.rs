@@ -1439,10 +1439,30 @@ impl Importer {
         Ok(Value::Const(Tensor { shape: x.shape, data }))
     }
 
+    /// The shape of a value as the graph has it (the batch axis included
+    /// for an input-dependent one).
+    fn full_shape(&self, value: &Value) -> Vec<usize> {
+        let per_sample = match value {
+            Value::Const(c) => return c.shape.clone(),
+            Value::Affine(a) | Value::Softmax(a) => &a.shape,
+            Value::Input(stage) => &stage.shape,
+            Value::Quantized(pending) => &pending.expr.shape,
+        };
+        if self.batched { std::iter::once(1).chain(per_sample.iter().copied()).collect() } else { per_sample.clone() }
+    }
+
     fn binary(&mut self, node: &NodeProto) -> Result<Value> {
         let op = node.op_type.as_str();
         let lhs = self.get(node, 0)?;
         let rhs = self.get(node, 1)?;
+        // Max and Min broadcast from opset 8; before, their inputs have one
+        // shape (onnxruntime refuses others when it runs the node)
+        if matches!(op, "Max" | "Min") && self.opset < 8 {
+            let (a, b) = (self.full_shape(&lhs), self.full_shape(&rhs));
+            if a != b {
+                return Err(shape_error(format!("{op} at opset {} takes inputs of one shape, not {a:?} and {b:?} (broadcasting came with opset 8)", self.opset)));
+            }
+        }
         let commutative = matches!(op, "Add" | "Mul" | "Max" | "Min");
         // a constant goes to the right where the operation allows
         let (lhs, rhs) = match (lhs, rhs) {
