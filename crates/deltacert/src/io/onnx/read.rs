@@ -348,12 +348,15 @@ fn default_opset(model: &ModelProto) -> Result<i64> {
         Some(version) if version > NEWEST_IR_VERSION => return Err(unsupported(format!("IR version {version}: deltacert reads IR versions up to {NEWEST_IR_VERSION}"))),
         Some(_) => {}
     }
-    let version = model
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map(|o| o.version)
-        .ok_or_else(|| malformed("the model imports no opset of the default ONNX domain (opset_import)"))?;
+    // the default domain is named '' or 'ai.onnx': two imports of it at
+    // different versions leave the nodes' meaning open (onnxruntime reads a
+    // node at its own name's version), so they are refused
+    let imports: Vec<(&str, i64)> = model.opset_import.iter().filter(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| (o.domain.as_str(), o.version)).collect();
+    let &(_, version) = imports.first().ok_or_else(|| malformed("the model imports no opset of the default ONNX domain (opset_import)"))?;
+    if let Some(&(domain, other)) = imports.iter().find(|(_, v)| *v != version) {
+        let name = |d: &str| if d.is_empty() { "''".to_string() } else { format!("'{d}'") };
+        return Err(unsupported(format!("the model imports the default ONNX domain twice, as {} at opset {version} and as {} at opset {other}", name(imports[0].0), name(domain))));
+    }
     if !(OLDEST_OPSET..=NEWEST_OPSET).contains(&version) {
         return Err(unsupported(format!("opset {version} of the default ONNX domain: deltacert reads opsets {OLDEST_OPSET} to {NEWEST_OPSET}")));
     }
@@ -363,7 +366,12 @@ fn default_opset(model: &ModelProto) -> Result<i64> {
 /// An initializer named as a graph input (IR 3's way of giving an input a
 /// default) has the type and shape the input declares: onnxruntime
 /// refuses the model otherwise.
-fn check_shadowed_input(graph: &proto::GraphProto, init: &TensorProto) -> Result<()> {
+fn check_shadowed_input(graph: &proto::GraphProto, init: &TensorProto, ir_version: i64) -> Result<()> {
+    // before IR version 4 every initializer is also a graph input
+    // (onnxruntime refuses to load the model otherwise)
+    if ir_version < 4 && !graph.input.iter().any(|i| i.name == init.name) {
+        return Err(malformed(format!("initializer '{}' is not a graph input, which IR version {ir_version} requires of every initializer", init.name)));
+    }
     let Some(declared) = graph.input.iter().find(|i| i.name == init.name).and_then(|i| i.r#type.as_ref()).and_then(|t| t.tensor_type.as_ref()) else {
         return Ok(());
     };
@@ -416,7 +424,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
             }
             continue;
         }
-        check_shadowed_input(graph, init)?;
+        check_shadowed_input(graph, init, model.ir_version.unwrap_or(NEWEST_IR_VERSION))?;
         let t = tensor_from_proto(init, &mut importer.budget).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
         importer.note_float_type(init.data_type);
         importer.const_types.insert(init.name.clone(), init.data_type);
@@ -2101,6 +2109,44 @@ mod tests {
             Ok(result) => result.expect_err("the model must be refused"),
             Err(_) => panic!("the reader panicked"),
         }
+    }
+
+    /// The default domain imported twice, as '' and 'ai.onnx' at different
+    /// opsets (onnxruntime reads each node at its own name's version), is
+    /// refused; at the same opset, or only one of the two, it is read. Before
+    /// IR version 4 an initializer that is not a graph input is refused
+    /// (onnxruntime does not load such a model); from IR 4 it is read.
+    #[test]
+    fn the_default_domain_imported_twice_and_ir3_initializers() {
+        let relu = || graph_bytes(vec![node("Relu", &["x"], "y", vec![])], vec![], &[1, 1], "y");
+        let with_imports = |imports: &[(&str, i64)]| {
+            let mut model = ModelProto::decode(relu().as_slice()).unwrap();
+            model.opset_import = imports.iter().map(|&(domain, version)| proto::OperatorSetIdProto { domain: domain.into(), version }).collect();
+            model.encode_to_vec()
+        };
+        let err = error_of(&with_imports(&[("", 13), ("ai.onnx", 7)]));
+        assert_eq!(err.kind, crate::error::ErrorKind::Unsupported);
+        assert!(err.context.contains("imports the default ONNX domain twice, as '' at opset 13 and as 'ai.onnx' at opset 7"), "{}", err.context);
+        assert!(error_of(&with_imports(&[("ai.onnx", 13), ("", 1)])).context.contains("twice"));
+        for imports in [&[("", 13), ("ai.onnx", 13)][..], &[("ai.onnx", 13)][..], &[("", 13), ("com.example", 1)][..]] {
+            assert!(read(&with_imports(imports)).is_ok(), "{imports:?}");
+        }
+        let at_ir = |ir: i64, listed: bool| {
+            let mut model = ModelProto::decode(relu().as_slice()).unwrap();
+            model.ir_version = Some(ir);
+            model.opset_import = vec![proto::OperatorSetIdProto { domain: String::new(), version: 7 }];
+            let graph = model.graph.as_mut().unwrap();
+            graph.initializer.push(tensor("unused", &[1], &[0.0]));
+            if listed {
+                graph.input.push(value_info("unused", &[1]));
+            }
+            model.encode_to_vec()
+        };
+        let err = error_of(&at_ir(3, false));
+        assert_eq!(err.kind, crate::error::ErrorKind::Malformed);
+        assert!(err.context.contains("initializer 'unused' is not a graph input, which IR version 3 requires"), "{}", err.context);
+        assert!(read(&at_ir(3, true)).is_ok());
+        assert!(read(&at_ir(4, false)).is_ok());
     }
 
     /// Models onnxruntime refuses to load are refused too, with the node or
