@@ -363,12 +363,11 @@ fn default_opset(model: &ModelProto) -> Result<i64> {
     Ok(version)
 }
 
-/// An initializer named as a graph input (IR 3's way of giving an input a
-/// default) has the type and shape the input declares: onnxruntime
-/// refuses the model otherwise.
-fn check_shadowed_input(graph: &proto::GraphProto, init: &TensorProto, ir_version: i64) -> Result<()> {
-    // before IR version 4 every initializer is also a graph input
-    // (onnxruntime refuses to load the model otherwise)
+/// An initializer and the graph inputs, as onnxruntime loads them: one
+/// named as a graph input (IR 3's way of giving an input a default) has the
+/// type and shape the input declares, and before IR version 4 every
+/// initializer is a graph input; onnxruntime refuses the model otherwise.
+fn check_initializer_input(graph: &proto::GraphProto, init: &TensorProto, ir_version: i64) -> Result<()> {
     if ir_version < 4 && !graph.input.iter().any(|i| i.name == init.name) {
         return Err(malformed(format!("initializer '{}' is not a graph input, which IR version {ir_version} requires of every initializer", init.name)));
     }
@@ -424,7 +423,7 @@ fn import(model: &ModelProto, with_prologue: bool) -> Result<Imported> {
             }
             continue;
         }
-        check_shadowed_input(graph, init, model.ir_version.unwrap_or(NEWEST_IR_VERSION))?;
+        check_initializer_input(graph, init, model.ir_version.unwrap_or(NEWEST_IR_VERSION))?;
         let t = tensor_from_proto(init, &mut importer.budget).map_err(|e| e.within(format!("initializer '{}'", init.name)))?;
         importer.note_float_type(init.data_type);
         importer.const_types.insert(init.name.clone(), init.data_type);
