@@ -60,7 +60,7 @@ fn threshold(text: &str) -> Result<Threshold, String> {
     Ok(Threshold { written, value, lower: lower.max(0.0), upper })
 }
 
-pub const EXIT_CODES: &str = "Exit codes:\n  0  success (decide mode: the bound is proven <= --eps)\n  1  decide mode: an input with error above --eps was found (plan: no setting within the tolerance)\n  2  bad input: unreadable or malformed file, unsupported operator, shape mismatch, empty set, bad option\n  3  no certificate: solver failure, refused check, time or memory limit, or decide mode undecided";
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success (decide mode: the bound is proven <= --eps)\n  1  decide mode: an input with error above --eps was found (plan: no setting within the tolerance)\n  2  bad input: unreadable or malformed file, unsupported operator, shape mismatch, empty set, bad option\n  3  no certificate: solver failure, refused check, time or memory limit, or decide mode undecided\n  4  the result was printed, but the --plot figure could not be written";
 
 /// Certified output-error bounds between a neural network and its compressed copy.
 #[derive(Parser, Debug)]

@@ -1001,6 +1001,61 @@ fn vnn_layout_bytes(network: &deltacert::network::Network) -> Vec<u8> {
     ModelProto { ir_version: Some(8), graph: Some(graph), opset_import: vec![deltacert::io::onnx::proto::OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec()
 }
 
+/// A Conv (one channel in, two out, 2x2 kernel, no padding) on a 3x3
+/// input, Relu, Flatten and Gemm to two outputs, as ONNX bytes.
+fn conv_model_bytes() -> Vec<u8> {
+    use deltacert::io::onnx::proto::{attribute_type, data_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto};
+    use prost::Message;
+    let value_info = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto { tensor_type: Some(TensorTypeProto { elem_type: data_type::DOUBLE, shape: Some(TensorShapeProto { dim: dims.iter().map(|&d| Dimension { dim_value: Some(d), dim_param: None }).collect() }) }) }),
+    };
+    let tensor = |name: &str, dims: &[i64], values: Vec<f64>| TensorProto { name: name.into(), dims: dims.to_vec(), data_type: data_type::DOUBLE, double_data: values, ..Default::default() };
+    let node = |op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>| NodeProto { input: inputs.iter().map(|s| s.to_string()).collect(), output: vec![output.into()], name: output.into(), op_type: op.into(), attribute, ..Default::default() };
+    let axis = AttributeProto { name: "axis".into(), i: 1, r#type: attribute_type::INT, ..Default::default() };
+    let nodes = vec![node("Conv", &["x", "k", "kb"], "c", vec![]), node("Relu", &["c"], "r", vec![]), node("Flatten", &["r"], "flat", vec![axis]), node("Gemm", &["flat", "w", "b"], "y", vec![])];
+    let initializers = vec![
+        tensor("k", &[2, 1, 2, 2], vec![0.5, -0.25, 0.75, 0.125, -0.5, 1.0, 0.25, -0.75]),
+        tensor("kb", &[2], vec![0.1, -0.1]),
+        tensor("w", &[8, 2], (0..16).map(|i| ((i * 7 % 11) as f64 - 5.0) / 8.0).collect()),
+        tensor("b", &[2], vec![0.0, 0.5]),
+    ];
+    let graph = GraphProto { node: nodes, initializer: initializers, input: vec![value_info("x", &[1, 1, 3, 3])], output: vec![value_info("y", &[1, 2])], ..Default::default() };
+    ModelProto { ir_version: Some(8), graph: Some(graph), opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec()
+}
+
+/// `compress` on a model with a Conv: the convolution is held as a dense
+/// matrix, so pruning and per-channel scales (which would act on that
+/// matrix, not on the kernel) are refused naming the node; per-tensor
+/// quantisation keeps the kernel's own quantised values.
+#[test]
+fn compress_refuses_to_prune_a_convolution() {
+    let model = scratch("conv_model.onnx");
+    std::fs::write(&model, conv_model_bytes()).unwrap();
+    let model = model.display().to_string();
+    let out = scratch("conv_pruned.onnx");
+    let _ = std::fs::remove_file(&out);
+    for flags in [&["--prune", "0.5"][..], &["--prune", "0.5", "--structured"], &["--quantize", "int8", "--per-channel"]] {
+        let mut command = vec!["compress", &model];
+        command.extend_from_slice(flags);
+        command.extend_from_slice(&["-o", out.to_str().unwrap()]);
+        let o = deltacert(&command);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("node 'c' is a Conv") && stderr(&o).lines().count() == 1, "{flags:?}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+    let o = deltacert(&["compress", &model, "--quantize", "int8", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // the kernel's int8 values: scale max |k| / 127 = 1 / 127 (a float32
+    // in the file), every kernel weight a multiple of it
+    let compressed = deltacert::io::read_model(&out).unwrap();
+    let scale = (1.0f32 / 127.0) as f64;
+    for &w in &compressed.layers[0].terms[0].weights.data {
+        let q = w / scale;
+        assert!((q - q.round()).abs() < 1e-9 && q.abs() <= 127.0 + 1e-9, "{w}");
+    }
+}
+
 /// Writes `network` as ONNX (`vnn`: in the VNN-COMP layout, else with the
 /// library's writer) to a scratch file.
 fn write_model(name: &str, network: &deltacert::network::Network, vnn: bool) -> String {
@@ -1499,8 +1554,8 @@ fn absolute_value(scale: f64, output_scale: f64) -> deltacert::network::Network 
 
 /// A figure prints a certified bound rounded up and an observed error
 /// rounded down (to four digits a bound of 1.0014e-5 read as 0.0000), and
-/// values no axis can hold give a one-line error after the result instead
-/// of a process that never ends.
+/// values no axis can hold give a one-line error after the result (exit 4)
+/// instead of a process that never ends.
 #[test]
 fn figures_round_bounds_outward_and_refuse_unplottable_values() {
     let f = write_model("abs_f.onnx", &absolute_value(1.0, 1.0), false);
@@ -1527,8 +1582,11 @@ fn figures_round_bounds_outward_and_refuse_unplottable_values() {
     let big = scratch("big_errors.svg");
     let _ = std::fs::remove_file(&big);
     let o = deltacert(&["bound", &f_big, &g_big, "--box=-1.5e128,1.5e128", "--method", "propagate", "--timeout", "5", "--plot", big.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot draw the figure"), "{}", stderr(&o));
+    // exit 4: the result is printed and stands, the figure was not written
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot draw the figure") && stderr(&o).contains("the result above stands"), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(printed.contains("observed:") && !printed.contains("figure:"), "{printed}");
     assert!(!big.exists());
 
     // a planner figure whose values are all 0 (tolerance 0, met exactly)

@@ -22,6 +22,12 @@
 //!   with and without the differential propagation's rows, each with a
 //!   limit of `DELTACERT_BUDGET` seconds (default 60): status, seconds,
 //!   HiGHS's bound and the incumbent's value, beside propagation's bound.
+//! - `lower`: MNIST 3x100 vs its 16-bit copy, boxes +-p/255 around test
+//!   images (`DELTACERT_IMAGES`, default `0..10`; `DELTACERT_RADII`, default
+//!   `8`): the lower-bound search (`attack`) with its default effort (16
+//!   starts of 100 steps, two seeds), 16 times the starts, 64 starts of 1,000
+//!   steps, and 1,024 starts of 300 steps: the error found and the seconds,
+//!   to see whether the lower bound is still climbing with effort.
 //!
 //! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
 //! (input, neuron, mixed, auto; default auto).
@@ -293,6 +299,40 @@ fn milp_section() {
     }
 }
 
+/// The lower-bound search against its effort on MNIST boxes (`lower`).
+fn lower_section() {
+    use deltacert::attack::{attack, AttackSettings};
+    let dir = fixtures().join("mnist");
+    let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
+    let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
+    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 10usize));
+    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| vec![8.0]);
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
+    // (starts, steps, seed)
+    let efforts = [(16, 100, 0), (16, 100, 1), (256, 100, 0), (64, 1000, 0), (1024, 300, 0)];
+    println!("\n## MNIST 3x100 vs float16, boxes +-p/255: the lower-bound search against its effort (error found, seconds)\n");
+    println!("| image | p | 16 x 100, seed 0 | 16 x 100, seed 1 | 256 x 100 | 64 x 1,000 | 1,024 x 300 | best / default |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for image in first..last {
+        let x: Vec<f64> = data["images"][image].as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect();
+        for &p in &radii {
+            let set = InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box");
+            let mut row = format!("| {image} | {p} |");
+            let (mut default_error, mut best) = (0.0, 0.0f64);
+            for (k, &(starts, steps, seed)) in efforts.iter().enumerate() {
+                let start = Instant::now();
+                let found = attack(&f, &g, &set, &InputCoupling::Same, Norm::Linf, &AttackSettings { starts, steps, seed, ..AttackSettings::default() });
+                row += &format!(" {:.4e} ({:.1} s) |", found.error, start.elapsed().as_secs_f64());
+                if k == 0 {
+                    default_error = found.error;
+                }
+                best = best.max(found.error);
+            }
+            println!("{row} {:.3} |", best / default_error);
+        }
+    }
+}
+
 fn main() {
     deltacert::sdp::solve::set_blas_threads(1);
     let sections: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -307,6 +347,9 @@ fn main() {
     }
     if sections.iter().any(|s| s == "milp") {
         milp_section();
+    }
+    if sections.iter().any(|s| s == "lower") {
+        lower_section();
     }
     if wants("anytime") {
         anytime_section();

@@ -523,11 +523,32 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
             SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: cut_at_deadline, stuck_slopes: cut_at_deadline, phase_multiplier_steps: 0 }
         })
     };
-    // each pair copies both networks twice (with the margins, then aligned)
+    // each pair copies both networks twice (with the margins, then aligned);
+    // a pair is built only for a label some piece's centre has, so the
+    // budget is checked for the pairs in use, before each batch that needs
+    // a new one (all 1,000 of a 1,000-class network would be 15 GiB, where
+    // deciding one box took 100 MB)
     let weights: f64 = [&prepared.reference, &prepared.compressed].iter().flat_map(|n| n.layers.iter()).map(|l| l.terms.iter().map(|t| (t.weights.rows * t.weights.cols) as f64).sum::<f64>() + l.width() as f64).sum();
-    if let Err(reason) = budget.admit(&format!("{pairs} copies of the pair with label margins"), pairs as f64 * 2.0 * 8.0 * (weights + (outputs * outputs) as f64)) {
+    let pair_bytes = 2.0 * 8.0 * (weights + (outputs * outputs) as f64);
+    let mut pairs_in_use: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+    let mut admit_pairs = |needed: &[usize], report: &mut LabelReport| -> bool {
+        let count = pairs_in_use.iter().chain(needed).collect::<std::collections::BTreeSet<_>>().len();
+        if count == pairs_in_use.len() {
+            return true;
+        }
+        match budget.admit(&format!("{count} {} of the pair with label margins", if count == 1 { "copy" } else { "copies" }), count as f64 * pair_bytes) {
+            Ok(()) => {
+                pairs_in_use.extend(needed);
+                true
+            }
+            Err(reason) => {
+                report.note = Some(reason);
+                false
+            }
+        }
+    };
+    if !admit_pairs(&[0], &mut report) {
         report.stop = LabelStop::MemoryLimit;
-        report.note = Some(reason);
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -570,6 +591,12 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
             break;
         }
         let take = open.len().min(batch);
+        // the pairs this batch's pieces use (f's label at each centre)
+        let needed: Vec<usize> = if per_label { open.iter().take(take).map(|(lower, upper, _, _)| centre_label(&prepared.reference, lower, upper)).collect() } else { vec![0] };
+        if !admit_pairs(&needed, &mut report) {
+            stop = LabelStop::MemoryLimit;
+            break;
+        }
         let work: Vec<_> = open.drain(..take).collect();
         let verdicts: Vec<(Verdict, Vec<f64>, Vec<f64>, usize, Option<(usize, Piece)>)> = work
             .into_par_iter()
@@ -617,7 +644,9 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         report.stop = if open.is_empty() { LabelStop::Exhausted } else { stop };
         // rounded down: an unfinished proof never reads 100.0000%
         let percent = ((100.0 * report.proven_fraction) * 1e4).floor() / 1e4;
-        report.note = Some(format!("{percent:.4}% of the set's box proven; {} pieces left open ({:?})", report.pieces_open, report.stop));
+        // a refused pair's reason goes with it
+        let reason = report.note.take().map(|r| format!(": {r}")).unwrap_or_default();
+        report.note = Some(format!("{percent:.4}% of the set's box proven; {} pieces left open ({:?}{reason})", report.pieces_open, report.stop));
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
@@ -646,6 +675,14 @@ fn split_dimension(lower: &[f64], upper: &[f64], root_width: &[f64], piece: Opti
     (0..n).filter(|&i| splittable(i)).max_by(|&a, &b| ((upper[a] - lower[a]) / root_width[a]).total_cmp(&((upper[b] - lower[b]) / root_width[b])))
 }
 
+/// `f`'s label at the centre of the piece `[lower, upper]` (first-layer
+/// coordinates, `f` without its input transform): the label whose margins
+/// bound the piece in top-1 mode.
+fn centre_label(prepared_reference: &Network, lower: &[f64], upper: &[f64]) -> usize {
+    let centre: Vec<f64> = lower.iter().zip(upper).map(|(l, u)| 0.5 * (l + u)).collect();
+    argmax(prepared_reference.activations_from(centre).last().expect("outputs"))
+}
+
 /// Bounds one piece (first-layer coordinates) and decides it.
 fn judge<'p>(problem_for: &(dyn Fn(usize) -> &'p SplitProblem<'p> + Sync), prepared_reference: &Network, request: &LabelRequest, reference: &Network, compressed: &Network, lower: &[f64], upper: &[f64], parent: Option<&(usize, Piece)>) -> (Verdict, Option<(usize, Piece)>) {
     let outputs = reference.output_dim();
@@ -659,13 +696,7 @@ fn judge<'p>(problem_for: &(dyn Fn(usize) -> &'p SplitProblem<'p> + Sync), prepa
         }
     }
     let per_label = request.confidence.is_none();
-    let problem_index = if per_label {
-        // f's label at the centre (first-layer coordinates, no transform):
-        // the extended network's next-to-last activation holds f's outputs
-        argmax(prepared_reference.activations_from(centre.clone()).last().expect("outputs"))
-    } else {
-        0
-    };
+    let problem_index = if per_label { centre_label(prepared_reference, lower, upper) } else { 0 };
     let problem = problem_for(problem_index);
     let inherited = parent.filter(|(index, _)| *index == problem_index).map(|(_, p)| p);
     // a half of the parent piece as input splitting bounds it (afresh every few halvings)
@@ -721,5 +752,18 @@ mod tests {
         let margins: Vec<f64> = y.iter().map(|v| y[0] - v).collect();
         assert!(softmax_lower(0, &margins) <= exact && exact <= softmax_upper(0, &margins));
         assert!(softmax_upper(0, &margins) - softmax_lower(0, &margins) < 1e-14);
+    }
+
+    /// Margins beyond `exp`'s range (about 709.78): a label 720 below
+    /// another has a confidence below the smallest normal double, and one
+    /// 720 above every other a confidence of 1 to a double.
+    #[test]
+    fn softmax_bounds_past_the_range_of_exp() {
+        for m in [709.0, 710.0, 720.0, 1e6, f64::MAX] {
+            let upper = softmax_upper(1, &[-m, 0.0]);
+            assert!(upper > 0.0 && upper < 1e-300, "margin {m}: {upper}");
+            let lower = softmax_lower(0, &[0.0, m]);
+            assert!(lower >= 1.0 - 1e-15 && lower < 1.0, "margin {m}: {lower}");
+        }
     }
 }

@@ -224,9 +224,17 @@ pub fn library_enclosure(y: f64) -> (f64, f64) {
     (sub_down(y, error), add_up(y, error))
 }
 
-/// An enclosure of `exp(x)` (clamped at 0 below).
+/// An enclosure of `exp(x)` (clamped at 0 below). Where `exp` overflows
+/// (finite `x` above about 709.78) the value exceeds the largest double,
+/// which is its lower end: [`library_enclosure`] of infinity would give
+/// `inf - inf`, and a lower end of 0 there made a softmax bound useless (a
+/// logit margin of 720 could not rule out a confidence of 1).
 pub fn exp_enclosure(x: f64) -> (f64, f64) {
-    let (lo, hi) = library_enclosure(x.exp());
+    let y = x.exp();
+    if y == f64::INFINITY && x.is_finite() {
+        return (f64::MAX, f64::INFINITY);
+    }
+    let (lo, hi) = library_enclosure(y);
     (lo.max(0.0), hi)
 }
 

@@ -189,6 +189,23 @@ fn confidence_excludes_unsure_inputs() {
     assert!(c.reference_confidence_lower >= 0.55);
 }
 
+/// Margins past `exp`'s range: f = (720 x0, 0) and g = (720 x0, 1e-6 x0) on
+/// `x0 in [1, 2]` agree on label 0 with a margin of at least 720, so the
+/// confidence question (weaker than plain top-1) is proven too; it was
+/// "unknown" while an overflowing `exp` had the lower end 0, which left a
+/// confidence of 1 in label 1 possible.
+#[test]
+fn a_confidence_question_with_margins_past_the_range_of_exp() {
+    let f = affine([720.0, 0.0, 0.0, 0.0], [0.0, 0.0]);
+    let g = affine([720.0, 0.0, 1e-6, 0.0], [0.0, 0.0]);
+    for confidence in [None, Some(0.5), Some(0.99)] {
+        let mut r = request([1.0, 0.0], [2.0, 1.0]);
+        r.confidence = confidence;
+        let report = decide_labels(&f, &g, &r).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Proven, "{confidence:?}: {report:?}");
+    }
+}
+
 /// Bad requests are errors; one output is trivially proven.
 #[test]
 fn bad_requests_are_refused() {
@@ -281,13 +298,22 @@ fn the_label_pairs_are_admitted_against_the_memory_budget() {
     let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
     let mut request = LabelRequest::top1(InputSet::uniform_box(20, -0.01, 0.01).unwrap());
     request.time_limit = Some(2.0);
-    // 10 pairs of about 2 x 44,000 weights, copied twice: about 14 MB
-    request.memory_limit = Some(4 << 20);
+    // a pair of about 2 x 44,000 weights, copied twice: about 1.4 MB
+    request.memory_limit = Some(1 << 20);
     let report = decide_labels(&f, &g, &request).unwrap();
     assert_eq!(report.answer, LabelAnswer::Unknown);
     assert_eq!(format!("{:?}", report.stop), "MemoryLimit");
-    assert!(report.note.as_deref().is_some_and(|n| n.contains("copies of the pair")), "{:?}", report.note);
+    assert!(report.note.as_deref().is_some_and(|n| n.contains("of the pair with label margins")), "{:?}", report.note);
     request.memory_limit = Some(1 << 30);
     let report = decide_labels(&f, &g, &request).unwrap();
     assert_ne!(format!("{:?}", report.stop), "MemoryLimit");
+    // a 1,000-class pair: the pairs of all labels would take about 16 GB,
+    // the one label of a small box about 16 MB
+    let f = random_mlp(&mut rng, 2, &[8], 1000, Activation::Relu);
+    let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+    let mut request = LabelRequest::top1(InputSet::uniform_box(2, -0.001, 0.001).unwrap());
+    request.time_limit = Some(5.0);
+    request.memory_limit = Some(1 << 30);
+    let report = decide_labels(&f, &g, &request).unwrap();
+    assert_ne!(format!("{:?}", report.stop), "MemoryLimit", "{report:?}");
 }

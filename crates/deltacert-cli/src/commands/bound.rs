@@ -245,7 +245,12 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
             l2: args.pair.norm == Norm::L2,
             note: format!("({})", method.name()),
         };
-        super::write_figure(path, args.force, |partial| plot_bound(partial, &reference, &compressed, set, &figure))?;
+        if let Err(error) = super::write_figure(path, args.force, |partial| plot_bound(partial, &reference, &compressed, set, &figure)) {
+            return Ok(super::figure_failed(&error));
+        }
+        if !args.pair.json && !args.quiet {
+            println!("figure:    {}", path.display());
+        }
     }
     Ok(exit_code(&report, args.eps.as_ref()))
 }
@@ -388,8 +393,5 @@ fn print_human(report: &BoundReport, args: &BoundArgs) {
     for member in &details.union {
         let bound = member.certified_bound.map_or("none".to_string(), |b| above(b, 6));
         println!("box {}:     certified {bound}, observed {}", member.index, below(member.lower_bound, 6));
-    }
-    if let Some(path) = &args.plot {
-        println!("figure:    {}", path.display());
     }
 }

@@ -27,6 +27,19 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
         return Err(Error::new(ErrorKind::InvalidOption, format!("{}: compress writes ONNX; name the output .onnx", args.output.display())));
     }
     let net = read_model(&args.model)?;
+    // a convolution is held as the dense matrix it applies: pruning that
+    // matrix counts its structural zeros and breaks the kernel's weight
+    // sharing, and per-channel scales would be per output position
+    if args.prune.is_some() || args.per_channel {
+        let convolutions = match args.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+            true => std::fs::read(&args.model).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", args.model.display()))).and_then(|bytes| deltacert::io::onnx::convolution_nodes(&bytes))?,
+            false => Vec::new(),
+        };
+        if let Some(first) = convolutions.first() {
+            let what = if args.prune.is_some() { "--prune" } else { "--per-channel" };
+            return Err(Error::new(ErrorKind::Unsupported, format!("{}: {first} is a Conv, which deltacert holds as a dense matrix; {what} would treat that matrix, not the kernel (prune or quantise per channel in your framework, or use per-tensor --quantize)", args.model.display())));
+        }
+    }
     let float_format = if args.dtype == "float32" { ExportFormat::Float32 } else { ExportFormat::Float64 };
     let (compressed, format, report, summary) = if let Some(fraction) = args.prune {
         let (pruned, report) = if args.structured {

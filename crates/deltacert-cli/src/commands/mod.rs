@@ -61,6 +61,17 @@ pub(crate) fn write_figure(path: &std::path::Path, force: bool, draw: impl FnOnc
     result
 }
 
+/// Exit code of a run whose result was printed but whose figure could not
+/// be written: [`FIGURE_FAILED`], with the reason on standard error.
+pub(crate) fn figure_failed(error: &deltacert::error::Error) -> u8 {
+    let message: String = error.to_string().chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect();
+    eprintln!("error: {message} (the result above stands; no figure was written)");
+    FIGURE_FAILED
+}
+
+/// Exit code 4: the result was printed, the figure (`--plot`) was not.
+pub(crate) const FIGURE_FAILED: u8 = 4;
+
 /// Refuses a figure path before any work: a directory, an existing file
 /// (or link, even a dangling one) without `--force`, an extension other
 /// than `.svg`/`.png`, or a directory above it that does not exist or is not

@@ -201,15 +201,17 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
             Some((s, _, r)) => println!("chosen: {} (certified {} <= tolerance {})", s.label, super::at_most(r.certified_bound.unwrap_or_default(), &args.tolerance), args.tolerance),
             None => println!("chosen: none: no setting has a certified error <= {}", args.tolerance),
         }
-        if let Some(path) = &args.plot {
-            println!("figure: {}", path.display());
-        }
     }
     // drawn once the result is out: a figure that cannot be written does not lose it
     if let Some(path) = &args.plot {
         let points: Vec<PlanPoint> = rows.iter().map(|(s, _, r)| PlanPoint { setting: s.value, certified: r.certified_bound, lower: r.lower_bound }).collect();
         let label = if quantising { "fractional bits Q" } else { "pruned fraction" };
-        super::write_figure(path, args.force, |partial| plot_plan(partial, &points, label, args.tolerance.value, quantising))?;
+        if let Err(error) = super::write_figure(path, args.force, |partial| plot_plan(partial, &points, label, args.tolerance.value, quantising)) {
+            return Ok(super::figure_failed(&error));
+        }
+        if !args.json {
+            println!("figure: {}", path.display());
+        }
     }
     Ok(match chosen {
         Some(_) => 0,

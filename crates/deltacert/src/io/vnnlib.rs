@@ -93,6 +93,9 @@ pub fn read_input_bounds(text: &str, input_dim: usize) -> Result<Vec<(Vec<Enclos
         let head = items.first().and_then(Expr::symbol).unwrap_or("");
         match head {
             "declare-const" | "declare-fun" => {
+                if let Some(symbol) = items.get(1).and_then(Expr::symbol) {
+                    check_input_name(symbol, *line, input_dim)?;
+                }
                 if let Some(index) = items.get(1).and_then(Expr::symbol).and_then(input_index) {
                     if index >= input_dim {
                         return Err(shape(format!("line {line}: declares X_{index} but the network has {input_dim} inputs")));
@@ -364,6 +367,21 @@ fn input_index(symbol: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// Refuses a symbol shaped like an input that is not one: `X_` and digits
+/// that are not a canonical index (`X_00`) or too many for any network
+/// (`X_18446744073709551616`); a reader that let them pass would ignore
+/// the declaration, or name the comparison instead of the symbol.
+fn check_input_name(symbol: &str, line: usize, dim: usize) -> Result<()> {
+    let Some(digits) = symbol.strip_prefix("X_") else { return Ok(()) };
+    if input_index(symbol).is_some() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return Err(malformed(format!("line {line}: '{symbol}' is not an input name (inputs are X_0 to X_{}, without leading zeros)", dim.saturating_sub(1))));
+    }
+    Err(shape(format!("line {line}: {symbol} names an input beyond the network's {dim} (X_0 to X_{})", dim.saturating_sub(1))))
+}
+
 /// Whether `e` mentions an input `X_i` (or anything shaped like one).
 fn mentions_input(e: &Expr) -> bool {
     match e {
@@ -455,6 +473,9 @@ fn formula(e: &Expr, dim: usize) -> Result<Dnf> {
 
 /// `a op b` with `op` one of `<= >= < > =`.
 fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<Dnf> {
+    for symbol in [a, b].iter().filter_map(|e| e.symbol()) {
+        check_input_name(symbol, line, dim)?;
+    }
     let var = |e: &Expr| e.symbol().and_then(input_index);
     let (index, value, var_on_left) = match (var(a), var(b)) {
         (Some(i), None) => (i, b, true),
@@ -468,7 +489,7 @@ fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<D
         _ => return Err(unsupported(format!("line {line}: only bounds of one input by a number are supported, not '({op} {} {})'", a.show(), b.show()))),
     };
     if index >= dim {
-        return Err(shape(format!("line {line}: X_{index} but the network has {dim} inputs")));
+        return Err(shape(format!("line {line}: X_{index} names an input beyond the network's {dim} (X_0 to X_{})", dim.saturating_sub(1))));
     }
     let Some((lo, hi)) = constant(value)? else {
         return Err(unsupported(format!("line {line}: X_{index} is compared with '{}', not with a number", value.show())));
@@ -860,7 +881,17 @@ mod tests {
         let e = err("(assert (<= X_0 0.5))(assert (>= X_0 0))", 2);
         assert_eq!(e.context, "input X_1 has no bounds: every input needs a lower and an upper bound");
         let e = err("(assert (<= X_7 0.5))", 2);
-        assert_eq!((e.kind, e.context.as_str()), (ErrorKind::ShapeMismatch, "line 1: X_7 but the network has 2 inputs"));
+        assert_eq!((e.kind, e.context.as_str()), (ErrorKind::ShapeMismatch, "line 1: X_7 names an input beyond the network's 2 (X_0 to X_1)"));
+        // too many digits for any index, declared or compared: named, not ignored
+        let e = err("(declare-const X_18446744073709551616 Real)\n(assert (<= X_0 1))(assert (>= X_0 0))", 1);
+        assert_eq!((e.kind, e.context.as_str()), (ErrorKind::ShapeMismatch, "line 1: X_18446744073709551616 names an input beyond the network's 1 (X_0 to X_0)"));
+        let e = err("(assert (<= X_0 1))(assert (>= X_0 0))(assert (<= X_99999999999999999999 1))", 1);
+        assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{}", e.context);
+        // a leading zero makes another symbol than an input
+        let e = err("(declare-const X_0 Real)\n(declare-const X_00 Real)", 1);
+        assert_eq!((e.kind, e.context.as_str()), (ErrorKind::Malformed, "line 2: 'X_00' is not an input name (inputs are X_0 to X_0, without leading zeros)"));
+        let e = err("(assert (<= X_00 1.0))", 1);
+        assert_eq!(e.context, "line 1: 'X_00' is not an input name (inputs are X_0 to X_0, without leading zeros)");
         let e = err("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const X_2 Real)", 2);
         assert_eq!(e.context, "line 3: declares X_2 but the network has 2 inputs");
         let e = err("(declare-const X_0 Real)\n(assert (<= X_0 1))(assert (>= X_0 0))", 2);
@@ -878,8 +909,8 @@ mod tests {
             ("(assert (<= X_0 -inf))", ErrorKind::Malformed, "line 1: '-inf' is not a finite number"),
             ("(assert (<= X_0 1e999))", ErrorKind::Malformed, "line 1: '1e999' is too large for a 64-bit float"),
             ("(assert (<= X_0 X_1))", ErrorKind::Unsupported, "line 1: only bounds of one input by a number are supported, not '(<= X_0 X_1)'"),
-            // X_00 is not X_0 (another symbol, never declared)
-            ("(assert (<= X_00 1))", ErrorKind::Unsupported, "line 1: only bounds of one input by a number are supported, not '(<= X_00 1)'"),
+            // X_00 is not X_0 (another symbol, never declared): named as such
+            ("(assert (<= X_00 1))", ErrorKind::Malformed, "line 1: 'X_00' is not an input name (inputs are X_0 to X_0, without leading zeros)"),
             ("(assert (not (<= X_0 1)))", ErrorKind::Unsupported, "line 1: 'not' around input constraints is not supported"),
             ("(assert (<= X_0))", ErrorKind::Malformed, "line 1: '<=' needs two operands"),
             ("(assert)", ErrorKind::Malformed, "line 1: assert takes one formula, found 0"),

@@ -6,7 +6,7 @@ pub mod proto;
 mod read;
 mod write;
 
-pub use read::{defined_attributes, read, MAX_ELEMENTS, MAX_PRODUCT_STEPS, MAX_TOTAL_ELEMENTS, NEWEST_IR_VERSION, NEWEST_OPSET, OLDEST_OPSET, OPERATORS_READ};
+pub use read::{convolution_nodes, defined_attributes, read, MAX_ELEMENTS, MAX_PRODUCT_STEPS, MAX_TOTAL_ELEMENTS, NEWEST_IR_VERSION, NEWEST_OPSET, OLDEST_OPSET, OPERATORS_READ};
 pub use write::{write, ExportFormat};
 
 /// Metadata key under which structured pruning records the kept neurons.

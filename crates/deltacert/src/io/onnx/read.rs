@@ -320,6 +320,16 @@ pub fn read(bytes: &[u8]) -> Result<Network> {
     })
 }
 
+/// The graph's convolutions, labelled as [`read`]'s messages label a node
+/// (`node 'name'`, or `node #index` for a nameless one): a model [`read`] accepts holds
+/// each as a dense matrix of the layer it feeds, so what `compress` does to
+/// that matrix is not what it would do to the kernel.
+pub fn convolution_nodes(bytes: &[u8]) -> Result<Vec<String>> {
+    let model = ModelProto::decode(bytes).map_err(|e| malformed(format!("not a valid ONNX protobuf: {e}")))?;
+    let graph = model.graph.as_ref().ok_or_else(|| malformed("ONNX model has no graph"))?;
+    Ok(graph.node.iter().enumerate().filter(|(_, n)| n.op_type == "Conv").map(|(index, n)| if n.name.is_empty() { format!("node #{index}") } else { format!("node '{}'", n.name) }).collect())
+}
+
 fn read_model(bytes: &[u8]) -> Result<Network> {
     let model = ModelProto::decode(bytes).map_err(|e| malformed(format!("not a valid ONNX protobuf: {e}")))?;
     match import(&model, true)? {
@@ -869,6 +879,17 @@ impl Importer {
                 to => return Err(unsupported(format!("Cast to type {} (only float32 and float64 casts are read)", to.map_or("unset".to_string(), |t| t.to_string())))),
             },
             "Dropout" => {
+                // from opset 12 the ratio input must lie in [0, 1) (the
+                // operator's definition; onnxruntime refuses the node when it
+                // runs), though inference ignores it; the attribute of older
+                // opsets is not checked (onnxruntime runs a ratio of 2)
+                let ratio = match self.opset < 12 {
+                    true => None,
+                    false => self.optional_const(node, 1)?.and_then(|t| t.data.first().copied()),
+                };
+                if let Some(ratio) = ratio.filter(|r| !(0.0..1.0).contains(r)) {
+                    return Err(unsupported(format!("Dropout ratio {ratio} outside [0, 1)")));
+                }
                 // inference: the identity, unless training_mode is on
                 if let Some(training) = self.optional_const(node, 2)? {
                     if training.data.iter().any(|&v| v != 0.0) {
