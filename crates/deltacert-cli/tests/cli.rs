@@ -1044,6 +1044,10 @@ fn compress_refuses_to_prune_a_convolution() {
         assert!(stderr(&o).contains("node 'c' is a Conv") && stderr(&o).lines().count() == 1, "{flags:?}: {}", stderr(&o));
         assert!(!out.exists());
     }
+    // plan prunes too
+    let o = deltacert(&["plan", &model, "--box=0,1", "--tolerance", "1", "--prune", "0.1..0.5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("node 'c' is a Conv"), "{}", stderr(&o));
     let o = deltacert(&["compress", &model, "--quantize", "int8", "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // the kernel's int8 values: scale max |k| / 127 = 1 / 127 (a float32
@@ -1653,7 +1657,7 @@ fn reading_the_files_counts_against_the_time_limit() {
 
 /// A read that blocks (a named pipe nobody writes) still ends at the
 /// watchdog's ceiling, twice the limit plus 5 s, with one JSON object, in
-/// `bound`, `bound --top1` and `attack`.
+/// `bound`, `bound --top1`, `attack` and `plan`.
 #[test]
 fn a_model_read_that_blocks_ends_at_the_time_limit() {
     let pipe = scratch("blocking.onnx");
@@ -1661,12 +1665,17 @@ fn a_model_read_that_blocks_ends_at_the_time_limit() {
     let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
     assert!(made.success());
     let (pipe_name, g) = (pipe.to_str().unwrap(), fixture("paper/paper_quant_q.onnx"));
-    // the three commands run at once (each waits 6 s)
-    let runs: Vec<_> = [vec!["bound", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--json"], vec!["bound", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--top1", "--json"], vec!["attack", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--json"]]
-        .into_iter()
-        .map(|args| Command::new(env!("CARGO_BIN_EXE_deltacert")).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("binary runs"))
-        .collect();
-    for (run, status) in runs.into_iter().zip(["no_certificate", "time_limit", "time_limit"]) {
+    // the four commands run at once (each waits 6 s)
+    let runs: Vec<_> = [
+        vec!["bound", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--json"],
+        vec!["bound", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--top1", "--json"],
+        vec!["attack", pipe_name, &g, "--box", "-1,1", "--timeout", "0.5", "--json"],
+        vec!["plan", pipe_name, "--box", "-1,1", "--tolerance", "1", "--quantize", "fixed:1..2", "--timeout", "0.5", "--json"],
+    ]
+    .into_iter()
+    .map(|args| Command::new(env!("CARGO_BIN_EXE_deltacert")).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("binary runs"))
+    .collect();
+    for (run, status) in runs.into_iter().zip(["no_certificate", "time_limit", "time_limit", "time_limit"]) {
         let o = run.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -14,11 +14,18 @@ use std::path::Path;
 
 /// Reads a model, choosing the reader by extension. Errors name the file.
 pub fn read_model(path: &Path) -> Result<Network> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     let bytes = std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
+    model_from_bytes(path, &bytes)
+}
+
+/// [`read_model`] on the bytes of the file `path` (its name picks the
+/// format and names it in errors), for a caller that also reads the bytes
+/// otherwise: a file is read once (a named pipe gives its bytes only once).
+pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Network> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     let net = match ext.as_deref() {
-        Some("nnet") => nnet::parse(&String::from_utf8_lossy(&bytes)),
-        Some("onnx") => onnx::read(&bytes),
+        Some("nnet") => nnet::parse(&String::from_utf8_lossy(bytes)),
+        Some("onnx") => onnx::read(bytes),
         _ => Err(Error::new(ErrorKind::Unsupported, "unknown model format (expected a .onnx or .nnet file)")),
     }
     .map_err(|e| e.within(path.display()))?;
