@@ -1,6 +1,7 @@
 //! `deltacert`: a thin command-line layer over the deltacert library.
 //! Parse the arguments, run one command, turn its outcome into an exit code:
-//! 0 success, 1 counterexample above `--eps`, 2 bad input, 3 no certificate.
+//! 0 success, 1 counterexample above `--eps`, 2 bad input, 3 no certificate,
+//! 4 result printed but the `--plot` figure not written.
 
 mod args;
 mod commands;

@@ -529,7 +529,13 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     // a new one (all 1,000 of a 1,000-class network would be 15 GiB, where
     // deciding one box took 100 MB)
     let weights: f64 = [&prepared.reference, &prepared.compressed].iter().flat_map(|n| n.layers.iter()).map(|l| l.terms.iter().map(|t| (t.weights.rows * t.weights.cols) as f64).sum::<f64>() + l.width() as f64).sum();
-    let pair_bytes = 2.0 * 8.0 * (weights + (outputs * outputs) as f64);
+    // the margin layer: one row per (label, other output), each of `outputs`
+    // entries, for one label (top-1) or all of them (with a confidence);
+    // its entries are held by both extended networks, their aligned copies
+    // and the back-substitution's matrices, about 12 times (measured: 300
+    // classes with a confidence, 27 million entries, 2.18 GB resident)
+    let margin_entries = (if per_label { 1 } else { outputs }) as f64 * (outputs * outputs) as f64;
+    let pair_bytes = 2.0 * 8.0 * weights + 12.0 * 8.0 * margin_entries;
     let mut pairs_in_use: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     let mut admit_pairs = |needed: &[usize], report: &mut LabelReport| -> bool {
         let count = pairs_in_use.iter().chain(needed).collect::<std::collections::BTreeSet<_>>().len();
@@ -547,7 +553,8 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
             }
         }
     };
-    if !admit_pairs(&[0], &mut report) {
+    let first_label = if per_label { centre_label(&prepared.reference, prepared.set.lower(), prepared.set.upper()) } else { 0 };
+    if !admit_pairs(&[first_label], &mut report) {
         report.stop = LabelStop::MemoryLimit;
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);

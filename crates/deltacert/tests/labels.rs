@@ -316,4 +316,15 @@ fn the_label_pairs_are_admitted_against_the_memory_budget() {
     request.memory_limit = Some(1 << 30);
     let report = decide_labels(&f, &g, &request).unwrap();
     assert_ne!(format!("{:?}", report.stop), "MemoryLimit", "{report:?}");
+    // with a confidence one pair holds every label's margins: 100 classes
+    // make a margin layer of 100^3 entries (about 100 MB with its copies),
+    // which a 50 MB budget refuses before it is built
+    let f = random_mlp(&mut rng, 2, &[8], 100, Activation::Relu);
+    let g = partner(&mut rng, &f, Relation::Quantised, Activation::Relu);
+    let mut request = LabelRequest::top1(InputSet::uniform_box(2, -0.001, 0.001).unwrap());
+    request.confidence = Some(0.9);
+    request.time_limit = Some(5.0);
+    request.memory_limit = Some(50 << 20);
+    let report = decide_labels(&f, &g, &request).unwrap();
+    assert_eq!(format!("{:?}", report.stop), "MemoryLimit", "{report:?}");
 }

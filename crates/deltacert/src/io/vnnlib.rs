@@ -376,6 +376,8 @@ fn check_input_name(symbol: &str, line: usize, dim: usize) -> Result<()> {
     if input_index(symbol).is_some() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(());
     }
+    // a symbol of many digits is shown cut, as every other quoted text
+    let symbol = Expr::Atom(symbol, line).show();
     if digits.len() > 1 && digits.starts_with('0') {
         return Err(malformed(format!("line {line}: '{symbol}' is not an input name (inputs are X_0 to X_{}, without leading zeros)", dim.saturating_sub(1))));
     }
@@ -887,6 +889,9 @@ mod tests {
         assert_eq!((e.kind, e.context.as_str()), (ErrorKind::ShapeMismatch, "line 1: X_18446744073709551616 names an input beyond the network's 1 (X_0 to X_0)"));
         let e = err("(assert (<= X_0 1))(assert (>= X_0 0))(assert (<= X_99999999999999999999 1))", 1);
         assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{}", e.context);
+        // a symbol of a million digits is quoted cut
+        let e = err(&format!("(declare-const X_{} Real)", "7".repeat(1_000_000)), 1);
+        assert!(e.context.len() < 200 && e.context.contains("..."), "{}", &e.context[..200.min(e.context.len())]);
         // a leading zero makes another symbol than an input
         let e = err("(declare-const X_0 Real)\n(declare-const X_00 Real)", 1);
         assert_eq!((e.kind, e.context.as_str()), (ErrorKind::Malformed, "line 2: 'X_00' is not an input name (inputs are X_0 to X_0, without leading zeros)"));

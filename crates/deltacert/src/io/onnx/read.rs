@@ -879,16 +879,21 @@ impl Importer {
                 to => return Err(unsupported(format!("Cast to type {} (only float32 and float64 casts are read)", to.map_or("unset".to_string(), |t| t.to_string())))),
             },
             "Dropout" => {
-                // from opset 12 the ratio input must lie in [0, 1) (the
-                // operator's definition; onnxruntime refuses the node when it
-                // runs), though inference ignores it; the attribute of older
-                // opsets is not checked (onnxruntime runs a ratio of 2)
-                let ratio = match self.opset < 12 {
-                    true => None,
-                    false => self.optional_const(node, 1)?.and_then(|t| t.data.first().copied()),
-                };
-                if let Some(ratio) = ratio.filter(|r| !(0.0..1.0).contains(r)) {
-                    return Err(unsupported(format!("Dropout ratio {ratio} outside [0, 1)")));
+                // from opset 12 the ratio input is a scalar in [0, 1) as a
+                // float32 (the operator's definition; onnxruntime converts a
+                // double ratio to float before it checks, and refuses the
+                // node when it runs), though inference ignores it; the
+                // attribute of older opsets is not checked (onnxruntime runs
+                // a ratio of 2)
+                if self.opset >= 12 {
+                    if let Some(ratio) = self.optional_const(node, 1)? {
+                        if !ratio.shape.is_empty() {
+                            return Err(unsupported(format!("Dropout ratio of shape {:?} (a scalar is required)", ratio.shape)));
+                        }
+                        if let Some(r) = ratio.data.first().map(|&r| r as f32).filter(|r| !(0.0..1.0).contains(r)) {
+                            return Err(unsupported(format!("Dropout ratio {r} outside [0, 1)")));
+                        }
+                    }
                 }
                 // inference: the identity, unless training_mode is on
                 if let Some(training) = self.optional_const(node, 2)? {
