@@ -1044,6 +1044,10 @@ fn compress_refuses_to_prune_a_convolution() {
         assert!(stderr(&o).contains("node 'c' is a Conv") && stderr(&o).lines().count() == 1, "{flags:?}: {}", stderr(&o));
         assert!(!out.exists());
     }
+    // info says how it counts the Conv's parameters
+    let o = deltacert(&["info", &model]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("its Conv node counted as the dense matrix it applies"));
     // plan prunes too
     let o = deltacert(&["plan", &model, "--box=0,1", "--tolerance", "1", "--prune", "0.1..0.5"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

@@ -2,11 +2,18 @@
 
 use crate::args::InfoArgs;
 use deltacert::activation::Activation;
-use deltacert::io::read_model;
+use deltacert::error::{Error, ErrorKind};
+use deltacert::io::model_from_bytes;
 use serde_json::json;
 
 pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
-    let net = read_model(&args.model)?;
+    let bytes = std::fs::read(&args.model).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", args.model.display())))?;
+    let net = model_from_bytes(&args.model, &bytes)?;
+    // a Conv is held (and its parameters counted) as the dense matrix it applies
+    let convolutions = match args.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        true => deltacert::io::onnx::convolution_nodes(&bytes)?.len(),
+        false => 0,
+    };
     let layers: Vec<_> = net
         .layers
         .iter()
@@ -31,6 +38,7 @@ pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
         "outputs": net.output_dim(),
         "layers": layers,
         "parameters": net.parameter_count(),
+        "convolutions_as_dense_matrices": convolutions,
         "sparsity": net.sparsity(),
         "dtype": net.source_dtype,
         "input_normalisation": net.input_transform.is_some(),
@@ -44,7 +52,11 @@ pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
         println!("inputs:      {}", net.input_dim);
         println!("outputs:     {}", net.output_dim());
         println!("dtype:       {}", net.source_dtype);
-        println!("parameters:  {}", net.parameter_count());
+        match convolutions {
+            0 => println!("parameters:  {}", net.parameter_count()),
+            1 => println!("parameters:  {} (its Conv node counted as the dense matrix it applies)", net.parameter_count()),
+            n => println!("parameters:  {} (its {n} Conv nodes counted as the dense matrices they apply)", net.parameter_count()),
+        }
         println!("sparsity:    {:.2}% of weights are zero", 100.0 * net.sparsity());
         if net.input_transform.is_some() {
             println!("input:       clipped to [min, max] and normalised (x - mean) / range");
