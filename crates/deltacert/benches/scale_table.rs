@@ -204,25 +204,47 @@ fn median(values: &mut [f64]) -> f64 {
     if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
 }
 
-fn branching_section() {
+/// The MNIST 3x100 pair, the test images `DELTACERT_IMAGES` selects
+/// (`first..last`, pixels scaled to [0, 1]; default `images`) and the radii
+/// `p` of `DELTACERT_RADII` (default `radii`).
+struct MnistBench {
+    f: Network,
+    g: Network,
+    first: usize,
+    images: Vec<Vec<f64>>,
+    radii: Vec<f64>,
+}
+
+fn mnist_bench(images: (usize, usize), radii: &[f64]) -> MnistBench {
     let dir = fixtures().join("mnist");
     let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
     let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
-    let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0);
-    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 10usize));
+    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or(images);
+    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| radii.to_vec());
     let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
-    let images: Vec<Vec<f64>> = data["images"].as_array().expect("images")[first..last].iter().map(|row| row.as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect()).collect();
+    let images = data["images"].as_array().expect("images")[first..last].iter().map(|row| row.as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect()).collect();
+    MnistBench { f, g, first, images, radii }
+}
+
+/// The box `+-p/255` around the image `x`, within [0, 1].
+fn pixel_box(x: &[f64], p: f64) -> InputSet {
+    InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box")
+}
+
+fn branching_section() {
+    let MnistBench { f, g, first, images, radii } = mnist_bench((0, 10), &[3.0, 8.0, 13.0]);
+    let last = first + images.len();
+    let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0);
     let rules: Vec<Branching> = std::env::var("DELTACERT_RULES").map(|v| v.split(',').map(|r| Branching::parse(r.trim()).expect("DELTACERT_RULES")).collect()).unwrap_or_else(|_| vec![Branching::Input, Branching::Neuron, Branching::Mixed]);
     println!("\n## MNIST 3x100 vs float16, boxes +-p/255 around test images {first}..{last}, auto with {budget} s, by splitting rule (medians over the images)\n");
     println!("| p | rule | certified | lower bound | ratio | seconds | input splits | neuron splits | empty halves |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| vec![3.0, 8.0, 13.0]);
     for p in radii {
         // per image: every rule's report
         let reports: Vec<Vec<BoundReport>> = images
             .iter()
             .map(|x| {
-                let set = InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box");
+                let set = pixel_box(x, p);
                 rules.iter().map(|&rule| run_with(&f, &g, set.clone(), Method::AUTO, None, budget, rule)).collect()
             })
             .collect();
@@ -254,20 +276,14 @@ fn milp_section() {
     use deltacert::branch_and_bound::coupled_region;
     use deltacert::milp::{solve_objective, DifferentialFacts};
     use deltacert::propagation::{DifferentialPair, SlopeOptimisation};
-    let dir = fixtures().join("mnist");
-    let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
-    let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
+    let MnistBench { f, g, first, images, radii } = mnist_bench((0, 3), &[3.0]);
     let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(60.0);
-    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 3usize));
-    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| vec![3.0]);
-    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
     println!("\n## MNIST 3x100 vs float16, boxes +-p/255: the MILP of the worst objective with and without the differential rows ({budget} s each)\n");
     println!("| image | p | objective | propagation | rows | status | seconds | HiGHS bound | incumbent |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    for image in first..last {
-        let x: Vec<f64> = data["images"][image].as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect();
+    for (image, x) in (first..).zip(&images) {
         for &p in &radii {
-            let set = InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box");
+            let set = pixel_box(x, p);
             let prepared = deltacert::problem::prepare(&f, &g, &set, &InputCoupling::Same).expect("prepare");
             let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed).with_slopes(SlopeOptimisation::STANDARD);
             let start = Instant::now();
@@ -302,21 +318,15 @@ fn milp_section() {
 /// The lower-bound search against its effort on MNIST boxes (`lower`).
 fn lower_section() {
     use deltacert::attack::{attack, AttackSettings};
-    let dir = fixtures().join("mnist");
-    let f = read_model(&dir.join("mnist_relu_3_100.nnet")).expect("fixture");
-    let g = read_model(&dir.join("mnist_relu_3_100_16bit.nnet")).expect("fixture");
-    let (first, last) = std::env::var("DELTACERT_IMAGES").ok().and_then(|v| v.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).unwrap_or((0usize, 10usize));
-    let radii: Vec<f64> = std::env::var("DELTACERT_RADII").map(|v| v.split(',').map(|r| r.trim().parse().expect("DELTACERT_RADII")).collect()).unwrap_or_else(|_| vec![8.0]);
-    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("test_images_100.json")).expect("images")).expect("JSON");
+    let MnistBench { f, g, first, images, radii } = mnist_bench((0, 10), &[8.0]);
     // (starts, steps, seed)
     let efforts = [(16, 100, 0), (16, 100, 1), (256, 100, 0), (64, 1000, 0), (1024, 300, 0)];
     println!("\n## MNIST 3x100 vs float16, boxes +-p/255: the lower-bound search against its effort (error found, seconds)\n");
     println!("| image | p | 16 x 100, seed 0 | 16 x 100, seed 1 | 256 x 100 | 64 x 1,000 | 1,024 x 300 | best / default |");
     println!("|---|---|---|---|---|---|---|---|");
-    for image in first..last {
-        let x: Vec<f64> = data["images"][image].as_array().expect("row").iter().map(|v| v.as_f64().expect("pixel") / 255.0).collect();
+    for (image, x) in (first..).zip(&images) {
         for &p in &radii {
-            let set = InputSet::from_box(x.iter().map(|v| (v - p / 255.0).max(0.0)).collect(), x.iter().map(|v| (v + p / 255.0).min(1.0)).collect()).expect("box");
+            let set = pixel_box(x, p);
             let mut row = format!("| {image} | {p} |");
             let (mut default_error, mut best) = (0.0, 0.0f64);
             for (k, &(starts, steps, seed)) in efforts.iter().enumerate() {

@@ -5,7 +5,7 @@ use deltacert::compress::{prune_structured, prune_unstructured, quantize, quanti
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::json::read_inputs;
 use deltacert::io::onnx::{write, ExportFormat};
-use deltacert::io::{model_from_bytes, write_new_file};
+use deltacert::io::{read_model_and_convolutions, write_new_file};
 use serde_json::json;
 
 pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
@@ -26,10 +26,9 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
     if !args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
         return Err(Error::new(ErrorKind::InvalidOption, format!("{}: compress writes ONNX; name the output .onnx", args.output.display())));
     }
-    let bytes = std::fs::read(&args.model).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", args.model.display())))?;
-    let net = model_from_bytes(&args.model, &bytes)?;
+    let (net, convolutions) = read_model_and_convolutions(&args.model)?;
     if args.prune.is_some() || args.per_channel {
-        refuse_pruning_a_convolution(&args.model, &bytes, if args.prune.is_some() { "--prune" } else { "--per-channel" })?;
+        refuse_pruning_a_convolution(&args.model, &convolutions, if args.prune.is_some() { "--prune" } else { "--per-channel" })?;
     }
     let float_format = if args.dtype == "float32" { ExportFormat::Float32 } else { ExportFormat::Float64 };
     let (compressed, format, report, summary) = if let Some(fraction) = args.prune {
@@ -109,11 +108,8 @@ pub fn run(args: CompressArgs) -> deltacert::Result<u8> {
 /// Conv: a convolution is held as the dense matrix it applies, so pruning
 /// that matrix would count its structural zeros and break the kernel's
 /// weight sharing, and per-channel scales would be per output position.
-pub(crate) fn refuse_pruning_a_convolution(model: &std::path::Path, bytes: &[u8], option: &str) -> deltacert::Result<()> {
-    if !model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
-        return Ok(());
-    }
-    match deltacert::io::onnx::convolution_nodes(bytes)?.first() {
+pub(crate) fn refuse_pruning_a_convolution(model: &std::path::Path, convolutions: &[String], option: &str) -> deltacert::Result<()> {
+    match convolutions.first() {
         Some(first) => Err(Error::new(ErrorKind::Unsupported, format!("{}: {first} is a Conv, which deltacert holds as a dense matrix; {option} would treat that matrix, not the kernel (prune or quantise per channel in your framework, or use per-tensor --quantize)", model.display()))),
         None => Ok(()),
     }

@@ -2,18 +2,13 @@
 
 use crate::args::InfoArgs;
 use deltacert::activation::Activation;
-use deltacert::error::{Error, ErrorKind};
-use deltacert::io::model_from_bytes;
+use deltacert::io::read_model_and_convolutions;
 use serde_json::json;
 
 pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
-    let bytes = std::fs::read(&args.model).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", args.model.display())))?;
-    let net = model_from_bytes(&args.model, &bytes)?;
     // a Conv is held (and its parameters counted) as the dense matrix it applies
-    let convolutions = match args.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
-        true => deltacert::io::onnx::convolution_nodes(&bytes)?.len(),
-        false => 0,
-    };
+    let (net, convolutions) = read_model_and_convolutions(&args.model)?;
+    let convolutions = convolutions.len();
     let layers: Vec<_> = net
         .layers
         .iter()

@@ -10,7 +10,7 @@ use crate::args::PlanArgs;
 use deltacert::bound::{bound, BoundRequest, Decision, DEFAULT_TARGET_RATIO};
 use deltacert::compress::{prune_structured, prune_unstructured, quantize, PruneScope, QuantScheme};
 use deltacert::error::{Error, ErrorKind};
-use deltacert::io::model_from_bytes;
+use deltacert::io::read_model_and_convolutions;
 use deltacert::network::Network;
 use deltacert::report::plot::{plot_plan, PlanPoint};
 use deltacert::sdp::SdpSettings;
@@ -142,10 +142,9 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
     // a read that blocks (a named pipe without a writer) ends at twice the
     // limit plus 5 s, as in `bound`
     let reading = crate::watchdog::reading_deadline(args.timeout, args.json.then_some(|note: &str| json!({"tolerance": args.tolerance.value, "rows": [], "chosen": null, "status": "time_limit", "note": note}).to_string()));
-    let bytes = std::fs::read(&args.model).map_err(|e| deltacert::error::Error::new(deltacert::error::ErrorKind::Io, format!("cannot read {}: {e}", args.model.display())))?;
-    let model = model_from_bytes(&args.model, &bytes)?;
+    let (model, convolutions) = read_model_and_convolutions(&args.model)?;
     if !quantising {
-        super::compress::refuse_pruning_a_convolution(&args.model, &bytes, "--prune")?;
+        super::compress::refuse_pruning_a_convolution(&args.model, &convolutions, "--prune")?;
     }
     input::check_input_space(&args.set, &model)?;
     let set = input::input_set(&args.set, &model)?;

@@ -18,10 +18,21 @@ pub fn read_model(path: &Path) -> Result<Network> {
     model_from_bytes(path, &bytes)
 }
 
+/// [`read_model`], with the labels of the model's Conv nodes
+/// ([`onnx::convolution_nodes`]; none for `.nnet`), which the network holds
+/// as the dense matrices they apply. The file is read once (a named pipe
+/// gives its bytes only once).
+pub fn read_model_and_convolutions(path: &Path) -> Result<(Network, Vec<String>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", path.display())))?;
+    let network = model_from_bytes(path, &bytes)?;
+    let onnx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let convolutions = if onnx { onnx::convolution_nodes(&bytes).map_err(|e| e.within(path.display()))? } else { Vec::new() };
+    Ok((network, convolutions))
+}
+
 /// [`read_model`] on the bytes of the file `path` (its name picks the
-/// format and names it in errors), for a caller that also reads the bytes
-/// otherwise: a file is read once (a named pipe gives its bytes only once).
-pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Network> {
+/// format and names it in errors).
+fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Network> {
     let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     let net = match ext.as_deref() {
         Some("nnet") => nnet::parse(&String::from_utf8_lossy(bytes)),
