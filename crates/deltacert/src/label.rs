@@ -769,6 +769,8 @@ mod tests {
         for m in [709.0, 710.0, 720.0, 1e6, f64::MAX] {
             let upper = softmax_upper(1, &[-m, 0.0]);
             assert!(upper > 0.0 && upper < 1e-300, "margin {m}: {upper}");
+            // above the value itself, 1 / (1 + e^m) < e^-m (a subnormal or 0 as a double)
+            assert!(upper >= (-m).exp(), "margin {m}: {upper} below e^-m");
             let lower = softmax_lower(0, &[0.0, m]);
             assert!(lower >= 1.0 - 1e-15 && lower < 1.0, "margin {m}: {lower}");
         }
