@@ -29,8 +29,9 @@
 //!   steps, and 1,024 starts of 300 steps: the error found and the seconds,
 //!   to see whether the lower bound is still climbing with effort.
 //!
-//! `decide` reads `DELTACERT_EPS` (default 0.05) and `DELTACERT_BRANCHING`
-//! (input, neuron, mixed, auto; default auto).
+//! `decide` reads `DELTACERT_EPS` (default 0.05), `DELTACERT_BRANCHING`
+//! (input, neuron, mixed, auto; default auto) and `DELTACERT_PHASE_PROGRAMS`
+//! (`0`: splitting without phase programs, the baseline; default on).
 //!
 //! Every row runs the library's full `bound` pipeline (attack included), as
 //! `deltacert bound` does. Run: `cargo bench -p deltacert --bench scale_table
@@ -82,6 +83,7 @@ fn branching_from_env() -> Branching {
 fn run_with(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64, branching: Branching) -> BoundReport {
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, method);
     request.branching = branching;
+    request.phase_programs = std::env::var("DELTACERT_PHASE_PROGRAMS").map_or(true, |v| v != "0");
     if method == Method::PROPAGATE {
         // the tables' "one pass": fixed relaxation slopes (benches/slopes_table.rs compares)
         request.slopes = deltacert::propagation::SlopeOptimisation::NONE;
@@ -102,7 +104,8 @@ fn decision(report: &BoundReport, eps: f64) -> &'static str {
 fn decide_section(limit: f64) {
     let eps: f64 = std::env::var("DELTACERT_EPS").ok().and_then(|v| v.parse().ok()).unwrap_or(0.05);
     let dir = std::env::var("DELTACERT_ACAS_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/acasxu"));
-    println!("\n## ACAS Xu, original vs 16-bit, --eps {eps} (limit {limit} s per decision, branching {:?})\n", branching_from_env());
+    let phase_programs = std::env::var("DELTACERT_PHASE_PROGRAMS").map_or("on", |v| if v == "0" { "off" } else { "on" });
+    println!("\n## ACAS Xu, original vs 16-bit, --eps {eps} (limit {limit} s per decision, branching {:?}, phase programs {phase_programs})\n", branching_from_env());
     println!("| pair | property 1 | s | property 3 | s | property 4 | s |");
     println!("|---|---|---|---|---|---|---|");
     let list = |name: &str| std::env::var(name).ok().map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>());

@@ -70,6 +70,9 @@ pub struct BoundRequest {
     pub piece_slopes: SlopeOptimisation,
     /// What `auto`'s splitting splits on (default [`Branching::Auto`]).
     pub branching: Branching,
+    /// Whether `auto`'s splitting in decide mode gives pieces near `eps`
+    /// phase programs (docs/method.md §10b; default true).
+    pub phase_programs: bool,
     /// Steps choosing the Lagrange multipliers of a piece's phase
     /// constraints after neuron splits (0: none).
     pub phase_multiplier_steps: usize,
@@ -105,6 +108,7 @@ impl BoundRequest {
             slopes: SlopeOptimisation::STANDARD,
             piece_slopes: SlopeOptimisation::NONE,
             branching: Branching::Auto,
+            phase_programs: true,
             phase_multiplier_steps: crate::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
             written_steps: None,
         }

@@ -60,6 +60,9 @@ pub struct SplitSettings {
     /// The share of the search's time given to the exact counterexample
     /// search on pieces ([`milp_search`]; 0: off).
     pub milp_search_share: f64,
+    /// Whether pieces near `eps` get the certified branch and bound on
+    /// neuron phases ([`phase_programs`]; decide mode only).
+    pub phase_programs: bool,
 }
 
 /// What a piece is split on (docs/method.md §9, §9b).
@@ -104,7 +107,7 @@ impl Branching {
 
 impl Default for SplitSettings {
     fn default() -> Self {
-        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, max_pieces_bounded: usize::MAX, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1), branching: Branching::Auto, milp_search_share: MILP_SEARCH_SHARE }
+        SplitSettings { time_limit: 10.0, eps: None, target_ratio: 1.01, max_open_pieces: 2_000_000, max_pieces_bounded: usize::MAX, memory_bytes: crate::limits::default_memory_bytes(), batch: 2 * rayon::current_num_threads().max(1), branching: Branching::Auto, milp_search_share: MILP_SEARCH_SHARE, phase_programs: true }
     }
 }
 
@@ -237,6 +240,10 @@ pub struct SplitOutcome {
     pub neuron_splits: usize,
     /// Halves of neuron splits that no input reaches (closed at once).
     pub empty_pieces: usize,
+    /// Pieces given phase programs ([`phase_programs`]).
+    pub phase_program_pieces: usize,
+    /// Of those, pieces the programs closed (at most `eps` on every objective).
+    pub phase_program_closed: usize,
     /// The rule the splits followed.
     pub branching: Branching,
     /// Why it stopped.
@@ -764,6 +771,71 @@ fn milp_search<'p>(problem: &SplitProblem, open: impl Iterator<Item = &'p Piece>
     Some((problem.error(&difference), input, difference))
 }
 
+/// Pieces with at most this many unstable neurons (both networks) get
+/// phase programs ([`phase_programs`]).
+pub const PHASE_PROGRAM_MAX_UNSTABLE: usize = 64;
+
+/// Pieces whose bound is at most this many times `eps` get phase programs
+/// ([`phase_programs`]). Measured on ACAS Xu property 1 at eps 0.01 (300 s
+/// cap): 4_6 proven in 176 s at 1.5 and 226 s at 2; 5_9 in 102 s at 1.5 and
+/// 193 s at 2 (docs/benchmarks.md).
+pub const PHASE_PROGRAM_NEAR: f64 = 1.5;
+
+/// Programs solved at most per objective and piece ([`phase_programs`]).
+pub const PHASE_PROGRAM_MAX_NODES: usize = 400;
+
+/// Seconds at most per objective and piece ([`phase_programs`]).
+pub const PHASE_PROGRAM_SECONDS: f64 = 5.0;
+
+/// In decide mode, on a piece above `eps` but within [`PHASE_PROGRAM_NEAR`]
+/// times it, with few unstable neurons ([`PHASE_PROGRAM_MAX_UNSTABLE`]; no
+/// phase splits above it, both networks on the same input, the linf norm;
+/// docs/method.md §10b): for each objective above `eps`, the
+/// certified branch and bound on neuron phases of [`crate::phase_lp`] with
+/// the piece's propagation as its facts. Returns the piece with those
+/// objectives' bounds lowered to what it certified (the rest kept) and the
+/// last input its programs reached, or None when it does not apply.
+#[cfg(feature = "milp")]
+fn phase_programs(problem: &SplitProblem, piece: &Piece, eps: Option<f64>, seconds: f64) -> Option<(Piece, Vec<f64>)> {
+    let eps = eps?;
+    if piece.empty || !piece.phases.is_empty() || piece.value <= eps || piece.value > PHASE_PROGRAM_NEAR * eps || piece.unstable_neurons > PHASE_PROGRAM_MAX_UNSTABLE {
+        return None;
+    }
+    if problem.norm != Norm::Linf || !matches!(problem.coupling, InputCoupling::Same) || problem.set.ball_constraint().is_some() || seconds <= 0.0 {
+        return None;
+    }
+    let bounds = piece.bounds.as_deref()?;
+    let facts = crate::milp::DifferentialFacts::new(&problem.pair, bounds)?;
+    let mut tight = piece.clone();
+    let mut candidate = None;
+    'objectives: for j in 0..piece.plus.len() {
+        for positive in [true, false] {
+            let current = if positive { piece.plus[j] } else { piece.minus[j] };
+            if current <= eps {
+                continue;
+            }
+            let program = crate::phase_lp::PhaseProgram::new(facts.reference, facts.compressed, bounds, &piece.lower, &piece.upper, problem.set.polytope(), j, if positive { 1.0 } else { -1.0 })?;
+            let search = crate::phase_lp::branch_and_bound(&program, eps, PHASE_PROGRAM_MAX_NODES, PHASE_PROGRAM_SECONDS.min(seconds));
+            let slot = if positive { &mut tight.plus[j] } else { &mut tight.minus[j] };
+            *slot = slot.min(search.bound);
+            if let Some(last) = search.candidates.last() {
+                candidate = Some(last.clone());
+            }
+            if search.bound > eps {
+                // one objective left open leaves the piece open
+                break 'objectives;
+            }
+        }
+    }
+    tight.value = problem.norm_bound(&tight.plus, &tight.minus).min(piece.value);
+    Some((tight, candidate.unwrap_or_else(|| piece.lower.clone())))
+}
+
+#[cfg(not(feature = "milp"))]
+fn phase_programs(_problem: &SplitProblem, _piece: &Piece, _eps: Option<f64>, _seconds: f64) -> Option<(Piece, Vec<f64>)> {
+    None
+}
+
 #[cfg(feature = "milp")]
 fn search_piece(problem: &SplitProblem, piece: &Piece, output: usize, positive: bool, seconds: f64) -> Option<(Vec<f64>, bool)> {
     // the piece's facts hold over its box unless phase splits narrowed them
@@ -806,6 +878,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let mut pieces_bounded = 1;
     let mut max_depth = 0;
     let (mut input_splits, mut neuron_splits, mut empty_pieces) = (0, 0, 0);
+    let (mut phase_program_pieces, mut phase_program_closed) = (0, 0);
     let branching = settings.branching.resolved(root.lower.len());
     let mut last_report = 0.0;
     let mut ascent_seconds = 0.0;
@@ -909,11 +982,24 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         }
         // with the lower bound the searches above may have raised
         let closing = closing_bound(lower);
-        let splits: Vec<(Option<SplitKind>, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
+        let phase_seconds = settings.time_limit - start.elapsed().as_secs_f64();
+        let splits: Vec<(Option<SplitKind>, bool, Vec<(Piece, Vec<f64>, Vec<f64>)>)> = batch
             .par_iter()
             .map(|piece| {
+                // phase programs first: they close a piece or tighten it for its halves
+                let tightened = if settings.phase_programs { phase_programs(problem, piece, settings.eps, phase_seconds) } else { None };
+                if let Some((tight, candidate)) = &tightened {
+                    if tight.value <= closing {
+                        let mut candidate = candidate.clone();
+                        problem.set.project(&mut candidate);
+                        let difference = if problem.set.contains(&candidate, 0.0) { problem.difference(&candidate) } else { vec![0.0; tight.plus.len()] };
+                        return (None, true, vec![(tight.clone(), candidate, difference)]);
+                    }
+                }
+                let piece = tightened.as_ref().map_or(piece, |t| &t.0);
+                let tried = tightened.is_some();
                 match split_piece(problem, piece, &root_width, branching, near_eps, closing) {
-                    Some((kind, parts)) => (Some(kind), parts
+                    Some((kind, parts)) => (Some(kind), tried, parts
                         .into_iter()
                         .map(|(child, mut candidate)| {
                             // a corner of the piece may lie outside a ball or polytope
@@ -923,12 +1009,14 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                         })
                         .collect::<Vec<_>>()),
                     // cannot be split further: it stays closed with its bound
-                    None => (None, vec![(piece.clone(), Vec::new(), Vec::new())]),
+                    None => (None, tried, vec![(piece.clone(), Vec::new(), Vec::new())]),
                 }
             })
             .collect();
         let mut children = Vec::new();
-        for (kind, parts) in splits {
+        for (kind, tried, parts) in splits {
+            phase_program_pieces += usize::from(tried);
+            phase_program_closed += usize::from(tried && kind.is_none() && parts.len() == 1 && parts[0].0.value <= closing);
             input_splits += usize::from(kind == Some(SplitKind::Input));
             neuron_splits += usize::from(kind == Some(SplitKind::Neuron));
             children.extend(parts);
@@ -972,7 +1060,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     let per_output_lower = per_output_seen.rigorous(problem.reference, problem.compressed);
     let seconds = start.elapsed().as_secs_f64();
     progress(&Progress { pieces_done: pieces_bounded, pieces_open: heap.len(), upper: bound.max(0.0), lower, seconds });
-    SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, input_splits, neuron_splits, empty_pieces, branching, stop, seconds }
+    SplitOutcome { bound: bound.max(0.0), per_output, lower, witness, per_output_lower, pieces_bounded, pieces_open: heap.len(), max_depth, input_splits, neuron_splits, empty_pieces, phase_program_pieces, phase_program_closed, branching, stop, seconds }
 }
 
 #[cfg(test)]

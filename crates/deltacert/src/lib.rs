@@ -44,6 +44,8 @@ pub mod methods;
 #[cfg(feature = "milp")]
 pub mod milp;
 pub mod network;
+#[cfg(feature = "milp")]
+pub mod phase_lp;
 pub mod problem;
 pub mod propagation;
 pub mod report;

@@ -852,7 +852,7 @@ static CALLBACK_EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::Once
 /// simplex, interior-point and branch-and-bound loops. The deadline travels
 /// as the callback's data pointer (nanoseconds since [`CALLBACK_EPOCH`]), so
 /// nothing has to outlive the model.
-fn interrupt_at(model: &mut highs::Model, seconds: f64) {
+pub(crate) fn interrupt_at(model: &mut highs::Model, seconds: f64) {
     let epoch = CALLBACK_EPOCH.get_or_init(std::time::Instant::now);
     let deadline = (epoch.elapsed().as_secs_f64() + seconds.max(0.0)) * 1e9;
     let deadline = if deadline < usize::MAX as f64 { deadline as usize } else { usize::MAX };

@@ -31,6 +31,7 @@ fn run(reference: &str, compressed: &str, coupling: InputCoupling, qcs: QcOption
         slopes: deltacert::propagation::SlopeOptimisation::NONE,
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
         branching: deltacert::branch_and_bound::Branching::Auto,
+        phase_programs: true,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         written_steps: None,
     };
@@ -89,6 +90,7 @@ fn independent_inputs_bound_the_largest_difference_over_pairs() {
         slopes: deltacert::propagation::SlopeOptimisation::NONE,
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
         branching: deltacert::branch_and_bound::Branching::Auto,
+        phase_programs: true,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         written_steps: None,
     };

@@ -169,6 +169,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         slopes: slope_setting(&args),
         piece_slopes: SlopeOptimisation::NONE,
         branching: args.branching.as_deref().map(Branching::parse).transpose().map_err(invalid)?.unwrap_or_default(),
+        phase_programs: true,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         written_steps: coupling.written_steps,
     };

@@ -164,6 +164,7 @@ pub fn run(args: PlanArgs) -> deltacert::Result<u8> {
         slopes: deltacert::propagation::SlopeOptimisation::STANDARD,
         piece_slopes: deltacert::propagation::SlopeOptimisation::NONE,
         branching: deltacert::branch_and_bound::Branching::Auto,
+        phase_programs: true,
         phase_multiplier_steps: deltacert::branch_and_bound::DEFAULT_PHASE_MULTIPLIER_STEPS,
         written_steps: coupling.written_steps,
     };

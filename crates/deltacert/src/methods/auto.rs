@@ -91,7 +91,7 @@ impl BoundMethod for Auto {
         // outside decide mode the last part of the time is kept for the
         // per-objective lower-bound search (below)
         let search_seconds = if request.eps.is_none() && remaining.is_finite() { OBJECTIVE_SEARCH_SHARE * remaining } else { 0.0 };
-        let settings = SplitSettings { time_limit: remaining - search_seconds, eps: request.eps, target_ratio: request.target_ratio, memory_bytes: context.budget.memory_bytes(), branching: request.branching, ..SplitSettings::default() };
+        let settings = SplitSettings { time_limit: remaining - search_seconds, eps: request.eps, target_ratio: request.target_ratio, memory_bytes: context.budget.memory_bytes(), branching: request.branching, phase_programs: request.phase_programs, ..SplitSettings::default() };
         let split = branch_and_bound(&context.problem, root, initial_lower, &settings, context.progress);
         // a piece's corner: both networks see it
         let mut found = FoundInput { point: split.witness.clone(), compressed_point: split.witness.clone(), error: split.lower, per_output_lower: split.per_output_lower.clone() };

@@ -1,0 +1,483 @@
+//! A certified branch and bound on neuron phases, by linear programs whose
+//! bounds are re-checked (docs/method.md §10b).
+//!
+//! On one box (a piece of input splitting) of a pair of ReLU networks that
+//! propagate differentially, the program has a column for every input and
+//! for every hidden neuron's pre-activation and activation in both
+//! networks, and for the two outputs of one objective `s (y_f,j - y_g,j)`:
+//!
+//! - each layer's affine map as an equality row (the weights and biases as
+//!   they are: every coefficient is exact);
+//! - each column within the interval propagation found for it;
+//! - an unstable ReLU `a = max(v, 0)` on `[l, u]` (`l < 0 < u`): `a >= v`,
+//!   `a >= 0` and the chord `a <= s v + t` with `s = fl(u / (u - l))` and `t`
+//!   rounded up until the line lies above the ReLU at both ends (then on all
+//!   of `[l, u]`, the ReLU being convex); a stable one `a = v` or `a = 0`;
+//! - propagation's differential facts: `Delta v` in its interval, `Delta a`
+//!   between its two lines in `Delta v`, `Delta y_j` in its interval.
+//!
+//! Every row holds at every input of the box, so the program's maximum is an
+//! upper bound of the objective there. A *node* fixes the phases of some
+//! neurons (`v >= 0` and `a = v`, or `v <= 0` and `a = 0`); two nodes that
+//! differ in one neuron's phase cover its box together, so the largest bound
+//! over the leaves of a tree of nodes bounds the objective on the box.
+//!
+//! **The bound is re-checked, not HiGHS's.** For any multipliers `y` of the
+//! rows (HiGHS's duals are only a good guess) and every `x` in the columns'
+//! box `[l, u]` satisfying the rows `L <= A x <= U`,
+//!
+//! ```text
+//! c . x = y . (A x) + (c - A^T y) . x
+//!       <= sum_i max(y_i L_i, y_i U_i) + sum_k max_{x_k in [l_k, u_k]} r_k x_k,
+//! ```
+//!
+//! `r = c - A^T y` (Neumaier and Shcherbina's bound). Each `r_k` is computed
+//! in floating point and enclosed with the rounding error of its sum
+//! ([`crate::rounding::accumulated_error`]); every product and sum of the
+//! bound is rounded up. A row side that is infinite takes no multiplier of
+//! its sign (it is set to zero). A node whose program HiGHS finds infeasible
+//! is closed only when the same sum with `c = 0` and HiGHS's dual ray is
+//! negative (no `x` of the box satisfies the rows); otherwise it keeps its
+//! parent's bound.
+
+use crate::network::Network;
+use crate::propagation::DifferentialBounds;
+use crate::rounding::{accumulated_error, add_up, mul_up, sub_up};
+use crate::activation::Activation;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// An unstable ReLU of one network: its columns and the row `a - v >= 0`
+/// that a fixed active phase tightens to `a - v = 0`.
+#[derive(Debug, Clone, Copy)]
+struct UnstableNeuron {
+    pre_activation: usize,
+    activation: usize,
+    below_row: usize,
+}
+
+/// The linear program of one objective on one box (module docs).
+pub struct PhaseProgram {
+    cost: Vec<f64>,
+    column_lower: Vec<f64>,
+    column_upper: Vec<f64>,
+    rows: Vec<Vec<(usize, f64)>>,
+    row_lower: Vec<f64>,
+    row_upper: Vec<f64>,
+    /// Per column, its entries `(row, coefficient)`.
+    columns: Vec<Vec<(usize, f64)>>,
+    neurons: Vec<UnstableNeuron>,
+    inputs: usize,
+}
+
+impl PhaseProgram {
+    fn column(&mut self, lower: f64, upper: f64) -> usize {
+        self.column_lower.push(lower);
+        self.column_upper.push(upper);
+        self.cost.push(0.0);
+        self.column_lower.len() - 1
+    }
+
+    fn row(&mut self, terms: Vec<(usize, f64)>, lower: f64, upper: f64) -> usize {
+        self.rows.push(terms);
+        self.row_lower.push(lower);
+        self.row_upper.push(upper);
+        self.rows.len() - 1
+    }
+
+    /// The program maximising `sign (y_f,j - y_g,j)` over the box `[lower,
+    /// upper]` (with the polytope rows `a . x <= b`), from `bounds`, a
+    /// differential propagation of the paired `reference` and `compressed`
+    /// networks over that box. None when a hidden activation is not a ReLU
+    /// or the identity, the output is not affine, or an interval is not
+    /// finite.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reference: &Network, compressed: &Network, bounds: &DifferentialBounds, lower: &[f64], upper: &[f64], polytope: &[(Vec<f64>, f64)], output: usize, sign: f64) -> Option<Self> {
+        let depth = reference.layers.len();
+        if compressed.layers.len() != depth || bounds.hidden.len() + 1 != depth || bounds.compressed_hidden.len() + 1 != depth || bounds.lines.len() + 1 != depth {
+            return None;
+        }
+        if reference.layers[depth - 1].activation != Activation::Identity || compressed.layers[depth - 1].activation != Activation::Identity {
+            return None;
+        }
+        let mut program = PhaseProgram { cost: Vec::new(), column_lower: Vec::new(), column_upper: Vec::new(), rows: Vec::new(), row_lower: Vec::new(), row_upper: Vec::new(), columns: Vec::new(), neurons: Vec::new(), inputs: lower.len() };
+        let x: Vec<usize> = (0..lower.len()).map(|k| program.column(lower[k], upper[k])).collect();
+        for (a, b) in polytope {
+            program.row(x.iter().zip(a).filter(|t| *t.1 != 0.0).map(|(&c, &v)| (c, v)).collect(), f64::NEG_INFINITY, *b);
+        }
+        // activation columns of both networks per layer (0: the input; None:
+        // the activation is 0 on the whole box)
+        let mut activations: [Vec<Vec<Option<usize>>>; 2] = [vec![x.iter().map(|&c| Some(c)).collect()], vec![x.iter().map(|&c| Some(c)).collect()]];
+        for k in 0..depth - 1 {
+            let width = reference.layers[k].width();
+            let f_bounds = (&bounds.reference_bounds.layers[k].pre_lower, &bounds.reference_bounds.layers[k].pre_upper);
+            let g_bounds = (&bounds.compressed_hidden[k].0, &bounds.compressed_hidden[k].1);
+            let (dl, du) = &bounds.hidden[k];
+            let lines = &bounds.lines[k].0;
+            if [f_bounds.0.len(), f_bounds.1.len(), g_bounds.0.len(), g_bounds.1.len(), dl.len(), du.len(), lines.len(), compressed.layers[k].width()].iter().any(|&n| n != width) {
+                return None;
+            }
+            let mut layer_activations = [Vec::with_capacity(width), Vec::with_capacity(width)];
+            for i in 0..width {
+                let inactive = |net: &Network, u: f64| net.layers[k].activation == Activation::Relu && u <= 0.0;
+                // inactive in both networks: nothing of it enters the program
+                if inactive(reference, f_bounds.1[i]) && inactive(compressed, g_bounds.1[i]) {
+                    layer_activations[0].push(None);
+                    layer_activations[1].push(None);
+                    continue;
+                }
+                let mut columns = [(0, None), (0, None)];
+                for (net, (network, (l, u))) in [(reference, f_bounds), (compressed, g_bounds)].into_iter().enumerate() {
+                    let layer = &network.layers[k];
+                    let (li, ui) = (l[i], u[i]);
+                    if !(li.is_finite() && ui.is_finite() && li <= ui) {
+                        return None;
+                    }
+                    let v = program.column(li, ui);
+                    program.affine_row(layer, i, v, &activations[net])?;
+                    let a = match layer.activation {
+                        Activation::Relu if ui <= 0.0 => None,
+                        Activation::Identity => {
+                            let a = program.column(li, ui);
+                            program.row(vec![(a, 1.0), (v, -1.0)], 0.0, 0.0);
+                            Some(a)
+                        }
+                        Activation::Relu if li >= 0.0 => {
+                            let a = program.column(li, ui);
+                            program.row(vec![(a, 1.0), (v, -1.0)], 0.0, 0.0);
+                            Some(a)
+                        }
+                        Activation::Relu => {
+                            let a = program.column(0.0, ui);
+                            let below_row = program.row(vec![(a, 1.0), (v, -1.0)], 0.0, f64::INFINITY);
+                            // the chord a <= s v + t, above the ReLU at l and at u
+                            let s = ui / (ui - li);
+                            let t = mul_up(s, -li).max(sub_up(ui, crate::rounding::mul_down(s, ui)));
+                            program.row(vec![(a, 1.0), (v, -s)], f64::NEG_INFINITY, t);
+                            program.neurons.push(UnstableNeuron { pre_activation: v, activation: a, below_row });
+                            Some(a)
+                        }
+                        _ => return None,
+                    };
+                    columns[net] = (v, a);
+                    layer_activations[net].push(a);
+                }
+                // the differential facts of the neuron
+                let [(vf, af), (vg, ag)] = columns;
+                if dl[i].is_finite() || du[i].is_finite() {
+                    program.row(vec![(vf, 1.0), (vg, -1.0)], dl[i], du[i]);
+                }
+                let line = lines[i];
+                // Delta a - s Delta v against the intercept (an activation of 0 has no term)
+                let against = |s: f64| {
+                    let mut terms = vec![(vf, -s), (vg, s)];
+                    terms.extend(af.map(|c| (c, 1.0)));
+                    terms.extend(ag.map(|c| (c, -1.0)));
+                    terms
+                };
+                if line.lower_slope.is_finite() && line.lower_intercept.is_finite() {
+                    program.row(against(line.lower_slope), line.lower_intercept, f64::INFINITY);
+                }
+                if line.upper_slope.is_finite() && line.upper_intercept.is_finite() {
+                    program.row(against(line.upper_slope), f64::NEG_INFINITY, line.upper_intercept);
+                }
+            }
+            let [fa, ga] = layer_activations;
+            activations[0].push(fa);
+            activations[1].push(ga);
+        }
+        // the two outputs of the objective, within f's interval and the difference's
+        let last = depth - 1;
+        let (yl, yu) = (bounds.reference_bounds.layers[last].pre_lower[output], bounds.reference_bounds.layers[last].pre_upper[output]);
+        let (dl, du) = (bounds.output_lower[output], bounds.output_upper[output]);
+        let (gl, gu) = (crate::rounding::sub_down(yl, du), sub_up(yu, dl));
+        if !(yl.is_finite() && yu.is_finite() && gl.is_finite() && gu.is_finite()) {
+            return None;
+        }
+        let yf = program.column(yl, yu);
+        let yg = program.column(gl, gu);
+        program.output_row(&reference.layers[last], output, yf, &activations[0])?;
+        program.output_row(&compressed.layers[last], output, yg, &activations[1])?;
+        program.row(vec![(yf, 1.0), (yg, -1.0)], dl, du);
+        program.cost[yf] = sign;
+        program.cost[yg] = -sign;
+        program.columns = vec![Vec::new(); program.cost.len()];
+        for (r, row) in program.rows.iter().enumerate() {
+            for &(c, v) in row {
+                program.columns[c].push((r, v));
+            }
+        }
+        Some(program)
+    }
+
+    /// The row `v_i - sum W a = b_i` of neuron `i` of `layer`.
+    fn affine_row(&mut self, layer: &crate::network::Layer, i: usize, v: usize, activations: &[Vec<Option<usize>>]) -> Option<()> {
+        let mut terms = vec![(v, 1.0)];
+        for term in &layer.terms {
+            let source = activations.get(term.source)?;
+            if term.weights.row(i).len() != source.len() {
+                return None;
+            }
+            for (j, &w) in term.weights.row(i).iter().enumerate() {
+                if let (true, Some(c)) = (w != 0.0, source[j]) {
+                    terms.push((c, -w));
+                }
+            }
+        }
+        if !layer.bias[i].is_finite() {
+            return None;
+        }
+        self.row(terms, layer.bias[i], layer.bias[i]);
+        Some(())
+    }
+
+    fn output_row(&mut self, layer: &crate::network::Layer, j: usize, y: usize, activations: &[Vec<Option<usize>>]) -> Option<()> {
+        self.affine_row(layer, j, y, activations)
+    }
+
+    /// Number of unstable neurons (both networks).
+    pub fn unstable_neurons(&self) -> usize {
+        self.neurons.len()
+    }
+
+    /// The re-checked bound `sum_i max(y_i L_i, y_i U_i) + sum_k max r_k x_k`
+    /// (module docs) for multipliers `y`, the columns' box and the rows'
+    /// sides given; `cost` false bounds `0 . x` (an emptiness test).
+    fn checked_bound(&self, y: &[f64], column_lower: &[f64], column_upper: &[f64], row_lower: &[f64], row_upper: &[f64], cost: bool) -> f64 {
+        let y: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if !v.is_finite() || (v > 0.0 && row_upper[i] == f64::INFINITY) || (v < 0.0 && row_lower[i] == f64::NEG_INFINITY) { 0.0 } else { v })
+            .collect();
+        let mut bound = 0.0;
+        for (i, &v) in y.iter().enumerate() {
+            if v != 0.0 {
+                bound = add_up(bound, mul_up(v, if v > 0.0 { row_upper[i] } else { row_lower[i] }));
+            }
+        }
+        for (k, entries) in self.columns.iter().enumerate() {
+            let c = if cost { self.cost[k] } else { 0.0 };
+            let mut r = c;
+            let mut magnitude = c.abs();
+            for &(i, a) in entries {
+                if y[i] != 0.0 {
+                    let p = y[i] * a;
+                    r -= p;
+                    magnitude += p.abs();
+                }
+            }
+            let error = accumulated_error(entries.len() + 1, magnitude);
+            let (r_lo, r_hi) = (crate::rounding::sub_down(r, error), add_up(r, error));
+            let (l, u) = (column_lower[k], column_upper[k]);
+            let term = mul_up(r_lo, l).max(mul_up(r_lo, u)).max(mul_up(r_hi, l)).max(mul_up(r_hi, u));
+            bound = add_up(bound, term);
+        }
+        if bound.is_nan() { f64::INFINITY } else { bound }
+    }
+}
+
+impl PhaseProgram {
+    /// The re-checked bound of the program (no phase fixed) for the
+    /// multipliers `y`, one per row, whatever they are (module docs): NaN
+    /// entries count as 0.
+    pub fn bound_with_multipliers(&self, y: &[f64]) -> f64 {
+        if y.len() != self.rows.len() {
+            return f64::INFINITY;
+        }
+        self.checked_bound(y, &self.column_lower, &self.column_upper, &self.row_lower, &self.row_upper, true)
+    }
+
+    /// HiGHS's row multipliers of the program with no phase fixed (None
+    /// when HiGHS does not solve it).
+    #[cfg(feature = "milp")]
+    pub fn solver_multipliers(&self) -> Option<Vec<f64>> {
+        let solved = self.highs_model()?.try_solve().ok()?;
+        let duals = solved.get_solution().dual_rows().to_vec();
+        (duals.len() == self.rows.len()).then_some(duals)
+    }
+
+    /// The program as a HiGHS model, maximising, quiet, on one thread.
+    #[cfg(feature = "milp")]
+    fn highs_model(&self) -> Option<highs::Model> {
+        let mut problem = highs::RowProblem::default();
+        let cols: Vec<highs::Col> = (0..self.cost.len()).map(|k| problem.add_column(self.cost[k], self.column_lower[k]..=self.column_upper[k])).collect();
+        for (r, row) in self.rows.iter().enumerate() {
+            let terms: Vec<(highs::Col, f64)> = row.iter().map(|&(c, v)| (cols[c], v)).collect();
+            problem.add_row(self.row_lower[r]..=self.row_upper[r], terms);
+        }
+        let mut model = problem.try_optimise(highs::Sense::Maximise).ok()?;
+        model.make_quiet();
+        model.set_option("threads", 1);
+        Some(model)
+    }
+}
+
+/// A node: fixed phases `(neuron, active)` and a bound valid on its inputs.
+struct Node {
+    bound: f64,
+    phases: Vec<(usize, bool)>,
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.bound == other.bound
+    }
+}
+impl Eq for Node {}
+impl PartialOrd for Node {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Node {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound.total_cmp(&other.bound)
+    }
+}
+
+/// What [`branch_and_bound`] reached.
+#[derive(Debug, Clone)]
+pub struct PhaseSearch {
+    /// A certified upper bound of the objective on the box.
+    pub bound: f64,
+    /// Programs solved.
+    pub nodes: usize,
+    /// The root program's certified bound.
+    pub root_bound: f64,
+    /// Inputs HiGHS's solutions reached (candidates for the caller to
+    /// evaluate), the latest last.
+    pub candidates: Vec<Vec<f64>>,
+}
+
+/// Best-first branch and bound on the phases of the unstable neurons, until
+/// every open node's bound is at most `target`, or `max_nodes` programs
+/// were solved, or `seconds` passed. Each node branches on the neuron whose
+/// activation its solution puts farthest above the ReLU. Nothing HiGHS
+/// returns is trusted: each bound is [`PhaseProgram::checked_bound`]'s.
+#[cfg(feature = "milp")]
+pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, seconds: f64) -> PhaseSearch {
+    use highs::HighsModelStatus;
+    let start = std::time::Instant::now();
+    let Some(mut model) = program.highs_model() else {
+        return PhaseSearch { bound: f64::INFINITY, nodes: 0, root_bound: f64::INFINITY, candidates: Vec::new() };
+    };
+    // warm starts from the last basis, and dual rays for infeasible nodes
+    model.set_option("presolve", "off");
+    // HiGHS stops at the deadline inside its simplex loops too
+    crate::milp::interrupt_at(&mut model, seconds);
+    let mut model = Some(model);
+    let (mut column_lower, mut column_upper) = (program.column_lower.clone(), program.column_upper.clone());
+    let (mut row_lower, mut row_upper) = (program.row_lower.clone(), program.row_upper.clone());
+    let mut applied: Vec<(usize, bool)> = Vec::new();
+    let mut queue = BinaryHeap::new();
+    queue.push(Node { bound: f64::INFINITY, phases: Vec::new() });
+    let (mut nodes, mut root_bound, mut settled) = (0, f64::INFINITY, f64::NEG_INFINITY);
+    let mut candidates = Vec::new();
+    while let Some(node) = queue.pop() {
+        if node.bound <= target || nodes >= max_nodes || start.elapsed().as_secs_f64() >= seconds {
+            queue.push(node);
+            break;
+        }
+        let Some(mut current) = model.take() else {
+            queue.push(node);
+            break;
+        };
+        // undo the last node's phases, apply this one's
+        let highs_ptr = current.as_mut_ptr();
+        let set_column = |k: usize, l: f64, u: f64| unsafe {
+            highs_sys::Highs_changeColBounds(highs_ptr, k as highs_sys::HighsInt, l, u);
+        };
+        let set_row = |r: usize, l: f64, u: f64| unsafe {
+            highs_sys::Highs_changeRowBounds(highs_ptr, r as highs_sys::HighsInt, l, u);
+        };
+        for &(n, _) in &applied {
+            let neuron = program.neurons[n];
+            for k in [neuron.pre_activation, neuron.activation] {
+                (column_lower[k], column_upper[k]) = (program.column_lower[k], program.column_upper[k]);
+                set_column(k, column_lower[k], column_upper[k]);
+            }
+            (row_lower[neuron.below_row], row_upper[neuron.below_row]) = (program.row_lower[neuron.below_row], program.row_upper[neuron.below_row]);
+            set_row(neuron.below_row, row_lower[neuron.below_row], row_upper[neuron.below_row]);
+        }
+        for &(n, active) in &node.phases {
+            let neuron = program.neurons[n];
+            let (v, a, r) = (neuron.pre_activation, neuron.activation, neuron.below_row);
+            if active {
+                column_lower[v] = 0.0;
+                row_upper[r] = 0.0;
+                set_row(r, row_lower[r], row_upper[r]);
+            } else {
+                column_upper[v] = 0.0;
+                column_upper[a] = 0.0;
+                set_column(a, column_lower[a], column_upper[a]);
+            }
+            set_column(v, column_lower[v], column_upper[v]);
+        }
+        applied = node.phases.clone();
+        let Ok(solved) = current.try_solve() else {
+            queue.push(node);
+            break;
+        };
+        nodes += 1;
+        let status = solved.status();
+        let solution = solved.get_solution();
+        let columns = solution.columns().to_vec();
+        let duals = solution.dual_rows().to_vec();
+        let mut bound = f64::INFINITY;
+        if status == HighsModelStatus::Infeasible {
+            let mut ray = vec![0.0; program.rows.len()];
+            let mut has_ray: highs_sys::HighsInt = 0;
+            // SAFETY: the model is live and `ray` holds one value per row
+            let ok = unsafe { highs_sys::Highs_getDualRay(solved.as_ptr(), &mut has_ray, ray.as_mut_ptr()) };
+            if ok != highs_sys::kHighsStatusError as highs_sys::HighsInt && has_ray != 0 {
+                let empty = [1.0, -1.0].iter().any(|&s| {
+                    let scaled: Vec<f64> = ray.iter().map(|v| s * v).collect();
+                    program.checked_bound(&scaled, &column_lower, &column_upper, &row_lower, &row_upper, false) < 0.0
+                });
+                if empty {
+                    bound = f64::NEG_INFINITY;
+                }
+            }
+        } else if duals.len() == program.rows.len() {
+            for s in [1.0, -1.0] {
+                let scaled: Vec<f64> = duals.iter().map(|v| s * v).collect();
+                bound = bound.min(program.checked_bound(&scaled, &column_lower, &column_upper, &row_lower, &row_upper, true));
+            }
+        }
+        let bound = bound.min(node.bound);
+        if node.phases.is_empty() {
+            root_bound = bound;
+        }
+        model = Some(solved.into());
+        if bound <= target {
+            settled = settled.max(bound);
+            continue;
+        }
+        // branch on the neuron farthest above its ReLU
+        let choice = (status == HighsModelStatus::Optimal && columns.len() == program.cost.len())
+            .then(|| {
+                candidates.push(columns[..program.inputs].to_vec());
+                program
+                    .neurons
+                    .iter()
+                    .enumerate()
+                    .filter(|(n, _)| !node.phases.iter().any(|p| p.0 == *n))
+                    .map(|(n, neuron)| (n, columns[neuron.activation] - columns[neuron.pre_activation].max(0.0)))
+                    .filter(|t| t.1 > 0.0)
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+            })
+            .flatten();
+        match choice {
+            Some((n, _)) => {
+                for active in [true, false] {
+                    let mut phases = node.phases.clone();
+                    phases.push((n, active));
+                    queue.push(Node { bound, phases });
+                }
+            }
+            None => settled = settled.max(bound),
+        }
+    }
+    let open = queue.peek().map_or(f64::NEG_INFINITY, |n| n.bound);
+    PhaseSearch { bound: open.max(settled), nodes, root_bound, candidates }
+}
