@@ -94,7 +94,10 @@ impl PhaseProgram {
     #[allow(clippy::too_many_arguments)]
     pub fn new(reference: &Network, compressed: &Network, bounds: &DifferentialBounds, lower: &[f64], upper: &[f64], polytope: &[(Vec<f64>, f64)], output: usize, sign: f64) -> Option<Self> {
         let depth = reference.layers.len();
-        if compressed.layers.len() != depth || bounds.hidden.len() + 1 != depth || bounds.compressed_hidden.len() + 1 != depth || bounds.lines.len() + 1 != depth {
+        if depth == 0 || compressed.layers.len() != depth || bounds.hidden.len() + 1 != depth || bounds.compressed_hidden.len() + 1 != depth || bounds.lines.len() + 1 != depth || bounds.reference_bounds.layers.len() != depth {
+            return None;
+        }
+        if !bounds.differential || bounds.crossed || output >= reference.output_dim() || output >= compressed.output_dim() || output >= bounds.output_lower.len() || output >= bounds.output_upper.len() || lower.len() != upper.len() || lower.len() != reference.input_dim {
             return None;
         }
         if reference.layers[depth - 1].activation != Activation::Identity || compressed.layers[depth - 1].activation != Activation::Identity {
@@ -129,7 +132,12 @@ impl PhaseProgram {
                 let mut columns = [(0, None), (0, None)];
                 for (net, (network, (l, u))) in [(reference, f_bounds), (compressed, g_bounds)].into_iter().enumerate() {
                     let layer = &network.layers[k];
-                    let (li, ui) = (l[i], u[i]);
+                    let (mut li, mut ui) = (l[i], u[i]);
+                    if net == 0 {
+                        // f's interval as propagation tightens it, through v_f = v_g + Delta v
+                        li = li.max(crate::rounding::add_down(g_bounds.0[i], dl[i]));
+                        ui = ui.min(add_up(g_bounds.1[i], du[i]));
+                    }
                     if !(li.is_finite() && ui.is_finite() && li <= ui) {
                         return None;
                     }
@@ -266,11 +274,18 @@ impl PhaseProgram {
                     magnitude += p.abs();
                 }
             }
+            // a product or sum past the doubles' range encloses nothing
+            if !r.is_finite() || !magnitude.is_finite() {
+                return f64::INFINITY;
+            }
             let error = accumulated_error(entries.len() + 1, magnitude);
             let (r_lo, r_hi) = (crate::rounding::sub_down(r, error), add_up(r, error));
             let (l, u) = (column_lower[k], column_upper[k]);
-            let term = mul_up(r_lo, l).max(mul_up(r_lo, u)).max(mul_up(r_hi, l)).max(mul_up(r_hi, u));
-            bound = add_up(bound, term);
+            let corners = [mul_up(r_lo, l), mul_up(r_lo, u), mul_up(r_hi, l), mul_up(r_hi, u)];
+            if corners.iter().any(|c| c.is_nan()) {
+                return f64::INFINITY;
+            }
+            bound = add_up(bound, corners.into_iter().fold(f64::NEG_INFINITY, f64::max));
         }
         if bound.is_nan() { f64::INFINITY } else { bound }
     }

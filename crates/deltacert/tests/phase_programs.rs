@@ -111,9 +111,17 @@ fn any_multipliers_give_a_bound_above_every_sampled_value() {
                 let solved = program.solver_multipliers().expect("HiGHS's multipliers");
                 let rows = solved.len();
                 let mut trials: Vec<Vec<f64>> = vec![vec![0.0; rows], solved.clone(), solved.iter().map(|v| -v).collect()];
-                for scale in [1e-6, 1e-2, 1.0, 1e3, 1e12] {
+                for scale in [1e-6, 1e-2, 1.0, 1e3, 1e12, 1e300, 1e308] {
                     trials.push((0..rows).map(|_| scale * rng.gen_range(-1.0..1.0)).collect());
                     trials.push(solved.iter().map(|v| v * (1.0 + scale * rng.gen_range(-1.0..1.0))).collect());
+                }
+                // one huge multiplier on one row: products past the doubles' range
+                for row in 0..rows {
+                    for huge in [1e308, -1e308, f64::MAX, -f64::MAX] {
+                        let mut y = vec![0.0; rows];
+                        y[row] = huge;
+                        trials.push(y);
+                    }
                 }
                 trials.push(solved.iter().map(|v| if rng.gen_bool(0.3) { f64::NAN } else { *v }).collect());
                 trials.push(solved.iter().map(|v| if rng.gen_bool(0.1) { f64::INFINITY } else { *v }).collect());
