@@ -1,7 +1,8 @@
 //! A certified branch and bound on neuron phases, by linear programs whose
 //! bounds are re-checked (docs/method.md §10b).
 //!
-//! On one box (a piece of input splitting) of a pair of ReLU networks that
+//! On one box (a piece of input splitting) of a pair of ReLU or leaky-ReLU
+//! networks that
 //! propagate differentially, the program has a column for every input and
 //! for every hidden neuron's pre-activation and activation in both
 //! networks, and for the two outputs of one objective `s (y_f,j - y_g,j)`:
@@ -12,13 +13,15 @@
 //! - an unstable ReLU `a = max(v, 0)` on `[l, u]` (`l < 0 < u`): `a >= v`,
 //!   `a >= 0` and the chord `a <= s v + t` with `s = fl(u / (u - l))` and `t`
 //!   rounded up until the line lies above the ReLU at both ends (then on all
-//!   of `[l, u]`, the ReLU being convex); a stable one `a = v` or `a = 0`;
+//!   of `[l, u]`, the ReLU being convex); a stable one `a = v` or `a = 0`
+//!   (a leaky ReLU `max(v, s v)` likewise, with `a >= s v` and `a = s v`);
 //! - propagation's differential facts: `Delta v` in its interval, `Delta a`
 //!   between its two lines in `Delta v`, `Delta y_j` in its interval.
 //!
 //! Every row holds at every input of the box, so the program's maximum is an
 //! upper bound of the objective there. A *node* fixes the phases of some
-//! neurons (`v >= 0` and `a = v`, or `v <= 0` and `a = 0`); two nodes that
+//! neurons (`v >= 0` and `a = v`, or `v <= 0` and `a = 0`, resp. `a = s v`
+//! for a leaky ReLU); two nodes that
 //! differ in one neuron's phase cover its box together, so the largest bound
 //! over the leaves of a tree of nodes bounds the objective on the box.
 //!
@@ -54,6 +57,11 @@ struct UnstableNeuron {
     pre_activation: usize,
     activation: usize,
     below_row: usize,
+    /// A leaky ReLU's slope `s` below 0 (0 for a ReLU).
+    slope: f64,
+    /// A leaky ReLU's row `a - s v >= 0`, which a fixed inactive phase
+    /// tightens to `a - s v = 0` (a ReLU's inactive phase fixes `a = 0`).
+    inactive_row: Option<usize>,
 }
 
 /// The linear program of one objective on one box (module docs).
@@ -88,7 +96,7 @@ impl PhaseProgram {
     /// The program maximising `sign (y_f,j - y_g,j)` over the box `[lower,
     /// upper]` (with the polytope rows `a . x <= b`), from `bounds`, a
     /// differential propagation of the paired `reference` and `compressed`
-    /// networks over that box. None when a hidden activation is not a ReLU
+    /// networks over that box. None when a hidden activation is not a (leaky) ReLU
     /// or the identity, the output is not affine, or an interval is not
     /// finite.
     #[allow(clippy::too_many_arguments)]
@@ -155,16 +163,20 @@ impl PhaseProgram {
                             program.row(vec![(a, 1.0), (v, -1.0)], 0.0, 0.0);
                             Some(a)
                         }
-                        Activation::Relu => {
-                            let a = program.column(0.0, ui);
-                            let below_row = program.row(vec![(a, 1.0), (v, -1.0)], 0.0, f64::INFINITY);
-                            // the chord a <= s v + t, above the ReLU at l and at u
-                            let s = ui / (ui - li);
-                            let t = mul_up(s, -li).max(sub_up(ui, crate::rounding::mul_down(s, ui)));
-                            program.row(vec![(a, 1.0), (v, -s)], f64::NEG_INFINITY, t);
-                            program.neurons.push(UnstableNeuron { pre_activation: v, activation: a, below_row });
+                        Activation::Relu => Some(program.unstable(v, li, ui, 0.0)),
+                        // max(v, s v): s v below 0, v above
+                        Activation::LeakyRelu { alpha } if !(0.0..1.0).contains(&alpha) => return None,
+                        Activation::LeakyRelu { alpha } if ui <= 0.0 => {
+                            let a = program.column(crate::rounding::mul_down(alpha, li), mul_up(alpha, ui));
+                            program.row(vec![(a, 1.0), (v, -alpha)], 0.0, 0.0);
                             Some(a)
                         }
+                        Activation::LeakyRelu { .. } if li >= 0.0 => {
+                            let a = program.column(li, ui);
+                            program.row(vec![(a, 1.0), (v, -1.0)], 0.0, 0.0);
+                            Some(a)
+                        }
+                        Activation::LeakyRelu { alpha } => Some(program.unstable(v, li, ui, alpha)),
                         _ => return None,
                     };
                     columns[net] = (v, a);
@@ -216,6 +228,23 @@ impl PhaseProgram {
             }
         }
         Some(program)
+    }
+
+    /// The columns and rows of a (leaky) ReLU `a = max(v, s v)`, `0 <= s <
+    /// 1`, unstable on `[l, u]`: `a - v >= 0`, `a - s v >= 0` (a column bound
+    /// for a ReLU) and the chord `a - c v <= t`, `c = fl((u - s l) / (u - l))`
+    /// and `t` rounded up until the line lies above the function at both
+    /// ends of `[l, u]` (then on all of it, the function being convex).
+    fn unstable(&mut self, v: usize, l: f64, u: f64, s: f64) -> usize {
+        let a = self.column(if s == 0.0 { 0.0 } else { crate::rounding::mul_down(s, l) }, u);
+        let below_row = self.row(vec![(a, 1.0), (v, -1.0)], 0.0, f64::INFINITY);
+        let inactive_row = (s != 0.0).then(|| self.row(vec![(a, 1.0), (v, -s)], 0.0, f64::INFINITY));
+        let c = (u - s * l) / (u - l);
+        // above (l, s l): t >= s l - c l; above (u, u): t >= u - c u
+        let t = add_up(mul_up(s, l), mul_up(c, -l)).max(sub_up(u, crate::rounding::mul_down(c, u)));
+        self.row(vec![(a, 1.0), (v, -c)], f64::NEG_INFINITY, t);
+        self.neurons.push(UnstableNeuron { pre_activation: v, activation: a, below_row, slope: s, inactive_row });
+        a
     }
 
     /// The row `v_i - sum W a = b_i` of neuron `i` of `layer`.
@@ -411,14 +440,21 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
                 (column_lower[k], column_upper[k]) = (program.column_lower[k], program.column_upper[k]);
                 set_column(k, column_lower[k], column_upper[k]);
             }
-            (row_lower[neuron.below_row], row_upper[neuron.below_row]) = (program.row_lower[neuron.below_row], program.row_upper[neuron.below_row]);
-            set_row(neuron.below_row, row_lower[neuron.below_row], row_upper[neuron.below_row]);
+            for r in std::iter::once(neuron.below_row).chain(neuron.inactive_row) {
+                (row_lower[r], row_upper[r]) = (program.row_lower[r], program.row_upper[r]);
+                set_row(r, row_lower[r], row_upper[r]);
+            }
         }
         for &(n, active) in &node.phases {
             let neuron = program.neurons[n];
             let (v, a, r) = (neuron.pre_activation, neuron.activation, neuron.below_row);
             if active {
                 column_lower[v] = 0.0;
+                row_upper[r] = 0.0;
+                set_row(r, row_lower[r], row_upper[r]);
+            } else if let Some(r) = neuron.inactive_row {
+                // a leaky ReLU: a = s v
+                column_upper[v] = 0.0;
                 row_upper[r] = 0.0;
                 set_row(r, row_lower[r], row_upper[r]);
             } else {
@@ -477,7 +513,10 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
                     .iter()
                     .enumerate()
                     .filter(|(n, _)| !node.phases.iter().any(|p| p.0 == *n))
-                    .map(|(n, neuron)| (n, columns[neuron.activation] - columns[neuron.pre_activation].max(0.0)))
+                    .map(|(n, neuron)| {
+                        let v = columns[neuron.pre_activation];
+                        (n, columns[neuron.activation] - v.max(neuron.slope * v))
+                    })
                     .filter(|t| t.1 > 0.0)
                     .max_by(|a, b| a.1.total_cmp(&b.1))
             })

@@ -1,5 +1,5 @@
 //! The certified branch and bound on neuron phases (`deltacert::phase_lp`):
-//! on random ReLU pairs its full tree equals the exact worst case (the MILP's
+//! on random ReLU and leaky-ReLU pairs its full tree equals the exact worst case (the MILP's
 //! optimum) and is never below an input's error; its re-checked bound holds
 //! for any multipliers, however wrong; and inside input splitting in decide
 //! mode it never proves an eps below the exact worst case nor misses one
@@ -18,15 +18,18 @@ use deltacert::problem::{prepare, InputCoupling, Norm};
 use deltacert::propagation::{DifferentialPair, DifferentialRegion, SlopeOptimisation};
 use rand::{Rng, SeedableRng};
 
-/// A random ReLU pair of 1-3 inputs and 1-3 hidden layers of 3-8 neurons,
-/// `g` pruned, quantised or unrelated, on a random box inside `[-1, 1]`.
+/// A random ReLU (or leaky-ReLU) pair of 1-3 inputs and 1-3 hidden layers
+/// of 3-8 neurons, `g` pruned, quantised or unrelated, on a random box
+/// inside `[-1, 1]`.
 fn random_pair(rng: &mut impl Rng, case: usize) -> (Network, Network, InputSet) {
     let inputs = rng.gen_range(1..=3);
     let hidden: Vec<usize> = (0..rng.gen_range(1..=3)).map(|_| rng.gen_range(3..=8)).collect();
     let outputs = rng.gen_range(1..=2);
-    let f = random_mlp(rng, inputs, &hidden, outputs, Activation::Relu);
+    // every third pair of each relation has leaky ReLUs
+    let activation = if (case / 3) % 3 == 2 { Activation::LeakyRelu { alpha: 0.1 } } else { Activation::Relu };
+    let f = random_mlp(rng, inputs, &hidden, outputs, activation);
     let relation = [Relation::Pruned, Relation::Quantised, Relation::Unrelated][case % 3];
-    let g = partner(rng, &f, relation, Activation::Relu);
+    let g = partner(rng, &f, relation, activation);
     let (mut lower, mut upper) = (Vec::new(), Vec::new());
     for _ in 0..inputs {
         let (a, b): (f64, f64) = (rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0));
@@ -53,7 +56,7 @@ fn samples(rng: &mut impl Rng, set: &InputSet, count: usize) -> Vec<Vec<f64>> {
 }
 
 #[test]
-fn the_full_tree_equals_the_milp_optimum_and_holds_at_sampled_inputs_on_60_random_pairs() {
+fn the_full_tree_equals_the_milp_optimum_and_holds_at_sampled_inputs_on_60_random_relu_and_leaky_relu_pairs() {
     common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026_12_06);
     let (mut objectives, mut branched, mut tighter) = (0, 0, 0);
