@@ -831,8 +831,8 @@ fn phase_programs(problem: &SplitProblem, piece: &Piece, eps: Option<f64>, deadl
             let search = crate::phase_lp::branch_and_bound(&program, eps, PHASE_PROGRAM_MAX_NODES, seconds);
             let slot = if positive { &mut tight.plus[j] } else { &mut tight.minus[j] };
             *slot = slot.min(search.bound);
-            if let Some(last) = search.candidates.last() {
-                candidate = Some(last.clone());
+            if search.candidate.is_some() {
+                candidate = search.candidate;
             }
             if search.bound > eps {
                 // one objective left open leaves the piece open

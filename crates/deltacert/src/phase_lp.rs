@@ -216,8 +216,8 @@ impl PhaseProgram {
         }
         let yf = program.column(yl, yu);
         let yg = program.column(gl, gu);
-        program.output_row(&reference.layers[last], output, yf, &activations[0])?;
-        program.output_row(&compressed.layers[last], output, yg, &activations[1])?;
+        program.affine_row(&reference.layers[last], output, yf, &activations[0])?;
+        program.affine_row(&compressed.layers[last], output, yg, &activations[1])?;
         program.row(vec![(yf, 1.0), (yg, -1.0)], dl, du);
         program.cost[yf] = sign;
         program.cost[yg] = -sign;
@@ -268,9 +268,6 @@ impl PhaseProgram {
         Some(())
     }
 
-    fn output_row(&mut self, layer: &crate::network::Layer, j: usize, y: usize, activations: &[Vec<Option<usize>>]) -> Option<()> {
-        self.affine_row(layer, j, y, activations)
-    }
 
     /// Number of unstable neurons (both networks).
     pub fn unstable_neurons(&self) -> usize {
@@ -388,9 +385,9 @@ pub struct PhaseSearch {
     pub nodes: usize,
     /// The root program's certified bound.
     pub root_bound: f64,
-    /// Inputs HiGHS's solutions reached (candidates for the caller to
-    /// evaluate), the latest last.
-    pub candidates: Vec<Vec<f64>>,
+    /// The input of the last solution HiGHS reached (a candidate for the
+    /// caller to evaluate; nothing here is a lower bound).
+    pub candidate: Option<Vec<f64>>,
 }
 
 /// Best-first branch and bound on the phases of the unstable neurons, until
@@ -403,7 +400,7 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
     use highs::HighsModelStatus;
     let start = std::time::Instant::now();
     let Some(mut model) = program.highs_model() else {
-        return PhaseSearch { bound: f64::INFINITY, nodes: 0, root_bound: f64::INFINITY, candidates: Vec::new() };
+        return PhaseSearch { bound: f64::INFINITY, nodes: 0, root_bound: f64::INFINITY, candidate: None };
     };
     // warm starts from the last basis, and dual rays for infeasible nodes
     model.set_option("presolve", "off");
@@ -416,7 +413,7 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
     let mut queue = BinaryHeap::new();
     queue.push(Node { bound: f64::INFINITY, phases: Vec::new() });
     let (mut nodes, mut root_bound, mut settled) = (0, f64::INFINITY, f64::NEG_INFINITY);
-    let mut candidates = Vec::new();
+    let mut candidate = None;
     while let Some(node) = queue.pop() {
         if node.bound <= target || nodes >= max_nodes || start.elapsed().as_secs_f64() >= seconds {
             queue.push(node);
@@ -507,7 +504,7 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
         // branch on the neuron farthest above its ReLU
         let choice = (status == HighsModelStatus::Optimal && columns.len() == program.cost.len())
             .then(|| {
-                candidates.push(columns[..program.inputs].to_vec());
+                candidate = Some(columns[..program.inputs].to_vec());
                 program
                     .neurons
                     .iter()
@@ -533,5 +530,5 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
         }
     }
     let open = queue.peek().map_or(f64::NEG_INFINITY, |n| n.bound);
-    PhaseSearch { bound: open.max(settled), nodes, root_bound, candidates }
+    PhaseSearch { bound: open.max(settled), nodes, root_bound, candidate }
 }
