@@ -617,7 +617,13 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     // its parent's bound (SplitProblem::bound_piece)
     let piece_slopes = SlopeOptimisation { stop: budget.deadline(), ..piece_slopes };
     let stuck_slopes = SlopeOptimisation { deadline: None, stop: budget.deadline(), ..slopes };
-    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes, phase_multiplier_steps: request.phase_multiplier_steps };
+    // a ball or polytope rows mapped through an input normalisation give a
+    // larger set (problem.rs): the search's points are checked against the
+    // user's set before they count as errors
+    let in_user_set = |z: &[f64]| request.set.contains(&to_raw(reference, z), 0.0);
+    let mapped_larger = reference.input_transform.is_some() && (request.set.ball_constraint().is_some() || !request.set.polytope().is_empty());
+    let admits: Option<&(dyn Fn(&[f64]) -> bool + Sync)> = if mapped_larger { Some(&in_user_set) } else { None };
+    let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes, phase_multiplier_steps: request.phase_multiplier_steps, admits };
     let (set_lower, set_upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
     // the root pass stops substituting back at the deadline (the layers left
     // get interval bounds), so a very deep or wide pair still ends on time
@@ -693,7 +699,8 @@ fn report(context: &MethodContext, outcome: MethodOutcome, propagate: PropagateE
     if let Some(found) = &outcome.found {
         // the method's per-output errors were seen at its own points, in
         // the coordinates of the set it bounds (rounded outward, and for a
-        // ball on unequal normalisation ranges larger than the ball): not
+        // ball or rows through a normalisation with room for its rounding
+        // and clamp): not
         // points of the set as written, so not reported; its witness is
         // moved into that set and re-evaluated, and gives each output its
         // gap below

@@ -278,6 +278,14 @@ pub struct SplitProblem<'a> {
     /// Steps of the search for the Lagrange multipliers of a piece's phase
     /// constraints (0: the constraints act through the clamped intervals only).
     pub phase_multiplier_steps: usize,
+    /// Whether a point of `set` lies in the set the user wrote, where `set`
+    /// is larger than it: an L2 ball or polytope rows in raw units mapped
+    /// through an input normalisation with room for its rounding and clamp
+    /// ([`crate::problem::prepare`]). Only
+    /// admitted points raise the search's lower bound, on which its stop
+    /// ("counterexample", "converged") and the closing of pieces rest.
+    /// None: every point of `set` is one of the user's.
+    pub admits: Option<&'a (dyn Fn(&[f64]) -> bool + Sync)>,
 }
 
 /// The region of the box `[lower, upper]` inside `set`: `x` in the box, `x'`
@@ -288,6 +296,7 @@ pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], u
     let n = lower.len();
     let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
     region.ball = set.ball_constraint().cloned();
+    region.ball_scales = set.ball_scales().map(<[f64]>::to_vec);
     // only the rows that cut this box: a row every point of the box
     // satisfies changes no bound
     let cutting: Vec<(Vec<f64>, f64)> = set.polytope().iter().filter(|row| crate::propagation::polytope::cuts_box(lower, upper, row)).cloned().collect();
@@ -318,6 +327,11 @@ pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], u
 pub const DEFAULT_PHASE_MULTIPLIER_STEPS: usize = 10;
 
 impl SplitProblem<'_> {
+    /// Whether the search's point `z` may count as an input of the user's
+    /// set ([`SplitProblem::admits`]).
+    pub fn admitted(&self, z: &[f64]) -> bool {
+        self.admits.is_none_or(|admits| admits(z))
+    }
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
         coupled_region(self.set, self.coupling, lower, upper)
@@ -969,7 +983,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         let near_eps = settings.eps.is_some_and(|eps| lower >= LOCAL_ASCENT_FROM * eps);
         if counterexample_plausible && ascent_seconds <= LOCAL_ASCENT_SHARE * start.elapsed().as_secs_f64() {
             let began = Instant::now();
-            if let Some((error, input, difference)) = local_ascent(problem, &batch) {
+            if let Some((error, input, difference)) = local_ascent(problem, &batch).filter(|(_, input, _)| problem.admitted(input)) {
                 per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
@@ -983,7 +997,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         if milp_searchable && counterexample_plausible && milp_seconds <= settings.milp_search_share * start.elapsed().as_secs_f64() {
             let began = Instant::now();
             let seconds_left = settings.time_limit - start.elapsed().as_secs_f64();
-            if let Some((error, input, difference)) = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left) {
+            if let Some((error, input, difference)) = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left).filter(|(_, input, _)| problem.admitted(input)) {
                 per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
@@ -1047,14 +1061,18 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
             empty_pieces += usize::from(child.empty);
             if !difference.is_empty() {
                 pieces_bounded += 1;
-                per_output_seen.see(&difference, &candidate, &candidate);
                 let error = problem.error(&difference);
                 let output = (0..difference.len()).max_by(|&a, &b| difference[a].abs().total_cmp(&difference[b].abs())).unwrap_or(0);
                 child.observed = (error, output, difference.get(output).is_none_or(|d| *d >= 0.0));
-                if error > lower {
-                    lower = error;
-                    witness = candidate;
-                    lower_is_rigorous = false;
+                // a corner outside the user's set steers the search (the
+                // piece's priority) but is no lower bound
+                if problem.admitted(&candidate) {
+                    per_output_seen.see(&difference, &candidate, &candidate);
+                    if error > lower {
+                        lower = error;
+                        witness = candidate;
+                        lower_is_rigorous = false;
+                    }
                 }
             }
             max_depth = max_depth.max(child.depth);
@@ -1109,7 +1127,7 @@ mod tests {
     fn run(settings: SplitSettings) -> SplitOutcome {
         let (f, g) = (relu_net(1.0), relu_net(0.75));
         let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
-        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS };
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS, admits: None };
         let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
         branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {})
     }
@@ -1153,7 +1171,7 @@ mod tests {
         // the corners of the root and its halves (-0.5, 0.25, 1) reach 0.2375
         let (f, g) = (peak_net(1.0), peak_net(0.75));
         let set = InputSet::uniform_box(1, -0.5, 1.0).unwrap();
-        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0 };
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None };
         let (root, _) = problem.bound_piece(vec![-0.5], vec![1.0], None);
         let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &SplitSettings { max_pieces_bounded: 2, ..settings(None) }, &|_| {});
         assert_eq!(outcome.stop, StopReason::PieceLimit);
@@ -1181,7 +1199,7 @@ mod tests {
         use crate::propagation::{PhaseSplit, Side};
         let (f, g) = (two_relus(1.0), two_relus(0.75));
         let set = InputSet::uniform_box(1, -1.0, 1.0).unwrap();
-        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS };
+        let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS, admits: None };
         let (root, _) = problem.bound_piece(vec![-1.0], vec![1.0], None);
         let second = PhaseSplit { side: Side::Reference, layer: 1, neuron: 0, score: 1.0 };
         let first = PhaseSplit { side: Side::Reference, layer: 0, neuron: 0, score: 1.0 };
@@ -1224,7 +1242,7 @@ mod tests {
             let f = random_mlp(&mut rng, 2, &[6, 5], 2, activation);
             let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned, Relation::Unrelated][case % 3], activation);
             let set = InputSet::uniform_box(2, -1.0, 1.0).unwrap();
-            let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: [0, 10][case % 2] };
+            let problem = SplitProblem { reference: &f, compressed: &g, set: &set, coupling: &InputCoupling::Same, norm: Norm::Linf, pair: DifferentialPair::new(&f, &g), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: [0, 10][case % 2], admits: None };
             let samples: Vec<Vec<f64>> = (0..3000).map(|_| vec![rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)]).collect();
             let (mut piece, _) = problem.bound_piece(vec![-1.0; 2], vec![1.0; 2], None);
             for _ in 0..4 {

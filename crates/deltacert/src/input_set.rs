@@ -40,6 +40,9 @@ pub struct InputSet {
     lower: Vec<f64>,
     upper: Vec<f64>,
     ball: Option<(Vec<f64>, f64)>,
+    /// Scales `s_i >= 1` that make the ball the ellipsoid
+    /// `||diag(s) (x - c)||_2 <= r` inside it ([`InputSet::ball_scales`]).
+    ball_scales: Option<Vec<f64>>,
     polytope: Vec<(Vec<f64>, f64)>,
     written: Written,
 }
@@ -153,7 +156,7 @@ impl InputSet {
             }
         }
         let written = Written { lower: lower.clone(), upper: upper.clone(), ball: None, polytope: Vec::new() };
-        Ok(InputSet { lower, upper, ball: None, polytope: Vec::new(), written })
+        Ok(InputSet { lower, upper, ball: None, ball_scales: None, polytope: Vec::new(), written })
     }
 
     /// The box whose bounds are the decimals enclosed by `lower` and
@@ -264,7 +267,27 @@ impl InputSet {
         }
         self.written.ball = Some((exact(&center), radius));
         self.ball = Some((center, radius));
+        self.ball_scales = None;
         Ok(self)
+    }
+
+    /// This box with the ellipsoid `||diag(scales) (x - center)||_2 <=
+    /// radius` as a further constraint (scales positive): an L2 ball in
+    /// other units, mapped by a per-coordinate affine map
+    /// ([`crate::problem::prepare`]), with centre and radius enclosed
+    /// outward. Kept as the ball `(center, radius / m)`, `m` the smallest
+    /// scale, with the scales `s_i / m >= 1` (rounded down, the radius up: the
+    /// kept ellipsoid holds the given one), so that the ball alone is a
+    /// sound, looser description of the set ([`InputSet::ball_scales`]).
+    pub(crate) fn with_ellipsoid_constraint(self, center: Vec<f64>, radius: f64, scales: &[f64]) -> Result<Self> {
+        let smallest = scales.iter().copied().fold(f64::INFINITY, f64::min);
+        if scales.len() != self.dim() || !(smallest > 0.0) || scales.iter().any(|s| !s.is_finite()) {
+            return Err(invalid_set("the ellipsoid in first-layer coordinates has a scale that is not a positive finite number"));
+        }
+        let mut set = self.with_ball_constraint(center, crate::rounding::div_up(radius, smallest))?;
+        // s_i >= m, so s_i / m >= 1 exactly, and 1 is a double
+        set.ball_scales = Some(scales.iter().map(|s| crate::rounding::div_down(*s, smallest).max(1.0)).collect());
+        Ok(set)
     }
 
     /// Lower corner of the bounding box.
@@ -280,6 +303,27 @@ impl InputSet {
     /// The L2 ball `(center, radius)`, if any.
     pub fn ball_constraint(&self) -> Option<&(Vec<f64>, f64)> {
         self.ball.as_ref()
+    }
+
+    /// Scales `s_i >= 1` when the set's L2 constraint is the ellipsoid
+    /// `||diag(s) (x - c)||_2 <= r` (`(c, r)` the ball of
+    /// [`InputSet::ball_constraint`]): an L2 ball on inputs normalised with
+    /// unequal ranges. Since every `s_i >= 1` the ellipsoid lies in the
+    /// ball, so a method that reads only the ball is sound, and looser.
+    pub fn ball_scales(&self) -> Option<&[f64]> {
+        self.ball_scales.as_deref()
+    }
+
+    /// `||diag(s) (x - c)||_2` of the ball's scales (1 without them).
+    fn ball_distance(&self, x: &[f64], center: &[f64]) -> f64 {
+        match &self.ball_scales {
+            Some(scales) => {
+                let scaled_x: Vec<f64> = x.iter().zip(scales).map(|(v, s)| v * s).collect();
+                let scaled_c: Vec<f64> = center.iter().zip(scales).map(|(v, s)| v * s).collect();
+                distance_norm(&scaled_x, &scaled_c)
+            }
+            None => distance_norm(x, center),
+        }
     }
 
     /// The polytope rows `(a_i, b_i)`: `a_i^T x <= b_i`.
@@ -298,7 +342,7 @@ impl InputSet {
             return false;
         }
         let in_box = x.iter().zip(&self.lower).zip(&self.upper).all(|((v, l), u)| *v >= l - tolerance && *v <= u + tolerance);
-        let in_ball = self.ball.as_ref().is_none_or(|(c, r)| distance_norm(x, c) <= r + tolerance);
+        let in_ball = self.ball.as_ref().is_none_or(|(c, r)| self.ball_distance(x, c) <= r + tolerance);
         let in_polytope = self.polytope.iter().all(|(a, b)| crate::network::dot(a, x) <= b + tolerance);
         in_box && in_ball && in_polytope
     }
@@ -386,7 +430,9 @@ impl InputSet {
     /// are not projected onto; callers check [`InputSet::contains`].
     pub fn project(&self, x: &mut [f64]) {
         if let Some((c, r)) = &self.ball {
-            let norm = distance_norm(x, c);
+            // with scales, along the segment to the centre: a point of the
+            // ellipsoid, not its nearest one
+            let norm = self.ball_distance(x, c);
             if norm > *r {
                 for (v, ci) in x.iter_mut().zip(c) {
                     *v = ci + (*v - ci) * (r / norm);

@@ -520,7 +520,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         problems[index].get_or_init(|| {
             let margins: &[usize] = if per_label { &labels[index..=index] } else { &labels };
             let (f, g) = extended[index].get_or_init(|| (with_margins(&prepared.reference, margins), with_margins(&prepared.compressed, margins)));
-            SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: cut_at_deadline, stuck_slopes: cut_at_deadline, phase_multiplier_steps: 0 }
+            SplitProblem { reference: f, compressed: g, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(f, g), piece_slopes: cut_at_deadline, stuck_slopes: cut_at_deadline, phase_multiplier_steps: 0, admits: None }
         })
     };
     // each pair copies both networks twice (with the margins, then aligned);

@@ -74,9 +74,11 @@ pub struct Prepared {
 ///   `sum_i a_i range_i phi_i <= b - a . mean`, and with `|z_i - phi_i| <=
 ///   e_i`, `sum_i (a_i range_i) z_i <= b - a . mean + sum_i |a_i range_i|
 ///   e_i` (products enclosed, sums rounded up);
-/// - a ball `||x - c|| <= rho` gives `||phi(x) - phi(c)|| <= rho /
-///   min_i range_i`, so `z` lies within `rho / min range + ||e|| + ||c_z -
-///   phi(c)||` of the computed centre `c_z`;
+/// - a ball `||x - c|| <= r` gives the ellipsoid `||R (z - c_z)|| <= r +
+///   ||R e|| + ||R (phi(clamp c) - c_z)||`, `R = diag(range)`, around the
+///   computed centre `c_z` of the clamped `c` (the clamp moves no two points
+///   further apart, so no overshoot term; [`InputSet::ball_scales`] keeps
+///   it, and the ball of radius that over `min range` holding it);
 /// - a quantisation step `|x'_i - x_i| <= s_i` gives `|z'_i - z_i| <= s_i /
 ///   range_i + 2 e_i` (both points lie in the set, as the coupling
 ///   requires, so `e_i` bounds the rounding of each; the clamp is
@@ -135,7 +137,7 @@ pub fn prepare(reference: &Network, compressed: &Network, set: &InputSet, coupli
                 if overshoot == 0.0 { errors[i] } else { crate::rounding::add_up(errors[i], crate::rounding::div_up(overshoot, t.range[i])) }
             })
             .collect();
-        mapped = map_ball_and_polytope(set, mapped, &t, &moved)?;
+        mapped = map_ball_and_polytope(set, mapped, &t, &errors, &moved)?;
     }
     Ok(Prepared { reference: f, compressed: g, set: mapped, coupling })
 }
@@ -173,22 +175,32 @@ fn normalisation_errors(t: &crate::network::InputTransform, lower: &[f64], upper
 }
 
 /// The raw set's L2 ball and polytope rows in first-layer coordinates, on the
-/// mapped box `mapped`, with `errors[i]` bounding `|z_i - phi_i(x)|` (the
-/// rounding and the clamp; [`prepare`] has the argument).
-fn map_ball_and_polytope(set: &InputSet, mut mapped: InputSet, t: &crate::network::InputTransform, errors: &[f64]) -> crate::Result<InputSet> {
-    use crate::rounding::{add_up, div_up, mul_up, mul_up_tight, sqrt_up, sum_up};
+/// mapped box `mapped`, with `rounding_errors[i]` bounding the rounding of
+/// `z_i` against `phi_i(clamp(x))` and `errors[i]` bounding `|z_i -
+/// phi_i(x)|` (the rounding and the clamp; [`prepare`] has the argument).
+fn map_ball_and_polytope(set: &InputSet, mut mapped: InputSet, t: &crate::network::InputTransform, rounding_errors: &[f64], errors: &[f64]) -> crate::Result<InputSet> {
+    use crate::rounding::{add_up, mul_up, mul_up_tight, sqrt_up, sum_up};
     let n = set.dim();
-    let error_norm = sqrt_up(sum_up(errors.iter().map(|e| mul_up(*e, *e))));
     if let Some((center, radius)) = set.ball_constraint() {
-        let center_z: Vec<f64> = (0..n).map(|i| (center[i] - t.mean[i]) / t.range[i]).collect();
-        // |c_z - phi(c)| <= the short-expression allowance of each coordinate
-        let center_error = sqrt_up(sum_up(center_z.iter().map(|c| {
-            let d = crate::propagation::round_up(*c) - c;
+        // The ball ||x - c|| <= r becomes the ellipsoid ||R (z - c_z)|| <= rho,
+        // R = diag(range), c_z the computed phi(clamp(c)): with phi exact,
+        //   R (z - c_z) = R (z - phi(clamp x)) + (clamp x - clamp c) + R (phi(clamp c) - c_z),
+        // and the clamp onto [min, max] moves two points no further apart
+        // (a projection onto a box), so rho = r + ||R e|| + ||R d||, with
+        // e_i the rounding of z_i (`rounding`, no overshoot term: the centre
+        // is clamped too) and d_i that of c_z.
+        let center_z: Vec<f64> = (0..n).map(|i| (center[i].clamp(t.min[i], t.max[i]) - t.mean[i]) / t.range[i]).collect();
+        // |c_z - phi(clamp c)| <= the short-expression allowance of each coordinate
+        let center_error = sqrt_up(sum_up(center_z.iter().zip(&t.range).map(|(c, range)| {
+            let d = mul_up(crate::propagation::round_up(*c) - c, *range);
             mul_up(d, d)
         })));
-        let smallest_range = t.range.iter().copied().fold(f64::INFINITY, f64::min);
-        let radius_z = sum_up([div_up(*radius, smallest_range), error_norm, center_error]);
-        mapped = mapped.with_ball_constraint(center_z, radius_z)?;
+        let rounding_norm = sqrt_up(sum_up(rounding_errors.iter().zip(&t.range).map(|(e, range)| {
+            let e = mul_up(*e, *range);
+            mul_up(e, e)
+        })));
+        let rho = sum_up([*radius, rounding_norm, center_error]);
+        mapped = mapped.with_ellipsoid_constraint(center_z, rho, &t.range)?;
     }
     if !set.polytope().is_empty() {
         let rows: Vec<(Vec<(f64, f64)>, (f64, f64))> = set
@@ -293,7 +305,7 @@ mod tests {
         use crate::rounding::exact::big;
         use rand::Rng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-        let (mut checked_ball, mut checked_rows, mut checked_steps) = (0, 0, 0);
+        let (mut checked_ball, mut checked_rows, mut checked_steps, mut checked_ellipsoid) = (0, 0, 0, 0);
         for case in 0..300 {
             let n = rng.gen_range(1..5);
             let mut f = random_mlp(&mut rng, n, &[3], 2, Activation::Relu);
@@ -303,8 +315,10 @@ mod tests {
             let radius = range.iter().copied().fold(f64::INFINITY, f64::min) * 10f64.powf(rng.gen_range(-9.0..0.0));
             // a third of the cases clip inside the set's box
             let clip = case % 3 == 0;
-            let min: Vec<f64> = center.iter().map(|c| if clip { c - 0.5 * radius } else { c - 1e6 }).collect();
-            let max: Vec<f64> = center.iter().map(|c| if clip { c + 0.3 * radius } else { c + 1e6 }).collect();
+            // and in a sixth the clip range leaves the centre out
+            let (below, above) = if case % 6 == 3 { (-0.2, 0.6) } else { (0.5, 0.3) };
+            let min: Vec<f64> = center.iter().map(|c| if clip { c - below * radius } else { c - 1e6 }).collect();
+            let max: Vec<f64> = center.iter().map(|c| if clip { c + above * radius } else { c + 1e6 }).collect();
             f.input_transform = Some(InputTransform { min, max, mean: mean.clone(), range: range.clone() });
             let t = f.input_transform.clone().unwrap();
             let g = f.clone();
@@ -342,6 +356,17 @@ mod tests {
                 assert!((0..n).all(|i| z[i] >= mapped.lower()[i] && z[i] <= mapped.upper()[i]), "case {case}: {z:?} outside the mapped box");
                 if let Some((cz, rz)) = mapped.ball_constraint() {
                     assert!(exact_distance_squared(&z, cz) <= big(*rz) * big(*rz), "case {case}: {z:?} outside the mapped ball");
+                    // and inside the ellipsoid the scales make of it (a
+                    // set no normalisation moves is kept as it is)
+                    if let Some(scales) = mapped.ball_scales() {
+                        assert!(scales.iter().all(|s| *s >= 1.0));
+                        let scaled = z.iter().zip(cz).zip(scales).fold(big(0.0), |sum, ((zi, ci), si)| {
+                            let d = big(*si) * (big(*zi) - big(*ci));
+                            sum + d.clone() * d
+                        });
+                        assert!(scaled <= big(*rz) * big(*rz), "case {case}: {z:?} outside the mapped ellipsoid");
+                        checked_ellipsoid += 1;
+                    }
                     checked_ball += 1;
                 }
                 for (a, b) in mapped.polytope() {
@@ -360,7 +385,7 @@ mod tests {
                 }
             }
         }
-        assert!(checked_ball > 1000 && checked_rows > 1000 && checked_steps > 1000, "{checked_ball} {checked_rows} {checked_steps}");
+        assert!(checked_ball > 1000 && checked_rows > 1000 && checked_steps > 1000 && checked_ellipsoid > 1000, "{checked_ball} {checked_rows} {checked_steps} {checked_ellipsoid}");
     }
 
     /// A normalisation that is the identity keeps the set; a box alone past

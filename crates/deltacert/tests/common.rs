@@ -91,7 +91,8 @@ pub fn random_case(rng: &mut impl rand::Rng, case: usize) -> RandomCase {
     let normalised = matches!(case % 20, 3 | 5);
     if normalised {
         let mean: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-3.0..3.0)).collect();
-        let range: Vec<f64> = (0..inputs).map(|_| rng.gen_range(0.3..3.0)).collect();
+        // ranges 0.1 to 100 apart: a ball is an elongated ellipsoid there
+        let range: Vec<f64> = (0..inputs).map(|_| 10f64.powf(rng.gen_range(-1.0..2.0))).collect();
         let transform = deltacert::network::InputTransform { min: vec![-1e3; inputs], max: vec![1e3; inputs], mean, range };
         f.input_transform = Some(transform.clone());
         g.input_transform = Some(transform);

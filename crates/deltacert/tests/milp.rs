@@ -235,7 +235,7 @@ fn neuron_and_mixed_branching_are_never_below_the_milp_optimum_on_40_random_pair
         let exact = milp_bound(&f, &g, set.clone(), InputCoupling::Same);
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
         for branching in [Branching::Neuron, Branching::Mixed] {
-            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: [0, 10][case % 2] };
+            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: [0, 10][case % 2], admits: None };
             let (root, _) = problem.bound_piece(set.lower().to_vec(), set.upper().to_vec(), None);
             let settings = SplitSettings { time_limit: f64::INFINITY, eps: None, target_ratio: 1.0, max_open_pieces: 128, max_pieces_bounded: 200, branching, batch: 2, ..SplitSettings::default() };
             let outcome = branch_and_bound(&problem, root.clone(), (0.0, Vec::new()), &settings, &|_| {});
@@ -471,7 +471,7 @@ fn the_exact_search_on_pieces_finds_counterexamples_the_corners_miss_and_only_re
         let solver_bound = exact.solver_bound.unwrap();
         let eps = 0.98 * exact.lower_bound;
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
-        let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0 };
+        let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None };
         let (root, _) = problem.bound_piece(set.lower().to_vec(), set.upper().to_vec(), None);
         for share in [0.0, 1.0] {
             let settings = SplitSettings { time_limit: f64::INFINITY, eps: Some(eps), max_pieces_bounded: 40, branching: Branching::Input, batch: 2, milp_search_share: share, ..SplitSettings::default() };

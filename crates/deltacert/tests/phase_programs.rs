@@ -158,7 +158,7 @@ fn decide_mode_with_phase_programs_agrees_with_the_milp_on_40_random_pairs() {
             continue;
         }
         for (eps, above) in [(optimum * 1.02 + 1e-9, true), (worst * 0.98, false)] {
-            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0 };
+            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None };
             let (root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
             let settings = SplitSettings { time_limit: 60.0, eps: Some(eps), max_pieces_bounded: 400, branching: Branching::Input, batch: 2, milp_search_share: 0.0, ..SplitSettings::default() };
             let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {});

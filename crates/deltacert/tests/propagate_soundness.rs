@@ -183,5 +183,43 @@ fn errors_per_output_come_from_inputs_of_the_written_set() {
         assert!(report.lower_bound <= truth, "{method:?}: lower bound {}", report.lower_bound);
         assert!(report.per_output_lower[0] <= truth, "{method:?}: output 0 observed {} above sqrt 2", report.per_output_lower[0]);
         assert!(report.certified_bound.unwrap() >= truth.next_down());
+        // the ball is the ellipsoid ||diag(1, 100) z|| <= 1 there, whose
+        // maximum of z_1 + 100 z_2 is sqrt 2 (its enclosing ball of radius
+        // 1 cut by the box |z_2| <= 0.01 gave 2)
+        assert!(report.certified_bound.unwrap() <= 1.000001 * truth, "{method:?}: certified {:?}", report.certified_bound);
     }
+}
+
+/// Splitting on an L2 ball read through unequal normalisation ranges: its
+/// own points outside the written ball neither stop it nor count as errors.
+/// `relu(x_1) + relu(x_2)` against 0 on the unit ball (ranges 1 and 1000)
+/// errs at most `sqrt 2`; `--eps 1.5` is proven (a point near `(1, 1)` of the
+/// larger ball in normalised units stopped the search as a counterexample,
+/// and the answer was unknown).
+#[test]
+fn splitting_on_a_ball_through_unequal_ranges_counts_only_points_of_the_ball() {
+    use deltacert::activation::Activation;
+    use deltacert::input_set::InputSet;
+    use deltacert::network::{InputTransform, Layer, Matrix, Network};
+    use deltacert::problem::{InputCoupling, Norm};
+    let network = |w: [f64; 2]| Network {
+        input_dim: 2,
+        input_transform: Some(InputTransform { min: vec![-10.0; 2], max: vec![10.0; 2], mean: vec![0.0; 2], range: vec![1.0, 1000.0] }),
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(2, 2, vec![1.0, 0.0, 0.0, 1000.0]), vec![0.0; 2], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 2, w.to_vec()), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    let (f, g) = (network([1.0, 1.0]), network([0.0, 0.0]));
+    let set = InputSet::ball(vec![0.0, 0.0], 1.0, true).unwrap();
+    let truth = 2f64.sqrt().next_up();
+    let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::AUTO);
+    request.eps = Some(1.5);
+    request.time_limit = Some(20.0);
+    let report = bound(&f, &g, &request).expect("bounded");
+    assert!(report.lower_bound <= truth, "lower bound {}", report.lower_bound);
+    assert_eq!(report.decision(1.5), deltacert::report::Decision::Proven, "certified {:?}, lower {}", report.certified_bound, report.lower_bound);
 }

@@ -30,6 +30,7 @@ fn split_problem(prepared: &Prepared, stuck_slopes: SlopeOptimisation) -> SplitP
         piece_slopes: SlopeOptimisation::NONE,
         stuck_slopes,
         phase_multiplier_steps: DEFAULT_PHASE_MULTIPLIER_STEPS,
+        admits: None,
     }
 }
 

@@ -62,7 +62,11 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
     } else if let Some(path) = &args.center {
         let center = json::read_center(path)?;
         let text = args.radius.as_deref().unwrap_or("0");
-        let radius = decimal_enclosure(text.trim()).ok_or_else(|| invalid(format!("--radius {text}: not a number")))?;
+        let mut radius = decimal_enclosure(text.trim()).ok_or_else(|| invalid(format!("--radius {text}: not a number")))?;
+        // a decimal without a sign is at least 0, however close to it (1e-400)
+        if !text.trim().starts_with('-') {
+            radius.0 = radius.0.max(0.0);
+        }
         if radius.0 >= 0.0 && text.trim().parse::<f64>().is_ok_and(f64::is_finite) && !radius.1.is_finite() {
             return Err(Error::new(ErrorKind::InvalidInputSet, format!("--radius {text} is too large: no finite double lies above it")));
         }

@@ -209,7 +209,10 @@ impl<'a> MethodContext<'a> {
         // within the time left, and at least the floor (the method may have used it all)
         let seconds = (share * self.budget.remaining().unwrap_or(f64::INFINITY)).max(self.attack_floor_seconds());
         let deadline = (seconds < 1e9).then(|| std::time::Instant::now() + crate::limits::duration(seconds));
-        &self.witness.get_or_init(|| (attack_until(self.reference, self.compressed, &self.request.set, &self.request.coupling, self.request.norm, settings, &seeds, deadline), settings.clone())).0
+        // pairs within the quantisation steps as written (rounded inward):
+        // each output's error the search reports is seen at such a pair
+        let coupling = self.request.coupling.as_written(self.request.written_steps.as_deref());
+        &self.witness.get_or_init(|| (attack_until(self.reference, self.compressed, &self.request.set, &coupling, self.request.norm, settings, &seeds, deadline), settings.clone())).0
     }
     /// The seconds the attack gets however little time is left:
     /// [`ATTACK_MIN_SECONDS`], and at most [`ATTACK_MIN_SHARE`] of the time

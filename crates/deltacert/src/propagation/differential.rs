@@ -90,6 +90,9 @@ pub struct DifferentialRegion {
     pub shift_upper: Vec<f64>,
     /// An L2 ball `(center, radius)` containing `x` (and `x'`), if any.
     pub ball: Option<(Vec<f64>, f64)>,
+    /// Scales `s_i >= 1` of the ball: `x` lies in the ellipsoid
+    /// `||diag(s) (x - c)|| <= r` ([`crate::InputSet::ball_scales`]).
+    pub ball_scales: Option<Vec<f64>>,
     /// Polytope rows `a . x <= b` that `x` satisfies, if any: each row's
     /// maximum over the box is also bounded over the box cut by them
     /// ([`super::polytope`]), and the smaller bound kept.
@@ -100,7 +103,7 @@ impl DifferentialRegion {
     /// Both networks see the same `x` in the box.
     pub fn same_input(lower: Vec<f64>, upper: Vec<f64>) -> Self {
         let zeros = vec![0.0; lower.len()];
-        DifferentialRegion { compressed_lower: lower.clone(), compressed_upper: upper.clone(), shift_lower: zeros.clone(), shift_upper: zeros, lower, upper, ball: None, polytope: None }
+        DifferentialRegion { compressed_lower: lower.clone(), compressed_upper: upper.clone(), shift_lower: zeros.clone(), shift_upper: zeros, lower, upper, ball: None, ball_scales: None, polytope: None }
     }
 }
 
@@ -516,7 +519,7 @@ impl Backward {
                     box_magnitude += mf[i] * region.lower[i].abs().max(region.upper[i].abs());
                 }
                 let base_magnitude = magnitude.constant[r] + shift_magnitude;
-                let ball_magnitude: f64 = region.ball.as_ref().map_or(box_magnitude, |(center, radius)| mf.iter().zip(center).map(|(m, c)| m * (c.abs() + radius)).sum());
+                let ball_magnitude: f64 = region.ball.as_ref().map_or(box_magnitude, |ball| mf.iter().zip(ball_magnitudes(ball, region.ball_scales.as_deref())).map(|(m, c)| m * c).sum());
                 (base_magnitude + box_magnitude, base_magnitude + ball_magnitude)
             })
             .collect();
@@ -567,15 +570,23 @@ impl Backward {
                     }
                 }
                 if let Some((center, radius)) = &region.ball {
-                    // ||lf|| of the computed coefficients, rounded up (their own
-                    // error is in the magnitude term)
-                    let norm = crate::rounding::sum_up(lf.iter().map(|c| mul_up(*c, *c))).sqrt().next_up();
+                    // the maximum of lf . x over ||S (x - c)|| <= r is lf . c +
+                    // r ||S^-1 lf||, at c + r S^-2 lf / ||S^-1 lf|| (S = I
+                    // without scales); ||S^-1 lf|| of the computed
+                    // coefficients rounded up (their own error is in the
+                    // magnitude term)
+                    let scaled: Vec<f64> = match region.ball_scales.as_deref() {
+                        Some(scales) => lf.iter().zip(scales).map(|(c, s)| crate::rounding::div_up(c.abs(), *s)).collect(),
+                        None => lf.iter().map(|c| c.abs()).collect(),
+                    };
+                    let norm = crate::rounding::sum_up(scaled.iter().map(|c| mul_up(*c, *c))).sqrt().next_up();
                     let ball_part = dot(lf, center) + mul_up(*radius, norm);
                     let ball_value = add_up(base + ball_part, accumulated_error(chain, ball_total));
                     if !ball_value.is_nan() && (value.is_nan() || ball_value < value) {
                         value = ball_value;
                         if norm > 0.0 && norm.is_finite() {
-                            maximiser = Some(center.iter().zip(lf).map(|(c, l)| c + radius * l / norm).collect());
+                            let scales = region.ball_scales.as_deref();
+                            maximiser = Some((0..n).map(|i| center[i] + radius * lf[i] / scales.map_or(1.0, |s| s[i] * s[i]) / norm).collect());
                         }
                     }
                 }
@@ -584,6 +595,12 @@ impl Backward {
             })
             .collect()
     }
+}
+
+/// Bounds on `|x_i|` over the ball `(c, r)`, or the ellipsoid its `scales`
+/// make of it: `|c_i| + r / s_i` (rounded up).
+fn ball_magnitudes((center, radius): &(Vec<f64>, f64), scales: Option<&[f64]>) -> Vec<f64> {
+    (0..center.len()).map(|i| add_up(center[i].abs(), scales.map_or(*radius, |s| crate::rounding::div_up(*radius, s[i])))).collect()
 }
 
 /// The rounding magnitudes of back-substitutions with lines shared by every
@@ -614,7 +631,7 @@ impl RoundingLevels {
     fn new(region: &DifferentialRegion) -> Self {
         let shift: Vec<f64> = region.shift_lower.iter().zip(&region.shift_upper).map(|(l, u)| l.abs().max(u.abs())).collect();
         let input: Vec<f64> = region.lower.iter().zip(&region.upper).map(|(l, u)| l.abs().max(u.abs())).collect();
-        let ball = region.ball.as_ref().map(|(center, radius)| vec![(shift.clone(), center.iter().map(|c| c.abs() + radius).collect())]);
+        let ball = region.ball.as_ref().map(|ball| vec![(shift.clone(), ball_magnitudes(ball, region.ball_scales.as_deref()))]);
         RoundingLevels { boxed: vec![(shift, input)], ball }
     }
 
