@@ -44,6 +44,31 @@ fn info_reports_layers_and_parameters() {
     assert_eq!(v["layers"][0]["activation"], "relu");
 }
 
+/// A graph of one Identity node has no parameters, whatever layer holds it.
+#[test]
+fn info_counts_no_parameters_in_a_graph_without_weights() {
+    use deltacert::io::onnx::proto::{data_type, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto};
+    use prost::Message;
+    let value_info = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto { tensor_type: Some(TensorTypeProto { elem_type: data_type::FLOAT, shape: Some(TensorShapeProto { dim: vec![Dimension { dim_value: Some(1), dim_param: None }, Dimension { dim_value: Some(3), dim_param: None }] }) }) }),
+    };
+    let node = NodeProto { input: vec!["x".into()], output: vec!["y".into()], name: "copy".into(), op_type: "Identity".into(), ..Default::default() };
+    let graph = GraphProto { node: vec![node], input: vec![value_info("x")], output: vec![value_info("y")], ..Default::default() };
+    let bytes = ModelProto { ir_version: Some(8), graph: Some(graph), opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }], ..Default::default() }.encode_to_vec();
+    let path = scratch("identity_only.onnx");
+    std::fs::write(&path, bytes).unwrap();
+    let o = deltacert(&["info", path.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["parameters"], 0);
+    assert_eq!(v["sparsity"], serde_json::Value::Null);
+    assert_eq!(v["inputs"], 3);
+    let o = deltacert(&["info", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("parameters:  0 (the graph has no weight tensors)") && !text.contains("sparsity"), "{text}");
+}
+
 #[test]
 fn eval_prints_single_and_batched_outputs() {
     let single = scratch("single.json");

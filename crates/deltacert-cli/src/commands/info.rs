@@ -9,6 +9,11 @@ pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
     // a Conv is held (and its parameters counted) as the dense matrix it applies
     let (net, convolutions) = read_model_and_convolutions(&args.model)?;
     let convolutions = convolutions.len();
+    // a graph without weight tensors (Identity, Relu, Add of the input to
+    // itself) is held as layers with identity-like matrices: the file has no
+    // parameters, and those matrices' zeros are no sparsity of it
+    let weightless = net.source_dtype == "none";
+    let parameters = if weightless { 0 } else { net.parameter_count() };
     let layers: Vec<_> = net
         .layers
         .iter()
@@ -19,7 +24,7 @@ pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
                 "width": l.width(),
                 "activation": l.activation.name(),
                 "reads": l.terms.iter().map(|t| t.source).collect::<Vec<_>>(),
-                "parameters": l.bias.len() + l.terms.iter().map(|t| t.weights.data.len()).sum::<usize>(),
+                "parameters": if weightless { 0 } else { l.bias.len() + l.terms.iter().map(|t| t.weights.data.len()).sum::<usize>() },
             });
             if let Activation::Quantize { scale, zero_point, qmin, qmax } = l.activation {
                 layer["quantizer"] = json!({ "scale": scale, "zero_point": zero_point, "qmin": qmin, "qmax": qmax });
@@ -32,9 +37,9 @@ pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
         "inputs": net.input_dim,
         "outputs": net.output_dim(),
         "layers": layers,
-        "parameters": net.parameter_count(),
+        "parameters": parameters,
         "convolutions_as_dense_matrices": convolutions,
-        "sparsity": net.sparsity(),
+        "sparsity": if weightless { serde_json::Value::Null } else { json!(net.sparsity()) },
         "dtype": net.source_dtype,
         "input_normalisation": net.input_transform.is_some(),
         "structured_pruning_map": net.kept_neurons.is_some(),
@@ -48,11 +53,14 @@ pub fn run(args: InfoArgs) -> deltacert::Result<u8> {
         println!("outputs:     {}", net.output_dim());
         println!("dtype:       {}", net.source_dtype);
         match convolutions {
-            0 => println!("parameters:  {}", net.parameter_count()),
-            1 => println!("parameters:  {} (its Conv node counted as the dense matrix it applies)", net.parameter_count()),
-            n => println!("parameters:  {} (its {n} Conv nodes counted as the dense matrices they apply)", net.parameter_count()),
+            _ if weightless => println!("parameters:  0 (the graph has no weight tensors)"),
+            0 => println!("parameters:  {parameters}"),
+            1 => println!("parameters:  {parameters} (its Conv node counted as the dense matrix it applies)"),
+            n => println!("parameters:  {parameters} (its {n} Conv nodes counted as the dense matrices they apply)"),
         }
-        println!("sparsity:    {:.2}% of weights are zero", 100.0 * net.sparsity());
+        if !weightless {
+            println!("sparsity:    {:.2}% of weights are zero", 100.0 * net.sparsity());
+        }
         if net.input_transform.is_some() {
             println!("input:       clipped to [min, max] and normalised (x - mean) / range");
         }
