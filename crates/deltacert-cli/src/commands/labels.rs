@@ -42,6 +42,10 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     check_applicable(&args)?;
     super::bound::set_threads(&args)?;
     if let Some(d) = args.confidence {
+        if d == 1.0 {
+            // 0.99999999999999999 is 1 as a double: say so rather than quote "1"
+            return Err(invalid("--confidence: must be in [0.5, 1), and the decimal given is 1 as a double (decimals within 2^-54 of 1 round to it)".to_string()));
+        }
         if !(0.5..1.0).contains(&d) {
             return Err(invalid(format!("--confidence {d}: must be in [0.5, 1)")));
         }
