@@ -86,8 +86,9 @@ pub enum Command {
     Plan(PlanArgs),
 }
 
+// negative numbers are values (`--radius -1` reaches the option's own check)
 #[derive(Args, Debug)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES, allow_negative_numbers = true)]
 pub struct PlanArgs {
     /// Model to compress (.onnx or .nnet).
     pub model: PathBuf,
@@ -201,7 +202,7 @@ pub struct PairArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES, allow_negative_numbers = true)]
 pub struct BoundArgs {
     #[command(flatten)]
     pub pair: PairArgs,
@@ -278,6 +279,7 @@ pub struct BoundArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct AttackArgs {
     #[command(flatten)]
     pub pair: PairArgs,
@@ -310,6 +312,7 @@ pub struct EvalArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct CompressArgs {
     /// Model file (.onnx or .nnet).
     pub model: PathBuf,

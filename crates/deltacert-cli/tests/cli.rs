@@ -609,6 +609,8 @@ fn eps_is_the_decimal_written() {
     let printed: f64 = line.split("<= ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(printed <= certified, "{line}");
     assert_bad_input(&run(&["--eps=-1"]), &["--eps", "must be a finite number >= 0"]);
+    // a negative number after a space is the option's value, not a flag
+    assert_bad_input(&run(&["--eps", "-1"]), &["--eps", "must be a finite number >= 0"]);
     assert_bad_input(&run(&["--eps", "nan"]), &["--eps", "must be a finite number >= 0"]);
     // a negative decimal whose nearest double is -0 is still negative
     assert_bad_input(&run(&["--eps=-1e-400"]), &["--eps", "must be a finite number >= 0"]);
@@ -1384,7 +1386,10 @@ fn a_point_box_without_a_double_and_a_quantisation_step_do_not_panic() {
 fn refused_command_lines_are_one_line() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,1", "--bogus"]), &["--bogus"]);
-    assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "-1", "--center", "c.json"]), &["'-1'"]);
+    // a negative number is a value, and the option's own check names it
+    let center = scratch("refused_c.json");
+    std::fs::write(&center, "[0.5]").unwrap();
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "-1", "--center", center.to_str().unwrap()]), &["--radius -1: must be a finite number >= 0"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "1", "--ball", "l2"]), &["--center"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,1", "--independent-inputs", "--input-quant", "1"]), &["--independent-inputs", "--input-quant"]);
     assert_bad_input(&deltacert(&["bound"]), &["<REFERENCE>"]);
@@ -1465,6 +1470,8 @@ fn label_and_radius_messages_name_their_source() {
     let center = scratch("lm_c.json");
     std::fs::write(&center, "[0.5]").unwrap();
     let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius=-1", "--quiet"]);
+    assert_bad_input(&o, &["--radius -1: must be a finite number >= 0"]);
+    let o = deltacert(&["bound", f.to_str().unwrap(), f.to_str().unwrap(), "--center", center.to_str().unwrap(), "--radius", "-1", "--quiet"]);
     assert_bad_input(&o, &["--radius -1: must be a finite number >= 0"]);
     // a centre of the wrong length names its file; a byte-order mark is read past
     std::fs::write(&center, "\u{feff}[0.5, 0.5]").unwrap();

@@ -151,6 +151,17 @@ pub fn read_center(path: &Path) -> Result<Vec<Enclosure>> {
     parse_json(&read_text(path)?).and_then(|v| enclosure_array(&v, "the centre")).map_err(|e| e.within(path.display()))
 }
 
+/// Refuses an object with a key outside `known`: a set file's other key
+/// (a misspelt one, or a polytope written into a box file) would otherwise
+/// be ignored and the set be larger than the one meant.
+fn refuse_other_keys(value: &Value, known: &[&str]) -> Result<()> {
+    let quoted: Vec<String> = known.iter().map(|k| format!("\"{k}\"")).collect();
+    match value.as_object().and_then(|object| object.keys().find(|key| !known.contains(&key.as_str()))) {
+        Some(key) => Err(malformed(format!("unknown key \"{key}\" (the file holds only {})", quoted.join(" and ")))),
+        None => Ok(()),
+    }
+}
+
 /// Parses `{"lower": [...], "upper": [...]}`: two arrays of finite numbers
 /// of the same, non-zero length, each number as the enclosure of its decimal.
 pub fn parse_box(text: &str) -> Result<(Vec<Enclosure>, Vec<Enclosure>)> {
@@ -158,6 +169,7 @@ pub fn parse_box(text: &str) -> Result<(Vec<Enclosure>, Vec<Enclosure>)> {
     if !value.is_object() {
         return Err(malformed("expected {\"lower\": [...], \"upper\": [...]}"));
     }
+    refuse_other_keys(&value, &["lower", "upper"])?;
     let lower = value.get("lower").ok_or_else(|| malformed("missing \"lower\""))?;
     let upper = value.get("upper").ok_or_else(|| malformed("missing \"upper\""))?;
     let (lower_len, upper_len) = (lower.as_array().map(Vec::len), upper.as_array().map(Vec::len));
@@ -183,6 +195,7 @@ pub fn parse_polytope(text: &str, dim: usize) -> Result<Vec<(Vec<Enclosure>, Enc
     if !value.is_object() {
         return Err(malformed("expected {\"A\": [[...], ...], \"b\": [...]}"));
     }
+    refuse_other_keys(&value, &["A", "b"])?;
     let rows = value.get("A").ok_or_else(|| malformed("missing \"A\""))?;
     let rows = rows.as_array().ok_or_else(|| malformed("\"A\" must be an array of rows"))?;
     let rhs = enclosure_array(value.get("b").ok_or_else(|| malformed("missing \"b\""))?, "b")?;
@@ -226,6 +239,7 @@ mod tests {
         assert_eq!(parse_box(r#"{"lower": [0.1], "upper": [0.30000000000000000001]}"#).unwrap(), (vec![(0.1f64.next_down(), 0.1f64.next_up())], vec![(0.3f64.next_down(), 0.3f64.next_up())]));
         let cases: &[(&str, ErrorKind, &str)] = &[
             (r#"{"lower": [], "upper": []}"#, ErrorKind::InvalidInputSet, "box has 0 lower and 0 upper bounds"),
+            (r#"{"lower": [0], "upper": [1], "A": [[1]]}"#, ErrorKind::Malformed, "unknown key \"A\" (the file holds only \"lower\" and \"upper\")"),
             (r#"{"lower": [0], "upper": [1, 2]}"#, ErrorKind::InvalidInputSet, "box has 1 lower and 2 upper bounds"),
             (r#"{"lower": [0], "upper": [1e999]}"#, ErrorKind::Malformed, "upper: entry 0 (1e+999) is beyond the range of a 64-bit float"),
             (r#"{"lower": [0], "upper": ["1"]}"#, ErrorKind::Malformed, "upper: entry 0 is not a number"),
