@@ -620,9 +620,16 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     // a ball or polytope rows mapped through an input normalisation give a
     // larger set (problem.rs): the search's points are checked against the
     // user's set before they count as errors
-    let in_user_set = |z: &[f64]| request.set.contains(&to_raw(reference, z), 0.0);
+    // (a point is mapped to raw units, moved into the user's box, ball and
+    // rows, and mapped back as the network computes it)
+    let from_user_set = |z: &[f64]| {
+        let mut x = to_raw(reference, z);
+        request.set.project(&mut x);
+        request.set.project_inside(&mut x);
+        request.set.contains(&x, 0.0).then(|| reference.input_transform.as_ref().map_or_else(|| x.clone(), |t| t.apply(&x)))
+    };
     let mapped_larger = reference.input_transform.is_some() && (request.set.ball_constraint().is_some() || !request.set.polytope().is_empty());
-    let admits: Option<&(dyn Fn(&[f64]) -> bool + Sync)> = if mapped_larger { Some(&in_user_set) } else { None };
+    let admits: Option<&(dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync)> = if mapped_larger { Some(&from_user_set) } else { None };
     let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: request.norm, pair, piece_slopes, stuck_slopes, phase_multiplier_steps: request.phase_multiplier_steps, admits };
     let (set_lower, set_upper) = (prepared.set.lower().to_vec(), prepared.set.upper().to_vec());
     // the root pass stops substituting back at the deadline (the layers left

@@ -278,14 +278,14 @@ pub struct SplitProblem<'a> {
     /// Steps of the search for the Lagrange multipliers of a piece's phase
     /// constraints (0: the constraints act through the clamped intervals only).
     pub phase_multiplier_steps: usize,
-    /// Whether a point of `set` lies in the set the user wrote, where `set`
-    /// is larger than it: an L2 ball or polytope rows in raw units mapped
-    /// through an input normalisation with room for its rounding and clamp
-    /// ([`crate::problem::prepare`]). Only
-    /// admitted points raise the search's lower bound, on which its stop
-    /// ("counterexample", "converged") and the closing of pieces rest.
-    /// None: every point of `set` is one of the user's.
-    pub admits: Option<&'a (dyn Fn(&[f64]) -> bool + Sync)>,
+    /// Where `set` is larger than the set the user wrote (an L2 ball or
+    /// polytope rows in raw units mapped through an input normalisation with
+    /// room for its rounding and clamp, [`crate::problem::prepare`]): a point
+    /// of `set` moved to one that the network computes from an input of the
+    /// user's set, or None. Only such points raise the search's lower bound,
+    /// on which its stop ("counterexample", "converged") and the closing of
+    /// pieces rest. None: every point of `set` is one of the user's.
+    pub admits: Option<&'a (dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync)>,
 }
 
 /// The region of the box `[lower, upper]` inside `set`: `x` in the box, `x'`
@@ -327,10 +327,33 @@ pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], u
 pub const DEFAULT_PHASE_MULTIPLIER_STEPS: usize = 10;
 
 impl SplitProblem<'_> {
-    /// Whether the search's point `z` may count as an input of the user's
-    /// set ([`SplitProblem::admits`]).
-    pub fn admitted(&self, z: &[f64]) -> bool {
-        self.admits.is_none_or(|admits| admits(z))
+    /// The search's point `z` (in `set`) and the difference of the outputs
+    /// there, moved to a point from the user's set where `set` is larger
+    /// ([`SplitProblem::admits`]); None where no such point was found.
+    pub fn admitted(&self, z: Vec<f64>, difference: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
+        match self.admits {
+            None => Some((z, difference)),
+            Some(admits) => admits(&z).map(|point| {
+                let difference = self.difference(&point);
+                (point, difference)
+            }),
+        }
+    }
+
+    /// A piece's candidate input moved into the set (a corner may lie
+    /// outside a ball or polytope, or outside the user's set) with the
+    /// difference of the outputs there; zeros where no point of the set was
+    /// found (they raise no lower bound).
+    fn candidate_difference(&self, mut candidate: Vec<f64>, outputs: usize) -> (Vec<f64>, Vec<f64>) {
+        self.set.project(&mut candidate);
+        if !self.set.contains(&candidate, 0.0) {
+            return (candidate, vec![0.0; outputs]);
+        }
+        let difference = self.difference(&candidate);
+        match self.admitted(candidate.clone(), difference) {
+            Some(admitted) => admitted,
+            None => (candidate, vec![0.0; outputs]),
+        }
     }
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
@@ -983,7 +1006,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         let near_eps = settings.eps.is_some_and(|eps| lower >= LOCAL_ASCENT_FROM * eps);
         if counterexample_plausible && ascent_seconds <= LOCAL_ASCENT_SHARE * start.elapsed().as_secs_f64() {
             let began = Instant::now();
-            if let Some((error, input, difference)) = local_ascent(problem, &batch).filter(|(_, input, _)| problem.admitted(input)) {
+            let admitted = local_ascent(problem, &batch).and_then(|(_, input, difference)| problem.admitted(input, difference));
+            if let Some((input, difference)) = admitted {
+                let error = problem.error(&difference);
                 per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
@@ -997,7 +1022,9 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         if milp_searchable && counterexample_plausible && milp_seconds <= settings.milp_search_share * start.elapsed().as_secs_f64() {
             let began = Instant::now();
             let seconds_left = settings.time_limit - start.elapsed().as_secs_f64();
-            if let Some((error, input, difference)) = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left).filter(|(_, input, _)| problem.admitted(input)) {
+            let admitted = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left).and_then(|(_, input, difference)| problem.admitted(input, difference));
+            if let Some((input, difference)) = admitted {
+                let error = problem.error(&difference);
                 per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
@@ -1026,9 +1053,7 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 let tightened = if settings.phase_programs && near_eps && programs_pay { phase_programs(problem, piece, settings.eps, phase_deadline) } else { None };
                 if let Some((tight, candidate)) = &tightened {
                     if tight.value <= closing {
-                        let mut candidate = candidate.clone();
-                        problem.set.project(&mut candidate);
-                        let difference = if problem.set.contains(&candidate, 0.0) { problem.difference(&candidate) } else { vec![0.0; tight.plus.len()] };
+                        let (candidate, difference) = problem.candidate_difference(candidate.clone(), tight.plus.len());
                         return (None, true, vec![(tight.clone(), candidate, difference)]);
                     }
                 }
@@ -1037,10 +1062,8 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 match split_piece(problem, piece, &root_width, branching, near_eps, closing) {
                     Some((kind, parts)) => (Some(kind), tried, parts
                         .into_iter()
-                        .map(|(child, mut candidate)| {
-                            // a corner of the piece may lie outside a ball or polytope
-                            problem.set.project(&mut candidate);
-                            let difference = if problem.set.contains(&candidate, 0.0) { problem.difference(&candidate) } else { vec![0.0; child.plus.len()] };
+                        .map(|(child, candidate)| {
+                            let (candidate, difference) = problem.candidate_difference(candidate, child.plus.len());
                             (child, candidate, difference)
                         })
                         .collect::<Vec<_>>()),
@@ -1064,15 +1087,11 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
                 let error = problem.error(&difference);
                 let output = (0..difference.len()).max_by(|&a, &b| difference[a].abs().total_cmp(&difference[b].abs())).unwrap_or(0);
                 child.observed = (error, output, difference.get(output).is_none_or(|d| *d >= 0.0));
-                // a corner outside the user's set steers the search (the
-                // piece's priority) but is no lower bound
-                if problem.admitted(&candidate) {
-                    per_output_seen.see(&difference, &candidate, &candidate);
-                    if error > lower {
-                        lower = error;
-                        witness = candidate;
-                        lower_is_rigorous = false;
-                    }
+                per_output_seen.see(&difference, &candidate, &candidate);
+                if error > lower {
+                    lower = error;
+                    witness = candidate;
+                    lower_is_rigorous = false;
                 }
             }
             max_depth = max_depth.max(child.depth);
