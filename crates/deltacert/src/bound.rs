@@ -621,12 +621,13 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     // larger set (problem.rs): the search's points are checked against the
     // user's set before they count as errors
     // (a point is mapped to raw units, moved into the user's box, ball and
-    // rows, and mapped back as the network computes it)
+    // rows, checked to lie in the set as written, and mapped back as the
+    // network computes it)
     let from_user_set = |z: &[f64]| {
         let mut x = to_raw(reference, z);
         request.set.project(&mut x);
         request.set.project_inside(&mut x);
-        request.set.contains(&x, 0.0).then(|| reference.input_transform.as_ref().map_or_else(|| x.clone(), |t| t.apply(&x)))
+        request.set.holds(&x).then(|| reference.input_transform.as_ref().map_or_else(|| x.clone(), |t| t.apply(&x)))
     };
     let mapped_larger = reference.input_transform.is_some() && (request.set.ball_constraint().is_some() || !request.set.polytope().is_empty());
     let admits: Option<&(dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync)> = if mapped_larger { Some(&from_user_set) } else { None };

@@ -284,7 +284,9 @@ pub struct SplitProblem<'a> {
     /// of `set` moved to one that the network computes from an input of the
     /// user's set, or None. Only such points raise the search's lower bound,
     /// on which its stop ("counterexample", "converged") and the closing of
-    /// pieces rest. None: every point of `set` is one of the user's.
+    /// pieces rest. None: `set` is the user's set up to the outward rounding
+    /// of its ends (a point there errs as much as its neighbour inside, to
+    /// rounding, and the report re-checks the witness in the written set).
     pub admits: Option<&'a (dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync)>,
 }
 
@@ -346,14 +348,22 @@ impl SplitProblem<'_> {
     /// found (they raise no lower bound).
     fn candidate_difference(&self, mut candidate: Vec<f64>, outputs: usize) -> (Vec<f64>, Vec<f64>) {
         self.set.project(&mut candidate);
+        // moved into the user's set whether or not the rounded projection
+        // left it an ulp outside the mapped one
+        if let Some(admits) = self.admits {
+            return match admits(&candidate) {
+                Some(point) => {
+                    let difference = self.difference(&point);
+                    (point, difference)
+                }
+                None => (candidate, vec![0.0; outputs]),
+            };
+        }
         if !self.set.contains(&candidate, 0.0) {
             return (candidate, vec![0.0; outputs]);
         }
         let difference = self.difference(&candidate);
-        match self.admitted(candidate.clone(), difference) {
-            Some(admitted) => admitted,
-            None => (candidate, vec![0.0; outputs]),
-        }
+        (candidate, difference)
     }
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
