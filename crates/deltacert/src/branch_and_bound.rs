@@ -348,22 +348,22 @@ impl SplitProblem<'_> {
     /// found (they raise no lower bound).
     fn candidate_difference(&self, mut candidate: Vec<f64>, outputs: usize) -> (Vec<f64>, Vec<f64>) {
         self.set.project(&mut candidate);
-        // moved into the user's set whether or not the rounded projection
-        // left it an ulp outside the mapped one
-        if let Some(admits) = self.admits {
-            return match admits(&candidate) {
-                Some(point) => {
-                    let difference = self.difference(&point);
-                    (point, difference)
-                }
-                None => (candidate, vec![0.0; outputs]),
-            };
-        }
-        if !self.set.contains(&candidate, 0.0) {
-            return (candidate, vec![0.0; outputs]);
-        }
-        let difference = self.difference(&candidate);
-        (candidate, difference)
+        self.in_user_set(candidate.clone()).unwrap_or((candidate, vec![0.0; outputs]))
+    }
+
+    /// The search's point `z` with the difference of the outputs there, if
+    /// it is an input of the user's set: in `set` where that is the user's
+    /// set, otherwise moved into it ([`SplitProblem::admits`], whether or
+    /// not a rounded projection left `z` an ulp outside `set`). None where
+    /// no such point was found.
+    fn in_user_set(&self, z: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
+        let point = match self.admits {
+            Some(admits) => admits(&z)?,
+            None if self.set.contains(&z, 0.0) => z,
+            None => return None,
+        };
+        let difference = self.difference(&point);
+        Some((point, difference))
     }
     /// The region of a piece: `x` in the piece, `x'` as the coupling allows.
     pub fn region(&self, lower: &[f64], upper: &[f64]) -> DifferentialRegion {
@@ -698,7 +698,8 @@ pub const LOCAL_ASCENT_STEPS: usize = 20;
 /// from the corner where its relaxation is largest, on that corner's output
 /// objective, with steps scaled to the piece. Both networks see the same
 /// input (feasible for every coupling); a point outside the set (a ball or
-/// polytope cuts the box) is dropped. Returns the largest error found, its
+/// polytope cuts the box) is moved into the user's set where the set is
+/// larger than it, and dropped otherwise. Returns the largest error found, its
 /// input and `Delta y` there.
 fn local_ascent(problem: &SplitProblem, pieces: &[Piece]) -> Option<(f64, Vec<f64>, Vec<f64>)> {
     use crate::attack::{attack_from, AttackSettings, Seed};
@@ -710,11 +711,7 @@ fn local_ascent(problem: &SplitProblem, pieces: &[Piece]) -> Option<(f64, Vec<f6
             let seed = Seed { input: bounds.candidate.clone(), objective: bounds.corner_objectives.first().copied() };
             let settings = AttackSettings { samples: 0, sample_work: None, starts: 1, steps: LOCAL_ASCENT_STEPS, seed: 0 };
             let witness = attack_from(problem.reference, problem.compressed, &region, &InputCoupling::Same, problem.norm, &settings, &[seed]);
-            let input = witness.input?;
-            if !problem.set.contains(&input, 0.0) {
-                return None;
-            }
-            let difference = problem.difference(&input);
+            let (input, difference) = problem.in_user_set(witness.input?)?;
             Some((problem.error(&difference), input, difference))
         })
         .collect();
@@ -1016,9 +1013,8 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         let near_eps = settings.eps.is_some_and(|eps| lower >= LOCAL_ASCENT_FROM * eps);
         if counterexample_plausible && ascent_seconds <= LOCAL_ASCENT_SHARE * start.elapsed().as_secs_f64() {
             let began = Instant::now();
-            let admitted = local_ascent(problem, &batch).and_then(|(_, input, difference)| problem.admitted(input, difference));
-            if let Some((input, difference)) = admitted {
-                let error = problem.error(&difference);
+            // (its points are inputs of the user's set already)
+            if let Some((error, input, difference)) = local_ascent(problem, &batch) {
                 per_output_seen.see(&difference, &input, &input);
                 if error > lower {
                     lower = error;
