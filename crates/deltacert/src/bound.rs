@@ -618,16 +618,15 @@ fn bound_outputs(reference: &Network, compressed: &Network, request: &BoundReque
     let piece_slopes = SlopeOptimisation { stop: budget.deadline(), ..piece_slopes };
     let stuck_slopes = SlopeOptimisation { deadline: None, stop: budget.deadline(), ..slopes };
     // a ball or polytope rows mapped through an input normalisation give a
-    // larger set (problem.rs): the search's points are checked against the
-    // user's set before they count as errors
-    // (a point is mapped to raw units, moved into the user's box, ball and
+    // larger set (problem.rs): before the search's points count as errors
+    // they are mapped to raw units, moved into the user's box, ball and
     // rows, checked to lie in the set as written, and mapped back as the
-    // network computes it)
+    // network computes them
     let from_user_set = |z: &[f64]| {
         let mut x = to_raw(reference, z);
         request.set.project(&mut x);
         request.set.project_inside(&mut x);
-        request.set.holds(&x).then(|| reference.input_transform.as_ref().map_or_else(|| x.clone(), |t| t.apply(&x)))
+        request.set.holds(&x).then(|| to_first_layer(reference, &x))
     };
     let mapped_larger = reference.input_transform.is_some() && (request.set.ball_constraint().is_some() || !request.set.polytope().is_empty());
     let admits: Option<&(dyn Fn(&[f64]) -> Option<Vec<f64>> + Sync)> = if mapped_larger { Some(&from_user_set) } else { None };
@@ -889,6 +888,16 @@ pub(crate) fn to_raw(network: &Network, point: &[f64]) -> Vec<f64> {
     match &network.input_transform {
         Some(t) => point.iter().enumerate().map(|(i, z)| (t.mean[i] + t.range[i] * z).clamp(t.min[i].max(f64::MIN), t.max[i].min(f64::MAX))).collect(),
         None => point.to_vec(),
+    }
+}
+
+/// A raw-unit point as `network`'s first layer sees it (its input
+/// normalisation applied as the network computes it); the empty point stays
+/// empty.
+pub(crate) fn to_first_layer(network: &Network, point: &[f64]) -> Vec<f64> {
+    match &network.input_transform {
+        Some(t) if !point.is_empty() => t.apply(point),
+        _ => point.to_vec(),
     }
 }
 

@@ -329,19 +329,6 @@ pub fn coupled_region(set: &InputSet, coupling: &InputCoupling, lower: &[f64], u
 pub const DEFAULT_PHASE_MULTIPLIER_STEPS: usize = 10;
 
 impl SplitProblem<'_> {
-    /// The search's point `z` (in `set`) and the difference of the outputs
-    /// there, moved to a point from the user's set where `set` is larger
-    /// ([`SplitProblem::admits`]); None where no such point was found.
-    pub fn admitted(&self, z: Vec<f64>, difference: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
-        match self.admits {
-            None => Some((z, difference)),
-            Some(admits) => admits(&z).map(|point| {
-                let difference = self.difference(&point);
-                (point, difference)
-            }),
-        }
-    }
-
     /// A piece's candidate input moved into the set (a corner may lie
     /// outside a ball or polytope, or outside the user's set) with the
     /// difference of the outputs there; zeros where no point of the set was
@@ -1028,7 +1015,10 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
         if milp_searchable && counterexample_plausible && milp_seconds <= settings.milp_search_share * start.elapsed().as_secs_f64() {
             let began = Instant::now();
             let seconds_left = settings.time_limit - start.elapsed().as_secs_f64();
-            let admitted = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left).and_then(|(_, input, difference)| problem.admitted(input, difference));
+            // a solver's point is in the set to its tolerance: where the set
+            // is the user's it counts as it is (the report re-checks it)
+            let found = milp_search(problem, batch.iter().chain(heap.iter()), &mut searched, seconds_left);
+            let admitted = found.and_then(|(_, input, difference)| if problem.admits.is_some() { problem.in_user_set(input) } else { Some((input, difference)) });
             if let Some((input, difference)) = admitted {
                 let error = problem.error(&difference);
                 per_output_seen.see(&difference, &input, &input);

@@ -79,11 +79,7 @@ impl BoundMethod for Auto {
         };
         // the attack's witness is in raw units, the search's points in
         // first-layer coordinates
-        let to_first_layer = |x: Vec<f64>| match &context.reference.input_transform {
-            Some(t) if !x.is_empty() => t.apply(&x),
-            _ => x,
-        };
-        let initial_lower = witness.map_or((0.0, Vec::new()), |w| (w.error, to_first_layer(w.input.clone().unwrap_or_default())));
+        let initial_lower = witness.map_or((0.0, Vec::new()), |w| (w.error, crate::bound::to_first_layer(context.reference, w.input.as_deref().unwrap_or_default())));
         let mut root = context.root.clone();
         if let Some(outcome) = &sdp_outcome {
             tighten(&context.problem, &mut root, &outcome.per_output, &outcome.per_output);
