@@ -64,3 +64,46 @@ fn the_squared_norm_pads_for_the_terms_that_cancel() {
     // entries: 2 x_0^2 + 2 x_1^2 (magnitude 4); the products: |x_0 + x_1|^2 + |x_0 - x_1|^2 terms (magnitude 8)
     assert!(summed <= 4.0 * (1.0 + 1e-12) && padded >= 8.0, "summed {summed}, padded {padded}");
 }
+
+/// An L2 ball read through an input normalisation with unequal ranges is
+/// the ellipsoid `||diag(range) (z - c_z)|| <= r` in the networks'
+/// coordinates, and the SDP's input constraint is that ellipsoid, not the
+/// ball enclosing it. `relu(x_1) + relu(x_2)` against 0 over the unit ball
+/// around `(0.3, -0.2)` (ranges 1 and 1000) errs at most `0.1 + sqrt 2`,
+/// at `c + (1, 1) / sqrt 2`; the enclosing ball cut by the box gave about
+/// 2.1. Both solvers must hold the truth and the interior-point one, with
+/// the full QC set, must reach it.
+#[test]
+fn the_sdp_bounds_a_ball_through_unequal_ranges_as_the_ellipsoid() {
+    use deltacert::activation::Activation;
+    use deltacert::input_set::InputSet;
+    use deltacert::network::{InputTransform, Layer, Matrix, Network};
+    use deltacert::problem::{InputCoupling, Norm};
+    use deltacert::sdp::{qc::QcOptions, QcChoice, SdpSolver};
+    let network = |w: [f64; 2]| Network {
+        input_dim: 2,
+        input_transform: Some(InputTransform { min: vec![-10.0; 2], max: vec![10.0; 2], mean: vec![0.0; 2], range: vec![1.0, 1000.0] }),
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(2, 2, vec![1.0, 0.0, 0.0, 1000.0]), vec![0.0; 2], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 2, w.to_vec()), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    let (f, g) = (network([1.0, 1.0]), network([0.0, 0.0]));
+    let set = InputSet::ball(vec![0.3, -0.2], 1.0, true).unwrap();
+    let truth = 0.1 + 2f64.sqrt();
+    for solver in [SdpSolver::InteriorPoint, SdpSolver::FirstOrder] {
+        let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::SDP);
+        request.sdp.solver = solver;
+        request.sdp.qcs = QcChoice::Fixed(QcOptions::FULL);
+        request.time_limit = Some(20.0);
+        let report = bound(&f, &g, &request).expect("bounded");
+        let certified = report.certified_bound.expect("a certificate");
+        assert!(certified >= truth * (1.0 - 1e-12), "{solver:?}: certified {certified} below the error {truth}");
+        assert!(report.lower_bound <= truth * (1.0 + 1e-12), "{solver:?}: lower bound {}", report.lower_bound);
+        let room = if solver == SdpSolver::InteriorPoint { 1e-5 } else { 1e-3 };
+        assert!(certified <= truth * (1.0 + room), "{solver:?}: certified {certified}, error {truth}");
+    }
+}

@@ -810,6 +810,9 @@ pub struct OutputCertificate {
     pub layers: Vec<(Vec<f64>, Vec<f64>)>,
     /// The coefficients on the input `x`.
     pub input: Vec<f64>,
+    /// The constant the back-substitution collected (biases and the lines'
+    /// intercepts): the bound is `constant + max c . x` over the set.
+    pub constant: f64,
 }
 
 impl DifferentialPair<'_> {
@@ -839,7 +842,7 @@ impl DifferentialPair<'_> {
             return None;
         }
         let (backward, record) = substitute_with_record(pairs, bounds, output, sign);
-        Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec() })
+        Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec(), constant: backward.constant[0] })
     }
 }
 

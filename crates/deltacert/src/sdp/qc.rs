@@ -287,6 +287,9 @@ pub struct PropagationFacts {
     pub neurons: Vec<Vec<[Option<usize>; 4]>>,
     /// Per input coordinate: the indices of `u - x` and `x - l`.
     pub input: Vec<[Option<usize>; 2]>,
+    /// The index of the set's L2 constraint ([`ball_constraint`], family
+    /// [`Family::Input`]) when it has one.
+    pub ball: Option<usize>,
 }
 
 /// The linear facts behind a propagation of a plain pair (neuron `i` of
@@ -295,7 +298,8 @@ pub struct PropagationFacts {
 /// between `L(Delta v)` and `U(Delta v)` with `Delta a = a_f - a_g`, `Delta v
 /// = v_f - v_g`, and `a_f` between its own lines in `v_f`; and the sides of
 /// the input box. Every one holds on the set (the lines are propagation's
-/// relaxations on its proven neuron bounds).
+/// relaxations on its proven neuron bounds), and the set's L2 constraint
+/// if it has one.
 pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBounds>, Vec<LinearBounds>)]) -> PropagationFacts {
     use std::collections::HashMap;
     let mut b = Builder { lifted, constraints: Vec::new(), budget: None, stored_terms: 0, stopped: None };
@@ -335,7 +339,11 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
             [push(&mut b, below_upper), push(&mut b, above_lower)]
         })
         .collect();
-    PropagationFacts { constraints: b.constraints, neurons, input }
+    let ball = set.ball_constraint().map(|(center, radius)| {
+        b.constraints.push(ball_constraint(lifted, &lifted.input_f, center, *radius, set.ball_scales()));
+        b.constraints.len() - 1
+    });
+    PropagationFacts { constraints: b.constraints, neurons, input, ball }
 }
 
 /// Builds constraints, computing each one's slack, within a budget: the
@@ -417,6 +425,42 @@ impl Builder<'_> {
     }
 }
 
+/// The set's L2 constraint on the copy `coords` of the input:
+/// `r^2 - sum_i w_i (x_i - c_i)^2 >= 0`, with `w_i = 1` for a ball and, for
+/// the ellipsoid `||diag(s) (x - c)|| <= r` ([`InputSet::ball_scales`]),
+/// `w_i = s_i^2` rounded down (`>= 1` since `s_i >= 1`): weights no larger
+/// than `s_i^2` give an ellipsoid that holds the set's, so the fact holds on
+/// the set.
+///
+/// Entries: `-w_i` at `(t, t)` (exact), `w_i c_i` at `(t, 1)` (exact for
+/// `w_i = 1`, else one rounded product, within `u |w_i c_i| + eta`; it meets
+/// `zeta_t` twice in `zeta^T Q zeta`, `|zeta_t| <= m_t`), and the constant
+/// `r^2 - sum_i w_i c_i^2` (`n + 1` sums and up to three products: within
+/// `gamma_(n+3) (r^2 + sum_i w_i c_i^2)` plus `2 eta (|c_i| + 1)` per term
+/// for underflow). The slack is the sum of these bounds, rounded up.
+fn ball_constraint(lifted: &Lifted, coords: &[usize], center: &[f64], radius: f64, scales: Option<&[f64]>) -> Constraint {
+    use crate::rounding::{add_up, mul_up};
+    const ETA: f64 = 5e-324;
+    let weights: Vec<f64> = match scales {
+        Some(scales) => scales.iter().map(|s| crate::rounding::mul_down(*s, *s).max(1.0)).collect(),
+        None => vec![1.0; center.len()],
+    };
+    let mut entries: Vec<(usize, usize, f64)> = coords.iter().zip(&weights).map(|(&t, &w)| (t, t, -w)).collect();
+    entries.extend(coords.iter().zip(center).zip(&weights).map(|((&t, &c), &w)| (t.min(lifted.constant), t.max(lifted.constant), w * c)));
+    let weighted_c2: f64 = center.iter().zip(&weights).map(|(c, w)| w * c * c).sum();
+    entries.push((lifted.constant, lifted.constant, radius * radius - weighted_c2));
+    let weighted_c2_up = center.iter().zip(&weights).fold(0.0, |sum, (c, w)| add_up(sum, mul_up(mul_up(*w, c.abs()), c.abs())));
+    let mut slack = mul_up(rounding_gamma(center.len() + 3), add_up(mul_up(radius, radius), weighted_c2_up));
+    for ((&t, &c), &w) in coords.iter().zip(center).zip(&weights) {
+        slack = add_up(slack, mul_up(2.0 * ETA, add_up(c.abs(), 1.0)));
+        if w != 1.0 {
+            let cross = add_up(mul_up(crate::rounding::UNIT_ROUNDOFF, mul_up(w, c.abs())), ETA);
+            slack = add_up(slack, mul_up(2.0 * lifted.coordinate_magnitude[t], cross));
+        }
+    }
+    Constraint::from_matrix(Family::Input, Sense::NonNegative, SymmetricSparse { entries }.consolidated(), slack)
+}
+
 /// All constraints for `lifted` over `set` (in first-layer coordinates),
 /// or why they were not all built within `budget`.
 pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options: QcOptions, budget: Option<&crate::limits::Budget>) -> Result<Vec<Constraint>, String> {
@@ -440,16 +484,7 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
             linear_facts[0].push(below);
         }
         if let Some((center, radius)) = set.ball_constraint() {
-            // r^2 - ||x - c||^2 >= 0
-            let mut entries: Vec<(usize, usize, f64)> = coords.iter().map(|&t| (t, t, -1.0)).collect();
-            entries.extend(coords.iter().zip(center).map(|(&t, &c)| (t.min(lifted.constant), t.max(lifted.constant), c)));
-            let c2: f64 = center.iter().map(|c| c * c).sum();
-            entries.push((lifted.constant, lifted.constant, radius * radius - c2));
-            // the error of fl(r^2 - sum c^2) is within gamma_(n+2) of r^2 +
-            // sum c^2; the bound of that is taken with every step rounded up
-            let c2_up = center.iter().fold(0.0, |sum, c| crate::rounding::add_up(sum, crate::rounding::mul_up(*c, *c)));
-            let slack = crate::rounding::mul_up(rounding_gamma(center.len() + 2), crate::rounding::add_up(crate::rounding::mul_up(*radius, *radius), c2_up));
-            b.constraints.push(Constraint::from_matrix(Family::Input, Sense::NonNegative, SymmetricSparse { entries }.consolidated(), slack));
+            b.constraints.push(ball_constraint(lifted, coords, center, *radius, set.ball_scales()));
         }
         let rows: Vec<LinearForm> = set
             .polytope()
