@@ -212,3 +212,24 @@ pub fn relu_chain(inner: f64, outer: f64, dtype: &str) -> Network {
         output_softmax: false,
     }
 }
+
+/// `relu(x_1) + relu(x_2)` against the zero network, both read through an
+/// input normalisation with ranges 1 and 1000 (as a `.nnet` file has): an
+/// L2 ball in raw units is the ellipsoid `||diag(1, 1000) z|| <= r` in the
+/// networks' coordinates.
+pub fn relu_sum_through_unequal_ranges() -> (Network, Network) {
+    use deltacert::activation::Activation;
+    use deltacert::network::{InputTransform, Layer, Matrix};
+    let network = |w: [f64; 2]| Network {
+        input_dim: 2,
+        input_transform: Some(InputTransform { min: vec![-10.0; 2], max: vec![10.0; 2], mean: vec![0.0; 2], range: vec![1.0, 1000.0] }),
+        layers: vec![
+            Layer::dense(0, Matrix::from_rows(2, 2, vec![1.0, 0.0, 0.0, 1000.0]), vec![0.0; 2], Activation::Relu),
+            Layer::dense(1, Matrix::from_rows(1, 2, w.to_vec()), vec![0.0], Activation::Identity),
+        ],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    (network([1.0, 1.0]), network([0.0, 0.0]))
+}

@@ -198,22 +198,9 @@ fn errors_per_output_come_from_inputs_of_the_written_set() {
 /// and the answer was unknown).
 #[test]
 fn splitting_on_a_ball_through_unequal_ranges_counts_only_points_of_the_ball() {
-    use deltacert::activation::Activation;
     use deltacert::input_set::InputSet;
-    use deltacert::network::{InputTransform, Layer, Matrix, Network};
     use deltacert::problem::{InputCoupling, Norm};
-    let network = |w: [f64; 2]| Network {
-        input_dim: 2,
-        input_transform: Some(InputTransform { min: vec![-10.0; 2], max: vec![10.0; 2], mean: vec![0.0; 2], range: vec![1.0, 1000.0] }),
-        layers: vec![
-            Layer::dense(0, Matrix::from_rows(2, 2, vec![1.0, 0.0, 0.0, 1000.0]), vec![0.0; 2], Activation::Relu),
-            Layer::dense(1, Matrix::from_rows(1, 2, w.to_vec()), vec![0.0], Activation::Identity),
-        ],
-        kept_neurons: None,
-        source_dtype: "float64".into(),
-        output_softmax: false,
-    };
-    let (f, g) = (network([1.0, 1.0]), network([0.0, 0.0]));
+    let (f, g) = common::relu_sum_through_unequal_ranges();
     let set = InputSet::ball(vec![0.0, 0.0], 1.0, true).unwrap();
     let truth = 2f64.sqrt().next_up();
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::AUTO);

@@ -75,23 +75,10 @@ fn the_squared_norm_pads_for_the_terms_that_cancel() {
 /// the full QC set, must reach it.
 #[test]
 fn the_sdp_bounds_a_ball_through_unequal_ranges_as_the_ellipsoid() {
-    use deltacert::activation::Activation;
     use deltacert::input_set::InputSet;
-    use deltacert::network::{InputTransform, Layer, Matrix, Network};
     use deltacert::problem::{InputCoupling, Norm};
     use deltacert::sdp::{qc::QcOptions, QcChoice, SdpSolver};
-    let network = |w: [f64; 2]| Network {
-        input_dim: 2,
-        input_transform: Some(InputTransform { min: vec![-10.0; 2], max: vec![10.0; 2], mean: vec![0.0; 2], range: vec![1.0, 1000.0] }),
-        layers: vec![
-            Layer::dense(0, Matrix::from_rows(2, 2, vec![1.0, 0.0, 0.0, 1000.0]), vec![0.0; 2], Activation::Relu),
-            Layer::dense(1, Matrix::from_rows(1, 2, w.to_vec()), vec![0.0], Activation::Identity),
-        ],
-        kept_neurons: None,
-        source_dtype: "float64".into(),
-        output_softmax: false,
-    };
-    let (f, g) = (network([1.0, 1.0]), network([0.0, 0.0]));
+    let (f, g) = common::relu_sum_through_unequal_ranges();
     let set = InputSet::ball(vec![0.3, -0.2], 1.0, true).unwrap();
     let truth = 0.1 + 2f64.sqrt();
     for solver in [SdpSolver::InteriorPoint, SdpSolver::FirstOrder] {
