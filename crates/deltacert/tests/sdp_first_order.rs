@@ -217,27 +217,31 @@ fn the_first_order_start_is_never_worse_than_propagation() {
     assert!(compared >= 30);
 }
 
-/// The same over L2 balls, half of them read through an input normalisation
-/// with ranges 0.1 to 100 apart (an elongated ellipsoid in the networks'
+/// The same over sets cut out of their box: L2 balls (every other case) and
+/// boxes cut by two rows through points near the centre, half of each read
+/// through an input normalisation with ranges 0.1 to 100 apart (an
+/// elongated ellipsoid, and rows with unequal weights, in the networks'
 /// coordinates). The start closes the certificate's input form `c . x` with
-/// the L2 constraint where its maximum over the ellipsoid, `c . x0 + r
-/// ||S^-1 c||`, is below the box's, so every output's checked bound after a
-/// few steps is at most fixed-slope propagation's back-substitution over
-/// the same set (computed here from its certificate: the constant plus the
-/// smaller of the two maxima); it started from the bare Gershgorin point
-/// there, orders of magnitude above. (Propagation's own bound may be lower
-/// still, where the difference of the two networks' output intervals beats
-/// the back-substitution; the start does not hold that one.) And the bound
-/// stays above the error at points sampled in the ball as written.
+/// the L2 constraint (multiplier `||S^-1 c|| / 2r`) or the rows (propagation's
+/// Lagrange multipliers, the sides for the rest) where that is below the
+/// box's maximum, so every output's checked bound after a few steps is at
+/// most fixed-slope propagation's back-substitution over the same set
+/// (computed here from its certificate: the constant plus the least of the
+/// box's maximum, `c . x0 + r ||S^-1 c||`, and the rows' dual bound); it
+/// started from the bare Gershgorin point there, orders of magnitude above.
+/// (Propagation's own bound may be lower still, where the difference of the
+/// two networks' output intervals beats the back-substitution; the start
+/// does not hold that one.) And the bound stays above the error at points
+/// sampled in the set as written.
 #[test]
-fn the_first_order_start_over_a_ball_is_never_worse_than_propagation() {
+fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation() {
     const STEPS: usize = 20;
     use deltacert::network::InputTransform;
-    use deltacert::propagation::{DifferentialPair, DifferentialRegion};
+    use deltacert::propagation::{polytope, DifferentialPair};
     common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1206);
-    let (mut compared, mut through_ball) = (0, 0);
-    for case in 0..16 {
+    let (mut compared, mut cut) = (0, 0);
+    for case in 0..32 {
         let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Relu][case % 4];
         let inputs = rng.gen_range(2..=6);
         let hidden = [rng.gen_range(8..=24), rng.gen_range(6..=16)];
@@ -245,48 +249,75 @@ fn the_first_order_start_over_a_ball_is_never_worse_than_propagation() {
         let mut g = partner(&mut rng, &f, Relation::Quantised, activation);
         let center: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-0.5..0.5)).collect();
         let radius = rng.gen_range(0.05..1.0);
-        if case % 2 == 1 {
+        if case % 4 >= 2 {
             let range: Vec<f64> = (0..inputs).map(|_| 10f64.powf(rng.gen_range(-1.0..2.0))).collect();
             let transform = InputTransform { min: vec![-1e3; inputs], max: vec![1e3; inputs], mean: vec![0.0; inputs], range };
             f.input_transform = Some(transform.clone());
             g.input_transform = Some(transform);
         }
-        let set = InputSet::ball(center.clone(), radius, true).unwrap();
+        let ball = case % 2 == 0;
+        let set = if ball {
+            InputSet::ball(center.clone(), radius, true).unwrap()
+        } else {
+            let rows: Vec<(Vec<f64>, f64)> = (0..2)
+                .map(|_| {
+                    let a: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                    let b = a.iter().zip(&center).map(|(x, c)| x * c).sum::<f64>() + 0.1 * radius;
+                    (a, b)
+                })
+                .collect();
+            let lower: Vec<f64> = center.iter().map(|c| c - radius).collect();
+            let upper: Vec<f64> = center.iter().map(|c| c + radius).collect();
+            InputSet::from_box(lower, upper).unwrap().with_polytope(rows).unwrap()
+        };
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
         let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
         assert!(pair.is_plain(), "case {case}: not plain");
-        // the ellipsoid ||S (z - z0)|| <= r in the networks' coordinates
-        let (z0, r) = prepared.set.ball_constraint().cloned().expect("a ball");
-        let scales = prepared.set.ball_scales().map_or(vec![1.0; inputs], <[f64]>::to_vec);
-        let (lower, upper) = (prepared.set.lower(), prepared.set.upper());
-        let mut region = DifferentialRegion::same_input(lower.to_vec(), upper.to_vec());
-        region.ball = Some((z0.clone(), r));
-        region.ball_scales = prepared.set.ball_scales().map(<[f64]>::to_vec);
+        // the set in the networks' coordinates
+        let mapped = &prepared.set;
+        let (lower, upper) = (mapped.lower(), mapped.upper());
+        let region = deltacert::branch_and_bound::coupled_region(mapped, &InputCoupling::Same, lower, upper);
         let fixed = pair.bounds_within(&region, None);
         // per output, the larger over both signs of the back-substitution's bound
         let mut back_substitution = vec![0.0f64; 2];
-        let mut over_box_too = vec![0.0f64; 2];
+        let mut over_box_alone = vec![0.0f64; 2];
         for j in 0..2 {
             for sign in [1.0, -1.0] {
                 let certificate = pair.output_certificate(&fixed, j, sign).expect("a certificate");
                 let c = &certificate.input;
                 let over_box: f64 = c.iter().zip(lower.iter().zip(upper)).map(|(c, (l, u))| (c * l).max(c * u)).sum();
-                let over_ball = c.iter().zip(&z0).map(|(c, x)| c * x).sum::<f64>() + r * c.iter().zip(&scales).map(|(c, s)| (c / s) * (c / s)).sum::<f64>().sqrt();
-                back_substitution[j] = back_substitution[j].max(certificate.constant + over_box.min(over_ball));
-                over_box_too[j] = over_box_too[j].max(certificate.constant + over_box);
+                let over_set = match mapped.ball_constraint() {
+                    Some((z0, r)) => {
+                        let scales = mapped.ball_scales().map_or(vec![1.0; inputs], <[f64]>::to_vec);
+                        c.iter().zip(z0).map(|(c, x)| c * x).sum::<f64>() + r * c.iter().zip(&scales).map(|(c, s)| (c / s) * (c / s)).sum::<f64>().sqrt()
+                    }
+                    None => {
+                        let rows = mapped.polytope();
+                        polytope::dual_bound(c, lower, upper, rows, &polytope::multipliers(c, lower, upper, rows))
+                    }
+                };
+                back_substitution[j] = back_substitution[j].max(certificate.constant + over_box.min(over_set));
+                over_box_alone[j] = over_box_alone[j].max(certificate.constant + over_box);
             }
         }
         let settings = SdpSettings { qcs: QcChoice::Fixed(QcOptions::DEFAULT), solver: SdpSolver::FirstOrder, first_order_iterations: Some(STEPS), ..SdpSettings::default() };
         let result = certify(&prepared, Norm::Linf, &settings);
-        // points of the written ball: a uniform direction, a radius r U^(1/n), a hair inside
-        let samples: Vec<Vec<f64>> = (0..2000)
-            .map(|_| {
+        // points of the written set: in the ball a uniform direction and a
+        // radius r U^(1/n), a hair inside; in the box those the rows keep
+        let mut samples: Vec<Vec<f64>> = Vec::new();
+        while samples.len() < 2000 {
+            let x: Vec<f64> = if ball {
                 let direction: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0f64)).collect();
                 let length = direction.iter().map(|d| d * d).sum::<f64>().sqrt().max(1e-12);
                 let reach = 0.999_999 * radius * rng.gen_range(0.0..1.0f64).powf(1.0 / inputs as f64);
                 center.iter().zip(&direction).map(|(c, d)| c + reach * d / length).collect()
-            })
-            .collect();
+            } else {
+                set.lower().iter().zip(set.upper()).map(|(l, u)| rng.gen_range(*l..*u)).collect()
+            };
+            if set.holds(&x) {
+                samples.push(x);
+            }
+        }
         for (j, bound) in result.per_output.iter().enumerate() {
             let bound = bound.unwrap_or_else(|| panic!("case {case} output {j}: no first-order certificate"));
             let reference = back_substitution[j];
@@ -296,13 +327,13 @@ fn the_first_order_start_over_a_ball_is_never_worse_than_propagation() {
                 assert!(per_output[j] <= bound, "case {case} output {j}: error {} above the SDP bound {bound}", per_output[j]);
             }
             compared += 1;
-            through_ball += usize::from(bound < 0.99 * over_box_too[j]);
+            cut += usize::from(bound < 0.99 * over_box_alone[j]);
         }
     }
-    println!("{compared} outputs compared, {through_ball} bounded at least 1% below the box's closure");
-    assert!(compared >= 30);
-    // the ball must matter in the test, not only the box around it
-    assert!(through_ball >= 8, "only {through_ball} outputs were bounded through the ball");
+    println!("{compared} outputs compared, {cut} bounded at least 1% below the box's closure");
+    assert!(compared >= 60);
+    // the cut must matter in the test, not only the box around it
+    assert!(cut >= 16, "only {cut} outputs were bounded through the ball or the rows");
 }
 
 /// Decide mode: a first-order solve stops once its output is proven at most

@@ -609,22 +609,21 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
 
 /// Differential propagation over the set (each network's own neuron bounds
 /// with optimised slopes, then the fixed lines on those intervals) of a
-/// plain pair seeing one input in a box or an L2 ball (or ellipsoid), with
-/// its relaxations as linear facts of the lifted problem: the first-order
-/// solver starts from its certificate (docs/method.md §7b).
+/// plain pair seeing one input in a box, possibly cut by an L2 ball (or
+/// ellipsoid) and polytope rows, with its relaxations as linear facts of the
+/// lifted problem: the first-order solver starts from its certificate
+/// (docs/method.md §7b).
 pub struct PropagationStart {
     /// The passes whose certificates are offered: over a box the one with
-    /// optimised slopes; over a ball also the fixed-slope pass (fixed lines
-    /// on narrower intervals are not always tighter there: measured on a
-    /// random tanh pair, 0.7816 against the fixed pass's 0.7553).
+    /// optimised slopes; over a ball or rows also the fixed-slope pass (fixed
+    /// lines on narrower intervals are not always tighter there: measured on
+    /// a random tanh pair over a ball, 0.7816 against the fixed pass's
+    /// 0.7553).
     passes: Vec<StartPass>,
     /// The facts of every pass, to be appended to the constraints.
     pub constraints: Vec<Constraint>,
-    /// The set's box, and its L2 constraint (centre, radius, scales).
-    set_lower: Vec<f64>,
-    set_upper: Vec<f64>,
-    set_ball: Option<(Vec<f64>, f64)>,
-    set_ball_scales: Option<Vec<f64>>,
+    /// The set (in first-layer coordinates): box, L2 constraint, rows.
+    set: crate::input_set::InputSet,
 }
 
 /// One propagation pass of a [`PropagationStart`].
@@ -646,26 +645,24 @@ const START_MAGNITUDE_SHARE: f64 = 1e-3;
 
 impl PropagationStart {
     /// Propagation over the set and its facts, for a plain pair seeing one
-    /// input in a box or a ball under the L-inf norm (None otherwise: a
-    /// polytope, other couplings, the L2 norm).
+    /// input under the L-inf norm (None otherwise: other couplings, the L2
+    /// norm).
     /// The slope steps stop at `deadline` (the best bounds so far are kept).
     pub fn new(prepared: &Prepared, lifted: &Lifted, norm: Norm, deadline: Option<std::time::Instant>) -> Option<PropagationStart> {
-        use crate::propagation::{DifferentialPair, DifferentialRegion, SlopeOptimisation};
+        use crate::propagation::{DifferentialPair, SlopeOptimisation};
         let set = &prepared.set;
-        if norm != Norm::Linf || !matches!(prepared.coupling, InputCoupling::Same) || !set.polytope().is_empty() {
+        if norm != Norm::Linf || !matches!(prepared.coupling, InputCoupling::Same) {
             return None;
         }
         let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
         if !pair.is_plain() {
             return None;
         }
-        let mut region = DifferentialRegion::same_input(set.lower().to_vec(), set.upper().to_vec());
-        region.ball = set.ball_constraint().cloned();
-        region.ball_scales = set.ball_scales().map(<[f64]>::to_vec);
+        let region = crate::branch_and_bound::coupled_region(set, &InputCoupling::Same, set.lower(), set.upper());
         // optimised slopes tighten every neuron's interval, so the fixed lines
         // on them (and the certificate through them) are tighter too, over a box
         let mut slope_settings = vec![SlopeOptimisation { deadline, ..SlopeOptimisation::STANDARD }];
-        if region.ball.is_some() {
+        if region.ball.is_some() || region.polytope.is_some() {
             slope_settings.push(SlopeOptimisation::NONE);
         }
         let mut passes = Vec::new();
@@ -684,7 +681,7 @@ impl PropagationStart {
         if passes.is_empty() {
             return None;
         }
-        Some(PropagationStart { passes, constraints, set_lower: set.lower().to_vec(), set_upper: set.upper().to_vec(), set_ball: set.ball_constraint().cloned(), set_ball_scales: set.ball_scales().map(<[f64]>::to_vec) })
+        Some(PropagationStart { passes, constraints, set: set.clone() })
     }
 
     /// The start of objective `sign * Delta_output`: each fact's multiplier
@@ -702,7 +699,10 @@ impl PropagationStart {
     /// is smaller, by the L2 constraint with multiplier `mu = ||W^-1/2 c|| /
     /// (2 r)`: `c . x + mu (r^2 - sum_k w_k (x_k - x0_k)^2)` is at most `c .
     /// x0 + mu r^2 + ||W^-1/2 c||^2 / (4 mu)`, which is that concretisation
-    /// at this `mu` (the S-lemma for one linear function).
+    /// at this `mu` (the S-lemma for one linear function). With polytope rows
+    /// `a_i . x <= b_i`, where propagation's Lagrangian bound `lambda . b +
+    /// max_box (c - A^T lambda) . x` is the smallest, `lambda_i` goes on the
+    /// row facts `b_i - a_i . x` and the sides close `c - A^T lambda`.
     /// (`constraints` holds [`PropagationStart::constraints`] from `offset` on.)
     pub fn start(&self, lifted: &Lifted, constraints: &[Constraint], offset: usize, output: usize, sign: f64) -> Option<Multipliers> {
         let side = if sign > 0.0 { 0 } else { 1 };
@@ -735,14 +735,17 @@ impl PropagationStart {
                 place(reference_lower, -r);
             }
         }
-        match closure.ball_multiplier {
-            Some(mu) => place(pass.facts.ball, mu),
-            None => {
-                for (&c, sides) in certificate.input.iter().zip(&pass.facts.input) {
+        match closure.by {
+            ClosedBy::Ball(mu) => place(pass.facts.ball, mu),
+            ClosedBy::Sides(ref remainder) => {
+                for (&c, sides) in remainder.iter().zip(&pass.facts.input) {
                     place(sides[0], c);
                     place(sides[1], -c);
                 }
             }
+        }
+        for (&lambda, &row) in closure.row_multipliers.iter().zip(&pass.facts.rows) {
+            place(row, lambda);
         }
         let scale = if bound.is_finite() { bound.abs().max(1e-12) } else { return None };
         let magnitudes = constraints.iter().filter(|c| c.family == qc::Family::Magnitude).count().max(1) as f64;
@@ -764,23 +767,38 @@ impl PropagationStart {
 
     /// The maximum of `c . x` over the set (in floating point: it only
     /// ranks the starts and sizes their multipliers) and how it is closed:
-    /// the box, or the L2 constraint with multiplier `mu` (see
-    /// [`PropagationStart::start`]) where that is smaller.
+    /// by the box's sides, by the L2 constraint with multiplier `mu`, or by
+    /// polytope rows with multipliers `lambda` and the sides for the rest
+    /// (see [`PropagationStart::start`]), whichever gives the least.
     fn closure(&self, input: &[f64]) -> Closure {
-        let over_box: f64 = input.iter().zip(self.set_lower.iter().zip(&self.set_upper)).map(|(c, (l, u))| (c * l).max(c * u)).sum();
-        let by_box = Closure { value: over_box, ball_multiplier: None };
-        let Some((center, radius)) = self.set_ball.as_ref() else { return by_box };
-        let weights: Vec<f64> = match &self.set_ball_scales {
-            Some(scales) => scales.iter().map(|s| s * s).collect(),
-            None => vec![1.0; input.len()],
-        };
-        let spread = input.iter().zip(&weights).map(|(c, w)| c * c / w).sum::<f64>().sqrt();
-        let over_ball = input.iter().zip(center).map(|(c, x)| c * x).sum::<f64>() + radius * spread;
-        let mu = spread / (2.0 * radius);
-        match *radius > 0.0 && spread > 0.0 && mu.is_finite() && over_ball < over_box {
-            true => Closure { value: over_ball, ball_multiplier: Some(mu) },
-            false => by_box,
+        let (lower, upper) = (self.set.lower(), self.set.upper());
+        let over_box = |c: &[f64]| -> f64 { c.iter().zip(lower.iter().zip(upper)).map(|(c, (l, u))| (c * l).max(c * u)).sum() };
+        let mut best = Closure { value: over_box(input), by: ClosedBy::Sides(input.to_vec()), row_multipliers: Vec::new() };
+        let rows = self.set.polytope();
+        if !rows.is_empty() {
+            let lambda = crate::propagation::polytope::multipliers(input, lower, upper, rows);
+            let mut remainder = input.to_vec();
+            for ((a, _), l) in rows.iter().zip(&lambda) {
+                remainder.iter_mut().zip(a).for_each(|(r, a)| *r -= l * a);
+            }
+            let value = over_box(&remainder) + rows.iter().zip(&lambda).map(|((_, b), l)| l * b).sum::<f64>();
+            if value < best.value {
+                best = Closure { value, by: ClosedBy::Sides(remainder), row_multipliers: lambda };
+            }
         }
+        if let Some((center, radius)) = self.set.ball_constraint() {
+            let weights: Vec<f64> = match self.set.ball_scales() {
+                Some(scales) => scales.iter().map(|s| s * s).collect(),
+                None => vec![1.0; input.len()],
+            };
+            let spread = input.iter().zip(&weights).map(|(c, w)| c * c / w).sum::<f64>().sqrt();
+            let value = input.iter().zip(center).map(|(c, x)| c * x).sum::<f64>() + radius * spread;
+            let mu = spread / (2.0 * radius);
+            if *radius > 0.0 && spread > 0.0 && mu.is_finite() && value < best.value {
+                best = Closure { value, by: ClosedBy::Ball(mu), row_multipliers: Vec::new() };
+            }
+        }
+        best
     }
 }
 
@@ -788,8 +806,18 @@ impl PropagationStart {
 struct Closure {
     /// Its maximum over the set.
     value: f64,
-    /// The multiplier on the set's L2 constraint (None: the box's sides).
-    ball_multiplier: Option<f64>,
+    /// What closes it.
+    by: ClosedBy,
+    /// The multipliers on the set's polytope rows (empty: none used).
+    row_multipliers: Vec<f64>,
+}
+
+/// The last step of a start's certificate.
+enum ClosedBy {
+    /// The box's sides close this form (`c`, or `c - A^T lambda`).
+    Sides(Vec<f64>),
+    /// The set's L2 constraint, with this multiplier.
+    Ball(f64),
 }
 
 /// The data every solve of one call shares, owned so that a solve can run

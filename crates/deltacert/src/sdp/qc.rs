@@ -290,6 +290,8 @@ pub struct PropagationFacts {
     /// The index of the set's L2 constraint ([`ball_constraint`], family
     /// [`Family::Input`]) when it has one.
     pub ball: Option<usize>,
+    /// Per polytope row `a . x <= b` of the set, the index of `b - a . x`.
+    pub rows: Vec<Option<usize>>,
 }
 
 /// The linear facts behind a propagation of a plain pair (neuron `i` of
@@ -298,8 +300,8 @@ pub struct PropagationFacts {
 /// between `L(Delta v)` and `U(Delta v)` with `Delta a = a_f - a_g`, `Delta v
 /// = v_f - v_g`, and `a_f` between its own lines in `v_f`; and the sides of
 /// the input box. Every one holds on the set (the lines are propagation's
-/// relaxations on its proven neuron bounds), and the set's L2 constraint
-/// if it has one.
+/// relaxations on its proven neuron bounds), the set's L2 constraint if it
+/// has one, and its polytope rows.
 pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBounds>, Vec<LinearBounds>)]) -> PropagationFacts {
     use std::collections::HashMap;
     let mut b = Builder { lifted, constraints: Vec::new(), budget: None, stored_terms: 0, stopped: None };
@@ -343,7 +345,17 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
         b.constraints.push(ball_constraint(lifted, &lifted.input_f, center, *radius, set.ball_scales()));
         b.constraints.len() - 1
     });
-    PropagationFacts { constraints: b.constraints, neurons, input, ball }
+    let rows = set
+        .polytope()
+        .iter()
+        .map(|(a, bound)| {
+            let parts: Vec<(f64, LinearForm)> = a.iter().zip(&lifted.input_f).map(|(&ai, &t)| (-ai, LinearForm::coordinate(t))).collect();
+            let refs: Vec<(f64, &LinearForm)> = parts.iter().map(|(w, f)| (*w, f)).collect();
+            let row = b.combine(&refs, *bound);
+            push(&mut b, row)
+        })
+        .collect();
+    PropagationFacts { constraints: b.constraints, neurons, input, ball, rows }
 }
 
 /// Builds constraints, computing each one's slack, within a budget: the
