@@ -1391,6 +1391,8 @@ fn refused_command_lines_are_one_line() {
     std::fs::write(&center, "[0.5]").unwrap();
     assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "-1", "--center", center.to_str().unwrap()]), &["--radius -1: must be a finite number >= 0"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "1", "--ball", "l2"]), &["--center"]);
+    // a ball too wide for a double is named as a ball, not as a box the user did not write
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--radius", "1e308", "--center", center.to_str().unwrap(), "--ball", "l2"]), &["bounding box of the ball", "too wide"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,1", "--independent-inputs", "--input-quant", "1"]), &["--independent-inputs", "--input-quant"]);
     assert_bad_input(&deltacert(&["bound"]), &["<REFERENCE>"]);
     let help = deltacert(&["bound", "--help"]);

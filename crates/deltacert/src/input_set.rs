@@ -209,7 +209,8 @@ impl InputSet {
         let bounded_radius = if spread == 0.0 { r_hi } else { crate::rounding::add_up(r_hi, crate::rounding::sqrt_up(spread)) };
         let lower = center.iter().map(|&(lo, _)| add_down_tight(lo, -if l2 { bounded_radius } else { r_hi })).collect();
         let upper = center.iter().map(|&(lo, hi)| if l2 { add_up_tight(lo, bounded_radius) } else { add_up_tight(hi, r_hi) }).collect();
-        let mut set = Self::from_box(lower, upper)?;
+        // a box error here is about the ball's bounding box: say so
+        let mut set = Self::from_box(lower, upper).map_err(|e| e.within("the bounding box of the ball"))?;
         set.written.lower = center.iter().map(|&(_, hi)| add_up_tight(hi, -r_lo)).collect();
         set.written.upper = center.iter().map(|&(lo, _)| add_down_tight(lo, r_lo)).collect();
         if l2 {

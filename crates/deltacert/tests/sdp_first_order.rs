@@ -221,13 +221,15 @@ fn the_first_order_start_is_never_worse_than_propagation() {
 /// boxes cut by two rows through points near the centre, half of each read
 /// through an input normalisation with ranges 0.1 to 100 apart (an
 /// elongated ellipsoid, and rows with unequal weights, in the networks'
-/// coordinates). The start closes the certificate's input form `c . x` with
+/// coordinates); a third with `g` seeing its own input `x'` within a
+/// quantisation step of `x`, a third with `x'` anywhere in the set. The start closes the certificate's input form `c . x` with
 /// the L2 constraint (multiplier `||S^-1 c|| / 2r`) or the rows (propagation's
 /// Lagrange multipliers, the sides for the rest) where that is below the
-/// box's maximum, so every output's checked bound after a few steps is at
-/// most fixed-slope propagation's back-substitution over the same set
-/// (computed here from its certificate: the constant plus the least of the
-/// box's maximum, `c . x0 + r ||S^-1 c||`, and the rows' dual bound); it
+/// box's maximum, and `d . (x - x')` by the bounds on `x - x'`, so every
+/// output's checked bound after a few steps is at most fixed-slope
+/// propagation's back-substitution over the same set (computed here from its
+/// certificate: the constant plus the least of the box's maximum, `c . x0 +
+/// r ||S^-1 c||`, and the rows' dual bound, plus `max d . (x - x')`); it
 /// started from the bare Gershgorin point there, orders of magnitude above.
 /// (Propagation's own bound may be lower still, where the difference of the
 /// two networks' output intervals beats the back-substitution; the start
@@ -241,7 +243,7 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
     common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1206);
     let (mut compared, mut cut) = (0, 0);
-    for case in 0..32 {
+    for case in 0..48 {
         let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Relu][case % 4];
         let inputs = rng.gen_range(2..=6);
         let hidden = [rng.gen_range(8..=24), rng.gen_range(6..=16)];
@@ -270,13 +272,15 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
             let upper: Vec<f64> = center.iter().map(|c| c + radius).collect();
             InputSet::from_box(lower, upper).unwrap().with_polytope(rows).unwrap()
         };
-        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        let step = 0.05 * radius;
+        let coupling = [InputCoupling::Same, InputCoupling::Quantised(vec![step; inputs]), InputCoupling::Independent][case / 4 % 3].clone();
+        let prepared = prepare(&f, &g, &set, &coupling).unwrap();
         let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
         assert!(pair.is_plain(), "case {case}: not plain");
         // the set in the networks' coordinates
         let mapped = &prepared.set;
         let (lower, upper) = (mapped.lower(), mapped.upper());
-        let region = deltacert::branch_and_bound::coupled_region(mapped, &InputCoupling::Same, lower, upper);
+        let region = deltacert::branch_and_bound::coupled_region(mapped, &prepared.coupling, lower, upper);
         let fixed = pair.bounds_within(&region, None);
         // per output, the larger over both signs of the back-substitution's bound
         let mut back_substitution = vec![0.0f64; 2];
@@ -296,16 +300,18 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
                         polytope::dual_bound(c, lower, upper, rows, &polytope::multipliers(c, lower, upper, rows))
                     }
                 };
-                back_substitution[j] = back_substitution[j].max(certificate.constant + over_box.min(over_set));
-                over_box_alone[j] = over_box_alone[j].max(certificate.constant + over_box);
+                let over_shift: f64 = certificate.shift.iter().zip(region.shift_lower.iter().zip(&region.shift_upper)).map(|(d, (l, u))| (d * l).max(d * u)).sum();
+                back_substitution[j] = back_substitution[j].max(certificate.constant + over_box.min(over_set) + over_shift);
+                over_box_alone[j] = over_box_alone[j].max(certificate.constant + over_box + over_shift);
             }
         }
         let settings = SdpSettings { qcs: QcChoice::Fixed(QcOptions::DEFAULT), solver: SdpSolver::FirstOrder, first_order_iterations: Some(STEPS), ..SdpSettings::default() };
         let result = certify(&prepared, Norm::Linf, &settings);
         // points of the written set: in the ball a uniform direction and a
         // radius r U^(1/n), a hair inside; in the box those the rows keep
+        // (and `x'`: within the step of `x`, or anywhere, in the set)
         let mut samples: Vec<Vec<f64>> = Vec::new();
-        while samples.len() < 2000 {
+        while samples.len() < 4000 {
             let x: Vec<f64> = if ball {
                 let direction: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0f64)).collect();
                 let length = direction.iter().map(|d| d * d).sum::<f64>().sqrt().max(1e-12);
@@ -321,9 +327,19 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
         for (j, bound) in result.per_output.iter().enumerate() {
             let bound = bound.unwrap_or_else(|| panic!("case {case} output {j}: no first-order certificate"));
             let reference = back_substitution[j];
-            assert!(bound <= reference.abs() * (1.0 + 2e-3) + 1e-12, "case {case} output {j}: SDP {bound} above propagation's back-substitution {reference}");
-            for x in &samples {
-                let (_, per_output) = exact_error_lower_bound(&f, &g, x, x, Norm::Linf);
+            assert!(bound <= reference.abs() * (1.0 + 2e-3) + 1e-12, "case {case} output {j} ({coupling:?}): SDP {bound} above propagation's back-substitution {reference}");
+            for pair_of_points in samples.chunks(2) {
+                let (x, other) = (&pair_of_points[0], &pair_of_points[1]);
+                let x_compressed: Vec<f64> = match &coupling {
+                    InputCoupling::Same => x.clone(),
+                    // x' = x moved by at most the step towards the other point, if that stays in the set
+                    InputCoupling::Quantised(_) => {
+                        let moved: Vec<f64> = x.iter().zip(other).map(|(a, b)| a + (b - a).clamp(-step, step)).collect();
+                        if set.holds(&moved) { moved } else { x.clone() }
+                    }
+                    InputCoupling::Independent => other.clone(),
+                };
+                let (_, per_output) = exact_error_lower_bound(&f, &g, x, &x_compressed, Norm::Linf);
                 assert!(per_output[j] <= bound, "case {case} output {j}: error {} above the SDP bound {bound}", per_output[j]);
             }
             compared += 1;
@@ -331,9 +347,9 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
         }
     }
     println!("{compared} outputs compared, {cut} bounded at least 1% below the box's closure");
-    assert!(compared >= 60);
+    assert!(compared >= 90);
     // the cut must matter in the test, not only the box around it
-    assert!(cut >= 16, "only {cut} outputs were bounded through the ball or the rows");
+    assert!(cut >= 24, "only {cut} outputs were bounded through the ball or the rows");
 }
 
 /// Decide mode: a first-order solve stops once its output is proven at most

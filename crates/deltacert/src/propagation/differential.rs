@@ -810,8 +810,11 @@ pub struct OutputCertificate {
     pub layers: Vec<(Vec<f64>, Vec<f64>)>,
     /// The coefficients on the input `x`.
     pub input: Vec<f64>,
+    /// The coefficients on `x - x'` where `g` sees its own input `x'`.
+    pub shift: Vec<f64>,
     /// The constant the back-substitution collected (biases and the lines'
-    /// intercepts): the bound is `constant + max c . x` over the set.
+    /// intercepts): the bound is `constant + max c . x + max d . (x - x')`
+    /// over the region (`c` = [`OutputCertificate::input`], `d` = `shift`).
     pub constant: f64,
 }
 
@@ -842,7 +845,7 @@ impl DifferentialPair<'_> {
             return None;
         }
         let (backward, record) = substitute_with_record(pairs, bounds, output, sign);
-        Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec(), constant: backward.constant[0] })
+        Some(OutputCertificate { layers: record.into_iter().map(|(delta, reference)| (delta.row(0).to_vec(), reference.row(0).to_vec())).collect(), input: backward.on_reference.row(0).to_vec(), shift: backward.on_delta.row(0).to_vec(), constant: backward.constant[0] })
     }
 }
 

@@ -609,10 +609,10 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
 
 /// Differential propagation over the set (each network's own neuron bounds
 /// with optimised slopes, then the fixed lines on those intervals) of a
-/// plain pair seeing one input in a box, possibly cut by an L2 ball (or
-/// ellipsoid) and polytope rows, with its relaxations as linear facts of the
-/// lifted problem: the first-order solver starts from its certificate
-/// (docs/method.md §7b).
+/// plain pair over a box, possibly cut by an L2 ball (or ellipsoid) and
+/// polytope rows, with one input or `g`'s own (quantised or independent),
+/// with its relaxations as linear facts of the lifted problem: the
+/// first-order solver starts from its certificate (docs/method.md §7b).
 pub struct PropagationStart {
     /// The passes whose certificates are offered: over a box the one with
     /// optimised slopes; over a ball or rows also the fixed-slope pass (fixed
@@ -624,6 +624,9 @@ pub struct PropagationStart {
     pub constraints: Vec<Constraint>,
     /// The set (in first-layer coordinates): box, L2 constraint, rows.
     set: crate::input_set::InputSet,
+    /// The bounds `[s_lo, s_hi]` on `x - x'` (zero for one input).
+    shift_lower: Vec<f64>,
+    shift_upper: Vec<f64>,
 }
 
 /// One propagation pass of a [`PropagationStart`].
@@ -644,21 +647,20 @@ const START_TIME_SHARE: f64 = 0.1;
 const START_MAGNITUDE_SHARE: f64 = 1e-3;
 
 impl PropagationStart {
-    /// Propagation over the set and its facts, for a plain pair seeing one
-    /// input under the L-inf norm (None otherwise: other couplings, the L2
-    /// norm).
+    /// Propagation over the set and its facts, for a plain pair under the
+    /// L-inf norm (None for the L2 norm).
     /// The slope steps stop at `deadline` (the best bounds so far are kept).
     pub fn new(prepared: &Prepared, lifted: &Lifted, norm: Norm, deadline: Option<std::time::Instant>) -> Option<PropagationStart> {
         use crate::propagation::{DifferentialPair, SlopeOptimisation};
         let set = &prepared.set;
-        if norm != Norm::Linf || !matches!(prepared.coupling, InputCoupling::Same) {
+        if norm != Norm::Linf {
             return None;
         }
         let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
         if !pair.is_plain() {
             return None;
         }
-        let region = crate::branch_and_bound::coupled_region(set, &InputCoupling::Same, set.lower(), set.upper());
+        let region = crate::branch_and_bound::coupled_region(set, &prepared.coupling, set.lower(), set.upper());
         // optimised slopes tighten every neuron's interval, so the fixed lines
         // on them (and the certificate through them) are tighter too, over a box
         let mut slope_settings = vec![SlopeOptimisation { deadline, ..SlopeOptimisation::STANDARD }];
@@ -673,7 +675,7 @@ impl PropagationStart {
                 continue;
             }
             let certificates = (0..lifted.difference.len()).map(|j| [1.0, -1.0].map(|sign| pair.output_certificate(&bounds, j, sign))).collect();
-            let facts = qc::propagation_facts(lifted, set, &bounds.lines);
+            let facts = qc::propagation_facts(lifted, set, &bounds.lines, (&region.shift_lower, &region.shift_upper));
             let offset = constraints.len();
             constraints.extend(facts.constraints.iter().cloned());
             passes.push(StartPass { certificates, facts, offset });
@@ -681,7 +683,7 @@ impl PropagationStart {
         if passes.is_empty() {
             return None;
         }
-        Some(PropagationStart { passes, constraints, set: set.clone() })
+        Some(PropagationStart { passes, constraints, set: set.clone(), shift_lower: region.shift_lower.clone(), shift_upper: region.shift_upper.clone() })
     }
 
     /// The start of objective `sign * Delta_output`: each fact's multiplier
@@ -714,8 +716,8 @@ impl PropagationStart {
                 let closure = self.closure(&certificate.input);
                 Some((pass, certificate, closure))
             })
-            .min_by(|a, b| (a.1.constant + a.2.value).total_cmp(&(b.1.constant + b.2.value)))?;
-        let bound = certificate.constant + closure.value;
+            .min_by(|a, b| self.value(a.1, &a.2).total_cmp(&self.value(b.1, &b.2)))?;
+        let bound = self.value(certificate, &closure);
         let offset = offset + pass.offset;
         let mut multipliers = vec![0.0; constraints.len()];
         let mut place = |index: Option<usize>, value: f64| {
@@ -747,6 +749,10 @@ impl PropagationStart {
         for (&lambda, &row) in closure.row_multipliers.iter().zip(&pass.facts.rows) {
             place(row, lambda);
         }
+        for (&d, sides) in certificate.shift.iter().zip(&pass.facts.shift) {
+            place(sides[0], d);
+            place(sides[1], -d);
+        }
         let scale = if bound.is_finite() { bound.abs().max(1e-12) } else { return None };
         let magnitudes = constraints.iter().filter(|c| c.family == qc::Family::Magnitude).count().max(1) as f64;
         let floor = 1e-6 * lifted.coordinate_magnitude.iter().copied().filter(|m| m.is_finite()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
@@ -763,6 +769,13 @@ impl PropagationStart {
             }
         }
         Some(Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: multipliers })
+    }
+
+    /// A certificate's bound with `closure`: its constant, the maximum of
+    /// `c . x` over the set and of `d . (x - x')` over its bounds.
+    fn value(&self, certificate: &crate::propagation::OutputCertificate, closure: &Closure) -> f64 {
+        let over_shift: f64 = certificate.shift.iter().zip(self.shift_lower.iter().zip(&self.shift_upper)).map(|(d, (l, u))| (d * l).max(d * u)).sum();
+        certificate.constant + closure.value + over_shift
     }
 
     /// The maximum of `c . x` over the set (in floating point: it only

@@ -292,6 +292,10 @@ pub struct PropagationFacts {
     pub ball: Option<usize>,
     /// Per polytope row `a . x <= b` of the set, the index of `b - a . x`.
     pub rows: Vec<Option<usize>>,
+    /// Per input coordinate, where the two networks see different inputs
+    /// `x` and `x'`: the indices of `s_hi - (x - x')` and `(x - x') - s_lo`
+    /// (empty for one input).
+    pub shift: Vec<[Option<usize>; 2]>,
 }
 
 /// The linear facts behind a propagation of a plain pair (neuron `i` of
@@ -301,8 +305,9 @@ pub struct PropagationFacts {
 /// = v_f - v_g`, and `a_f` between its own lines in `v_f`; and the sides of
 /// the input box. Every one holds on the set (the lines are propagation's
 /// relaxations on its proven neuron bounds), the set's L2 constraint if it
-/// has one, and its polytope rows.
-pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBounds>, Vec<LinearBounds>)]) -> PropagationFacts {
+/// has one, its polytope rows, and where `g` sees its own input `x'`, the
+/// bounds `[s_lo, s_hi]` on `x - x'` that propagation used (`shift`).
+pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBounds>, Vec<LinearBounds>)], shift: (&[f64], &[f64])) -> PropagationFacts {
     use std::collections::HashMap;
     let mut b = Builder { lifted, constraints: Vec::new(), budget: None, stored_terms: 0, stopped: None };
     let push = |b: &mut Builder, form: LinearForm| -> Option<usize> {
@@ -355,7 +360,22 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
             push(&mut b, row)
         })
         .collect();
-    PropagationFacts { constraints: b.constraints, neurons, input, ball, rows }
+    let shift = match lifted.input_g != lifted.input_f {
+        true => lifted
+            .input_f
+            .iter()
+            .zip(&lifted.input_g)
+            .enumerate()
+            .map(|(k, (&t, &tg))| {
+                let (x, xg) = (LinearForm::coordinate(t), LinearForm::coordinate(tg));
+                let below_upper = b.combine(&[(-1.0, &x), (1.0, &xg)], shift.1[k]);
+                let above_lower = b.combine(&[(1.0, &x), (-1.0, &xg)], -shift.0[k]);
+                [push(&mut b, below_upper), push(&mut b, above_lower)]
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    PropagationFacts { constraints: b.constraints, neurons, input, ball, rows, shift }
 }
 
 /// Builds constraints, computing each one's slack, within a budget: the
