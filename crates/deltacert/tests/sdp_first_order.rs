@@ -244,20 +244,21 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
     let mut rng = rand::rngs::StdRng::seed_from_u64(1206);
     let (mut compared, mut cut) = (0, 0);
     for case in 0..48 {
-        let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Relu][case % 4];
+        // every activation with every kind of set, normalised or not, and every coupling
+        let activation = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }, Activation::Tanh, Activation::Sigmoid][case % 4];
+        let (ball, normalised, coupling_kind) = (case / 4 % 2 == 0, case / 8 % 2 == 1, case / 16 % 3);
         let inputs = rng.gen_range(2..=6);
         let hidden = [rng.gen_range(8..=24), rng.gen_range(6..=16)];
         let mut f = random_mlp(&mut rng, inputs, &hidden, 2, activation);
         let mut g = partner(&mut rng, &f, Relation::Quantised, activation);
         let center: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-0.5..0.5)).collect();
         let radius = rng.gen_range(0.05..1.0);
-        if case % 4 >= 2 {
+        if normalised {
             let range: Vec<f64> = (0..inputs).map(|_| 10f64.powf(rng.gen_range(-1.0..2.0))).collect();
             let transform = InputTransform { min: vec![-1e3; inputs], max: vec![1e3; inputs], mean: vec![0.0; inputs], range };
             f.input_transform = Some(transform.clone());
             g.input_transform = Some(transform);
         }
-        let ball = case % 2 == 0;
         let set = if ball {
             InputSet::ball(center.clone(), radius, true).unwrap()
         } else {
@@ -273,7 +274,7 @@ fn the_first_order_start_over_a_ball_or_polytope_is_never_worse_than_propagation
             InputSet::from_box(lower, upper).unwrap().with_polytope(rows).unwrap()
         };
         let step = 0.05 * radius;
-        let coupling = [InputCoupling::Same, InputCoupling::Quantised(vec![step; inputs]), InputCoupling::Independent][case / 4 % 3].clone();
+        let coupling = [InputCoupling::Same, InputCoupling::Quantised(vec![step; inputs]), InputCoupling::Independent][coupling_kind].clone();
         let prepared = prepare(&f, &g, &set, &coupling).unwrap();
         let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
         assert!(pair.is_plain(), "case {case}: not plain");

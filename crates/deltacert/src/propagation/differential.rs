@@ -796,14 +796,15 @@ impl<'a> DifferentialPair<'a> {
 /// final coefficients on the input. With them,
 ///
 /// ```text
-/// sign * Delta y_j + sum_i |c_i| (line_i - activation_i) + sum_k |d_k| (bound_k - x_k) = const
+/// sign * Delta y_j + sum_i |c_i| (line_i - activation_i) = constant + c . x + d . (x - x')
 /// ```
 ///
 /// holds identically (each `|c_i| (line - activation)` is a nonnegative
 /// fact on the set: the upper line's gap where `c_i >= 0`, the lower
-/// line's where `c_i < 0`; likewise the box's sides for the input): the
-/// propagation's bound as a Lagrangian certificate, which the SDP takes as
-/// its first-order solver's start.
+/// line's where `c_i < 0`), and the input's terms are closed by the set
+/// (the box's sides, an L2 constraint or polytope rows; the bounds on `x -
+/// x'`): the propagation's bound as a Lagrangian certificate, which the SDP
+/// takes as its first-order solver's start.
 #[derive(Debug, Clone)]
 pub struct OutputCertificate {
     /// Per hidden layer, the coefficients on `Delta a` and on `a_f` of every neuron.

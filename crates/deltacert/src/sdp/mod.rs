@@ -690,7 +690,8 @@ impl PropagationStart {
     /// from the certificate (`|coefficient|` on the line's gap that was
     /// used), and on every magnitude constraint `m_t^2 - zeta_t^2 >= 0` a
     /// small `eps_t` (together `START_MAGNITUDE_SHARE` of the bound), which
-    /// makes the quadratic part `-diag(eps)` negative definite: the start is
+    /// makes the quadratic part `-diag(eps)` (less `mu W` on the input
+    /// where the L2 constraint closes it, below) negative definite: the start is
     /// inside the solver's domain and its value is about the propagation's
     /// bound. Of several passes, the certificate with the smallest value.
     ///

@@ -46,8 +46,10 @@ pub enum Family {
     Products,
     /// `|zeta_t| <= m_t`, the coordinate bounds of the lifting (first-order solver only).
     Magnitude,
-    /// Differential propagation's relaxation lines and the input box's
-    /// sides as linear facts (first-order solver only, its start).
+    /// Differential propagation's relaxation lines and the input set's
+    /// linear facts (the box's sides, polytope rows, the bounds on `x - x'`)
+    /// as linear facts, and the set's L2 constraint again (first-order
+    /// solver only, its start).
     Propagation,
 }
 
@@ -287,8 +289,8 @@ pub struct PropagationFacts {
     pub neurons: Vec<Vec<[Option<usize>; 4]>>,
     /// Per input coordinate: the indices of `u - x` and `x - l`.
     pub input: Vec<[Option<usize>; 2]>,
-    /// The index of the set's L2 constraint ([`ball_constraint`], family
-    /// [`Family::Input`]) when it has one.
+    /// The index of the set's L2 constraint ([`ball_constraint`], here of
+    /// family [`Family::Propagation`]) when it has one.
     pub ball: Option<usize>,
     /// Per polytope row `a . x <= b` of the set, the index of `b - a . x`.
     pub rows: Vec<Option<usize>>,
@@ -347,7 +349,7 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
         })
         .collect();
     let ball = set.ball_constraint().map(|(center, radius)| {
-        b.constraints.push(ball_constraint(lifted, &lifted.input_f, center, *radius, set.ball_scales()));
+        b.constraints.push(ball_constraint(Family::Propagation, lifted, &lifted.input_f, center, *radius, set.ball_scales()));
         b.constraints.len() - 1
     });
     let rows = set
@@ -470,7 +472,7 @@ impl Builder<'_> {
 /// `r^2 - sum_i w_i c_i^2` (`n + 1` sums and up to three products: within
 /// `gamma_(n+3) (r^2 + sum_i w_i c_i^2)` plus `2 eta (|c_i| + 1)` per term
 /// for underflow). The slack is the sum of these bounds, rounded up.
-fn ball_constraint(lifted: &Lifted, coords: &[usize], center: &[f64], radius: f64, scales: Option<&[f64]>) -> Constraint {
+fn ball_constraint(family: Family, lifted: &Lifted, coords: &[usize], center: &[f64], radius: f64, scales: Option<&[f64]>) -> Constraint {
     use crate::rounding::{add_up, mul_up};
     const ETA: f64 = 5e-324;
     let weights: Vec<f64> = match scales {
@@ -490,7 +492,7 @@ fn ball_constraint(lifted: &Lifted, coords: &[usize], center: &[f64], radius: f6
             slack = add_up(slack, mul_up(2.0 * lifted.coordinate_magnitude[t], cross));
         }
     }
-    Constraint::from_matrix(Family::Input, Sense::NonNegative, SymmetricSparse { entries }.consolidated(), slack)
+    Constraint::from_matrix(family, Sense::NonNegative, SymmetricSparse { entries }.consolidated(), slack)
 }
 
 /// All constraints for `lifted` over `set` (in first-layer coordinates),
@@ -516,7 +518,7 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
             linear_facts[0].push(below);
         }
         if let Some((center, radius)) = set.ball_constraint() {
-            b.constraints.push(ball_constraint(lifted, coords, center, *radius, set.ball_scales()));
+            b.constraints.push(ball_constraint(Family::Input, lifted, coords, center, *radius, set.ball_scales()));
         }
         let rows: Vec<LinearForm> = set
             .polytope()
