@@ -156,6 +156,22 @@ fn non_finite_certificates_are_refused() {
     assert!(run(&cancelling, 0.25, 0.0, 0.0).is_err(), "inf - inf");
 }
 
+/// A constraint whose slack is infinite (its rounding cannot be bounded: a
+/// radius whose square overflows) is unusable, not poisonous: with a zero
+/// multiplier the certificate is checked as without it; with any other it
+/// is refused.
+#[test]
+fn an_unusable_constraint_with_a_zero_multiplier_is_left_out() {
+    common::single_threaded_blas();
+    let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (0, 1, 0.5), (1, 1, 0.0)] };
+    let unusable = Constraint::from_matrix(Family::Input, Sense::NonNegative, SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, f64::INFINITY)] }, f64::INFINITY);
+    let run = |lambda: f64| check(2, 1, &objective, std::slice::from_ref(&unusable), None, &Multipliers { gamma: 0.25, gamma_x: 0.0, constraint: vec![lambda] }, &[1.0, 1.0]);
+    let checked = run(0.0).expect("the zero multiplier leaves the constraint out");
+    // -x^2 + x has its maximum 1/4: the claim is exact
+    assert!(checked.value >= 0.25 && checked.value <= 0.25 + 1e-9, "{}", checked.value);
+    assert!(run(1.0).is_err(), "an infinite slack with a positive multiplier");
+}
+
 /// The certified value is at least the exact sum of the terms it is made of
 /// (`gamma + t cost + e R^2 + slack`), also when a large negative `gamma`
 /// cancels a large assembly-error term: a padding relative to the result

@@ -147,6 +147,12 @@ pub fn check_by(
             Sense::NonNegative => raw.max(0.0),
             Sense::Zero => raw,
         };
+        if weight == 0.0 {
+            // a constraint left out adds nothing, exactly: not `0 * inf`,
+            // which would refuse every certificate of a set with one
+            // unusable constraint (a radius whose square overflows)
+            continue;
+        }
         add_entries(&mut m, &mut abs, &mut count, weight, |visit| c.for_each_entry(visit));
         constraint_slack = add_up(constraint_slack, mul_up(weight.abs(), c.slack));
     }
