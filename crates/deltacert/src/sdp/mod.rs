@@ -738,17 +738,21 @@ impl PropagationStart {
                 place(reference_lower, -r);
             }
         }
-        match closure.by {
-            ClosedBy::Ball(mu) => place(pass.facts.ball, mu),
-            ClosedBy::Sides(ref remainder) => {
-                for (&c, sides) in remainder.iter().zip(&pass.facts.input) {
-                    place(sides[0], c);
-                    place(sides[1], -c);
+        let mut place_sides = |remainder: &[f64]| {
+            for (&c, sides) in remainder.iter().zip(&pass.facts.input) {
+                place(sides[0], c);
+                place(sides[1], -c);
+            }
+        };
+        match &closure.by {
+            ClosedBy::Sides => place_sides(&certificate.input),
+            ClosedBy::Rows { lambda, remainder } => {
+                place_sides(remainder);
+                for (&l, &row) in lambda.iter().zip(&pass.facts.rows) {
+                    place(row, l);
                 }
             }
-        }
-        for (&lambda, &row) in closure.row_multipliers.iter().zip(&pass.facts.rows) {
-            place(row, lambda);
+            ClosedBy::Ball(mu) => place(pass.facts.ball, *mu),
         }
         for (&d, sides) in certificate.shift.iter().zip(&pass.facts.shift) {
             place(sides[0], d);
@@ -787,17 +791,18 @@ impl PropagationStart {
     fn closure(&self, input: &[f64]) -> Closure {
         let (lower, upper) = (self.set.lower(), self.set.upper());
         let over_box = |c: &[f64]| -> f64 { c.iter().zip(lower.iter().zip(upper)).map(|(c, (l, u))| (c * l).max(c * u)).sum() };
-        let mut best = Closure { value: over_box(input), by: ClosedBy::Sides(input.to_vec()), row_multipliers: Vec::new() };
+        let mut best = Closure { value: over_box(input), by: ClosedBy::Sides };
         let rows = self.set.polytope();
         if !rows.is_empty() {
-            let lambda = crate::propagation::polytope::multipliers(input, lower, upper, rows);
-            let mut remainder = input.to_vec();
-            for ((a, _), l) in rows.iter().zip(&lambda) {
-                remainder.iter_mut().zip(a).for_each(|(r, a)| *r -= l * a);
-            }
-            let value = over_box(&remainder) + rows.iter().zip(&lambda).map(|((_, b), l)| l * b).sum::<f64>();
+            use crate::propagation::polytope::{dual_bound, multipliers};
+            let lambda = multipliers(input, lower, upper, rows);
+            let value = dual_bound(input, lower, upper, rows, &lambda);
             if value < best.value {
-                best = Closure { value, by: ClosedBy::Sides(remainder), row_multipliers: lambda };
+                let mut remainder = input.to_vec();
+                for ((a, _), l) in rows.iter().zip(&lambda) {
+                    remainder.iter_mut().zip(a).for_each(|(r, a)| *r -= l * a);
+                }
+                best = Closure { value, by: ClosedBy::Rows { lambda, remainder } };
             }
         }
         if let Some((center, radius)) = self.set.ball_constraint() {
@@ -809,7 +814,7 @@ impl PropagationStart {
             let value = input.iter().zip(center).map(|(c, x)| c * x).sum::<f64>() + radius * spread;
             let mu = spread / (2.0 * radius);
             if *radius > 0.0 && spread > 0.0 && mu.is_finite() && value < best.value {
-                best = Closure { value, by: ClosedBy::Ball(mu), row_multipliers: Vec::new() };
+                best = Closure { value, by: ClosedBy::Ball(mu) };
             }
         }
         best
@@ -822,14 +827,15 @@ struct Closure {
     value: f64,
     /// What closes it.
     by: ClosedBy,
-    /// The multipliers on the set's polytope rows (empty: none used).
-    row_multipliers: Vec<f64>,
 }
 
 /// The last step of a start's certificate.
 enum ClosedBy {
-    /// The box's sides close this form (`c`, or `c - A^T lambda`).
-    Sides(Vec<f64>),
+    /// The box's sides close `c . x`.
+    Sides,
+    /// The polytope rows with multipliers `lambda`, and the box's sides the
+    /// rest, `(c - A^T lambda) . x`.
+    Rows { lambda: Vec<f64>, remainder: Vec<f64> },
     /// The set's L2 constraint, with this multiplier.
     Ball(f64),
 }

@@ -356,9 +356,7 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
         .polytope()
         .iter()
         .map(|(a, bound)| {
-            let parts: Vec<(f64, LinearForm)> = a.iter().zip(&lifted.input_f).map(|(&ai, &t)| (-ai, LinearForm::coordinate(t))).collect();
-            let refs: Vec<(f64, &LinearForm)> = parts.iter().map(|(w, f)| (*w, f)).collect();
-            let row = b.combine(&refs, *bound);
+            let row = b.row_form(&lifted.input_f, a, *bound);
             push(&mut b, row)
         })
         .collect();
@@ -430,6 +428,13 @@ impl Builder<'_> {
         } else {
             budget.admit(&format!("the SDP's constraint set ({} constraints so far)", self.constraints.len()), bytes).err()
         };
+    }
+    /// The polytope row `a . x <= b` as the nonnegative form `b - a . x` on
+    /// the copy `coords` of the input.
+    fn row_form(&self, coords: &[usize], a: &[f64], bound: f64) -> LinearForm {
+        let parts: Vec<(f64, LinearForm)> = a.iter().zip(coords).map(|(&ai, &t)| (-ai, LinearForm::coordinate(t))).collect();
+        let refs: Vec<(f64, &LinearForm)> = parts.iter().map(|(w, f)| (*w, f)).collect();
+        self.combine(&refs, bound)
     }
     /// `p >= 0`, written as `p * 1 >= 0`.
     fn linear(&mut self, family: Family, p: &LinearForm) {
@@ -520,15 +525,7 @@ pub fn build(lifted: &Lifted, set: &InputSet, coupling: &InputCoupling, options:
         if let Some((center, radius)) = set.ball_constraint() {
             b.constraints.push(ball_constraint(Family::Input, lifted, coords, center, *radius, set.ball_scales()));
         }
-        let rows: Vec<LinearForm> = set
-            .polytope()
-            .iter()
-            .map(|(a, bound)| {
-                let parts: Vec<(f64, LinearForm)> = a.iter().zip(coords).map(|(&ai, &t)| (-ai, LinearForm::coordinate(t))).collect();
-                let refs: Vec<(f64, &LinearForm)> = parts.iter().map(|(w, f)| (*w, f)).collect();
-                b.combine(&refs, *bound)
-            })
-            .collect();
+        let rows: Vec<LinearForm> = set.polytope().iter().map(|(a, bound)| b.row_form(coords, a, *bound)).collect();
         for (i, row) in rows.iter().enumerate() {
             b.linear(Family::Input, row);
             for other in &rows[i + 1..] {
