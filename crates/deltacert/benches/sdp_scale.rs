@@ -16,6 +16,8 @@
 //! checked value) to standard error.
 //! `DELTACERT_QCS` fixes the QC set (as `--qcs`: `default`,
 //! `default+neighbours:4`, ...; default: `auto`).
+//! `DELTACERT_NORM=l2` bounds `||Delta||_2` instead of `max_j |Delta_j|`
+//! (every column: SDP, one pass, lower bound).
 //!
 //! Run: `cargo bench -p deltacert --bench sdp_scale -- [SECTION] [SECONDS]`.
 
@@ -38,13 +40,23 @@ fn fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
+/// The norm of every row: `DELTACERT_NORM` (`linf` or `l2`, default `linf`).
+fn norm() -> Norm {
+    match std::env::var("DELTACERT_NORM").as_deref() {
+        Ok("l2") => Norm::L2,
+        Ok("linf") | Err(_) => Norm::Linf,
+        Ok(other) => panic!("DELTACERT_NORM must be linf or l2, not {other}"),
+    }
+}
+
 fn row(case: &str, f: &Network, g: &Network, set: &InputSet, solvers: &[SdpSolver], seconds: f64) {
+    let norm = norm();
     let prepared = prepare(f, g, set, &InputCoupling::Same).expect("valid pair");
-    let witness = attack(f, g, set, &InputCoupling::Same, Norm::Linf, &AttackSettings::default());
-    let propagation = bound(f, g, &BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::PROPAGATE)).expect("valid pair").certified_bound.unwrap_or(f64::INFINITY);
+    let witness = attack(f, g, set, &InputCoupling::Same, norm, &AttackSettings::default());
+    let propagation = bound(f, g, &BoundRequest::new(set.clone(), InputCoupling::Same, norm, Method::PROPAGATE)).expect("valid pair").certified_bound.unwrap_or(f64::INFINITY);
     // where the SDP pays: splitting (auto) with the same time, for comparison
     if std::env::var("DELTACERT_SPLIT").is_ok_and(|v| v == "1") {
-        let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::AUTO);
+        let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, norm, Method::AUTO);
         request.time_limit = Some(seconds);
         let start = Instant::now();
         let split = bound(f, g, &request).expect("valid pair").certified_bound.unwrap_or(f64::INFINITY);
@@ -53,7 +65,7 @@ fn row(case: &str, f: &Network, g: &Network, set: &InputSet, solvers: &[SdpSolve
     for &solver in solvers {
         let start = Instant::now();
         let qcs = std::env::var("DELTACERT_QCS").ok().filter(|t| t != "auto").map(|t| QcChoice::Fixed(QcOptions::parse(&t).expect("DELTACERT_QCS"))).unwrap_or(QcChoice::Auto);
-        let result = certify(&prepared, Norm::Linf, &SdpSettings { qcs, solver, time_limit: Some(seconds), max_dimension: 100, ..SdpSettings::default() });
+        let result = certify(&prepared, norm, &SdpSettings { qcs, solver, time_limit: Some(seconds), max_dimension: 100, ..SdpSettings::default() });
         let elapsed = start.elapsed().as_secs_f64();
         let qcs = format!("{:?}", result.qc_options).replace("QcOptions ", "");
         let (certified, versus) = match result.bound {

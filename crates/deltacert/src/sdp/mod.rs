@@ -3,8 +3,10 @@
 //! 1. [`lift`]: both networks in one vector `zeta` (docs/method.md §2), stable
 //!    neurons substituted.
 //! 2. [`qc`]: every known fact as a quadratic constraint (§3).
-//! 3. [`solve`]: the S-procedure SDP with Clarabel (§4), one for `||Delta||^2`
-//!    (`l2`) or two per output (`linf`, both signs, linear objective).
+//! 3. [`solve`]: the S-procedure SDP with Clarabel (§4) or the first-order
+//!    solver (§7b): two per output (both signs, linear objective), and under
+//!    `l2` then one for `||Delta||^2` with the products of the intervals
+//!    those proved.
 //! 4. [`certificate`]: the multipliers are re-checked in f64 (§5); a bound is
 //!    reported only if the check passes.
 
@@ -271,7 +273,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         chosen => chosen,
     };
     let first_order = solver == SdpSolver::FirstOrder;
-    let parallel = (first_order || lifted.dim <= PARALLEL_SOLVES_MAX_DIM) && !matches!(norm, Norm::L2);
+    let parallel = first_order || lifted.dim <= PARALLEL_SOLVES_MAX_DIM;
     let memory_refusal = if budget.expired() {
         Some("the time limit was reached before the SDP was set up".to_string())
     } else if first_order {
@@ -315,7 +317,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     // differential propagation's certificate, as the first-order solver's start
     // (its slope steps stop after a tenth of the time left)
     let start_deadline = budget.remaining().map(|r| std::time::Instant::now() + crate::limits::duration(START_TIME_SHARE * r));
-    let warm = if first_order { PropagationStart::new(prepared, &lifted, norm, start_deadline) } else { None };
+    let warm = if first_order { PropagationStart::new(prepared, &lifted, start_deadline) } else { None };
     let propagation_offset = constraints.len();
     if let Some(w) = &warm {
         constraints.extend(w.constraints.iter().cloned());
@@ -334,41 +336,44 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         mul_up(width, width)
     }));
 
-    // the objectives: ||Delta||^2, or +-Delta_j
-    let objectives: Vec<(String, SymmetricSparse)> = match norm {
-        Norm::L2 => vec![("l2".into(), objective_matrix(&lifted, Objective::SquaredNorm))],
-        Norm::Linf => (0..lifted.difference.len())
-            .flat_map(|j| {
-                [
-                    (format!("output {j}, +"), objective_matrix(&lifted, Objective::Output { index: j, sign: 1.0 })),
-                    (format!("output {j}, -"), objective_matrix(&lifted, Objective::Output { index: j, sign: -1.0 })),
-                ]
-            })
-            .collect(),
-    };
+    // the objectives: +-Delta_j, and under the L2 norm then ||Delta||^2
+    // (last: its solve takes the products of the outputs' bounds the others
+    // proved, docs/method.md §7b). The interior-point solver bounds
+    // ||Delta||^2 alone: one of its solves takes about the time three would
+    // share (d = 83: 27 s)
+    let linear_outputs = if norm == Norm::Linf || first_order { lifted.difference.len() } else { 0 };
+    let mut objectives: Vec<(String, SymmetricSparse)> = (0..linear_outputs)
+        .flat_map(|j| {
+            [
+                (format!("output {j}, +"), objective_matrix(&lifted, Objective::Output { index: j, sign: 1.0 })),
+                (format!("output {j}, -"), objective_matrix(&lifted, Objective::Output { index: j, sign: -1.0 })),
+            ]
+        })
+        .collect();
+    let squared_index = objectives.len();
+    if norm == Norm::L2 {
+        objectives.push(("l2".into(), objective_matrix(&lifted, Objective::SquaredNorm)));
+    }
+    let is_squared = |index: usize| index == squared_index;
     let output_count = lifted.difference.len();
     // what each objective's entries can have lost to rounding when formed,
     // in magnitude: taken before the outputs' terms cancel
-    let rounding_magnitudes: Vec<f64> = match norm {
-        Norm::L2 => vec![squared_norm_rounding_magnitude(&lifted)],
-        Norm::Linf => objectives.iter().map(|(_, objective)| objective.magnitude(&lifted.coordinate_magnitude)).collect(),
-    };
+    let rounding_magnitudes: Vec<f64> = objectives.iter().enumerate().map(|(index, (_, objective))| if is_squared(index) { squared_norm_rounding_magnitude(&lifted) } else { objective.magnitude(&lifted.coordinate_magnitude) }).collect();
     // the products each objective's entries were formed from
-    let product_counts: Vec<f64> = match norm {
-        Norm::L2 => vec![lifted.difference.iter().map(|d| (d.terms.len() * d.terms.len()) as f64).sum()],
-        Norm::Linf => (0..objectives.len()).map(|index| lifted.difference[index / 2].terms.len() as f64).collect(),
-    };
+    let product_counts: Vec<f64> = (0..objectives.len()).map(|index| if is_squared(index) { lifted.difference.iter().map(|d| (d.terms.len() * d.terms.len()) as f64).sum() } else { lifted.difference[index / 2].terms.len() as f64 }).collect();
     // decide mode: what each objective's bound over the set must reach for
     // its output to be proven at most eps (Linf: eps less the output's
     // forms' error; L2: (eps - the errors' norm)^2); the solver stops a
     // relative DECIDE_STOP_MARGIN below it, room for the check's rounding
     // shift (1.7e-10 on the seed paper's pairs, values near 4)
     let error_norm = || upper_or_infinity(sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error)))));
+    // (under the L2 norm only the squared objective decides: the outputs'
+    // solves run to their limits, their bounds feed its solve)
     let proves_eps = |index: usize, checked: &certificate::CheckedBound| -> bool {
         let Some(eps) = settings.decide_eps else { return false };
         let over = bound_over_set(checked.value, checked.gamma_x, diameter_sq);
         match norm {
-            Norm::L2 => upper_or_infinity(add_up(sqrt_up(over.max(0.0)), error_norm())) <= eps,
+            Norm::L2 => is_squared(index) && upper_or_infinity(add_up(sqrt_up(over.max(0.0)), error_norm())) <= eps,
             Norm::Linf => upper_or_infinity(add_up(over, lifted.difference[index / 2].error)) <= eps,
         }
     };
@@ -376,10 +381,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         .map(|index| {
             let eps = settings.decide_eps?;
             let target = match norm {
-                Norm::L2 => {
+                Norm::L2 if is_squared(index) => {
                     let room = eps - error_norm();
                     (room >= 0.0).then(|| room * room)?
                 }
+                Norm::L2 => return None,
                 Norm::Linf => eps - lifted.difference[index / 2].error,
             };
             target.is_finite().then(|| target - DECIDE_STOP_MARGIN * target.abs())
@@ -403,11 +409,11 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     // one copy of the constraints (1.5 million at the full set on ACAS Xu: gigabytes)
     let shared = std::sync::Arc::new(SharedData { constraints, distance: distance.clone(), coordinate_scale: lifted.coordinate_magnitude.clone() });
     let constraints = &shared.constraints;
-    let starts: Vec<Option<Multipliers>> = (0..objectives.len())
+    let starts: Vec<Option<Multipliers>> = (0..squared_index)
         .map(|index| {
             let w = warm.as_ref()?;
             let (output, sign) = (index / 2, if index % 2 == 0 { 1.0 } else { -1.0 });
-            w.start(&lifted, &constraints, propagation_offset, output, sign)
+            w.start(&lifted, constraints, propagation_offset, output, sign)
         })
         .collect();
     // seconds the certificate checks of one solve took, the longest so far
@@ -429,20 +435,24 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             (old.is_nan() || took > old).then_some(took.to_bits())
         });
     };
-    let run = |(index, (name, objective)): (usize, &(String, SymmetricSparse))| -> SolveReport {
+    // one solve of objective `index` over `shared`'s constraints (from
+    // `start`, first order): its report, and the multipliers its checked
+    // value came from
+    let run = |index: usize, shared: &std::sync::Arc<SharedData>, start: Option<&Multipliers>| -> (SolveReport, Option<Multipliers>) {
+            let (name, objective) = (&objectives[index].0, &objectives[index].1);
             let _done = Done(&unfinished);
             let remaining = budget.remaining();
             if remaining == Some(0.0) {
-                return SolveReport::not_attempted(name, "the time limit was reached before this solve".into());
+                return (SolveReport::not_attempted(name, "the time limit was reached before this solve".into()), None);
             }
             // the certificate checks of one solve take seconds at d ~ 1000:
             // a solve whose checks could not end by the deadline is skipped
             let after = check_seconds();
             if first_order && remaining.is_some_and(|left| left < after) {
-                return SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover this solve's certificate check (about {after:.2} s)", remaining.unwrap_or_default()));
+                return (SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover this solve's certificate check (about {after:.2} s)", remaining.unwrap_or_default())), None);
             }
             let check = |multipliers: &Multipliers| {
-                certificate::check_by(lifted.dim, lifted.constant, objective, &constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude, budget.deadline()).map(|mut checked| {
+                certificate::check_by(lifted.dim, lifted.constant, objective, &shared.constraints, distance.as_ref(), multipliers, &lifted.coordinate_magnitude, budget.deadline()).map(|mut checked| {
                     // the objective's own entries were rounded when formed
                     // (relative), and each product formed (counted before
                     // zeros were dropped) may have lost to underflow up to eta
@@ -461,36 +471,35 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             // solve's own (seconds at d ~ 1000)
             let mut at_start_checked = None;
             let mut after = after;
-            if let Some(start) = starts[index].as_ref().filter(|_| first_order) {
+            if let Some(start) = start.filter(|_| first_order) {
                 let began = std::time::Instant::now();
                 let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
                 let at_start = first_order::solve(&problem, Some(0.0), Some(start), &first_order::FirstOrderSettings::default());
                 if at_start.multipliers.gamma.is_finite() {
-                    at_start_checked = check(&at_start.multipliers).ok();
+                    at_start_checked = check(&at_start.multipliers).ok().map(|checked| (checked, at_start.multipliers));
                 }
                 // this check's time (and the longest measured) replaces the
                 // estimate, here and for the solves still to start
                 record_check_seconds(began.elapsed().as_secs_f64());
                 after = check_seconds();
             }
-            if let Some(checked) = at_start_checked.as_ref().filter(|c| proves_eps(index, c)) {
+            if let Some((checked, multipliers)) = at_start_checked.as_ref().filter(|(c, _)| proves_eps(index, c)) {
                 // decide mode: the start already proves this objective's share of eps
                 let mut report = SolveReport::not_attempted(name, String::new());
                 report.solver_status = "NotNeeded (the start proves eps)".into();
                 report.status = SolveStatus::Solved;
                 report.checked = Some(checked.clone());
                 report.refusal = None;
-                return report;
+                return (report, Some(multipliers.clone()));
             }
             let remaining = budget.remaining();
             if first_order && remaining.is_some_and(|left| left < after) {
                 // no time for a solve and its check: the start's certificate is the answer
                 let mut report = SolveReport::not_attempted(name, format!("the time left ({:.2} s) would not cover a solve's certificate check ({after:.2} s for the start's)", remaining.unwrap_or_default()));
-                if at_start_checked.is_some() {
-                    report.checked = at_start_checked;
-                    report.refusal = None;
-                }
-                return report;
+                let Some((checked, multipliers)) = at_start_checked else { return (report, None) };
+                report.checked = Some(checked);
+                report.refusal = None;
+                return (report, Some(multipliers));
             }
             let outcome = if first_order {
                 // leave a tenth of the share for the certificate checks, and
@@ -507,12 +516,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     first_order_settings.max_iterations = cap;
                 }
                 first_order_settings.stop_at_bound = solver_stops[index];
-                Some(first_order::solve(&problem, limit, starts[index].as_ref(), &first_order_settings))
+                Some(first_order::solve(&problem, limit, start, &first_order_settings))
             } else {
-                solve_on_time(lifted.dim, lifted.constant, objective.clone(), &shared, diameter_sq, remaining)
+                solve_on_time(lifted.dim, lifted.constant, objective.clone(), shared, diameter_sq, remaining)
             };
             let Some(outcome) = outcome else {
-                return SolveReport {
+                let report = SolveReport {
                     objective: name.clone(),
                     status: SolveStatus::Limit,
                     solver_status: "Abandoned".into(),
@@ -522,6 +531,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     checked: None,
                     refusal: Some("the time limit was reached during the solver's setup".into()),
                 };
+                return (report, None);
             };
             let checks_began = std::time::Instant::now();
             let mut report = SolveReport {
@@ -540,31 +550,73 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 SolveStatus::Limit => first_order,
                 _ => false,
             };
+            let mut checked_multipliers = None;
             if checkable {
                 match check(&outcome.multipliers) {
-                    Ok(checked) => report.checked = Some(checked),
+                    Ok(checked) => {
+                        report.checked = Some(checked);
+                        checked_multipliers = Some(outcome.multipliers);
+                    }
                     Err(refusal) => report.refusal = Some(refusal.reason),
                 }
             } else {
                 report.refusal = Some(format!("solver status {}", outcome.solver_status));
             }
-            if let Some(checked) = at_start_checked {
+            if let Some((checked, multipliers)) = at_start_checked {
                 if report.checked.as_ref().is_none_or(|c| checked.value < c.value) {
                     report.checked = Some(checked);
                     report.refusal = None;
+                    checked_multipliers = Some(multipliers);
                 }
             }
             // the largest time the checks of one solve took so far
             record_check_seconds(checks_began.elapsed().as_secs_f64());
-            report
+            (report, checked_multipliers)
     };
-    let solves: Vec<SolveReport> = if !parallel { objectives.iter().enumerate().map(run).collect() } else { objectives.par_iter().enumerate().map(run).collect() };
+    let run_output = |index: usize| run(index, &shared, starts[index].as_ref());
+    let (mut solves, output_multipliers): (Vec<SolveReport>, Vec<Option<Multipliers>>) = if !parallel { (0..squared_index).map(run_output).unzip() } else { (0..squared_index).into_par_iter().map(run_output).unzip() };
+    // under the L2 norm, the intervals the outputs' solves (and propagation) proved
+    let mut output_intervals = None;
+    if norm == Norm::L2 {
+        // the squared objective, with the products of the outputs' proven
+        // intervals and their certificates as its start
+        // (none with the interior-point solver: no output was bounded)
+        let over_set = |i: usize| solves.get(i)?.checked.as_ref().map(|c| add_up(bound_over_set(c.value, c.gamma_x, diameter_sq), lifted.difference[i / 2].error));
+        let (mut lower, mut upper): (Vec<f64>, Vec<f64>) = (0..output_count).map(|j| (over_set(2 * j + 1).map_or(f64::NEG_INFINITY, |b| -b), over_set(2 * j).unwrap_or(f64::INFINITY))).unzip();
+        if let Some((propagation_lower, propagation_upper)) = warm.as_ref().map(PropagationStart::output_bounds) {
+            lower.iter_mut().zip(&propagation_lower).for_each(|(l, p)| *l = l.max(*p));
+            upper.iter_mut().zip(&propagation_upper).for_each(|(u, p)| *u = u.min(*p));
+        }
+        let products = qc::output_interval_products(&lifted, &lower, &upper);
+        // the outputs' solves are done: their constraints are taken over
+        // (copied only if an abandoned interior-point solve still holds them)
+        let shared = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|held| SharedData { constraints: held.constraints.clone(), distance: held.distance.clone(), coordinate_scale: held.coordinate_scale.clone() });
+        let mut constraints = shared.constraints;
+        let product_index: Vec<Option<usize>> = products
+            .into_iter()
+            .map(|product| {
+                constraints.push(product?);
+                Some(constraints.len() - 1)
+            })
+            .collect();
+        let start = first_order.then(|| squared_norm_start(&lifted, constraints.len(), &product_index, &lower, &upper, |index| output_multipliers[index].as_ref().or(starts[index].as_ref()))).flatten();
+        let squared = std::sync::Arc::new(SharedData { constraints, distance: shared.distance, coordinate_scale: shared.coordinate_scale });
+        solves.push(run(squared_index, &squared, start.as_ref()).0);
+        output_intervals = Some((lower, upper));
+    }
 
     let over_set = |i: usize| solves[i].checked.as_ref().map(|c| bound_over_set(c.value, c.gamma_x, diameter_sq));
     let (bound, per_output, gamma_pair) = match norm {
         Norm::L2 => {
             let error_norm = error_norm();
-            match (over_set(0), &solves[0].checked) {
+            // the outputs' intervals alone: ||Delta|| <= sqrt(sum_j max(U_j, -L_j)^2)
+            let of_intervals = output_intervals.as_ref().map_or(f64::INFINITY, |(lower, upper)| {
+                upper_or_infinity(sqrt_up(sum_up(lower.iter().zip(upper).map(|(l, u)| {
+                    let largest = u.max(-l).max(0.0);
+                    mul_up(largest, largest)
+                }))))
+            });
+            let (bound, per_output, gamma_pair) = match (over_set(squared_index), &solves[squared_index].checked) {
                 (Some(total), Some(c)) => {
                     // ||Delta|| <= ||computed forms|| + e (e: their errors'
                     // norm), and the forms obey ||.||^2 <= g + g_x d^2 (d =
@@ -582,7 +634,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     (Some(upper_or_infinity(add_up(sqrt_up(total.max(0.0)), error_norm))), Vec::new(), gamma_pair)
                 }
                 _ => (None, Vec::new(), None),
-            }
+            };
+            let bound = match bound {
+                Some(b) => Some(b.min(of_intervals)),
+                None => of_intervals.is_finite().then_some(of_intervals),
+            };
+            (bound, per_output, gamma_pair)
         }
         Norm::Linf => {
             let per: Vec<Option<f64>> = (0..output_count)
@@ -627,6 +684,10 @@ pub struct PropagationStart {
     /// The bounds `[s_lo, s_hi]` on `x - x'` (zero for one input).
     shift_lower: Vec<f64>,
     shift_upper: Vec<f64>,
+    /// Propagation's bounds `[L_j, U_j]` on each output's `Delta_j` (of the
+    /// real-arithmetic networks, outward rounded) over the set.
+    output_lower: Vec<f64>,
+    output_upper: Vec<f64>,
 }
 
 /// One propagation pass of a [`PropagationStart`].
@@ -647,15 +708,11 @@ const START_TIME_SHARE: f64 = 0.1;
 const START_MAGNITUDE_SHARE: f64 = 1e-3;
 
 impl PropagationStart {
-    /// Propagation over the set and its facts, for a plain pair under the
-    /// L-inf norm (None for the L2 norm).
+    /// Propagation over the set and its facts, for a plain pair.
     /// The slope steps stop at `deadline` (the best bounds so far are kept).
-    pub fn new(prepared: &Prepared, lifted: &Lifted, norm: Norm, deadline: Option<std::time::Instant>) -> Option<PropagationStart> {
+    pub fn new(prepared: &Prepared, lifted: &Lifted, deadline: Option<std::time::Instant>) -> Option<PropagationStart> {
         use crate::propagation::{DifferentialPair, SlopeOptimisation};
         let set = &prepared.set;
-        if norm != Norm::Linf {
-            return None;
-        }
         let pair = DifferentialPair::new(&prepared.reference, &prepared.compressed);
         if !pair.is_plain() {
             return None;
@@ -669,6 +726,7 @@ impl PropagationStart {
         }
         let mut passes = Vec::new();
         let mut constraints = Vec::new();
+        let (mut output_lower, mut output_upper) = (vec![f64::NEG_INFINITY; lifted.difference.len()], vec![f64::INFINITY; lifted.difference.len()]);
         for slopes in &slope_settings {
             let bounds = pair.bounds_with_slopes(&region, None, slopes);
             if !bounds.differential {
@@ -679,11 +737,16 @@ impl PropagationStart {
             let offset = constraints.len();
             constraints.extend(facts.constraints.iter().cloned());
             passes.push(StartPass { certificates, facts, offset });
+            // every pass's output bounds hold: their intersection
+            for (j, (l, u)) in bounds.output_lower.iter().zip(&bounds.output_upper).enumerate() {
+                output_lower[j] = output_lower[j].max(*l);
+                output_upper[j] = output_upper[j].min(*u);
+            }
         }
         if passes.is_empty() {
             return None;
         }
-        Some(PropagationStart { passes, constraints, set: set.clone(), shift_lower: region.shift_lower.clone(), shift_upper: region.shift_upper.clone() })
+        Some(PropagationStart { passes, constraints, set: set.clone(), shift_lower: region.shift_lower.clone(), shift_upper: region.shift_upper.clone(), output_lower, output_upper })
     }
 
     /// The start of objective `sign * Delta_output`: each fact's multiplier
@@ -708,72 +771,31 @@ impl PropagationStart {
     /// row facts `b_i - a_i . x` and the sides close `c - A^T lambda`.
     /// (`constraints` holds [`PropagationStart::constraints`] from `offset` on.)
     pub fn start(&self, lifted: &Lifted, constraints: &[Constraint], offset: usize, output: usize, sign: f64) -> Option<Multipliers> {
+        let (pass, certificate, closure) = self.best_certificate(output, sign)?;
+        let bound = self.value(certificate, &closure);
+        let mut multipliers = vec![0.0; constraints.len()];
+        place_certificate(pass, certificate, &closure, 1.0, offset + pass.offset, &mut multipliers)?;
+        add_magnitude_multipliers(lifted, constraints, bound, &mut multipliers)?;
+        Some(Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: multipliers })
+    }
+
+    /// Propagation's bounds `(L, U)` on the outputs' `Delta_j` over the set.
+    pub fn output_bounds(&self) -> (Vec<f64>, Vec<f64>) {
+        (self.output_lower.clone(), self.output_upper.clone())
+    }
+
+    /// The certificate of `sign * Delta_output` with the smallest value over
+    /// the passes, with its pass and how its input form is closed.
+    fn best_certificate(&self, output: usize, sign: f64) -> Option<(&StartPass, &crate::propagation::OutputCertificate, Closure)> {
         let side = if sign > 0.0 { 0 } else { 1 };
-        let (pass, certificate, closure) = self
-            .passes
+        self.passes
             .iter()
             .filter_map(|pass| {
                 let certificate = pass.certificates.get(output)?[side].as_ref()?;
                 let closure = self.closure(&certificate.input);
                 Some((pass, certificate, closure))
             })
-            .min_by(|a, b| self.value(a.1, &a.2).total_cmp(&self.value(b.1, &b.2)))?;
-        let bound = self.value(certificate, &closure);
-        let offset = offset + pass.offset;
-        let mut multipliers = vec![0.0; constraints.len()];
-        let mut place = |index: Option<usize>, value: f64| {
-            if let Some(k) = index {
-                if value > 0.0 && value.is_finite() {
-                    multipliers[offset + k] += value;
-                }
-            }
-        };
-        for (j, (delta, reference)) in certificate.layers.iter().enumerate() {
-            let facts = pass.facts.neurons.get(j)?;
-            for (i, (&d, &r)) in delta.iter().zip(reference).enumerate() {
-                let [delta_upper, delta_lower, reference_upper, reference_lower] = facts.get(i).copied()?;
-                place(delta_upper, d);
-                place(delta_lower, -d);
-                place(reference_upper, r);
-                place(reference_lower, -r);
-            }
-        }
-        let mut place_sides = |remainder: &[f64]| {
-            for (&c, sides) in remainder.iter().zip(&pass.facts.input) {
-                place(sides[0], c);
-                place(sides[1], -c);
-            }
-        };
-        match &closure.by {
-            ClosedBy::Sides => place_sides(&certificate.input),
-            ClosedBy::Rows { lambda, remainder } => {
-                place_sides(remainder);
-                for (&l, &row) in lambda.iter().zip(&pass.facts.rows) {
-                    place(row, l);
-                }
-            }
-            ClosedBy::Ball(mu) => place(pass.facts.ball, *mu),
-        }
-        for (&d, sides) in certificate.shift.iter().zip(&pass.facts.shift) {
-            place(sides[0], d);
-            place(sides[1], -d);
-        }
-        let scale = if bound.is_finite() { bound.abs().max(1e-12) } else { return None };
-        let magnitudes = constraints.iter().filter(|c| c.family == qc::Family::Magnitude).count().max(1) as f64;
-        let floor = 1e-6 * lifted.coordinate_magnitude.iter().copied().filter(|m| m.is_finite()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
-        for (k, c) in constraints.iter().enumerate() {
-            if c.family != qc::Family::Magnitude {
-                continue;
-            }
-            let qc::Quadratic::Product(p, _) = &c.quadratic else { continue };
-            // a coordinate fixed at (nearly) 0 has m ~ 0: its constraint costs
-            // (nearly) nothing, and its multiplier is sized as for m = 1e-6 x the largest
-            let m = lifted.coordinate_magnitude[p.terms[0].0].max(floor);
-            if m.is_finite() {
-                multipliers[k] = START_MAGNITUDE_SHARE * scale / (magnitudes * m * m);
-            }
-        }
-        Some(Multipliers { gamma: f64::NAN, gamma_x: 0.0, constraint: multipliers })
+            .min_by(|a, b| self.value(a.1, &a.2).total_cmp(&self.value(b.1, &b.2)))
     }
 
     /// A certificate's bound with `closure`: its constant, the maximum of
@@ -838,6 +860,103 @@ enum ClosedBy {
     Rows { lambda: Vec<f64>, remainder: Vec<f64> },
     /// The set's L2 constraint, with this multiplier.
     Ball(f64),
+}
+
+/// The first-order start of `||Delta||^2` over `constraint_count`
+/// constraints (docs/method.md §7b): multiplier 1 on each output's `(U_j -
+/// Delta_j)(Delta_j - L_j) >= 0` (at `product_index[j]`, `[L_j, U_j]` =
+/// `[lower_j, upper_j]`) cancels `Delta_j^2` and leaves `s_j Delta_j - U_j
+/// L_j` with `s_j = U_j + L_j`; `|s_j|` times the multipliers of a
+/// certificate of `sign(s_j) Delta_j` (`certificate(2 j)` for `+`, `2 j + 1`
+/// for `-`: the output's checked solve, or propagation's start) closes it.
+/// An output whose difference is a constant needs no product (its square is
+/// in `gamma`). None if an output lacks its product or certificate.
+fn squared_norm_start<'a>(lifted: &Lifted, constraint_count: usize, product_index: &[Option<usize>], lower: &[f64], upper: &[f64], certificate: impl Fn(usize) -> Option<&'a Multipliers>) -> Option<Multipliers> {
+    let mut multipliers = vec![0.0; constraint_count];
+    let mut gamma_x = 0.0;
+    for (j, difference) in lifted.difference.iter().enumerate() {
+        if difference.terms.iter().all(|&(t, _)| t == lifted.constant) {
+            continue;
+        }
+        multipliers[product_index[j]?] = 1.0;
+        let s = upper[j] + lower[j];
+        let linear = certificate(if s >= 0.0 { 2 * j } else { 2 * j + 1 })?;
+        for (m, &c) in multipliers.iter_mut().zip(&linear.constraint) {
+            *m += s.abs() * c;
+        }
+        gamma_x += s.abs() * linear.gamma_x;
+    }
+    multipliers.iter().all(|m| m.is_finite()).then_some(Multipliers { gamma: f64::NAN, gamma_x, constraint: multipliers })
+}
+
+/// Adds `weight` times the multipliers of `certificate` (of `pass`, whose
+/// facts begin at `offset` in `multipliers`) to `multipliers`: each fact's
+/// `|coefficient|` on the line's gap that was used, the sides, rows or L2
+/// constraint that `closure` names, and the bounds on `x - x'`. None if
+/// the certificate does not fit the pass's facts.
+fn place_certificate(pass: &StartPass, certificate: &crate::propagation::OutputCertificate, closure: &Closure, weight: f64, offset: usize, multipliers: &mut [f64]) -> Option<()> {
+    let mut place = |index: Option<usize>, value: f64| {
+        let value = weight * value;
+        if let Some(k) = index {
+            if value > 0.0 && value.is_finite() {
+                multipliers[offset + k] += value;
+            }
+        }
+    };
+    for (j, (delta, reference)) in certificate.layers.iter().enumerate() {
+        let facts = pass.facts.neurons.get(j)?;
+        for (i, (&d, &r)) in delta.iter().zip(reference).enumerate() {
+            let [delta_upper, delta_lower, reference_upper, reference_lower] = facts.get(i).copied()?;
+            place(delta_upper, d);
+            place(delta_lower, -d);
+            place(reference_upper, r);
+            place(reference_lower, -r);
+        }
+    }
+    let mut place_sides = |remainder: &[f64]| {
+        for (&c, sides) in remainder.iter().zip(&pass.facts.input) {
+            place(sides[0], c);
+            place(sides[1], -c);
+        }
+    };
+    match &closure.by {
+        ClosedBy::Sides => place_sides(&certificate.input),
+        ClosedBy::Rows { lambda, remainder } => {
+            place_sides(remainder);
+            for (&l, &row) in lambda.iter().zip(&pass.facts.rows) {
+                place(row, l);
+            }
+        }
+        ClosedBy::Ball(mu) => place(pass.facts.ball, *mu),
+    }
+    for (&d, sides) in certificate.shift.iter().zip(&pass.facts.shift) {
+        place(sides[0], d);
+        place(sides[1], -d);
+    }
+    Some(())
+}
+
+/// On every magnitude constraint `m_t^2 - zeta_t^2 >= 0` a small `eps_t`,
+/// together `START_MAGNITUDE_SHARE` of `bound` (in absolute value): the
+/// start's quadratic part becomes negative definite. None if `bound` is not
+/// finite.
+fn add_magnitude_multipliers(lifted: &Lifted, constraints: &[Constraint], bound: f64, multipliers: &mut [f64]) -> Option<()> {
+    let scale = if bound.is_finite() { bound.abs().max(1e-12) } else { return None };
+    let magnitudes = constraints.iter().filter(|c| c.family == qc::Family::Magnitude).count().max(1) as f64;
+    let floor = 1e-6 * lifted.coordinate_magnitude.iter().copied().filter(|m| m.is_finite()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+    for (k, c) in constraints.iter().enumerate() {
+        if c.family != qc::Family::Magnitude {
+            continue;
+        }
+        let qc::Quadratic::Product(p, _) = &c.quadratic else { continue };
+        // a coordinate fixed at (nearly) 0 has m ~ 0: its constraint costs
+        // (nearly) nothing, and its multiplier is sized as for m = 1e-6 x the largest
+        let m = lifted.coordinate_magnitude[p.terms[0].0].max(floor);
+        if m.is_finite() {
+            multipliers[k] = START_MAGNITUDE_SHARE * scale / (magnitudes * m * m);
+        }
+    }
+    Some(())
 }
 
 /// The data every solve of one call shares, owned so that a solve can run

@@ -378,6 +378,32 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
     PropagationFacts { constraints: b.constraints, neurons, input, ball, rows, shift }
 }
 
+/// Under the L2 norm, `(U_j - Delta_j)(Delta_j - L_j) >= 0` for each output
+/// `j`, where `[L_j, U_j]` holds `Delta_j` on the set (propagation's output
+/// bounds, or the outputs' checked SDP bounds, outward rounded, with their
+/// forms' errors added): the product of two nonnegative facts, in the
+/// computed forms (their errors, and the rounding of `U_j - Delta_j`'s
+/// constant, are in the slack: [`product_constraint`]). With multiplier 1 on
+/// each, they cancel the objective's `sum_j Delta_j^2` and leave the linear
+/// `sum_j (U_j + L_j) Delta_j - U_j L_j` (docs/method.md §7b). None where a
+/// bound is not finite, the interval is empty, or a factor has no terms.
+pub fn output_interval_products(lifted: &Lifted, lower: &[f64], upper: &[f64]) -> Vec<Option<Constraint>> {
+    let b = Builder { lifted, constraints: Vec::new(), budget: None, stored_terms: 0, stopped: None };
+    lifted
+        .difference
+        .iter()
+        .zip(lower.iter().zip(upper))
+        .map(|(delta, (&l, &u))| {
+            if !(l.is_finite() && u.is_finite() && l <= u) {
+                return None;
+            }
+            let below_upper = b.combine(&[(-1.0, delta)], u);
+            let above_lower = b.combine(&[(1.0, delta)], -l);
+            product_constraint(Family::Propagation, Sense::NonNegative, &below_upper, &above_lower, &lifted.coordinate_magnitude)
+        })
+        .collect()
+}
+
 /// Builds constraints, computing each one's slack, within a budget: the
 /// all-pairs and products families grow like the square of the neurons
 /// (at lifted dimension 500, seconds and gigabytes), so the time and the
