@@ -832,12 +832,28 @@ impl DifferentialPair<'_> {
             && self.reference.layers.iter().zip(&self.compressed.layers).all(|(a, b)| a.activation == b.activation && a.width() == b.width())
     }
 
+    /// Whether the pair propagates as it is up to padding: plain
+    /// ([`DifferentialPair::is_plain`]), or `g` structurally pruned, its
+    /// neurons paired with `f`'s through its kept-neuron map and the
+    /// others padded with neurons that have no weights in or out (`v_g = 0`,
+    /// `a_g = sigma(0)`). Then layer `k`, neuron `i` of the propagation is
+    /// that neuron of `f`, and of `g` its counterpart or a padded one.
+    pub fn is_plain_or_pruned(&self) -> bool {
+        let Some((alignment, _, _)) = &self.aligned else { return false };
+        alignment.input_quantiser.is_none()
+            && alignment.reference.layers.len() == self.reference.layers.len()
+            && alignment.compressed.layers.len() == self.compressed.layers.len()
+            && self.reference.layers.iter().zip(&self.compressed.layers).all(|(a, b)| a.activation == b.activation && a.width() >= b.width())
+    }
+
     /// The certificate of `sign * Delta y_output`'s bound through the fixed
-    /// lines of `bounds` (a propagation of this plain pair over a box, its
-    /// intervals tightened by whatever slopes it used):
-    /// None when the pair is not plain or the bounds are a fallback.
+    /// lines of `bounds` (a propagation of this pair over its region, its
+    /// intervals tightened by whatever slopes it used; the coefficients are
+    /// per neuron of `f`, [`DifferentialPair::is_plain_or_pruned`]):
+    /// None when the pair is neither plain nor pruned or the bounds are a
+    /// fallback.
     pub fn output_certificate(&self, bounds: &DifferentialBounds, output: usize, sign: f64) -> Option<OutputCertificate> {
-        if !self.is_plain() || !bounds.differential {
+        if !self.is_plain_or_pruned() || !bounds.differential {
             return None;
         }
         let (_, pairs, _) = self.aligned.as_ref()?;

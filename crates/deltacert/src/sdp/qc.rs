@@ -300,9 +300,12 @@ pub struct PropagationFacts {
     pub shift: Vec<[Option<usize>; 2]>,
 }
 
-/// The linear facts behind a propagation of a plain pair (neuron `i` of
-/// hidden layer `j` of `f` and `g` is lifted neuron `(j + 1, i)` of each
-/// side; same input): for each neuron the gaps of its fixed lines, `Delta a`
+/// The linear facts behind a propagation of a plain or structurally pruned
+/// pair (neuron `i` of hidden layer `j` is lifted neuron `(j + 1, i)` of `f`
+/// and its counterpart in `g` (`lifted.matches`), or, where `g` was pruned,
+/// a padded neuron without weights: `v_g = 0`, `a_g = sigma(0)`, exact for
+/// the activations with `sigma(0)` 0 or 1/2, the only ones given facts
+/// there): for each neuron the gaps of its fixed lines, `Delta a`
 /// between `L(Delta v)` and `U(Delta v)` with `Delta a = a_f - a_g`, `Delta v
 /// = v_f - v_g`, and `a_f` between its own lines in `v_f`; and the sides of
 /// the input box. Every one holds on the set (the lines are propagation's
@@ -317,20 +320,31 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
         b.linear(Family::Propagation, &form);
         (b.constraints.len() > before).then_some(before)
     };
-    let index: HashMap<(bool, usize, usize), usize> = lifted.neurons.iter().enumerate().map(|(k, n)| ((n.side == Side::Reference, n.layer, n.index), k)).collect();
+    let reference_neuron: HashMap<(usize, usize), usize> = lifted.neurons.iter().enumerate().filter(|(_, n)| n.side == Side::Reference).map(|(k, n)| ((n.layer, n.index), k)).collect();
+    let counterpart: HashMap<usize, usize> = lifted.matches.iter().copied().collect();
     let mut neurons = Vec::with_capacity(lines.len());
     for (j, (delta, reference)) in lines.iter().enumerate() {
         let mut layer = Vec::with_capacity(delta.len());
         for i in 0..delta.len() {
-            let (Some(&nf), Some(&ng)) = (index.get(&(true, j + 1, i)), index.get(&(false, j + 1, i))) else {
+            let Some(&nf) = reference_neuron.get(&(j + 1, i)) else {
                 layer.push([None; 4]);
                 continue;
             };
-            let (f, g) = (&lifted.neurons[nf], &lifted.neurons[ng]);
+            let f = &lifted.neurons[nf];
+            let (g_pre, g_post) = match counterpart.get(&nf) {
+                Some(&ng) => (lifted.neurons[ng].pre.clone(), lifted.neurons[ng].post.clone()),
+                None => match f.activation.eval(0.0) {
+                    padded if padded == 0.0 || padded == 0.5 => (LinearForm::zero(), b.constant_form(padded)),
+                    _ => {
+                        layer.push([None; 4]);
+                        continue;
+                    }
+                },
+            };
             let (d, r) = (delta[i], reference[i]);
             // U(Dv) - Da = s (v_f - v_g) + t - (a_f - a_g), and so on
-            let delta_upper = b.combine(&[(d.upper_slope, &f.pre), (-d.upper_slope, &g.pre), (-1.0, &f.post), (1.0, &g.post)], d.upper_intercept);
-            let delta_lower = b.combine(&[(1.0, &f.post), (-1.0, &g.post), (-d.lower_slope, &f.pre), (d.lower_slope, &g.pre)], -d.lower_intercept);
+            let delta_upper = b.combine(&[(d.upper_slope, &f.pre), (-d.upper_slope, &g_pre), (-1.0, &f.post), (1.0, &g_post)], d.upper_intercept);
+            let delta_lower = b.combine(&[(1.0, &f.post), (-1.0, &g_post), (-d.lower_slope, &f.pre), (d.lower_slope, &g_pre)], -d.lower_intercept);
             let reference_upper = b.combine(&[(r.upper_slope, &f.pre), (-1.0, &f.post)], r.upper_intercept);
             let reference_lower = b.combine(&[(1.0, &f.post), (-r.lower_slope, &f.pre)], -r.lower_intercept);
             layer.push([push(&mut b, delta_upper), push(&mut b, delta_lower), push(&mut b, reference_upper), push(&mut b, reference_lower)]);
