@@ -344,7 +344,7 @@ fn the_first_order_start_on_structurally_pruned_pairs_is_never_worse_than_propag
         let norm = if case / 12 == 0 { Norm::Linf } else { Norm::L2 };
         let normalised = rng.gen_bool(0.5);
         let c = cut_case(&mut rng, activation, Relation::StructurallyPruned, 2, kind, normalised, case % 3);
-        assert!(c.g.kept_neurons.is_some(), "case {case}: not structurally pruned");
+        assert!(c.g.kept_neurons.is_some() && c.g.layers.iter().zip(&c.f.layers).any(|(a, b)| a.width() < b.width()), "case {case}: not structurally pruned");
         let prepared = prepare(&c.f, &c.g, &c.set, &c.coupling).unwrap();
         let (back_substitution, _) = back_substitution_over_set(&prepared);
         let settings = SdpSettings { qcs: QcChoice::Fixed(QcOptions::DEFAULT), solver: SdpSolver::FirstOrder, first_order_iterations: Some(STEPS), ..SdpSettings::default() };

@@ -5,8 +5,8 @@
 //! 2. [`qc`]: every known fact as a quadratic constraint (§3).
 //! 3. [`solve`]: the S-procedure SDP with Clarabel (§4) or the first-order
 //!    solver (§7b): two per output (both signs, linear objective), and under
-//!    `l2` then one for `||Delta||^2` with the products of the intervals
-//!    those proved.
+//!    `l2` one for `||Delta||^2` (with the first-order solver after the
+//!    outputs', with the products of the intervals those proved).
 //! 4. [`certificate`]: the multipliers are re-checked in f64 (§5); a bound is
 //!    reported only if the check passes.
 
@@ -273,7 +273,8 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         chosen => chosen,
     };
     let first_order = solver == SdpSolver::FirstOrder;
-    let parallel = first_order || lifted.dim <= PARALLEL_SOLVES_MAX_DIM;
+    // (the interior-point solver has one objective under the L2 norm)
+    let parallel = (first_order || lifted.dim <= PARALLEL_SOLVES_MAX_DIM) && (first_order || norm == Norm::Linf);
     let memory_refusal = if budget.expired() {
         Some("the time limit was reached before the SDP was set up".to_string())
     } else if first_order {
@@ -396,7 +397,8 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     // now) among the objectives not yet done, so the time of a solve that
     // was not needed (decide mode) or ended early goes to the others
     let share_deadline = budget.deadline().or((first_order && settings.first_order_iterations.is_none()).then(|| std::time::Instant::now() + crate::limits::duration(FIRST_ORDER_DEFAULT_SECONDS)));
-    let lanes = if parallel { rayon::current_num_threads().clamp(1, objectives.len().max(1)) } else { 1 };
+    // the lanes the outputs' solves run on (the squared objective runs alone)
+    let lanes = if parallel { rayon::current_num_threads().clamp(1, squared_index.max(1)) } else { 1 };
     let unfinished = std::sync::atomic::AtomicUsize::new(objectives.len());
     // under the L2 norm the outputs' solves share the first two thirds of
     // the time (as equal shares would give one output), and ||Delta||^2 has
@@ -415,7 +417,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     let solve_share = |index: usize| {
         let pending = unfinished.load(std::sync::atomic::Ordering::Relaxed);
         // (the squared objective is pending while the outputs run)
-        let (deadline, pending) = if is_squared(index) { (share_deadline, pending) } else { (outputs_deadline, pending.saturating_sub(usize::from(norm == Norm::L2))) };
+        let (deadline, pending, lanes) = if is_squared(index) { (share_deadline, 1, 1) } else { (outputs_deadline, pending.saturating_sub(usize::from(norm == Norm::L2)), lanes) };
         deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_secs_f64() * lanes as f64 / pending.max(1) as f64)
     };
     /// Counts an objective done when its solve ends, however it ends.
@@ -594,14 +596,16 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     };
     let run_output = |index: usize| run(index, &shared, starts[index].as_ref());
     let (mut solves, output_multipliers): (Vec<SolveReport>, Vec<Option<Multipliers>>) = if !parallel { (0..squared_index).map(run_output).unzip() } else { (0..squared_index).into_par_iter().map(run_output).unzip() };
-    // under the L2 norm, the intervals the outputs' solves (and propagation) proved
+    // under the L2 norm, the intervals the outputs' solves proved
     let mut output_intervals = None;
     if norm == Norm::L2 {
         // the squared objective, with the products of the outputs' proven
         // intervals and their certificates as its start
         // (none with the interior-point solver: no output was bounded)
         let over_set = |i: usize| solves.get(i)?.checked.as_ref().map(|c| add_up(bound_over_set(c.value, c.gamma_x, diameter_sq), lifted.difference[i / 2].error));
-        let (mut lower, mut upper): (Vec<f64>, Vec<f64>) = (0..output_count).map(|j| (over_set(2 * j + 1).map_or(f64::NEG_INFINITY, |b| -b), over_set(2 * j).unwrap_or(f64::INFINITY))).unzip();
+        let (solved_lower, solved_upper): (Vec<f64>, Vec<f64>) = (0..output_count).map(|j| (over_set(2 * j + 1).map_or(f64::NEG_INFINITY, |b| -b), over_set(2 * j).unwrap_or(f64::INFINITY))).unzip();
+        // the products also take propagation's intervals where tighter
+        let (mut lower, mut upper) = (solved_lower.clone(), solved_upper.clone());
         if let Some((propagation_lower, propagation_upper)) = warm.as_ref().map(PropagationStart::output_bounds) {
             lower.iter_mut().zip(&propagation_lower).for_each(|(l, p)| *l = l.max(*p));
             upper.iter_mut().zip(&propagation_upper).for_each(|(u, p)| *u = u.min(*p));
@@ -618,10 +622,12 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 Some(constraints.len() - 1)
             })
             .collect();
+        *counts.entry("propagation".to_string()).or_insert(0) += product_index.iter().flatten().count();
         let start = first_order.then(|| squared_norm_start(&lifted, constraints.len(), &product_index, &lower, &upper, |index| output_multipliers[index].as_ref().or(starts[index].as_ref()))).flatten();
         let squared = std::sync::Arc::new(SharedData { constraints, distance: shared.distance, coordinate_scale: shared.coordinate_scale });
         solves.push(run(squared_index, &squared, start.as_ref()).0);
-        output_intervals = Some((lower, upper));
+        // (the combination reported is of the SDP's own checked bounds only)
+        output_intervals = Some((solved_lower, solved_upper));
     }
 
     let over_set = |i: usize| solves[i].checked.as_ref().map(|c| bound_over_set(c.value, c.gamma_x, diameter_sq));

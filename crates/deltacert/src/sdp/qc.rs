@@ -9,7 +9,7 @@
 use super::form::{LinearForm, SymmetricSparse};
 use super::lift::{Lifted, Neuron, Side};
 use crate::problem::InputCoupling;
-use crate::activation::{LinearBounds, NeuronAffine, NeuronFact};
+use crate::activation::{Activation, LinearBounds, NeuronAffine, NeuronFact};
 use crate::propagation::rounding_gamma;
 use crate::input_set::InputSet;
 use serde::Serialize;
@@ -333,13 +333,18 @@ pub fn propagation_facts(lifted: &Lifted, set: &InputSet, lines: &[(Vec<LinearBo
             let f = &lifted.neurons[nf];
             let (g_pre, g_post) = match counterpart.get(&nf) {
                 Some(&ng) => (lifted.neurons[ng].pre.clone(), lifted.neurons[ng].post.clone()),
-                None => match f.activation.eval(0.0) {
-                    padded if padded == 0.0 || padded == 0.5 => (LinearForm::zero(), b.constant_form(padded)),
-                    _ => {
-                        layer.push([None; 4]);
-                        continue;
-                    }
-                },
+                None => {
+                    // sigma(0), exact
+                    let padded = match f.activation {
+                        Activation::Relu | Activation::LeakyRelu { .. } | Activation::Tanh => 0.0,
+                        Activation::Sigmoid => 0.5,
+                        _ => {
+                            layer.push([None; 4]);
+                            continue;
+                        }
+                    };
+                    (LinearForm::zero(), b.constant_form(padded))
+                }
             };
             let (d, r) = (delta[i], reference[i]);
             // U(Dv) - Da = s (v_f - v_g) + t - (a_f - a_g), and so on
