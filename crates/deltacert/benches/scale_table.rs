@@ -29,6 +29,14 @@
 //!   steps, and 1,024 starts of 300 steps: the error found and the seconds,
 //!   to see whether the lower bound is still climbing with effort.
 //!
+//! - `inputs`: random ReLU pairs (`n` inputs, hidden widths 16-16, 32-32 and
+//!   24-24-24, two outputs, seeds 1 and 2) against their `fixed:4` copies on
+//!   `[-0.5, 0.5]^n`, `n` = 5, 8, 10, 20, 50, 100: `auto` with a budget of
+//!   `DELTACERT_BUDGET` seconds (default 10), and `auto` without the
+//!   first-order SDP (the interior-point solver asked for, which `auto`
+//!   runs only up to lifted dimension 48), each row's certified bound over
+//!   the larger lower bound of the two runs.
+//!
 //! `decide` reads `DELTACERT_EPS` (default 0.05), `DELTACERT_BRANCHING`
 //! (input, neuron, mixed, auto; default auto) and `DELTACERT_PHASE_PROGRAMS`
 //! (`0`: splitting without phase programs, the baseline; default on).
@@ -198,6 +206,54 @@ fn mnist_section() {
     }
 }
 
+/// `auto` on random pairs with many inputs, with and without the
+/// first-order SDP on the whole set (see the module's doc).
+fn inputs_section() {
+    use deltacert::activation::Activation;
+    use deltacert::compress::{quantize, QuantScheme};
+    use deltacert::network::random::random_mlp;
+    use deltacert::sdp::SdpSolver;
+    let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0);
+    println!("\n## Random ReLU pairs against fixed:4 copies on [-0.5, 0.5]^n: auto with and without the first-order SDP ({budget} s)\n");
+    println!("| n | hidden | seed | lifted d (est.) | one pass | auto | s | auto, no first-order SDP | s | lower | auto / lower | without / lower |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for n in [5usize, 8, 10, 20, 50, 100] {
+        for hidden in [&[16usize, 16][..], &[32, 32], &[24, 24, 24]] {
+            for seed in [1u64, 2] {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1000 * n as u64 + 10 * hidden.len() as u64 + hidden[0] as u64 + seed);
+                let f = random_mlp(&mut rng, n, hidden, 2, Activation::Relu);
+                let (g, _) = quantize(&f, QuantScheme::FixedTruncate { fraction_bits: 4 }).expect("quantise");
+                let set = InputSet::uniform_box(n, -0.5, 0.5).expect("box");
+                let with = run(&f, &g, set.clone(), Method::AUTO, None, budget);
+                let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, Method::AUTO);
+                request.time_limit = Some(budget);
+                request.sdp.solver = SdpSolver::InteriorPoint;
+                let without = bound(&f, &g, &request).expect("valid benchmark input");
+                let lower = with.lower_bound.max(without.lower_bound);
+                let (a, b) = (with.certified_bound.unwrap_or(f64::NAN), without.certified_bound.unwrap_or(f64::NAN));
+                let propagate = with.details.propagate.as_ref();
+                let widths: Vec<String> = hidden.iter().map(|w| w.to_string()).collect();
+                println!(
+                    "| {n} | {} | {seed} | {} | {:.4} | {a:.4} | {:.1} | {b:.4} | {:.1} | {lower:.4} | {:.2} | {:.2} |",
+                    widths.join("-"),
+                    propagate.map_or(0, |p| p.estimated_sdp_dim),
+                    propagate.map_or(f64::NAN, |p| p.one_pass_bound),
+                    with.seconds,
+                    without.seconds,
+                    a / lower,
+                    b / lower
+                );
+                ratios.push((n, a / b));
+            }
+        }
+    }
+    for n in [5usize, 8, 10, 20, 50, 100] {
+        let mut of_n: Vec<f64> = ratios.iter().filter(|(m, _)| *m == n).map(|(_, r)| *r).collect();
+        println!("n = {n}: median auto / without {:.3}", median(&mut of_n));
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -363,6 +419,9 @@ fn main() {
     }
     if sections.iter().any(|s| s == "lower") {
         lower_section();
+    }
+    if sections.iter().any(|s| s == "inputs") {
+        inputs_section();
     }
     if wants("anytime") {
         anytime_section();

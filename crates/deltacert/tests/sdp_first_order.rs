@@ -540,3 +540,50 @@ fn in_decide_mode_first_order_solves_stop_once_eps_is_proven() {
     let longest = result.solves.iter().map(|s| s.iterations).max().unwrap_or(0);
     assert!(longest >= 150, "no solve ran its steps: {longest}");
 }
+
+#[test]
+fn auto_runs_the_first_order_sdp_on_the_whole_set_where_the_inputs_are_many() {
+    use deltacert::bound::{bound, BoundRequest, Method};
+    use deltacert::compress::{quantize, QuantScheme};
+    use deltacert::sdp::SdpResult;
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261207);
+    // (inputs, hidden widths): many inputs and an estimated dimension above
+    // the interior point's share; then ACAS Xu's input count
+    for (inputs, hidden) in [(12usize, [20usize, 20]), (5, [40, 40])] {
+        let f = random_mlp(&mut rng, inputs, &hidden, 2, Activation::Relu);
+        let (g, _) = quantize(&f, QuantScheme::FixedTruncate { fraction_bits: 4 }).unwrap();
+        let set = InputSet::uniform_box(inputs, -0.5, 0.5).unwrap();
+        for asked in [SdpSolver::Auto, SdpSolver::InteriorPoint] {
+            let mut request = BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, Method::AUTO);
+            request.time_limit = Some(3.0);
+            request.sdp.solver = asked;
+            let report = bound(&f, &g, &request).unwrap();
+            let description = format!("{inputs} inputs, {asked:?} asked for");
+            common::assert_sound(&f, &g, &report, &set, &description);
+            let certified = report.certified_bound.expect("certified");
+            // every error at sampled inputs, enclosed exactly, stays below
+            for x in box_samples(&mut rng, &set, 500) {
+                let (exact, _) = exact_error_lower_bound(&f, &g, &x, &x, Norm::Linf);
+                assert!(exact <= certified, "{description}: error {exact} at {x:?} > certified {certified}");
+            }
+            let estimated = report.details.propagate.as_ref().expect("propagation's evidence").estimated_sdp_dim;
+            assert!(estimated > 48, "{description}: estimated dimension {estimated}, the interior point's share");
+            let sdp = report.details.get::<SdpResult>("sdp");
+            if inputs >= 10 && asked == SdpSolver::Auto {
+                let sdp = sdp.unwrap_or_else(|| panic!("{description}: no SDP ran"));
+                assert_eq!(sdp.solver, SdpSolver::FirstOrder, "{description}");
+                let sdp_bound = sdp.bound.unwrap_or_else(|| panic!("{description}: the SDP gave no certificate: {:?}", report.note));
+                // the report keeps the smaller, per output
+                assert!(certified <= sdp_bound, "{description}: {certified} > the SDP's {sdp_bound}");
+                for (j, (kept, solved)) in report.per_output_bound.iter().zip(&sdp.per_output).enumerate() {
+                    if let (Some(kept), Some(solved)) = (kept, solved) {
+                        assert!(kept <= solved, "{description}, output {j}: {kept} > the SDP's {solved}");
+                    }
+                }
+            } else {
+                assert!(sdp.is_none(), "{description}: the SDP ran ({:?})", sdp.map(|s| s.solver));
+            }
+        }
+    }
+}

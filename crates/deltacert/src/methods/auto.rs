@@ -1,4 +1,5 @@
-//! `auto`: the SDP where it is small enough to pay (run beside the attack;
+//! `auto`: the SDP where it pays (small enough for the interior point, or
+//! with the first-order solver where the inputs are many; run beside the attack;
 //! in decide mode after it, and not once it has found an error above eps),
 //! then input splitting ([`crate::branch_and_bound`]) from the tighter of the
 //! two bounds, with the time that is left.
@@ -8,6 +9,7 @@ use crate::attack::{objective_search, ObjectiveSearch};
 use crate::branch_and_bound::{branch_and_bound, SplitOutcome, SplitSettings};
 use crate::error::Result;
 use crate::report::MethodEvidence;
+use crate::sdp::SdpSolver;
 use std::sync::Arc;
 
 /// Share of the time left that the search for a lower bound may take before
@@ -28,6 +30,21 @@ pub const DEFAULT_AUTO_SECONDS: f64 = 10.0;
 /// is at most this (measured: d = 43 takes about 1.4 s, d = 83 about 35 s).
 pub const AUTO_SDP_MAX_DIM: usize = 48;
 
+/// Above [`AUTO_SDP_MAX_DIM`], `auto` runs the first-order SDP on the whole
+/// set when the set has at least this many inputs: input splitting halves
+/// one input at a time, and with many inputs a halving gains little, while
+/// the SDP couples them all. Measured (docs/benchmarks.md, `scale_table --
+/// inputs`): random ReLU pairs of 10 to 100 inputs and 2-4 hidden layers
+/// against `fixed:4` copies, 10 s: the SDP's bound after 5 s was 1.4 to 4
+/// times below `auto`'s splitting after 10 s; with 5 to 8 inputs splitting
+/// was tighter (5 inputs, ACAS Xu's count: 1.6 to 2.1 times; 8: 1.2 times).
+pub const AUTO_FIRST_ORDER_MIN_INPUTS: usize = 10;
+
+/// ... and when its estimated lifted dimension is at most this: on MNIST
+/// 3x100 (d about 900) no step of the first-order descent gets below its
+/// start, propagation's certificate, in 120 s.
+pub const AUTO_FIRST_ORDER_MAX_DIM: usize = 600;
+
 /// Share of the time outside decide mode kept for the per-objective
 /// lower-bound search after splitting ([`objective_search`]), used only when
 /// splitting ends with the bound above `target_ratio` times the lower bound.
@@ -39,7 +56,7 @@ pub const OBJECTIVE_SEARCH_SHARE: f64 = 0.1;
 /// At most this many rounds (one start per objective each).
 const OBJECTIVE_SEARCH_ROUNDS: usize = 64;
 
-/// Differential propagation, input splitting, and the SDP where it is small enough to pay.
+/// Differential propagation, input splitting, and the SDP where it pays.
 pub struct Auto;
 
 impl BoundMethod for Auto {
@@ -47,7 +64,7 @@ impl BoundMethod for Auto {
         "auto"
     }
     fn summary(&self) -> &'static str {
-        "Differential propagation, input splitting, and the SDP where it is small enough to pay."
+        "Differential propagation, input splitting, and the SDP where it pays."
     }
     fn description(&self) -> &'static str {
         "differential propagation and input splitting"
@@ -61,7 +78,11 @@ impl BoundMethod for Auto {
     fn run(&self, context: &MethodContext) -> Result<MethodOutcome> {
         let request = context.request;
         let already_decided = request.eps.is_some_and(|eps| context.root.value <= eps);
-        let run_sdp = !already_decided && !context.budget.expired() && context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension);
+        // the interior point on small problems; the first-order solver on
+        // larger ones where the inputs are many (unless another solver was asked for)
+        let first_order = request.set.dim() >= AUTO_FIRST_ORDER_MIN_INPUTS && context.estimated_sdp_dim <= AUTO_FIRST_ORDER_MAX_DIM && matches!(request.sdp.solver, SdpSolver::Auto | SdpSolver::FirstOrder);
+        let run_sdp = !already_decided && !context.budget.expired() && (context.estimated_sdp_dim <= AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension) || first_order);
+        let solver = if context.estimated_sdp_dim > AUTO_SDP_MAX_DIM.min(request.sdp.max_dimension) { SdpSolver::FirstOrder } else { request.sdp.solver };
         // decide mode with the root already proven: no search (the orchestrator draws a token witness)
         let sdp_budget = || match context.budget.remaining() {
             Some(left) => crate::limits::Budget::new(Some(SDP_SHARE * left), context.budget.memory_bytes()),
@@ -72,10 +93,10 @@ impl BoundMethod for Auto {
             // error above eps (that is the answer)
             Some(eps) => {
                 let witness = context.attack_within_share(ATTACK_SHARE);
-                let sdp_outcome = (run_sdp && witness.error <= eps).then(|| sdp::certify_within(context, &sdp_budget()));
+                let sdp_outcome = (run_sdp && witness.error <= eps).then(|| sdp::certify_with(context, &sdp_budget(), solver));
                 (sdp_outcome, Some(witness))
             }
-            None => rayon::join(|| run_sdp.then(|| sdp::certify_within(context, &sdp_budget())), || (!already_decided).then(|| context.attack_within_share(ATTACK_SHARE))),
+            None => rayon::join(|| run_sdp.then(|| sdp::certify_with(context, &sdp_budget(), solver)), || (!already_decided).then(|| context.attack_within_share(ATTACK_SHARE))),
         };
         // the attack's witness is in raw units, the search's points in
         // first-layer coordinates
@@ -113,8 +134,12 @@ impl BoundMethod for Auto {
                 found.error = searched.error;
             }
         }
+        // (splitting's bound stands where the SDP gave none)
         let (note, mut evidence) = match sdp_outcome {
-            Some(outcome) => (outcome.note, outcome.evidence),
+            Some(outcome) => {
+                let result = outcome.evidence.iter().find_map(|(_, e)| e.as_any().downcast_ref::<crate::sdp::SdpResult>());
+                (result.and_then(|r| sdp::missing_certificate_note(r, "splitting's")), outcome.evidence)
+            }
             None => (None, Vec::new()),
         };
         let (certified, per_output) = (split.bound, split.per_output.clone());

@@ -47,9 +47,14 @@ pub(crate) fn certify(context: &MethodContext) -> MethodOutcome {
 
 /// [`certify`] within `budget` (a share of the context's).
 pub(crate) fn certify_within(context: &MethodContext, budget: &crate::limits::Budget) -> MethodOutcome {
+    certify_with(context, budget, context.request.sdp.solver)
+}
+
+/// [`certify_within`] with `solver` in place of the request's.
+pub(crate) fn certify_with(context: &MethodContext, budget: &crate::limits::Budget, solver: crate::sdp::SdpSolver) -> MethodOutcome {
     let request = context.request;
     // decide mode: a solve stops once its output is proven at most eps
-    let settings = crate::sdp::SdpSettings { decide_eps: request.eps, ..request.sdp.clone() };
+    let settings = crate::sdp::SdpSettings { decide_eps: request.eps, solver, ..request.sdp.clone() };
     let result = crate::sdp::certify_within(context.prepared, request.norm, &settings, budget);
     let mut root = context.root.clone();
     if request.norm == Norm::Linf {
@@ -59,17 +64,22 @@ pub(crate) fn certify_within(context: &MethodContext, budget: &crate::limits::Bu
     if let Some(b) = result.bound {
         root.value = root.value.min(b);
     }
-    let note = if result.bound.is_none() {
-        let fallback = if root.value.is_finite() { "the bound is propagation's" } else { "propagation gives no finite bound either" };
-        let certified_outputs = result.per_output.iter().filter(|b| b.is_some()).count();
-        result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| match certified_outputs {
-            0 => format!("the SDP gave no certificate ({reason}); {fallback}"),
-            k => format!("the SDP certified {k} of {} outputs (the others: {reason}); each output's bound is the smaller of the SDP's and propagation's", result.per_output.len()),
-        })
-    } else {
-        None
-    };
+    let fallback = if root.value.is_finite() { "propagation's" } else { "propagation's, which is not finite either" };
+    let note = missing_certificate_note(&result, fallback);
     MethodOutcome { certified: root.value, per_output: per_output(&root), solver_bound: None, found: None, uses_attack: true, note, evidence: vec![("sdp", Arc::new(result))] }
+}
+
+/// Why the SDP gave no bound, and which bound stands in its place
+/// (`fallback`, e.g. "propagation's"); None when it gave one.
+pub(crate) fn missing_certificate_note(result: &SdpResult, fallback: &str) -> Option<String> {
+    if result.bound.is_some() {
+        return None;
+    }
+    let certified_outputs = result.per_output.iter().filter(|b| b.is_some()).count();
+    result.solves.iter().find_map(|s| s.refusal.clone()).map(|reason| match certified_outputs {
+        0 => format!("the SDP gave no certificate ({reason}); the bound is {fallback}"),
+        k => format!("the SDP certified {k} of {} outputs (the others: {reason}); each output's bound is the smaller of the SDP's and {fallback}", result.per_output.len()),
+    })
 }
 
 impl MethodEvidence for SdpResult {
