@@ -587,3 +587,43 @@ fn auto_runs_the_first_order_sdp_on_the_whole_set_where_the_inputs_are_many() {
         }
     }
 }
+
+#[test]
+fn in_decide_mode_under_the_l2_norm_the_outputs_stop_at_their_share_of_eps() {
+    use deltacert::compress::{quantize, QuantScheme};
+    const CAP: usize = 40_000;
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261208);
+    let f = random_mlp(&mut rng, 6, &[10, 10], 3, Activation::Relu);
+    let (g, _) = quantize(&f, QuantScheme::FixedTruncate { fraction_bits: 4 }).unwrap();
+    let set = InputSet::uniform_box(6, -0.5, 0.5).unwrap();
+    let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+    // each output's bound after a short solve (L-inf objectives)
+    let settings = SdpSettings { solver: SdpSolver::FirstOrder, first_order_iterations: Some(2_000), ..SdpSettings::default() };
+    let per_output: Vec<f64> = certify(&prepared, Norm::Linf, &settings).per_output.iter().map(|b| b.expect("certified")).collect();
+    let largest = per_output.iter().copied().fold(0.0, f64::max);
+    let witness = attack(&f, &g, &set, &InputCoupling::Same, Norm::L2, &AttackSettings { samples: 4000, sample_work: None, starts: 6, steps: 60, seed: 1 });
+    let x = witness.input.expect("a witness");
+    let observed = exact_error_lower_bound(&f, &g, &x, &x, Norm::L2).0;
+    // eps whose share per output (eps / sqrt 3) is above every output's bound:
+    // every output's solve stops early, and the squared solve is not needed
+    let eps = 1.2 * 3f64.sqrt() * largest;
+    let settings = SdpSettings { solver: SdpSolver::FirstOrder, first_order_iterations: Some(CAP), decide_eps: Some(eps), ..SdpSettings::default() };
+    let result = certify(&prepared, Norm::L2, &settings);
+    let bound = result.bound.expect("certified");
+    println!("eps {eps}: bound {bound}, observed {observed}, steps {:?}", result.solves.iter().map(|s| (s.objective.clone(), s.iterations, s.solver_status.clone())).collect::<Vec<_>>());
+    assert!(observed <= bound && bound <= eps, "bound {bound}, eps {eps}, observed {observed}");
+    for solve in &result.solves {
+        assert_eq!(solve.status, deltacert::sdp::solve::SolveStatus::Solved, "{}: {}", solve.objective, solve.solver_status);
+        assert!((solve.iterations as usize) < CAP / 4, "{}: {} steps", solve.objective, solve.iterations);
+    }
+    let squared = result.solves.iter().find(|s| s.objective == "l2").expect("the squared objective's report");
+    assert!(squared.solver_status.contains("NotNeeded"), "{}", squared.solver_status);
+    // eps below the error: nothing proves it, the outputs' solves and the
+    // squared solve run their steps, and the bound stays above the error
+    let settings = SdpSettings { solver: SdpSolver::FirstOrder, first_order_iterations: Some(300), decide_eps: Some(0.9 * observed), ..SdpSettings::default() };
+    let result = certify(&prepared, Norm::L2, &settings);
+    assert!(result.bound.expect("certified") >= observed);
+    let steps: Vec<(String, u32)> = result.solves.iter().map(|s| (s.objective.clone(), s.iterations as u32)).collect();
+    assert!(result.solves.iter().all(|s| !s.solver_status.contains("NotNeeded")) && steps.iter().filter(|(_, n)| *n >= 150).count() >= 4, "{steps:?}");
+}

@@ -368,13 +368,20 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
     // relative DECIDE_STOP_MARGIN below it, room for the check's rounding
     // shift (1.7e-10 on the seed paper's pairs, values near 4)
     let error_norm = || upper_or_infinity(sqrt_up(sum_up(lifted.difference.iter().map(|d| mul_up(d.error, d.error)))));
-    // (under the L2 norm only the squared objective decides: the outputs'
-    // solves run to their limits, their bounds feed its solve)
+    // Under the L2 norm an output's share of eps: with every |Delta_j| (its
+    // form's error included) at most eps / sqrt(m) for the m outputs, the
+    // outputs' bounds combined, sqrt(sum_j max(U_j, -L_j)^2), are at most
+    // eps (the share is taken 1e-9 below it, room for the combination's
+    // rounding up), and the squared solve is not needed; an output that
+    // does not reach its share runs to its limit, and its bound feeds the
+    // squared solve, which decides jointly.
+    let l2_output_share = settings.decide_eps.map(|eps| eps / (output_count.max(1) as f64).sqrt() * (1.0 - 1e-9));
     let proves_eps = |index: usize, checked: &certificate::CheckedBound| -> bool {
         let Some(eps) = settings.decide_eps else { return false };
         let over = bound_over_set(checked.value, checked.gamma_x, diameter_sq);
         match norm {
-            Norm::L2 => is_squared(index) && upper_or_infinity(add_up(sqrt_up(over.max(0.0)), error_norm())) <= eps,
+            Norm::L2 if is_squared(index) => upper_or_infinity(add_up(sqrt_up(over.max(0.0)), error_norm())) <= eps,
+            Norm::L2 => l2_output_share.is_some_and(|share| upper_or_infinity(add_up(over, lifted.difference[index / 2].error)) <= share),
             Norm::Linf => upper_or_infinity(add_up(over, lifted.difference[index / 2].error)) <= eps,
         }
     };
@@ -386,7 +393,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                     let room = eps - error_norm();
                     (room >= 0.0).then(|| room * room)?
                 }
-                Norm::L2 => return None,
+                Norm::L2 => l2_output_share? - lifted.difference[index / 2].error,
                 Norm::Linf => eps - lifted.difference[index / 2].error,
             };
             target.is_finite().then(|| target - DECIDE_STOP_MARGIN * target.abs())
@@ -604,6 +611,15 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         // (none with the interior-point solver: no output was bounded)
         let over_set = |i: usize| solves.get(i)?.checked.as_ref().map(|c| add_up(bound_over_set(c.value, c.gamma_x, diameter_sq), lifted.difference[i / 2].error));
         let (solved_lower, solved_upper): (Vec<f64>, Vec<f64>) = (0..output_count).map(|j| (over_set(2 * j + 1).map_or(f64::NEG_INFINITY, |b| -b), over_set(2 * j).unwrap_or(f64::INFINITY))).unzip();
+        if settings.decide_eps.is_some_and(|eps| combined_intervals(&solved_lower, &solved_upper) <= eps) {
+            // decide mode: the outputs' bounds combined prove eps already
+            let mut report = SolveReport::not_attempted("l2", String::new());
+            report.solver_status = "NotNeeded (the outputs' bounds combined prove eps)".into();
+            report.status = SolveStatus::Solved;
+            report.refusal = None;
+            solves.push(report);
+            output_intervals = Some((solved_lower, solved_upper));
+        } else {
         // the products also take propagation's intervals where tighter
         let (mut lower, mut upper) = (solved_lower.clone(), solved_upper.clone());
         if let Some((propagation_lower, propagation_upper)) = warm.as_ref().map(PropagationStart::output_bounds) {
@@ -628,19 +644,14 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         solves.push(run(squared_index, &squared, start.as_ref()).0);
         // (the combination reported is of the SDP's own checked bounds only)
         output_intervals = Some((solved_lower, solved_upper));
+        }
     }
 
     let over_set = |i: usize| solves[i].checked.as_ref().map(|c| bound_over_set(c.value, c.gamma_x, diameter_sq));
     let (bound, per_output, gamma_pair) = match norm {
         Norm::L2 => {
             let error_norm = error_norm();
-            // the outputs' intervals alone: ||Delta|| <= sqrt(sum_j max(U_j, -L_j)^2)
-            let of_intervals = output_intervals.as_ref().map_or(f64::INFINITY, |(lower, upper)| {
-                upper_or_infinity(sqrt_up(sum_up(lower.iter().zip(upper).map(|(l, u)| {
-                    let largest = u.max(-l).max(0.0);
-                    mul_up(largest, largest)
-                }))))
-            });
+            let of_intervals = output_intervals.as_ref().map_or(f64::INFINITY, |(lower, upper)| combined_intervals(lower, upper));
             let (bound, per_output, gamma_pair) = match (over_set(squared_index), &solves[squared_index].checked) {
                 (Some(total), Some(c)) => {
                     // ||Delta|| <= ||computed forms|| + e (e: their errors'
@@ -687,6 +698,16 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
         constraints: counts,
         solves,
     }
+}
+
+/// The outputs' intervals `[L_j, U_j]` alone bound the L2 norm:
+/// `||Delta|| <= sqrt(sum_j max(U_j, -L_j)^2)`, rounded up (infinite where
+/// an interval is).
+fn combined_intervals(lower: &[f64], upper: &[f64]) -> f64 {
+    upper_or_infinity(sqrt_up(sum_up(lower.iter().zip(upper).map(|(l, u)| {
+        let largest = u.max(-l).max(0.0);
+        mul_up(largest, largest)
+    }))))
 }
 
 /// Differential propagation over the set (each network's own neuron bounds
