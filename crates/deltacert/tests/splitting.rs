@@ -159,6 +159,9 @@ fn a_split_started_before_the_time_limit_is_cut_at_it() {
     let outcome = branch_and_bound(&cut, root, (0.0, Vec::new()), &SplitSettings { time_limit: limit, max_pieces_bounded: usize::MAX, ..settings }, &|_| {});
     assert_eq!(outcome.stop, StopReason::TimeLimit);
     assert!(outcome.neuron_splits >= 1, "the first batch was split");
-    assert!(outcome.seconds < 0.5 * batch, "the search took {:.3} s for a limit of {limit:.3} s (one batch uncut: {batch:.3} s)", outcome.seconds);
+    // (a cut batch ends near the limit, a quarter of an uncut one; three
+    // quarters leaves room for a loaded machine: 0.273 s against 0.537 s
+    // was measured with other jobs running)
+    assert!(outcome.seconds < 0.75 * batch, "the search took {:.3} s for a limit of {limit:.3} s (one batch uncut: {batch:.3} s)", outcome.seconds);
     assert!(outcome.bound >= outcome.lower);
 }
