@@ -249,8 +249,9 @@ pub struct BoundArgs {
     /// up to 8 inputs, neuron above) [default: auto].
     #[arg(long, value_name = "RULE")]
     pub branching: Option<String>,
-    /// Largest lifted SDP dimension attempted (memory grows like d^4) [default:
-    /// 150 for sdp; auto runs the SDP only up to 48 unless this is given].
+    /// Largest lifted dimension the interior-point SDP attempts (memory grows
+    /// like d^4) [default: 150; auto runs the interior point only up to 48,
+    /// or up to this if lower; the first-order solver is not limited by it].
     #[arg(long)]
     pub sdp_max_dim: Option<usize>,
     /// SDP solver: auto (interior point up to lifted dimension 60, first
