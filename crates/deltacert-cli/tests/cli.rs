@@ -544,6 +544,27 @@ fn sdp_without_certificate_falls_back_to_the_checked_propagation_bound() {
 }
 
 #[test]
+fn a_set_that_holds_no_double_says_why_nothing_was_observed() {
+    // 0.1 is no double: the point set {0.1} holds no input a witness could be
+    let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
+    for set in [&["--box", "0.1,0.1"][..], &["--box", "0.125,0.125"]] {
+        let mut args = vec!["bound", &f, &g];
+        args.extend_from_slice(set);
+        args.extend_from_slice(&["--method", "propagate", "--json"]);
+        let o = deltacert(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let said = v["note"].as_str().is_some_and(|n| n.contains("no double lies provably in the set as written"));
+        if set[1] == "0.1,0.1" {
+            assert!(said && v["lower_bound"].as_f64() == Some(0.0) && v["witness"].is_null(), "{v}");
+        } else {
+            // 0.125 is a double: it is evaluated, and nothing is said
+            assert!(!said && v["lower_bound"].as_f64().unwrap() > 0.0, "{v}");
+        }
+    }
+}
+
+#[test]
 fn bad_input_sets_are_rejected() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "1,-1"]), &["inverted", "lower 1 > upper -1"]);

@@ -358,6 +358,15 @@ impl InputSet {
         &self.written.upper
     }
 
+    /// Whether no double can provably lie in the set the user wrote (so no
+    /// witness can exist, [`InputSet::holds`]): a zero-width interval or a
+    /// ball of radius 0 around a decimal that no double equals (`--box
+    /// 0.1,0.1`). A sufficient test: false does not promise such a double.
+    pub fn written_holds_no_double(&self) -> bool {
+        let w = &self.written;
+        w.lower.iter().zip(&w.upper).any(|(l, u)| !(l <= u)) || w.ball.as_ref().is_some_and(|(center, radius)| *radius <= 0.0 && center.iter().any(|(lo, hi)| lo < hi))
+    }
+
     /// Whether `x` provably lies in the set the user wrote (module docs):
     /// every written constraint holds for every value of its enclosures, each
     /// sum rounded against the claim. Every reported witness passes this.

@@ -142,6 +142,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     }
     input::check_input_space(&args.pair.set, &reference)?;
     let sets = input::input_sets(&args.pair.set, &reference)?;
+    // no witness can exist: said in the report's note
+    let holds_no_double = sets.iter().all(|s| s.written_holds_no_double());
     reading.finished();
     let read_seconds = started.elapsed().as_secs_f64();
     // the set a figure draws (the files are read once)
@@ -216,6 +218,10 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     if let Some(t) = args.timeout.filter(|t| read_seconds >= *t) {
         let spent = format!("reading the models and the input set took {read_seconds:.2} s of the {t} s time limit: the bound is one pass's");
         report.note = Some(report.note.take().map_or(spent.clone(), |note| format!("{spent}; {note}")));
+    }
+    if holds_no_double && report.witness.is_none() {
+        let none = "no input was observed: no double lies provably in the set as written (a zero-width interval or a radius of 0 around a decimal that no double equals)".to_string();
+        report.note = Some(report.note.take().map_or(none.clone(), |note| format!("{none}; {note}")));
     }
     crate::watchdog::finish_run();
     if args.pair.json {
