@@ -620,30 +620,30 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
             solves.push(report);
             output_intervals = Some((solved_lower, solved_upper));
         } else {
-        // the products also take propagation's intervals where tighter
-        let (mut lower, mut upper) = (solved_lower.clone(), solved_upper.clone());
-        if let Some((propagation_lower, propagation_upper)) = warm.as_ref().map(PropagationStart::output_bounds) {
-            lower.iter_mut().zip(&propagation_lower).for_each(|(l, p)| *l = l.max(*p));
-            upper.iter_mut().zip(&propagation_upper).for_each(|(u, p)| *u = u.min(*p));
-        }
-        let products = qc::output_interval_products(&lifted, &lower, &upper);
-        // the outputs' solves are done: their constraints are taken over
-        // (copied only if an abandoned interior-point solve still holds them)
-        let shared = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|held| SharedData { constraints: held.constraints.clone(), distance: held.distance.clone(), coordinate_scale: held.coordinate_scale.clone() });
-        let mut constraints = shared.constraints;
-        let product_index: Vec<Option<usize>> = products
-            .into_iter()
-            .map(|product| {
-                constraints.push(product?);
-                Some(constraints.len() - 1)
-            })
-            .collect();
-        *counts.entry("propagation".to_string()).or_insert(0) += product_index.iter().flatten().count();
-        let start = first_order.then(|| squared_norm_start(&lifted, constraints.len(), &product_index, &lower, &upper, |index| output_multipliers[index].as_ref().or(starts[index].as_ref()))).flatten();
-        let squared = std::sync::Arc::new(SharedData { constraints, distance: shared.distance, coordinate_scale: shared.coordinate_scale });
-        solves.push(run(squared_index, &squared, start.as_ref()).0);
-        // (the combination reported is of the SDP's own checked bounds only)
-        output_intervals = Some((solved_lower, solved_upper));
+            // the products also take propagation's intervals where tighter
+            let (mut lower, mut upper) = (solved_lower.clone(), solved_upper.clone());
+            if let Some((propagation_lower, propagation_upper)) = warm.as_ref().map(PropagationStart::output_bounds) {
+                lower.iter_mut().zip(&propagation_lower).for_each(|(l, p)| *l = l.max(*p));
+                upper.iter_mut().zip(&propagation_upper).for_each(|(u, p)| *u = u.min(*p));
+            }
+            let products = qc::output_interval_products(&lifted, &lower, &upper);
+            // the outputs' solves are done: their constraints are taken over
+            // (copied only if an abandoned interior-point solve still holds them)
+            let shared = std::sync::Arc::try_unwrap(shared).unwrap_or_else(|held| SharedData { constraints: held.constraints.clone(), distance: held.distance.clone(), coordinate_scale: held.coordinate_scale.clone() });
+            let mut constraints = shared.constraints;
+            let product_index: Vec<Option<usize>> = products
+                .into_iter()
+                .map(|product| {
+                    constraints.push(product?);
+                    Some(constraints.len() - 1)
+                })
+                .collect();
+            *counts.entry("propagation".to_string()).or_insert(0) += product_index.iter().flatten().count();
+            let start = first_order.then(|| squared_norm_start(&lifted, constraints.len(), &product_index, &lower, &upper, |index| output_multipliers[index].as_ref().or(starts[index].as_ref()))).flatten();
+            let squared = std::sync::Arc::new(SharedData { constraints, distance: shared.distance, coordinate_scale: shared.coordinate_scale });
+            solves.push(run(squared_index, &squared, start.as_ref()).0);
+            // (the combination reported is of the SDP's own checked bounds only)
+            output_intervals = Some((solved_lower, solved_upper));
         }
     }
 
