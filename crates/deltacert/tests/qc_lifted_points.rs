@@ -5,11 +5,12 @@
 //! certified number against sampled errors; a wrong constraint whose
 //! multiplier happens to be 0 there passes them. Here every constraint is
 //! evaluated on its own: for random pairs, sets and couplings (the cases of
-//! the random-pair property tests, plus narrow and far boxes), at box
+//! the random-pair property tests, plus narrow and far boxes) and for ReLU
+//! networks against copies with quantised activations, at box
 //! corners, face points and points inside the set, the lifted vector
 //! `zeta = [x; x'; a_f; a_g; 1]` is computed from the networks in
-//! 1,024-bit arithmetic (ReLU and leaky ReLU values are then exact; tanh
-//! and sigmoid are correct to far below any slack), and
+//! 1,024-bit arithmetic (ReLU, leaky ReLU and quantiser values are then
+//! exact; tanh and sigmoid are correct to far below any slack), and
 //!
 //! - each constraint's form, as the certificate check assembles it
 //!   ([`Constraint::for_each_entry`]: the rounded entries), is `>= -slack`
@@ -77,7 +78,24 @@ fn exact_activation(activation: Activation, v: &Big) -> Big {
             m.clone() / (m + big(2.0))
         }
         Activation::Sigmoid => big(1.0) / (big(1.0) + (-v.clone()).exp()),
-        Activation::Quantize { .. } => panic!("no quantiser in these cases"),
+        Activation::Quantize { scale, zero_point, qmin, qmax } => {
+            // the integer n with s (n - 1/2) <= v <= s (n + 1/2), ties to even
+            let s = big(scale);
+            let mut n = (v.to_f64().value() / scale).floor().clamp(-1e12, 1e12);
+            while s.clone() * big(n + 0.5) < *v {
+                n += 1.0;
+            }
+            while s.clone() * big(n - 0.5) > *v {
+                n -= 1.0;
+            }
+            let odd = n.rem_euclid(2.0) == 1.0;
+            if odd && s.clone() * big(n + 0.5) == *v {
+                n += 1.0;
+            } else if odd && s.clone() * big(n - 0.5) == *v {
+                n -= 1.0;
+            }
+            s * big((n + zero_point).clamp(qmin, qmax) - zero_point)
+        }
     }
 }
 
@@ -310,11 +328,54 @@ fn every_constraint(prepared: &Prepared, case: usize) -> (Lifted, Vec<Constraint
     (lifted, constraints)
 }
 
+/// A quantiser: folded ReLUs (uint8 z = 0, int8 z = -128), a symmetric
+/// int8 and two uint8 ones; scales from 0.004 (saturating near 1) to 0.25.
+fn random_quantiser(rng: &mut impl Rng) -> Activation {
+    let scale = [0.004f32, 0.0173, 0.05, 0.125, 0.25][rng.gen_range(0..5)] as f64;
+    let (zero_point, qmin, qmax) = [(0.0, 0.0, 255.0), (-128.0, -128.0, 127.0), (0.0, -128.0, 127.0), (128.0, 0.0, 255.0), (37.0, 0.0, 255.0)][rng.gen_range(0..5)];
+    Activation::Quantize { scale, zero_point, qmin, qmax }
+}
+
+/// A ReLU network `f` and `g`: `f` with a quantiser after each hidden layer
+/// (and on the input for odd cases), or (every third case) `f` with its
+/// hidden ReLUs replaced by quantisers.
+fn quantised_case<R: Rng>(rng: &mut R, case: usize) -> common::RandomCase {
+    use deltacert::network::{Layer, Matrix};
+    let inputs = rng.gen_range(1..=4);
+    let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=8)).collect();
+    let outputs = rng.gen_range(1..=2);
+    let f = deltacert::network::random::random_mlp(rng, inputs, &hidden, outputs, Activation::Relu);
+    let last = f.layers.len() - 1;
+    let g = if case % 3 == 2 {
+        let mut g = f.clone();
+        g.layers[..last].iter_mut().for_each(|layer| layer.activation = random_quantiser(rng));
+        g
+    } else {
+        let quantiser = |source: usize, width: usize, rng: &mut R| Layer::dense(source, Matrix::identity(width), vec![0.0; width], random_quantiser(rng));
+        let mut layers = Vec::new();
+        if case % 2 == 1 {
+            layers.push(quantiser(0, inputs, rng));
+        }
+        for (k, layer) in f.layers.iter().enumerate() {
+            layers.push(Layer::dense(layers.len(), layer.terms[0].weights.clone(), layer.bias.clone(), layer.activation));
+            if k < last {
+                layers.push(quantiser(layers.len(), layer.width(), rng));
+            }
+        }
+        Network { layers, kept_neurons: None, ..f.clone() }
+    };
+    let lo: f64 = rng.gen_range(-1.0..0.5);
+    let set = InputSet::uniform_box(inputs, lo, lo + rng.gen_range(0.05..1.5)).unwrap();
+    let description = format!("quantised case {case} (hidden {hidden:?})");
+    common::RandomCase { f, g, set, coupling: InputCoupling::Same, norm: deltacert::problem::Norm::Linf, description }
+}
+
 /// One case: its description, the families seen, the points and
-/// constraints checked.
-fn run_case(case: usize) -> (String, Vec<Family>, usize, usize) {
+/// constraints checked, the quantisers lifted. Cases from 1,000 on are
+/// [`quantised_case`]s.
+fn run_case(case: usize) -> (String, Vec<Family>, usize, usize, usize) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7_000 + case as u64);
-    let mut random = common::random_case(&mut rng, case);
+    let mut random = if case >= 1_000 { quantised_case(&mut rng, case) } else { common::random_case(&mut rng, case) };
     // every seventh box made narrow (width 1e-7) or far (around 100)
     if random.set.ball_constraint().is_none() && random.set.polytope().is_empty() {
         let n = random.set.dim();
@@ -340,13 +401,14 @@ fn run_case(case: usize) -> (String, Vec<Family>, usize, usize) {
     let mut families: Vec<Family> = constraints.iter().map(|c| c.family).collect();
     families.sort();
     families.dedup();
-    (description, families, points.len(), checked)
+    let quantisers = lifted.neurons.iter().filter(|n| n.variable && matches!(n.activation, Activation::Quantize { .. })).count();
+    (description, families, points.len(), checked, quantisers)
 }
 
 #[test]
 fn every_constraint_holds_at_exact_lifted_points_of_random_pairs() {
     common::single_threaded_blas();
-    let results: Vec<(String, Vec<Family>, usize, usize)> = (0..160).into_par_iter().map(run_case).collect();
+    let results: Vec<(String, Vec<Family>, usize, usize, usize)> = (0..160).into_par_iter().map(run_case).collect();
     let mut families: Vec<Family> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     families.sort();
     families.dedup();
@@ -357,4 +419,21 @@ fn every_constraint_holds_at_exact_lifted_points_of_random_pairs() {
     for family in [Family::Input, Family::InputQuantisation, Family::Activation, Family::Interval, Family::Matched, Family::AllPairs, Family::Neighbours, Family::Products, Family::Magnitude, Family::Propagation] {
         assert!(families.contains(&family), "no case built a {family:?} constraint");
     }
+}
+
+/// The same for pairs with quantised activations (the quantiser layers the
+/// ONNX reader makes of QuantizeLinear/DequantizeLinear pairs, tie to even
+/// as ONNX rounds): a ReLU network against itself with quantisers after its
+/// hidden layers (and on the input), or with its ReLUs replaced by
+/// quantisers.
+#[test]
+fn every_constraint_holds_at_exact_lifted_points_of_pairs_with_quantised_activations() {
+    common::single_threaded_blas();
+    let results: Vec<(String, Vec<Family>, usize, usize, usize)> = (1_000..1_060).into_par_iter().map(run_case).collect();
+    let points: usize = results.iter().map(|r| r.2).sum();
+    let checked: usize = results.iter().map(|r| r.3).sum();
+    let quantisers: usize = results.iter().map(|r| r.4).sum();
+    println!("{} cases, {points} points, {checked} constraint evaluations, {quantisers} lifted quantisers", results.len());
+    assert!(checked > 10_000, "only {checked} constraint evaluations");
+    assert!(quantisers > 100, "only {quantisers} quantisers were lifted");
 }
