@@ -47,7 +47,13 @@ use faer::{Mat, Side};
 /// summation order.
 const PACK_MIN_DIM: usize = 64;
 
-/// Projected gradient steps per barrier weight at most.
+/// Projected gradient steps per barrier weight at most, where few steps
+/// are left; with more, each weight gets its share of them ([`descend`]).
+/// Halving the weight every 500 steps whatever the steps left ends the
+/// barrier path early on small problems: on the paper's quantised pair
+/// (lifting on optimised slopes) the descent then crawled from 4.051 after
+/// 5,000 steps to 4.046 after 80,000, where the interior point reaches
+/// 3.973; with the weights spread over the steps, 3.963 after 80,000.
 const INNER_STEPS: usize = 500;
 
 /// Iteration settings.
@@ -476,6 +482,25 @@ fn descend(dual: &Dual, mut x: Vec<f64>, clock: &std::time::Instant, limit: Opti
     let mut nu = 0.1 * current.bound.abs().max(1e-3) / dim as f64;
     let smallest_nu = settings.relative_tolerance * current.bound.abs().max(1e-3) / dim as f64;
     dual.barrier.set(nu);
+    // steps per barrier weight: at least INNER_STEPS, more where the steps
+    // left (counted, or the time left over the time per step so far) would
+    // give every weight still to come more (half of them spread over the
+    // weights, half left for the last)
+    let descent_clock = std::time::Instant::now();
+    let inner_steps_for = |nu: f64, iterations: u32| -> usize {
+        let levels = ((nu / smallest_nu).log2().ceil().max(0.0) as usize).max(1);
+        let counted = steps.saturating_sub(iterations as usize);
+        let timed = match limit {
+            Some(limit) if iterations > 0 => {
+                let per_step = descent_clock.elapsed().as_secs_f64() / iterations as f64;
+                ((limit - clock.elapsed().as_secs_f64()).max(0.0) / per_step.max(1e-9)) as usize
+            }
+            Some(_) => 0,
+            None => usize::MAX,
+        };
+        INNER_STEPS.max(counted.min(timed) / (2 * levels))
+    };
+    let mut inner_steps = inner_steps_for(nu, 0);
     let mut current = dual.evaluate(&x)?;
     let memory = 10;
     let mut recent = vec![current.value];
@@ -502,7 +527,7 @@ fn descend(dual: &Dual, mut x: Vec<f64>, clock: &std::time::Instant, limit: Opti
         // a barrier weight ends when nearly stationary or after INNER_STEPS
         // steps; the last one runs until the line search finds no decrease
         let last = nu <= smallest_nu;
-        let level_done = !last && (stationarity <= 1e-3 * nu * dim as f64 || inner > INNER_STEPS);
+        let level_done = !last && (stationarity <= 1e-3 * nu * dim as f64 || inner > inner_steps);
         if !level_done && slope < 0.0 && stationarity > settings.relative_tolerance * 1e-3 {
             let reference = recent.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let mut fraction = 1.0;
@@ -549,6 +574,7 @@ fn descend(dual: &Dual, mut x: Vec<f64>, clock: &std::time::Instant, limit: Opti
                 }
                 nu = (nu * 0.5).max(smallest_nu);
                 dual.barrier.set(nu);
+                inner_steps = inner_steps_for(nu, iterations);
                 let Some(e) = dual.evaluate(&x) else { break };
                 current = e;
                 recent = vec![current.value];
