@@ -233,3 +233,26 @@ pub fn relu_sum_through_unequal_ranges() -> (Network, Network) {
     };
     (network([1.0, 1.0]), network([0.0, 0.0]))
 }
+
+/// A quantiser's value `s (clamp(n + z, qmin, qmax) - z)` at `v` in exact
+/// arithmetic, `n` the integer nearest `v / s` with ties to even (ONNX's
+/// rounding): the `n` with `s (n - 1/2) <= v <= s (n + 1/2)`, found by
+/// exact comparisons from a floating-point guess. `big` converts an f64 at
+/// the caller's precision.
+pub fn exact_quantize(v: &dashu_float::FBig, scale: f64, zero_point: f64, qmin: f64, qmax: f64, big: impl Fn(f64) -> dashu_float::FBig) -> dashu_float::FBig {
+    let s = big(scale);
+    let mut n = (v.to_f64().value() / scale).floor().clamp(-1e12, 1e12);
+    while s.clone() * big(n + 0.5) < *v {
+        n += 1.0;
+    }
+    while s.clone() * big(n - 0.5) > *v {
+        n -= 1.0;
+    }
+    let odd = n.rem_euclid(2.0) == 1.0;
+    if odd && s.clone() * big(n + 0.5) == *v {
+        n += 1.0;
+    } else if odd && s.clone() * big(n - 0.5) == *v {
+        n -= 1.0;
+    }
+    s * big((n + zero_point).clamp(qmin, qmax) - zero_point)
+}

@@ -78,24 +78,7 @@ fn exact_activation(activation: Activation, v: &Big) -> Big {
             m.clone() / (m + big(2.0))
         }
         Activation::Sigmoid => big(1.0) / (big(1.0) + (-v.clone()).exp()),
-        Activation::Quantize { scale, zero_point, qmin, qmax } => {
-            // the integer n with s (n - 1/2) <= v <= s (n + 1/2), ties to even
-            let s = big(scale);
-            let mut n = (v.to_f64().value() / scale).floor().clamp(-1e12, 1e12);
-            while s.clone() * big(n + 0.5) < *v {
-                n += 1.0;
-            }
-            while s.clone() * big(n - 0.5) > *v {
-                n -= 1.0;
-            }
-            let odd = n.rem_euclid(2.0) == 1.0;
-            if odd && s.clone() * big(n + 0.5) == *v {
-                n += 1.0;
-            } else if odd && s.clone() * big(n - 0.5) == *v {
-                n -= 1.0;
-            }
-            s * big((n + zero_point).clamp(qmin, qmax) - zero_point)
-        }
+        Activation::Quantize { scale, zero_point, qmin, qmax } => common::exact_quantize(v, scale, zero_point, qmin, qmax, big),
     }
 }
 
