@@ -524,8 +524,9 @@ fn descend(dual: &Dual, mut x: Vec<f64>, clock: &std::time::Instant, limit: Opti
         dual.project(&mut unit_target);
         let stationarity = unit_target.iter().zip(&x).map(|(t, a)| (t - a).abs()).fold(0.0, f64::max);
         let mut accepted = None;
-        // a barrier weight ends when nearly stationary or after INNER_STEPS
-        // steps; the last one runs until the line search finds no decrease
+        // a barrier weight ends when nearly stationary or after its
+        // `inner_steps`; the last one runs until the line search finds no
+        // decrease
         let last = nu <= smallest_nu;
         let level_done = !last && (stationarity <= 1e-3 * nu * dim as f64 || inner > inner_steps);
         if !level_done && slope < 0.0 && stationarity > settings.relative_tolerance * 1e-3 {
