@@ -135,6 +135,29 @@ fn hand_built_certificates_have_their_exact_outcomes() {
     }
 }
 
+/// A violation on a small coordinate is paid for at that coordinate's size:
+/// in `zeta = (x, y, 1)` with `|x| <= 100`, `|y| <= h`, the objective
+/// `-x^2 + eps y^2` with the claim `gamma = 0` leaves `M = diag(-1, eps, 0)`
+/// with the positive eigenvalue `eps` on `y`. The exact maximum is `eps h^2`.
+/// A uniform shift costs `eps R^2` (about `1e4 eps`); the eigenvector-weighted
+/// one about `eps h^2`. The certified value is never below the exact maximum,
+/// and within 1% of it (plus rounding) where only the weighted shift gets there.
+#[test]
+fn a_violation_on_a_small_coordinate_is_paid_for_at_its_size() {
+    common::single_threaded_blas();
+    for (eps, h) in [(1e-3, 1e-2), (1.0, 1e-3), (1e-6, 0.5), (0.25, 1.0)] {
+        let objective = SymmetricSparse { entries: vec![(0, 0, -1.0), (1, 1, eps), (2, 2, 0.0)] };
+        let multipliers = Multipliers { gamma: 0.0, gamma_x: 0.0, constraint: Vec::new() };
+        let checked = check(3, 2, &objective, &[], None, &multipliers, &[100.0, h, 1.0]).expect("a violation of eps is paid for, not refused");
+        // eps h^2, computed exactly for these values up to one rounding: compare with a margin of 1 ulp
+        let maximum = eps * h * h;
+        assert!(checked.value >= maximum * (1.0 + 4.0 * f64::EPSILON), "eps {eps}, h {h}: certified {} below the exact maximum {maximum}", checked.value);
+        let uniform_cost = eps * (1e4 + h * h + 1.0);
+        assert!(checked.value <= 1.01 * maximum + 1e-12, "eps {eps}, h {h}: certified {} ({}), the maximum is {maximum} (a uniform shift would cost {uniform_cost})", checked.value, checked.shift_kind);
+        assert_eq!(checked.shift_kind, if h < 1e-2 || eps < 1e-3 { "eigenvector" } else { checked.shift_kind }, "eps {eps}, h {h}");
+    }
+}
+
 /// Non-finite inputs or intermediates refuse the certificate: never a finite
 /// number from `NaN` or `inf - inf`.
 #[test]

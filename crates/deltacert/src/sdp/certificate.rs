@@ -31,7 +31,9 @@
 //! A second, scaled variant proves `-M + t W` positive definite with
 //! `W = diag(1 / m_i^2)` (`|zeta_i| <= m_i`), which costs `t * d` instead of
 //! `t R^2`: better when the violation of the solver's `M` sits on coordinates
-//! much smaller than `R`. Both are sound; the smaller bound is reported.
+//! much smaller than `R`. A third weights the shift by the eigenvector of
+//! `M`'s largest eigenvalue where that is positive ([`eigenvector_weights`]).
+//! All are sound; the smallest bound is reported.
 
 use super::form::SymmetricSparse;
 use super::qc::{Constraint, Sense};
@@ -57,12 +59,18 @@ pub struct CheckedBound {
     pub assembly_error: f64,
     /// `R^2`.
     pub radius_squared: f64,
-    /// `"uniform"` (`t I`) or `"scaled"` (`t diag(1/m_i^2)`): which shift gave the bound.
+    /// `"uniform"` (`t I`), `"scaled"` (`t diag(1/m_i^2)`) or `"eigenvector"`
+    /// (`t diag(|u_i| / m_i + rho)`, [`eigenvector_weights`]): which shift gave the bound.
     pub shift_kind: &'static str,
     /// `sum lambda_i slack_i + sum |mu_j| slack_j`.
     pub constraint_slack: f64,
     /// Cholesky attempts made.
     pub attempts: u32,
+    /// The diagonal `t W` plus the uniform rounding terms, per coordinate:
+    /// with it `-M + diag` was proven positive definite (a start for
+    /// magnitude multipliers, not part of the report).
+    #[serde(skip)]
+    pub diagonal_shift: Vec<f64>,
 }
 
 /// Why a certificate was refused.
@@ -70,6 +78,42 @@ pub struct CheckedBound {
 pub struct Refusal {
     /// Human-readable reason.
     pub reason: String,
+}
+
+/// The largest lifted dimension at which the check also tries
+/// [`eigenvector_weights`] (one more eigendecomposition, with vectors).
+const EIGENVECTOR_WEIGHTS_MAX_DIM: usize = 400;
+
+/// Weights `w_i = |u_i| / m_i + rho` for the shift `t W`, from the
+/// eigenvector `u` of the largest eigenvalue `lambda_1 > 0` of `M`: None when
+/// `M` has none (its shift is then rounding, which the other variants cover).
+///
+/// If the violation is `lambda_1 u u^T`, then `diag(tau) >= lambda_1 u u^T`
+/// exactly when `lambda_1 sum_i u_i^2 / tau_i <= 1`, and the cost
+/// `sum_i tau_i m_i^2` is smallest at `tau_i = lambda_1 S |u_i| / m_i` with
+/// `S = sum_j |u_j| m_j`: it costs `lambda_1 S^2`, against `lambda_1 R^2`
+/// for `t I` and `lambda_1 d sum_i u_i^2 m_i^2` for `t diag(1/m_i^2)`, and by
+/// Cauchy-Schwarz never more than either. The floor `rho` leaves room for
+/// the next eigenvalue and the rounding of the Cholesky test (`trace`
+/// times `gamma_{d+4}`) in the other directions. These weights only choose
+/// `W`; any positive `W` is sound (§5 of docs/method.md), and the Cholesky
+/// test decides.
+fn eigenvector_weights(m: &Mat<f64>, coordinate_magnitude: &[f64]) -> Option<Vec<f64>> {
+    let dim = m.nrows();
+    let eigen = m.self_adjoint_eigen(Side::Lower).ok()?;
+    let values = eigen.S().column_vector();
+    // nondecreasing: the largest last
+    let largest = values[dim - 1];
+    let next = if dim >= 2 { values[dim - 2] } else { 0.0 };
+    if !(largest > 0.0 && largest.is_finite() && next.is_finite()) {
+        return None;
+    }
+    let u = eigen.U().col(dim - 1);
+    let spread: f64 = (0..dim).filter(|&i| coordinate_magnitude[i] > 0.0).map(|i| u[i].abs() * coordinate_magnitude[i]).sum();
+    let trace: f64 = (0..dim).map(|i| m[(i, i)].abs()).sum();
+    let rho = 2.0 * (next.max(0.0) + rounding_gamma(dim + 4) * trace) / (largest * spread);
+    let weights: Vec<f64> = (0..dim).map(|i| if coordinate_magnitude[i] > 0.0 { u[i].abs() / coordinate_magnitude[i] + rho } else { 1.0 }).collect();
+    (spread > 0.0 && weights.iter().all(|w| w.is_finite() && *w > 0.0)).then_some(weights)
 }
 
 fn add(m: &mut Mat<f64>, abs: &mut Mat<f64>, count: &mut Mat<f64>, matrix: &SymmetricSparse, weight: f64) {
@@ -176,13 +220,16 @@ pub fn check_by(
     let uniform = vec![1.0; dim];
     // the scaled variant: weights 1/m_i^2 (coordinates known to be 0 keep weight 1)
     let scaled: Vec<f64> = coordinate_magnitude.iter().map(|&mi| if mi > 0.0 { 1.0 / (mi * mi) } else { 1.0 }).collect();
-    // cost of a unit shift: sum_i w_i m_i^2 (R^2 for the uniform one)
-    let scaled_cost: f64 = sum_up(scaled.iter().zip(coordinate_magnitude).map(|(w, mi)| mul_up(mul_up(*w, *mi), *mi)));
     let mut best: Option<CheckedBound> = None;
     let mut last_eigenvalue = f64::NAN;
-    for (kind, weights, cost) in [("uniform", &uniform, radius_squared), ("scaled", &scaled, scaled_cost)] {
-        if past_deadline() {
-            break;
+    // proves `-M + t W` positive definite for the smallest `t` it can and
+    // keeps the bound when it is the best so far; the largest eigenvalue of
+    // `W^{-1/2} M W^{-1/2}` it started from
+    let mut prove_with = |kind: &'static str, weights: &[f64]| -> Result<f64, Refusal> {
+        // cost of a unit shift: sum_i w_i m_i^2 (R^2 for the uniform one)
+        let cost = if kind == "uniform" { radius_squared } else { sum_up(weights.iter().zip(coordinate_magnitude).map(|(w, mi)| mul_up(mul_up(*w, *mi), *mi))) };
+        if !cost.is_finite() || weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+            return Ok(f64::NAN);
         }
         // largest eigenvalue of W^{-1/2} M W^{-1/2}: the smallest t with -M + t W >= 0
         let sqrt_inv: Vec<f64> = weights.iter().map(|w| 1.0 / w.sqrt()).collect();
@@ -192,14 +239,22 @@ pub fn check_by(
             return Err(Refusal { reason: "eigenvalue computation gave NaN".into() });
         }
         let max_eigenvalue = eigenvalues.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        last_eigenvalue = max_eigenvalue;
         // the first shift tried: a little above the computed largest
         // eigenvalue (which is itself inexact). The factors only choose where
         // the search starts and how fast it grows; soundness rests on the
         // Cholesky test alone, whatever shift it succeeds with.
-        let scale = (0..dim).map(|i| normalised[(i, i)].abs()).fold(1e-300, f64::max);
-        let mut shift = max_eigenvalue.max(0.0) * (1.0 + 1e-9) + 1e-13 * scale;
-        for attempt in 1..=40u32 {
+        // (the eigenvector-weighted variant starts relative to its positive
+        // eigenvalue: tiny weights make the normalised diagonal huge on
+        // coordinates the violation does not touch)
+        // (the eigenvector-weighted variant climbs from its positive
+        // eigenvalue in steps of a factor 1 + 1e-6 4^k: its cost is about
+        // proportional to the shift, and tiny weights make the normalised
+        // diagonal huge on coordinates the violation does not touch)
+        let relative = kind == "eigenvector" && max_eigenvalue > 0.0;
+        let mut relative_step = 1e-6;
+        let margin = 1e-13 * (0..dim).map(|i| normalised[(i, i)].abs()).fold(1e-300, f64::max);
+        let mut shift = if relative { max_eigenvalue * (1.0 + relative_step) } else { max_eigenvalue.max(0.0) * (1.0 + 1e-9) + margin };
+        for attempt in 1..=if relative { 60u32 } else { 40 } {
             if past_deadline() {
                 break;
             }
@@ -220,7 +275,6 @@ pub fn check_by(
             }
             let a = Mat::<f64>::from_fn(dim, dim, |r, c| if r == c { -m[(r, c)] + shift * weights[r] - alpha } else { -m[(r, c)] });
             if a.llt(Side::Lower).is_ok() {
-                // the diagonal of `a` was rounded once more: cover it with a uniform extra shift
                 // the diagonal of `a` was computed with two or three rounded
                 // operations (`-m + shift w - alpha`, `shift w` rounded): at
                 // most gamma_3 <= 2 EPSILON of the magnitudes; covered by a
@@ -244,12 +298,30 @@ pub fn check_by(
                         shift_kind: kind,
                         constraint_slack,
                         attempts: attempt,
+                        diagonal_shift: weights.iter().map(|w| shift * w + alpha + diagonal_rounding + assembly_error).collect(),
                     });
                 }
                 break;
             }
-            shift = shift * 2.0 + 1e-12 * scale;
+            if relative {
+                relative_step *= 4.0;
+                shift = max_eigenvalue * (1.0 + relative_step);
+            } else {
+                shift = shift * 2.0 + 10.0 * margin;
+            }
         }
+        Ok(max_eigenvalue)
+    };
+    for (kind, weights) in [("uniform", &uniform), ("scaled", &scaled)] {
+        if past_deadline() {
+            break;
+        }
+        last_eigenvalue = prove_with(kind, weights)?;
+    }
+    // the eigenvector-weighted variant, where the solver left `M` with a
+    // positive eigenvalue (an interior-point solve ended "almost solved")
+    if let Some(weights) = (dim <= EIGENVECTOR_WEIGHTS_MAX_DIM && !past_deadline()).then(|| eigenvector_weights(&m, coordinate_magnitude)).flatten() {
+        prove_with("eigenvector", &weights)?;
     }
     if let Some(b) = best {
         return Ok(b);

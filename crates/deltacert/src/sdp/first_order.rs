@@ -69,11 +69,15 @@ pub struct FirstOrderSettings {
     /// shift) is at most this: decide mode needs no better (None: run to
     /// the limit).
     pub stop_at_bound: Option<f64>,
+    /// Descend from the given start only, with all the time and steps (no
+    /// descent from the Gershgorin point): a polish of another solver's
+    /// multipliers.
+    pub start_only: bool,
 }
 
 impl Default for FirstOrderSettings {
     fn default() -> Self {
-        FirstOrderSettings { max_iterations: 200_000, relative_tolerance: 1e-6, stop_at_bound: None }
+        FirstOrderSettings { max_iterations: 200_000, relative_tolerance: 1e-6, stop_at_bound: None, start_only: false }
     }
 }
 
@@ -428,11 +432,12 @@ pub fn solve(problem: &SdpProblem, time_limit: Option<f64>, start: Option<&Multi
     // a zero time limit with a start: the start itself (its check), or
     // nothing when it lies outside the domain
     let only_start = given.is_some() && time_limit == Some(0.0);
-    let mut outcome: Option<Descent> = given.and_then(|x| descend(&dual, x, &clock, time_limit.map(|t| 0.25 * t), settings.max_iterations.div_ceil(4), settings));
+    let (time_share, steps) = if settings.start_only { (1.0, settings.max_iterations) } else { (0.25, settings.max_iterations.div_ceil(4)) };
+    let mut outcome: Option<Descent> = given.and_then(|x| descend(&dual, x, &clock, time_limit.map(|t| time_share * t), steps, settings));
     // the Gershgorin descent gets the time and the steps left
     let mut iterations = outcome.as_ref().map_or(0, |d| d.iterations);
     let stopped = outcome.as_ref().is_some_and(|d| dual.reaches_stop(d.bound, settings));
-    if !only_start && !stopped {
+    if !only_start && !stopped && !settings.start_only {
         let x = gershgorin_start(&dual, problem, first_constraint);
         if let Some(d) = descend(&dual, x, &clock, time_limit, settings.max_iterations.saturating_sub(iterations as usize), settings) {
             iterations += d.iterations;
