@@ -252,9 +252,14 @@ mod tests {
     #[test]
     fn decimal_box_bounds_are_rounded_outward() {
         let mut a = args();
+        // fl(0.3) lies below 3/10: the upper bound is the next double up
+        a.box_range = Some("-0.5,0.3".into());
+        let set = input_set(&a, &normalising_network()).unwrap();
+        assert_eq!((set.lower()[0], set.upper()[0]), (-0.5, 0.3f64.next_up()));
+        // fl(0.1) lies above 1/10: it is the upper bound itself
         a.box_range = Some("-0.5,0.1".into());
         let set = input_set(&a, &normalising_network()).unwrap();
-        assert_eq!((set.lower()[0], set.upper()[0]), (-0.5, 0.1f64.next_up()));
+        assert_eq!((set.lower()[0], set.upper()[0]), (-0.5, 0.1f64));
     }
 
     #[test]

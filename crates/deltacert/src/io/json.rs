@@ -236,7 +236,8 @@ mod tests {
     fn boxes_are_read_and_bad_boxes_named() {
         assert_eq!(parse_box(r#"{"lower": [0, -1.5], "upper": [1, 2e0]}"#).unwrap(), (vec![(0.0, 0.0), (-1.5, -1.5)], vec![(1.0, 1.0), (2.0, 2.0)]));
         // decimals without an exact double come as the doubles either side
-        assert_eq!(parse_box(r#"{"lower": [0.1], "upper": [0.30000000000000000001]}"#).unwrap(), (vec![(0.1f64.next_down(), 0.1f64.next_up())], vec![(0.3f64.next_down(), 0.3f64.next_up())]));
+        // (fl(0.1) lies above 1/10, fl(0.3) below the decimal written)
+        assert_eq!(parse_box(r#"{"lower": [0.1], "upper": [0.30000000000000000001]}"#).unwrap(), (vec![(0.1f64.next_down(), 0.1f64)], vec![(0.3f64, 0.3f64.next_up())]));
         let cases: &[(&str, ErrorKind, &str)] = &[
             (r#"{"lower": [], "upper": []}"#, ErrorKind::InvalidInputSet, "box has 0 lower and 0 upper bounds"),
             (r#"{"lower": [0], "upper": [1], "A": [[1]]}"#, ErrorKind::Malformed, "unknown key \"A\" (the file holds only \"lower\" and \"upper\")"),

@@ -40,9 +40,10 @@
 //! Numbers are any decimal `[-+]digits[.digits][e[-+]digits]` (also `.5` and
 //! `5.`); `inf` and `nan` are refused. A decimal such as `0.0095` has no exact
 //! binary value: it is parsed to the nearest `f64` (Rust's parse is correctly
-//! rounded) and, when that `f64` differs from the decimal, a lower bound is
-//! moved one ulp down and an upper bound one ulp up, so every box contains the
-//! decimal box the file states. Exactly representable numbers (`0.5`, `-3`,
+//! rounded) and, when that `f64` differs from the decimal, compared with it
+//! exactly: a lower bound takes the largest `f64` below the decimal and an
+//! upper bound the smallest above it, so every box contains the decimal box
+//! the file states. Exactly representable numbers (`0.5`, `-3`,
 //! `1.25e2`) are kept as written. Each bound is returned as the enclosure of
 //! its decimal, so the set also knows the box the file writes (rounded
 //! inward, a strict bound by one more ulp when its number is exact), which
@@ -127,17 +128,22 @@ pub fn read_input_bounds(text: &str, input_dim: usize) -> Result<Vec<(Vec<Enclos
 }
 
 /// The enclosure `[lo, hi]` of the decimal number `token`: `lo == hi` when
-/// the decimal is an `f64`, else the two `f64`s one ulp either side of the
-/// nearest. `None` if `token` is not a decimal number; the bounds may be
-/// infinite when the decimal is beyond the `f64` range.
+/// the decimal is an `f64`, else the two adjacent `f64`s around it (`lo` the
+/// largest below it, `hi` the smallest above it), so `lo < decimal < hi`.
+/// `None` if `token` is not a decimal number; the bounds may be infinite
+/// when the decimal is beyond the `f64` range.
 pub fn decimal_enclosure(token: &str) -> Option<(f64, f64)> {
     let decimal = Decimal::parse(token)?;
     let value: f64 = token.parse().ok()?;
     if decimal.is_exactly(value) {
-        Some((value, value))
-    } else {
-        Some((value.next_down(), value.next_up()))
+        return Some((value, value));
     }
+    Some(match decimal_against_nearest(token) {
+        Some(std::cmp::Ordering::Less) => (value.next_down(), value),
+        Some(std::cmp::Ordering::Greater) => (value, value.next_up()),
+        // beyond the f64 range (an infinite nearest value)
+        _ => (value.next_down(), value.next_up()),
+    })
 }
 
 /// How the decimal `token` compares with its nearest double: `Less` when the
@@ -579,6 +585,13 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
             first_empty.get_or_insert_with(|| format!("{}X_{i} has lower bound {} > upper bound {}", name(k), lower[i], upper[i]));
             continue;
         }
+        // bounds that meet at one double v (bounded to [v, v]) while the
+        // written box excludes v: a strict bound on v, or a decimal just
+        // beyond it (lo < decimal < hi), so no real number satisfies both
+        if let Some(i) = (0..dim).find(|&i| lower[i] == upper[i] && written_lower[i] > written_upper[i]) {
+            first_empty.get_or_insert_with(|| format!("{}X_{i} is bounded to {} by bounds that exclude it (a strict bound, or a decimal beyond it)", name(k), lower[i]));
+            continue;
+        }
         if let Some(i) = (0..dim).find(|&i| !lower[i].is_finite() || !upper[i].is_finite()) {
             let side = match (lower[i].is_finite(), upper[i].is_finite()) {
                 (false, false) => "has no bounds",
@@ -788,18 +801,25 @@ mod tests {
     }
 
     #[test]
-    fn exact_decimals_are_kept_and_inexact_ones_widened_outward() {
+    fn exact_decimals_are_kept_and_inexact_ones_enclosed_by_their_neighbours() {
         assert_eq!(decimal_enclosure("0.5"), Some((0.5, 0.5)));
         assert_eq!(decimal_enclosure("-3"), Some((-3.0, -3.0)));
         assert_eq!(decimal_enclosure("1.25e2"), Some((125.0, 125.0)));
         assert_eq!(decimal_enclosure("0.000"), Some((0.0, 0.0)));
-        assert_eq!(decimal_enclosure("9007199254740993"), Some((9007199254740991.0, 9007199254740994.0)));
+        // 2^53 + 1 lies between 2^53 (its nearest, ties to even) and 2^53 + 2
+        assert_eq!(decimal_enclosure("9007199254740993"), Some((9007199254740992.0, 9007199254740994.0)));
         let tenth = 0.1f64;
-        assert_eq!(decimal_enclosure("0.1"), Some((tenth.next_down(), tenth.next_up())));
-        assert_eq!(decimal_enclosure("1e-400"), Some((-f64::from_bits(1), f64::from_bits(1))));
+        // fl(0.1) lies above 1/10
+        assert_eq!(decimal_enclosure("0.1"), Some((tenth.next_down(), tenth)));
+        assert_eq!(decimal_enclosure("-0.1"), Some((-tenth, (-tenth).next_up())));
+        assert_eq!(decimal_enclosure("1e-400"), Some((0.0, f64::from_bits(1))));
+        assert_eq!(decimal_enclosure("-1e-400").map(|(l, h)| (l, h == 0.0)), Some((-f64::from_bits(1), true)));
+        // subnormals: 5e-324 lies between the smallest subnormal and twice it, 1e-323 above twice it
+        assert_eq!(decimal_enclosure("5e-324"), Some((f64::from_bits(1), f64::from_bits(2))));
+        assert_eq!(decimal_enclosure("1e-323"), Some((f64::from_bits(2), f64::from_bits(3))));
         // exactly representable, but with more digits than the fast path reads
         assert_eq!(decimal_enclosure("0.1000000000000000055511151231257827021181583404541015625"), Some((tenth, tenth)));
-        assert_eq!(decimal_enclosure("0.10000000000000000555111512312578270211815834045410156250001"), Some((tenth.next_down(), tenth.next_up())));
+        assert_eq!(decimal_enclosure("0.10000000000000000555111512312578270211815834045410156250001"), Some((tenth, tenth.next_up())));
         assert_eq!(decimal_enclosure("2.2250738585072014e-308").map(|(l, h)| l < h), Some(true));
         assert_eq!(decimal_enclosure("4.9406564584124654e-324").map(|(l, h)| l < h), Some(true));
         assert_eq!(decimal_enclosure("1e400").map(|(_, h)| h), Some(f64::INFINITY));
@@ -808,13 +828,40 @@ mod tests {
         }
     }
 
+    /// A strict bound against a non-strict one on the same double leaves no
+    /// real number: refused as contradictory, as `X >= 1, X <= 0` is; the
+    /// same bounds without the strictness keep the one point.
+    #[test]
+    fn a_strict_bound_meeting_its_opposite_bound_is_contradictory() {
+        for text in ["(assert (> X_0 1))(assert (<= X_0 1))(assert (>= X_1 0))(assert (<= X_1 1))", "(assert (>= X_0 1))(assert (< X_0 1))(assert (>= X_1 0))(assert (<= X_1 1))", "(assert (> X_0 -0.5))(assert (< X_0 -0.5))(assert (>= X_1 0))(assert (<= X_1 1))"] {
+            let error = read_input_bounds(text, 2).expect_err(text);
+            assert!(error.context.contains("contradictory") && error.context.contains("X_0 is bounded to"), "{text}: {}", error.context);
+        }
+        let boxes = read_input_bounds("(assert (>= X_0 1))(assert (<= X_0 1))(assert (>= X_1 0))(assert (<= X_1 1))", 2).unwrap();
+        let set = InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).unwrap();
+        assert!(set.holds(&[1.0, 0.5]));
+    }
+
+    /// Decimals among the subnormals and below them: the written box holds
+    /// the doubles that lie in the decimal box, here twice the smallest
+    /// subnormal in [5e-324, 1e-323], and 0 in [0, 1e-400].
+    #[test]
+    fn subnormal_decimals_keep_the_doubles_between_them() {
+        let boxes = read_input_bounds("(assert (>= X_0 5e-324))(assert (<= X_0 1e-323))(assert (>= X_1 0))(assert (<= X_1 1e-400))", 2).unwrap();
+        let set = InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).unwrap();
+        assert!(!set.written_holds_no_double());
+        assert!(set.holds(&[f64::from_bits(2), 0.0]));
+        assert!(!set.holds(&[f64::from_bits(1), 0.0]) && !set.holds(&[f64::from_bits(3), 0.0]) && !set.holds(&[f64::from_bits(2), f64::from_bits(1)]));
+    }
+
     #[test]
     fn the_written_box_is_rounded_inward_and_strict_bounds_exclude_their_number() {
         let boxes = read_input_bounds("(assert (< X_0 1))(assert (>= X_0 0.1))(assert (= X_1 0.5))(assert (= X_2 0.1))(assert (> X_3 -2))(assert (<= X_3 3))", 4).unwrap();
         let set = InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).unwrap();
         assert_eq!(set.lower(), &[0.1f64.next_down(), 0.5, 0.1f64.next_down(), -2.0]);
-        assert_eq!(set.upper(), &[1.0, 0.5, 0.1f64.next_up(), 3.0]);
-        assert_eq!(set.written_lower(), &[0.1f64.next_up(), 0.5, 0.1f64.next_up(), (-2f64).next_up()]);
+        assert_eq!(set.upper(), &[1.0, 0.5, 0.1f64, 3.0]);
+        // fl(0.1) > 1/10 satisfies X_0 >= 0.1
+        assert_eq!(set.written_lower(), &[0.1f64, 0.5, 0.1f64, (-2f64).next_up()]);
         assert_eq!(set.written_upper(), &[1f64.next_down(), 0.5, 0.1f64.next_down(), 3.0]);
         // X_2 = 0.1 has no double: no point can be a witness of this box
         assert!(!set.holds(&[0.5, 0.5, 0.1, 0.0]));
