@@ -44,13 +44,47 @@ fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Network> {
     Ok(net)
 }
 
-/// Writes bytes to `path`, refusing to replace an existing file unless `overwrite`.
+/// Writes bytes to `path`, refusing to replace an existing file (or link,
+/// even a dangling one, which would be written through) unless `overwrite`.
+/// Without `overwrite` the file is created exclusively, so a file that
+/// appears between the check and the write is not replaced either.
 pub fn write_new_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    if path.exists() && !overwrite {
-        return Err(Error::new(
-            ErrorKind::InvalidOption,
-            format!("{} already exists (pass --force to overwrite it)", path.display()),
-        ));
+    use std::io::Write;
+    let exists = || Error::new(ErrorKind::InvalidOption, format!("{} already exists (pass --force to overwrite it)", path.display()));
+    let cannot = |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display()));
+    if overwrite {
+        return std::fs::write(path, bytes).map_err(cannot);
     }
-    std::fs::write(path, bytes).map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", path.display())))
+    if path.symlink_metadata().is_ok() {
+        return Err(exists());
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { exists() } else { cannot(e) })?;
+    file.write_all(bytes).map_err(cannot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_new_file;
+
+    /// An existing file or a link (even a dangling one) is not replaced
+    /// without `overwrite`, and nothing is created through the link; a new
+    /// path is written, and `overwrite` replaces.
+    #[test]
+    fn a_new_file_never_replaces_a_file_or_writes_through_a_link() {
+        let dir = std::env::temp_dir().join(format!("deltacert-write-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, link, target) = (dir.join("model.onnx"), dir.join("link.onnx"), dir.join("target.onnx"));
+        write_new_file(&file, b"first", false).unwrap();
+        assert!(write_new_file(&file, b"second", false).unwrap_err().context.contains("already exists"));
+        assert_eq!(std::fs::read(&file).unwrap(), b"first");
+        write_new_file(&file, b"third", true).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"third");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            assert!(write_new_file(&link, b"through", false).unwrap_err().context.contains("already exists"));
+            assert!(!target.exists(), "the dangling link's target was created");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
