@@ -250,8 +250,9 @@ pub struct BoundArgs {
     #[arg(long, value_name = "RULE")]
     pub branching: Option<String>,
     /// Largest lifted dimension the interior-point SDP attempts (memory grows
-    /// like d^4) [default: 150; auto runs the interior point only up to 48,
-    /// or up to this if lower; the first-order solver is not limited by it].
+    /// like d^4) [default: 150; --method auto runs the interior-point SDP
+    /// only up to an estimated dimension of 48, or up to this if lower; the
+    /// first-order solver is not limited by it].
     #[arg(long)]
     pub sdp_max_dim: Option<usize>,
     /// SDP solver: auto (interior point up to lifted dimension 60, first
