@@ -220,7 +220,7 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         report.note = Some(report.note.take().map_or(spent.clone(), |note| format!("{spent}; {note}")));
     }
     if holds_no_double && report.witness.is_none() {
-        let none = "no input was observed: no double lies provably in the set as written (a zero-width interval or a radius of 0 around a decimal that no double equals)".to_string();
+        let none = "no input was observed: no double lies provably in the set as written (a zero-width interval, or a radius of 0 or below the rounding of a decimal centre, around a decimal that no double equals; or bounds that meet within one rounding)".to_string();
         report.note = Some(report.note.take().map_or(none.clone(), |note| format!("{none}; {note}")));
     }
     crate::watchdog::finish_run();
