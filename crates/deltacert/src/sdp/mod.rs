@@ -599,7 +599,7 @@ pub fn certify_within(prepared: &Prepared, norm: Norm, settings: &SdpSettings, b
                 let checked = report.checked.as_ref().expect("checked");
                 let limit = budget.remaining().map(|left| (left - check_seconds()).max(0.0)).map_or(POLISH_SECONDS.max(outcome.seconds), |left| left.min(POLISH_SECONDS.max(outcome.seconds)));
                 let problem = SdpProblem { dim: lifted.dim, constant: lifted.constant, objective, constraints: &shared.constraints, distance: shared.distance.as_ref().map(|d| (d, diameter_sq)), coordinate_scale: &shared.coordinate_scale };
-                if let Some((extended, polished)) = polish(&problem, &lifted, outcome.status, &outcome.multipliers, checked, limit) {
+                if let Some((extended, polished)) = polish(&problem, &lifted, outcome.status, &outcome.multipliers, checked, limit, budget) {
                     if let Ok(better) = check_against(&extended, &polished) {
                         if better.value < checked.value {
                             report.checked = Some(better);
@@ -1060,8 +1060,9 @@ const POLISH_MIN_REPAIR: f64 = 1e-4;
 /// positive definite with (so the start lies in its domain, and its value
 /// is at most the check's). The polished multipliers are for the returned
 /// constraints (the problem's and the magnitudes); they go through the
-/// same check. None when the check needed no repair or there is no time.
-fn polish(problem: &SdpProblem, lifted: &Lifted, status: SolveStatus, multipliers: &Multipliers, checked: &certificate::CheckedBound, limit: f64) -> Option<(Vec<Constraint>, Multipliers)> {
+/// same check. None when the check needed no repair, or there is no time
+/// or memory for it.
+fn polish(problem: &SdpProblem, lifted: &Lifted, status: SolveStatus, multipliers: &Multipliers, checked: &certificate::CheckedBound, limit: f64, budget: &Budget) -> Option<(Vec<Constraint>, Multipliers)> {
     // what the repair cost, which is about what the polish can win when the
     // solver converged (its gamma is then near the relaxation's optimum):
     // not worth a second below a relative POLISH_MIN_REPAIR. A solve that
@@ -1079,6 +1080,10 @@ fn polish(problem: &SdpProblem, lifted: &Lifted, status: SolveStatus, multiplier
     }
     let mut constraints = problem.constraints.to_vec();
     constraints.extend(magnitudes);
+    // its memory (a copy of the constraints, the solver's matrices), for
+    // each of two solves at once: none when it does not fit the budget
+    let terms: usize = constraints.iter().map(Constraint::term_count).sum();
+    budget.admit("the first-order polish", 2.0 * (first_order_bytes(lifted.dim, terms) + 176.0 * terms as f64)).ok()?;
     let extended = SdpProblem { constraints: &constraints, ..*problem };
     let settings = first_order::FirstOrderSettings { start_only: true, ..first_order::FirstOrderSettings::default() };
     let outcome = first_order::solve(&extended, Some(limit), Some(&start), &settings);
