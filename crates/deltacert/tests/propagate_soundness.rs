@@ -28,6 +28,7 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
     common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261127);
     let mut split_runs = 0;
+    let mut passes_cut_short = 0;
     let mut tighter = 0;
     let mut ratios = Vec::new();
     let mut optimised_tighter = 0;
@@ -68,7 +69,15 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
         let auto = bound(&c.f, &c.g, &request).unwrap();
         assert_sound(&c.f, &c.g, &auto, &c.set, &c.description);
         let auto_bound = auto.certified_bound.unwrap_or_else(|| panic!("{}: auto gave no bound", c.description));
-        assert!(auto_bound <= one_pass_bound * (1.0 + 1e-12) + 1e-300, "{}: auto {auto_bound} looser than one pass {one_pass_bound}", c.description);
+        // (a root pass the 0.2 s limit cut short gives its later layers
+        // interval bounds, and the report says so: on a loaded machine that
+        // can be looser than the uncut pass above, never than its own)
+        let cut_short = auto.note.as_deref().is_some_and(|n| n.contains("the time limit was reached by the end of the propagation passes"));
+        if cut_short {
+            passes_cut_short += 1;
+        } else {
+            assert!(auto_bound <= one_pass_bound * (1.0 + 1e-12) + 1e-300, "{}: auto {auto_bound} looser than one pass {one_pass_bound}", c.description);
+        }
         let pieces = auto.details.get::<deltacert::branch_and_bound::SplitOutcome>("split").map_or(0, |s| s.pieces_bounded);
         if pieces > 10 {
             split_runs += 1;
@@ -81,6 +90,8 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
             ratios.push(auto_bound / lower);
         }
     }
+    // most root passes end well within 0.2 s
+    assert!(passes_cut_short <= 100, "{passes_cut_short} of 300 root passes cut short by the time limit");
     // a functional check that splitting ran (time-based, so with a wide margin)
     assert!(split_runs >= 100, "only {split_runs} runs split into more than 10 pieces");
     assert!(tighter >= 100, "splitting tightened only {tighter} of 300 pairs by 10%");
@@ -88,7 +99,7 @@ fn no_sampled_error_exceeds_propagate_or_auto_on_300_random_pairs() {
     assert!(optimised_tighter >= 30, "optimised slopes tightened only {optimised_tighter} of 300 pairs by 1%");
     ratios.sort_by(f64::total_cmp);
     optimised_ratios.sort_by(f64::total_cmp);
-    println!("{split_runs} split runs; {tighter} tightened by >10%; median ratio auto/observed {:.3}", ratios[ratios.len() / 2]);
+    println!("{split_runs} split runs; {tighter} tightened by >10%; median ratio auto/observed {:.3}; {passes_cut_short} root passes cut short", ratios[ratios.len() / 2]);
     println!("optimised slopes: {optimised_tighter} of 300 tightened by >1%; ratio optimised/one pass median {:.3}, lowest {:.3}", optimised_ratios[optimised_ratios.len() / 2], optimised_ratios[0]);
 }
 
