@@ -321,7 +321,9 @@ pub fn check_by(
     // the eigenvector-weighted variant, where the solver left `M` with a
     // positive eigenvalue (an interior-point solve ended "almost solved")
     if let Some(weights) = (dim <= EIGENVECTOR_WEIGHTS_MAX_DIM && !past_deadline()).then(|| eigenvector_weights(&m, coordinate_magnitude)).flatten() {
-        prove_with("eigenvector", &weights)?;
+        // (a failure here, such as weights so small that the normalised
+        // matrix overflows, keeps the bound the other variants proved)
+        let _ = prove_with("eigenvector", &weights);
     }
     if let Some(b) = best {
         return Ok(b);
