@@ -569,6 +569,8 @@ fn bad_input_sets_are_rejected() {
     let (f, g) = (fixture("paper/paper_quant_orig.onnx"), fixture("paper/paper_quant_q.onnx"));
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "1,-1"]), &["inverted", "lower 1 > upper -1"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0,x"]), &["'x' is not a number"]);
+    // decimals that round to the same double are compared as written
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box", "0.10000000000000001,0.1"]), &["inverted", "lower 0.10000000000000001 > upper 0.1"]);
     assert_bad_input(&deltacert(&["bound", &f, &g]), &["no input set"]);
     let box_file = scratch("box.json");
     std::fs::write(&box_file, r#"{"lower": [0.0, 0.0], "upper": [1.0, 1.0]}"#).unwrap();

@@ -53,6 +53,10 @@ pub fn input_sets(args: &InputSetArgs, network: &Network) -> deltacert::Result<V
         }
         let parse = |s: &str| decimal_enclosure(s.trim()).ok_or_else(|| invalid(format!("--box {text}: '{s}' is not a number")));
         let (lo, hi) = (parse(parts[0])?, parse(parts[1])?);
+        // compared as written: decimals that round to the same double can still be inverted
+        if vnnlib::compare_decimals(parts[0], parts[1]) == Some(std::cmp::Ordering::Greater) {
+            return Err(Error::new(ErrorKind::InvalidInputSet, format!("--box {text}: inverted: lower {} > upper {}", parts[0].trim(), parts[1].trim())));
+        }
         boxes.push((vec![lo; dim], vec![hi; dim]));
     } else if let Some(path) = &args.box_file {
         boxes.push(json::read_box(path)?);

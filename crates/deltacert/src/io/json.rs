@@ -178,7 +178,16 @@ pub fn parse_box(text: &str) -> Result<(Vec<Enclosure>, Vec<Enclosure>)> {
             return Err(invalid_set(format!("box has {l} lower and {u} upper bounds")));
         }
     }
-    Ok((enclosure_array(lower, "lower")?, enclosure_array(upper, "upper")?))
+    let (lower_enclosures, upper_enclosures) = (enclosure_array(lower, "lower")?, enclosure_array(upper, "upper")?);
+    // the decimals compared as written: two that round to the same or
+    // neighbouring doubles still make an empty box when inverted
+    let texts = |v: &Value| v.as_array().expect("checked by enclosure_array").iter().map(|x| x.as_number().map(ToString::to_string).unwrap_or_default()).collect::<Vec<_>>();
+    for (i, (l, u)) in texts(lower).iter().zip(texts(upper)).enumerate() {
+        if crate::io::vnnlib::compare_decimals(l, &u) == Some(std::cmp::Ordering::Greater) {
+            return Err(invalid_set(format!("box coordinate {i} is inverted: lower {l} > upper {u}")));
+        }
+    }
+    Ok((lower_enclosures, upper_enclosures))
 }
 
 /// Reads `{"lower": [...], "upper": [...]}`.
@@ -238,6 +247,8 @@ mod tests {
         // decimals without an exact double come as the doubles either side
         // (fl(0.1) lies above 1/10, fl(0.3) below the decimal written)
         assert_eq!(parse_box(r#"{"lower": [0.1], "upper": [0.30000000000000000001]}"#).unwrap(), (vec![(0.1f64.next_down(), 0.1f64)], vec![(0.3f64, 0.3f64.next_up())]));
+        // equal decimals, and decimals between the same two doubles, in order
+        assert!(parse_box(r#"{"lower": [0.1, 0.100000000000000006], "upper": [0.1, 0.100000000000000007]}"#).is_ok());
         let cases: &[(&str, ErrorKind, &str)] = &[
             (r#"{"lower": [], "upper": []}"#, ErrorKind::InvalidInputSet, "box has 0 lower and 0 upper bounds"),
             (r#"{"lower": [0], "upper": [1], "A": [[1]]}"#, ErrorKind::Malformed, "unknown key \"A\" (the file holds only \"lower\" and \"upper\")"),
@@ -249,6 +260,10 @@ mod tests {
             (r#"[0, 1]"#, ErrorKind::Malformed, "expected {\"lower\": [...], \"upper\": [...]}"),
             (r#"{"lower": [0], "upper": [1], "lower": [0.5]}"#, ErrorKind::Malformed, "not valid JSON: the key \"lower\" appears twice in one object at line 1 column 36"),
             (r#"{"lower": [0], "upper": [1]} x"#, ErrorKind::Malformed, "not valid JSON: trailing characters at line 1 column 30"),
+            (r#"{"lower": [0, 1], "upper": [1, -1]}"#, ErrorKind::InvalidInputSet, "box coordinate 1 is inverted: lower 1 > upper -1"),
+            // decimals that round to the same double, compared as written
+            (r#"{"lower": [0.10000000000000001], "upper": [0.1]}"#, ErrorKind::InvalidInputSet, "box coordinate 0 is inverted: lower 0.10000000000000001 > upper 0.1"),
+            (r#"{"lower": [-0.1], "upper": [-0.10000000000000001]}"#, ErrorKind::InvalidInputSet, "box coordinate 0 is inverted: lower -0.1 > upper -0.10000000000000001"),
         ];
         for (text, kind, message) in cases {
             let (k, m) = box_error(text);

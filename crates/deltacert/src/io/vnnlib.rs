@@ -34,8 +34,11 @@
 //!   X_1)`, `(<= X_0 Y_0)`, arithmetic on inputs) and `not` around input
 //!   constraints are refused as unsupported.
 //! * Every input of every box must be bounded on both sides; boxes that are
-//!   empty (a lower bound above an upper bound) are dropped from a union, and a
-//!   file whose boxes are all empty is refused.
+//!   empty (a lower bound above an upper bound, or a strict bound at the
+//!   number of the opposite bound) are dropped from a union, and a file whose
+//!   boxes are all empty is refused. Bounds are compared exactly as written:
+//!   `(> X_0 0.1) (<= X_0 0.1)` is empty although both numbers round to the
+//!   same double.
 //!
 //! Numbers are any decimal `[-+]digits[.digits][e[-+]digits]` (also `.5` and
 //! `5.`); `inf` and `nan` are refused. A decimal such as `0.0095` has no exact
@@ -356,11 +359,44 @@ impl<'a> Parser<'a> {
 // ---------------------------------------------------------------------------
 // formulas as unions of boxes
 
-/// One box: a list of bounds `(input, lower, upper)` that all hold, each
-/// bound an enclosure of its decimal (`+-inf` where there is none).
-type BoxConstraints = Vec<(usize, Enclosure, Enclosure)>;
+/// One box: a list of bounds `(input, lower, upper, number)` that all hold,
+/// each bound an enclosure of its decimal (`+-inf` where there is none), and
+/// the number as written.
+type BoxConstraints<'a> = Vec<(usize, Enclosure, Enclosure, WrittenNumber<'a>)>;
 /// A union of boxes; `vec![vec![]]` is the whole space, `vec![]` is empty.
-type Dnf = Vec<BoxConstraints>;
+type Dnf<'a> = Vec<BoxConstraints<'a>>;
+
+/// The number a bound compares its input with, as the file writes it: the
+/// decimal's text, whether it stands inside `(- ...)`, and whether the
+/// comparison is strict. Two bounds within one rounding of each other have
+/// the same enclosures; their written numbers still tell whether any real
+/// number satisfies both ([`boxes`]).
+#[derive(Clone, Copy, Debug)]
+struct WrittenNumber<'a> {
+    text: &'a str,
+    negated: bool,
+    strict: bool,
+}
+
+impl WrittenNumber<'_> {
+    /// The exact value: its sign (`true` for negative; zero is not) and its
+    /// magnitude.
+    fn value(&self) -> Option<(bool, Decimal)> {
+        let magnitude = Decimal::parse(self.text)?;
+        let negative = (self.text.starts_with('-') != self.negated) && !magnitude.digits.is_empty();
+        Some((negative, magnitude))
+    }
+
+    /// The signed number for messages (`(- -0.5)` shows as `0.5`).
+    fn show(&self) -> String {
+        let text = clean(self.text.trim_start_matches('+'));
+        match (self.negated, text.strip_prefix('-')) {
+            (true, Some(positive)) => positive.to_string(),
+            (true, None) => format!("-{text}"),
+            (false, _) => text,
+        }
+    }
+}
 
 /// The index `i` of the input symbol `X_i`, written as a canonical decimal:
 /// `X_00` is another SMT-LIB symbol than `X_0`, never declared, and so not
@@ -398,8 +434,9 @@ fn mentions_input(e: &Expr) -> bool {
     }
 }
 
-/// A number, `(- number)` or `(+ number)`, as an enclosure of its exact value.
-fn constant(e: &Expr) -> Result<Option<(f64, f64)>> {
+/// A number, `(- number)` or `(+ number)`, as an enclosure of its exact value
+/// and as written.
+fn constant<'a>(e: &Expr<'a>) -> Result<Option<(Enclosure, WrittenNumber<'a>)>> {
     match e {
         Expr::Atom(s, line) => {
             let looks_numeric = s.bytes().next().is_some_and(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.'))
@@ -413,20 +450,20 @@ fn constant(e: &Expr) -> Result<Option<(f64, f64)>> {
                 return Ok(None);
             }
             match decimal_enclosure(s) {
-                Some((lo, hi)) if lo.is_finite() && hi.is_finite() => Ok(Some((lo, hi))),
+                Some((lo, hi)) if lo.is_finite() && hi.is_finite() => Ok(Some(((lo, hi), WrittenNumber { text: s, negated: false, strict: false }))),
                 Some(_) => Err(malformed(format!("line {line}: '{}' is too large for a 64-bit float", clean(s)))),
                 None => Err(malformed(format!("line {line}: '{}' is not a number", clean(s)))),
             }
         }
         Expr::List(items, _) => match items.as_slice() {
-            [Expr::Atom("-", _), inner] => Ok(constant(inner)?.map(|(lo, hi)| (-hi, -lo))),
+            [Expr::Atom("-", _), inner] => Ok(constant(inner)?.map(|((lo, hi), number)| ((-hi, -lo), WrittenNumber { negated: !number.negated, ..number }))),
             [Expr::Atom("+", _), inner] => constant(inner),
             _ => Ok(None),
         },
     }
 }
 
-fn formula(e: &Expr, dim: usize) -> Result<Dnf> {
+fn formula<'a>(e: &Expr<'a>, dim: usize) -> Result<Dnf<'a>> {
     let Expr::List(items, line) = e else {
         return match e.symbol() {
             Some("true") => Ok(vec![Vec::new()]),
@@ -480,7 +517,7 @@ fn formula(e: &Expr, dim: usize) -> Result<Dnf> {
 }
 
 /// `a op b` with `op` one of `<= >= < > =`.
-fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<Dnf> {
+fn comparison<'a>(op: &str, a: &Expr<'a>, b: &Expr<'a>, line: usize, dim: usize) -> Result<Dnf<'a>> {
     for symbol in [a, b].iter().filter_map(|e| e.symbol()) {
         check_input_name(symbol, line, dim)?;
     }
@@ -499,7 +536,7 @@ fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<D
     if index >= dim {
         return Err(shape(format!("line {line}: X_{index} names an input beyond the network's {dim} (X_0 to X_{})", dim.saturating_sub(1))));
     }
-    let Some((lo, hi)) = constant(value)? else {
+    let Some(((lo, hi), number)) = constant(value)? else {
         return Err(unsupported(format!("line {line}: X_{index} is compared with '{}', not with a number", value.show())));
     };
     let (none_below, none_above) = ((f64::NEG_INFINITY, f64::NEG_INFINITY), (f64::INFINITY, f64::INFINITY));
@@ -507,14 +544,15 @@ fn comparison(op: &str, a: &Expr, b: &Expr, line: usize, dim: usize) -> Result<D
     let is_upper = match op {
         "<=" | "<" => var_on_left,
         ">=" | ">" => !var_on_left,
-        _ => return Ok(vec![vec![(index, (lo, hi), (lo, hi))]]), // "="
+        _ => return Ok(vec![vec![(index, (lo, hi), (lo, hi), number)]]), // "="
     };
+    let number = WrittenNumber { strict, ..number };
     // a strict bound on an exact number excludes the number itself from the written box
     let exact_strict = strict && lo == hi;
     Ok(vec![vec![if is_upper {
-        (index, none_below, (if exact_strict { lo.next_down() } else { lo }, hi))
+        (index, none_below, (if exact_strict { lo.next_down() } else { lo }, hi), number)
     } else {
-        (index, (lo, if exact_strict { hi.next_up() } else { hi }), none_above)
+        (index, (lo, if exact_strict { hi.next_up() } else { hi }), none_above, number)
     }]])
 }
 
@@ -526,7 +564,7 @@ fn too_many(line: usize) -> Error {
 }
 
 /// The intersection of two unions: every box of `a` with every box of `b`.
-fn conjoin(a: Dnf, b: Dnf, line: usize) -> Result<Dnf> {
+fn conjoin<'a>(a: Dnf<'a>, b: Dnf<'a>, line: usize) -> Result<Dnf<'a>> {
     if b.len() == 1 {
         let extra = &b[0];
         let mut a = a;
@@ -575,7 +613,7 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
         let mut upper = vec![f64::INFINITY; dim];
         let mut written_lower = vec![f64::NEG_INFINITY; dim];
         let mut written_upper = vec![f64::INFINITY; dim];
-        for (i, (lo, written_lo), (written_hi, hi)) in constraints {
+        for &(i, (lo, written_lo), (written_hi, hi), _) in &constraints {
             lower[i] = lower[i].max(lo);
             upper[i] = upper[i].min(hi);
             written_lower[i] = written_lower[i].max(written_lo);
@@ -585,11 +623,11 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
             first_empty.get_or_insert_with(|| format!("{}X_{i} has lower bound {} > upper bound {}", name(k), lower[i], upper[i]));
             continue;
         }
-        // bounds that meet at one double v (bounded to [v, v]) while the
-        // written box excludes v: a strict bound on v, or a decimal just
-        // beyond it (lo < decimal < hi), so no real number satisfies both
-        if let Some(i) = (0..dim).find(|&i| lower[i] == upper[i] && written_lower[i] > written_upper[i]) {
-            first_empty.get_or_insert_with(|| format!("{}X_{i} is bounded to {} by bounds that exclude it (a strict bound, or a decimal beyond it)", name(k), lower[i]));
+        // bounds within one rounding of each other (the written box, rounded
+        // inward, is inverted while the bounded box is not): only the numbers
+        // as written tell whether a real number satisfies both
+        if let Some((i, why)) = (0..dim).filter(|&i| written_lower[i] > written_upper[i]).find_map(|i| exact_contradiction(&constraints, i).map(|why| (i, why))) {
+            first_empty.get_or_insert_with(|| format!("{}X_{i}: {why}", name(k)));
             continue;
         }
         if let Some(i) = (0..dim).find(|&i| !lower[i].is_finite() || !upper[i].is_finite()) {
@@ -609,11 +647,75 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
     Ok(out)
 }
 
+/// Whether the bounds on input `i` in `constraints` leave no real number,
+/// compared exactly as written: the largest lower bound (strict before
+/// non-strict at the same number) above the smallest upper bound, or equal
+/// to it with either strict. Returns the two bounds as a message.
+fn exact_contradiction(constraints: &BoxConstraints, i: usize) -> Option<String> {
+    type Best<'a> = Option<(WrittenNumber<'a>, (bool, Decimal))>;
+    let mut tightest_lower: Best = None;
+    let mut tightest_upper: Best = None;
+    for &(j, (lo, _), (_, hi), number) in constraints {
+        if j != i {
+            continue;
+        }
+        let value = number.value()?;
+        // a side is bounded where its enclosure is finite ("=" bounds both)
+        if lo > f64::NEG_INFINITY && tightest_lower.as_ref().is_none_or(|(best, best_value)| match cmp_signed(&value, best_value) {
+            std::cmp::Ordering::Equal => number.strict && !best.strict,
+            order => order == std::cmp::Ordering::Greater,
+        }) {
+            tightest_lower = Some((number, value.clone()));
+        }
+        if hi < f64::INFINITY && tightest_upper.as_ref().is_none_or(|(best, best_value)| match cmp_signed(&value, best_value) {
+            std::cmp::Ordering::Equal => number.strict && !best.strict,
+            order => order == std::cmp::Ordering::Less,
+        }) {
+            tightest_upper = Some((number, value));
+        }
+    }
+    let ((lower, lower_value), (upper, upper_value)) = (tightest_lower?, tightest_upper?);
+    let empty = match cmp_signed(&lower_value, &upper_value) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => lower.strict || upper.strict,
+        std::cmp::Ordering::Less => false,
+    };
+    let op = |strict: bool, below: bool| match (strict, below) {
+        (true, true) => ">",
+        (false, true) => ">=",
+        (true, false) => "<",
+        (false, false) => "<=",
+    };
+    empty.then(|| format!("no number is {} {} and {} {} (compared as written: the two round to neighbouring or equal doubles)", op(lower.strict, true), lower.show(), op(upper.strict, false), upper.show()))
+}
+
+/// `a` against `b`, signed decimals `(negative, magnitude)`.
+fn cmp_signed(a: &(bool, Decimal), b: &(bool, Decimal)) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.0, b.0) {
+        (false, true) => Ordering::Greater,
+        (true, false) => Ordering::Less,
+        (false, false) => a.1.cmp_magnitude(&b.1),
+        (true, true) => b.1.cmp_magnitude(&a.1),
+    }
+}
+
+/// How the decimal `a` compares with the decimal `b`, exactly and with their
+/// signs (`-0` equals `0`). None if either is not a decimal number.
+pub fn compare_decimals(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let signed = |text: &str| {
+        let text = text.trim();
+        WrittenNumber { text, negated: false, strict: false }.value()
+    };
+    Some(cmp_signed(&signed(a)?, &signed(b)?))
+}
+
 // ---------------------------------------------------------------------------
 // exact decimals
 
 /// A decimal `digits * 10^exponent` with `digits` free of leading and
 /// trailing zeros (empty for zero).
+#[derive(Clone)]
 struct Decimal {
     digits: Vec<u8>,
     exponent: i64,
@@ -687,16 +789,21 @@ impl Decimal {
     /// normalised digit strings, the one whose leading digit sits higher is
     /// larger, else the first differing digit decides, else the longer one.
     fn cmp_abs(&self, value: f64) -> std::cmp::Ordering {
+        self.cmp_magnitude(&Decimal::of_double(value))
+    }
+
+    /// This decimal's magnitude against `other`'s, exactly (as
+    /// [`Decimal::cmp_abs`]).
+    fn cmp_magnitude(&self, other: &Decimal) -> std::cmp::Ordering {
         use std::cmp::Ordering;
-        let exact = Decimal::of_double(value);
-        match (self.digits.is_empty(), exact.digits.is_empty()) {
+        match (self.digits.is_empty(), other.digits.is_empty()) {
             (true, true) => return Ordering::Equal,
             (true, false) => return Ordering::Less,
             (false, true) => return Ordering::Greater,
             _ => {}
         }
         let lead = |d: &Decimal| d.digits.len() as i64 + d.exponent;
-        lead(self).cmp(&lead(&exact)).then_with(|| self.digits.cmp(&exact.digits))
+        lead(self).cmp(&lead(other)).then_with(|| self.digits.cmp(&other.digits))
     }
 
     /// Whether `|value|` equals this decimal exactly.
@@ -835,11 +942,74 @@ mod tests {
     fn a_strict_bound_meeting_its_opposite_bound_is_contradictory() {
         for text in ["(assert (> X_0 1))(assert (<= X_0 1))(assert (>= X_1 0))(assert (<= X_1 1))", "(assert (>= X_0 1))(assert (< X_0 1))(assert (>= X_1 0))(assert (<= X_1 1))", "(assert (> X_0 -0.5))(assert (< X_0 -0.5))(assert (>= X_1 0))(assert (<= X_1 1))"] {
             let error = read_input_bounds(text, 2).expect_err(text);
-            assert!(error.context.contains("contradictory") && error.context.contains("X_0 is bounded to"), "{text}: {}", error.context);
+            assert!(error.context.contains("contradictory") && error.context.contains("X_0: no number is"), "{text}: {}", error.context);
         }
         let boxes = read_input_bounds("(assert (>= X_0 1))(assert (<= X_0 1))(assert (>= X_1 0))(assert (<= X_1 1))", 2).unwrap();
         let set = InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).unwrap();
         assert!(set.holds(&[1.0, 0.5]));
+    }
+
+    /// Bounds within one rounding of each other are compared as written:
+    /// contradictory ones are refused, consistent ones kept (as sets with
+    /// no double when no double lies between them).
+    #[test]
+    fn bounds_within_one_rounding_are_compared_as_written() {
+        let box_of = |bounds: &str| format!("{bounds}(assert (>= X_1 0))(assert (<= X_1 1))");
+        for bounds in [
+            "(assert (> X_0 0.1))(assert (<= X_0 0.1))",
+            "(assert (> X_0 0.1))(assert (< X_0 0.1))",
+            "(assert (= X_0 0.1))(assert (< X_0 0.1))",
+            "(assert (>= X_0 0.10000000000000001))(assert (<= X_0 0.1))",
+            "(assert (<= 0.100000000000000007 X_0 0.100000000000000006))",
+            "(assert (>= X_0 (- 0.1)))(assert (<= X_0 (- 0.10000000000000001)))",
+            "(assert (>= X_0 -0.1))(assert (<= X_0 (- (- -0.10000000000000001))))",
+            "(assert (>= X_0 0.3))(assert (>= X_0 0.1))(assert (<= X_0 0.30000000000000000001))(assert (<= X_0 0.29999999999999999999))",
+        ] {
+            let error = read_input_bounds(&box_of(bounds), 2).expect_err(bounds);
+            assert!(error.context.contains("contradictory") && error.context.contains("X_0: no number is"), "{bounds}: {}", error.context);
+        }
+        let error = read_input_bounds(&box_of("(assert (> X_0 0.1))(assert (<= X_0 0.1))"), 2).unwrap_err();
+        assert!(error.context.contains("> 0.1 and <= 0.1"), "{}", error.context);
+        let error = read_input_bounds(&box_of("(assert (>= X_0 (- 0.1)))(assert (<= X_0 (- 0.10000000000000001)))"), 2).unwrap_err();
+        assert!(error.context.contains(">= -0.1 and <= -0.10000000000000001"), "{}", error.context);
+        for bounds in [
+            "(assert (>= X_0 0.1))(assert (<= X_0 0.1))",
+            "(assert (= X_0 0.1))",
+            "(assert (>= X_0 0.100000000000000006))(assert (<= X_0 0.100000000000000007))",
+            "(assert (>= X_0 (- 0.10000000000000001)))(assert (<= X_0 -0.1))",
+            "(assert (>= X_0 0.3))(assert (<= X_0 0.30000000000000000001))(assert (<= X_0 0.5))",
+        ] {
+            let boxes = read_input_bounds(&box_of(bounds), 2).expect(bounds);
+            InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).expect(bounds);
+        }
+        // a union keeps its consistent boxes and drops the contradictory one
+        let boxes = read_input_bounds("(assert (or (and (> X_0 0.1) (<= X_0 0.1)) (and (>= X_0 0) (<= X_0 1))))(assert (>= X_1 0))(assert (<= X_1 1))", 2).unwrap();
+        assert_eq!(boxes.len(), 1);
+    }
+
+    /// Decimals compared exactly with each other, signs and zeros included.
+    #[test]
+    fn decimals_compare_exactly() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        for (a, b, order) in [
+            ("0.10000000000000001", "0.1", Greater),
+            ("0.1", "0.1000", Equal),
+            ("1e-1", ".1", Equal),
+            ("-0", "0", Equal),
+            ("-0.0e5", "+0", Equal),
+            ("-0.1", "-0.10000000000000001", Greater),
+            ("-1e-400", "0", Less),
+            ("1e-400", "0", Greater),
+            ("1e-400", "2e-401", Greater),
+            ("12.5", "1.25e1", Equal),
+            ("99", "1e2", Less),
+            ("-99", "-1e2", Greater),
+            ("3", "-3", Greater),
+        ] {
+            assert_eq!(compare_decimals(a, b), Some(order), "{a} against {b}");
+            assert_eq!(compare_decimals(b, a), Some(order.reverse()), "{b} against {a}");
+        }
+        assert_eq!(compare_decimals("0.1", "x"), None);
     }
 
     /// Decimals among the subnormals and below them: the written box holds
