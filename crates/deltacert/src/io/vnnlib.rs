@@ -650,32 +650,38 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
 /// Whether the bounds on input `i` in `constraints` leave no real number,
 /// compared exactly as written: the largest lower bound (strict before
 /// non-strict at the same number) above the smallest upper bound, or equal
-/// to it with either strict. Returns the two bounds as a message.
+/// to it with either strict. Returns the two bounds as a message; None
+/// also when an exponent beyond `+-2^40` keeps the numbers from being
+/// compared (the set is then kept, as one that may hold no double).
 fn exact_contradiction(constraints: &BoxConstraints, i: usize) -> Option<String> {
     type Best<'a> = Option<(WrittenNumber<'a>, (bool, Decimal))>;
+    use std::cmp::Ordering;
     let mut tightest_lower: Best = None;
     let mut tightest_upper: Best = None;
+    // whether `number` (of `value`) is a tighter bound than `best` on the
+    // side where `tighter` is the order that tightens
+    let tighter_than = |best: &Best, number: &WrittenNumber, value: &(bool, Decimal), tighter: Ordering| -> Option<bool> {
+        let Some((best, best_value)) = best else { return Some(true) };
+        Some(match cmp_signed(value, best_value)? {
+            Ordering::Equal => number.strict && !best.strict,
+            order => order == tighter,
+        })
+    };
     for &(j, (lo, _), (_, hi), number) in constraints {
         if j != i {
             continue;
         }
         let value = number.value()?;
         // a side is bounded where its enclosure is finite ("=" bounds both)
-        if lo > f64::NEG_INFINITY && tightest_lower.as_ref().is_none_or(|(best, best_value)| match cmp_signed(&value, best_value) {
-            std::cmp::Ordering::Equal => number.strict && !best.strict,
-            order => order == std::cmp::Ordering::Greater,
-        }) {
+        if lo > f64::NEG_INFINITY && tighter_than(&tightest_lower, &number, &value, Ordering::Greater)? {
             tightest_lower = Some((number, value.clone()));
         }
-        if hi < f64::INFINITY && tightest_upper.as_ref().is_none_or(|(best, best_value)| match cmp_signed(&value, best_value) {
-            std::cmp::Ordering::Equal => number.strict && !best.strict,
-            order => order == std::cmp::Ordering::Less,
-        }) {
+        if hi < f64::INFINITY && tighter_than(&tightest_upper, &number, &value, Ordering::Less)? {
             tightest_upper = Some((number, value));
         }
     }
     let ((lower, lower_value), (upper, upper_value)) = (tightest_lower?, tightest_upper?);
-    let empty = match cmp_signed(&lower_value, &upper_value) {
+    let empty = match cmp_signed(&lower_value, &upper_value)? {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Equal => lower.strict || upper.strict,
         std::cmp::Ordering::Less => false,
@@ -689,25 +695,31 @@ fn exact_contradiction(constraints: &BoxConstraints, i: usize) -> Option<String>
     empty.then(|| format!("no number is {} {} and {} {} (compared as written: the two round to neighbouring or equal doubles)", op(lower.strict, true), lower.show(), op(upper.strict, false), upper.show()))
 }
 
-/// `a` against `b`, signed decimals `(negative, magnitude)`.
-fn cmp_signed(a: &(bool, Decimal), b: &(bool, Decimal)) -> std::cmp::Ordering {
+/// `a` against `b`, signed decimals `(negative, magnitude)`. None when the
+/// signs do not decide and either magnitude's exponent was written beyond
+/// `+-2^40` ([`Decimal::parse`] keeps such exponents only approximately).
+fn cmp_signed(a: &(bool, Decimal), b: &(bool, Decimal)) -> Option<std::cmp::Ordering> {
     use std::cmp::Ordering;
-    match (a.0, b.0) {
+    let zero = |d: &Decimal| d.digits.is_empty();
+    Some(match (a.0, b.0) {
         (false, true) => Ordering::Greater,
         (true, false) => Ordering::Less,
+        _ if (a.1.exponent_saturated && !zero(&b.1)) || (b.1.exponent_saturated && !zero(&a.1)) => return None,
         (false, false) => a.1.cmp_magnitude(&b.1),
         (true, true) => b.1.cmp_magnitude(&a.1),
-    }
+    })
 }
 
 /// How the decimal `a` compares with the decimal `b`, exactly and with their
-/// signs (`-0` equals `0`). None if either is not a decimal number.
+/// signs (`-0` equals `0`). None if either is not a decimal number, or if
+/// the signs do not decide and an exponent is written beyond `+-2^40` (such
+/// a decimal rounds to 0 or overflows; it is not compared).
 pub fn compare_decimals(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     let signed = |text: &str| {
         let text = text.trim();
         WrittenNumber { text, negated: false, strict: false }.value()
     };
-    Some(cmp_signed(&signed(a)?, &signed(b)?))
+    cmp_signed(&signed(a)?, &signed(b)?)
 }
 
 // ---------------------------------------------------------------------------
@@ -719,6 +731,10 @@ pub fn compare_decimals(a: &str, b: &str) -> Option<std::cmp::Ordering> {
 struct Decimal {
     digits: Vec<u8>,
     exponent: i64,
+    /// The written exponent reached `+-2^40` and was cut there: the value
+    /// is then only known to be 0 or infinite as an `f64`, and it is not
+    /// compared with other decimals ([`cmp_signed`]).
+    exponent_saturated: bool,
 }
 
 impl Decimal {
@@ -768,8 +784,10 @@ impl Decimal {
         if k != b.len() {
             return None;
         }
+        let exponent_saturated = exponent.abs() >= 1 << 40;
         let exponent = exponent - fraction_len;
-        Some(Decimal::normalised(digits, exponent))
+        let decimal = Decimal::normalised(digits, exponent);
+        Some(Decimal { exponent_saturated: exponent_saturated && !decimal.digits.is_empty(), ..decimal })
     }
 
     fn normalised(mut digits: Vec<u8>, mut exponent: i64) -> Decimal {
@@ -782,7 +800,7 @@ impl Decimal {
         if digits.is_empty() {
             exponent = 0;
         }
-        Decimal { digits, exponent }
+        Decimal { digits, exponent, exponent_saturated: false }
     }
 
     /// This decimal against `|value|` (a finite double), exactly: both as
@@ -845,7 +863,7 @@ impl Decimal {
     fn of_double(value: f64) -> Decimal {
         let value = value.abs();
         if value == 0.0 {
-            return Decimal { digits: Vec::new(), exponent: 0 };
+            return Decimal { digits: Vec::new(), exponent: 0, exponent_saturated: false };
         }
         let text = format!("{value:.800e}");
         let (mantissa, exp) = text.split_once('e').expect("scientific notation");
@@ -1010,6 +1028,15 @@ mod tests {
             assert_eq!(compare_decimals(b, a), Some(order.reverse()), "{b} against {a}");
         }
         assert_eq!(compare_decimals("0.1", "x"), None);
+        // exponents beyond +-2^40 are kept only approximately: not compared
+        // unless the signs decide
+        assert_eq!(compare_decimals("2e-1099511627777", "1e-1099511627776"), None);
+        assert_eq!(compare_decimals("1e-1099511627776", "1e-1099511627777"), None);
+        assert_eq!(compare_decimals("1e-1099511627776", "0"), Some(Greater));
+        assert_eq!(compare_decimals("-1e-1099511627776", "1e-1099511627777"), Some(Less));
+        assert_eq!(compare_decimals("1e-1099511627775", "1e-1099511627774"), Some(Less));
+        // such bounds are kept, as a set that may hold no double
+        assert!(read_input_bounds("(assert (>= X_0 2e-1099511627777))(assert (<= X_0 1e-1099511627776))", 1).is_ok());
     }
 
     /// Decimals among the subnormals and below them: the written box holds

@@ -51,7 +51,8 @@ pub struct CheckedBound {
     pub solver_gamma: f64,
     /// `gamma_x` (clipped at 0).
     pub gamma_x: f64,
-    /// Largest eigenvalue of the rebuilt `M` (computed).
+    /// Largest eigenvalue (computed) of the rebuilt `M` scaled by the
+    /// shift's weights, `W^{-1/2} M W^{-1/2}` (`M`'s own for the uniform shift).
     pub max_eigenvalue: f64,
     /// The shift `t` proven by Cholesky.
     pub shift: f64,
@@ -228,7 +229,7 @@ pub fn check_by(
     let mut prove_with = |kind: &'static str, weights: &[f64]| -> Result<f64, Refusal> {
         // cost of a unit shift: sum_i w_i m_i^2 (R^2 for the uniform one)
         let cost = if kind == "uniform" { radius_squared } else { sum_up(weights.iter().zip(coordinate_magnitude).map(|(w, mi)| mul_up(mul_up(*w, *mi), *mi))) };
-        if !cost.is_finite() || weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+        if !cost.is_finite() || weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) || past_deadline() {
             return Ok(f64::NAN);
         }
         // largest eigenvalue of W^{-1/2} M W^{-1/2}: the smallest t with -M + t W >= 0
@@ -316,7 +317,11 @@ pub fn check_by(
         if past_deadline() {
             break;
         }
-        last_eigenvalue = prove_with(kind, weights)?;
+        // M's own largest eigenvalue (the uniform variant's) names a refusal
+        let eigenvalue = prove_with(kind, weights)?;
+        if last_eigenvalue.is_nan() {
+            last_eigenvalue = eigenvalue;
+        }
     }
     // the eigenvector-weighted variant, where the solver left `M` with a
     // positive eigenvalue (an interior-point solve ended "almost solved")

@@ -1058,7 +1058,7 @@ const POLISH_MIN_REPAIR: f64 = 1e-4;
 /// multipliers, with the magnitude constraints `m_t^2 - zeta_t^2 >= 0` added
 /// and their multipliers set to the diagonal the check proved `-M + diag`
 /// positive definite with (so the start lies in its domain, and its value
-/// is at most the check's). The polished multipliers are for the returned
+/// exceeds the check's by no more than the check's rounding terms). The polished multipliers are for the returned
 /// constraints (the problem's and the magnitudes); they go through the
 /// same check. None when the check needed no repair, or there is no time
 /// or memory for it.
