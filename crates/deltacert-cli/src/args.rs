@@ -30,6 +30,11 @@ impl std::fmt::Display for Threshold {
     }
 }
 
+/// One entry of `--outputs`: an output's number, counted from 0.
+fn output_number(text: &str) -> Result<usize, String> {
+    text.trim().parse().map_err(|_| format!("'{text}' is not an output number (0, 1, 2, ...)"))
+}
+
 /// Reads `--timeout`: a finite number of seconds `> 0`; one above
 /// [`deltacert::limits::MAX_SECONDS`] (about 31 years) is that.
 fn seconds(text: &str) -> Result<f64, String> {
@@ -146,8 +151,8 @@ pub struct InputSetArgs {
     /// Input bounds of a VNN-LIB property file.
     #[arg(long, group = "input_set")]
     pub vnnlib: Option<PathBuf>,
-    /// Centre of a ball (JSON array); needs --radius.
-    #[arg(long, group = "input_set", requires = "radius")]
+    /// Centre of a ball: a JSON file holding an array of numbers; needs --radius.
+    #[arg(long, value_name = "FILE", group = "input_set", requires = "radius")]
     pub center: Option<PathBuf>,
     /// Radius of the ball around --center (a decimal: rounded outward for
     /// the bound, inward for witnesses).
@@ -268,7 +273,7 @@ pub struct BoundArgs {
     pub quiet: bool,
     /// Certify only these outputs, e.g. 0,3 (numbered from 0); the report's
     /// per-output lines keep their numbers.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = output_number)]
     pub outputs: Option<Vec<usize>>,
     /// Decide whether the label can change: argmax f(x) = argmax g(x) for
     /// every x in the set (ties: first index); exit 0 proven, 1

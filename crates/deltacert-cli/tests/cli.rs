@@ -998,6 +998,7 @@ fn outputs_restrict_the_bound_to_the_listed_outputs() {
     assert!(text.starts_with("certified: max_(j in {2,0}) |f_j(x) - g_j(x)| <= "), "{text}");
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "5"]), &["--outputs", "output 5 does not exist"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs", "1,1"]), &["listed twice"]);
+    assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &set, "--outputs=-1"]), &["--outputs", "'-1' is not an output number"]);
 }
 
 /// A 3-5-4 ReLU classifier with fixed weights; `shift` perturbs every weight.
