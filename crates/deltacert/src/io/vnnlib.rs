@@ -626,7 +626,8 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
         // bounds within one rounding of each other (the written box, rounded
         // inward, is inverted while the bounded box is not): only the numbers
         // as written tell whether a real number satisfies both
-        if let Some((i, why)) = (0..dim).filter(|&i| written_lower[i] > written_upper[i]).find_map(|i| exact_contradiction(&constraints, i).map(|why| (i, why))) {
+        let ambiguous: Vec<bool> = (0..dim).map(|i| written_lower[i] > written_upper[i]).collect();
+        if let Some((i, why)) = ambiguous.contains(&true).then(|| exact_contradiction(&constraints, &ambiguous)).flatten() {
             first_empty.get_or_insert_with(|| format!("{}X_{i}: {why}", name(k)));
             continue;
         }
@@ -647,17 +648,20 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
     Ok(out)
 }
 
-/// Whether the bounds on input `i` in `constraints` leave no real number,
-/// compared exactly as written: the largest lower bound (strict before
-/// non-strict at the same number) above the smallest upper bound, or equal
-/// to it with either strict. Returns the two bounds as a message; None
-/// also when an exponent beyond `+-2^40` keeps the numbers from being
-/// compared (the set is then kept, as one that may hold no double).
-fn exact_contradiction(constraints: &BoxConstraints, i: usize) -> Option<String> {
-    type Best<'a> = Option<(WrittenNumber<'a>, (bool, Decimal))>;
+/// The first input among those marked `ambiguous` whose bounds in
+/// `constraints` leave no real number, compared exactly as written: the
+/// largest lower bound (strict before non-strict at the same number) above
+/// the smallest upper bound, or equal to it with either strict. Returns the
+/// input and its two bounds as a message. An input whose numbers cannot be
+/// compared (an exponent beyond `+-2^40`) is kept, as one that may hold no
+/// double. One pass over the constraints.
+fn exact_contradiction(constraints: &BoxConstraints, ambiguous: &[bool]) -> Option<(usize, String)> {
     use std::cmp::Ordering;
-    let mut tightest_lower: Best = None;
-    let mut tightest_upper: Best = None;
+    type Best<'a> = Option<(WrittenNumber<'a>, (bool, Decimal))>;
+    let mut tightest_lower: Vec<Best> = vec![None; ambiguous.len()];
+    let mut tightest_upper: Vec<Best> = vec![None; ambiguous.len()];
+    // false once an input's numbers cannot be compared
+    let mut comparable = ambiguous.to_vec();
     // whether `number` (of `value`) is a tighter bound than `best` on the
     // side where `tighter` is the order that tightens
     let tighter_than = |best: &Best, number: &WrittenNumber, value: &(bool, Decimal), tighter: Ordering| -> Option<bool> {
@@ -667,32 +671,43 @@ fn exact_contradiction(constraints: &BoxConstraints, i: usize) -> Option<String>
             order => order == tighter,
         })
     };
-    for &(j, (lo, _), (_, hi), number) in constraints {
-        if j != i {
+    for &(i, (lo, _), (_, hi), number) in constraints {
+        if !comparable[i] {
             continue;
         }
-        let value = number.value()?;
+        let Some(value) = number.value() else {
+            comparable[i] = false;
+            continue;
+        };
         // a side is bounded where its enclosure is finite ("=" bounds both)
-        if lo > f64::NEG_INFINITY && tighter_than(&tightest_lower, &number, &value, Ordering::Greater)? {
-            tightest_lower = Some((number, value.clone()));
+        let lower_tighter = if lo > f64::NEG_INFINITY { tighter_than(&tightest_lower[i], &number, &value, Ordering::Greater) } else { Some(false) };
+        let upper_tighter = if hi < f64::INFINITY { tighter_than(&tightest_upper[i], &number, &value, Ordering::Less) } else { Some(false) };
+        let (Some(lower_tighter), Some(upper_tighter)) = (lower_tighter, upper_tighter) else {
+            comparable[i] = false;
+            continue;
+        };
+        if lower_tighter {
+            tightest_lower[i] = Some((number, value.clone()));
         }
-        if hi < f64::INFINITY && tighter_than(&tightest_upper, &number, &value, Ordering::Less)? {
-            tightest_upper = Some((number, value));
+        if upper_tighter {
+            tightest_upper[i] = Some((number, value));
         }
     }
-    let ((lower, lower_value), (upper, upper_value)) = (tightest_lower?, tightest_upper?);
-    let empty = match cmp_signed(&lower_value, &upper_value)? {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Equal => lower.strict || upper.strict,
-        std::cmp::Ordering::Less => false,
-    };
     let op = |strict: bool, below: bool| match (strict, below) {
         (true, true) => ">",
         (false, true) => ">=",
         (true, false) => "<",
         (false, false) => "<=",
     };
-    empty.then(|| format!("no number is {} {} and {} {} (compared as written: the two round to neighbouring or equal doubles)", op(lower.strict, true), lower.show(), op(upper.strict, false), upper.show()))
+    (0..ambiguous.len()).filter(|&i| comparable[i]).find_map(|i| {
+        let ((lower, lower_value), (upper, upper_value)) = (tightest_lower[i].as_ref()?, tightest_upper[i].as_ref()?);
+        let empty = match cmp_signed(lower_value, upper_value)? {
+            Ordering::Greater => true,
+            Ordering::Equal => lower.strict || upper.strict,
+            Ordering::Less => false,
+        };
+        empty.then(|| (i, format!("no number is {} {} and {} {} (compared as written: the two round to neighbouring or equal doubles)", op(lower.strict, true), lower.show(), op(upper.strict, false), upper.show())))
+    })
 }
 
 /// `a` against `b`, signed decimals `(negative, magnitude)`. None when the
@@ -1000,6 +1015,12 @@ mod tests {
             let boxes = read_input_bounds(&box_of(bounds), 2).expect(bounds);
             InputSet::from_enclosed_box(&boxes[0].0, &boxes[0].1).expect(bounds);
         }
+        // many inputs with bounds within one rounding: one pass decides them all
+        let dim = 50_000;
+        let text: String = (0..dim).map(|i| format!("(assert (>= X_{i} 0.1))(assert (<= X_{i} 0.1))")).collect();
+        assert_eq!(read_input_bounds(&text, dim).unwrap().len(), 1);
+        let error = read_input_bounds(&format!("{text}(assert (< X_{} 0.1))", dim - 1), dim).unwrap_err();
+        assert!(error.context.contains(&format!("X_{}: no number is >= 0.1 and < 0.1", dim - 1)), "{}", error.context);
         // a union keeps its consistent boxes and drops the contradictory one
         let boxes = read_input_bounds("(assert (or (and (> X_0 0.1) (<= X_0 0.1)) (and (>= X_0 0) (<= X_0 1))))(assert (>= X_1 0))(assert (<= X_1 1))", 2).unwrap();
         assert_eq!(boxes.len(), 1);
