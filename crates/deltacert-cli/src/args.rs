@@ -276,7 +276,8 @@ pub struct BoundArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = output_number)]
     pub outputs: Option<Vec<usize>>,
     /// Decide whether the label can change: argmax f(x) = argmax g(x) for
-    /// every x in the set (ties: first index); exit 0 proven, 1
+    /// every x in the set (ties: first index; with --input-quant or
+    /// --independent-inputs, g's input x' as they allow); exit 0 proven, 1
     /// counterexample, 3 unknown.
     #[arg(long)]
     pub top1: bool,

@@ -971,6 +971,17 @@ fn top1_exit_codes_follow_the_answer() {
     assert_ne!(v["counterexample"]["reference_label"], v["counterexample"]["compressed_label"]);
     assert_eq!((v["status"].as_str(), v["decision"].as_str()), (Some("certified"), Some("counterexample")), "{v}");
     assert_eq!(v["witness"], v["counterexample"]["input"]);
+    // a quantised input of g: proven on the small box, and the unrelated
+    // pair's counterexample names both inputs, within the step
+    let o = deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--input-quant", "0.002", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("x' in it within the step of x"));
+    let o = deltacert(&["bound", &a, &b, "--box-file", &fixture("acasxu/property_3.json"), "--top1", "--input-quant", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (x, xg) = (v["witness"].as_array().unwrap(), v["witness_compressed"].as_array().unwrap());
+    assert!(x.iter().zip(xg).all(|(a, b)| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1.0), "{v}");
+    assert_eq!(v["witness_compressed"], v["counterexample"]["compressed_input"]);
     // flags that do not apply are errors
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--eps", "1"]), &["--eps", "--top1"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--confidence", "1.5"]), &["--confidence"]);

@@ -851,15 +851,19 @@ fn feasible_witness(reference: &Network, request: &BoundRequest, point: &[f64], 
 /// quantisation step of `x`, then checked rigorously ([`InputSet::holds`],
 /// the step with outward rounding). None when a point still fails (a
 /// polytope cuts it off, or the written set holds no double there).
-pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
-    let set = &request.set;
+pub(crate) fn inside_witness(request: &BoundRequest, x: Vec<f64>, xg: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
+    // a pair keeps the steps as written
+    inside_pair(&request.set, &request.coupling.as_written(request.written_steps.as_deref()), x, xg)
+}
+
+/// [`inside_witness`] for the set and the coupling as written (the steps
+/// rounded inward).
+pub(crate) fn inside_pair(set: &InputSet, written_coupling: &InputCoupling, mut x: Vec<f64>, mut xg: Vec<f64>) -> Option<(Vec<f64>, Vec<f64>)> {
     set.project(&mut x);
     set.project_inside(&mut x);
     set.project(&mut xg);
     set.project_inside(&mut xg);
-    // a pair keeps the steps as written
-    let written_coupling = request.coupling.as_written(request.written_steps.as_deref());
-    match &written_coupling {
+    match written_coupling {
         InputCoupling::Same => xg = x.clone(),
         InputCoupling::Quantised(steps) => {
             for k in 0..xg.len() {
@@ -875,7 +879,7 @@ pub(crate) fn inside_witness(request: &BoundRequest, mut x: Vec<f64>, mut xg: Ve
         }
         InputCoupling::Independent => {}
     }
-    let within_step = match &written_coupling {
+    let within_step = match written_coupling {
         InputCoupling::Quantised(steps) => x.iter().zip(&xg).zip(steps).all(|((a, b), s)| crate::rounding::add_up_tight(*a, -*b).max(-crate::rounding::add_down_tight(*a, -*b)) <= *s),
         _ => true,
     };

@@ -4,7 +4,10 @@
 //! - **top-1 agreement**: `argmax f(x) = argmax g(x)` for every `x` in `X`
 //!   (ties go to the first index, as ONNX `ArgMax`);
 //! - **with a confidence `D` in `[0.5, 1)`**: the same, only where `f` is
-//!   confident, `softmax(f(x))_{argmax f(x)} >= D`.
+//!   confident, `softmax(f(x))_{argmax f(x)} >= D`;
+//! - **with a quantised or independent input** ([`LabelRequest::coupling`]):
+//!   `argmax f(x) = argmax g(x')` for every `x` of `X` and every `x'` of `X`
+//!   the coupling allows (within the steps of `x`, or anywhere in `X`).
 //!
 //! The answer is proven, a counterexample, or unknown (with the fraction of
 //! the set's box that was proven). The proof splits the box into pieces and
@@ -68,6 +71,12 @@ pub struct LabelRequest {
     pub samples: usize,
     /// Seed of the counterexample search.
     pub seed: u64,
+    /// How `g` sees the input: the same `x`, a quantised `x'` with
+    /// `|x'_k - x_k| <= step_k` (raw units), or any `x'` of the set.
+    pub coupling: InputCoupling,
+    /// The quantisation steps as written, rounded inward (a counterexample
+    /// pair keeps them); None: the steps of `coupling`.
+    pub written_steps: Option<Vec<f64>>,
 }
 
 /// Default number of random samples of the counterexample search.
@@ -79,7 +88,7 @@ pub const DEFAULT_LABEL_SECONDS: f64 = 10.0;
 impl LabelRequest {
     /// Top-1 agreement over `set` with default settings.
     pub fn top1(set: InputSet) -> Self {
-        LabelRequest { set, confidence: None, time_limit: None, memory_limit: None, samples: DEFAULT_LABEL_SAMPLES, seed: 0 }
+        LabelRequest { set, confidence: None, time_limit: None, memory_limit: None, samples: DEFAULT_LABEL_SAMPLES, seed: 0, coupling: InputCoupling::Same, written_steps: None }
     }
 }
 
@@ -98,15 +107,19 @@ pub enum LabelAnswer {
 /// An input where the labels differ, re-checked in interval arithmetic.
 #[derive(Debug, Clone, Serialize)]
 pub struct LabelCounterexample {
-    /// The input (raw units), inside the set.
+    /// The input `x` of `f` (raw units), inside the set.
     pub input: Vec<f64>,
+    /// The input `x'` of `g` with a quantised or independent input (within
+    /// the steps of `x`, inside the set); None when `g` sees `x`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compressed_input: Option<Vec<f64>>,
     /// `argmax f(x)`.
     pub reference_label: usize,
-    /// `argmax g(x)`.
+    /// `argmax g(x')`.
     pub compressed_label: usize,
     /// `f(x)` (floating-point evaluation).
     pub reference_outputs: Vec<f64>,
-    /// `g(x)` (floating-point evaluation).
+    /// `g(x')` (floating-point evaluation).
     pub compressed_outputs: Vec<f64>,
     /// A certified lower bound on `softmax(f(x))` at `f`'s label.
     pub reference_confidence_lower: f64,
@@ -228,18 +241,16 @@ fn with_margins(network: &Network, labels: &[usize]) -> Network {
     extended
 }
 
-/// Rigorous facts at one raw input: both certified labels and `f`'s
-/// certified confidence.
-fn check_point(f: &Network, g: &Network, set: &InputSet, x: &[f64], confidence: Option<f64>) -> Option<LabelCounterexample> {
-    // a counterexample is an input of the set the user wrote
-    let mut x = x.to_vec();
-    set.project_inside(&mut x);
-    if !set.holds(&x) {
-        return None;
-    }
-    let x = &x[..];
+/// Rigorous facts at one raw input `x` of `f` and `xg` of `g`: both
+/// certified labels and `f`'s certified confidence, once the pair is moved
+/// into the set as written and checked against the coupling as written
+/// ([`crate::bound::inside_pair`]; with [`InputCoupling::Same`], `xg` is `x`).
+fn check_point(f: &Network, g: &Network, set: &InputSet, written_coupling: &InputCoupling, x: &[f64], xg: &[f64], confidence: Option<f64>) -> Option<LabelCounterexample> {
+    // a counterexample is a pair of inputs of the set the user wrote
+    let (x, xg) = crate::bound::inside_pair(set, written_coupling, x.to_vec(), xg.to_vec())?;
+    let (x, xg) = (&x[..], &xg[..]);
     let (f_lower, f_upper) = output_enclosure(f, x);
-    let (g_lower, g_upper) = output_enclosure(g, x);
+    let (g_lower, g_upper) = output_enclosure(g, xg);
     let c = certified_label(&f_lower, &f_upper)?;
     let d = certified_label(&g_lower, &g_upper)?;
     if c == d {
@@ -250,7 +261,8 @@ fn check_point(f: &Network, g: &Network, set: &InputSet, x: &[f64], confidence: 
     if confidence.is_some_and(|threshold| p < threshold) {
         return None;
     }
-    Some(LabelCounterexample { input: x.to_vec(), reference_label: c, compressed_label: d, reference_outputs: f.eval(x), compressed_outputs: g.eval(x), reference_confidence_lower: p, saturation: WitnessSaturation::at(f, g, x, x) })
+    let compressed_input = (!matches!(written_coupling, InputCoupling::Same)).then(|| xg.to_vec());
+    Some(LabelCounterexample { input: x.to_vec(), compressed_input, reference_label: c, compressed_label: d, reference_outputs: f.eval(x), compressed_outputs: g.eval(xg), reference_confidence_lower: p, saturation: WitnessSaturation::at(f, g, x, xg) })
 }
 
 /// Samples drawn and evaluated together by [`search_counterexample`].
@@ -260,6 +272,8 @@ const SAMPLE_BATCH: usize = 4096;
 /// in raw units; every candidate is re-checked by [`check_point`].
 fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadline: Instant) -> (Option<LabelCounterexample>, usize) {
     let set = &request.set;
+    let written = request.coupling.as_written(request.written_steps.as_deref());
+    let check_point = |f: &Network, g: &Network, set: &InputSet, x: &[f64], confidence: Option<f64>| check_point(f, g, set, &written, x, x, confidence);
     let n = set.dim();
     let mut rng = rand::rngs::StdRng::seed_from_u64(request.seed ^ 0x70B1);
     let mut centre: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| 0.5 * (l + u)).collect();
@@ -328,9 +342,17 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
     // half of what is left goes to gradient steps on g, the rest to f's label boundary
     let now = Instant::now();
     let gradient_deadline = now + deadline.saturating_duration_since(now) / 2;
+    // with the same input both networks move; otherwise f's input stays
+    // (f's label there is c) and g's moves within what the coupling allows
+    let same_input = matches!(request.coupling, InputCoupling::Same);
+    let move_width: Vec<f64> = match &request.coupling {
+        InputCoupling::Quantised(steps) => width.iter().zip(steps).map(|(w, s)| w.min(2.0 * s)).collect(),
+        _ => width.clone(),
+    };
     let results: Vec<(Option<LabelCounterexample>, usize)> = starts
         .into_par_iter()
-        .map(|(c, mut x)| {
+        .map(|(c, x)| {
+            let mut xg = x.clone();
             let mut steps = 0;
             let outputs = f.output_dim();
             for step in 0..50 {
@@ -338,23 +360,29 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
                     break;
                 }
                 steps += 1;
-                let yg = g.eval(&x);
+                let yg = g.eval(&xg);
                 let j = (0..outputs).filter(|&j| j != c).max_by(|&a, &b| yg[a].total_cmp(&yg[b])).unwrap_or(c);
-                // ascend g_j - g_c, and keep f on c: descend f_j - f_c a little
+                // ascend g_j - g_c
                 let mut weights_g = vec![0.0; outputs];
                 weights_g[j] += 1.0;
                 weights_g[c] -= 1.0;
-                let gradient = g.gradient(&x, &weights_g);
+                let gradient = g.gradient(&xg, &weights_g);
                 let size = 0.25 * 0.8f64.powi(step / 10);
                 for i in 0..n {
-                    x[i] += size * width[i] * gradient[i].signum() * (gradient[i] != 0.0) as u8 as f64;
+                    xg[i] += size * move_width[i] * gradient[i].signum() * (gradient[i] != 0.0) as u8 as f64;
                 }
-                set.project(&mut x);
-                if !set.contains(&x, 0.0) {
+                set.project(&mut xg);
+                if let InputCoupling::Quantised(steps) = &request.coupling {
+                    for i in 0..n {
+                        xg[i] = xg[i].clamp(x[i] - steps[i], x[i] + steps[i]);
+                    }
+                }
+                if !set.contains(&xg, 0.0) {
                     continue;
                 }
-                if let Some(found) = check_point(f, g, set, &x, request.confidence) {
-                    return (Some(found), steps);
+                let found = if same_input { check_point(f, g, set, &xg, request.confidence) } else { self::check_point(f, g, set, &written, &x, &xg, request.confidence) };
+                if found.is_some() {
+                    return (found, steps);
                 }
             }
             (None, steps)
@@ -382,7 +410,7 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         if Instant::now() >= deadline {
             break;
         }
-        let (found, spent) = between_boundaries(f, g, set, &centre.2, &end, request.confidence);
+        let (found, spent) = between_boundaries(f, g, set, &written, &centre.2, &end, request.confidence);
         used += spent;
         if found.is_some() {
             return (found, used);
@@ -427,7 +455,7 @@ fn cross_reference_boundary(f: &Network, start: &[f64], c: usize, set: &InputSet
 /// theorem, not a float comparison), so only a separation wide enough for
 /// certified labels counts. Returns the counterexample (if any) and the
 /// evaluations spent.
-fn between_boundaries(f: &Network, g: &Network, set: &InputSet, a: &[f64], b: &[f64], confidence: Option<f64>) -> (Option<LabelCounterexample>, usize) {
+fn between_boundaries(f: &Network, g: &Network, set: &InputSet, written_coupling: &InputCoupling, a: &[f64], b: &[f64], confidence: Option<f64>) -> (Option<LabelCounterexample>, usize) {
     let point = |t: f64| -> Vec<f64> { a.iter().zip(b).map(|(p, q)| p + t * (q - p)).collect() };
     let c = argmax(&f.eval(a));
     let mut evaluations = 1;
@@ -456,7 +484,7 @@ fn between_boundaries(f: &Network, g: &Network, set: &InputSet, a: &[f64], b: &[
         if !set.contains(&x, 0.0) {
             continue;
         }
-        if let Some(found) = check_point(f, g, set, &x, confidence) {
+        if let Some(found) = check_point(f, g, set, written_coupling, &x, &x, confidence) {
             return (Some(found), evaluations);
         }
     }
@@ -490,7 +518,15 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     let deadline = start + crate::limits::duration(seconds);
     let outputs = reference.output_dim();
     let mut report = LabelReport { answer: LabelAnswer::Unknown, confidence: request.confidence, proven_fraction: 0.0, counterexample: None, pieces_bounded: 0, pieces_open: 0, max_depth: 0, evaluations: 0, stop: LabelStop::TimeLimit, seconds: 0.0, note: None };
-    let identical = crate::bound::same_function(reference, compressed, &InputCoupling::Same);
+    if let InputCoupling::Quantised(steps) = &request.coupling {
+        let written_ok = request.written_steps.as_ref().is_none_or(|w| w.len() == steps.len() && w.iter().zip(steps).all(|(w, s)| *w >= 0.0 && w <= s));
+        if steps.len() != reference.input_dim || steps.iter().any(|s| !(*s >= 0.0) || !s.is_finite()) || !written_ok {
+            return Err(invalid_option("input quantisation needs one finite step >= 0 per input"));
+        }
+    }
+    // identical networks on the same input agree everywhere; on a quantised
+    // or independent input they need not
+    let identical = matches!(request.coupling, InputCoupling::Same) && crate::bound::same_function(reference, compressed, &InputCoupling::Same);
     if outputs < 2 || identical {
         // one output: both labels are 0 everywhere; identical layers: the
         // same function, so the same argmax (and tie rule) everywhere
@@ -503,7 +539,7 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let prepared = crate::problem::prepare(reference, compressed, &request.set, &InputCoupling::Same)?;
+    let prepared = crate::problem::prepare(reference, compressed, &request.set, &request.coupling)?;
     let labels: Vec<usize> = (0..outputs).collect();
     // top-1: one extended pair per label (the piece's centre picks it);
     // with a confidence: one pair with every label's margins
@@ -702,7 +738,8 @@ fn judge<'p>(problem_for: &(dyn Fn(usize) -> &'p SplitProblem<'p> + Sync), prepa
     let mut raw_centre = crate::bound::to_raw(reference, &centre);
     request.set.project(&mut raw_centre);
     if request.set.contains(&raw_centre, 0.0) {
-        if let Some(found) = check_point(reference, compressed, &request.set, &raw_centre, request.confidence) {
+        let written = request.coupling.as_written(request.written_steps.as_deref());
+        if let Some(found) = check_point(reference, compressed, &request.set, &written, &raw_centre, &raw_centre, request.confidence) {
             return (Verdict::Counterexample(Box::new(found)), None);
         }
     }
@@ -719,7 +756,9 @@ fn judge<'p>(problem_for: &(dyn Fn(usize) -> &'p SplitProblem<'p> + Sync), prepa
     let Some(bounds) = piece.bounds.as_deref() else { return (Verdict::Proven, None) };
     let margins_f = bounds.reference_bounds.layers.last().expect("layers");
     // direct bounds of g's margins
-    let compressed_bounds = crate::propagation::linear_bounds_optimised(problem.compressed, lower, upper, &problem.piece_slopes);
+    // (over the box g's input ranges over: the piece itself for the same input)
+    let region = problem.region(lower, upper);
+    let compressed_bounds = crate::propagation::linear_bounds_optimised(problem.compressed, &region.compressed_lower, &region.compressed_upper, &problem.piece_slopes);
     let margins_g_direct = compressed_bounds.layers.last().expect("layers");
     let labels: Vec<usize> = if per_label { vec![problem_index] } else { (0..outputs).collect() };
     let mut proven = true;

@@ -288,6 +288,111 @@ fn random_pairs_proven_means_no_sampled_flip() {
     assert!(counts[0] > 0 && counts[1] > 0, "the property test must see both answers: {counts:?}");
 }
 
+/// A quantised or independent input of `g`: identical networks are not
+/// agreement any more where `f`'s label changes inside the set; a set
+/// whose every point has the same label (for both networks, wherever
+/// `x'` may go inside it) is still proven; a counterexample pair keeps
+/// `x'` within the step of `x` and inside the set.
+#[test]
+fn quantised_and_independent_inputs_have_known_answers() {
+    use deltacert::problem::InputCoupling;
+    let f = affine([1.0, 0.0, 0.0, 1.0], [0.0, 0.0]);
+    let coupled = |lower: [f64; 2], upper: [f64; 2], coupling: InputCoupling| {
+        let mut r = request(lower, upper);
+        r.coupling = coupling;
+        r
+    };
+    // x0 - x1 >= 0.2 on the set, and x' stays in it: label 0 throughout
+    for coupling in [InputCoupling::Quantised(vec![0.3, 0.3]), InputCoupling::Independent] {
+        let report = decide_labels(&f, &f, &coupled([0.6, 0.0], [1.0, 0.4], coupling.clone())).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Proven, "{coupling:?}: {report:?}");
+    }
+    // f's boundary x0 = x1 crosses the set: x' a step across it flips g's label
+    for coupling in [InputCoupling::Quantised(vec![0.01, 0.01]), InputCoupling::Independent] {
+        let report = decide_labels(&f, &f, &coupled([0.0, 0.0], [1.0, 1.0], coupling.clone())).unwrap();
+        assert_eq!(report.answer, LabelAnswer::Counterexample, "{coupling:?}: {report:?}");
+        let c = report.counterexample.unwrap();
+        let xg = c.compressed_input.clone().expect("the pair's second input");
+        assert_eq!(argmax(&f.eval(&c.input)), c.reference_label);
+        assert_eq!(argmax(&f.eval(&xg)), c.compressed_label);
+        assert_ne!(c.reference_label, c.compressed_label);
+        assert!(c.input.iter().chain(&xg).all(|v| (0.0..=1.0).contains(v)), "{c:?}");
+        if let InputCoupling::Quantised(steps) = &coupling {
+            assert!(c.input.iter().zip(&xg).zip(steps).all(|((a, b), s)| (a - b).abs() <= *s), "{c:?}");
+        }
+    }
+    // a step of 0 is the same input: identical networks agree, though the
+    // proof cannot close the pieces on f's boundary (no flip is reported)
+    let report = decide_labels(&f, &f, &coupled([0.0, 0.0], [1.0, 1.0], InputCoupling::Quantised(vec![0.0, 0.0]))).unwrap();
+    assert_ne!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+    // steps that do not fit the inputs are refused
+    assert!(decide_labels(&f, &f, &coupled([0.0, 0.0], [1.0, 1.0], InputCoupling::Quantised(vec![0.1]))).is_err());
+    assert!(decide_labels(&f, &f, &coupled([0.0, 0.0], [1.0, 1.0], InputCoupling::Quantised(vec![0.1, f64::NAN]))).is_err());
+}
+
+/// Random pairs with a quantised or independent input of `g`: a "proven"
+/// pair shows no flip on sampled pairs `(x, x')` the coupling allows, and
+/// every counterexample is a real flip on such a pair.
+#[test]
+fn random_coupled_pairs_proven_means_no_sampled_flip() {
+    use deltacert::problem::InputCoupling;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261207);
+    let activations = [Activation::Relu, Activation::Tanh, Activation::LeakyRelu { alpha: 0.1 }];
+    let mut counts = [0usize; 3];
+    for case in 0..48 {
+        let activation = activations[case % 3];
+        let inputs = rng.gen_range(1..=2);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=6)).collect();
+        let outputs = rng.gen_range(2..=3);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned][case % 2], activation);
+        let lo: f64 = rng.gen_range(-1.0..0.5);
+        let width = [0.01, 0.1, 0.5][case % 3];
+        let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
+        let coupling = if case % 4 == 3 { InputCoupling::Independent } else { InputCoupling::Quantised(vec![width * [0.001, 0.02, 0.1][case % 3]; inputs]) };
+        let mut r = LabelRequest::top1(set.clone());
+        r.time_limit = Some(1.0);
+        r.samples = 50;
+        r.coupling = coupling.clone();
+        let report = decide_labels(&f, &g, &r).unwrap();
+        match report.answer {
+            LabelAnswer::Proven => {
+                counts[0] += 1;
+                for _ in 0..4000 {
+                    let x = set.sample(&mut rng);
+                    let xg: Vec<f64> = match &coupling {
+                        InputCoupling::Quantised(steps) => x.iter().zip(steps).map(|(v, s)| (v + rng.gen_range(-1.0..=1.0) * s).clamp(lo, lo + width)).collect(),
+                        _ => set.sample(&mut rng),
+                    };
+                    let (yf, yg) = (f.eval(&x), g.eval(&xg));
+                    let (c, d) = (argmax(&yf), argmax(&yg));
+                    if c != d {
+                        // only a flip with a clear margin contradicts the proof (evaluation rounding aside)
+                        let margin_f = yf[c] - yf.iter().enumerate().filter(|(j, _)| *j != c).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+                        let margin_g = yg[d] - yg.iter().enumerate().filter(|(j, _)| *j != d).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+                        assert!(!(margin_f > 1e-9 && margin_g > 1e-9), "case {case}: proven, yet f says {c} at {x:?} and g says {d} at {xg:?}");
+                    }
+                }
+            }
+            LabelAnswer::Counterexample => {
+                counts[1] += 1;
+                let c = report.counterexample.unwrap();
+                let xg = c.compressed_input.clone().unwrap_or_else(|| c.input.clone());
+                assert!(set.contains(&c.input, 0.0) && set.contains(&xg, 0.0), "case {case}: counterexample outside the set");
+                if let InputCoupling::Quantised(steps) = &coupling {
+                    assert!(c.input.iter().zip(&xg).zip(steps).all(|((a, b), s)| (a - b).abs() <= *s), "case {case}: {c:?}");
+                }
+                assert_eq!(argmax(&f.eval(&c.input)), c.reference_label, "case {case}");
+                assert_eq!(argmax(&g.eval(&xg)), c.compressed_label, "case {case}");
+                assert_ne!(c.reference_label, c.compressed_label);
+            }
+            LabelAnswer::Unknown => counts[2] += 1,
+        }
+    }
+    eprintln!("proven {}, counterexample {}, unknown {}", counts[0], counts[1], counts[2]);
+    assert!(counts[0] > 0 && counts[1] > 0, "the property test must see both answers: {counts:?}");
+}
+
 /// The per-label copies of the pair are counted against the memory budget
 /// before any is built: a budget they would exceed gives "unknown" with the
 /// memory limit named, a large enough one decides as usual.

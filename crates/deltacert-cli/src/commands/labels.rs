@@ -7,7 +7,7 @@ use deltacert::bound::Method;
 use deltacert::error::{Error, ErrorKind};
 use deltacert::io::read_model;
 use deltacert::label::{decide_labels, LabelAnswer, LabelReport, LabelRequest, LabelStop, DEFAULT_LABEL_SAMPLES, DEFAULT_LABEL_SECONDS};
-use deltacert::problem::Norm;
+use deltacert::problem::{InputCoupling, Norm};
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOption, message)
@@ -29,8 +29,6 @@ fn check_applicable(args: &BoundArgs) -> deltacert::Result<()> {
         (args.plot.is_some(), "--plot"),
         (args.force, "--force"),
         (args.outputs.is_some(), "--outputs"),
-        (args.pair.coupling.input_quant.is_some(), "--input-quant"),
-        (args.pair.coupling.independent_inputs, "--independent-inputs"),
     ];
     match refused.iter().find(|(given, _)| *given) {
         Some((_, flag)) => Err(invalid(format!("{flag} does not apply to --top1 (it decides labels on the same input by its own splitting)"))),
@@ -73,7 +71,13 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     let compressed = read_model(&args.pair.compressed)?;
     input::check_input_space(&args.pair.set, &reference)?;
     let set = input::input_set(&args.pair.set, &reference)?;
+    let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
     reading.finished();
+    let pair_text = match &coupling.bounded {
+        InputCoupling::Same => "argmax f(x) = argmax g(x) for every x in the set",
+        InputCoupling::Quantised(_) => "argmax f(x) = argmax g(x') for every x in the set and every x' in it within the step of x",
+        InputCoupling::Independent => "argmax f(x) = argmax g(x') for any two inputs x, x' of the set",
+    };
     let request = LabelRequest {
         set,
         confidence: args.confidence,
@@ -81,6 +85,8 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         memory_limit,
         samples: args.pair.samples.unwrap_or(DEFAULT_LABEL_SAMPLES),
         seed: args.pair.seed,
+        coupling: coupling.bounded,
+        written_steps: coupling.written_steps,
     };
     let verbose = !args.quiet && !args.pair.json;
     if verbose {
@@ -115,11 +121,14 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         value["decision"] = value["answer"].clone();
         value["method"] = "top1".into();
         value["witness"] = report.counterexample.as_ref().map(|c| c.input.clone()).into();
+        if let Some(xg) = report.counterexample.as_ref().and_then(|c| c.compressed_input.clone()) {
+            value["witness_compressed"] = xg.into();
+        }
         println!("{value}");
     } else if args.quiet {
-        println!("{}", headline(&report));
+        println!("{}", headline(&report, pair_text));
     } else {
-        print_human(&report);
+        print_human(&report, pair_text);
     }
     Ok(match report.answer {
         LabelAnswer::Proven => 0,
@@ -128,10 +137,12 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     })
 }
 
-fn property(report: &LabelReport) -> String {
+/// The property decided: `pair_text` (how g's input relates to f's) and the
+/// confidence condition.
+fn property(report: &LabelReport, pair_text: &str) -> String {
     match report.confidence {
-        Some(d) => format!("argmax f(x) = argmax g(x) wherever softmax(f(x)) >= {d} at f's label"),
-        None => "argmax f(x) = argmax g(x)".to_string(),
+        Some(d) => format!("{pair_text} wherever softmax(f(x)) >= {d} at f's label"),
+        None => pair_text.to_string(),
     }
 }
 
@@ -141,9 +152,9 @@ fn proven_percent(fraction: f64) -> String {
     format!("{:.4}", ((100.0 * fraction) * 1e4).floor() / 1e4)
 }
 
-fn headline(report: &LabelReport) -> String {
+fn headline(report: &LabelReport, pair_text: &str) -> String {
     match report.answer {
-        LabelAnswer::Proven => format!("decision: proven ({} for every x in the set)", property(report)),
+        LabelAnswer::Proven => format!("decision: proven ({})", property(report, pair_text)),
         LabelAnswer::Counterexample => {
             let c = report.counterexample.as_ref().expect("a counterexample");
             format!("decision: counterexample (f picks {}, g picks {}; re-checked in interval arithmetic)", c.reference_label, c.compressed_label)
@@ -152,12 +163,18 @@ fn headline(report: &LabelReport) -> String {
     }
 }
 
-fn print_human(report: &LabelReport) {
-    println!("{}", headline(report));
+fn print_human(report: &LabelReport, pair_text: &str) {
+    println!("{}", headline(report, pair_text));
     if let Some(c) = &report.counterexample {
         println!("input:     x = {:?}", c.input);
         println!("f(x):      {:?}", c.reference_outputs);
-        println!("g(x):      {:?}", c.compressed_outputs);
+        match &c.compressed_input {
+            Some(xg) => {
+                println!("g's input: x' = {xg:?}");
+                println!("g(x'):     {:?}", c.compressed_outputs);
+            }
+            None => println!("g(x):      {:?}", c.compressed_outputs),
+        }
         println!("f's confidence at its label >= {}", super::below(c.reference_confidence_lower, 6));
         for line in super::bound::saturation_lines(&c.saturation) {
             println!("saturated: {line}");
