@@ -47,6 +47,21 @@ pub struct InputSet {
     written: Written,
 }
 
+/// A uniformly random number in `[l, u]`; `l` when `u <= l`. Widths near
+/// the largest double (which `rand`'s uniform ranges refuse: they scale the
+/// width up) are drawn as the convex combination `(1 - t) l + t u`.
+fn uniform_between(rng: &mut impl Rng, l: f64, u: f64) -> f64 {
+    if !(u > l) {
+        return l;
+    }
+    if u - l < f64::MAX / 4.0 {
+        return rng.gen_range(l..=u);
+    }
+    let t: f64 = rng.gen();
+    let v = (1.0 - t) * l + t * u;
+    if v.is_finite() { v.clamp(l, u) } else { l }
+}
+
 /// An enclosure `(lo, hi)` of a decimal's exact value (module docs).
 pub type Enclosure = (f64, f64);
 
@@ -166,7 +181,8 @@ impl InputSet {
     /// finite or inverted.
     pub fn from_enclosed_box(lower: &[Enclosure], upper: &[Enclosure]) -> Result<Self> {
         if let Some(i) = lower.iter().chain(upper).position(|&(lo, hi)| !(lo <= hi) || !lo.is_finite() || !hi.is_finite()) {
-            return Err(invalid_set(format!("box bound {} is not a finite number", i % lower.len().max(1))));
+            let side = if i < lower.len() { "lower" } else { "upper" };
+            return Err(invalid_set(format!("box coordinate {}: the {side} bound is beyond the range of a 64-bit float (no finite double encloses it)", i % lower.len().max(1))));
         }
         let mut set = Self::from_box(lower.iter().map(|e| e.0).collect(), upper.iter().map(|e| e.1).collect())?;
         set.written.lower = lower.iter().map(|e| e.1).collect();
@@ -456,7 +472,7 @@ impl InputSet {
 
     /// A uniformly random point of the bounding box, projected into the set.
     pub fn sample(&self, rng: &mut impl Rng) -> Vec<f64> {
-        let mut x: Vec<f64> = self.lower.iter().zip(&self.upper).map(|(&l, &u)| if u > l { rng.gen_range(l..=u) } else { l }).collect();
+        let mut x: Vec<f64> = self.lower.iter().zip(&self.upper).map(|(&l, &u)| uniform_between(rng, l, u)).collect();
         self.project(&mut x);
         x
     }
@@ -718,6 +734,20 @@ mod tests {
         let mut far = [1e300, -3e300];
         set.project(&mut far);
         assert!(set.contains(&far, 1e185) && far[0] > 1e199, "{far:?}");
+    }
+
+    /// Boxes as wide as the doubles allow are sampled without overflow.
+    #[test]
+    fn boxes_near_the_largest_double_are_sampled_inside() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for (l, u) in [(0.0, f64::MAX), (-f64::MAX, 0.0), (-1e308, 7.9e307), (1.0, 1.0)] {
+            let set = InputSet::from_box(vec![l], vec![u]).unwrap();
+            for _ in 0..100 {
+                let x = set.sample(&mut rng);
+                assert!(l <= x[0] && x[0] <= u, "[{l}, {u}]: {x:?}");
+            }
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn enclosure_array(value: &Value, what: &str) -> Result<Vec<Enclosure>> {
         .enumerate()
         .map(|(i, (v, x))| match v.as_number().and_then(|n| decimal_enclosure(&n.to_string())) {
             Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo <= x && x <= hi => Ok((lo, hi)),
-            _ => Err(invalid_set(format!("{what}: entry {i} is not a finite number"))),
+            _ => Err(invalid_set(format!("{what}: entry {i} lies beyond the range of a 64-bit float (no finite double encloses it)"))),
         })
         .collect()
 }

@@ -21,6 +21,9 @@
 //!   read as `<=` and `>=` (the closed box contains the open one).
 //! * `and`, `or` and `assert` are expanded into a union of boxes (every
 //!   assert must hold: the asserts are a conjunction).
+//! * A comparison of two numbers (a link of a chain such as `(<= 0 X_0 0.3
+//!   0.2)`) is decided exactly as written: a false one makes its formula
+//!   false.
 //! * Constraints that mention no input (on the outputs `Y_j`, such as the
 //!   property VNN-COMP states as an `or` of output constraints) are not input
 //!   constraints: they are read as `true`. Inside an `or` that mixes input and
@@ -526,9 +529,11 @@ fn comparison<'a>(op: &str, a: &Expr<'a>, b: &Expr<'a>, line: usize, dim: usize)
         (Some(i), None) => (i, b, true),
         (None, Some(i)) => (i, a, false),
         _ if !mentions_input(a) && !mentions_input(b) => {
-            // an output constraint: check its numbers, then read it as `true`
-            constant(a)?;
-            constant(b)?;
+            // two numbers (a link of a chain such as `(<= 0 X_0 0.3 0.2)`):
+            // decided exactly as written; an output constraint is `true`
+            if let (Some((_, x)), Some((_, y))) = (constant(a)?, constant(b)?) {
+                return Ok(if numbers_compare(op, &x, &y) { vec![Vec::new()] } else { Vec::new() });
+            }
             return Ok(vec![Vec::new()]);
         }
         _ => return Err(unsupported(format!("line {line}: only bounds of one input by a number are supported, not '({op} {} {})'", a.show(), b.show()))),
@@ -652,9 +657,10 @@ fn boxes(dnf: Dnf, dim: usize) -> Result<Vec<(Vec<Enclosure>, Vec<Enclosure>)>> 
 /// `constraints` leave no real number, compared exactly as written: the
 /// largest lower bound (strict before non-strict at the same number) above
 /// the smallest upper bound, or equal to it with either strict. Returns the
-/// input and its two bounds as a message. An input whose numbers cannot be
-/// compared (an exponent beyond `+-2^40`) is kept, as one that may hold no
-/// double. One pass over the constraints.
+/// input and its two bounds as a message. Numbers that cannot be compared
+/// (an exponent of `+-2^40` or beyond) are left out: a contradiction only
+/// they make is missed, and the set is kept as one that may hold no double.
+/// One pass over the constraints.
 fn exact_contradiction(constraints: &BoxConstraints, ambiguous: &[bool]) -> Option<(usize, String)> {
     use std::cmp::Ordering;
     type Best<'a> = Option<(WrittenNumber<'a>, (bool, Decimal))>;
@@ -679,6 +685,11 @@ fn exact_contradiction(constraints: &BoxConstraints, ambiguous: &[bool]) -> Opti
             comparable[i] = false;
             continue;
         };
+        // a number that cannot be compared (an exponent of +-2^40 or beyond)
+        // is left out: the others may still contradict each other
+        if value.1.exponent_saturated {
+            continue;
+        }
         // a side is bounded where its enclosure is finite ("=" bounds both)
         let lower_tighter = if lo > f64::NEG_INFINITY { tighter_than(&tightest_lower[i], &number, &value, Ordering::Greater) } else { Some(false) };
         let upper_tighter = if hi < f64::INFINITY { tighter_than(&tightest_upper[i], &number, &value, Ordering::Less) } else { Some(false) };
@@ -710,6 +721,21 @@ fn exact_contradiction(constraints: &BoxConstraints, ambiguous: &[bool]) -> Opti
     })
 }
 
+/// Whether `x op y` holds for two numbers as written (`op` one of `<= >= <
+/// > =`), exactly; `true` when an exponent of `+-2^40` or beyond keeps them
+/// from being compared (the constraint then leaves the set as it is).
+fn numbers_compare(op: &str, x: &WrittenNumber, y: &WrittenNumber) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let Some(order) = x.value().zip(y.value()).and_then(|(x, y)| cmp_signed(&x, &y)) else { return true };
+    match op {
+        "<=" => order != Greater,
+        "<" => order == Less,
+        ">=" => order != Less,
+        ">" => order == Greater,
+        _ => order == Equal,
+    }
+}
+
 /// `a` against `b`, signed decimals `(negative, magnitude)`. None when the
 /// signs do not decide and either magnitude's exponent was written beyond
 /// `+-2^40` ([`Decimal::parse`] keeps such exponents only approximately).
@@ -727,7 +753,7 @@ fn cmp_signed(a: &(bool, Decimal), b: &(bool, Decimal)) -> Option<std::cmp::Orde
 
 /// How the decimal `a` compares with the decimal `b`, exactly and with their
 /// signs (`-0` equals `0`). None if either is not a decimal number, or if
-/// the signs do not decide and an exponent is written beyond `+-2^40` (such
+/// the signs do not decide and an exponent is written at `+-2^40` or beyond (such
 /// a decimal rounds to 0 or overflows; it is not compared).
 pub fn compare_decimals(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     let signed = |text: &str| {
@@ -1021,6 +1047,14 @@ mod tests {
         assert_eq!(read_input_bounds(&text, dim).unwrap().len(), 1);
         let error = read_input_bounds(&format!("{text}(assert (< X_{} 0.1))", dim - 1), dim).unwrap_err();
         assert!(error.context.contains(&format!("X_{}: no number is >= 0.1 and < 0.1", dim - 1)), "{}", error.context);
+        // a link between two numbers in a chain is decided as written
+        for chain in ["(assert (<= 0 X_0 0.3 0.2))", "(assert (< 0 X_0 0.2 0.2))", "(assert (<= 0.3 0.2 X_0 1))", "(assert (= X_0 0.5 0.25))", "(assert (<= 0 X_0 1 (- 1)))", "(assert (<= 0 X_0 1))(assert (<= 1 0))"] {
+            let error = read_input_bounds(&box_of(chain), 2).expect_err(chain);
+            assert!(error.context.contains("contradictory"), "{chain}: {}", error.context);
+        }
+        for chain in ["(assert (<= 0 X_0 0.2 0.3))", "(assert (<= 0 X_0 0.2 0.2))", "(assert (= X_0 0.5 0.50))", "(assert (<= 0 X_0 1))(assert (<= (- 1) 0))", "(assert (<= 0 X_0 1))(assert (<= Y_0 0.2))"] {
+            assert!(read_input_bounds(&box_of(chain), 2).is_ok(), "{chain}");
+        }
         // a union keeps its consistent boxes and drops the contradictory one
         let boxes = read_input_bounds("(assert (or (and (> X_0 0.1) (<= X_0 0.1)) (and (>= X_0 0) (<= X_0 1))))(assert (>= X_1 0))(assert (<= X_1 1))", 2).unwrap();
         assert_eq!(boxes.len(), 1);
@@ -1058,6 +1092,9 @@ mod tests {
         assert_eq!(compare_decimals("1e-1099511627775", "1e-1099511627774"), Some(Less));
         // such bounds are kept, as a set that may hold no double
         assert!(read_input_bounds("(assert (>= X_0 2e-1099511627777))(assert (<= X_0 1e-1099511627776))", 1).is_ok());
+        // and left out where other bounds contradict each other
+        let error = read_input_bounds("(assert (>= X_0 0.10000000000000001))(assert (<= X_0 0.1))(assert (>= X_0 1e-1099511627777))", 1).unwrap_err();
+        assert!(error.context.contains("X_0: no number is >= 0.10000000000000001 and <= 0.1"), "{}", error.context);
     }
 
     /// Decimals among the subnormals and below them: the written box holds
