@@ -288,6 +288,11 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
     // point (the centre) and up to two points of the set per label of f, for
     // the search between f's labels below
     let mut best: Vec<(f64, usize, Vec<f64>)> = Vec::new();
+    // with a coupling and a confidence: the 8 such points where f is also
+    // confident (near f's boundary it is not; a quantised x' can still
+    // cross it from a confident x)
+    let mut best_confident: Vec<(f64, usize, Vec<f64>)> = Vec::new();
+    let confident_starts = !matches!(request.coupling, InputCoupling::Same) && request.confidence.is_some();
     let mut first: Option<(f64, usize, Vec<f64>)> = None;
     let mut by_label: Vec<Vec<Vec<f64>>> = vec![Vec::new(); f.output_dim()];
     loop {
@@ -302,7 +307,9 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         // (the clock is read per point too: one evaluation of a wide pair
         // takes tens of milliseconds)
         let centre_batch = first.is_none();
-        let scored: Vec<(f64, usize, Vec<f64>)> = std::mem::take(&mut pending)
+        // (and, for the confident starts, whether f's softmax probability of
+        // its label reaches the confidence, in floating point)
+        let (scored, confident): (Vec<(f64, usize, Vec<f64>)>, Vec<bool>) = std::mem::take(&mut pending)
             .into_par_iter()
             .enumerate()
             // the centre (the first point) is always evaluated
@@ -311,9 +318,10 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
                 let (yf, yg) = (f.eval(&x), g.eval(&x));
                 let c = argmax(&yf);
                 let gap = (0..yg.len()).filter(|&j| j != c).map(|j| yg[j] - yg[c]).fold(f64::NEG_INFINITY, f64::max);
-                (gap, c, x)
+                let confident = request.confidence.is_some_and(|threshold| 1.0 / yf.iter().map(|v| (v - yf[c]).exp()).sum::<f64>() >= threshold);
+                ((gap, c, x), confident)
             })
-            .collect();
+            .unzip();
         if scored.is_empty() {
             break;
         }
@@ -330,6 +338,11 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
                 by_label[*label].push(x.clone());
             }
         }
+        if confident_starts {
+            best_confident.extend(scored.iter().zip(&confident).filter(|(s, confident)| **confident && s.0.is_finite()).map(|(s, _)| s.clone()));
+            best_confident.sort_by(|a, b| b.0.total_cmp(&a.0));
+            best_confident.truncate(8);
+        }
         best.extend(scored.into_iter().filter(|s| s.0.is_finite()));
         best.sort_by(|a, b| b.0.total_cmp(&a.0));
         best.truncate(8);
@@ -338,7 +351,7 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
         }
     }
     let width: Vec<f64> = set.lower().iter().zip(set.upper()).map(|(l, u)| u - l).collect();
-    let starts: Vec<(usize, Vec<f64>)> = best.iter().map(|(_, c, x)| (*c, x.clone())).collect();
+    let starts: Vec<(usize, Vec<f64>)> = best.iter().chain(&best_confident).map(|(_, c, x)| (*c, x.clone())).collect();
     // half of what is left goes to gradient steps on g, the rest to f's label boundary
     let now = Instant::now();
     let gradient_deadline = now + deadline.saturating_duration_since(now) / 2;

@@ -17,6 +17,23 @@ fn affine(weights: [f64; 4], bias: [f64; 2]) -> Network {
     Network { input_dim: 2, input_transform: None, layers: vec![Layer::dense(0, Matrix::from_rows(2, 2, weights.to_vec()), bias.to_vec(), Activation::Identity)], kept_neurons: None, source_dtype: "float64".into(), output_softmax: false }
 }
 
+/// How far `y`'s entry at `label` leads the largest other entry.
+fn lead(y: &[f64], label: usize) -> f64 {
+    y[label] - y.iter().enumerate().filter(|(j, _)| *j != label).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// A random pair for the property tests: `f` with 1 to `max_inputs`
+/// inputs, one or two hidden layers of 2 to `max_width`, 2 to
+/// `max_outputs` outputs; `g` its partner by `relation`. Also the input count.
+fn random_pair(rng: &mut rand::rngs::StdRng, activation: Activation, relation: Relation, max_inputs: usize, max_width: usize, max_outputs: usize) -> (Network, Network, usize) {
+    let inputs = rng.gen_range(1..=max_inputs);
+    let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=max_width)).collect();
+    let outputs = rng.gen_range(2..=max_outputs);
+    let f = random_mlp(rng, inputs, &hidden, outputs, activation);
+    let g = partner(rng, &f, relation, activation);
+    (f, g, inputs)
+}
+
 fn request(lower: [f64; 2], upper: [f64; 2]) -> LabelRequest {
     let mut request = LabelRequest::top1(InputSet::from_box(lower.to_vec(), upper.to_vec()).unwrap());
     request.time_limit = Some(5.0);
@@ -236,11 +253,7 @@ fn random_pairs_proven_means_no_sampled_flip() {
     let mut counts = [0usize; 3];
     for case in 0..80 {
         let activation = activations[case % 4];
-        let inputs = rng.gen_range(1..=3);
-        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=8)).collect();
-        let outputs = rng.gen_range(2..=4);
-        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
-        let g = partner(&mut rng, &f, relations[(case / 4) % 4], activation);
+        let (f, g, inputs) = random_pair(&mut rng, activation, relations[(case / 4) % 4], 3, 8, 4);
         let lo: f64 = rng.gen_range(-1.0..0.5);
         let width = [0.01, 0.1, 0.5][case % 3];
         let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
@@ -260,8 +273,7 @@ fn random_pairs_proven_means_no_sampled_flip() {
                     let (c, d) = (argmax(&yf), argmax(&yg));
                     if c != d {
                         // only a flip with a clear margin contradicts the proof (evaluation rounding aside)
-                        let margin_f = yf[c] - yf.iter().enumerate().filter(|(j, _)| *j != c).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
-                        let margin_g = yg[d] - yg.iter().enumerate().filter(|(j, _)| *j != d).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+                        let (margin_f, margin_g) = (lead(&yf, c), lead(&yg, d));
                         let confident = r.confidence.is_none_or(|threshold| {
                             let total: f64 = yf.iter().map(|v| (v - yf[c]).exp()).sum();
                             1.0 / total >= threshold + 1e-9
@@ -321,6 +333,18 @@ fn quantised_and_independent_inputs_have_known_answers() {
             assert!(c.input.iter().zip(&xg).zip(steps).all(|((a, b), s)| (a - b).abs() <= *s), "{c:?}");
         }
     }
+    // with a confidence: x where f is confident, x' across f's boundary
+    // (logits [10 x0, 0], confident at 0.9 beyond |x0| >= ln 9 / 10 = 0.22)
+    let steep = affine([10.0, 0.0, 0.0, 0.0], [0.0, 0.0]);
+    let mut r = coupled([-1.0, 0.0], [1.0, 1.0], InputCoupling::Quantised(vec![0.5, 0.5]));
+    r.confidence = Some(0.9);
+    let report = decide_labels(&steep, &steep, &r).unwrap();
+    assert_eq!(report.answer, LabelAnswer::Counterexample, "{report:?}");
+    let c = report.counterexample.unwrap();
+    assert!(c.reference_confidence_lower >= 0.9 && (c.input[0] - c.compressed_input.unwrap()[0]).abs() <= 0.5);
+    // a step below the confident region's distance to the boundary: no pair
+    r.coupling = InputCoupling::Quantised(vec![0.2, 0.2]);
+    assert_ne!(decide_labels(&steep, &steep, &r).unwrap().answer, LabelAnswer::Counterexample);
     // a step of 0 is the same input: identical networks agree, though the
     // proof cannot close the pieces on f's boundary (no flip is reported)
     let report = decide_labels(&f, &f, &coupled([0.0, 0.0], [1.0, 1.0], InputCoupling::Quantised(vec![0.0, 0.0]))).unwrap();
@@ -340,12 +364,7 @@ fn random_coupled_pairs_proven_means_no_sampled_flip() {
     let activations = [Activation::Relu, Activation::Tanh, Activation::LeakyRelu { alpha: 0.1 }];
     let mut counts = [0usize; 3];
     for case in 0..48 {
-        let activation = activations[case % 3];
-        let inputs = rng.gen_range(1..=2);
-        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(2..=6)).collect();
-        let outputs = rng.gen_range(2..=3);
-        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
-        let g = partner(&mut rng, &f, [Relation::Quantised, Relation::Pruned][case % 2], activation);
+        let (f, g, inputs) = random_pair(&mut rng, activations[case % 3], [Relation::Quantised, Relation::Pruned][case % 2], 2, 6, 3);
         let lo: f64 = rng.gen_range(-1.0..0.5);
         let width = [0.01, 0.1, 0.5][case % 3];
         let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
@@ -368,8 +387,7 @@ fn random_coupled_pairs_proven_means_no_sampled_flip() {
                     let (c, d) = (argmax(&yf), argmax(&yg));
                     if c != d {
                         // only a flip with a clear margin contradicts the proof (evaluation rounding aside)
-                        let margin_f = yf[c] - yf.iter().enumerate().filter(|(j, _)| *j != c).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
-                        let margin_g = yg[d] - yg.iter().enumerate().filter(|(j, _)| *j != d).map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+                        let (margin_f, margin_g) = (lead(&yf, c), lead(&yg, d));
                         assert!(!(margin_f > 1e-9 && margin_g > 1e-9), "case {case}: proven, yet f says {c} at {x:?} and g says {d} at {xg:?}");
                     }
                 }
