@@ -982,6 +982,7 @@ fn top1_exit_codes_follow_the_answer() {
     let (x, xg) = (v["witness"].as_array().unwrap(), v["witness_compressed"].as_array().unwrap());
     assert!(x.iter().zip(xg).all(|(a, b)| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1.0), "{v}");
     assert_eq!(v["witness_compressed"], v["counterexample"]["compressed_input"]);
+    assert_eq!((v["coupling"].as_str(), v["input_quant"].as_str()), (Some("quantised_input"), Some("1")), "{v}");
     // flags that do not apply are errors
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--eps", "1"]), &["--eps", "--top1"]);
     assert_bad_input(&deltacert(&["bound", &f, &g, "--box-file", &small, "--top1", "--confidence", "1.5"]), &["--confidence"]);

@@ -629,8 +629,9 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
             let search_deadline = Instant::now() + crate::limits::duration(0.2 * seconds).min(deadline.saturating_duration_since(Instant::now()));
             let (found, evaluations) = search_counterexample(reference, compressed, request, search_deadline);
             report.evaluations = evaluations;
-            // every search path checks membership; this is the last word on it
-            if let Some(found) = found.filter(|c| request.set.contains(&c.input, 0.0)) {
+            // every search path checks both inputs against the set and the
+            // steps as written (`check_point`); x is checked once more here
+            if let Some(found) = found.filter(|c| request.set.contains(&c.input, 0.0) && c.compressed_input.as_ref().is_none_or(|xg| request.set.contains(xg, 0.0))) {
                 report.answer = LabelAnswer::Counterexample;
                 report.counterexample = Some(found);
                 report.stop = LabelStop::Counterexample;
@@ -707,7 +708,9 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     // the open pieces (up to a quarter of the memory budget, millions of
     // vectors) are freed on a thread of their own: freeing them here took
     // 0.2 s past a 3 s limit
-    std::thread::spawn(move || drop(open));
+    // (where the system refuses a thread, `spawn` drops them here instead
+    // of panicking)
+    let _ = std::thread::Builder::new().name("label-pieces-free".into()).spawn(move || drop(open));
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -73,10 +73,11 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
     let set = input::input_set(&args.pair.set, &reference)?;
     let coupling = input::coupling(&args.pair.coupling, reference.input_dim)?;
     reading.finished();
-    let pair_text = match &coupling.bounded {
-        InputCoupling::Same => "argmax f(x) = argmax g(x) for every x in the set",
-        InputCoupling::Quantised(_) => "argmax f(x) = argmax g(x') for every x in the set and every x' in it within the step of x",
-        InputCoupling::Independent => "argmax f(x) = argmax g(x') for any two inputs x, x' of the set",
+    // the property in words, and the coupling's name in the JSON (as `bound --json` names it)
+    let (pair_text, coupling_name) = match &coupling.bounded {
+        InputCoupling::Same => ("argmax f(x) = argmax g(x) for every x in the set", "same_input"),
+        InputCoupling::Quantised(_) => ("argmax f(x) = argmax g(x') for every x in the set and every x' in it within the step of x", "quantised_input"),
+        InputCoupling::Independent => ("argmax f(x) = argmax g(x') for any two inputs x, x' of the set", "independent_inputs"),
     };
     let request = LabelRequest {
         set,
@@ -120,6 +121,11 @@ pub fn run(args: BoundArgs) -> deltacert::Result<u8> {
         value["status"] = if report.answer == LabelAnswer::Unknown { "no_certificate" } else { "certified" }.into();
         value["decision"] = value["answer"].clone();
         value["method"] = "top1".into();
+        // how g's input relates to f's: a pair's `witness` is x, `witness_compressed` x'
+        value["coupling"] = coupling_name.into();
+        if let Some(step) = &args.pair.coupling.input_quant {
+            value["input_quant"] = step.trim().into();
+        }
         value["witness"] = report.counterexample.as_ref().map(|c| c.input.clone()).into();
         if let Some(xg) = report.counterexample.as_ref().and_then(|c| c.compressed_input.clone()) {
             value["witness_compressed"] = xg.into();
