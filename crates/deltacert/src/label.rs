@@ -318,7 +318,7 @@ fn search_counterexample(f: &Network, g: &Network, request: &LabelRequest, deadl
                 let (yf, yg) = (f.eval(&x), g.eval(&x));
                 let c = argmax(&yf);
                 let gap = (0..yg.len()).filter(|&j| j != c).map(|j| yg[j] - yg[c]).fold(f64::NEG_INFINITY, f64::max);
-                let confident = request.confidence.is_some_and(|threshold| 1.0 / yf.iter().map(|v| (v - yf[c]).exp()).sum::<f64>() >= threshold);
+                let confident = confident_starts && request.confidence.is_some_and(|threshold| 1.0 / yf.iter().map(|v| (v - yf[c]).exp()).sum::<f64>() >= threshold);
                 ((gap, c, x), confident)
             })
             .unzip();

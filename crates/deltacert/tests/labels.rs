@@ -34,6 +34,14 @@ fn random_pair(rng: &mut rand::rngs::StdRng, activation: Activation, relation: R
     (f, g, inputs)
 }
 
+/// The property tests' request: one second and 50 samples.
+fn quick_request(set: InputSet) -> LabelRequest {
+    let mut request = LabelRequest::top1(set);
+    request.time_limit = Some(1.0);
+    request.samples = 50;
+    request
+}
+
 fn request(lower: [f64; 2], upper: [f64; 2]) -> LabelRequest {
     let mut request = LabelRequest::top1(InputSet::from_box(lower.to_vec(), upper.to_vec()).unwrap());
     request.time_limit = Some(5.0);
@@ -257,9 +265,7 @@ fn random_pairs_proven_means_no_sampled_flip() {
         let lo: f64 = rng.gen_range(-1.0..0.5);
         let width = [0.01, 0.1, 0.5][case % 3];
         let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
-        let mut r = LabelRequest::top1(set.clone());
-        r.time_limit = Some(1.0);
-        r.samples = 50;
+        let mut r = quick_request(set.clone());
         if case % 5 == 4 {
             r.confidence = Some(0.6);
         }
@@ -369,9 +375,7 @@ fn random_coupled_pairs_proven_means_no_sampled_flip() {
         let width = [0.01, 0.1, 0.5][case % 3];
         let set = InputSet::uniform_box(inputs, lo, lo + width).unwrap();
         let coupling = if case % 4 == 3 { InputCoupling::Independent } else { InputCoupling::Quantised(vec![width * [0.001, 0.02, 0.1][case % 3]; inputs]) };
-        let mut r = LabelRequest::top1(set.clone());
-        r.time_limit = Some(1.0);
-        r.samples = 50;
+        let mut r = quick_request(set.clone());
         r.coupling = coupling.clone();
         let report = decide_labels(&f, &g, &r).unwrap();
         match report.answer {

@@ -666,37 +666,26 @@ fn exact_contradiction(constraints: &BoxConstraints, ambiguous: &[bool]) -> Opti
     type Best<'a> = Option<(WrittenNumber<'a>, (bool, Decimal))>;
     let mut tightest_lower: Vec<Best> = vec![None; ambiguous.len()];
     let mut tightest_upper: Vec<Best> = vec![None; ambiguous.len()];
-    // false once an input's numbers cannot be compared
-    let mut comparable = ambiguous.to_vec();
     // whether `number` (of `value`) is a tighter bound than `best` on the
-    // side where `tighter` is the order that tightens
-    let tighter_than = |best: &Best, number: &WrittenNumber, value: &(bool, Decimal), tighter: Ordering| -> Option<bool> {
-        let Some((best, best_value)) = best else { return Some(true) };
-        Some(match cmp_signed(value, best_value)? {
-            Ordering::Equal => number.strict && !best.strict,
-            order => order == tighter,
-        })
+    // side where `tighter` is the order that tightens (a bound left out
+    // can only hide a contradiction, never make one)
+    let tighter_than = |best: &Best, number: &WrittenNumber, value: &(bool, Decimal), tighter: Ordering| match best {
+        None => true,
+        Some((best, best_value)) => match cmp_signed(value, best_value) {
+            Some(Ordering::Equal) => number.strict && !best.strict,
+            order => order == Some(tighter),
+        },
     };
     for &(i, (lo, _), (_, hi), number) in constraints {
-        if !comparable[i] {
-            continue;
-        }
-        let Some(value) = number.value() else {
-            comparable[i] = false;
-            continue;
-        };
         // a number that cannot be compared (an exponent of +-2^40 or beyond)
         // is left out: the others may still contradict each other
-        if value.1.exponent_saturated {
+        if !ambiguous[i] {
             continue;
         }
+        let Some(value) = number.value().filter(|v| !v.1.exponent_saturated) else { continue };
         // a side is bounded where its enclosure is finite ("=" bounds both)
-        let lower_tighter = if lo > f64::NEG_INFINITY { tighter_than(&tightest_lower[i], &number, &value, Ordering::Greater) } else { Some(false) };
-        let upper_tighter = if hi < f64::INFINITY { tighter_than(&tightest_upper[i], &number, &value, Ordering::Less) } else { Some(false) };
-        let (Some(lower_tighter), Some(upper_tighter)) = (lower_tighter, upper_tighter) else {
-            comparable[i] = false;
-            continue;
-        };
+        let lower_tighter = lo > f64::NEG_INFINITY && tighter_than(&tightest_lower[i], &number, &value, Ordering::Greater);
+        let upper_tighter = hi < f64::INFINITY && tighter_than(&tightest_upper[i], &number, &value, Ordering::Less);
         if lower_tighter {
             tightest_lower[i] = Some((number, value.clone()));
         }
@@ -710,7 +699,7 @@ fn exact_contradiction(constraints: &BoxConstraints, ambiguous: &[bool]) -> Opti
         (true, false) => "<",
         (false, false) => "<=",
     };
-    (0..ambiguous.len()).filter(|&i| comparable[i]).find_map(|i| {
+    (0..ambiguous.len()).filter(|&i| ambiguous[i]).find_map(|i| {
         let ((lower, lower_value), (upper, upper_value)) = (tightest_lower[i].as_ref()?, tightest_upper[i].as_ref()?);
         let empty = match cmp_signed(lower_value, upper_value)? {
             Ordering::Greater => true,
