@@ -76,6 +76,8 @@ pub struct PhaseProgram {
     columns: Vec<Vec<(usize, f64)>>,
     neurons: Vec<UnstableNeuron>,
     inputs: usize,
+    /// The columns of the objective's outputs `y_f,j` and `y_g,j`.
+    outputs: (usize, usize),
 }
 
 impl PhaseProgram {
@@ -111,7 +113,7 @@ impl PhaseProgram {
         if reference.layers[depth - 1].activation != Activation::Identity || compressed.layers[depth - 1].activation != Activation::Identity {
             return None;
         }
-        let mut program = PhaseProgram { cost: Vec::new(), column_lower: Vec::new(), column_upper: Vec::new(), rows: Vec::new(), row_lower: Vec::new(), row_upper: Vec::new(), columns: Vec::new(), neurons: Vec::new(), inputs: lower.len() };
+        let mut program = PhaseProgram { cost: Vec::new(), column_lower: Vec::new(), column_upper: Vec::new(), rows: Vec::new(), row_lower: Vec::new(), row_upper: Vec::new(), columns: Vec::new(), neurons: Vec::new(), inputs: lower.len(), outputs: (0, 0) };
         let x: Vec<usize> = (0..lower.len()).map(|k| program.column(lower[k], upper[k])).collect();
         for (a, b) in polytope {
             program.row(x.iter().zip(a).filter(|t| *t.1 != 0.0).map(|(&c, &v)| (c, v)).collect(), f64::NEG_INFINITY, *b);
@@ -221,6 +223,7 @@ impl PhaseProgram {
         program.row(vec![(yf, 1.0), (yg, -1.0)], dl, du);
         program.cost[yf] = sign;
         program.cost[yg] = -sign;
+        program.outputs = (yf, yg);
         program.columns = vec![Vec::new(); program.cost.len()];
         for (r, row) in program.rows.iter().enumerate() {
             for &(c, v) in row {
@@ -268,6 +271,17 @@ impl PhaseProgram {
         Some(())
     }
 
+
+    /// The same program maximising `a y_f,j + b y_g,j` instead (for `a =
+    /// -1, b = 0`: minus `f`'s output `j`, so a bound below 0 proves `y_f,j
+    /// > 0` on the box). Every row holds whatever the objective, so the
+    /// bound is checked as before.
+    pub fn with_output_costs(mut self, on_reference: f64, on_compressed: f64) -> Self {
+        let (yf, yg) = self.outputs;
+        self.cost[yf] = on_reference;
+        self.cost[yg] = on_compressed;
+        self
+    }
 
     /// Number of unstable neurons (both networks).
     pub fn unstable_neurons(&self) -> usize {

@@ -455,3 +455,55 @@ fn the_label_pairs_are_admitted_against_the_memory_budget() {
     let report = decide_labels(&f, &g, &request).unwrap();
     assert_eq!(format!("{:?}", report.stop), "MemoryLimit", "{report:?}");
 }
+
+/// Top-1 on more inputs than input splitting serves: the set's box that
+/// propagation leaves open goes to the certified branch and bound on
+/// neuron phases. Every "proven" (by it or by propagation) shows no flip
+/// on dense samples and at the set's corners, every counterexample is a
+/// real flip, and the phase programs prove some pairs that propagation
+/// alone left open.
+#[test]
+fn many_inputs_proven_by_phase_programs_means_no_sampled_flip() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261207);
+    let activations = [Activation::Relu, Activation::LeakyRelu { alpha: 0.1 }];
+    let relations = [Relation::Quantised, Relation::Pruned, Relation::StructurallyPruned];
+    let (mut by_phases, mut counts) = (0usize, [0usize; 3]);
+    for case in 0..60 {
+        let activation = activations[case % 2];
+        let inputs = rng.gen_range(9..=16);
+        let hidden: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| rng.gen_range(4..=12)).collect();
+        let outputs = rng.gen_range(2..=4);
+        let f = random_mlp(&mut rng, inputs, &hidden, outputs, activation);
+        let g = partner(&mut rng, &f, relations[(case / 2) % 3], activation);
+        let radius = [0.05, 0.1, 0.2][case % 3];
+        let centre: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let set = InputSet::from_box(centre.iter().map(|c| c - radius).collect(), centre.iter().map(|c| c + radius).collect()).unwrap();
+        let mut r = quick_request(set.clone());
+        r.time_limit = Some(2.0);
+        let report = decide_labels(&f, &g, &r).unwrap();
+        match report.answer {
+            LabelAnswer::Proven => {
+                counts[0] += 1;
+                by_phases += usize::from(report.phase_programs > 0);
+                let mut samples: Vec<Vec<f64>> = (0..20_000).map(|_| set.sample(&mut rng)).collect();
+                samples.extend((0..2000).map(|_| (0..inputs).map(|k| if rng.gen_bool(0.5) { centre[k] - radius } else { centre[k] + radius }).collect::<Vec<f64>>()));
+                for x in samples {
+                    let (yf, yg) = (f.eval(&x), g.eval(&x));
+                    let (c, d) = (argmax(&yf), argmax(&yg));
+                    assert!(c == d || lead(&yf, c) <= 1e-9 || lead(&yg, d) <= 1e-9, "case {case}: proven, yet f says {c} and g says {d} at {x:?}");
+                }
+            }
+            LabelAnswer::Counterexample => {
+                counts[1] += 1;
+                let c = report.counterexample.unwrap();
+                assert!(set.contains(&c.input, 0.0), "case {case}: counterexample outside the set");
+                assert_eq!(argmax(&f.eval(&c.input)), c.reference_label, "case {case}");
+                assert_eq!(argmax(&g.eval(&c.input)), c.compressed_label, "case {case}");
+                assert_ne!(c.reference_label, c.compressed_label);
+            }
+            LabelAnswer::Unknown => counts[2] += 1,
+        }
+    }
+    eprintln!("proven {} ({by_phases} by the phase programs), counterexample {}, unknown {}", counts[0], counts[1], counts[2]);
+    assert!(by_phases >= 3 && counts[1] > 0, "the test must see proofs by the phase programs and counterexamples: {by_phases}, {counts:?}");
+}

@@ -187,6 +187,9 @@ fn print_human(report: &LabelReport, pair_text: &str) {
         }
     }
     println!("search:    {} pieces bounded, {} open, depth {}, {} inputs evaluated, {:.2} s", report.pieces_bounded, report.pieces_open, report.max_depth, report.evaluations, report.seconds);
+    if report.phase_programs > 0 {
+        println!("phases:    {} linear programs on neuron phases (branch and bound over the whole set)", report.phase_programs);
+    }
     if let Some(note) = &report.note {
         println!("note:      {note}");
     }
