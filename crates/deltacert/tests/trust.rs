@@ -632,3 +632,47 @@ fn a_float_execution_that_may_overflow_is_named_in_the_report() {
     // a QDQ model computes its float parts in float32
     assert!(note(&chain(3e38, 1e-38, "int8-qdq (+float32)"), &set).contains("may overflow float32"));
 }
+
+/// A deep narrow leaky-ReLU pair (46 layers of width 3, slope 0.999, mixed
+/// signs) whose copy has one weight rounded to float16: at `x = -1` the
+/// outputs are near 1e12 and differ by millions, and interval arithmetic at
+/// that one point widened past the difference, so every method reported a
+/// lower bound of 0 and `--eps` at half the error ended unknown. The exact
+/// evaluation of the two piecewise-linear networks keeps the error.
+#[test]
+fn a_deep_pair_keeps_its_error_at_a_witness() {
+    use rand::Rng;
+    let mut widened = 0;
+    for seed in 0..12u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let widths: Vec<usize> = std::iter::once(1).chain(std::iter::repeat_n(3, 45)).chain(std::iter::once(1)).collect();
+        let layers: Vec<Layer> = (0..widths.len() - 1)
+            .map(|k| {
+                let weights = (0..widths[k] * widths[k + 1]).map(|_| if rng.gen_bool(0.25) { -1.0 } else { 1.0 } * rng.gen_range(0.9..1.1)).collect();
+                let bias = (0..widths[k + 1]).map(|_| rng.gen_range(-0.2..0.4)).collect();
+                let activation = if k + 2 == widths.len() { Activation::Identity } else { Activation::LeakyRelu { alpha: 0.999 } };
+                Layer::dense(k, Matrix::from_rows(widths[k + 1], widths[k], weights), bias, activation)
+            })
+            .collect();
+        let f = Network { input_dim: 1, input_transform: None, layers, kept_neurons: None, source_dtype: "float64".into(), output_softmax: false };
+        let mut g = f.clone();
+        // one weight to float16's 11 significant bits
+        let layer = rng.gen_range(0..g.layers.len());
+        let w = &mut g.layers[layer].terms[0].weights.get_mut(0, 0);
+        let step = 2f64.powi(w.abs().log2().floor() as i32 - 10);
+        **w = (**w / step).round() * step;
+        let x = [-1.0];
+        let floating = (f.eval(&x)[0] - g.eval(&x)[0]).abs();
+        let scale = f.eval(&x)[0].abs();
+        let lower = error_lower_bound(&f, &g, &x, &x, Norm::Linf);
+        // a rigorous lower bound, and (the floating-point difference being
+        // accurate to about 1e-16 of the outputs here) all of the error
+        assert!(lower <= floating + 1e-12 * scale && lower >= floating - 1e-12 * scale, "seed {seed}: lower bound {lower:e}, floating-point error {floating:e}, outputs near {scale:e}");
+        let (f_lower, f_upper) = deltacert::bound::output_enclosure(&f, &x);
+        let (g_lower, g_upper) = deltacert::bound::output_enclosure(&g, &x);
+        let interval_gap = (f_lower[0] - g_upper[0]).max(g_lower[0] - f_upper[0]).max(0.0);
+        widened += usize::from(interval_gap < 0.5 * lower);
+    }
+    // the pairs where the enclosures alone lose the error
+    assert!(widened >= 2, "{widened}");
+}

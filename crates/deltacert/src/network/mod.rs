@@ -15,6 +15,7 @@
 //! affine in the stacked activations, this is exactly the class of networks
 //! that the lifting of docs/method.md §2 handles.
 
+pub mod exact;
 mod matrix;
 pub mod random;
 
