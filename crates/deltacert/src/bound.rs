@@ -332,8 +332,9 @@ pub fn error_lower_bound(f: &Network, g: &Network, x: &[f64], compressed_input: 
 }
 
 /// Rigorous lower bounds on `|f_j(x) - g_j(x')|`, output by output: the
-/// gaps between the two output enclosures. Where the enclosures lost more
-/// than half of the difference of their midpoints (or are not finite), and
+/// gaps between the two output enclosures. Where a gap is below half the
+/// difference of the enclosures' midpoints or half an enclosure's width
+/// (an error below the outputs' rounding), or an enclosure is not finite, and
 /// both networks can be evaluated exactly
 /// ([`crate::network::exact::exact_outputs`], at most
 /// [`EXACT_EVALUATION_MAX_WEIGHTS`] weights each), the exact differences,
@@ -345,7 +346,8 @@ pub(crate) fn output_gaps(f: &Network, g: &Network, x: &[f64], compressed_input:
     let lost = (0..gaps.len()).any(|j| {
         let bounds = [f_lower[j], f_upper[j], g_lower[j], g_upper[j]];
         let difference = (0.5 * (f_lower[j] + f_upper[j]) - 0.5 * (g_lower[j] + g_upper[j])).abs();
-        !bounds.iter().all(|b| b.is_finite()) || gaps[j] < 0.5 * difference
+        let width = (f_upper[j] - f_lower[j]).max(g_upper[j] - g_lower[j]);
+        !bounds.iter().all(|b| b.is_finite()) || gaps[j] < 0.5 * difference.max(width)
     });
     let affordable = |n: &Network| n.layers.iter().flat_map(|l| &l.terms).map(|t| t.weights.rows * t.weights.cols).sum::<usize>() <= EXACT_EVALUATION_MAX_WEIGHTS;
     if lost && affordable(f) && affordable(g) {

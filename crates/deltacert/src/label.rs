@@ -632,6 +632,8 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     // counterexample search (input halvings barely shrink such a box)
     let by_phases = per_label && matches!(request.coupling, InputCoupling::Same) && prepared.set.ball_constraint().is_none() && Branching::Auto.resolved(prepared.set.dim()) == Branching::Neuron;
     let mut root_open: Option<((usize, Piece), Vec<(bool, usize)>)> = None;
+    // whether the programs ran and left a margin unproven
+    let mut phases_open = false;
     while !open.is_empty() {
         if report.pieces_bounded > 0 && !searched {
             searched = true;
@@ -651,17 +653,21 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         if let Some(((index, root), rows)) = root_open.take() {
             // each of the parallel programs holds both networks' weights
             // (rows, columns and HiGHS's copy: about 80 bytes an entry),
-            // beside the root's pair
-            let program_bytes = rayon::current_num_threads().max(1) as f64 * 80.0 * weights + pair_bytes;
+            // beside the root's pair; its tree's nodes hold their phases
+            // (16 bytes a neuron), within a quarter of the budget
+            let threads = rayon::current_num_threads().max(1) as f64;
+            let program_bytes = threads * 80.0 * weights + pair_bytes;
+            let max_nodes = (budget.memory_bytes() as f64 / 4.0 / threads / (64.0 + 16.0 * root.unstable_neurons as f64)) as usize;
             match budget.admit("the linear programs on neuron phases", program_bytes) {
                 Ok(()) => {
-                    let (closed, programs) = margins_by_phase_programs(problem(index), &root, &rows, deadline);
+                    let (closed, programs) = margins_by_phase_programs(problem(index), &root, &rows, deadline, max_nodes.max(1));
                     report.phase_programs = programs;
                     if closed {
                         open.clear();
                         proven = 1.0;
                         break;
                     }
+                    phases_open = true;
                 }
                 Err(reason) => report.note = Some(reason),
             }
@@ -733,7 +739,8 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         let percent = ((100.0 * report.proven_fraction) * 1e4).floor() / 1e4;
         // a refused pair's reason goes with it
         let reason = report.note.take().map(|r| format!(": {r}")).unwrap_or_default();
-        report.note = Some(format!("{percent:.4}% of the set's box proven; {} pieces left open ({:?}{reason})", report.pieces_open, report.stop));
+        let phases = if phases_open { format!(" after {} linear programs on neuron phases left a margin unproven", report.phase_programs) } else { String::new() };
+        report.note = Some(format!("{percent:.4}% of the set's box proven; {} pieces left open ({:?}{reason}){phases}", report.pieces_open, report.stop));
     }
     // the open pieces (up to a quarter of the memory budget, millions of
     // vectors) are freed on a thread of their own: freeing them here took
@@ -760,11 +767,13 @@ enum Verdict {
 /// linear program over the piece's box with its propagation's facts
 /// maximises `-m^f_r`; a checked bound `B < 0` proves `m^f_r >= -B > 0` on
 /// the whole box, and `m^g_r >= -B - upper(Delta m_r) > 0` when that is
-/// positive. Only a margin of `g` that this leaves unproven gets its own
-/// program, maximising `-m^g_r`. The rows run in parallel, the easiest
-/// first, until `deadline`.
+/// positive; while `g`'s margin is open too, `f`'s search aims at that for
+/// half of the time left. A margin of `g` this leaves unproven gets its
+/// own program, maximising `-m^g_r`, for the rest. The rows run in
+/// parallel, the easiest first, until `deadline`, each tree with at most
+/// `max_nodes` nodes.
 #[cfg(feature = "milp")]
-fn margins_by_phase_programs(problem: &SplitProblem, piece: &Piece, rows: &[(bool, usize)], deadline: Instant) -> (bool, usize) {
+fn margins_by_phase_programs(problem: &SplitProblem, piece: &Piece, rows: &[(bool, usize)], deadline: Instant, max_nodes: usize) -> (bool, usize) {
     let Some(bounds) = piece.bounds.as_deref() else { return (false, 0) };
     let Some(facts) = crate::milp::DifferentialFacts::new(&problem.pair, bounds) else { return (false, 0) };
     let Some(f_margins) = bounds.reference_bounds.layers.last() else { return (false, 0) };
@@ -774,30 +783,33 @@ fn margins_by_phase_programs(problem: &SplitProblem, piece: &Piece, rows: &[(boo
     margin_rows.dedup();
     // the easiest first: the largest lower bound of f's margin
     margin_rows.sort_by(|&a, &b| f_margins.pre_lower[b].total_cmp(&f_margins.pre_lower[a]));
-    let search = |row: usize, on_reference: bool, target: f64| {
-        let seconds = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+    let search = |row: usize, on_reference: bool, target: f64, share: f64| {
+        let seconds = share * deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+        if seconds <= 0.0 {
+            return None;
+        }
         let program = crate::phase_lp::PhaseProgram::new(facts.reference, facts.compressed, bounds, &piece.lower, &piece.upper, problem.set.polytope(), row, 1.0)?;
         let program = if on_reference { program.with_output_costs(-1.0, 0.0) } else { program.with_output_costs(0.0, -1.0) };
-        let search = crate::phase_lp::branch_and_bound(&program, target, usize::MAX, seconds);
+        let search = crate::phase_lp::branch_and_bound(&program, target, max_nodes, seconds);
         programs.fetch_add(search.nodes, Ordering::Relaxed);
-        (seconds > 0.0).then_some(search.bound)
+        Some(search.bound)
     };
     let proven = margin_rows.par_iter().all(|&row| {
         let needs = |on_reference: bool| rows.contains(&(on_reference, row));
         let delta_upper = piece.plus[row];
         // m^f above upper(Delta m) settles g's margin as well (the search
         // stops at its target; the margins are checked below as proven)
-        let target = if needs(false) && delta_upper.is_finite() { -(delta_upper.max(0.0) * (1.0 + 1e-9)) - f64::MIN_POSITIVE } else { -f64::MIN_POSITIVE };
-        let Some(f_bound) = search(row, true, target) else { return false };
+        let aims_at_g = needs(false) && delta_upper.is_finite();
+        let target = if aims_at_g { -(delta_upper.max(0.0) * (1.0 + 1e-9)) - f64::MIN_POSITIVE } else { -f64::MIN_POSITIVE };
+        let Some(f_bound) = search(row, true, target, if aims_at_g { 0.5 } else { 1.0 }) else { return false };
         let f_holds = !needs(true) || f_bound < 0.0;
-        let g_holds = !needs(false) || sub_down(-f_bound, delta_upper) > 0.0 || search(row, false, -f64::MIN_POSITIVE).is_some_and(|g_bound| g_bound < 0.0);
-        f_holds && g_holds
+        f_holds && (!needs(false) || sub_down(-f_bound, delta_upper) > 0.0 || search(row, false, -f64::MIN_POSITIVE, 1.0).is_some_and(|g_bound| g_bound < 0.0))
     });
     (proven, programs.into_inner())
 }
 
 #[cfg(not(feature = "milp"))]
-fn margins_by_phase_programs(_problem: &SplitProblem, _piece: &Piece, _rows: &[(bool, usize)], _deadline: Instant) -> (bool, usize) {
+fn margins_by_phase_programs(_problem: &SplitProblem, _piece: &Piece, _rows: &[(bool, usize)], _deadline: Instant, _max_nodes: usize) -> (bool, usize) {
     (false, 0)
 }
 
@@ -948,7 +960,7 @@ mod tests {
             let problem = SplitProblem { reference: &fm, compressed: &gm, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: crate::propagation::DifferentialPair::new(&fm, &gm), piece_slopes: none, stuck_slopes: none, phase_multiplier_steps: 0, admits: None };
             let (piece, _) = problem.bound_piece_with_slopes(set.lower().to_vec(), set.upper().to_vec(), None, &none);
             let rows: Vec<(bool, usize)> = (0..3).filter(|&j| j != c).flat_map(|j| [(true, j), (false, j)]).collect();
-            let (closed, programs) = margins_by_phase_programs(&problem, &piece, &rows, Instant::now() + std::time::Duration::from_secs(2));
+            let (closed, programs) = margins_by_phase_programs(&problem, &piece, &rows, Instant::now() + std::time::Duration::from_secs(2), 100_000);
             let mut points: Vec<Vec<f64>> = (0..5000).map(|_| set.sample(&mut rng)).collect();
             points.extend((0..1000).map(|_| centre.iter().map(|v| if rng.gen_bool(0.5) { v - radius } else { v + radius }).collect::<Vec<f64>>()));
             let smallest = points.iter().flat_map(|x| [f.eval(x), g.eval(x)]).map(|y| lead(&y, c)).fold(f64::INFINITY, f64::min);

@@ -507,3 +507,75 @@ fn many_inputs_proven_by_phase_programs_means_no_sampled_flip() {
     eprintln!("proven {} ({by_phases} by the phase programs), counterexample {}, unknown {}", counts[0], counts[1], counts[2]);
     assert!(by_phases >= 3 && counts[1] > 0, "the test must see proofs by the phase programs and counterexamples: {by_phases}, {counts:?}");
 }
+
+/// `f` followed by the rows `e_c - e_j` (`j != c`): its outputs are `f`'s
+/// margins over label `c`.
+fn margins_of(f: &Network, c: usize) -> Network {
+    let n = f.output_dim();
+    let others: Vec<usize> = (0..n).filter(|&j| j != c).collect();
+    let mut weights = Matrix::zeros(others.len(), n);
+    for (row, &j) in others.iter().enumerate() {
+        *weights.get_mut(row, c) = 1.0;
+        *weights.get_mut(row, j) = -1.0;
+    }
+    let mut extended = f.clone();
+    let last = extended.layers.len();
+    extended.layers.push(Layer::dense(last, weights, vec![0.0; others.len()], Activation::Identity));
+    extended
+}
+
+/// A known answer where `g`'s margins decide: `g` is `f` with `delta` taken
+/// off the bias of `f`'s label `c`, so every margin of `g` over `c` is
+/// `f`'s minus `delta` (to one rounding of the bias). With `m*` the smallest
+/// margin of `f` on the box (the MILP's optimum, bracketed by its bound and
+/// its incumbent), a `delta` above `m*` leaves a flip (at the incumbent) and
+/// must never be proven; a `delta` below it leaves none and must never give a
+/// counterexample, and the phase programs prove several such pairs that
+/// propagation leaves open (with `delta` 0.01 below `m*`, `g`'s margins
+/// come within 0.01 of 0).
+#[test]
+fn the_phase_programs_prove_g_exactly_where_its_margins_stay_positive() {
+    use deltacert::problem::{prepare, InputCoupling};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (mut proven_by_programs, mut flips) = (0, 0);
+    for case in 0..16 {
+        let inputs = rng.gen_range(9..=10);
+        let hidden = [rng.gen_range(6..=8)];
+        let f = random_mlp(&mut rng, inputs, &hidden, 3, Activation::Relu);
+        let centre: Vec<f64> = (0..inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let set = InputSet::from_box(centre.iter().map(|v| v - 0.2).collect(), centre.iter().map(|v| v + 0.2).collect()).unwrap();
+        let c = argmax(&f.eval(&centre));
+        // f's smallest margin: the MILP maximises minus each margin (g = 0)
+        let margins = margins_of(&f, c);
+        let mut zero = margins.clone();
+        let last = zero.layers.len() - 1;
+        zero.layers[last] = Layer::dense(last, Matrix::zeros(2, zero.layers[last - 1].width()), vec![0.0; 2], Activation::Identity);
+        let prepared = prepare(&margins, &zero, &set, &InputCoupling::Same).unwrap();
+        let (mut smallest_lower, mut smallest_upper) = (f64::INFINITY, f64::INFINITY);
+        for row in 0..2 {
+            let solve = deltacert::milp::solve_objective(&prepared, None, row, -1.0, Some(30.0)).unwrap();
+            smallest_lower = smallest_lower.min(-solve.upper.expect("the MILP's bound"));
+            smallest_upper = smallest_upper.min(-solve.incumbent.expect("an incumbent"));
+        }
+        for (delta, flip) in [(smallest_upper + 0.05, true), (smallest_lower - 0.01, false)] {
+            if !(delta > 0.0) || smallest_upper <= 0.0 {
+                continue;
+            }
+            let mut g = f.clone();
+            let output = g.layers.len() - 1;
+            g.layers[output].bias[c] -= delta;
+            let mut r = quick_request(set.clone());
+            r.time_limit = Some(3.0);
+            let report = decide_labels(&f, &g, &r).unwrap();
+            let what = format!("case {case}: smallest margin of f in [{smallest_lower:e}, {smallest_upper:e}], delta {delta:e}: {:?} after {} programs", report.answer, report.phase_programs);
+            if flip {
+                assert!(report.answer != LabelAnswer::Proven, "{what}");
+                flips += usize::from(report.answer == LabelAnswer::Counterexample);
+            } else {
+                assert!(report.answer != LabelAnswer::Counterexample, "{what}");
+                proven_by_programs += usize::from(report.answer == LabelAnswer::Proven && report.phase_programs > 0);
+            }
+        }
+    }
+    assert!(proven_by_programs >= 3 && flips >= 3, "proven by the programs {proven_by_programs}, counterexamples {flips}");
+}

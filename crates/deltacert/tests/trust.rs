@@ -676,3 +676,26 @@ fn a_deep_pair_keeps_its_error_at_a_witness() {
     // the pairs where the enclosures alone lose the error
     assert!(widened >= 2, "{widened}");
 }
+
+/// An error far below the outputs' rounding: `f(x) = 1e13 relu(1e13 x)`
+/// and `g` the same plus a bias of 0.0078 on its output. At `x = 1` the
+/// outputs are near 1e26 (one ulp is about 1.7e10) and differ by exactly
+/// the bias; the enclosures overlap, so the gap alone is 0.
+#[test]
+fn an_error_below_the_outputs_rounding_is_kept_at_a_witness() {
+    let net = |bias: f64| Network {
+        input_dim: 1,
+        input_transform: None,
+        layers: vec![Layer::dense(0, Matrix::from_rows(1, 1, vec![1e13]), vec![0.0], Activation::Relu), Layer::dense(1, Matrix::from_rows(1, 1, vec![1e13]), vec![bias], Activation::Identity)],
+        kept_neurons: None,
+        source_dtype: "float64".into(),
+        output_softmax: false,
+    };
+    let (f, g) = (net(0.0), net(0.0078));
+    assert_eq!(error_lower_bound(&f, &g, &[1.0], &[1.0], Norm::Linf), 0.0078);
+    // a tanh network is not evaluated exactly: its gap stays the enclosures'
+    let (mut ft, mut gt) = (f.clone(), g.clone());
+    ft.layers[0].activation = Activation::Tanh;
+    gt.layers[0].activation = Activation::Tanh;
+    assert_eq!(error_lower_bound(&ft, &gt, &[1.0], &[1.0], Norm::Linf), 0.0);
+}

@@ -94,10 +94,16 @@ impl Dyadic {
     }
 }
 
+/// Mantissas longer than this many bits end an exact evaluation (None):
+/// exponents far apart (a subnormal weight beside normal values) make sums
+/// thousands of bits long, and a long chain of them would take minutes.
+pub const MAX_MANTISSA_BITS: u64 = 1 << 14;
+
 /// The exact outputs of `network` at the input `x` (its first-layer
 /// coordinates are `x` itself), or None when a layer's activation is not
 /// the identity, ReLU or leaky ReLU, the network has an input transform or a
-/// softmax output, or a value is not finite.
+/// softmax output, a value is not finite, or a mantissa grows past
+/// [`MAX_MANTISSA_BITS`].
 pub fn exact_outputs(network: &Network, x: &[f64]) -> Option<Vec<Dyadic>> {
     if network.input_transform.is_some() || network.output_softmax || x.len() != network.input_dim {
         return None;
@@ -121,10 +127,14 @@ pub fn exact_outputs(network: &Network, x: &[f64]) -> Option<Vec<Dyadic>> {
                     }
                 }
             }
-            outputs.push(match &slope_below {
+            let a = match &slope_below {
                 Some(slope) if v.negative() => slope.mul(&v),
                 _ => v,
-            });
+            };
+            if a.mantissa.bits() > MAX_MANTISSA_BITS {
+                return None;
+            }
+            outputs.push(a);
         }
         activations.push(outputs);
     }
@@ -147,6 +157,12 @@ mod tests {
         // 1 + 2^-60 has no double: rounded down to 1
         let one_and_a_bit = Dyadic::from_f64(1.0).unwrap().add(&Dyadic::from_f64(2f64.powi(-60)).unwrap());
         assert_eq!(one_and_a_bit.magnitude_down(), 1.0);
+        // 1 + 2^-52 - 2^-80 lies just below a double: truncated to 1, where
+        // rounding to nearest would give 1 + 2^-52; negative values likewise
+        let below = Dyadic::from_f64(1.0 + f64::EPSILON).unwrap().sub(&Dyadic::from_f64(2f64.powi(-80)).unwrap());
+        assert_eq!(below.magnitude_down(), 1.0);
+        let negative = Dyadic::from_f64(2f64.powi(-80)).unwrap().sub(&Dyadic::from_f64(1.0 + f64::EPSILON).unwrap());
+        assert_eq!(negative.magnitude_down(), 1.0);
         let product = Dyadic::from_f64(1.5e300).unwrap().mul(&Dyadic::from_f64(1e10).unwrap());
         assert_eq!(product.magnitude_down(), f64::MAX);
     }
