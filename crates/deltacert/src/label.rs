@@ -767,9 +767,11 @@ enum Verdict {
 /// linear program over the piece's box with its propagation's facts
 /// maximises `-m^f_r`; a checked bound `B < 0` proves `m^f_r >= -B > 0` on
 /// the whole box, and `m^g_r >= -B - upper(Delta m_r) > 0` when that is
-/// positive; while `g`'s margin is open too, `f`'s search aims at that for
-/// half of the time left. A margin of `g` this leaves unproven gets its
-/// own program, maximising `-m^g_r`, for the rest. The rows run in
+/// positive; while `g`'s margin is open too, `f`'s search aims at that. A
+/// margin of `g` this leaves unproven gets its own program, maximising
+/// `-m^g_r`, on the time left (none where `f`'s search ran to the
+/// deadline: its target is out of reach only where `f`'s margin lies
+/// within `upper(Delta m_r)` of 0, and `g`'s there too). The rows run in
 /// parallel, the easiest first, until `deadline`, each tree with at most
 /// `max_nodes` nodes.
 #[cfg(feature = "milp")]
@@ -783,8 +785,8 @@ fn margins_by_phase_programs(problem: &SplitProblem, piece: &Piece, rows: &[(boo
     margin_rows.dedup();
     // the easiest first: the largest lower bound of f's margin
     margin_rows.sort_by(|&a, &b| f_margins.pre_lower[b].total_cmp(&f_margins.pre_lower[a]));
-    let search = |row: usize, on_reference: bool, target: f64, share: f64| {
-        let seconds = share * deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+    let search = |row: usize, on_reference: bool, target: f64| {
+        let seconds = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
         if seconds <= 0.0 {
             return None;
         }
@@ -801,9 +803,9 @@ fn margins_by_phase_programs(problem: &SplitProblem, piece: &Piece, rows: &[(boo
         // stops at its target; the margins are checked below as proven)
         let aims_at_g = needs(false) && delta_upper.is_finite();
         let target = if aims_at_g { -(delta_upper.max(0.0) * (1.0 + 1e-9)) - f64::MIN_POSITIVE } else { -f64::MIN_POSITIVE };
-        let Some(f_bound) = search(row, true, target, if aims_at_g { 0.5 } else { 1.0 }) else { return false };
+        let Some(f_bound) = search(row, true, target) else { return false };
         let f_holds = !needs(true) || f_bound < 0.0;
-        f_holds && (!needs(false) || sub_down(-f_bound, delta_upper) > 0.0 || search(row, false, -f64::MIN_POSITIVE, 1.0).is_some_and(|g_bound| g_bound < 0.0))
+        f_holds && (!needs(false) || sub_down(-f_bound, delta_upper) > 0.0 || search(row, false, -f64::MIN_POSITIVE).is_some_and(|g_bound| g_bound < 0.0))
     });
     (proven, programs.into_inner())
 }
