@@ -34,6 +34,16 @@ fn random_pair(rng: &mut rand::rngs::StdRng, activation: Activation, relation: R
     (f, g, inputs)
 }
 
+/// A counterexample of `report` lies in `set`, and `f` and `g` pick the
+/// labels it names there, which differ.
+fn assert_real_flip(f: &Network, g: &Network, set: &InputSet, report: &deltacert::label::LabelReport, case: usize) {
+    let c = report.counterexample.as_ref().unwrap();
+    assert!(set.contains(&c.input, 0.0), "case {case}: counterexample outside the set");
+    assert_eq!(argmax(&f.eval(&c.input)), c.reference_label, "case {case}");
+    assert_eq!(argmax(&g.eval(&c.input)), c.compressed_label, "case {case}");
+    assert_ne!(c.reference_label, c.compressed_label);
+}
+
 /// The property tests' request: one second and 50 samples.
 fn quick_request(set: InputSet) -> LabelRequest {
     let mut request = LabelRequest::top1(set);
@@ -290,11 +300,7 @@ fn random_pairs_proven_means_no_sampled_flip() {
             }
             LabelAnswer::Counterexample => {
                 counts[1] += 1;
-                let c = report.counterexample.unwrap();
-                assert!(set.contains(&c.input, 0.0), "case {case}: counterexample outside the set");
-                assert_eq!(argmax(&f.eval(&c.input)), c.reference_label, "case {case}");
-                assert_eq!(argmax(&g.eval(&c.input)), c.compressed_label, "case {case}");
-                assert_ne!(c.reference_label, c.compressed_label);
+                assert_real_flip(&f, &g, &set, &report, case);
             }
             LabelAnswer::Unknown => {
                 counts[2] += 1;
@@ -495,11 +501,7 @@ fn many_inputs_proven_by_phase_programs_means_no_sampled_flip() {
             }
             LabelAnswer::Counterexample => {
                 counts[1] += 1;
-                let c = report.counterexample.unwrap();
-                assert!(set.contains(&c.input, 0.0), "case {case}: counterexample outside the set");
-                assert_eq!(argmax(&f.eval(&c.input)), c.reference_label, "case {case}");
-                assert_eq!(argmax(&g.eval(&c.input)), c.compressed_label, "case {case}");
-                assert_ne!(c.reference_label, c.compressed_label);
+                assert_real_flip(&f, &g, &set, &report, case);
             }
             LabelAnswer::Unknown => counts[2] += 1,
         }
