@@ -632,8 +632,6 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
     // counterexample search (input halvings barely shrink such a box)
     let by_phases = per_label && matches!(request.coupling, InputCoupling::Same) && prepared.set.ball_constraint().is_none() && Branching::Auto.resolved(prepared.set.dim()) == Branching::Neuron;
     let mut root_open: Option<((usize, Piece), Vec<(bool, usize)>)> = None;
-    // whether the programs ran and left a margin unproven
-    let mut phases_open = false;
     while !open.is_empty() {
         if report.pieces_bounded > 0 && !searched {
             searched = true;
@@ -667,7 +665,6 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
                         proven = 1.0;
                         break;
                     }
-                    phases_open = true;
                 }
                 Err(reason) => report.note = Some(reason),
             }
@@ -739,7 +736,8 @@ pub fn decide_labels(reference: &Network, compressed: &Network, request: &LabelR
         let percent = ((100.0 * report.proven_fraction) * 1e4).floor() / 1e4;
         // a refused pair's reason goes with it
         let reason = report.note.take().map(|r| format!(": {r}")).unwrap_or_default();
-        let phases = if phases_open { format!(" after {} linear programs on neuron phases left a margin unproven", report.phase_programs) } else { String::new() };
+        // programs that ran without closing the set (a closed one ends the search proven)
+        let phases = if report.phase_programs > 0 { format!(" after {} linear programs on neuron phases left a margin unproven", report.phase_programs) } else { String::new() };
         report.note = Some(format!("{percent:.4}% of the set's box proven; {} pieces left open ({:?}{reason}){phases}", report.pieces_open, report.stop));
     }
     // the open pieces (up to a quarter of the memory budget, millions of
