@@ -956,9 +956,11 @@ fn top1_exit_codes_follow_the_answer() {
     // the keys of every `bound --json` object
     assert_eq!((v["status"].as_str(), v["decision"].as_str(), v["method"].as_str()), (Some("certified"), Some("proven"), Some("top1")), "{v}");
     assert!(v["witness"].is_null());
-    // +-3/255 around image 9: propagation and input halvings leave the set
-    // open (unknown after 10 s), the linear programs on neuron phases prove it
-    let o = deltacert(&["bound", &f, &g, "--box-file", &mnist_box(9, 3.0), "--top1", "--timeout", "60", "--json"]);
+    // +-4/255 around image 9: propagation and input halvings leave the set
+    // open, the linear programs on neuron phases prove it (about 260 of
+    // them, branching on the chord that holds the bound up; branching on
+    // the neuron farthest above its ReLU left it open after 60 s)
+    let o = deltacert(&["bound", &f, &g, "--box-file", &mnist_box(9, 4.0), "--top1", "--timeout", "60", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["answer"] == "proven" && v["phase_programs"].as_u64().unwrap() > 0, "{v}");

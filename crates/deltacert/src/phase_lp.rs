@@ -62,6 +62,12 @@ struct UnstableNeuron {
     /// A leaky ReLU's row `a - s v >= 0`, which a fixed inactive phase
     /// tightens to `a - s v = 0` (a ReLU's inactive phase fixes `a = 0`).
     inactive_row: Option<usize>,
+    /// The chord's row `a - c v <= t`.
+    chord_row: usize,
+    /// The rows of propagation's lower and upper line on `Delta a` at its
+    /// layer and index, and the largest vertical gap between the two lines
+    /// over `Delta v`'s interval (for the branching score).
+    line_rows: (Option<usize>, Option<usize>, f64),
 }
 
 /// The linear program of one objective on one box (module docs).
@@ -139,6 +145,7 @@ impl PhaseProgram {
                     layer_activations[1].push(None);
                     continue;
                 }
+                let first_neuron = program.neurons.len();
                 let mut columns = [(0, None), (0, None)];
                 for (net, (network, (l, u))) in [(reference, f_bounds), (compressed, g_bounds)].into_iter().enumerate() {
                     let layer = &network.layers[k];
@@ -197,11 +204,19 @@ impl PhaseProgram {
                     terms.extend(ag.map(|c| (c, -1.0)));
                     terms
                 };
+                let mut line_rows = (None, None, 0.0);
                 if line.lower_slope.is_finite() && line.lower_intercept.is_finite() {
-                    program.row(against(line.lower_slope), line.lower_intercept, f64::INFINITY);
+                    line_rows.0 = Some(program.row(against(line.lower_slope), line.lower_intercept, f64::INFINITY));
                 }
                 if line.upper_slope.is_finite() && line.upper_intercept.is_finite() {
-                    program.row(against(line.upper_slope), f64::NEG_INFINITY, line.upper_intercept);
+                    line_rows.1 = Some(program.row(against(line.upper_slope), f64::NEG_INFINITY, line.upper_intercept));
+                }
+                // the gap is affine in Delta v: largest at an end
+                let gap = |x: f64| (line.upper_slope - line.lower_slope) * x + (line.upper_intercept - line.lower_intercept);
+                let largest_gap = gap(dl[i]).max(gap(du[i]));
+                line_rows.2 = if largest_gap.is_finite() { largest_gap.max(0.0) } else { 0.0 };
+                for neuron in &mut program.neurons[first_neuron..] {
+                    neuron.line_rows = line_rows;
                 }
             }
             let [fa, ga] = layer_activations;
@@ -245,8 +260,8 @@ impl PhaseProgram {
         let c = (u - s * l) / (u - l);
         // above (l, s l): t >= s l - c l; above (u, u): t >= u - c u
         let t = add_up(mul_up(s, l), mul_up(c, -l)).max(sub_up(u, crate::rounding::mul_down(c, u)));
-        self.row(vec![(a, 1.0), (v, -c)], f64::NEG_INFINITY, t);
-        self.neurons.push(UnstableNeuron { pre_activation: v, activation: a, below_row, slope: s, inactive_row });
+        let chord_row = self.row(vec![(a, 1.0), (v, -c)], f64::NEG_INFINITY, t);
+        self.neurons.push(UnstableNeuron { pre_activation: v, activation: a, below_row, slope: s, inactive_row, chord_row, line_rows: (None, None, 0.0) });
         a
     }
 
@@ -407,7 +422,8 @@ pub struct PhaseSearch {
 /// Best-first branch and bound on the phases of the unstable neurons, until
 /// every open node's bound is at most `target`, or `max_nodes` programs
 /// were solved, or `seconds` passed. Each node branches on the neuron whose
-/// activation its solution puts farthest above the ReLU. Nothing HiGHS
+/// relaxations hold its solution's bound up most (their rows' multipliers
+/// times their heights, docs/method.md §10b). Nothing HiGHS
 /// returns is trusted: each bound is [`PhaseProgram::checked_bound`]'s.
 #[cfg(feature = "milp")]
 pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, seconds: f64) -> PhaseSearch {
@@ -515,10 +531,15 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
             settled = settled.max(bound);
             continue;
         }
-        // branch on the neuron farthest above its ReLU
+        // branch on the neuron whose relaxations hold the bound up most:
+        // the multipliers of its chord and of the differential lines at its
+        // index times their heights (docs/method.md §10b), among the
+        // neurons the solution puts above their function; on equal scores
+        // (no multiplier on their rows) the one farthest above
         let choice = (status == HighsModelStatus::Optimal && columns.len() == program.cost.len())
             .then(|| {
                 candidate = Some(columns[..program.inputs].to_vec());
+                let multiplier = |row: Option<usize>| row.and_then(|r| duals.get(r)).map_or(0.0, |y| y.abs());
                 program
                     .neurons
                     .iter()
@@ -526,14 +547,17 @@ pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, s
                     .filter(|(n, _)| !node.phases.iter().any(|p| p.0 == *n))
                     .map(|(n, neuron)| {
                         let v = columns[neuron.pre_activation];
-                        (n, columns[neuron.activation] - v.max(neuron.slope * v))
+                        let above = columns[neuron.activation] - v.max(neuron.slope * v);
+                        let (lower_line, upper_line, line_gap) = neuron.line_rows;
+                        let score = multiplier(Some(neuron.chord_row)) * row_upper[neuron.chord_row] + (multiplier(lower_line) + multiplier(upper_line)) * line_gap;
+                        (n, if score.is_finite() { score } else { 0.0 }, above)
                     })
-                    .filter(|t| t.1 > 0.0)
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .filter(|t| t.2 > 0.0)
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)))
             })
             .flatten();
         match choice {
-            Some((n, _)) => {
+            Some((n, ..)) => {
                 for active in [true, false] {
                     let mut phases = node.phases.clone();
                     phases.push((n, active));
