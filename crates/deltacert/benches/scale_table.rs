@@ -14,8 +14,9 @@
 //!   `DELTACERT_BUDGET` seconds (default 10): medians of the certified bound,
 //!   the lower bound (the best of all runs on the image), their ratio, the
 //!   seconds and the splits (`DELTACERT_RULES=neuron` picks rules,
-//!   `DELTACERT_RADII=8,13` the values of `p`); every image's row goes to
-//!   stderr.
+//!   `DELTACERT_RADII=8,13` the values of `p`; a rule written `neuron:off`
+//!   runs without phase programs, the baseline of the trees on the whole
+//!   set's objectives); every image's row goes to stderr.
 //! - `milp`: MNIST 3x100 vs its 16-bit copy, boxes +-p/255 around test images
 //!   (`DELTACERT_IMAGES`, default `0..3`; `DELTACERT_RADII`, default `3`):
 //!   the MILP of the objective with the largest propagation bound, solved
@@ -89,9 +90,14 @@ fn branching_from_env() -> Branching {
 }
 
 fn run_with(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64, branching: Branching) -> BoundReport {
+    run_with_programs(f, g, set, method, eps, seconds, branching, std::env::var("DELTACERT_PHASE_PROGRAMS").map_or(true, |v| v != "0"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_with_programs(f: &Network, g: &Network, set: InputSet, method: Method, eps: Option<f64>, seconds: f64, branching: Branching, phase_programs: bool) -> BoundReport {
     let mut request = BoundRequest::new(set, InputCoupling::Same, Norm::Linf, method);
     request.branching = branching;
-    request.phase_programs = std::env::var("DELTACERT_PHASE_PROGRAMS").map_or(true, |v| v != "0");
+    request.phase_programs = phase_programs;
     if method == Method::PROPAGATE {
         // the tables' "one pass": fixed relaxation slopes (benches/slopes_table.rs compares)
         request.slopes = deltacert::propagation::SlopeOptimisation::NONE;
@@ -294,31 +300,37 @@ fn branching_section() {
     let MnistBench { f, g, first, images, radii } = mnist_bench((0, 10), &[3.0, 8.0, 13.0]);
     let last = first + images.len();
     let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0);
-    let rules: Vec<Branching> = std::env::var("DELTACERT_RULES").map(|v| v.split(',').map(|r| Branching::parse(r.trim()).expect("DELTACERT_RULES")).collect()).unwrap_or_else(|_| vec![Branching::Input, Branching::Neuron, Branching::Mixed]);
+    // a rule written `neuron:off` runs without phase programs (the baseline
+    // of the trees on the whole set's objectives)
+    let rules: Vec<(Branching, bool)> = std::env::var("DELTACERT_RULES")
+        .map(|v| v.split(',').map(|r| (Branching::parse(r.trim().trim_end_matches(":off")).expect("DELTACERT_RULES"), !r.trim().ends_with(":off"))).collect())
+        .unwrap_or_else(|_| vec![(Branching::Input, true), (Branching::Neuron, true), (Branching::Mixed, true)]);
     println!("\n## MNIST 3x100 vs float16, boxes +-p/255 around test images {first}..{last}, auto with {budget} s, by splitting rule (medians over the images)\n");
-    println!("| p | rule | certified | lower bound | ratio | seconds | input splits | neuron splits | empty halves |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| p | rule | certified | lower bound | ratio | seconds | input splits | neuron splits | empty halves | programs on the set's objectives |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for p in radii {
         // per image: every rule's report
         let reports: Vec<Vec<BoundReport>> = images
             .iter()
             .map(|x| {
                 let set = pixel_box(x, p);
-                rules.iter().map(|&rule| run_with(&f, &g, set.clone(), Method::AUTO, None, budget, rule)).collect()
+                rules.iter().map(|&(rule, programs)| run_with_programs(&f, &g, set.clone(), Method::AUTO, None, budget, rule, programs)).collect()
             })
             .collect();
         let lower: Vec<f64> = reports.iter().map(|runs| runs.iter().map(|r| r.lower_bound).fold(0.0, f64::max)).collect();
         // every image's row on stderr (the medians below go to stdout)
         for (index, (runs, l)) in reports.iter().zip(&lower).enumerate() {
-            for (rule, r) in rules.iter().zip(runs) {
-                eprintln!("image {} p {p} {rule:?}: certified {:.4e} lower {:.4e} ratio {:.2} seconds {:.1}", first + index, r.certified_bound.unwrap_or(f64::NAN), l, r.certified_bound.unwrap_or(f64::NAN) / l, r.seconds);
+            for ((rule, programs), r) in rules.iter().zip(runs) {
+                let rule = format!("{rule:?}{}", if *programs { "" } else { ", no programs" });
+                eprintln!("image {} p {p} {rule}: certified {:.4e} lower {:.4e} ratio {:.2} seconds {:.1}", first + index, r.certified_bound.unwrap_or(f64::NAN), l, r.certified_bound.unwrap_or(f64::NAN) / l, r.seconds);
             }
         }
-        for (k, rule) in rules.iter().enumerate() {
+        for (k, (rule, programs)) in rules.iter().enumerate() {
+            let rule = format!("{rule:?}{}", if *programs { "" } else { ", no programs" });
             let column = |value: &dyn Fn(&BoundReport, f64) -> f64| median(&mut reports.iter().zip(&lower).map(|(runs, l)| value(&runs[k], *l)).collect::<Vec<_>>());
-            let split = |r: &BoundReport, which: usize| r.details.get::<SplitOutcome>("split").map_or(0.0, |s| [s.input_splits, s.neuron_splits, s.empty_pieces][which] as f64);
+            let split = |r: &BoundReport, which: usize| r.details.get::<SplitOutcome>("split").map_or(0.0, |s| [s.input_splits, s.neuron_splits, s.empty_pieces, s.objective_tree_programs][which] as f64);
             println!(
-                "| {p} | {rule:?} | {:.4e} | {:.4e} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} |",
+                "| {p} | {rule} | {:.4e} | {:.4e} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 column(&|r, _| r.certified_bound.unwrap_or(f64::NAN)),
                 median(&mut lower.clone()),
                 column(&|r, l| r.certified_bound.unwrap_or(f64::NAN) / l),
@@ -326,6 +338,7 @@ fn branching_section() {
                 column(&|r, _| split(r, 0)),
                 column(&|r, _| split(r, 1)),
                 column(&|r, _| split(r, 2)),
+                column(&|r, _| split(r, 3)),
             );
         }
     }

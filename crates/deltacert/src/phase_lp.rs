@@ -71,6 +71,7 @@ struct UnstableNeuron {
 }
 
 /// The linear program of one objective on one box (module docs).
+#[derive(Clone)]
 pub struct PhaseProgram {
     cost: Vec<f64>,
     column_lower: Vec<f64>,
@@ -303,6 +304,13 @@ impl PhaseProgram {
         self.neurons.len()
     }
 
+    /// About the bytes the program takes, with HiGHS's copy of it (80 bytes
+    /// an entry of its rows, 64 a column).
+    pub fn approximate_bytes(&self) -> u64 {
+        let entries: usize = self.rows.iter().map(Vec::len).sum();
+        (80 * entries + 64 * self.cost.len()) as u64
+    }
+
     /// The re-checked bound `sum_i max(y_i L_i, y_i U_i) + sum_k max r_k x_k`
     /// (module docs) for multipliers `y`, the columns' box and the rows'
     /// sides given; `cost` false bounds `0 . x` (an emptiness test).
@@ -383,6 +391,7 @@ impl PhaseProgram {
 }
 
 /// A node: fixed phases `(neuron, active)` and a bound valid on its inputs.
+#[cfg_attr(not(feature = "milp"), allow(dead_code))]
 struct Node {
     bound: f64,
     phases: Vec<(usize, bool)>,
@@ -419,154 +428,219 @@ pub struct PhaseSearch {
     pub candidate: Option<Vec<f64>>,
 }
 
-/// Best-first branch and bound on the phases of the unstable neurons, until
-/// every open node's bound is at most `target`, or `max_nodes` programs
-/// were solved, or `seconds` passed. Each node branches on the neuron whose
-/// relaxations hold its solution's bound up most (their rows' multipliers
-/// times their heights, docs/method.md §10b). Nothing HiGHS
-/// returns is trusted: each bound is [`PhaseProgram::checked_bound`]'s.
+/// A best-first branch and bound on the phases of the unstable neurons of
+/// one program, which can be run on with more time or a lower target: its
+/// open nodes and HiGHS's model (warm-started from the last basis) are
+/// kept between runs. Each node branches on the neuron whose relaxations
+/// hold its solution's bound up most (their rows' multipliers times their
+/// heights, docs/method.md §10b). Nothing HiGHS returns is trusted: each
+/// bound is [`PhaseProgram::checked_bound`]'s.
+#[cfg(feature = "milp")]
+pub struct PhaseTree<'a> {
+    program: std::borrow::Cow<'a, PhaseProgram>,
+    model: Option<highs::Model>,
+    column_lower: Vec<f64>,
+    column_upper: Vec<f64>,
+    row_lower: Vec<f64>,
+    row_upper: Vec<f64>,
+    /// The phases the model holds now.
+    applied: Vec<(usize, bool)>,
+    queue: BinaryHeap<Node>,
+    /// Programs solved.
+    nodes: usize,
+    root_bound: f64,
+    /// The largest bound of a node closed (at most a run's target, or a leaf).
+    settled: f64,
+    candidate: Option<Vec<f64>>,
+}
+
+#[cfg(feature = "milp")]
+impl<'a> PhaseTree<'a> {
+    /// The tree of `program` with only its root open.
+    pub fn new(program: std::borrow::Cow<'a, PhaseProgram>) -> Self {
+        let model = program.highs_model().map(|mut model| {
+            // warm starts from the last basis, and dual rays for infeasible nodes
+            model.set_option("presolve", "off");
+            // unscaled: on MNIST 3x100 the root takes 0.14-0.40 s instead
+            // of 0.38-1.08 s, and a tree solves 20% to 100% more programs
+            // in 10 s (ACAS Xu pieces: the same or faster)
+            model.set_option("simplex_scale_strategy", 0);
+            model
+        });
+        let (column_lower, column_upper) = (program.column_lower.clone(), program.column_upper.clone());
+        let (row_lower, row_upper) = (program.row_lower.clone(), program.row_upper.clone());
+        let mut queue = BinaryHeap::new();
+        queue.push(Node { bound: f64::INFINITY, phases: Vec::new() });
+        PhaseTree { program, model, column_lower, column_upper, row_lower, row_upper, applied: Vec::new(), queue, nodes: 0, root_bound: f64::INFINITY, settled: f64::NEG_INFINITY, candidate: None }
+    }
+
+    /// Programs solved so far.
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// Whether a run with this cap on programs can solve more: HiGHS still
+    /// holds the model and a node is open.
+    pub fn can_go_on(&self, max_nodes: usize) -> bool {
+        self.model.is_some() && !self.queue.is_empty() && self.nodes < max_nodes
+    }
+
+    /// The certified bound so far: the largest over open nodes and closed
+    /// ones (`+inf` where HiGHS could not take the program).
+    pub fn bound(&self) -> f64 {
+        let open = self.queue.peek().map_or(f64::NEG_INFINITY, |n| n.bound);
+        open.max(self.settled)
+    }
+
+    /// Solves nodes, the largest bound first, until every open node's bound
+    /// is at most `target`, or `max_nodes` programs were solved in all, or
+    /// `seconds` passed.
+    pub fn run(&mut self, target: f64, max_nodes: usize, seconds: f64) -> PhaseSearch {
+        use highs::HighsModelStatus;
+        let start = std::time::Instant::now();
+        let PhaseTree { program, model, column_lower, column_upper, row_lower, row_upper, applied, queue, nodes, root_bound, settled, candidate } = self;
+        let program: &PhaseProgram = program;
+        let Some(highs) = model.as_mut() else {
+            return PhaseSearch { bound: f64::INFINITY, nodes: *nodes, root_bound: f64::INFINITY, candidate: None };
+        };
+        // HiGHS stops at the deadline inside its simplex loops too
+        crate::milp::interrupt_at(highs, seconds);
+        while let Some(node) = queue.pop() {
+            if node.bound <= target || *nodes >= max_nodes || start.elapsed().as_secs_f64() >= seconds {
+                queue.push(node);
+                break;
+            }
+            let Some(mut current) = model.take() else {
+                queue.push(node);
+                break;
+            };
+            // undo the last node's phases, apply this one's
+            let highs_ptr = current.as_mut_ptr();
+            let set_column = |k: usize, l: f64, u: f64| unsafe {
+                highs_sys::Highs_changeColBounds(highs_ptr, k as highs_sys::HighsInt, l, u);
+            };
+            let set_row = |r: usize, l: f64, u: f64| unsafe {
+                highs_sys::Highs_changeRowBounds(highs_ptr, r as highs_sys::HighsInt, l, u);
+            };
+            for &(n, _) in applied.iter() {
+                let neuron = program.neurons[n];
+                for k in [neuron.pre_activation, neuron.activation] {
+                    (column_lower[k], column_upper[k]) = (program.column_lower[k], program.column_upper[k]);
+                    set_column(k, column_lower[k], column_upper[k]);
+                }
+                for r in std::iter::once(neuron.below_row).chain(neuron.inactive_row) {
+                    (row_lower[r], row_upper[r]) = (program.row_lower[r], program.row_upper[r]);
+                    set_row(r, row_lower[r], row_upper[r]);
+                }
+            }
+            for &(n, active) in &node.phases {
+                let neuron = program.neurons[n];
+                let (v, a, r) = (neuron.pre_activation, neuron.activation, neuron.below_row);
+                if active {
+                    column_lower[v] = 0.0;
+                    row_upper[r] = 0.0;
+                    set_row(r, row_lower[r], row_upper[r]);
+                } else if let Some(r) = neuron.inactive_row {
+                    // a leaky ReLU: a = s v
+                    column_upper[v] = 0.0;
+                    row_upper[r] = 0.0;
+                    set_row(r, row_lower[r], row_upper[r]);
+                } else {
+                    column_upper[v] = 0.0;
+                    column_upper[a] = 0.0;
+                    set_column(a, column_lower[a], column_upper[a]);
+                }
+                set_column(v, column_lower[v], column_upper[v]);
+            }
+            *applied = node.phases.clone();
+            let Ok(solved) = current.try_solve() else {
+                queue.push(node);
+                break;
+            };
+            if matches!(solved.status(), HighsModelStatus::ReachedInterrupt | HighsModelStatus::ReachedTimeLimit) {
+                // the run's time ran out inside the solve: the node stays
+                // open (the next run solves it on from here)
+                *model = Some(solved.into());
+                queue.push(node);
+                break;
+            }
+            *nodes += 1;
+            let status = solved.status();
+            let solution = solved.get_solution();
+            let columns = solution.columns().to_vec();
+            let duals = solution.dual_rows().to_vec();
+            let mut bound = f64::INFINITY;
+            if status == HighsModelStatus::Infeasible {
+                let mut ray = vec![0.0; program.rows.len()];
+                let mut has_ray: highs_sys::HighsInt = 0;
+                // SAFETY: the model is live and `ray` holds one value per row
+                let ok = unsafe { highs_sys::Highs_getDualRay(solved.as_ptr(), &mut has_ray, ray.as_mut_ptr()) };
+                if ok != highs_sys::kHighsStatusError as highs_sys::HighsInt && has_ray != 0 {
+                    let empty = [1.0, -1.0].iter().any(|&s| {
+                        let scaled: Vec<f64> = ray.iter().map(|v| s * v).collect();
+                        program.checked_bound(&scaled, column_lower, column_upper, row_lower, row_upper, false) < 0.0
+                    });
+                    if empty {
+                        bound = f64::NEG_INFINITY;
+                    }
+                }
+            } else if duals.len() == program.rows.len() {
+                for s in [1.0, -1.0] {
+                    let scaled: Vec<f64> = duals.iter().map(|v| s * v).collect();
+                    bound = bound.min(program.checked_bound(&scaled, column_lower, column_upper, row_lower, row_upper, true));
+                }
+            }
+            let bound = bound.min(node.bound);
+            if node.phases.is_empty() {
+                *root_bound = bound;
+            }
+            *model = Some(solved.into());
+            if bound <= target {
+                *settled = settled.max(bound);
+                continue;
+            }
+            // branch on the neuron whose relaxations hold the bound up most:
+            // the multipliers of its chord and of the differential lines at its
+            // index times their heights (docs/method.md §10b), among the
+            // neurons the solution puts above their function; on equal scores
+            // (no multiplier on their rows) the one farthest above
+            let choice = (status == HighsModelStatus::Optimal && columns.len() == program.cost.len())
+                .then(|| {
+                    *candidate = Some(columns[..program.inputs].to_vec());
+                    let multiplier = |row: Option<usize>| row.and_then(|r| duals.get(r)).map_or(0.0, |y| y.abs());
+                    program
+                        .neurons
+                        .iter()
+                        .enumerate()
+                        .filter(|(n, _)| !node.phases.iter().any(|p| p.0 == *n))
+                        .map(|(n, neuron)| {
+                            let v = columns[neuron.pre_activation];
+                            let above = columns[neuron.activation] - v.max(neuron.slope * v);
+                            let (lower_line, upper_line, line_gap) = neuron.line_rows;
+                            let score = multiplier(Some(neuron.chord_row)) * row_upper[neuron.chord_row] + (multiplier(lower_line) + multiplier(upper_line)) * line_gap;
+                            (n, if score.is_finite() { score } else { 0.0 }, above)
+                        })
+                        .filter(|t| t.2 > 0.0)
+                        .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)))
+                })
+                .flatten();
+            match choice {
+                Some((n, ..)) => {
+                    for active in [true, false] {
+                        let mut phases = node.phases.clone();
+                        phases.push((n, active));
+                        queue.push(Node { bound, phases });
+                    }
+                }
+                None => *settled = settled.max(bound),
+            }
+        }
+        PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidate: self.candidate.clone() }
+    }
+}
+
+/// [`PhaseTree::run`] on a new tree of `program`.
 #[cfg(feature = "milp")]
 pub fn branch_and_bound(program: &PhaseProgram, target: f64, max_nodes: usize, seconds: f64) -> PhaseSearch {
-    use highs::HighsModelStatus;
-    let start = std::time::Instant::now();
-    let Some(mut model) = program.highs_model() else {
-        return PhaseSearch { bound: f64::INFINITY, nodes: 0, root_bound: f64::INFINITY, candidate: None };
-    };
-    // warm starts from the last basis, and dual rays for infeasible nodes
-    model.set_option("presolve", "off");
-    // HiGHS stops at the deadline inside its simplex loops too
-    crate::milp::interrupt_at(&mut model, seconds);
-    let mut model = Some(model);
-    let (mut column_lower, mut column_upper) = (program.column_lower.clone(), program.column_upper.clone());
-    let (mut row_lower, mut row_upper) = (program.row_lower.clone(), program.row_upper.clone());
-    let mut applied: Vec<(usize, bool)> = Vec::new();
-    let mut queue = BinaryHeap::new();
-    queue.push(Node { bound: f64::INFINITY, phases: Vec::new() });
-    let (mut nodes, mut root_bound, mut settled) = (0, f64::INFINITY, f64::NEG_INFINITY);
-    let mut candidate = None;
-    while let Some(node) = queue.pop() {
-        if node.bound <= target || nodes >= max_nodes || start.elapsed().as_secs_f64() >= seconds {
-            queue.push(node);
-            break;
-        }
-        let Some(mut current) = model.take() else {
-            queue.push(node);
-            break;
-        };
-        // undo the last node's phases, apply this one's
-        let highs_ptr = current.as_mut_ptr();
-        let set_column = |k: usize, l: f64, u: f64| unsafe {
-            highs_sys::Highs_changeColBounds(highs_ptr, k as highs_sys::HighsInt, l, u);
-        };
-        let set_row = |r: usize, l: f64, u: f64| unsafe {
-            highs_sys::Highs_changeRowBounds(highs_ptr, r as highs_sys::HighsInt, l, u);
-        };
-        for &(n, _) in &applied {
-            let neuron = program.neurons[n];
-            for k in [neuron.pre_activation, neuron.activation] {
-                (column_lower[k], column_upper[k]) = (program.column_lower[k], program.column_upper[k]);
-                set_column(k, column_lower[k], column_upper[k]);
-            }
-            for r in std::iter::once(neuron.below_row).chain(neuron.inactive_row) {
-                (row_lower[r], row_upper[r]) = (program.row_lower[r], program.row_upper[r]);
-                set_row(r, row_lower[r], row_upper[r]);
-            }
-        }
-        for &(n, active) in &node.phases {
-            let neuron = program.neurons[n];
-            let (v, a, r) = (neuron.pre_activation, neuron.activation, neuron.below_row);
-            if active {
-                column_lower[v] = 0.0;
-                row_upper[r] = 0.0;
-                set_row(r, row_lower[r], row_upper[r]);
-            } else if let Some(r) = neuron.inactive_row {
-                // a leaky ReLU: a = s v
-                column_upper[v] = 0.0;
-                row_upper[r] = 0.0;
-                set_row(r, row_lower[r], row_upper[r]);
-            } else {
-                column_upper[v] = 0.0;
-                column_upper[a] = 0.0;
-                set_column(a, column_lower[a], column_upper[a]);
-            }
-            set_column(v, column_lower[v], column_upper[v]);
-        }
-        applied = node.phases.clone();
-        let Ok(solved) = current.try_solve() else {
-            queue.push(node);
-            break;
-        };
-        nodes += 1;
-        let status = solved.status();
-        let solution = solved.get_solution();
-        let columns = solution.columns().to_vec();
-        let duals = solution.dual_rows().to_vec();
-        let mut bound = f64::INFINITY;
-        if status == HighsModelStatus::Infeasible {
-            let mut ray = vec![0.0; program.rows.len()];
-            let mut has_ray: highs_sys::HighsInt = 0;
-            // SAFETY: the model is live and `ray` holds one value per row
-            let ok = unsafe { highs_sys::Highs_getDualRay(solved.as_ptr(), &mut has_ray, ray.as_mut_ptr()) };
-            if ok != highs_sys::kHighsStatusError as highs_sys::HighsInt && has_ray != 0 {
-                let empty = [1.0, -1.0].iter().any(|&s| {
-                    let scaled: Vec<f64> = ray.iter().map(|v| s * v).collect();
-                    program.checked_bound(&scaled, &column_lower, &column_upper, &row_lower, &row_upper, false) < 0.0
-                });
-                if empty {
-                    bound = f64::NEG_INFINITY;
-                }
-            }
-        } else if duals.len() == program.rows.len() {
-            for s in [1.0, -1.0] {
-                let scaled: Vec<f64> = duals.iter().map(|v| s * v).collect();
-                bound = bound.min(program.checked_bound(&scaled, &column_lower, &column_upper, &row_lower, &row_upper, true));
-            }
-        }
-        let bound = bound.min(node.bound);
-        if node.phases.is_empty() {
-            root_bound = bound;
-        }
-        model = Some(solved.into());
-        if bound <= target {
-            settled = settled.max(bound);
-            continue;
-        }
-        // branch on the neuron whose relaxations hold the bound up most:
-        // the multipliers of its chord and of the differential lines at its
-        // index times their heights (docs/method.md §10b), among the
-        // neurons the solution puts above their function; on equal scores
-        // (no multiplier on their rows) the one farthest above
-        let choice = (status == HighsModelStatus::Optimal && columns.len() == program.cost.len())
-            .then(|| {
-                candidate = Some(columns[..program.inputs].to_vec());
-                let multiplier = |row: Option<usize>| row.and_then(|r| duals.get(r)).map_or(0.0, |y| y.abs());
-                program
-                    .neurons
-                    .iter()
-                    .enumerate()
-                    .filter(|(n, _)| !node.phases.iter().any(|p| p.0 == *n))
-                    .map(|(n, neuron)| {
-                        let v = columns[neuron.pre_activation];
-                        let above = columns[neuron.activation] - v.max(neuron.slope * v);
-                        let (lower_line, upper_line, line_gap) = neuron.line_rows;
-                        let score = multiplier(Some(neuron.chord_row)) * row_upper[neuron.chord_row] + (multiplier(lower_line) + multiplier(upper_line)) * line_gap;
-                        (n, if score.is_finite() { score } else { 0.0 }, above)
-                    })
-                    .filter(|t| t.2 > 0.0)
-                    .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)))
-            })
-            .flatten();
-        match choice {
-            Some((n, ..)) => {
-                for active in [true, false] {
-                    let mut phases = node.phases.clone();
-                    phases.push((n, active));
-                    queue.push(Node { bound, phases });
-                }
-            }
-            None => settled = settled.max(bound),
-        }
-    }
-    let open = queue.peek().map_or(f64::NEG_INFINITY, |n| n.bound);
-    PhaseSearch { bound: open.max(settled), nodes, root_bound, candidate }
+    PhaseTree::new(std::borrow::Cow::Borrowed(program)).run(target, max_nodes, seconds)
 }

@@ -179,3 +179,41 @@ fn decide_mode_with_phase_programs_agrees_with_the_milp_on_40_random_pairs() {
     assert!(refuted >= 20, "{refuted}");
     assert!(closed_by_programs >= 10, "{closed_by_programs}");
 }
+
+#[test]
+fn trees_on_the_whole_set_never_go_below_the_worst_case_and_reach_the_milp_optimum_on_30_random_pairs() {
+    common::single_threaded_blas();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1207);
+    let (mut exact_cases, mut programs, mut cases) = (0, 0, 0);
+    for case in 0..30 {
+        let (f, g, set) = random_pair(&mut rng, case);
+        let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
+        let exact = deltacert::bound::bound(&f, &g, &deltacert::bound::BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, deltacert::bound::Method::MILP)).unwrap();
+        let (optimum, worst) = (exact.solver_bound.expect("the MILP's bound"), exact.lower_bound);
+        if worst <= 1e-6 {
+            continue;
+        }
+        cases += 1;
+        // bound mode (the target is the lower bound given, 0: the trees run
+        // to the end) and decide mode just below the worst case
+        for eps in [None, Some(worst * 0.98)] {
+            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None };
+            let (root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
+            let settings = SplitSettings { time_limit: 20.0, eps, max_pieces_bounded: 200, branching: Branching::Neuron, batch: 2, milp_search_share: 0.0, ..SplitSettings::default() };
+            let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {});
+            let what = format!("case {case} eps {eps:?}: {:?}, bound {:e} after {} programs on the set's objectives, MILP [{worst:e}, {optimum:e}]", outcome.stop, outcome.bound, outcome.objective_tree_programs);
+            assert!(outcome.bound >= worst, "{what}");
+            if eps.is_some() {
+                assert_ne!(outcome.stop, StopReason::Proven, "{what}");
+            } else {
+                programs += outcome.objective_tree_programs;
+                exact_cases += usize::from(outcome.bound <= optimum * (1.0 + 1e-6) + 1e-9);
+            }
+        }
+    }
+    println!("{cases} cases, {exact_cases} at the MILP's optimum, {programs} programs");
+    assert!(cases >= 20, "{cases}");
+    // the full trees are exact (the first test): every case ends at the optimum
+    assert!(exact_cases * 10 >= cases * 9, "{exact_cases} of {cases}");
+    assert!(programs >= 100, "{programs}");
+}

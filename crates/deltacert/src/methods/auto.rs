@@ -160,7 +160,10 @@ impl BoundMethod for Auto {
 
 impl MethodEvidence for SplitOutcome {
     fn summary(&self) -> String {
-        let programs = if self.phase_program_pieces > 0 { format!(", phase programs on {} pieces ({} closed)", self.phase_program_pieces, self.phase_program_closed) } else { String::new() };
+        let mut programs = if self.phase_program_pieces > 0 { format!(", phase programs on {} pieces ({} closed)", self.phase_program_pieces, self.phase_program_closed) } else { String::new() };
+        if self.objective_tree_programs > 0 {
+            programs += &format!(", {} phase programs on the whole set's objectives", self.objective_tree_programs);
+        }
         format!("{} pieces bounded, {} open, depth {}, {} input and {} neuron splits ({:?}){programs}, stopped: {:?}, {:.2} s", self.pieces_bounded, self.pieces_open, self.max_depth, self.input_splits, self.neuron_splits, self.branching, self.stop, self.seconds)
     }
     fn as_any(&self) -> &dyn std::any::Any {
