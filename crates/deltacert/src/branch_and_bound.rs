@@ -906,30 +906,43 @@ const OBJECTIVE_TREE_SLICE: f64 = 0.25;
 /// tree of its objective with the largest bound for a slice, again and
 /// again (trees are kept, warm). Trees are built as they are first needed,
 /// while their memory (HiGHS's copy included, about 80 bytes an entry, and
-/// their nodes) fits in a quarter of `memory_bytes`. `progress` hears the
-/// piece's bound about once a second (with `lower`, the lower bound).
-/// Returns the programs solved.
-fn objective_trees(problem: &SplitProblem, piece: &mut Piece, target: f64, deadline: Instant, memory_bytes: u64, (lower, progress): (f64, &(dyn Fn(&Progress) + Sync))) -> usize {
-    let (lowered, programs) = lowered_objectives(problem, piece, target, deadline, memory_bytes, (lower, progress));
-    for (j, sign, bound) in lowered {
+/// their nodes) fits in a quarter of `memory_bytes`. The input of every
+/// slice's last solution is evaluated: the largest error found is returned
+/// with its input and outputs' difference, and in decide mode (`eps`) an
+/// error above `eps` stops the trees (it is the answer). `progress` hears
+/// the piece's bound about once a second (with `lower`, the lower bound).
+fn objective_trees(problem: &SplitProblem, piece: &mut Piece, target: f64, deadline: Instant, memory_bytes: u64, eps: Option<f64>, lower: f64, progress: &(dyn Fn(&Progress) + Sync)) -> TreesOutcome {
+    let outcome = lowered_objectives(problem, piece, target, deadline, memory_bytes, eps, lower, progress);
+    for &(j, sign, bound) in &outcome.lowered {
         let slot = if sign > 0.0 { &mut piece.plus[j] } else { &mut piece.minus[j] };
         *slot = slot.min(bound);
     }
     piece.value = problem.norm_bound(&piece.plus, &piece.minus).min(piece.value);
-    programs
+    outcome
 }
 
-/// [`objective_trees`]' work: the objectives `(output, sign, bound)` it
-/// lowered, and the programs solved.
+/// What [`objective_trees`] did.
+#[derive(Default)]
+struct TreesOutcome {
+    /// The objectives `(output, sign, bound)` it lowered.
+    lowered: Vec<(usize, f64, f64)>,
+    /// Programs solved.
+    programs: usize,
+    /// The largest error at a solution's input: `(error, input, difference)`.
+    found: Option<(f64, Vec<f64>, Vec<f64>)>,
+}
+
+/// [`objective_trees`]' work, the piece left as it is.
 #[cfg(feature = "milp")]
-fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadline: Instant, memory_bytes: u64, (lower, progress): (f64, &(dyn Fn(&Progress) + Sync))) -> (Vec<(usize, f64, f64)>, usize) {
+#[allow(clippy::too_many_arguments)]
+fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadline: Instant, memory_bytes: u64, eps: Option<f64>, lower: f64, progress: &(dyn Fn(&Progress) + Sync)) -> TreesOutcome {
     use crate::phase_lp::{PhaseProgram, PhaseTree};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     if problem.norm != Norm::Linf || !matches!(problem.coupling, InputCoupling::Same) || problem.set.ball_constraint().is_some() || !piece.phases.is_empty() || piece.empty {
-        return (Vec::new(), 0);
+        return TreesOutcome::default();
     }
-    let Some(bounds) = piece.bounds.as_deref() else { return (Vec::new(), 0) };
-    let Some(facts) = crate::milp::DifferentialFacts::new(&problem.pair, bounds) else { return (Vec::new(), 0) };
+    let Some(bounds) = piece.bounds.as_deref() else { return TreesOutcome::default() };
+    let Some(facts) = crate::milp::DifferentialFacts::new(&problem.pair, bounds) else { return TreesOutcome::default() };
     // (output, sign, bound), the largest first
     let mut objectives: Vec<(usize, f64, f64)> = Vec::new();
     for j in 0..piece.plus.len() {
@@ -939,7 +952,7 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
     objectives.retain(|o| o.2 > target);
     objectives.sort_by(|a, b| b.2.total_cmp(&a.2));
     if objectives.is_empty() {
-        return (Vec::new(), 0);
+        return TreesOutcome::default();
     }
     let current: Vec<AtomicU64> = objectives.iter().map(|o| AtomicU64::new(o.2.to_bits())).collect();
     // the objectives at most the target stay as they are
@@ -950,12 +963,14 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
     let untouched = problem.norm_bound(&untouched.0, &untouched.1);
     let started = Instant::now();
     let (programs, tree_bytes) = (AtomicUsize::new(0), AtomicU64::new(0));
+    let found: std::sync::Mutex<Option<(f64, Vec<f64>, Vec<f64>)>> = std::sync::Mutex::new(None);
+    let refuted = std::sync::atomic::AtomicBool::new(false);
     let allowed_bytes = memory_bytes / 4;
     let threads = rayon::current_num_threads().max(1).min(objectives.len());
     let node_bytes = 64.0 + 16.0 * piece.unstable_neurons as f64;
     std::thread::scope(|scope| {
         for worker in 0..threads {
-            let (objectives, current, programs, tree_bytes) = (&objectives, &current, &programs, &tree_bytes);
+            let (objectives, current, programs, tree_bytes, found, refuted) = (&objectives, &current, &programs, &tree_bytes, &found, &refuted);
             // a thread the system refuses leaves its objectives as they are
             let _ = std::thread::Builder::new().name("objective-trees".into()).spawn_scoped(scope, move || {
                 let mine: Vec<usize> = (worker..objectives.len()).step_by(threads).collect();
@@ -971,7 +986,7 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
                     }
                     let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
                     let open = (0..mine.len()).filter(|&k| !given_up[k] && bound_of(k) > target).max_by(|&a, &b| bound_of(a).total_cmp(&bound_of(b)));
-                    let Some(k) = open.filter(|_| left > 0.0) else { break };
+                    let Some(k) = open.filter(|_| left > 0.0 && !refuted.load(Ordering::Relaxed)) else { break };
                     if trees[k].is_none() {
                         let (j, sign, _) = objectives[mine[k]];
                         let Some(program) = PhaseProgram::new(facts.reference, facts.compressed, bounds, &piece.lower, &piece.upper, problem.set.polytope(), j, sign) else {
@@ -993,8 +1008,19 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
                     programs.fetch_add(search.nodes - before, Ordering::Relaxed);
                     let lowered = search.bound.min(bound_of(k));
                     current[mine[k]].store(lowered.to_bits(), Ordering::Relaxed);
-                    // a tree whose model is lost or whose nodes are spent is done
-                    if !tree.can_go_on(*max_nodes) {
+                    // the solution's input, evaluated (it can only raise the lower bound)
+                    if let Some(input) = search.candidate {
+                        let (input, difference) = problem.candidate_difference(input, piece.plus.len());
+                        let error = problem.error(&difference);
+                        let mut best = found.lock().unwrap_or_else(|e| e.into_inner());
+                        if best.as_ref().is_none_or(|b| error > b.0) {
+                            refuted.store(eps.is_some_and(|eps| error > eps), Ordering::Relaxed);
+                            *best = Some((error, input, difference));
+                        }
+                    }
+                    // a tree whose model is lost, whose nodes are spent or
+                    // whose open nodes are all at the target is done
+                    if !tree.can_go_on(target, *max_nodes) {
                         given_up[k] = true;
                     }
                 }
@@ -1002,12 +1028,13 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
         }
     });
     let lowered = objectives.iter().zip(&current).map(|(&(j, sign, _), bound)| (j, sign, f64::from_bits(bound.load(Ordering::Relaxed)))).collect();
-    (lowered, programs.into_inner())
+    TreesOutcome { lowered, programs: programs.into_inner(), found: found.into_inner().unwrap_or_else(|e| e.into_inner()) }
 }
 
 #[cfg(not(feature = "milp"))]
-fn lowered_objectives(_problem: &SplitProblem, _piece: &Piece, _target: f64, _deadline: Instant, _memory_bytes: u64, _progress: (f64, &(dyn Fn(&Progress) + Sync))) -> (Vec<(usize, f64, f64)>, usize) {
-    (Vec::new(), 0)
+#[allow(clippy::too_many_arguments)]
+fn lowered_objectives(_problem: &SplitProblem, _piece: &Piece, _target: f64, _deadline: Instant, _memory_bytes: u64, _eps: Option<f64>, _lower: f64, _progress: &(dyn Fn(&Progress) + Sync)) -> TreesOutcome {
+    TreesOutcome::default()
 }
 
 #[cfg(feature = "milp")]
@@ -1076,9 +1103,16 @@ pub fn branch_and_bound(problem: &SplitProblem, root: Piece, initial_lower: (f64
     // (not in decide mode once an error above eps is known: that is the answer)
     let refuted = settings.eps.is_some_and(|eps| lower > eps);
     if settings.phase_programs && branching == Branching::Neuron && !close(&root, lower) && !refuted {
-        let seconds = (OBJECTIVE_TREE_SHARE * settings.time_limit).clamp(0.0, 1e9);
         let target = settings.eps.unwrap_or(lower * settings.target_ratio);
-        objective_tree_programs = objective_trees(problem, &mut root, target, start + std::time::Duration::from_secs_f64(seconds), settings.memory_bytes, (lower, progress));
+        let deadline = start + crate::limits::duration(OBJECTIVE_TREE_SHARE * settings.time_limit);
+        let trees = objective_trees(problem, &mut root, target, deadline, settings.memory_bytes, settings.eps, lower, progress);
+        objective_tree_programs = trees.programs;
+        if let Some((error, input, difference)) = trees.found {
+            per_output_seen.see(&difference, &input, &input);
+            if error > lower {
+                (lower, witness, lower_is_rigorous) = (error, input, false);
+            }
+        }
     }
     if close(&root, lower) {
         closed_push(&root, &mut closed_plus, &mut closed_minus, &mut closed_value);

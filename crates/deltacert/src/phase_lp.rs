@@ -429,9 +429,8 @@ pub struct PhaseSearch {
 }
 
 /// A best-first branch and bound on the phases of the unstable neurons of
-/// one program, which can be run on with more time or a lower target: its
-/// open nodes and HiGHS's model (warm-started from the last basis) are
-/// kept between runs. Each node branches on the neuron whose relaxations
+/// one program, which can be run on with more time: its open nodes and
+/// HiGHS's model (warm-started from the last basis) are kept between runs. Each node branches on the neuron whose relaxations
 /// hold its solution's bound up most (their rows' multipliers times their
 /// heights, docs/method.md §10b). Nothing HiGHS returns is trusted: each
 /// bound is [`PhaseProgram::checked_bound`]'s.
@@ -479,10 +478,11 @@ impl<'a> PhaseTree<'a> {
         self.nodes
     }
 
-    /// Whether a run with this cap on programs can solve more: HiGHS still
-    /// holds the model and a node is open.
-    pub fn can_go_on(&self, max_nodes: usize) -> bool {
-        self.model.is_some() && !self.queue.is_empty() && self.nodes < max_nodes
+    /// Whether a run towards `target` with this cap on programs can lower
+    /// the bound: HiGHS still holds the model and a node above `target` is
+    /// open (nodes closed at most an earlier target stay closed).
+    pub fn can_go_on(&self, target: f64, max_nodes: usize) -> bool {
+        self.model.is_some() && self.queue.peek().is_some_and(|n| n.bound > target) && self.nodes < max_nodes
     }
 
     /// The certified bound so far: the largest over open nodes and closed
@@ -501,7 +501,7 @@ impl<'a> PhaseTree<'a> {
         let PhaseTree { program, model, column_lower, column_upper, row_lower, row_upper, applied, queue, nodes, root_bound, settled, candidate } = self;
         let program: &PhaseProgram = program;
         let Some(highs) = model.as_mut() else {
-            return PhaseSearch { bound: f64::INFINITY, nodes: *nodes, root_bound: f64::INFINITY, candidate: None };
+            return PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidate: self.candidate.clone() };
         };
         // HiGHS stops at the deadline inside its simplex loops too
         crate::milp::interrupt_at(highs, seconds);
