@@ -144,6 +144,18 @@ fn any_multipliers_give_a_bound_above_every_sampled_value() {
     assert!(finite > 100, "{finite}");
 }
 
+/// The MILP's bound (HiGHS's) and its incumbent's re-checked error: the
+/// exact worst case lies between them.
+fn milp_range(f: &Network, g: &Network, set: &InputSet) -> (f64, f64) {
+    let exact = deltacert::bound::bound(f, g, &deltacert::bound::BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, deltacert::bound::Method::MILP)).unwrap();
+    (exact.solver_bound.expect("the MILP's bound"), exact.lower_bound)
+}
+
+/// Splitting on the prepared pair, fixed slopes, no phase multipliers.
+fn split_problem(prepared: &deltacert::problem::Prepared) -> SplitProblem<'_> {
+    SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None }
+}
+
 #[test]
 fn decide_mode_with_phase_programs_agrees_with_the_milp_on_40_random_pairs() {
     common::single_threaded_blas();
@@ -152,13 +164,12 @@ fn decide_mode_with_phase_programs_agrees_with_the_milp_on_40_random_pairs() {
     for case in 0..40 {
         let (f, g, set) = random_pair(&mut rng, case);
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
-        let exact = deltacert::bound::bound(&f, &g, &deltacert::bound::BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, deltacert::bound::Method::MILP)).unwrap();
-        let (optimum, worst) = (exact.solver_bound.expect("the MILP's bound"), exact.lower_bound);
+        let (optimum, worst) = milp_range(&f, &g, &set);
         if worst <= 1e-6 {
             continue;
         }
         for (eps, above) in [(optimum * 1.02 + 1e-9, true), (worst * 0.98, false)] {
-            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None };
+            let problem = split_problem(&prepared);
             let (root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
             let settings = SplitSettings { time_limit: 60.0, eps: Some(eps), max_pieces_bounded: 400, branching: Branching::Input, batch: 2, milp_search_share: 0.0, ..SplitSettings::default() };
             let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {});
@@ -188,8 +199,7 @@ fn trees_on_the_whole_set_never_go_below_the_worst_case_and_reach_the_milp_optim
     for case in 0..30 {
         let (f, g, set) = random_pair(&mut rng, case);
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
-        let exact = deltacert::bound::bound(&f, &g, &deltacert::bound::BoundRequest::new(set.clone(), InputCoupling::Same, Norm::Linf, deltacert::bound::Method::MILP)).unwrap();
-        let (optimum, worst) = (exact.solver_bound.expect("the MILP's bound"), exact.lower_bound);
+        let (optimum, worst) = milp_range(&f, &g, &set);
         if worst <= 1e-6 {
             continue;
         }
@@ -197,7 +207,7 @@ fn trees_on_the_whole_set_never_go_below_the_worst_case_and_reach_the_milp_optim
         // bound mode (the target is the lower bound given, 0: the trees run
         // to the end) and decide mode just below the worst case
         for eps in [None, Some(worst * 0.98)] {
-            let problem = SplitProblem { reference: &prepared.reference, compressed: &prepared.compressed, set: &prepared.set, coupling: &prepared.coupling, norm: Norm::Linf, pair: DifferentialPair::new(&prepared.reference, &prepared.compressed), piece_slopes: SlopeOptimisation::NONE, stuck_slopes: SlopeOptimisation::NONE, phase_multiplier_steps: 0, admits: None };
+            let problem = split_problem(&prepared);
             let (root, _) = problem.bound_piece(prepared.set.lower().to_vec(), prepared.set.upper().to_vec(), None);
             let settings = SplitSettings { time_limit: 20.0, eps, max_pieces_bounded: 200, branching: Branching::Neuron, batch: 2, milp_search_share: 0.0, ..SplitSettings::default() };
             let outcome = branch_and_bound(&problem, root, (0.0, Vec::new()), &settings, &|_| {});
