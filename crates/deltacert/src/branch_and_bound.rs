@@ -967,7 +967,6 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
     let refuted = std::sync::atomic::AtomicBool::new(false);
     let allowed_bytes = memory_bytes / 4;
     let threads = rayon::current_num_threads().max(1).min(objectives.len());
-    let node_bytes = 64.0 + 16.0 * piece.unstable_neurons as f64;
     std::thread::scope(|scope| {
         for worker in 0..threads {
             let (objectives, current, programs, tree_bytes, found, refuted) = (&objectives, &current, &programs, &tree_bytes, &found, &refuted);
@@ -994,7 +993,7 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
                             continue;
                         };
                         let bytes = program.approximate_bytes();
-                        let max_nodes = (allowed_bytes as f64 / 2.0 / objectives.len() as f64 / node_bytes) as usize;
+                        let max_nodes = (allowed_bytes as f64 / 2.0 / objectives.len() as f64 / program.node_bytes()) as usize;
                         if tree_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > allowed_bytes / 2 || max_nodes == 0 {
                             tree_bytes.fetch_sub(bytes, Ordering::Relaxed);
                             given_up[k] = true;

@@ -311,6 +311,14 @@ impl PhaseProgram {
         (80 * entries + 64 * self.cost.len()) as u64
     }
 
+    /// About the bytes a node of a tree of this program takes at most: its
+    /// phases (16 bytes each, at most one per unstable neuron) and half of
+    /// its parent's basis, shared with its sibling (a byte per column and
+    /// row).
+    pub fn node_bytes(&self) -> f64 {
+        64.0 + 16.0 * self.neurons.len() as f64 + (self.cost.len() + self.rows.len()) as f64 / 2.0
+    }
+
     /// The re-checked bound `sum_i max(y_i L_i, y_i U_i) + sum_k max r_k x_k`
     /// (module docs) for multipliers `y`, the columns' box and the rows'
     /// sides given; `cost` false bounds `0 . x` (an emptiness test).
@@ -395,6 +403,37 @@ impl PhaseProgram {
 struct Node {
     bound: f64,
     phases: Vec<(usize, bool)>,
+    /// HiGHS's basis at the parent's solution, where the node's solve starts
+    /// (shared by the two children).
+    start: Option<Basis>,
+}
+
+/// HiGHS's basis: the status of every column and row (`kHighsBasisStatus`,
+/// 0 to 4, a byte each).
+#[cfg(feature = "milp")]
+type Basis = std::sync::Arc<(Vec<u8>, Vec<u8>)>;
+#[cfg(not(feature = "milp"))]
+type Basis = ();
+
+/// The basis of the last solve of `model`; None where HiGHS has none.
+#[cfg(feature = "milp")]
+fn basis_of(model: &highs::Model, columns: usize, rows: usize) -> Option<Basis> {
+    let (mut column_status, mut row_status) = (vec![0 as highs_sys::HighsInt; columns], vec![0 as highs_sys::HighsInt; rows]);
+    // SAFETY: the model is live and the arrays hold one value per column and row
+    let status = unsafe { highs_sys::Highs_getBasis(model.as_ptr(), column_status.as_mut_ptr(), row_status.as_mut_ptr()) };
+    let byte = |v: &highs_sys::HighsInt| u8::try_from(*v).ok();
+    (status == highs_sys::kHighsStatusOk as highs_sys::HighsInt).then(|| Some(std::sync::Arc::new((column_status.iter().map(byte).collect::<Option<_>>()?, row_status.iter().map(byte).collect::<Option<_>>()?)))).flatten()
+}
+
+/// Makes `basis` the start of the next solve of the model at `highs` (a
+/// basis HiGHS rejects leaves it solving from where it is: the start only
+/// changes the speed).
+#[cfg(feature = "milp")]
+fn start_from(highs: *mut std::ffi::c_void, basis: &Basis) {
+    let widen = |v: &Vec<u8>| v.iter().map(|&s| s as highs_sys::HighsInt).collect::<Vec<_>>();
+    let (column_status, row_status) = (widen(&basis.0), widen(&basis.1));
+    // SAFETY: the model is live and the arrays hold one value per column and row
+    unsafe { highs_sys::Highs_setBasis(highs, column_status.as_ptr(), row_status.as_ptr()) };
 }
 
 impl PartialEq for Node {
@@ -430,7 +469,8 @@ pub struct PhaseSearch {
 
 /// A best-first branch and bound on the phases of the unstable neurons of
 /// one program, which can be run on with more time: its open nodes and
-/// HiGHS's model (warm-started from the last basis) are kept between runs. Each node branches on the neuron whose relaxations
+/// HiGHS's model are kept between runs; each node's solve starts from its
+/// parent's basis (kept with the node). Each node branches on the neuron whose relaxations
 /// hold its solution's bound up most (their rows' multipliers times their
 /// heights, docs/method.md §10b). Nothing HiGHS returns is trusted: each
 /// bound is [`PhaseProgram::checked_bound`]'s.
@@ -469,7 +509,7 @@ impl<'a> PhaseTree<'a> {
         let (column_lower, column_upper) = (program.column_lower.clone(), program.column_upper.clone());
         let (row_lower, row_upper) = (program.row_lower.clone(), program.row_upper.clone());
         let mut queue = BinaryHeap::new();
-        queue.push(Node { bound: f64::INFINITY, phases: Vec::new() });
+        queue.push(Node { bound: f64::INFINITY, phases: Vec::new(), start: None });
         PhaseTree { program, model, column_lower, column_upper, row_lower, row_upper, applied: Vec::new(), queue, nodes: 0, root_bound: f64::INFINITY, settled: f64::NEG_INFINITY, candidate: None }
     }
 
@@ -552,6 +592,14 @@ impl<'a> PhaseTree<'a> {
                 }
                 set_column(v, column_lower[v], column_upper[v]);
             }
+            // a node that is not a child of the last one starts from its
+            // parent's basis: a jump across the tree from the last basis took
+            // twice as many iterations (MNIST 3x100: 27 ms against 15 ms);
+            // the last node itself, interrupted, goes on from where it stopped
+            let child_of_last = node.phases.len() == applied.len() + 1 && node.phases[..applied.len()] == applied[..];
+            if let Some(start) = node.start.as_ref().filter(|_| !child_of_last && node.phases != *applied) {
+                start_from(highs_ptr, start);
+            }
             *applied = node.phases.clone();
             let Ok(solved) = current.try_solve() else {
                 queue.push(node);
@@ -626,10 +674,11 @@ impl<'a> PhaseTree<'a> {
                 .flatten();
             match choice {
                 Some((n, ..)) => {
+                    let start = model.as_ref().and_then(|m| basis_of(m, program.cost.len(), program.rows.len()));
                     for active in [true, false] {
                         let mut phases = node.phases.clone();
                         phases.push((n, active));
-                        queue.push(Node { bound, phases });
+                        queue.push(Node { bound, phases, start: start.clone() });
                     }
                 }
                 None => *settled = settled.max(bound),
