@@ -594,7 +594,7 @@ impl<'a> PhaseTree<'a> {
             }
             // a node that is not a child of the last one starts from its
             // parent's basis: a jump across the tree from the last basis took
-            // twice as many iterations (MNIST 3x100: 27 ms against 15 ms);
+            // about twice as long (MNIST 3x100: 27 ms against 15 ms, medians);
             // the last node itself, interrupted, goes on from where it stopped
             let child_of_last = node.phases.len() == applied.len() + 1 && node.phases[..applied.len()] == applied[..];
             if let Some(start) = node.start.as_ref().filter(|_| !child_of_last && node.phases != *applied) {
