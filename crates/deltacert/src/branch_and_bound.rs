@@ -894,6 +894,7 @@ pub const OBJECTIVE_TREE_SHARE: f64 = 1.0;
 
 /// Seconds a tree runs before its worker looks again for its objective
 /// with the largest bound.
+#[cfg(feature = "milp")]
 const OBJECTIVE_TREE_SLICE: f64 = 0.25;
 
 /// Lowers the output bounds of `piece` (both networks on the same input, the

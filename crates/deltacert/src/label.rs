@@ -53,7 +53,6 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -774,6 +773,7 @@ enum Verdict {
 /// `max_nodes` nodes.
 #[cfg(feature = "milp")]
 fn margins_by_phase_programs(problem: &SplitProblem, piece: &Piece, rows: &[(bool, usize)], deadline: Instant, max_nodes: usize) -> (bool, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let Some(bounds) = piece.bounds.as_deref() else { return (false, 0) };
     let Some(facts) = crate::milp::DifferentialFacts::new(&problem.pair, bounds) else { return (false, 0) };
     let Some(f_margins) = bounds.reference_bounds.layers.last() else { return (false, 0) };

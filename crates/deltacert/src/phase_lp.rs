@@ -478,10 +478,8 @@ pub struct PhaseSearch {
 pub struct PhaseTree<'a> {
     program: std::borrow::Cow<'a, PhaseProgram>,
     model: Option<highs::Model>,
-    column_lower: Vec<f64>,
-    column_upper: Vec<f64>,
-    row_lower: Vec<f64>,
-    row_upper: Vec<f64>,
+    /// The columns' and rows' sides the model holds now.
+    sides: Sides,
     /// The phases the model holds now.
     applied: Vec<(usize, bool)>,
     queue: BinaryHeap<Node>,
@@ -506,11 +504,10 @@ impl<'a> PhaseTree<'a> {
             model.set_option("simplex_scale_strategy", 0);
             model
         });
-        let (column_lower, column_upper) = (program.column_lower.clone(), program.column_upper.clone());
-        let (row_lower, row_upper) = (program.row_lower.clone(), program.row_upper.clone());
+        let sides = Sides { column_lower: program.column_lower.clone(), column_upper: program.column_upper.clone(), row_lower: program.row_lower.clone(), row_upper: program.row_upper.clone() };
         let mut queue = BinaryHeap::new();
         queue.push(Node { bound: f64::INFINITY, phases: Vec::new(), start: None });
-        PhaseTree { program, model, column_lower, column_upper, row_lower, row_upper, applied: Vec::new(), queue, nodes: 0, root_bound: f64::INFINITY, settled: f64::NEG_INFINITY, candidate: None }
+        PhaseTree { program, model, sides, applied: Vec::new(), queue, nodes: 0, root_bound: f64::INFINITY, settled: f64::NEG_INFINITY, candidate: None }
     }
 
     /// Programs solved so far.
@@ -538,7 +535,7 @@ impl<'a> PhaseTree<'a> {
     pub fn run(&mut self, target: f64, max_nodes: usize, seconds: f64) -> PhaseSearch {
         use highs::HighsModelStatus;
         let start = std::time::Instant::now();
-        let PhaseTree { program, model, column_lower, column_upper, row_lower, row_upper, applied, queue, nodes, root_bound, settled, candidate } = self;
+        let PhaseTree { program, model, sides, applied, queue, nodes, root_bound, settled, candidate } = self;
         let program: &PhaseProgram = program;
         let Some(highs) = model.as_mut() else {
             return PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidate: self.candidate.clone() };
@@ -556,42 +553,7 @@ impl<'a> PhaseTree<'a> {
             };
             // undo the last node's phases, apply this one's
             let highs_ptr = current.as_mut_ptr();
-            let set_column = |k: usize, l: f64, u: f64| unsafe {
-                highs_sys::Highs_changeColBounds(highs_ptr, k as highs_sys::HighsInt, l, u);
-            };
-            let set_row = |r: usize, l: f64, u: f64| unsafe {
-                highs_sys::Highs_changeRowBounds(highs_ptr, r as highs_sys::HighsInt, l, u);
-            };
-            for &(n, _) in applied.iter() {
-                let neuron = program.neurons[n];
-                for k in [neuron.pre_activation, neuron.activation] {
-                    (column_lower[k], column_upper[k]) = (program.column_lower[k], program.column_upper[k]);
-                    set_column(k, column_lower[k], column_upper[k]);
-                }
-                for r in std::iter::once(neuron.below_row).chain(neuron.inactive_row) {
-                    (row_lower[r], row_upper[r]) = (program.row_lower[r], program.row_upper[r]);
-                    set_row(r, row_lower[r], row_upper[r]);
-                }
-            }
-            for &(n, active) in &node.phases {
-                let neuron = program.neurons[n];
-                let (v, a, r) = (neuron.pre_activation, neuron.activation, neuron.below_row);
-                if active {
-                    column_lower[v] = 0.0;
-                    row_upper[r] = 0.0;
-                    set_row(r, row_lower[r], row_upper[r]);
-                } else if let Some(r) = neuron.inactive_row {
-                    // a leaky ReLU: a = s v
-                    column_upper[v] = 0.0;
-                    row_upper[r] = 0.0;
-                    set_row(r, row_lower[r], row_upper[r]);
-                } else {
-                    column_upper[v] = 0.0;
-                    column_upper[a] = 0.0;
-                    set_column(a, column_lower[a], column_upper[a]);
-                }
-                set_column(v, column_lower[v], column_upper[v]);
-            }
+            sides.set_phases(program, highs_ptr, applied, &node.phases);
             // a node that is not a child of the last one starts from its
             // parent's basis: a jump across the tree from the last basis took
             // about twice as long (MNIST 3x100: 27 ms against 15 ms, medians);
@@ -617,28 +579,7 @@ impl<'a> PhaseTree<'a> {
             let solution = solved.get_solution();
             let columns = solution.columns().to_vec();
             let duals = solution.dual_rows().to_vec();
-            let mut bound = f64::INFINITY;
-            if status == HighsModelStatus::Infeasible {
-                let mut ray = vec![0.0; program.rows.len()];
-                let mut has_ray: highs_sys::HighsInt = 0;
-                // SAFETY: the model is live and `ray` holds one value per row
-                let ok = unsafe { highs_sys::Highs_getDualRay(solved.as_ptr(), &mut has_ray, ray.as_mut_ptr()) };
-                if ok != highs_sys::kHighsStatusError as highs_sys::HighsInt && has_ray != 0 {
-                    let empty = [1.0, -1.0].iter().any(|&s| {
-                        let scaled: Vec<f64> = ray.iter().map(|v| s * v).collect();
-                        program.checked_bound(&scaled, column_lower, column_upper, row_lower, row_upper, false) < 0.0
-                    });
-                    if empty {
-                        bound = f64::NEG_INFINITY;
-                    }
-                }
-            } else if duals.len() == program.rows.len() {
-                for s in [1.0, -1.0] {
-                    let scaled: Vec<f64> = duals.iter().map(|v| s * v).collect();
-                    bound = bound.min(program.checked_bound(&scaled, column_lower, column_upper, row_lower, row_upper, true));
-                }
-            }
-            let bound = bound.min(node.bound);
+            let bound = sides.checked_node_bound(program, &solved, &duals).min(node.bound);
             if node.phases.is_empty() {
                 *root_bound = bound;
             }
@@ -647,33 +588,12 @@ impl<'a> PhaseTree<'a> {
                 *settled = settled.max(bound);
                 continue;
             }
-            // branch on the neuron whose relaxations hold the bound up most:
-            // the multipliers of its chord and of the differential lines at its
-            // index times their heights (docs/method.md §10b), among the
-            // neurons the solution puts above their function; on equal scores
-            // (no multiplier on their rows) the one farthest above
-            let choice = (status == HighsModelStatus::Optimal && columns.len() == program.cost.len())
-                .then(|| {
-                    *candidate = Some(columns[..program.inputs].to_vec());
-                    let multiplier = |row: Option<usize>| row.and_then(|r| duals.get(r)).map_or(0.0, |y| y.abs());
-                    program
-                        .neurons
-                        .iter()
-                        .enumerate()
-                        .filter(|(n, _)| !node.phases.iter().any(|p| p.0 == *n))
-                        .map(|(n, neuron)| {
-                            let v = columns[neuron.pre_activation];
-                            let above = columns[neuron.activation] - v.max(neuron.slope * v);
-                            let (lower_line, upper_line, line_gap) = neuron.line_rows;
-                            let score = multiplier(Some(neuron.chord_row)) * row_upper[neuron.chord_row] + (multiplier(lower_line) + multiplier(upper_line)) * line_gap;
-                            (n, if score.is_finite() { score } else { 0.0 }, above)
-                        })
-                        .filter(|t| t.2 > 0.0)
-                        .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)))
-                })
-                .flatten();
-            match choice {
-                Some((n, ..)) => {
+            let solved_to_optimum = status == HighsModelStatus::Optimal && columns.len() == program.cost.len();
+            if solved_to_optimum {
+                *candidate = Some(columns[..program.inputs].to_vec());
+            }
+            match solved_to_optimum.then(|| program.branching_neuron(&node.phases, &columns, &duals, &sides.row_upper)).flatten() {
+                Some(n) => {
                     let start = model.as_ref().and_then(|m| basis_of(m, program.cost.len(), program.rows.len()));
                     for active in [true, false] {
                         let mut phases = node.phases.clone();
@@ -685,6 +605,112 @@ impl<'a> PhaseTree<'a> {
             }
         }
         PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidate: self.candidate.clone() }
+    }
+}
+
+/// The columns' and rows' sides a tree's model holds now (the program's,
+/// with the phases of the node last applied).
+#[cfg(feature = "milp")]
+struct Sides {
+    column_lower: Vec<f64>,
+    column_upper: Vec<f64>,
+    row_lower: Vec<f64>,
+    row_upper: Vec<f64>,
+}
+
+#[cfg(feature = "milp")]
+impl Sides {
+    /// Undoes the phases `applied` (the program's sides again) and applies
+    /// `phases`, here and in the HiGHS model at `highs`: an active phase
+    /// `v >= 0` and `a - v <= 0` (with the row `a - v >= 0`: `a = v`), an
+    /// inactive one `v <= 0` and `a <= 0` (a ReLU, `a >= 0` from its column:
+    /// `a = 0`) or `a - s v <= 0` (a leaky ReLU: `a = s v`).
+    fn set_phases(&mut self, program: &PhaseProgram, highs: *mut std::ffi::c_void, applied: &[(usize, bool)], phases: &[(usize, bool)]) {
+        // SAFETY (both): the model is live and `k`, `r` are its columns and rows
+        let set_column = |k: usize, l: f64, u: f64| unsafe {
+            highs_sys::Highs_changeColBounds(highs, k as highs_sys::HighsInt, l, u);
+        };
+        let set_row = |r: usize, l: f64, u: f64| unsafe {
+            highs_sys::Highs_changeRowBounds(highs, r as highs_sys::HighsInt, l, u);
+        };
+        for &(n, _) in applied {
+            let neuron = program.neurons[n];
+            for k in [neuron.pre_activation, neuron.activation] {
+                (self.column_lower[k], self.column_upper[k]) = (program.column_lower[k], program.column_upper[k]);
+                set_column(k, self.column_lower[k], self.column_upper[k]);
+            }
+            for r in std::iter::once(neuron.below_row).chain(neuron.inactive_row) {
+                (self.row_lower[r], self.row_upper[r]) = (program.row_lower[r], program.row_upper[r]);
+                set_row(r, self.row_lower[r], self.row_upper[r]);
+            }
+        }
+        for &(n, active) in phases {
+            let neuron = program.neurons[n];
+            let (v, a) = (neuron.pre_activation, neuron.activation);
+            if active {
+                self.column_lower[v] = 0.0;
+                self.row_upper[neuron.below_row] = 0.0;
+                set_row(neuron.below_row, self.row_lower[neuron.below_row], 0.0);
+            } else if let Some(r) = neuron.inactive_row {
+                self.column_upper[v] = 0.0;
+                self.row_upper[r] = 0.0;
+                set_row(r, self.row_lower[r], 0.0);
+            } else {
+                self.column_upper[v] = 0.0;
+                self.column_upper[a] = 0.0;
+                set_column(a, self.column_lower[a], 0.0);
+            }
+            set_column(v, self.column_lower[v], self.column_upper[v]);
+        }
+    }
+
+    /// The re-checked bound of a node's program that HiGHS solved: from its
+    /// row duals `duals` (either sign), or `-inf` where HiGHS found it
+    /// infeasible and its dual ray proves that no point of the columns' box
+    /// satisfies the rows; `+inf` otherwise (the caller keeps the parent's).
+    fn checked_node_bound(&self, program: &PhaseProgram, solved: &highs::SolvedModel, duals: &[f64]) -> f64 {
+        let check = |y: &[f64], cost: bool| [1.0, -1.0].iter().map(|s| program.checked_bound(&y.iter().map(|v| s * v).collect::<Vec<_>>(), &self.column_lower, &self.column_upper, &self.row_lower, &self.row_upper, cost)).fold(f64::INFINITY, f64::min);
+        if solved.status() == highs::HighsModelStatus::Infeasible {
+            let mut ray = vec![0.0; program.rows.len()];
+            let mut has_ray: highs_sys::HighsInt = 0;
+            // SAFETY: the model is live and `ray` holds one value per row
+            let ok = unsafe { highs_sys::Highs_getDualRay(solved.as_ptr(), &mut has_ray, ray.as_mut_ptr()) };
+            let empty = ok != highs_sys::kHighsStatusError as highs_sys::HighsInt && has_ray != 0 && check(&ray, false) < 0.0;
+            if empty { f64::NEG_INFINITY } else { f64::INFINITY }
+        } else if duals.len() == program.rows.len() {
+            check(duals, true)
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+#[cfg(feature = "milp")]
+impl PhaseProgram {
+    /// The neuron a node with `phases` branches on, from its solution
+    /// (`columns`, row duals `duals`, the rows' upper sides `row_upper`):
+    /// the one whose relaxations hold the bound up most, the multipliers of
+    /// its chord and of the differential lines at its index times their
+    /// heights (docs/method.md §10b), among the neurons the solution puts
+    /// above their function; on equal scores (no multiplier on their rows)
+    /// the one farthest above. None when the solution lies on every
+    /// neuron's function.
+    fn branching_neuron(&self, phases: &[(usize, bool)], columns: &[f64], duals: &[f64], row_upper: &[f64]) -> Option<usize> {
+        let multiplier = |row: Option<usize>| row.and_then(|r| duals.get(r)).map_or(0.0, |y| y.abs());
+        self.neurons
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !phases.iter().any(|p| p.0 == *n))
+            .map(|(n, neuron)| {
+                let v = columns[neuron.pre_activation];
+                let above = columns[neuron.activation] - v.max(neuron.slope * v);
+                let (lower_line, upper_line, line_gap) = neuron.line_rows;
+                let score = multiplier(Some(neuron.chord_row)) * row_upper[neuron.chord_row] + (multiplier(lower_line) + multiplier(upper_line)) * line_gap;
+                (n, if score.is_finite() { score } else { 0.0 }, above)
+            })
+            .filter(|t| t.2 > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)))
+            .map(|t| t.0)
     }
 }
 
