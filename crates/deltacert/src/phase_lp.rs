@@ -425,15 +425,15 @@ fn basis_of(model: &highs::Model, columns: usize, rows: usize) -> Option<Basis> 
     (status == highs_sys::kHighsStatusOk as highs_sys::HighsInt).then(|| Some(std::sync::Arc::new((column_status.iter().map(byte).collect::<Option<_>>()?, row_status.iter().map(byte).collect::<Option<_>>()?)))).flatten()
 }
 
-/// Makes `basis` the start of the next solve of the model at `highs` (a
-/// basis HiGHS rejects leaves it solving from where it is: the start only
-/// changes the speed).
+/// Makes `basis` the start of the next solve of `model` (a basis HiGHS
+/// rejects leaves it solving from where it is: the start only changes the
+/// speed).
 #[cfg(feature = "milp")]
-fn start_from(highs: *mut std::ffi::c_void, basis: &Basis) {
+fn start_from(model: &mut highs::Model, basis: &Basis) {
     let widen = |v: &Vec<u8>| v.iter().map(|&s| s as highs_sys::HighsInt).collect::<Vec<_>>();
     let (column_status, row_status) = (widen(&basis.0), widen(&basis.1));
     // SAFETY: the model is live and the arrays hold one value per column and row
-    unsafe { highs_sys::Highs_setBasis(highs, column_status.as_ptr(), row_status.as_ptr()) };
+    unsafe { highs_sys::Highs_setBasis(model.as_mut_ptr(), column_status.as_ptr(), row_status.as_ptr()) };
 }
 
 impl PartialEq for Node {
@@ -552,15 +552,14 @@ impl<'a> PhaseTree<'a> {
                 break;
             };
             // undo the last node's phases, apply this one's
-            let highs_ptr = current.as_mut_ptr();
-            sides.set_phases(program, highs_ptr, applied, &node.phases);
+            sides.set_phases(program, &mut current, applied, &node.phases);
             // a node that is not a child of the last one starts from its
             // parent's basis: a jump across the tree from the last basis took
             // about twice as long (MNIST 3x100: 27 ms against 15 ms, medians);
             // the last node itself, interrupted, goes on from where it stopped
             let child_of_last = node.phases.len() == applied.len() + 1 && node.phases[..applied.len()] == applied[..];
             if let Some(start) = node.start.as_ref().filter(|_| !child_of_last && node.phases != *applied) {
-                start_from(highs_ptr, start);
+                start_from(&mut current, start);
             }
             *applied = node.phases.clone();
             let Ok(solved) = current.try_solve() else {
@@ -621,11 +620,12 @@ struct Sides {
 #[cfg(feature = "milp")]
 impl Sides {
     /// Undoes the phases `applied` (the program's sides again) and applies
-    /// `phases`, here and in the HiGHS model at `highs`: an active phase
+    /// `phases`, here and in `model`: an active phase
     /// `v >= 0` and `a - v <= 0` (with the row `a - v >= 0`: `a = v`), an
     /// inactive one `v <= 0` and `a <= 0` (a ReLU, `a >= 0` from its column:
     /// `a = 0`) or `a - s v <= 0` (a leaky ReLU: `a = s v`).
-    fn set_phases(&mut self, program: &PhaseProgram, highs: *mut std::ffi::c_void, applied: &[(usize, bool)], phases: &[(usize, bool)]) {
+    fn set_phases(&mut self, program: &PhaseProgram, model: &mut highs::Model, applied: &[(usize, bool)], phases: &[(usize, bool)]) {
+        let highs = model.as_mut_ptr();
         // SAFETY (both): the model is live and `k`, `r` are its columns and rows
         let set_column = |k: usize, l: f64, u: f64| unsafe {
             highs_sys::Highs_changeColBounds(highs, k as highs_sys::HighsInt, l, u);
