@@ -849,29 +849,37 @@ fn phase_programs(problem: &SplitProblem, piece: &Piece, eps: Option<f64>, deadl
     let bounds = piece.bounds.as_deref()?;
     let facts = crate::milp::DifferentialFacts::new(&problem.pair, bounds)?;
     let mut tight = piece.clone();
-    let mut candidate = None;
+    let (mut candidate, mut searched) = (None, false);
     'objectives: for j in 0..piece.plus.len() {
         for positive in [true, false] {
             let current = if positive { piece.plus[j] } else { piece.minus[j] };
             if current <= eps {
                 continue;
             }
-            let program = crate::phase_lp::PhaseProgram::new(facts.reference, facts.compressed, bounds, &piece.lower, &piece.upper, problem.set.polytope(), j, if positive { 1.0 } else { -1.0 })?;
+            // an objective without a program keeps its bound, and what the
+            // ones before it certified is kept
+            let Some(program) = crate::phase_lp::PhaseProgram::new(facts.reference, facts.compressed, bounds, &piece.lower, &piece.upper, problem.set.polytope(), j, if positive { 1.0 } else { -1.0 }) else {
+                break 'objectives;
+            };
             let seconds = PHASE_PROGRAM_SECONDS.min(seconds_left());
             if seconds <= 0.0 {
                 break 'objectives;
             }
-            let search = crate::phase_lp::branch_and_bound(&program, eps, PHASE_PROGRAM_MAX_NODES, seconds);
+            let mut search = crate::phase_lp::branch_and_bound(&program, eps, PHASE_PROGRAM_MAX_NODES, seconds);
+            searched = true;
             let slot = if positive { &mut tight.plus[j] } else { &mut tight.minus[j] };
             *slot = slot.min(search.bound);
-            if search.candidate.is_some() {
-                candidate = search.candidate;
+            if let Some(last) = search.candidates.pop() {
+                candidate = Some(last);
             }
             if search.bound > eps {
                 // one objective left open leaves the piece open
                 break 'objectives;
             }
         }
+    }
+    if !searched {
+        return None;
     }
     tight.value = problem.norm_bound(&tight.plus, &tight.minus).min(piece.value);
     Some((tight, candidate.unwrap_or_else(|| piece.lower.clone())))
@@ -907,8 +915,8 @@ const OBJECTIVE_TREE_SLICE: f64 = 0.25;
 /// tree of its objective with the largest bound for a slice, again and
 /// again (trees are kept, warm). Trees are built as they are first needed,
 /// while their memory (HiGHS's copy included, about 80 bytes an entry, and
-/// their nodes) fits in a quarter of `memory_bytes`. The input of every
-/// slice's last solution is evaluated: the largest error found is returned
+/// their nodes) fits in a quarter of `memory_bytes`. The inputs of every
+/// slice's solutions are evaluated: the largest error found is returned
 /// with its input and outputs' difference, and in decide mode (`eps`) an
 /// error above `eps` stops the trees (it is the answer). `progress` hears
 /// the piece's bound about once a second (with `lower`, the lower bound).
@@ -967,22 +975,28 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
     let found: std::sync::Mutex<Option<(f64, Vec<f64>, Vec<f64>)>> = std::sync::Mutex::new(None);
     let refuted = std::sync::atomic::AtomicBool::new(false);
     let allowed_bytes = memory_bytes / 4;
+    // milliseconds since `started` of the last progress report, which the
+    // first worker to see a second pass claims
+    let last_report = AtomicU64::new(0);
     let threads = rayon::current_num_threads().max(1).min(objectives.len());
     std::thread::scope(|scope| {
         for worker in 0..threads {
-            let (objectives, current, programs, tree_bytes, found, refuted) = (&objectives, &current, &programs, &tree_bytes, &found, &refuted);
+            let (objectives, current, programs, tree_bytes, found, refuted, last_report) = (&objectives, &current, &programs, &tree_bytes, &found, &refuted, &last_report);
             // a thread the system refuses leaves its objectives as they are
             let _ = std::thread::Builder::new().name("objective-trees".into()).spawn_scoped(scope, move || {
                 let mine: Vec<usize> = (worker..objectives.len()).step_by(threads).collect();
                 let mut trees: Vec<Option<(PhaseTree, usize)>> = mine.iter().map(|_| None).collect();
                 let mut given_up = vec![false; mine.len()];
                 let bound_of = |k: usize| f64::from_bits(current[mine[k]].load(Ordering::Relaxed));
-                let mut last_report = 0.0;
                 loop {
-                    if worker == 0 && started.elapsed().as_secs_f64() - last_report >= 1.0 {
-                        last_report = started.elapsed().as_secs_f64();
+                    // whichever worker sees a second pass since the last
+                    // report reports (a worker inside a long solve would
+                    // leave the others silent)
+                    let now = started.elapsed().as_millis() as u64;
+                    let last = last_report.load(Ordering::Relaxed);
+                    if now >= last + 1000 && last_report.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
                         let upper = current.iter().map(|b| f64::from_bits(b.load(Ordering::Relaxed))).fold(untouched, f64::max);
-                        progress(&Progress { pieces_done: 1, pieces_open: 1, upper, lower, seconds: last_report });
+                        progress(&Progress { pieces_done: 1, pieces_open: 1, upper, lower, seconds: now as f64 / 1000.0 });
                     }
                     let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
                     let open = (0..mine.len()).filter(|&k| !given_up[k] && bound_of(k) > target).max_by(|&a, &b| bound_of(a).total_cmp(&bound_of(b)));
@@ -1008,10 +1022,17 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
                     programs.fetch_add(search.nodes - before, Ordering::Relaxed);
                     let lowered = search.bound.min(bound_of(k));
                     current[mine[k]].store(lowered.to_bits(), Ordering::Relaxed);
-                    // the solution's input, evaluated (it can only raise the lower bound)
-                    if let Some(input) = search.candidate {
-                        let (input, difference) = problem.candidate_difference(input, piece.plus.len());
-                        let error = problem.error(&difference);
+                    // the inputs of the slice's solutions, evaluated (they can
+                    // only raise the lower bound): the best of them is kept
+                    let best_of_slice = search
+                        .candidates
+                        .into_iter()
+                        .map(|input| {
+                            let (input, difference) = problem.candidate_difference(input, piece.plus.len());
+                            (problem.error(&difference), input, difference)
+                        })
+                        .max_by(|a, b| a.0.total_cmp(&b.0));
+                    if let Some((error, input, difference)) = best_of_slice {
                         let mut best = found.lock().unwrap_or_else(|e| e.into_inner());
                         if best.as_ref().is_none_or(|b| error > b.0) {
                             refuted.store(eps.is_some_and(|eps| error > eps), Ordering::Relaxed);

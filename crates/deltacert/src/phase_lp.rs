@@ -462,10 +462,15 @@ pub struct PhaseSearch {
     pub nodes: usize,
     /// The root program's certified bound.
     pub root_bound: f64,
-    /// The input of the last solution HiGHS reached (a candidate for the
-    /// caller to evaluate; nothing here is a lower bound).
-    pub candidate: Option<Vec<f64>>,
+    /// The inputs of the optimal solutions this run reached, the newest
+    /// last (at most [`RUN_CANDIDATES`]): candidates for the caller to
+    /// evaluate; nothing here is a lower bound.
+    pub candidates: Vec<Vec<f64>>,
 }
+
+/// The most solutions' inputs a run of a tree keeps for its caller: the
+/// last ones, so a long run does not hold every node's input.
+pub const RUN_CANDIDATES: usize = 64;
 
 /// A best-first branch and bound on the phases of the unstable neurons of
 /// one program, which can be run on with more time: its open nodes and
@@ -488,7 +493,6 @@ pub struct PhaseTree<'a> {
     root_bound: f64,
     /// The largest bound of a node closed (at most a run's target, or a leaf).
     settled: f64,
-    candidate: Option<Vec<f64>>,
 }
 
 #[cfg(feature = "milp")]
@@ -507,7 +511,7 @@ impl<'a> PhaseTree<'a> {
         let sides = Sides { column_lower: program.column_lower.clone(), column_upper: program.column_upper.clone(), row_lower: program.row_lower.clone(), row_upper: program.row_upper.clone() };
         let mut queue = BinaryHeap::new();
         queue.push(Node { bound: f64::INFINITY, phases: Vec::new(), start: None });
-        PhaseTree { program, model, sides, applied: Vec::new(), queue, nodes: 0, root_bound: f64::INFINITY, settled: f64::NEG_INFINITY, candidate: None }
+        PhaseTree { program, model, sides, applied: Vec::new(), queue, nodes: 0, root_bound: f64::INFINITY, settled: f64::NEG_INFINITY }
     }
 
     /// Programs solved so far.
@@ -535,10 +539,11 @@ impl<'a> PhaseTree<'a> {
     pub fn run(&mut self, target: f64, max_nodes: usize, seconds: f64) -> PhaseSearch {
         use highs::HighsModelStatus;
         let start = std::time::Instant::now();
-        let PhaseTree { program, model, sides, applied, queue, nodes, root_bound, settled, candidate } = self;
+        let PhaseTree { program, model, sides, applied, queue, nodes, root_bound, settled } = self;
+        let mut candidates: std::collections::VecDeque<Vec<f64>> = std::collections::VecDeque::new();
         let program: &PhaseProgram = program;
         let Some(highs) = model.as_mut() else {
-            return PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidate: self.candidate.clone() };
+            return PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidates: Vec::new() };
         };
         // HiGHS stops at the deadline inside its simplex loops too
         crate::milp::interrupt_at(highs, seconds);
@@ -589,7 +594,10 @@ impl<'a> PhaseTree<'a> {
             }
             let solved_to_optimum = status == HighsModelStatus::Optimal && columns.len() == program.cost.len();
             if solved_to_optimum {
-                *candidate = Some(columns[..program.inputs].to_vec());
+                if candidates.len() == RUN_CANDIDATES {
+                    candidates.pop_front();
+                }
+                candidates.push_back(columns[..program.inputs].to_vec());
             }
             match solved_to_optimum.then(|| program.branching_neuron(&node.phases, &columns, &duals, &sides.row_upper)).flatten() {
                 Some(n) => {
@@ -603,7 +611,7 @@ impl<'a> PhaseTree<'a> {
                 None => *settled = settled.max(bound),
             }
         }
-        PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidate: self.candidate.clone() }
+        PhaseSearch { bound: self.bound(), nodes: self.nodes, root_bound: self.root_bound, candidates: candidates.into() }
     }
 }
 

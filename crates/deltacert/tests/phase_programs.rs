@@ -59,7 +59,7 @@ fn samples(rng: &mut impl Rng, set: &InputSet, count: usize) -> Vec<Vec<f64>> {
 fn the_full_tree_equals_the_milp_optimum_and_holds_at_sampled_inputs_on_60_random_relu_and_leaky_relu_pairs() {
     common::single_threaded_blas();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026_12_06);
-    let (mut objectives, mut branched, mut tighter) = (0, 0, 0);
+    let (mut objectives, mut branched, mut tighter, mut several_points) = (0, 0, 0, 0);
     for case in 0..60 {
         let (f, g, set) = random_pair(&mut rng, case);
         let prepared = prepare(&f, &g, &set, &InputCoupling::Same).unwrap();
@@ -83,16 +83,32 @@ fn the_full_tree_equals_the_milp_optimum_and_holds_at_sampled_inputs_on_60_rando
                 // tight: the whole tree is the exact worst case, the root at most propagation
                 assert!(full.bound <= optimum + 1e-6 * (1.0 + optimum.abs()), "{what}");
                 assert!(full.root_bound <= propagation + 1e-9 * (1.0 + propagation.abs()), "{what}");
+                // the solutions' inputs: in the box (up to HiGHS's
+                // tolerance), at most the bound once moved into it, at most
+                // RUN_CANDIDATES of them, one at least (the root's)
+                assert!(!full.candidates.is_empty() && full.candidates.len() <= phase_lp::RUN_CANDIDATES, "{what}: {} candidates", full.candidates.len());
+                for candidate in &full.candidates {
+                    assert_eq!(candidate.len(), set.dim(), "{what}");
+                    let inside: Vec<f64> = candidate.iter().zip(set.lower().iter().zip(set.upper())).map(|(x, (l, u))| {
+                        assert!(*x >= l - 1e-6 && *x <= u + 1e-6, "{what}: candidate {candidate:?} outside [{l}, {u}]");
+                        x.clamp(*l, *u)
+                    }).collect();
+                    let value = objective(&f, &g, &inside, j, sign);
+                    assert!(value <= full.bound + 1e-9 * (1.0 + value.abs()), "{what}: {value:e} at a candidate");
+                }
                 objectives += 1;
+                several_points += usize::from(full.candidates.len() > 1);
                 branched += usize::from(full.nodes > 1);
                 tighter += usize::from(full.bound < propagation - 1e-6 * (1.0 + propagation.abs()));
             }
         }
     }
-    println!("{objectives} objectives, {branched} branched, {tighter} below propagation");
+    println!("{objectives} objectives, {branched} branched, {tighter} below propagation, {several_points} with several candidates");
     // functional: the trees branch, and most of them end below propagation
     assert!(branched >= objectives / 3, "{branched} of {objectives}");
     assert!(tighter >= objectives / 3, "{tighter} of {objectives}");
+    // a tree that branches hands over its children's solutions too
+    assert!(several_points >= branched / 2, "{several_points} with several candidates, {branched} branched");
 }
 
 #[test]
