@@ -29,6 +29,13 @@
 //!   starts of 100 steps, two seeds), 16 times the starts, 64 starts of 1,000
 //!   steps, and 1,024 starts of 300 steps: the error found and the seconds,
 //!   to see whether the lower bound is still climbing with effort.
+//! - `terms`: MNIST 3x100 against copies of it with one layer's weights and
+//!   biases taken from the 16-bit copy, and against the whole 16-bit copy,
+//!   boxes +-p/255 around test images (`DELTACERT_IMAGES`, default `0..10`;
+//!   `DELTACERT_RADII`, default `8,13`), `auto` with the neuron rule and a
+//!   budget of `DELTACERT_BUDGET` seconds (default 10): medians of the
+//!   certified bound, the lower bound and their ratio per pair, to see which
+//!   layer's rounding the bound is loose on.
 //!
 //! - `inputs`: random ReLU pairs (`n` inputs, hidden widths 16-16, 32-32 and
 //!   24-24-24, two outputs, seeds 1 and 2) against their `fixed:4` copies on
@@ -344,6 +351,50 @@ fn branching_section() {
     }
 }
 
+/// Where the bound is loose (`terms`): the pair of MNIST 3x100 with only
+/// one layer of the float16 copy taken over (the others the reference's),
+/// next to the whole copy, each bounded like the `branching` table (auto,
+/// neuron rule). With only the last hidden layer rounded the difference is
+/// that layer's `ReLU(W' a + b') - ReLU(W a + b)` on the reference's own
+/// second activations, so its ratio is what the relaxation of the
+/// reference network alone leaves; with only the first rounded, the
+/// difference passes through both hidden layers of unstable neurons.
+fn terms_section() {
+    let MnistBench { f, g, first, images, radii } = mnist_bench((0, 10), &[8.0, 13.0]);
+    let last = first + images.len();
+    let budget: f64 = std::env::var("DELTACERT_BUDGET").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0);
+    let depth = f.layers.len();
+    let mut pairs: Vec<(String, Network)> = Vec::new();
+    for k in 0..depth {
+        if f.layers[k].terms != g.layers[k].terms || f.layers[k].bias != g.layers[k].bias {
+            let mut partial = f.clone();
+            partial.layers[k] = g.layers[k].clone();
+            pairs.push((format!("layer {} rounded", k + 1), partial));
+        }
+    }
+    pairs.push(("all rounded".into(), g.clone()));
+    println!("\n## MNIST 3x100 vs float16 one layer at a time, boxes +-p/255 around test images {first}..{last}, auto (neuron rule) with {budget} s (medians over the images)\n");
+    println!("| p | pair | certified | lower bound | ratio | min ratio | max ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for &p in &radii {
+        for (name, partner) in &pairs {
+            let reports: Vec<BoundReport> = images.iter().map(|x| run_with_programs(&f, partner, pixel_box(x, p), Method::AUTO, None, budget, Branching::Neuron, true)).collect();
+            let ratios: Vec<f64> = reports.iter().map(|r| r.certified_bound.unwrap_or(f64::NAN) / r.lower_bound).collect();
+            for (index, (r, ratio)) in reports.iter().zip(&ratios).enumerate() {
+                eprintln!("image {} p {p} {name}: certified {:.4e} lower {:.4e} ratio {ratio:.2}", first + index, r.certified_bound.unwrap_or(f64::NAN), r.lower_bound);
+            }
+            println!(
+                "| {p} | {name} | {:.4e} | {:.4e} | {:.2} | {:.2} | {:.2} |",
+                median(&mut reports.iter().map(|r| r.certified_bound.unwrap_or(f64::NAN)).collect::<Vec<_>>()),
+                median(&mut reports.iter().map(|r| r.lower_bound).collect::<Vec<_>>()),
+                median(&mut ratios.clone()),
+                ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            );
+        }
+    }
+}
+
 fn milp_section() {
     use deltacert::branch_and_bound::coupled_region;
     use deltacert::milp::{solve_objective, DifferentialFacts};
@@ -426,6 +477,9 @@ fn main() {
     }
     if sections.iter().any(|s| s == "branching") {
         branching_section();
+    }
+    if sections.iter().any(|s| s == "terms") {
+        terms_section();
     }
     if sections.iter().any(|s| s == "milp") {
         milp_section();
