@@ -356,9 +356,9 @@ fn branching_section() {
 /// next to the whole copy, each bounded like the `branching` table (auto,
 /// neuron rule). With only the last hidden layer rounded the difference is
 /// that layer's `ReLU(W' a + b') - ReLU(W a + b)` on the reference's own
-/// second activations, so its ratio is what the relaxation of the
-/// reference network alone leaves; with only the first rounded, the
-/// difference passes through both hidden layers of unstable neurons.
+/// activations of the layer before, so it passes through no unstable
+/// neuron but the last layer's; with only the first rounded, it passes
+/// through the unstable neurons of every hidden layer.
 fn terms_section() {
     let MnistBench { f, g, first, images, radii } = mnist_bench((0, 10), &[8.0, 13.0]);
     let last = first + images.len();

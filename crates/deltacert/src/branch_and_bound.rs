@@ -1031,6 +1031,7 @@ fn lowered_objectives(problem: &SplitProblem, piece: &Piece, target: f64, deadli
                             let (input, difference) = problem.candidate_difference(input, piece.plus.len());
                             (problem.error(&difference), input, difference)
                         })
+                        .filter(|(error, _, _)| !error.is_nan())
                         .max_by(|a, b| a.0.total_cmp(&b.0));
                     if let Some((error, input, difference)) = best_of_slice {
                         let mut best = found.lock().unwrap_or_else(|e| e.into_inner());
